@@ -1,0 +1,40 @@
+# ketaclinic — `make run` serves the demo clinic, `make test` runs the whole suite.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+PYTEST_WORKERS ?= 2
+
+.PHONY: install run test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# A local demo: debug mode unless told otherwise (production needs KETACLINIC_SECRET_KEY).
+run: export KETACLINIC_DEBUG ?= 1
+run: install
+	mkdir -p var
+	$(PY) -m ketaclinic migrate --noinput
+	$(PY) -m ketaclinic seed_demo
+	@$(PY) -m ketaclinic demo_logins --port $(PORT)
+	@$(PY) -m ketaclinic worker > var/worker.log 2>&1 & echo $$! > var/worker.pid; \
+	trap 'kill $$(cat var/worker.pid) 2>/dev/null' EXIT INT TERM; \
+	$(VENV)/bin/granian --interface wsgi --host 127.0.0.1 --port $(PORT) --workers 1 --blocking-threads 8 \
+		ketaclinic.wsgi:application
+
+test: install
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+bench: install
+	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf var/static

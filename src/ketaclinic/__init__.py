@@ -1,0 +1,1 @@
+"""ketaclinic: software that runs a ketamine and esketamine clinic."""

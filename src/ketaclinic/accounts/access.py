@@ -1,0 +1,142 @@
+"""Who is acting, in which clinic, and whether they may: the one place permissions are enforced.
+
+Pages use the `require` decorator, API handlers call `require_api`; both ask
+`roles.may`. Every service function receives an `Actor`, so audit events always
+know who, in which role and clinic, and from where.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+from ketaclinic.accounts.models import Clinic, Membership, User
+from ketaclinic.accounts.roles import Role, may
+
+SESSION_CLINIC_KEY = "clinic_id"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A user acting in one clinic in one role, from one address."""
+
+    user: User
+    membership: Membership
+    ip: str | None = None
+    token_id: int | None = None
+
+    @property
+    def clinic(self) -> Clinic:
+        return self.membership.clinic
+
+    @property
+    def role(self) -> Role:
+        return Role(self.membership.role)
+
+    def may(self, action: str) -> bool:
+        return may(self.role, action)
+
+    def check(self, action: str) -> None:
+        """Raise PermissionDenied unless this actor's role allows `action`."""
+        if not self.may(action):
+            raise PermissionDenied(f"A {self.role.label.lower()} may not do this ({action}).")
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    # Behind the clinic's proxy the first X-Forwarded-For hop is the client.
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if forwarded and getattr(settings, "KETACLINIC_TRUST_PROXY", False):
+        return forwarded.split(",")[0].strip()
+    return request.META.get("REMOTE_ADDR")
+
+
+def membership_for_session(request: HttpRequest) -> Membership | None:
+    """The membership the logged-in user is working in (chosen clinic, or their only one)."""
+    user = request.user
+    if not user.is_authenticated:
+        return None
+    memberships = Membership.objects.active().filter(user=user).exclude(role=Role.PATIENT)
+    chosen = request.session.get(SESSION_CLINIC_KEY)
+    if chosen is not None:
+        found = memberships.select_related("clinic", "user").filter(clinic_id=chosen).first()
+        if found:
+            return found
+    only = list(memberships.select_related("clinic", "user")[:2])
+    return only[0] if len(only) == 1 else None
+
+
+def current_membership(request: HttpRequest) -> Membership | None:
+    """The acting membership, looked up once per request (API token auth sets it directly)."""
+    if not hasattr(request, "_membership"):
+        request._membership = membership_for_session(request)  # type: ignore[attr-defined]
+    return request._membership  # type: ignore[attr-defined,no-any-return]
+
+
+def actor_for(request: HttpRequest) -> Actor | None:
+    membership = current_membership(request)
+    if membership is None:
+        return None
+    return Actor(
+        user=membership.user,
+        membership=membership,
+        ip=client_ip(request),
+        token_id=getattr(request, "api_token_id", None),
+    )
+
+
+def needs_second_factor(request: HttpRequest, membership: Membership | None) -> bool:
+    """True when the clinic requires two-factor and this browser session has not passed it."""
+    if membership is None or not membership.clinic.require_two_factor:
+        return False
+    if getattr(request, "api_token_id", None):
+        return False
+    return not request.user.is_verified()
+
+
+def require(action: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Page decorator: logged in, working in a clinic, second factor passed, role allows it.
+
+    The view receives the Actor as `request.actor`.
+    """
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            membership = current_membership(request)
+            if membership is None:
+                return redirect("choose_clinic")
+            if needs_second_factor(request, membership):
+                return redirect("two_factor")
+            actor = actor_for(request)
+            assert actor is not None
+            actor.check(action)
+            request.actor = actor  # type: ignore[attr-defined]
+            return view(request, *args, **kwargs)
+
+        wrapped.required_action = action  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorator
+
+
+def require_api(request: HttpRequest, action: str) -> Actor:
+    """API handlers: the authenticated Actor, or PermissionDenied (answered as 403)."""
+    membership = current_membership(request)
+    if membership is None:
+        raise PermissionDenied("Choose a clinic first: this account belongs to several.")
+    if needs_second_factor(request, membership):
+        raise PermissionDenied("Two-factor verification is required.")
+    actor = actor_for(request)
+    assert actor is not None
+    actor.check(action)
+    return actor

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from ketaclinic.accounts.access import current_membership
+from ketaclinic.accounts.roles import actions_for
+
+
+def clinic(request: HttpRequest) -> dict[str, object]:
+    """The current clinic, role and the actions the role allows (to hide what it may not do)."""
+    if not request.user.is_authenticated:
+        return {"membership": None, "allowed": frozenset()}
+    membership = current_membership(request)
+    if membership is None:
+        return {"membership": None, "allowed": frozenset()}
+    return {
+        "membership": membership,
+        "current_clinic": membership.clinic,
+        "allowed": actions_for(membership.role),
+    }

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from django import forms
+
+from ketaclinic.accounts.roles import STAFF_ROLES
+
+
+class StaffForm(forms.Form):
+    username = forms.SlugField(max_length=150)
+    first_name = forms.CharField(max_length=150)
+    last_name = forms.CharField(max_length=150)
+    email = forms.EmailField(required=False)
+    role = forms.ChoiceField(choices=[(r.value, r.label) for r in STAFF_ROLES])
+    password = forms.CharField(
+        widget=forms.PasswordInput, help_text="A temporary password to hand over in person."
+    )
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, label="Label", help_text="e.g. chair tablet 3")
+
+
+class OtpForm(forms.Form):
+    code = forms.CharField(
+        max_length=8,
+        label="6-digit code",
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code"}),
+    )
+
+
+class ClinicSettingsForm(forms.Form):
+    require_two_factor = forms.BooleanField(
+        required=False, label="Require two-factor log-in for all staff"
+    )

@@ -1,0 +1,75 @@
+"""The role table: what each role may do, in one place for pages and API alike.
+
+Every view and API handler asks `may(role, action)` through `accounts.access`;
+nothing else decides permissions. Later capabilities add their actions here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    PHYSICIAN = "physician"
+    NURSE = "nurse"
+    THERAPIST = "therapist"
+    FRONT_DESK = "front_desk"
+    PATIENT = "patient"  # portal accounts (a later capability)
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+STAFF_ROLES = (Role.ADMIN, Role.PHYSICIAN, Role.NURSE, Role.THERAPIST, Role.FRONT_DESK)
+CLINICAL_ROLES = {Role.PHYSICIAN, Role.NURSE, Role.THERAPIST}
+ALL_STAFF = set(STAFF_ROLES)
+
+A, P, N, T, F = Role.ADMIN, Role.PHYSICIAN, Role.NURSE, Role.THERAPIST, Role.FRONT_DESK
+
+# action -> roles allowed. Keep the rows short and the names plain.
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    # Demographics and contact details: everyone on staff (front desk books and calls).
+    "patient.view": frozenset({A, P, N, T, F}),
+    "patient.create": frozenset({A, P, N, F}),
+    "patient.edit": frozenset({A, P, N, F}),
+    # The clinical record (conditions, medications, allergies, measures, notes):
+    # not the front desk. Admins read it for oversight but do not chart.
+    "clinical.view": frozenset({A, P, N, T}),
+    "clinical.edit": frozenset({P, N}),
+    # Doses are recorded by nurses and physicians; a therapist never does.
+    "dose.record": frozenset({P, N}),
+    # Only physicians sign medical decisions (eligibility, orders, overrides, co-sign).
+    "medical.sign": frozenset({P}),
+    # Questionnaires: clinicians record them; front desk may send the link.
+    "measures.record": frozenset({P, N, T}),
+    "measures.send": frozenset({P, N, T, F}),
+    "alerts.resolve": frozenset({P, N, T}),
+    # Schedules.
+    "schedule.view": frozenset({A, P, N, T, F}),
+    "schedule.book": frozenset({A, P, N, F}),
+    "floor.manage": frozenset({A}),
+    # Administration.
+    "staff.manage": frozenset({A}),
+    "audit.view": frozenset({A}),
+    "reports.view": frozenset({A, P}),
+    # Controlled-substance ledger: nurses and physicians record; admins report.
+    "ledger.record": frozenset({P, N}),
+    "ledger.report": frozenset({A}),
+}
+
+
+def may(role: Role | str | None, action: str) -> bool:
+    """True when `role` may perform `action`; unknown actions are refused."""
+    if role is None:
+        return False
+    allowed = PERMISSIONS.get(action)
+    if allowed is None:
+        raise KeyError(f"unknown action {action!r}: add it to accounts/roles.py")
+    return Role(role) in allowed
+
+
+def actions_for(role: Role | str) -> frozenset[str]:
+    """Every action a role may perform (for templates that hide what is not allowed)."""
+    return frozenset(action for action, roles in PERMISSIONS.items() if Role(role) in roles)

@@ -1,0 +1,44 @@
+"""Log-ins, log-outs, failed log-ins and lockouts go to the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axes.signals import user_locked_out
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from ketaclinic.accounts.access import client_ip
+
+
+def _ip(request: Any) -> str | None:
+    return client_ip(request) if request is not None else None
+
+
+@receiver(user_logged_in)
+def on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    from ketaclinic.audit.services import record_system
+
+    record_system("login", user=user, ip=_ip(request))
+
+
+@receiver(user_logged_out)
+def on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    from ketaclinic.audit.services import record_system
+
+    if user is not None:
+        record_system("logout", user=user, ip=_ip(request))
+
+
+@receiver(user_login_failed)
+def on_login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
+    from ketaclinic.audit.services import record_system
+
+    record_system("login_failed", username=str(credentials.get("username", "")), ip=_ip(request))
+
+
+@receiver(user_locked_out)
+def on_locked_out(sender: Any, request: Any, username: str | None = None, **kwargs: Any) -> None:
+    from ketaclinic.audit.services import record_system
+
+    record_system("lockout", username=username or "", ip=kwargs.get("ip_address") or _ip(request))

@@ -1,0 +1,162 @@
+"""Log-in helpers, clinic choice, two-factor, staff and token pages."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from ketaclinic.accounts.access import SESSION_CLINIC_KEY, current_membership, require
+from ketaclinic.accounts.forms import ClinicSettingsForm, OtpForm, StaffForm, TokenForm
+from ketaclinic.accounts.models import ApiToken, Membership
+from ketaclinic.accounts.roles import Role
+from ketaclinic.accounts.services import add_staff
+from ketaclinic.audit.services import record
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    if current_membership(request) is None:
+        return redirect("choose_clinic")
+    return redirect("patient_search")
+
+
+@login_required
+def choose_clinic(request: HttpRequest) -> HttpResponse:
+    memberships = (
+        Membership.objects.active()
+        .filter(user=request.user)
+        .exclude(role=Role.PATIENT)
+        .select_related("clinic")
+        .order_by("clinic__name")
+    )
+    if request.method == "POST":
+        chosen = memberships.filter(clinic_id=request.POST.get("clinic")).first()
+        if chosen:
+            request.session[SESSION_CLINIC_KEY] = chosen.clinic_id
+            return redirect("home")
+    return render(request, "accounts/choose_clinic.html", {"memberships": memberships})
+
+
+@login_required
+def two_factor(request: HttpRequest) -> HttpResponse:
+    """Enrol a TOTP device (QR code) or confirm a code from an enrolled one."""
+    device = TOTPDevice.objects.filter(user=request.user, confirmed=True).first()
+    enrolling = device is None
+    if enrolling:
+        device = TOTPDevice.objects.filter(user=request.user, confirmed=False).first()
+        if device is None:
+            device = TOTPDevice.objects.create(user=request.user, name="authenticator", confirmed=False)
+    form = OtpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["code"].strip()):
+            if enrolling:
+                device.confirmed = True
+                device.save(update_fields=["confirmed"])
+            otp_login(request, device)
+            return redirect(request.GET.get("next") or "home")
+        form.add_error("code", "That code is not valid. Check the time on your phone and try again.")
+    qr_svg = _qr_svg(device.config_url) if enrolling else ""
+    return render(
+        request, "accounts/two_factor.html", {"form": form, "enrolling": enrolling, "qr_svg": qr_svg}
+    )
+
+
+def _qr_svg(data: str) -> str:
+    import qrcode
+    import qrcode.image.svg
+
+    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    return image.to_string(encoding="unicode")
+
+
+@require("staff.manage")
+def staff(request: HttpRequest) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    form = StaffForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            membership = add_staff(clinic=actor.clinic, **form.cleaned_data)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            record(actor, "create", obj=membership, detail={"role": membership.role})
+            messages.success(request, f"{membership.user} added as {membership.get_role_display()}.")
+            return redirect("staff")
+    memberships = (
+        Membership.objects.filter(clinic=actor.clinic)
+        .exclude(role=Role.PATIENT)
+        .select_related("user")
+        .order_by("-is_active", "user__last_name")
+    )
+    settings_form = ClinicSettingsForm(initial={"require_two_factor": actor.clinic.require_two_factor})
+    return render(
+        request,
+        "accounts/staff.html",
+        {"form": form, "memberships": memberships, "settings_form": settings_form},
+    )
+
+
+@require_POST
+@require("staff.manage")
+def staff_deactivate(request: HttpRequest, membership_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    membership = get_object_or_404(Membership, pk=membership_id, clinic=actor.clinic)
+    if membership.user_id == actor.user.pk:
+        messages.error(request, "You cannot remove your own access.")
+        return redirect("staff")
+    Membership.objects.filter(pk=membership.pk).update(is_active=False)
+    ApiToken.objects.filter(membership=membership, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    record(actor, "deactivate", obj=membership)
+    messages.success(request, f"{membership.user} no longer has access to this clinic.")
+    return redirect("staff")
+
+
+@require_POST
+@require("staff.manage")
+def clinic_settings(request: HttpRequest) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    form = ClinicSettingsForm(request.POST)
+    if form.is_valid():
+        clinic = actor.clinic
+        clinic.require_two_factor = form.cleaned_data["require_two_factor"]
+        clinic.save(update_fields=["require_two_factor"])
+        record(actor, "update", obj=clinic, detail={"require_two_factor": clinic.require_two_factor})
+        messages.success(request, "Clinic settings saved.")
+    return redirect("staff")
+
+
+@require("patient.view")
+def tokens(request: HttpRequest) -> HttpResponse:
+    """Every staff member manages their own API tokens (tablets, integrations)."""
+    actor = request.actor  # type: ignore[attr-defined]
+    form = TokenForm(request.POST or None)
+    new_token = None
+    if request.method == "POST" and form.is_valid():
+        token, new_token = ApiToken.issue(actor.membership, name=form.cleaned_data["name"])
+        record(actor, "create", obj=token)
+        form = TokenForm()
+    mine = ApiToken.objects.filter(membership=actor.membership).order_by("-created_at")
+    return render(
+        request, "accounts/tokens.html", {"form": form, "tokens": mine, "new_token": new_token}
+    )
+
+
+@require_POST
+@require("patient.view")
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    token = get_object_or_404(ApiToken, pk=token_id, membership=actor.membership)
+    token.revoke()
+    record(actor, "revoke", obj=token)
+    messages.success(request, "Token revoked.")
+    return redirect("tokens")

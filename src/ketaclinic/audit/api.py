@@ -1,0 +1,51 @@
+"""Audit log API (admins only): /api/v1/audit/events."""
+
+
+from datetime import date, datetime
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+from ninja.pagination import PageNumberPagination, paginate
+
+from ketaclinic.accounts.access import require_api
+from ketaclinic.audit.queries import events_for
+
+router = Router(tags=["audit"])
+
+
+class EventFilters(Schema):
+    patient: int | None = None
+    user: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+class EventOut(Schema):
+    id: int
+    at: datetime
+    username: str
+    role: str
+    patient_id: int | None
+    action: str
+    object_type: str
+    object_id: str
+    ip: str | None
+    via_token: int | None
+    sealed: bool
+
+    @staticmethod
+    def resolve_sealed(obj) -> bool:  # type: ignore[no-untyped-def]
+        return obj.seal_id is not None
+
+
+@router.get("/events", response=list[EventOut])
+@paginate(PageNumberPagination, page_size=50)
+def list_events(request: HttpRequest, filters: Query[EventFilters]):  # type: ignore[no-untyped-def]
+    actor = require_api(request, "audit.view")
+    return events_for(
+        actor,
+        patient_id=filters.patient,
+        username=filters.user,
+        date_from=filters.date_from,
+        date_to=filters.date_to,
+    )

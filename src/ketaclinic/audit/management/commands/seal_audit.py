@@ -1,0 +1,10 @@
+from django.core.management.base import BaseCommand
+
+from ketaclinic.audit.services import seal_pending
+
+
+class Command(BaseCommand):
+    help = "Seal new audit events into hash-chained batches (one pass; the worker does this every few seconds)."
+
+    def handle(self, *args, **options):
+        self.stdout.write(f"sealed {seal_pending()} event(s)")

@@ -1,0 +1,240 @@
+"""Writing, sealing and verifying audit events."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ketaclinic.accounts.access import Actor
+from ketaclinic.accounts.models import Clinic, User
+from ketaclinic.audit.models import AuditEvent, AuditSeal
+
+GENESIS = "0" * 64
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def event_digest(event: AuditEvent) -> str:
+    """SHA-256 over every stored field of an event except the digest and seal themselves."""
+    content = {
+        "event_id": str(event.event_id),
+        "at": event.at.isoformat(),
+        "clinic": event.clinic_id,
+        "user": event.user_id,
+        "username": event.username,
+        "role": event.role,
+        "patient": event.patient_id,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "ip": event.ip,
+        "via_token": event.via_token,
+        "detail": event.detail,
+    }
+    return _sha(json.dumps(content, sort_keys=True, separators=(",", ":"), default=str))
+
+
+def _new_event(**fields: Any) -> AuditEvent:
+    event = AuditEvent(event_id=uuid.uuid4(), at=timezone.now(), **fields)
+    event.digest = event_digest(event)
+    return event
+
+
+def record(
+    actor: Actor,
+    action: str,
+    *,
+    patient_id: int | None = None,
+    obj: Any = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event for an action by `actor` (call inside the change's transaction).
+
+    `detail` must hold no patient data: ids, codes and field names only.
+    """
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or obj.pk
+    event = _new_event(
+        clinic_id=actor.clinic.pk,
+        user_id=actor.user.pk,
+        username=actor.user.username,
+        role=actor.role.value,
+        patient_id=patient_id,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        ip=actor.ip,
+        via_token=actor.token_id,
+        detail=detail or {},
+    )
+    event.save(force_insert=True)
+    return event
+
+
+def record_system(
+    action: str,
+    *,
+    user: User | None = None,
+    username: str = "",
+    clinic: Clinic | None = None,
+    ip: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append an event that has no acting membership: log-ins, failures, lockouts."""
+    event = _new_event(
+        clinic_id=clinic.pk if clinic else None,
+        user_id=user.pk if user else None,
+        username=(user.username if user else username)[:150],
+        role="",
+        patient_id=None,
+        action=action,
+        ip=ip,
+        detail=detail or {},
+    )
+    event.save(force_insert=True)
+    return event
+
+
+def merkle_root(digests: list[str]) -> str:
+    """Root of a binary Merkle tree over hex digests (an odd node is paired with itself)."""
+    if not digests:
+        return GENESIS
+    level = digests
+    while len(level) > 1:
+        if len(level) % 2:
+            level = [*level, level[-1]]
+        level = [_sha(level[i] + level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
+
+
+def seal_hash(
+    *, chain: int, seq: int, first: int, last: int, count: int, root: str, prev: str
+) -> str:
+    return _sha(f"{chain}|{seq}|{first}|{last}|{count}|{root}|{prev}")
+
+
+def seal_pending(batch_size: int = 5000) -> int:
+    """Seal every unsealed event, one batch per clinic chain at a time; returns events sealed."""
+    sealed = 0
+    while True:
+        chains = list(
+            AuditEvent.objects.filter(seal__isnull=True)
+            .values_list("clinic_id", flat=True)
+            .distinct()
+        )
+        if not chains:
+            return sealed
+        progress = 0
+        for clinic_id in chains:
+            try:
+                progress += _seal_batch(clinic_id, batch_size)
+            except IntegrityError:
+                continue  # another sealer took this sequence number; the next pass retries
+        sealed += progress
+        if progress == 0:
+            return sealed
+
+
+@transaction.atomic
+def _seal_batch(clinic_id: int | None, batch_size: int) -> int:
+    chain = clinic_id or 0
+    events = list(
+        AuditEvent.objects.select_for_update()
+        .filter(clinic_id=clinic_id, seal__isnull=True)
+        .order_by("id")
+        .values_list("id", "digest")[:batch_size]
+    )
+    if not events:
+        return 0
+    previous = AuditSeal.objects.filter(chain=chain).order_by("-seq").first()
+    seq = previous.seq + 1 if previous else 1
+    prev = previous.hash if previous else GENESIS
+    ids = [pk for pk, _ in events]
+    root = merkle_root([digest for _, digest in events])
+    seal = AuditSeal.objects.create(
+        clinic_id=clinic_id,
+        chain=chain,
+        seq=seq,
+        first_event=ids[0],
+        last_event=ids[-1],
+        count=len(ids),
+        merkle_root=root,
+        prev_hash=prev,
+        hash=seal_hash(
+            chain=chain, seq=seq, first=ids[0], last=ids[-1], count=len(ids), root=root, prev=prev
+        ),
+        sealed_at=timezone.now(),
+    )
+    AuditEvent.objects.filter(id__in=ids).update(seal=seal)
+    return len(ids)
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}"
+
+
+def verify() -> list[Problem]:
+    """Every way the stored log differs from what was written, first problem first."""
+    problems: list[Problem] = []
+    # 1. Each event's content still matches its digest.
+    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
+        if event_digest(event) != event.digest:
+            problems.append(Problem(f"event {event.pk}", "content was altered after it was written"))
+    # 2. Each chain of seals is unbroken, and each seal still covers exactly its events.
+    chains = AuditSeal.objects.values_list("chain", flat=True).distinct()
+    for chain in sorted(set(chains)):
+        prev = GENESIS
+        expected_seq = 1
+        for seal in AuditSeal.objects.filter(chain=chain).order_by("seq"):
+            where = f"seal {chain}/{seal.seq} (events {seal.first_event}–{seal.last_event})"
+            if seal.seq != expected_seq:
+                problems.append(Problem(where, f"seal {chain}/{expected_seq} is missing"))
+            if seal.prev_hash != prev:
+                problems.append(Problem(where, "does not follow the previous seal"))
+            digests = list(seal.events.order_by("id").values_list("digest", flat=True))
+            if len(digests) != seal.count:
+                problems.append(
+                    Problem(where, f"{seal.count - len(digests)} sealed event(s) were removed")
+                )
+            elif merkle_root(digests) != seal.merkle_root:
+                problems.append(Problem(where, "an event's digest was altered"))
+            recomputed = seal_hash(
+                chain=chain,
+                seq=seal.seq,
+                first=seal.first_event,
+                last=seal.last_event,
+                count=seal.count,
+                root=seal.merkle_root,
+                prev=seal.prev_hash,
+            )
+            if recomputed != seal.hash:
+                problems.append(Problem(where, "the seal itself was altered"))
+            prev = seal.hash
+            expected_seq = seal.seq + 1
+    return problems
+
+
+def chain_heads() -> dict[int, tuple[int, str]]:
+    """The latest seal of each chain: (seq, hash), to be written down outside the database."""
+    heads: dict[int, tuple[int, str]] = {}
+    for chain in set(AuditSeal.objects.values_list("chain", flat=True)):
+        seal = AuditSeal.objects.filter(chain=chain).order_by("-seq").first()
+        assert seal is not None
+        heads[chain] = (seal.seq, seal.hash)
+    return heads

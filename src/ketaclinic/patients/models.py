@@ -1,0 +1,220 @@
+"""The patient record: demographics, contacts, body measurements, conditions, medications."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.functional import cached_property
+
+from ketaclinic.clinical.conditions import CONDITIONS
+from ketaclinic.clinical.eligibility.facts import MEDICATION_CLASSES
+
+
+def search_key(text: str) -> str:
+    """Lower-case ASCII form of a name for prefix search ("Ødegård" -> "odegard")."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return " ".join(folded.lower().split())
+
+
+class ClinicScopedQuerySet(models.QuerySet):
+    def for_clinic(self, clinic: object) -> ClinicScopedQuerySet:
+        return self.filter(clinic=clinic)
+
+
+class PatientStatus(models.TextChoices):
+    REFERRED = "referred", "Referred"
+    SCREENING = "screening", "Screening"
+    ACTIVE = "active", "Active treatment"
+    MAINTENANCE = "maintenance", "Maintenance"
+    INACTIVE = "inactive", "Inactive"
+
+
+class SexAtBirth(models.TextChoices):
+    FEMALE = "female", "Female"
+    MALE = "male", "Male"
+    INTERSEX = "intersex", "Intersex"
+    UNKNOWN = "unknown", "Unknown"
+
+
+# Physiological plausibility (DOMAIN.md §5, policy): outside these a value is an entry error.
+WEIGHT_KG_RANGE = (Decimal(25), Decimal(350))
+HEIGHT_CM_RANGE = (Decimal(100), Decimal(250))
+
+
+class Patient(models.Model):
+    clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="patients")
+    mrn = models.CharField("MRN", max_length=32)
+    given_name = models.CharField(max_length=100)
+    family_name = models.CharField(max_length=100)
+    preferred_name = models.CharField(max_length=100, blank=True)
+    birth_date = models.DateField()
+    sex_at_birth = models.CharField(max_length=10, choices=SexAtBirth.choices)
+    gender_identity = models.CharField(max_length=60, blank=True)
+    pronouns = models.CharField(max_length=30, blank=True)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    address = models.TextField(blank=True)
+    emergency_contact_name = models.CharField(max_length=150, blank=True)
+    emergency_contact_phone = models.CharField(max_length=40, blank=True)
+    emergency_contact_relationship = models.CharField(max_length=60, blank=True)
+    escort_name = models.CharField("escort / driver", max_length=150, blank=True)
+    escort_phone = models.CharField("escort phone", max_length=40, blank=True)
+    weight_kg = models.DecimalField(
+        max_digits=5,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(WEIGHT_KG_RANGE[0]), MaxValueValidator(WEIGHT_KG_RANGE[1])],
+    )
+    weight_measured_on = models.DateField(null=True, blank=True)
+    height_cm = models.DecimalField(
+        max_digits=5,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(HEIGHT_CM_RANGE[0]), MaxValueValidator(HEIGHT_CM_RANGE[1])],
+    )
+    height_measured_on = models.DateField(null=True, blank=True)
+    status = models.CharField(
+        max_length=12, choices=PatientStatus.choices, default=PatientStatus.REFERRED
+    )
+    family_key = models.CharField(max_length=100, editable=False)
+    given_key = models.CharField(max_length=100, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Bumped on every update so two people editing at once cannot overwrite each other.
+    version = models.PositiveIntegerField(default=1)
+
+    objects = ClinicScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "mrn"], name="mrn_unique_in_clinic"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=PatientStatus.values), name="patient_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(sex_at_birth__in=SexAtBirth.values),
+                name="patient_sex_at_birth_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["clinic", "family_key", "given_key"], name="patient_family_idx"),
+            models.Index(fields=["clinic", "given_key"], name="patient_given_idx"),
+            models.Index(fields=["clinic", "birth_date"], name="patient_birth_idx"),
+            # LIKE 'prefix%' on PostgreSQL needs pattern ops whatever the collation.
+            models.Index(
+                fields=["family_key"], name="patient_family_like_idx", opclasses=["varchar_pattern_ops"]
+            ),
+            models.Index(
+                fields=["given_key"], name="patient_given_like_idx", opclasses=["varchar_pattern_ops"]
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.mrn})"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        self.family_key = search_key(self.family_name)
+        self.given_key = search_key(self.given_name)
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+        from django.utils import timezone
+
+        if self.birth_date and self.birth_date > timezone.localdate():
+            raise ValidationError({"birth_date": "The birth date cannot be in the future."})
+
+    @property
+    def display_name(self) -> str:
+        given = self.preferred_name or self.given_name
+        return f"{given} {self.family_name}"
+
+    @property
+    def age(self) -> int:
+        from django.utils import timezone
+
+        return self.age_on(timezone.localdate())
+
+    # A weight older than this makes a weight-based dose a guess (issue 5; policy).
+    WEIGHT_STALE_DAYS = 30
+
+    @property
+    def weight_is_stale(self) -> bool:
+        from django.utils import timezone
+
+        if self.weight_measured_on is None:
+            return True
+        return (timezone.localdate() - self.weight_measured_on).days > self.WEIGHT_STALE_DAYS
+
+    @cached_property
+    def active_allergies(self) -> list[Allergy]:
+        return list(self.allergies.filter(is_active=True).order_by("substance"))
+
+    def age_on(self, day: date) -> int:
+        before_birthday = (day.month, day.day) < (self.birth_date.month, self.birth_date.day)
+        return day.year - self.birth_date.year - int(before_birthday)
+
+
+class Condition(models.Model):
+    """A coded diagnosis (codes from clinical/conditions.py, DOMAIN.md §1)."""
+
+    CODE_CHOICES = [(c.code, c.display) for c in CONDITIONS.values()]
+
+    clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="conditions")
+    code = models.CharField(max_length=40, choices=CODE_CHOICES)
+    icd10cm = models.CharField("ICD-10-CM", max_length=10, blank=True)
+    note = models.CharField(max_length=200, blank=True)
+    onset = models.DateField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ClinicScopedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return self.get_code_display()
+
+
+class Medication(models.Model):
+    CLASS_CHOICES = [(c, c.replace("_", " ")) for c in MEDICATION_CLASSES] + [("other", "other")]
+
+    clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="medications")
+    name = models.CharField(max_length=120)
+    med_class = models.CharField("class", max_length=30, choices=CLASS_CHOICES)
+    dose = models.CharField(max_length=60, blank=True)
+    frequency = models.CharField(max_length=60, blank=True)
+    is_active = models.BooleanField(default=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ClinicScopedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.dose}".strip()
+
+
+class Allergy(models.Model):
+    class Severity(models.TextChoices):
+        MILD = "mild", "Mild"
+        MODERATE = "moderate", "Moderate"
+        SEVERE = "severe", "Severe"
+        UNKNOWN = "unknown", "Unknown"
+
+    clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="allergies")
+    substance = models.CharField(max_length=120)
+    reaction = models.CharField(max_length=200, blank=True)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.UNKNOWN)
+    is_active = models.BooleanField(default=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ClinicScopedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return self.substance

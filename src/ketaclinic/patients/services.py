@@ -1,0 +1,196 @@
+"""Writes to the patient record; each owns its transaction and writes its audit event."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from ketaclinic.accounts.access import Actor
+from ketaclinic.audit.services import record
+from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, search_key
+
+PATIENT_FIELDS = (
+    "mrn given_name family_name preferred_name birth_date sex_at_birth gender_identity pronouns "
+    "email phone address emergency_contact_name emergency_contact_phone "
+    "emergency_contact_relationship escort_name escort_phone weight_kg weight_measured_on "
+    "height_cm height_measured_on status"
+).split()
+
+
+class StaleVersion(Exception):
+    """The record changed since the editor loaded it; their save would overwrite it."""
+
+
+def _next_mrn(clinic_id: int) -> str:
+    count = Patient.objects.filter(clinic_id=clinic_id).count()
+    return f"MRN{count + 1:06d}"
+
+
+def _apply(patient: Patient, data: dict[str, Any]) -> list[str]:
+    unknown = set(data) - set(PATIENT_FIELDS)
+    if unknown:
+        raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
+    changed = []
+    for name, value in data.items():
+        if getattr(patient, name) != value:
+            setattr(patient, name, value)
+            changed.append(name)
+    today = timezone.localdate()
+    if "weight_kg" in changed and "weight_measured_on" not in data and patient.weight_kg:
+        patient.weight_measured_on = today
+    if "height_cm" in changed and "height_measured_on" not in data and patient.height_cm:
+        patient.height_measured_on = today
+    return changed
+
+
+def create_patient(*, actor: Actor, data: dict[str, Any]) -> Patient:
+    """Register a patient in the actor's clinic; assigns the next MRN when none is given."""
+    actor.check("patient.create")
+    patient = Patient(clinic=actor.clinic)
+    _apply(patient, data)
+    for _attempt in range(5):
+        if not data.get("mrn"):
+            patient.mrn = _next_mrn(actor.clinic.pk)
+        patient.full_clean(validate_unique=False, validate_constraints=False)
+        try:
+            with transaction.atomic():
+                patient.save(force_insert=True)
+                record(actor, "create", patient_id=patient.pk, obj=patient)
+                return patient
+        except IntegrityError:
+            patient.pk = None
+            if data.get("mrn"):
+                break
+    raise ValidationError({"mrn": "This MRN is already in use in this clinic."})
+
+
+def update_patient(
+    *, actor: Actor, patient: Patient, data: dict[str, Any], expected_version: int | None = None
+) -> Patient:
+    """Apply changes; refuses with StaleVersion when someone saved in between."""
+    actor.check("patient.edit")
+    if expected_version is not None and expected_version != patient.version:
+        raise StaleVersion
+    changed = _apply(patient, data)
+    if not changed:
+        return patient
+    patient.full_clean(validate_unique=False, validate_constraints=False)
+    fields = {*changed, "family_key", "given_key", "weight_measured_on", "height_measured_on"}
+    patient.family_key = search_key(patient.family_name)
+    patient.given_key = search_key(patient.given_name)
+    try:
+        with transaction.atomic():
+            # Compare-and-set on the version: a concurrent save makes this update zero rows.
+            updated = Patient.objects.filter(pk=patient.pk, version=patient.version).update(
+                version=F("version") + 1,
+                updated_at=timezone.now(),
+                **{name: getattr(patient, name) for name in fields},
+            )
+            if updated == 0:
+                raise StaleVersion
+            record(
+                actor, "update", patient_id=patient.pk, obj=patient, detail={"fields": sorted(changed)}
+            )
+    except IntegrityError:
+        raise ValidationError({"mrn": "This MRN is already in use in this clinic."}) from None
+    patient.refresh_from_db()
+    return patient
+
+
+def view_patient(*, actor: Actor, patient: Patient, what: str = "chart") -> None:
+    """Record that the actor read this patient's record."""
+    record(actor, "view", patient_id=patient.pk, obj=patient, detail={"view": what})
+
+
+DATE_PATTERNS = (
+    (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"), (1, 2, 3)),
+    (re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$"), (3, 1, 2)),
+)
+
+
+def _as_date(text: str) -> date | None:
+    for pattern, (y, m, d) in DATE_PATTERNS:
+        match = pattern.match(text)
+        if match:
+            try:
+                return date(int(match[y]), int(match[m]), int(match[d]))
+            except ValueError:
+                return None
+    return None
+
+
+def _prefix(field: str, prefix: str) -> Q:
+    # PostgreSQL uses LIKE 'x%' with a pattern-ops index; SQLite compares a range on
+    # the plain index (keys are lower-case ASCII, so '{' sorts after every key letter).
+    if connection.vendor == "postgresql":
+        return Q(**{f"{field}__startswith": prefix})
+    return Q(**{f"{field}__gte": prefix, f"{field}__lt": prefix + "\x7f"})
+
+
+def search_patients(*, actor: Actor, query: str) -> QuerySet[Patient]:
+    """Patients of the actor's clinic matching a name, MRN or birth date, by name."""
+    actor.check("patient.view")
+    patients = Patient.objects.for_clinic(actor.clinic)
+    text = query.strip()
+    if not text:
+        return patients.order_by("family_key", "given_key", "pk")
+    born = _as_date(text)
+    if born:
+        match = Q(birth_date=born)
+    elif any(ch.isdigit() for ch in text):
+        match = Q(mrn__iexact=text) | Q(mrn__startswith=text.upper())
+    else:
+        if "," in text:
+            family, _, given = text.partition(",")
+            tokens = [search_key(family), search_key(given)]
+        else:
+            tokens = search_key(text).split(" ")
+        tokens = [t for t in tokens if t]
+        if not tokens:
+            return patients.none()
+        if len(tokens) == 1:
+            match = _prefix("family_key", tokens[0]) | _prefix("given_key", tokens[0])
+        else:
+            first, last = tokens[0], " ".join(tokens[1:])
+            if "," in text:
+                match = _prefix("family_key", first) & _prefix("given_key", last)
+            else:
+                match = (_prefix("given_key", first) & _prefix("family_key", last)) | (
+                    _prefix("family_key", first) & _prefix("given_key", last)
+                )
+    return patients.filter(match).order_by("family_key", "given_key", "pk")
+
+
+def record_search(*, actor: Actor, patient_ids: list[int]) -> None:
+    """Audit a search: which patients' names were shown (never the query text)."""
+    record(actor, "search", object_type="patients.patient", detail={"shown": patient_ids})
+
+
+ChartEntry = Condition | Medication | Allergy
+
+
+@transaction.atomic
+def add_chart_entry(
+    *, actor: Actor, patient: Patient, model: type[ChartEntry], data: dict[str, Any]
+) -> ChartEntry:
+    """Add a condition, medication or allergy to the patient's record."""
+    actor.check("clinical.edit")
+    entry = model(clinic=patient.clinic, patient=patient, **data)
+    entry.full_clean()
+    entry.save()
+    record(actor, "create", patient_id=patient.pk, obj=entry)
+    return entry
+
+
+@transaction.atomic
+def stop_chart_entry(*, actor: Actor, entry: ChartEntry) -> None:
+    """Mark a condition, medication or allergy inactive (history is kept)."""
+    actor.check("clinical.edit")
+    type(entry).objects.filter(pk=entry.pk).update(is_active=False)
+    record(actor, "deactivate", patient_id=entry.patient_id, obj=entry)

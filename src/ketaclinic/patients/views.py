@@ -1,0 +1,130 @@
+"""Patient pages: search, register, edit, and the chart."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from ketaclinic.patients import services
+from ketaclinic.patients.access import get_patient_for
+from ketaclinic.patients.forms import CHART_FORMS, PatientForm
+from ketaclinic.accounts.access import require
+
+PAGE_SIZE = 25
+
+
+@require("patient.view")
+def patient_search(request: HttpRequest) -> HttpResponse:
+    """Search by name, MRN or birth date. The query travels in the POST body, never the URL."""
+    actor = request.actor  # type: ignore[attr-defined]
+    query = request.POST.get("q", "") if request.method == "POST" else ""
+    page_number = request.POST.get("page") or request.GET.get("page") or 1
+    page = Paginator(services.search_patients(actor=actor, query=query), PAGE_SIZE).get_page(
+        page_number
+    )
+    services.record_search(actor=actor, patient_ids=[p.pk for p in page.object_list])
+    context = {"page": page, "query": query}
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "patients/search.html#results", context)
+    return render(request, "patients/search.html", context)
+
+
+def _save_errors(form: PatientForm, exc: ValidationError) -> None:
+    for field, errors in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+@require("patient.create")
+def patient_new(request: HttpRequest) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    form = PatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient = services.create_patient(actor=actor, data=form.record_data())
+        except ValidationError as exc:
+            _save_errors(form, exc)
+        else:
+            messages.success(request, f"{patient.display_name} registered as {patient.mrn}.")
+            return redirect("patient_chart", patient_id=patient.pk)
+    return render(request, "patients/edit.html", {"form": form, "patient": None})
+
+
+@require("patient.edit")
+def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id, "patient.edit")
+    form = PatientForm(request.POST or None, instance=patient)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_patient(
+                actor=actor,
+                patient=get_patient_for(actor, patient_id, "patient.edit"),
+                data=form.record_data(),
+                expected_version=form.cleaned_data.get("version"),
+            )
+        except services.StaleVersion:
+            form.add_error(
+                None, "Someone else saved this record while you were editing. Reload to see it."
+            )
+        except ValidationError as exc:
+            _save_errors(form, exc)
+        else:
+            messages.success(request, "Saved.")
+            return redirect("patient_chart", patient_id=patient.pk)
+    else:
+        services.view_patient(actor=actor, patient=patient, what="edit")
+    return render(request, "patients/edit.html", {"form": form, "patient": patient})
+
+
+@require("patient.view")
+def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id)
+    services.view_patient(actor=actor, patient=patient)
+    context: dict[str, object] = {"patient": patient}
+    if actor.may("clinical.view"):
+        context.update(
+            conditions=list(patient.conditions.filter(is_active=True).order_by("recorded_at")),
+            medications=list(patient.medications.filter(is_active=True).order_by("name")),
+            chart_forms={kind: form_class() for kind, form_class in CHART_FORMS.items()},
+        )
+    return render(request, "patients/chart.html", context)
+
+
+@require_POST
+@require("clinical.edit")
+def chart_entry_add(request: HttpRequest, patient_id: int, kind: str) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id, "clinical.edit")
+    form_class = CHART_FORMS.get(kind)
+    if form_class is None:
+        raise Http404
+    form = form_class(request.POST)
+    if form.is_valid():
+        services.add_chart_entry(
+            actor=actor, patient=patient, model=form_class._meta.model, data=form.cleaned_data
+        )
+        messages.success(request, f"{kind.capitalize()} added.")
+    else:
+        errors = "; ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items())
+        messages.error(request, f"{kind.capitalize()} not added — {errors}")
+    return redirect("patient_chart", patient_id=patient.pk)
+
+
+@require_POST
+@require("clinical.edit")
+def chart_entry_stop(request: HttpRequest, patient_id: int, kind: str, entry_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id, "clinical.edit")
+    form_class = CHART_FORMS.get(kind)
+    if form_class is None:
+        raise Http404
+    entry = form_class._meta.model.objects.filter(patient=patient, pk=entry_id).first()
+    if entry is None:
+        raise Http404
+    services.stop_chart_entry(actor=actor, entry=entry)
+    return redirect("patient_chart", patient_id=patient.pk)

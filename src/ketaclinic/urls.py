@@ -1,0 +1,42 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from ketaclinic.accounts import views as accounts
+from ketaclinic.api import api
+from ketaclinic.audit import views as audit
+from ketaclinic.patients import views as patients
+
+urlpatterns = [
+    path("", accounts.home, name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="accounts/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/clinic/", accounts.choose_clinic, name="choose_clinic"),
+    path("account/two-factor/", accounts.two_factor, name="two_factor"),
+    path("account/tokens/", accounts.tokens, name="tokens"),
+    path("account/tokens/<int:token_id>/revoke/", accounts.token_revoke, name="token_revoke"),
+    path("staff/", accounts.staff, name="staff"),
+    path("staff/settings/", accounts.clinic_settings, name="clinic_settings"),
+    path(
+        "staff/<int:membership_id>/deactivate/", accounts.staff_deactivate, name="staff_deactivate"
+    ),
+    path("patients/", patients.patient_search, name="patient_search"),
+    path("patients/new/", patients.patient_new, name="patient_new"),
+    path("patients/<int:patient_id>/", patients.patient_chart, name="patient_chart"),
+    path("patients/<int:patient_id>/edit/", patients.patient_edit, name="patient_edit"),
+    path(
+        "patients/<int:patient_id>/<str:kind>/add/",
+        patients.chart_entry_add,
+        name="chart_entry_add",
+    ),
+    path(
+        "patients/<int:patient_id>/<str:kind>/<int:entry_id>/stop/",
+        patients.chart_entry_stop,
+        name="chart_entry_stop",
+    ),
+    path("audit/", audit.audit_log, name="audit_log"),
+    path("api/v1/", api.urls),
+]

@@ -1,0 +1,88 @@
+"""Personas built once: a clinic with one member per role, and a physician of another clinic."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.test import Client
+
+from ketaclinic.accounts.models import ApiToken, Clinic, Membership
+from ketaclinic.accounts.services import add_clinic, add_staff
+from ketaclinic.patients.models import Patient
+
+PASSWORD = "correct-horse-battery"
+ROLES = ["admin", "physician", "nurse", "therapist", "front_desk"]
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Argon2 is the production hasher (tested in test_settings); tests need speed.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def clinic(db) -> Clinic:
+    return add_clinic(slug="harbor", name="Harbor Light", timezone="America/New_York")
+
+
+@pytest.fixture
+def other_clinic(db) -> Clinic:
+    return add_clinic(slug="northside", name="Northside", timezone="America/Chicago")
+
+
+@pytest.fixture
+def staff(clinic) -> dict[str, Membership]:
+    """One member per role: staff['physician'].user is Dr. Chen, and so on."""
+    names = {
+        "admin": ("alex", "Alex", "Morgan"),
+        "physician": ("drchen", "Lena", "Chen"),
+        "nurse": ("okafor", "Grace", "Okafor"),
+        "therapist": ("rivera", "Sam", "Rivera"),
+        "front_desk": ("lee", "Jordan", "Lee"),
+    }
+    return {
+        role: add_staff(
+            username=username, clinic=clinic, role=role, password=PASSWORD,
+            first_name=first, last_name=last,
+        )
+        for role, (username, first, last) in names.items()
+    }
+
+
+@pytest.fixture
+def outsider(other_clinic) -> Membership:
+    """A physician of another clinic."""
+    return add_staff(username="drnair", clinic=other_clinic, role="physician", password=PASSWORD)
+
+
+@pytest.fixture
+def patient(clinic) -> Patient:
+    return Patient.objects.create(
+        clinic=clinic, mrn="MRN000001", given_name="Maria", family_name="Garcia",
+        birth_date=date(1984, 3, 7), sex_at_birth="female", weight_kg=70, height_cm=165,
+        weight_measured_on=date(2026, 11, 20), phone="+1 207 555 0134",
+    )
+
+
+@pytest.fixture
+def login(client):
+    """login(membership) -> a test client logged in as that member."""
+
+    def _login(membership: Membership) -> Client:
+        c = Client()
+        c.force_login(membership.user)
+        return c
+
+    return _login
+
+
+@pytest.fixture
+def api_client():
+    """api_client(membership) -> a client sending that member's bearer token."""
+
+    def _api(membership: Membership) -> Client:
+        _, raw = ApiToken.issue(membership, name="test")
+        return Client(headers={"Authorization": f"Bearer {raw}"})
+
+    return _api

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from ketaclinic.audit.models import AuditEvent
+from ketaclinic.patients.models import Patient
+
+pytestmark = pytest.mark.django_db
+
+NEW = {"given_name": "Omar", "family_name": "Haddad", "birth_date": "1990-05-01", "sex_at_birth": "male"}
+
+
+def post(client, url, body):
+    return client.post(url, json.dumps(body), content_type="application/json")
+
+
+def patch(client, url, body):
+    return client.patch(url, json.dumps(body), content_type="application/json")
+
+
+def test_it_creates_a_patient_with_the_next_mrn_and_audits_it(api_client, staff):
+    response = post(api_client(staff["front_desk"]), "/api/v1/patients", NEW)
+    assert response.status_code == 201
+    body = response.json()
+    assert body["mrn"] == "MRN000001"
+    assert body["family_name"] == "Haddad"
+    assert body["status"] == "referred"
+    event = AuditEvent.objects.get(action="create", patient_id=body["id"])
+    assert event.username == "lee" and event.role == "front_desk"
+
+
+def test_it_refuses_a_birth_date_in_the_future_naming_the_field(api_client, staff):
+    response = post(api_client(staff["nurse"]), "/api/v1/patients", {**NEW, "birth_date": "2999-01-01"})
+    assert response.status_code == 422
+    assert any(err["loc"][-1] == "birth_date" for err in response.json()["detail"])
+    assert not Patient.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("weight_kg", 12), ("weight_kg", 400), ("height_cm", 30), ("sex_at_birth", "x"), ("email", "nope"), ("status", "gone")],
+)
+def test_it_refuses_impossible_values_naming_the_field(api_client, staff, field, value):
+    response = post(api_client(staff["nurse"]), "/api/v1/patients", {**NEW, field: value})
+    assert response.status_code == 422
+    assert field in json.dumps(response.json()["detail"])
+    assert not Patient.objects.exists()
+
+
+def test_it_refuses_a_duplicate_mrn_in_the_same_clinic(api_client, staff, patient):
+    response = post(api_client(staff["nurse"]), "/api/v1/patients", {**NEW, "mrn": patient.mrn})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "mrn"]
+    assert Patient.objects.count() == 1
+
+
+def test_it_hides_another_clinics_patient(api_client, outsider, patient):
+    client = api_client(outsider)
+    assert client.get(f"/api/v1/patients/{patient.pk}").status_code == 404
+    assert patch(client, f"/api/v1/patients/{patient.pk}", {"phone": "1"}).status_code == 404
+    assert client.get("/api/v1/patients?q=garcia").json()["count"] == 0
+
+
+def test_it_answers_401_without_credentials(client, patient):
+    assert client.get("/api/v1/patients").status_code == 401
+    assert client.get(f"/api/v1/patients/{patient.pk}").status_code == 401
+    assert Client_bad_token().get("/api/v1/patients").status_code == 401
+
+
+def Client_bad_token():
+    from django.test import Client
+
+    return Client(headers={"Authorization": "Bearer kc_not-a-real-token"})
+
+
+def test_it_updates_with_optimistic_locking(api_client, staff, patient):
+    client = api_client(staff["nurse"])
+    first = patch(client, f"/api/v1/patients/{patient.pk}", {"phone": "+1 555 0100", "version": 1})
+    assert first.status_code == 200
+    assert first.json()["version"] == 2
+    stale = patch(client, f"/api/v1/patients/{patient.pk}", {"phone": "+1 555 0199", "version": 1})
+    assert stale.status_code == 409
+    patient.refresh_from_db()
+    assert patient.phone == "+1 555 0100"
+
+
+def test_an_update_records_which_fields_changed_but_not_their_values(api_client, staff, patient):
+    patch(api_client(staff["nurse"]), f"/api/v1/patients/{patient.pk}", {"weight_kg": "72.5"})
+    event = AuditEvent.objects.get(action="update", patient_id=patient.pk)
+    assert event.detail == {"fields": ["weight_kg"]}
+    patient.refresh_from_db()
+    assert str(patient.weight_kg) == "72.5"
+
+
+def test_search_by_name_mrn_and_birth_date(api_client, staff, patient, clinic):
+    Patient.objects.create(clinic=clinic, mrn="MRN000002", given_name="Mateo", family_name="García-Ruiz",
+                           birth_date="1975-01-02", sex_at_birth="male")
+    Patient.objects.create(clinic=clinic, mrn="MRN000003", given_name="Emily", family_name="Walker",
+                           birth_date="1984-03-07", sex_at_birth="female")
+    client = api_client(staff["front_desk"])
+
+    def names(q):
+        return [p["family_name"] for p in client.get("/api/v1/patients", {"q": q}).json()["items"]]
+
+    assert names("garc") == ["Garcia", "García-Ruiz"]
+    assert names("Garcia, Mar") == ["Garcia"]
+    assert names("maria garcia") == ["Garcia"]
+    assert names("MRN000003") == ["Walker"]
+    assert names("1984-03-07") == ["Garcia", "Walker"]
+    assert names("03/07/1984") == ["Garcia", "Walker"]
+    assert names("zz") == []
+
+
+def test_search_is_paginated_and_its_query_cost_is_constant(api_client, staff, clinic):
+    Patient.objects.bulk_create(
+        Patient(clinic=clinic, mrn=f"M{i:05d}", given_name="Ann", family_name=f"Smith{i:03d}",
+                family_key=f"smith{i:03d}", given_key="ann", birth_date="1980-01-01", sex_at_birth="female")
+        for i in range(60)
+    )
+    client = api_client(staff["nurse"])
+    client.get("/api/v1/patients", {"q": "smith"})  # token use recorded once
+    with CaptureQueriesContext(connection) as queries:
+        body = client.get("/api/v1/patients", {"q": "smith", "page": 2}).json()
+    assert body["count"] == 60
+    assert [p["family_name"] for p in body["items"]][:2] == ["Smith025", "Smith026"]
+    assert len(queries) <= 6
+
+
+def test_clinical_lists_are_refused_to_the_front_desk(api_client, staff, patient):
+    client = api_client(staff["front_desk"])
+    assert client.get(f"/api/v1/patients/{patient.pk}/medications").status_code == 403
+    assert post(client, f"/api/v1/patients/{patient.pk}/allergies", {"substance": "Latex"}).status_code == 403
+    assert not patient.allergies.exists()
+
+
+def test_a_nurse_records_a_medication_with_its_class(api_client, staff, patient):
+    client = api_client(staff["nurse"])
+    response = post(client, f"/api/v1/patients/{patient.pk}/medications",
+                    {"name": "Lorazepam", "med_class": "benzodiazepine", "dose": "0.5 mg"})
+    assert response.status_code == 201
+    assert client.get(f"/api/v1/patients/{patient.pk}/medications").json()[0]["med_class"] == "benzodiazepine"
+    bad = post(client, f"/api/v1/patients/{patient.pk}/medications", {"name": "X", "med_class": "candy"})
+    assert bad.status_code == 422 and "med_class" in json.dumps(bad.json())
