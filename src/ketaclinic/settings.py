@@ -173,6 +173,7 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
+STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 # Static files are served from the app directories by WhiteNoise; no collectstatic step.
 STATIC_ROOT = os.environ.get("KETACLINIC_STATIC_ROOT") or None
 STORAGES = {

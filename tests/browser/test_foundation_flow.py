@@ -1,0 +1,67 @@
+"""A nurse logs in, finds a patient and opens the chart, in a real browser."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+from ketaclinic.audit.models import AuditEvent
+from ketaclinic.demo.management.commands.seed_demo import DEMO_PASSWORD
+from ketaclinic.patients.models import Patient
+from tests.browser.conftest import PHONE, log_in, snap
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def demo(db):
+    call_command("seed_demo", stdout=open("/dev/null", "w"))
+
+
+def test_a_nurse_logs_in_searches_and_opens_the_chart(page, demo):
+    patient = Patient.objects.filter(clinic__slug="harbor").order_by("mrn").first()
+    log_in(page, "nurse.okafor", DEMO_PASSWORD)
+    page.wait_for_url("**/patients/")
+    snap(page, "patients-list")
+
+    page.get_by_label("Name, MRN or birth date").fill(patient.family_name[:4])
+    page.get_by_role("button", name="Search").click()
+    row = page.get_by_role("link", name=f"{patient.family_name}, {patient.given_name}").first
+    row.wait_for()
+    assert "q=" not in page.url  # the search never travels in the URL
+    snap(page, "patients-search")
+
+    row.click()
+    page.wait_for_url(f"**/patients/{patient.pk}/")
+    header = page.get_by_role("region", name="Patient")
+    assert patient.mrn in header.inner_text()
+    assert "Weight" in header.inner_text()
+    assert page.get_by_role("heading", name="Medications").is_visible()
+    snap(page, "patient-chart")
+    assert AuditEvent.objects.filter(action="view", patient_id=patient.pk, username="nurse.okafor").exists()
+
+
+def test_the_front_desk_sees_no_clinical_sections(page, demo):
+    patient = Patient.objects.filter(clinic__slug="harbor").order_by("mrn").first()
+    log_in(page, "frontdesk.lee", DEMO_PASSWORD)
+    page.wait_for_url("**/patients/")
+    page.goto(f"/patients/{patient.pk}/")
+    assert page.get_by_role("heading", name="Contact").is_visible()
+    assert page.get_by_role("heading", name="Medications").count() == 0
+
+
+def test_a_wrong_password_is_refused_plainly(page, demo):
+    log_in(page, "nurse.okafor", "not-the-password")
+    assert page.get_by_role("alert").first.is_visible()
+    assert "/login/" in page.url
+
+
+def test_the_chart_reads_on_a_phone(page, demo):
+    patient = Patient.objects.filter(clinic__slug="harbor").order_by("mrn").first()
+    page.set_viewport_size(PHONE)
+    log_in(page, "dr.chen", DEMO_PASSWORD)
+    page.wait_for_url("**/patients/")
+    page.goto(f"/patients/{patient.pk}/")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"]
+    snap(page, "patient-chart-phone")
