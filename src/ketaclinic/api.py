@@ -101,11 +101,19 @@ def stale_version(request: HttpRequest, exc: StaleVersion) -> HttpResponse:
 def mount_routers() -> None:
     from ketaclinic.accounts.api import router as accounts_router
     from ketaclinic.audit.api import router as audit_router
+    from ketaclinic.measures.api import router as measures_router
     from ketaclinic.patients.api import router as patients_router
+    from ketaclinic.scheduling.api import router as scheduling_router
+    from ketaclinic.screening.api import router as screening_router
 
     api.add_router("/patients", patients_router)
     api.add_router("/audit", audit_router)
     api.add_router("/tokens", accounts_router)
+    # Each capability's router mounts at the API root and names its own paths
+    # (e.g. /patients/{id}/measures, /alerts, /screenings/{id}/decision).
+    api.add_router("", measures_router)
+    api.add_router("", screening_router)
+    api.add_router("", scheduling_router)
 
 
 mount_routers()

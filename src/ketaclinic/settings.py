@@ -53,6 +53,9 @@ INSTALLED_APPS = [
     "ketaclinic.accounts",
     "ketaclinic.audit",
     "ketaclinic.patients",
+    "ketaclinic.measures",
+    "ketaclinic.screening",
+    "ketaclinic.scheduling",
     "ketaclinic.demo",
 ]
 

@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from ketaclinic.accounts import views as accounts
 from ketaclinic.api import api
@@ -38,5 +38,8 @@ urlpatterns = [
         name="chart_entry_stop",
     ),
     path("audit/", audit.audit_log, name="audit_log"),
+    path("", include("ketaclinic.measures.urls")),
+    path("", include("ketaclinic.screening.urls")),
+    path("", include("ketaclinic.scheduling.urls")),
     path("api/v1/", api.urls),
 ]

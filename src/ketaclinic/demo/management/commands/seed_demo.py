@@ -14,7 +14,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from ketaclinic.accounts.services import add_clinic, add_staff
+from ketaclinic.measures import demo as measures_demo
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient
+from ketaclinic.scheduling import demo as scheduling_demo
+from ketaclinic.screening import demo as screening_demo
 
 DEMO_PASSWORD = "ketaclinic-demo"
 CLINIC_SLUG = "harbor"
@@ -78,6 +81,11 @@ class Command(BaseCommand):
                   first_name=first, last_name=last, check_password=False)
         created = self.seed_patients(clinic, count=30, seed=7)
         self.seed_patients(other, count=4, seed=99)
+        patients = list(Patient.objects.filter(clinic=clinic).order_by("mrn"))
+        # Each capability adds its part of the demo; lower layers first.
+        measures_demo.seed(clinic, patients)
+        screening_demo.seed(clinic, patients)
+        scheduling_demo.seed(clinic, patients)
         self.stdout.write(f"demo clinic ready ({created} new patients)")
 
     def seed_patients(self, clinic, *, count: int, seed: int) -> int:
