@@ -1,0 +1,477 @@
+"""Session monitoring: plausibility, vital-sign alerts, due checks, discharge, device spacing.
+
+Every threshold and time comes from the protocol's data file (``protocols/definitions``);
+this module only applies them. All datetimes must be timezone-aware.
+
+A reading is a mapping of signal names to numbers; a missing key or ``None`` means
+"not measured". Accepted keys: ``systolic_bp``, ``diastolic_bp`` (mmHg),
+``heart_rate`` (/min), ``spo2`` (%), ``respiratory_rate`` (/min), ``temperature_c``
+(°C), ``moaas`` (0-5), ``cadss6`` (0-24). Any other key is refused, so a misspelt
+key cannot leave a value unchecked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from .protocols.schema import CheckPlan, FixedDose, Protocol, Threshold
+
+__all__ = [
+    "LEVEL_ORDER",
+    "PLAUSIBLE_RANGES",
+    "Alert",
+    "DueCheck",
+    "PlausibleRange",
+    "UnmetCriterion",
+    "VitalError",
+    "check_plausible",
+    "device_spacing_warnings",
+    "discharge_check",
+    "due_checks",
+    "earliest_discharge_at",
+    "vital_alerts",
+]
+
+Phase = Literal["pre_dose", "during"]
+CheckKind = Literal["vitals", "moaas", "cadss6"]
+
+# Most severe first; alerts are returned in this order.
+LEVEL_ORDER: tuple[str, ...] = ("urgent", "high", "caution")
+
+
+@dataclass(frozen=True, slots=True)
+class PlausibleRange:
+    """The inclusive range outside which a value is an entry error, and its unit."""
+
+    low: Decimal
+    high: Decimal
+    unit: str
+    label: str
+    whole_number: bool = False
+
+
+# DOMAIN §5 "plausible" column (policy); CADSS-6 range from DOMAIN §6.
+PLAUSIBLE_RANGES: Mapping[str, PlausibleRange] = {
+    "systolic_bp": PlausibleRange(Decimal(50), Decimal(300), "mmHg", "Systolic BP"),
+    "diastolic_bp": PlausibleRange(Decimal(20), Decimal(200), "mmHg", "Diastolic BP"),
+    "heart_rate": PlausibleRange(Decimal(20), Decimal(250), "/min", "Heart rate"),
+    "spo2": PlausibleRange(Decimal(50), Decimal(100), "%", "SpO2"),
+    "respiratory_rate": PlausibleRange(Decimal(4), Decimal(60), "/min", "Respiratory rate"),
+    "temperature_c": PlausibleRange(Decimal(30), Decimal(45), "°C", "Temperature"),
+    "moaas": PlausibleRange(Decimal(0), Decimal(5), "", "MOAA/S", whole_number=True),
+    "cadss6": PlausibleRange(Decimal(0), Decimal(24), "", "CADSS-6", whole_number=True),
+}
+
+
+class VitalError(ValueError):
+    """A reading is impossible (an entry error) or malformed; ``field`` names the key."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert raised by a reading: what, how severe, and what to do."""
+
+    code: str  # hypertension, tachycardia, bradycardia, desaturation, bradypnea, sedation
+    level: str  # urgent | high | caution
+    message: str  # plain words, ending with the protocol's action
+    signal: str
+    value: Decimal
+    rule_id: str  # the threshold's id in the protocol file
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class DueCheck:
+    """The next check of one kind: when it is due and whether it is late."""
+
+    kind: str  # vitals | moaas | cadss6
+    due_at: datetime
+    overdue: bool
+    label: str  # "40-minute BP/HR/SpO2", "MOAA/S before discharge"
+    minute: int | None  # minutes from dose start; None for a before-discharge check
+
+
+@dataclass(frozen=True, slots=True)
+class UnmetCriterion:
+    """A discharge criterion not yet met."""
+
+    code: str  # observation_time | sedation | dissociation | vitals | gait | escort
+    message: str
+
+
+# --- plausibility ---------------------------------------------------------------
+
+
+def _value(field: str, raw: object) -> Decimal:
+    """Return a reading value as a finite Decimal, or raise VitalError."""
+    if isinstance(raw, bool) or not isinstance(raw, Decimal | int | float):
+        raise VitalError(field, f"{field} must be a number")
+    value = raw if isinstance(raw, Decimal) else Decimal(str(raw))
+    if not value.is_finite():
+        raise VitalError(field, f"{field} must be a finite number")
+    return value
+
+
+def _values(reading: Mapping[str, object]) -> dict[str, Decimal]:
+    """Return the measured values of a plausible reading (raises VitalError otherwise)."""
+    values: dict[str, Decimal] = {}
+    for field, raw in reading.items():
+        spec = PLAUSIBLE_RANGES.get(field)
+        if spec is None:
+            raise VitalError(field, f"unknown reading field {field!r}")
+        if raw is None:
+            continue
+        value = _value(field, raw)
+        if spec.whole_number and value != value.to_integral_value():
+            raise VitalError(field, f"{spec.label} must be a whole number")
+        if not spec.low <= value <= spec.high:
+            unit = f" {spec.unit}" if spec.unit else ""
+            raise VitalError(
+                field,
+                f"{spec.label} {value}{unit} is not plausible (expected {spec.low}-{spec.high}"
+                f"{unit}): check the entry",
+            )
+        values[field] = value
+    systolic, diastolic = values.get("systolic_bp"), values.get("diastolic_bp")
+    if systolic is not None and diastolic is not None and systolic <= diastolic:
+        raise VitalError(
+            "systolic_bp",
+            f"systolic BP {systolic} must be above diastolic BP {diastolic}: check the entry",
+        )
+    return values
+
+
+def check_plausible(reading: Mapping[str, object]) -> None:
+    """Raise VitalError if any value in ``reading`` is impossible; return None if all are plausible."""
+    _values(reading)
+
+
+# --- alerts ----------------------------------------------------------------------
+
+
+_OPS = {
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+}
+_OP_WORDS = {">": "above", ">=": "at or above", "<": "below", "<=": "at or below"}
+
+
+def _alert(rule: Threshold, value: Decimal) -> Alert:
+    spec = PLAUSIBLE_RANGES[rule.signal]
+    unit = f" {spec.unit}" if spec.unit and spec.unit != "%" else spec.unit
+    source = f"{rule.source} [verify]" if rule.verify else rule.source
+    message = (
+        f"{spec.label} {value}{unit} is {_OP_WORDS[rule.op]} {rule.value}{unit} "
+        f"({rule.level}): {rule.action}."
+    )
+    return Alert(
+        code=rule.code,
+        level=rule.level,
+        message=message,
+        signal=rule.signal,
+        value=value,
+        rule_id=rule.id,
+        source=source,
+    )
+
+
+def vital_alerts(protocol: Protocol, reading: Mapping[str, object], *, phase: Phase) -> list[Alert]:
+    """Return the alerts ``reading`` raises under ``protocol`` in ``phase``, most severe first.
+
+    The reading is checked for plausibility first (VitalError). Where several rules
+    fire for one signal and code (SpO2 85 is below 92 and below 88), only the most
+    severe is returned.
+    """
+    if phase not in ("pre_dose", "during"):
+        raise ValueError(f"phase must be 'pre_dose' or 'during', not {phase!r}")
+    values = _values(reading)
+    best: dict[tuple[str, str], Alert] = {}
+    for rule in protocol.thresholds:
+        value = values.get(rule.signal)
+        if value is None or phase not in rule.phases or not _OPS[rule.op](value, rule.value):
+            continue
+        key = (rule.code, rule.signal)
+        current = best.get(key)
+        if current is None or LEVEL_ORDER.index(rule.level) < LEVEL_ORDER.index(current.level):
+            best[key] = _alert(rule, value)
+    signal_order = list(PLAUSIBLE_RANGES)
+    return sorted(
+        best.values(),
+        key=lambda a: (LEVEL_ORDER.index(a.level), signal_order.index(a.signal)),
+    )
+
+
+# --- timing ----------------------------------------------------------------------
+
+
+def _require_aware(name: str, value: datetime | None) -> None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValueError(f"{name} must be timezone-aware")
+
+
+def earliest_discharge_at(
+    protocol: Protocol, *, dose_started_at: datetime, infusion_ended_at: datetime | None = None
+) -> datetime:
+    """Return when the minimum observation ends (planned infusion end if not yet ended)."""
+    _require_aware("dose_started_at", dose_started_at)
+    _require_aware("infusion_ended_at", infusion_ended_at)
+    observation = protocol.discharge.observation
+    anchor = dose_started_at
+    if observation.anchor == "infusion_end":
+        if infusion_ended_at is not None:
+            anchor = infusion_ended_at
+        elif protocol.infusion_minutes is not None:
+            anchor = dose_started_at + timedelta(minutes=protocol.infusion_minutes.value)
+    return anchor + timedelta(minutes=observation.minimum_minutes)
+
+
+def _next_slot(
+    plan: CheckPlan, latest: timedelta | None, grace: timedelta, window: timedelta
+) -> int | None:
+    """Return the minute of the earliest timed slot not yet covered, or None if all are.
+
+    A slot at minute m is covered by any reading taken at or after m - grace (the
+    minute-0 baseline: at or after dose start - baseline window). A later reading also
+    covers earlier slots that were missed: the nurse is asked for the next check,
+    not for one that can no longer be taken.
+    """
+
+    def covered(minute: int) -> bool:
+        start = timedelta(minutes=minute) - (window if minute == 0 else grace)
+        return latest is not None and latest >= start
+
+    for minute in plan.at_minutes:
+        if not covered(minute):
+            return minute
+    if plan.repeat_every_minutes is None:
+        return None
+    last_fixed, every = plan.at_minutes[-1], plan.repeat_every_minutes
+    assert latest is not None  # the last fixed slot is covered, so a reading exists
+    # Smallest k >= 1 with last_fixed + k*every - grace > latest.
+    beyond = latest + grace - timedelta(minutes=last_fixed)
+    k = max(1, int(beyond // timedelta(minutes=every)) + 1)
+    return last_fixed + k * every
+
+
+def _label(plan: CheckPlan, minute: int | None) -> str:
+    if minute is None:
+        return f"{plan.name} before discharge"
+    if minute == 0:
+        return f"Baseline {plan.name}"
+    return f"{minute}-minute {plan.name}"
+
+
+def due_checks(
+    protocol: Protocol,
+    *,
+    dose_started_at: datetime,
+    infusion_ended_at: datetime | None = None,
+    done: Sequence[tuple[str, datetime]],
+    now: datetime,
+) -> list[DueCheck]:
+    """Return the next due check of each kind in the protocol's plan, earliest first.
+
+    ``done`` lists the checks taken this session as (kind, taken_at). For each kind the
+    result holds the next timed check not yet covered (``overdue`` once ``now`` is past
+    its time plus the protocol's grace), and, where the plan asks for one, the
+    before-discharge check, due when the minimum observation ends; that one is a
+    gate for discharge rather than a clock, so it is never flagged overdue.
+    """
+    for name, value in (
+        ("dose_started_at", dose_started_at),
+        ("infusion_ended_at", infusion_ended_at),
+        ("now", now),
+    ):
+        _require_aware(name, value)
+    plan = protocol.monitoring
+    kinds = {check.kind for check in plan.checks}
+    grace = timedelta(minutes=plan.grace_minutes.value)
+    window = timedelta(minutes=plan.baseline_window_minutes.value)
+    latest: dict[str, datetime] = {}
+    for kind, taken_at in done:
+        if kind not in kinds:
+            raise ValueError(f"{protocol.code} has no check of kind {kind!r}")
+        _require_aware("done", taken_at)
+        if kind not in latest or taken_at > latest[kind]:
+            latest[kind] = taken_at
+    discharge_at = earliest_discharge_at(
+        protocol, dose_started_at=dose_started_at, infusion_ended_at=infusion_ended_at
+    )
+
+    result: list[DueCheck] = []
+    for check in plan.checks:
+        taken = latest.get(check.kind)
+        offset = None if taken is None else taken - dose_started_at
+        if check.at_minutes:
+            minute = _next_slot(check, offset, grace, window)
+            if minute is not None:
+                due_at = dose_started_at + timedelta(minutes=minute)
+                result.append(
+                    DueCheck(
+                        kind=check.kind,
+                        due_at=due_at,
+                        overdue=now > due_at + grace,
+                        label=_label(check, minute),
+                        minute=minute,
+                    )
+                )
+        if check.before_discharge and (taken is None or taken < discharge_at - grace):
+            result.append(
+                DueCheck(
+                    kind=check.kind,
+                    due_at=discharge_at,
+                    overdue=False,
+                    label=_label(check, None),
+                    minute=None,
+                )
+            )
+    kind_order = [check.kind for check in plan.checks]
+    return sorted(result, key=lambda d: (d.due_at, kind_order.index(d.kind)))
+
+
+# --- discharge ----------------------------------------------------------------------
+
+
+def _minutes(delta: timedelta) -> str:
+    """Return a duration as whole minutes, rounded down (119 min 59 s is 119)."""
+    return str(int(delta.total_seconds() // 60))
+
+
+def discharge_check(
+    protocol: Protocol,
+    *,
+    first_dose_at: datetime,
+    infusion_ended_at: datetime | None,
+    now: datetime,
+    last_moaas: int | None,
+    dissociation_resolved: bool | None,
+    last_vitals: Mapping[str, object] | None,
+    walks_steadily: bool | None,
+    escort_present: bool | None,
+) -> list[UnmetCriterion]:
+    """Return the discharge criteria not met; an empty list means the patient may go.
+
+    ``None`` for any finding means "not assessed" and counts as unmet. Vitals must
+    include every signal the protocol lists and raise no alert (during-session
+    thresholds); MOAA/S in ``last_vitals`` is ignored in favour of ``last_moaas``.
+    """
+    for name, value in (
+        ("first_dose_at", first_dose_at),
+        ("infusion_ended_at", infusion_ended_at),
+        ("now", now),
+    ):
+        _require_aware(name, value)
+    if now < first_dose_at:
+        raise ValueError("now is before the first dose")
+    criteria = protocol.discharge
+    unmet: list[UnmetCriterion] = []
+
+    observation = criteria.observation
+    needed = timedelta(minutes=observation.minimum_minutes)
+    if observation.anchor == "infusion_end" and infusion_ended_at is None:
+        unmet.append(
+            UnmetCriterion(
+                "observation_time",
+                f"The infusion has not ended; observation lasts {observation.minimum_minutes} "
+                "minutes after it ends.",
+            )
+        )
+    else:
+        anchor = infusion_ended_at if observation.anchor == "infusion_end" else first_dose_at
+        assert anchor is not None
+        elapsed = now - anchor
+        if elapsed < needed:
+            what = (
+                "the infusion ended" if observation.anchor == "infusion_end" else "the first dose"
+            )
+            unmet.append(
+                UnmetCriterion(
+                    "observation_time",
+                    f"Observed {_minutes(elapsed)} of {observation.minimum_minutes} minutes since "
+                    f"{what}; earliest discharge at {(anchor + needed).isoformat()}.",
+                )
+            )
+
+    required_moaas = criteria.moaas_required.value
+    if last_moaas is None:
+        unmet.append(UnmetCriterion("sedation", "MOAA/S has not been recorded before discharge."))
+    else:
+        check_plausible({"moaas": last_moaas})
+        if last_moaas != required_moaas:
+            unmet.append(
+                UnmetCriterion(
+                    "sedation",
+                    f"MOAA/S is {last_moaas}; {required_moaas} (fully alert) is required.",
+                )
+            )
+
+    if criteria.dissociation_resolved.required and dissociation_resolved is not True:
+        state = "not assessed" if dissociation_resolved is None else "not resolved"
+        unmet.append(UnmetCriterion("dissociation", f"Dissociation {state}."))
+
+    vitals_rule = criteria.vitals_in_range
+    if vitals_rule.required:
+        problem = _vitals_problem(protocol, vitals_rule.signals, last_vitals)
+        if problem:
+            unmet.append(UnmetCriterion("vitals", problem))
+
+    if criteria.walks_steadily.required and walks_steadily is not True:
+        state = "not assessed" if walks_steadily is None else "not steady"
+        unmet.append(UnmetCriterion("gait", f"Walking {state}."))
+
+    if criteria.escort_present.required and escort_present is not True:
+        unmet.append(UnmetCriterion("escort", "No escort is present to take the patient home."))
+    return unmet
+
+
+def _vitals_problem(
+    protocol: Protocol, signals: Sequence[str], last_vitals: Mapping[str, object] | None
+) -> str | None:
+    """Return why the last vitals do not allow discharge, or None if they do."""
+    if not last_vitals:
+        return "No vital signs recorded before discharge."
+    vitals = {k: v for k, v in last_vitals.items() if k != "moaas"}
+    missing = [s for s in signals if vitals.get(s) is None]
+    alerts = vital_alerts(protocol, vitals, phase="during")
+    parts = []
+    if missing:
+        labels = ", ".join(PLAUSIBLE_RANGES[s].label for s in missing)
+        parts.append(f"Not recorded before discharge: {labels}.")
+    parts.extend(alert.message[0].upper() + alert.message[1:] for alert in alerts)
+    return " ".join(parts) or None
+
+
+# --- esketamine devices -----------------------------------------------------------------
+
+
+def device_spacing_warnings(device_times: Sequence[datetime], *, protocol: Protocol) -> list[str]:
+    """Return a warning for each device given sooner after the previous one than the label allows."""
+    if not isinstance(protocol.dose, FixedDose):
+        raise ValueError(f"{protocol.code} is not a device-based protocol")
+    for value in device_times:
+        _require_aware("device_times", value)
+    rule = protocol.dose.min_minutes_between_devices
+    minimum = timedelta(minutes=float(rule.value))
+    ordered = sorted(device_times)
+    warnings = []
+    for number, (before, after) in enumerate(zip(ordered, ordered[1:], strict=False), start=2):
+        gap = after - before
+        if gap < minimum:
+            seconds = int(gap.total_seconds())
+            warnings.append(
+                f"Device {number} was given {seconds // 60} min {seconds % 60} s after device "
+                f"{number - 1}; wait at least {rule.value} minutes between devices "
+                f"({rule.source})."
+            )
+    return warnings
