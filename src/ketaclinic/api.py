@@ -2,70 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from ninja import NinjaAPI
-from ninja.security import APIKeyCookie, HttpBearer
 
-from ketaclinic.accounts.access import actor_for, current_membership
-from ketaclinic.accounts.models import ApiToken, hash_token
-from ketaclinic.audit.services import record
+from ketaclinic.api_auth import Allow
 from ketaclinic.patients.services import StaleVersion
-
-
-class TokenAuth(HttpBearer):
-    """`Authorization: Bearer kc_...`; only the token's SHA-256 is stored."""
-
-    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
-        found = (
-            ApiToken.objects.select_related("membership__user", "membership__clinic")
-            .filter(
-                digest=hash_token(token),
-                revoked_at__isnull=True,
-                membership__is_active=True,
-                membership__user__is_active=True,
-            )
-            .first()
-        )
-        if found is None:
-            return None
-        request.user = found.membership.user
-        request._membership = found.membership  # type: ignore[attr-defined]
-        request.api_token_id = found.pk  # type: ignore[attr-defined]
-        # Record token use at most once a minute per token: enough to trace it,
-        # without doubling every request's writes (each event also names the token).
-        now = timezone.now()
-        fresh = ApiToken.objects.filter(
-            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=1)),
-            pk=found.pk,
-        ).update(last_used_at=now)
-        if fresh:
-            actor = actor_for(request)
-            assert actor is not None
-            record(actor, "token_use", obj=found)
-        return found
-
-
-class SessionAuth(APIKeyCookie):
-    """A logged-in browser session (CSRF-checked for writes), as the pages use."""
-
-    param_name = "sessionid"
-
-    def authenticate(self, request: HttpRequest, key: str | None) -> object | None:
-        if request.user.is_authenticated and current_membership(request) is not None:
-            return request.user
-        return None
 
 
 api = NinjaAPI(
     title="ketaclinic API",
     version="1",
     urls_namespace="api",
-    auth=[TokenAuth(), SessionAuth()],
+    auth=Allow(None),
     docs_url="/docs",
 )
 

@@ -6,8 +6,9 @@ from datetime import datetime
 from django.http import Http404, HttpRequest
 from ninja import Router, Schema
 
-from ketaclinic.accounts.access import current_membership
 from ketaclinic.accounts.models import ApiToken
+from ketaclinic.api_auth import allow
+from ketaclinic.audit.services import record
 
 router = Router(tags=["tokens"])
 
@@ -21,16 +22,18 @@ class TokenOut(Schema):
     revoked_at: datetime | None
 
 
-@router.get("", response=list[TokenOut])
+@router.get("", response=list[TokenOut], auth=allow("account.tokens"))
 def list_tokens(request: HttpRequest):  # type: ignore[no-untyped-def]
-    return list(ApiToken.objects.filter(membership__user=request.user).order_by("-created_at"))
+    return list(ApiToken.objects.filter(membership=request.auth.membership).order_by("-created_at"))
 
 
-@router.post("/{token_id}/revoke", response=TokenOut)
+@router.post("/{token_id}/revoke", response=TokenOut, auth=allow("account.tokens"))
 def revoke_token(request: HttpRequest, token_id: int) -> ApiToken:
-    token = ApiToken.objects.filter(pk=token_id, membership__user=request.user).first()
-    if token is None or current_membership(request) is None:
+    actor = request.auth
+    token = ApiToken.objects.filter(pk=token_id, membership=actor.membership).first()
+    if token is None:
         raise Http404("No such token.")
     token.revoke()
+    record(actor, "revoke", obj=token)
     token.refresh_from_db()
     return token

@@ -135,7 +135,7 @@ def clinic_settings(request: HttpRequest) -> HttpResponse:
     return redirect("staff")
 
 
-@require("patient.view")
+@require("account.tokens")
 def tokens(request: HttpRequest) -> HttpResponse:
     """Every staff member manages their own API tokens (tablets, integrations)."""
     actor = request.actor  # type: ignore[attr-defined]
@@ -152,7 +152,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@require("patient.view")
+@require("account.tokens")
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     token = get_object_or_404(ApiToken, pk=token_id, membership=actor.membership)

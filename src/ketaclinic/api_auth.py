@@ -1,0 +1,85 @@
+"""API authentication and the role check, before any handler or body parsing runs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja.security import HttpBearer
+from ninja.utils import check_csrf
+
+from ketaclinic.accounts.access import Actor, actor_for, require_api
+from ketaclinic.accounts.models import ApiToken, hash_token
+from ketaclinic.audit.services import record
+
+
+def _token_membership(request: HttpRequest, raw: str) -> bool:
+    """Authenticate a bearer token; records its use at most once a minute."""
+    found = (
+        ApiToken.objects.select_related("membership__user", "membership__clinic")
+        .filter(
+            digest=hash_token(raw),
+            revoked_at__isnull=True,
+            membership__is_active=True,
+            membership__user__is_active=True,
+        )
+        .first()
+    )
+    if found is None:
+        return False
+    request.user = found.membership.user
+    request._membership = found.membership  # type: ignore[attr-defined]
+    request.api_token_id = found.pk  # type: ignore[attr-defined]
+    # Each event also names the token, so once a minute is enough to trace its use
+    # without doubling every request's writes.
+    now = timezone.now()
+    fresh = ApiToken.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=1)),
+        pk=found.pk,
+    ).update(last_used_at=now)
+    if fresh:
+        actor = actor_for(request)
+        assert actor is not None
+        record(actor, "token_use", obj=found)
+    return True
+
+
+class Allow(HttpBearer):
+    """Authenticate (bearer token, or the browser session with CSRF) and check the role table.
+
+    Every route declares its action: `@router.get(..., auth=allow("patient.view"))`.
+    The check runs before the body is parsed, so a role that may not act gets 403
+    whatever it sends; the handler receives the Actor as `request.auth`.
+    """
+
+    def __init__(self, action: str | None) -> None:
+        super().__init__()
+        self.action = action
+
+    def __call__(self, request: HttpRequest) -> Actor | None:
+        header = request.headers.get("Authorization", "")
+        if header:
+            scheme, _, raw = header.partition(" ")
+            if scheme.lower() != "bearer" or not _token_membership(request, raw.strip()):
+                return None
+        elif request.user.is_authenticated:
+            if check_csrf(request) is not None:
+                raise PermissionDenied("CSRF check failed: reload the page and try again.")
+        else:
+            return None
+        if self.action is None:
+            # Undeclared: authenticated members only; the handler must check its action
+            # itself (tests/test_role_walk.py lists such routes until they declare one).
+            return require_api(request, "account.tokens")
+        return require_api(request, self.action)
+
+    def authenticate(self, request: HttpRequest, token: str) -> Actor | None:
+        raise NotImplementedError  # __call__ handles both credentials
+
+
+def allow(action: str) -> Allow:
+    """The auth for a route: who may call it comes from accounts/roles.py."""
+    return Allow(action)

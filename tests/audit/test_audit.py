@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from ketaclinic.audit.models import AuditEvent, AuditSeal
+from ketaclinic.audit.services import seal_pending, verify
+
+pytestmark = pytest.mark.django_db
+
+
+def test_reading_a_chart_records_who_saw_which_patient(login, staff, patient):
+    login(staff["nurse"]).get(f"/patients/{patient.pk}/")
+    event = AuditEvent.objects.get(action="view", patient_id=patient.pk)
+    assert (event.username, event.role, event.clinic_id) == ("okafor", "nurse", patient.clinic_id)
+    assert event.ip == "127.0.0.1"
+    assert event.object_type == "patients.patient"
+
+
+def test_a_search_records_the_patients_shown_but_never_the_query(login, staff, patient):
+    login(staff["front_desk"]).post("/patients/", {"q": "Garcia"})
+    event = AuditEvent.objects.get(action="search")
+    assert event.detail == {"shown": [patient.pk]}
+    assert "Garcia" not in str(event.detail)
+
+
+def test_log_ins_and_failures_are_recorded(client, staff):
+    client.post("/login/", {"username": "okafor", "password": "wrong"})
+    client.post("/login/", {"username": "okafor", "password": "correct-horse-battery"})
+    actions = list(AuditEvent.objects.order_by("id").values_list("action", "username"))
+    assert actions == [("login_failed", "okafor"), ("login", "okafor")]
+
+
+def test_sealing_chains_batches_per_clinic_and_verify_passes(login, staff, patient, outsider):
+    login(staff["nurse"]).get(f"/patients/{patient.pk}/")
+    login(outsider).get("/patients/")
+    assert seal_pending() == AuditEvent.objects.count()
+    assert AuditEvent.objects.filter(seal__isnull=True).count() == 0
+    # Log-ins belong to no clinic: they have a chain of their own (0).
+    assert set(AuditSeal.objects.values_list("chain", flat=True)) == {
+        0, staff["nurse"].clinic_id, outsider.clinic_id,
+    }
+    login(staff["nurse"]).get(f"/patients/{patient.pk}/")
+    seal_pending()
+    seals = list(AuditSeal.objects.filter(chain=patient.clinic_id).order_by("seq"))
+    assert [s.seq for s in seals] == [1, 2]
+    assert seals[1].prev_hash == seals[0].hash
+    assert verify() == []
+
+
+def _sealed_log(login, staff, patient):
+    client = login(staff["nurse"])
+    for _ in range(3):
+        client.get(f"/patients/{patient.pk}/")
+    seal_pending()
+    return list(AuditEvent.objects.filter(action="view").order_by("id"))
+
+
+def test_verify_names_an_altered_event(login, staff, patient):
+    events = _sealed_log(login, staff, patient)
+    AuditEvent.objects.filter(pk=events[1].pk).update(username="someone-else")
+    problems = verify()
+    assert str(problems[0]) == f"event {events[1].pk}: content was altered after it was written"
+
+
+def test_verify_detects_a_removed_event(login, staff, patient):
+    events = _sealed_log(login, staff, patient)
+    AuditEvent.objects.filter(pk=events[0].pk).delete()
+    assert any("removed" in str(p) for p in verify())
+
+
+def test_verify_detects_an_event_rewritten_with_a_fresh_digest(login, staff, patient):
+    from ketaclinic.audit.services import event_digest
+
+    events = _sealed_log(login, staff, patient)
+    forged = events[2]
+    forged.action = "export"
+    forged.digest = event_digest(forged)
+    forged.save()
+    assert any("digest was altered" in str(p) for p in verify())
+
+
+def test_verify_detects_a_removed_seal(login, staff, patient):
+    _sealed_log(login, staff, patient)
+    login(staff["nurse"]).get(f"/patients/{patient.pk}/")
+    seal_pending()
+    first = AuditSeal.objects.order_by("seq").first()
+    AuditEvent.objects.filter(seal=first).delete()
+    first.delete()
+    assert any("is missing" in str(p) for p in verify())
+
+
+def test_verify_audit_command_exits_non_zero_naming_the_first_bad_event(login, staff, patient, capsys):
+    events = _sealed_log(login, staff, patient)
+    call_command("verify_audit")
+    assert "audit log intact" in capsys.readouterr().out
+    AuditEvent.objects.filter(pk=events[0].pk).update(patient_id=999)
+    with pytest.raises(CommandError, match=f"event {events[0].pk}"):
+        call_command("verify_audit")
+
+
+def test_admin_reads_the_log_filtered_by_patient(api_client, login, staff, patient):
+    login(staff["nurse"]).get(f"/patients/{patient.pk}/")
+    login(staff["nurse"]).get("/patients/")
+    body = api_client(staff["admin"]).get("/api/v1/audit/events", {"patient": patient.pk}).json()
+    assert [(e["action"], e["username"]) for e in body["items"]] == [("view", "okafor")]
+    page = login(staff["admin"]).get("/audit/", {"patient": patient.pk})
+    assert page.status_code == 200
+    assert b"okafor" in page.content
+
+
+@pytest.mark.parametrize("role", ["physician", "nurse", "therapist", "front_desk"])
+def test_only_admins_read_the_audit_log(api_client, login, staff, role):
+    assert api_client(staff[role]).get("/api/v1/audit/events").status_code == 403
+    assert login(staff[role]).get("/audit/").status_code == 403
+
+
+def test_the_audit_log_of_another_clinic_is_invisible(api_client, login, staff, outsider, patient):
+    login(staff["nurse"]).get(f"/patients/{patient.pk}/")
+    admin_elsewhere = outsider
+    admin_elsewhere.role = "admin"
+    admin_elsewhere.save()
+    body = api_client(admin_elsewhere).get("/api/v1/audit/events").json()
+    assert all(e["patient_id"] != patient.pk for e in body["items"])
