@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import Client
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from ketaclinic.accounts.models import ApiToken, Clinic, Membership, hash_token
+from ketaclinic.audit.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def test_add_clinic_and_add_staff_commands(capsys):
+    call_command("add_clinic", "harbor", "--name", "Harbor Light", "--timezone", "America/New_York")
+    call_command("add_staff", "drchen", "--clinic", "harbor", "--role", "physician", "--password", "correct-horse-battery")
+    call_command("add_clinic", "north", "--name", "North")
+    call_command("add_staff", "drchen", "--clinic", "north", "--role", "admin")
+    roles = dict(Membership.objects.filter(user__username="drchen").values_list("clinic__slug", "role"))
+    assert roles == {"harbor": "physician", "north": "admin"}
+    assert Clinic.objects.get(slug="harbor").timezone == "America/New_York"
+
+
+def test_add_staff_refuses_unknown_clinic_and_bad_timezone():
+    with pytest.raises(CommandError, match="--clinic"):
+        call_command("add_staff", "x", "--clinic", "nowhere", "--role", "nurse")
+    with pytest.raises(CommandError, match="--timezone"):
+        call_command("add_clinic", "x", "--name", "X", "--timezone", "Mars/Olympus")
+
+
+def test_create_api_token_prints_the_token_last_and_stores_only_its_hash(staff):
+    out = StringIO()
+    call_command("create_api_token", "okafor", "--name", "chair tablet", stdout=out)
+    raw = out.getvalue().strip().splitlines()[-1]
+    assert raw.startswith("kc_")
+    token = ApiToken.objects.get(name="chair tablet")
+    assert token.digest == hash_token(raw)
+    assert raw not in {token.digest, token.hint}
+    client = Client(headers={"Authorization": f"Bearer {raw}"})
+    assert client.get("/api/v1/patients").status_code == 200
+    assert AuditEvent.objects.filter(action="token_use", via_token=token.pk).count() == 1
+    call_command("revoke_api_token", str(token.pk), stdout=StringIO())
+    assert client.get("/api/v1/patients").status_code == 401
+
+
+def test_tokens_can_be_listed_and_revoked_through_the_api(api_client, staff):
+    client = api_client(staff["nurse"])
+    tokens = client.get("/api/v1/tokens").json()
+    assert [t["name"] for t in tokens] == ["test"]
+    revoked = client.post(f"/api/v1/tokens/{tokens[0]['id']}/revoke")
+    assert revoked.json()["revoked_at"] is not None
+    assert client.get("/api/v1/tokens").status_code == 401
+
+
+def test_console_script_runs_management_commands():
+    result = subprocess.run([sys.executable, "-m", "ketaclinic", "help", "verify_audit"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert "tampering" in result.stdout
+
+
+def test_lockout_after_repeated_failures_is_audited(staff, settings):
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/login/", {"username": "okafor", "password": "wrong"})
+    locked = client.post("/login/", {"username": "okafor", "password": "correct-horse-battery"})
+    assert locked.status_code == 429
+    assert b"locked" in locked.content
+    assert AuditEvent.objects.filter(action="lockout", username="okafor").exists()
+
+
+def test_two_factor_is_required_when_the_clinic_turns_it_on(staff, patient):
+    clinic = patient.clinic
+    clinic.require_two_factor = True
+    clinic.save()
+    client = Client()
+    client.post("/login/", {"username": "okafor", "password": "correct-horse-battery"})
+    response = client.get(f"/patients/{patient.pk}/")
+    assert response.status_code == 302 and response.url == "/account/two-factor/"
+    enrol = client.get("/account/two-factor/")
+    assert b"<svg" in enrol.content  # the QR code
+    device = TOTPDevice.objects.get(user=staff["nurse"].user)
+    assert not device.confirmed
+    assert client.post("/account/two-factor/", {"code": "000000"}).status_code == 200
+    device.refresh_from_db()
+    device.throttle_reset()  # django-otp slows down guessing after a wrong code
+    code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
+    assert client.post("/account/two-factor/", {"code": f"{code:06d}"}).status_code == 302
+    assert client.get(f"/patients/{patient.pk}/").status_code == 200
+    device.refresh_from_db()
+    assert device.confirmed
+
+
+def test_an_api_session_without_the_second_factor_is_refused(staff, patient):
+    clinic = patient.clinic
+    clinic.require_two_factor = True
+    clinic.save()
+    client = Client()
+    client.force_login(staff["nurse"].user)
+    response = client.get(f"/api/v1/patients/{patient.pk}")
+    assert response.status_code == 403
+    assert "Two-factor" in response.json()["detail"]
+
+
+def test_idle_sessions_end_after_the_configured_minutes(settings):
+    assert settings.SESSION_COOKIE_AGE == 15 * 60
+    assert settings.SESSION_SAVE_EVERY_REQUEST is True
+
+
+def test_a_member_of_several_clinics_chooses_one(staff, other_clinic, patient):
+    from ketaclinic.accounts.services import add_staff
+
+    add_staff(username="okafor", clinic=other_clinic, role="nurse")
+    client = Client()
+    client.force_login(staff["nurse"].user)
+    assert client.get("/patients/").url == "/account/clinic/"
+    client.post("/account/clinic/", {"clinic": patient.clinic_id})
+    assert client.get(f"/patients/{patient.pk}/").status_code == 200
+    client.post("/account/clinic/", {"clinic": other_clinic.pk})
+    assert client.get(f"/patients/{patient.pk}/").status_code == 404
+
+
+def test_an_admin_adds_and_removes_staff(login, staff):
+    admin = login(staff["admin"])
+    response = admin.post("/staff/", {"username": "newnurse", "first_name": "Ada", "last_name": "Obi",
+                                      "email": "", "role": "nurse", "password": "a-long-safe-password"})
+    assert response.status_code == 302
+    membership = Membership.objects.get(user__username="newnurse")
+    assert membership.role == "nurse"
+    admin.post(f"/staff/{membership.pk}/deactivate/")
+    membership.refresh_from_db()
+    assert not membership.is_active
+    assert AuditEvent.objects.filter(action="deactivate", object_id=str(membership.pk)).exists()

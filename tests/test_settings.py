@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ketaclinic.settings import email_settings
+
+pytestmark = pytest.mark.django_db
+
+
+def run_wsgi(env: dict[str, str]) -> subprocess.CompletedProcess:
+    code = "import ketaclinic.wsgi"
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KETACLINIC_")} | env
+    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True, check=False)
+
+
+def test_production_mode_refuses_to_start_without_a_real_secret():
+    refused = run_wsgi({})
+    assert refused.returncode != 0
+    assert "KETACLINIC_SECRET_KEY is not set" in refused.stderr
+    short = run_wsgi({"KETACLINIC_SECRET_KEY": "short"})
+    assert "too short" in short.stderr
+    ok = run_wsgi({"KETACLINIC_SECRET_KEY": "x7Gq!2vLp9#rT4wZ8mK1sD6fH3jN0bC5yU-aE_oI+eR"})
+    assert ok.returncode == 0, ok.stderr
+    assert run_wsgi({"KETACLINIC_DEBUG": "1"}).returncode == 0
+
+
+def test_pages_carry_a_content_security_policy_and_secure_cookies(client, settings):
+    response = client.get("/login/")
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert settings.SESSION_COOKIE_SECURE is True and settings.CSRF_COOKIE_SECURE is True
+
+
+def test_passwords_are_hashed_with_argon2():
+    from ketaclinic import settings as project_settings
+
+    assert project_settings.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
+
+
+def test_email_url_is_parsed():
+    smtp = email_settings("smtp://user:p%40ss@mail.example.org:2525?from=clinic@example.org")
+    assert smtp["EMAIL_HOST"] == "mail.example.org" and smtp["EMAIL_PORT"] == 2525
+    assert smtp["EMAIL_HOST_PASSWORD"] == "p@ss" and smtp["DEFAULT_FROM_EMAIL"] == "clinic@example.org"
+    with pytest.raises(ValueError, match="KETACLINIC_EMAIL_URL"):
+        email_settings("carrier-pigeon://coop")
+
+
+def test_seed_demo_is_idempotent():
+    from django.core.management import call_command
+
+    from ketaclinic.accounts.models import Membership
+    from ketaclinic.patients.models import Condition, Patient
+
+    call_command("seed_demo", stdout=open(os.devnull, "w"))
+    counts = (Patient.objects.count(), Condition.objects.count(), Membership.objects.count())
+    call_command("seed_demo", stdout=open(os.devnull, "w"))
+    assert (Patient.objects.count(), Condition.objects.count(), Membership.objects.count()) == counts
+    assert Patient.objects.filter(clinic__slug="harbor").count() == 30
+    roles = set(Membership.objects.filter(clinic__slug="harbor").values_list("role", flat=True))
+    assert roles == {"admin", "physician", "nurse", "therapist", "front_desk"}
