@@ -43,8 +43,12 @@ def staff(clinic) -> dict[str, Membership]:
     }
     return {
         role: add_staff(
-            username=username, clinic=clinic, role=role, password=PASSWORD,
-            first_name=first, last_name=last,
+            username=username,
+            clinic=clinic,
+            role=role,
+            password=PASSWORD,
+            first_name=first,
+            last_name=last,
         )
         for role, (username, first, last) in names.items()
     }
@@ -59,9 +63,16 @@ def outsider(other_clinic) -> Membership:
 @pytest.fixture
 def patient(clinic) -> Patient:
     return Patient.objects.create(
-        clinic=clinic, mrn="MRN000001", given_name="Maria", family_name="Garcia",
-        birth_date=date(1984, 3, 7), sex_at_birth="female", weight_kg=70, height_cm=165,
-        weight_measured_on=date(2026, 11, 20), phone="+1 207 555 0134",
+        clinic=clinic,
+        mrn="MRN000001",
+        given_name="Maria",
+        family_name="Garcia",
+        birth_date=date(1984, 3, 7),
+        sex_at_birth="female",
+        weight_kg=70,
+        height_cm=165,
+        weight_measured_on=date(2026, 11, 20),
+        phone="+1 207 555 0134",
     )
 
 

@@ -54,8 +54,10 @@ def fill(route: str, patient_id: int) -> str:
 
 def test_every_page_declares_its_action():
     undeclared = [
-        name for route, name, view in page_patterns()
-        if name not in OPEN_PAGES and not route.startswith(PUBLIC_PREFIXES)
+        name
+        for route, name, view in page_patterns()
+        if name not in OPEN_PAGES
+        and not route.startswith(PUBLIC_PREFIXES)
         and not getattr(view, "required_action", None)
     ]
     assert undeclared == []
@@ -70,7 +72,9 @@ def _pages():
 
 
 @pytest.mark.parametrize(("route", "name", "action"), _pages(), ids=[p[1] for p in _pages()])
-def test_pages_answer_each_role_as_the_role_table_says(route, name, action, staff, outsider, patient):
+def test_pages_answer_each_role_as_the_role_table_says(
+    route, name, action, staff, outsider, patient
+):
     url = fill(route, patient.pk)
     for role in ROLES:
         client = Client()
@@ -97,7 +101,11 @@ def api_operations():
         for path, path_view in router.path_operations.items():
             for operation in path_view.operations:
                 actions = [getattr(cb, "action", None) for cb in operation.auth_callbacks]
-                full = "/api/v1/" + (prefix.strip("/") + "/" if prefix.strip("/") else "") + path.lstrip("/")
+                full = (
+                    "/api/v1/"
+                    + (prefix.strip("/") + "/" if prefix.strip("/") else "")
+                    + path.lstrip("/")
+                )
                 for method in operation.methods:
                     found.append((method, full.rstrip("/"), actions[0] if actions else None))
     return found
@@ -107,11 +115,19 @@ def test_every_api_route_declares_its_action():
     assert [(m, p) for m, p, action in api_operations() if not action] == []
 
 
-@pytest.mark.parametrize(("method", "path", "action"), api_operations(), ids=[f"{m} {p}" for m, p, _ in api_operations()])
-def test_api_answers_each_role_as_the_role_table_says(method, path, action, staff, outsider, patient, api_client):
-    url = re.sub(r"\{(\w+)\}", lambda m: str(patient.pk if m.group(1) == "patient_id" else MISSING_ID), path)
+@pytest.mark.parametrize(
+    ("method", "path", "action"), api_operations(), ids=[f"{m} {p}" for m, p, _ in api_operations()]
+)
+def test_api_answers_each_role_as_the_role_table_says(
+    method, path, action, staff, outsider, patient, api_client
+):
+    url = re.sub(
+        r"\{(\w+)\}", lambda m: str(patient.pk if m.group(1) == "patient_id" else MISSING_ID), path
+    )
     for role in ROLES:
-        response = api_client(staff[role]).generic(method, url, "{}", content_type="application/json")
+        response = api_client(staff[role]).generic(
+            method, url, "{}", content_type="application/json"
+        )
         if may(role, action):
             assert response.status_code not in (401, 403), f"{role} refused {method} {path}"
         else:

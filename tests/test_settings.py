@@ -14,7 +14,9 @@ pytestmark = pytest.mark.django_db
 def run_wsgi(env: dict[str, str]) -> subprocess.CompletedProcess:
     code = "import ketaclinic.wsgi"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("KETACLINIC_")} | env
-    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code], env=full_env, capture_output=True, text=True, check=False
+    )
 
 
 def test_production_mode_refuses_to_start_without_a_real_secret():
@@ -44,7 +46,9 @@ def test_passwords_are_hashed_with_argon2():
 def test_email_url_is_parsed():
     smtp = email_settings("smtp://user:p%40ss@mail.example.org:2525?from=clinic@example.org")
     assert smtp["EMAIL_HOST"] == "mail.example.org" and smtp["EMAIL_PORT"] == 2525
-    assert smtp["EMAIL_HOST_PASSWORD"] == "p@ss" and smtp["DEFAULT_FROM_EMAIL"] == "clinic@example.org"
+    assert (
+        smtp["EMAIL_HOST_PASSWORD"] == "p@ss" and smtp["DEFAULT_FROM_EMAIL"] == "clinic@example.org"
+    )
     with pytest.raises(ValueError, match="KETACLINIC_EMAIL_URL"):
         email_settings("carrier-pigeon://coop")
 
@@ -58,7 +62,11 @@ def test_seed_demo_is_idempotent():
     call_command("seed_demo", stdout=open(os.devnull, "w"))
     counts = (Patient.objects.count(), Condition.objects.count(), Membership.objects.count())
     call_command("seed_demo", stdout=open(os.devnull, "w"))
-    assert (Patient.objects.count(), Condition.objects.count(), Membership.objects.count()) == counts
+    assert (
+        Patient.objects.count(),
+        Condition.objects.count(),
+        Membership.objects.count(),
+    ) == counts
     assert Patient.objects.filter(clinic__slug="harbor").count() == 30
     roles = set(Membership.objects.filter(clinic__slug="harbor").values_list("role", flat=True))
     assert roles == {"admin", "physician", "nurse", "therapist", "front_desk"}

@@ -9,7 +9,6 @@ from ninja import NinjaAPI
 from ketaclinic.api_auth import Allow
 from ketaclinic.patients.services import StaleVersion
 
-
 api = NinjaAPI(
     title="ketaclinic API",
     version="1",

@@ -19,10 +19,21 @@ pytestmark = pytest.mark.django_db
 
 def test_add_clinic_and_add_staff_commands(capsys):
     call_command("add_clinic", "harbor", "--name", "Harbor Light", "--timezone", "America/New_York")
-    call_command("add_staff", "drchen", "--clinic", "harbor", "--role", "physician", "--password", "correct-horse-battery")
+    call_command(
+        "add_staff",
+        "drchen",
+        "--clinic",
+        "harbor",
+        "--role",
+        "physician",
+        "--password",
+        "correct-horse-battery",
+    )
     call_command("add_clinic", "north", "--name", "North")
     call_command("add_staff", "drchen", "--clinic", "north", "--role", "admin")
-    roles = dict(Membership.objects.filter(user__username="drchen").values_list("clinic__slug", "role"))
+    roles = dict(
+        Membership.objects.filter(user__username="drchen").values_list("clinic__slug", "role")
+    )
     assert roles == {"harbor": "physician", "north": "admin"}
     assert Clinic.objects.get(slug="harbor").timezone == "America/New_York"
 
@@ -59,7 +70,12 @@ def test_tokens_can_be_listed_and_revoked_through_the_api(api_client, staff):
 
 
 def test_console_script_runs_management_commands():
-    result = subprocess.run([sys.executable, "-m", "ketaclinic", "help", "verify_audit"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "ketaclinic", "help", "verify_audit"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0
     assert "tampering" in result.stdout
 
@@ -127,8 +143,17 @@ def test_a_member_of_several_clinics_chooses_one(staff, other_clinic, patient):
 
 def test_an_admin_adds_and_removes_staff(login, staff):
     admin = login(staff["admin"])
-    response = admin.post("/staff/", {"username": "newnurse", "first_name": "Ada", "last_name": "Obi",
-                                      "email": "", "role": "nurse", "password": "a-long-safe-password"})
+    response = admin.post(
+        "/staff/",
+        {
+            "username": "newnurse",
+            "first_name": "Ada",
+            "last_name": "Obi",
+            "email": "",
+            "role": "nurse",
+            "password": "a-long-safe-password",
+        },
+    )
     assert response.status_code == 302
     membership = Membership.objects.get(user__username="newnurse")
     assert membership.role == "nurse"

@@ -39,7 +39,9 @@ def test_sealing_chains_batches_per_clinic_and_verify_passes(login, staff, patie
     assert AuditEvent.objects.filter(seal__isnull=True).count() == 0
     # Log-ins belong to no clinic: they have a chain of their own (0).
     assert set(AuditSeal.objects.values_list("chain", flat=True)) == {
-        0, staff["nurse"].clinic_id, outsider.clinic_id,
+        0,
+        staff["nurse"].clinic_id,
+        outsider.clinic_id,
     }
     login(staff["nurse"]).get(f"/patients/{patient.pk}/")
     seal_pending()
@@ -91,7 +93,9 @@ def test_verify_detects_a_removed_seal(login, staff, patient):
     assert any("is missing" in str(p) for p in verify())
 
 
-def test_verify_audit_command_exits_non_zero_naming_the_first_bad_event(login, staff, patient, capsys):
+def test_verify_audit_command_exits_non_zero_naming_the_first_bad_event(
+    login, staff, patient, capsys
+):
     events = _sealed_log(login, staff, patient)
     call_command("verify_audit")
     assert "audit log intact" in capsys.readouterr().out

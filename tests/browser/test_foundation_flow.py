@@ -38,7 +38,9 @@ def test_a_nurse_logs_in_searches_and_opens_the_chart(page, demo):
     assert "Weight" in header.inner_text()
     assert page.get_by_role("heading", name="Medications").is_visible()
     snap(page, "patient-chart")
-    assert AuditEvent.objects.filter(action="view", patient_id=patient.pk, username="nurse.okafor").exists()
+    assert AuditEvent.objects.filter(
+        action="view", patient_id=patient.pk, username="nurse.okafor"
+    ).exists()
 
 
 def test_the_front_desk_sees_no_clinical_sections(page, demo):

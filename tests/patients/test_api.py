@@ -11,7 +11,12 @@ from ketaclinic.patients.models import Patient
 
 pytestmark = pytest.mark.django_db
 
-NEW = {"given_name": "Omar", "family_name": "Haddad", "birth_date": "1990-05-01", "sex_at_birth": "male"}
+NEW = {
+    "given_name": "Omar",
+    "family_name": "Haddad",
+    "birth_date": "1990-05-01",
+    "sex_at_birth": "male",
+}
 
 
 def post(client, url, body):
@@ -34,7 +39,9 @@ def test_it_creates_a_patient_with_the_next_mrn_and_audits_it(api_client, staff)
 
 
 def test_it_refuses_a_birth_date_in_the_future_naming_the_field(api_client, staff):
-    response = post(api_client(staff["nurse"]), "/api/v1/patients", {**NEW, "birth_date": "2999-01-01"})
+    response = post(
+        api_client(staff["nurse"]), "/api/v1/patients", {**NEW, "birth_date": "2999-01-01"}
+    )
     assert response.status_code == 422
     assert any(err["loc"][-1] == "birth_date" for err in response.json()["detail"])
     assert not Patient.objects.exists()
@@ -42,7 +49,14 @@ def test_it_refuses_a_birth_date_in_the_future_naming_the_field(api_client, staf
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("weight_kg", 12), ("weight_kg", 400), ("height_cm", 30), ("sex_at_birth", "x"), ("email", "nope"), ("status", "gone")],
+    [
+        ("weight_kg", 12),
+        ("weight_kg", 400),
+        ("height_cm", 30),
+        ("sex_at_birth", "x"),
+        ("email", "nope"),
+        ("status", "gone"),
+    ],
 )
 def test_it_refuses_impossible_values_naming_the_field(api_client, staff, field, value):
     response = post(api_client(staff["nurse"]), "/api/v1/patients", {**NEW, field: value})
@@ -97,10 +111,22 @@ def test_an_update_records_which_fields_changed_but_not_their_values(api_client,
 
 
 def test_search_by_name_mrn_and_birth_date(api_client, staff, patient, clinic):
-    Patient.objects.create(clinic=clinic, mrn="MRN000002", given_name="Mateo", family_name="García-Ruiz",
-                           birth_date="1975-01-02", sex_at_birth="male")
-    Patient.objects.create(clinic=clinic, mrn="MRN000003", given_name="Emily", family_name="Walker",
-                           birth_date="1984-03-07", sex_at_birth="female")
+    Patient.objects.create(
+        clinic=clinic,
+        mrn="MRN000002",
+        given_name="Mateo",
+        family_name="García-Ruiz",
+        birth_date="1975-01-02",
+        sex_at_birth="male",
+    )
+    Patient.objects.create(
+        clinic=clinic,
+        mrn="MRN000003",
+        given_name="Emily",
+        family_name="Walker",
+        birth_date="1984-03-07",
+        sex_at_birth="female",
+    )
     client = api_client(staff["front_desk"])
 
     def names(q):
@@ -117,8 +143,16 @@ def test_search_by_name_mrn_and_birth_date(api_client, staff, patient, clinic):
 
 def test_search_is_paginated_and_its_query_cost_is_constant(api_client, staff, clinic):
     Patient.objects.bulk_create(
-        Patient(clinic=clinic, mrn=f"M{i:05d}", given_name="Ann", family_name=f"Smith{i:03d}",
-                family_key=f"smith{i:03d}", given_key="ann", birth_date="1980-01-01", sex_at_birth="female")
+        Patient(
+            clinic=clinic,
+            mrn=f"M{i:05d}",
+            given_name="Ann",
+            family_name=f"Smith{i:03d}",
+            family_key=f"smith{i:03d}",
+            given_key="ann",
+            birth_date="1980-01-01",
+            sex_at_birth="female",
+        )
         for i in range(60)
     )
     client = api_client(staff["nurse"])
@@ -133,15 +167,26 @@ def test_search_is_paginated_and_its_query_cost_is_constant(api_client, staff, c
 def test_clinical_lists_are_refused_to_the_front_desk(api_client, staff, patient):
     client = api_client(staff["front_desk"])
     assert client.get(f"/api/v1/patients/{patient.pk}/medications").status_code == 403
-    assert post(client, f"/api/v1/patients/{patient.pk}/allergies", {"substance": "Latex"}).status_code == 403
+    assert (
+        post(client, f"/api/v1/patients/{patient.pk}/allergies", {"substance": "Latex"}).status_code
+        == 403
+    )
     assert not patient.allergies.exists()
 
 
 def test_a_nurse_records_a_medication_with_its_class(api_client, staff, patient):
     client = api_client(staff["nurse"])
-    response = post(client, f"/api/v1/patients/{patient.pk}/medications",
-                    {"name": "Lorazepam", "med_class": "benzodiazepine", "dose": "0.5 mg"})
+    response = post(
+        client,
+        f"/api/v1/patients/{patient.pk}/medications",
+        {"name": "Lorazepam", "med_class": "benzodiazepine", "dose": "0.5 mg"},
+    )
     assert response.status_code == 201
-    assert client.get(f"/api/v1/patients/{patient.pk}/medications").json()[0]["med_class"] == "benzodiazepine"
-    bad = post(client, f"/api/v1/patients/{patient.pk}/medications", {"name": "X", "med_class": "candy"})
+    assert (
+        client.get(f"/api/v1/patients/{patient.pk}/medications").json()[0]["med_class"]
+        == "benzodiazepine"
+    )
+    bad = post(
+        client, f"/api/v1/patients/{patient.pk}/medications", {"name": "X", "med_class": "candy"}
+    )
     assert bad.status_code == 422 and "med_class" in json.dumps(bad.json())

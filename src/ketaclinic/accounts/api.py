@@ -1,6 +1,5 @@
 """The caller's own API tokens: /api/v1/tokens."""
 
-
 from datetime import datetime
 
 from django.http import Http404, HttpRequest

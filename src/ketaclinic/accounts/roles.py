@@ -40,12 +40,14 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "clinical.edit": frozenset({P, N}),
     # Doses are recorded by nurses and physicians; a therapist never does.
     "dose.record": frozenset({P, N}),
+    "dose.calculate": frozenset({P, N}),
     # Only physicians sign medical decisions (eligibility, orders, overrides, co-sign).
     "medical.sign": frozenset({P}),
     # Questionnaires: clinicians record them; front desk may send the link.
     "measures.record": frozenset({P, N, T}),
     "measures.send": frozenset({P, N, T, F}),
     "alerts.resolve": frozenset({P, N, T}),
+    "instruments.view": frozenset({A, P, N, T, F}),
     # Schedules.
     "schedule.view": frozenset({A, P, N, T, F}),
     "schedule.book": frozenset({A, P, N, F}),

@@ -52,7 +52,9 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     if enrolling:
         device = TOTPDevice.objects.filter(user=request.user, confirmed=False).first()
         if device is None:
-            device = TOTPDevice.objects.create(user=request.user, name="authenticator", confirmed=False)
+            device = TOTPDevice.objects.create(
+                user=request.user, name="authenticator", confirmed=False
+            )
     form = OtpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if device.verify_token(form.cleaned_data["code"].strip()):
@@ -61,10 +63,14 @@ def two_factor(request: HttpRequest) -> HttpResponse:
                 device.save(update_fields=["confirmed"])
             otp_login(request, device)
             return redirect(request.GET.get("next") or "home")
-        form.add_error("code", "That code is not valid. Check the time on your phone and try again.")
+        form.add_error(
+            "code", "That code is not valid. Check the time on your phone and try again."
+        )
     qr_svg = _qr_svg(device.config_url) if enrolling else ""
     return render(
-        request, "accounts/two_factor.html", {"form": form, "enrolling": enrolling, "qr_svg": qr_svg}
+        request,
+        "accounts/two_factor.html",
+        {"form": form, "enrolling": enrolling, "qr_svg": qr_svg},
     )
 
 
@@ -88,7 +94,9 @@ def staff(request: HttpRequest) -> HttpResponse:
                 form.add_error(field if field in form.fields else None, errors)
         else:
             record(actor, "create", obj=membership, detail={"role": membership.role})
-            messages.success(request, f"{membership.user} added as {membership.get_role_display()}.")
+            messages.success(
+                request, f"{membership.user} added as {membership.get_role_display()}."
+            )
             return redirect("staff")
     memberships = (
         Membership.objects.filter(clinic=actor.clinic)
@@ -96,7 +104,9 @@ def staff(request: HttpRequest) -> HttpResponse:
         .select_related("user")
         .order_by("-is_active", "user__last_name")
     )
-    settings_form = ClinicSettingsForm(initial={"require_two_factor": actor.clinic.require_two_factor})
+    settings_form = ClinicSettingsForm(
+        initial={"require_two_factor": actor.clinic.require_two_factor}
+    )
     return render(
         request,
         "accounts/staff.html",
@@ -130,7 +140,9 @@ def clinic_settings(request: HttpRequest) -> HttpResponse:
         clinic = actor.clinic
         clinic.require_two_factor = form.cleaned_data["require_two_factor"]
         clinic.save(update_fields=["require_two_factor"])
-        record(actor, "update", obj=clinic, detail={"require_two_factor": clinic.require_two_factor})
+        record(
+            actor, "update", obj=clinic, detail={"require_two_factor": clinic.require_two_factor}
+        )
         messages.success(request, "Clinic settings saved.")
     return redirect("staff")
 

@@ -1,6 +1,5 @@
 """Audit log API (admins only): /api/v1/audit/events."""
 
-
 from datetime import date, datetime
 
 from django.http import HttpRequest

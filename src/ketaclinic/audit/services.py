@@ -195,7 +195,9 @@ def verify() -> list[Problem]:
     # 1. Each event's content still matches its digest.
     for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
         if event_digest(event) != event.digest:
-            problems.append(Problem(f"event {event.pk}", "content was altered after it was written"))
+            problems.append(
+                Problem(f"event {event.pk}", "content was altered after it was written")
+            )
     # 2. Each chain of seals is unbroken, and each seal still covers exactly its events.
     chains = AuditSeal.objects.values_list("chain", flat=True).distinct()
     for chain in sorted(set(chains)):

@@ -1,6 +1,5 @@
 """Patient record API: /api/v1/patients."""
 
-
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from ninja.pagination import PageNumberPagination, paginate
@@ -80,7 +79,8 @@ def _add(request: HttpRequest, patient_id: int, model: type, payload: Schema):  
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.edit")
     return Status(
-        201, services.add_chart_entry(actor=actor, patient=patient, model=model, data=payload.dict())
+        201,
+        services.add_chart_entry(actor=actor, patient=patient, model=model, data=payload.dict()),
     )
 
 
@@ -99,7 +99,9 @@ def list_medications(request: HttpRequest, patient_id: int):  # type: ignore[no-
     return _entries(request, patient_id, Medication)
 
 
-@router.post("/{patient_id}/medications", response={201: MedicationOut}, auth=allow("clinical.edit"))
+@router.post(
+    "/{patient_id}/medications", response={201: MedicationOut}, auth=allow("clinical.edit")
+)
 def add_medication(request: HttpRequest, patient_id: int, payload: MedicationIn):  # type: ignore[no-untyped-def]
     return _add(request, patient_id, Medication, payload)
 

@@ -106,12 +106,19 @@ class Patient(models.Model):
             models.Index(fields=["clinic", "family_key", "given_key"], name="patient_family_idx"),
             models.Index(fields=["clinic", "given_key"], name="patient_given_idx"),
             models.Index(fields=["clinic", "birth_date"], name="patient_birth_idx"),
+            models.Index(
+                fields=["mrn"], name="patient_mrn_like_idx", opclasses=["varchar_pattern_ops"]
+            ),
             # LIKE 'prefix%' on PostgreSQL needs pattern ops whatever the collation.
             models.Index(
-                fields=["family_key"], name="patient_family_like_idx", opclasses=["varchar_pattern_ops"]
+                fields=["family_key"],
+                name="patient_family_like_idx",
+                opclasses=["varchar_pattern_ops"],
             ),
             models.Index(
-                fields=["given_key"], name="patient_given_like_idx", opclasses=["varchar_pattern_ops"]
+                fields=["given_key"],
+                name="patient_given_like_idx",
+                opclasses=["varchar_pattern_ops"],
             ),
         ]
 

@@ -95,7 +95,11 @@ def update_patient(
             if updated == 0:
                 raise StaleVersion
             record(
-                actor, "update", patient_id=patient.pk, obj=patient, detail={"fields": sorted(changed)}
+                actor,
+                "update",
+                patient_id=patient.pk,
+                obj=patient,
+                detail={"fields": sorted(changed)},
             )
     except IntegrityError:
         raise ValidationError({"mrn": "This MRN is already in use in this clinic."}) from None
@@ -144,7 +148,7 @@ def search_patients(*, actor: Actor, query: str) -> QuerySet[Patient]:
     if born:
         match = Q(birth_date=born)
     elif any(ch.isdigit() for ch in text):
-        match = Q(mrn__iexact=text) | Q(mrn__startswith=text.upper())
+        return patients.filter(_prefix("mrn", text.upper())).order_by("mrn")
     else:
         if "," in text:
             family, _, given = text.partition(",")

@@ -9,10 +9,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from ketaclinic.accounts.access import require
 from ketaclinic.patients import services
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.forms import CHART_FORMS, PatientForm
-from ketaclinic.accounts.access import require
 
 PAGE_SIZE = 25
 
@@ -117,7 +117,9 @@ def chart_entry_add(request: HttpRequest, patient_id: int, kind: str) -> HttpRes
 
 @require_POST
 @require("clinical.edit")
-def chart_entry_stop(request: HttpRequest, patient_id: int, kind: str, entry_id: int) -> HttpResponse:
+def chart_entry_stop(
+    request: HttpRequest, patient_id: int, kind: str, entry_id: int
+) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     patient = get_patient_for(actor, patient_id, "clinical.edit")
     form_class = CHART_FORMS.get(kind)

@@ -10,8 +10,14 @@ class Command(BaseCommand):
         parser.add_argument("--port", default="8000")
 
     def handle(self, *args, port, **options):
-        self.stdout.write(f"\nketaclinic demo: http://127.0.0.1:{port}/  (password for every account: {DEMO_PASSWORD})")
+        self.stdout.write(
+            f"\nketaclinic demo: http://127.0.0.1:{port}/  (password for every account: {DEMO_PASSWORD})"
+        )
         for username, role, first, last in STAFF:
-            self.stdout.write(f"  {username:<18} {role:<11} {first} {last} — Harbor Light Ketamine Clinic")
+            self.stdout.write(
+                f"  {username:<18} {role:<11} {first} {last} — Harbor Light Ketamine Clinic"
+            )
         username, role, first, last = OTHER_CLINIC_USER
-        self.stdout.write(f"  {username:<18} {role:<11} {first} {last} — Northside (another clinic)\n")
+        self.stdout.write(
+            f"  {username:<18} {role:<11} {first} {last} — Northside (another clinic)\n"
+        )

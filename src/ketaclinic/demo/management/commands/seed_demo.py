@@ -30,9 +30,62 @@ STAFF = [
 ]
 OTHER_CLINIC_USER = ("dr.other", "physician", "Priya", "Nair")
 
-GIVEN_F = ["Maria", "Aisha", "Emily", "Sofia", "Hannah", "Mei", "Olivia", "Fatima", "Grace", "Ingrid", "Lucia", "Noor", "Rachel", "Yuki", "Chloe"]
-GIVEN_M = ["James", "Daniel", "Mateo", "Omar", "Liam", "Kenji", "Noah", "Samuel", "Tomas", "Ethan", "Rafael", "David", "Arjun", "Lucas", "Owen"]
-FAMILY = ["Garcia", "Okonkwo", "Nguyen", "Kowalski", "Haddad", "Johansson", "Patel", "O'Brien", "Müller", "Rossi", "Tanaka", "Silva", "Cohen", "Walker", "Mendoza", "Novak", "Ødegård", "Kim", "Baker", "Fischer"]
+GIVEN_F = [
+    "Maria",
+    "Aisha",
+    "Emily",
+    "Sofia",
+    "Hannah",
+    "Mei",
+    "Olivia",
+    "Fatima",
+    "Grace",
+    "Ingrid",
+    "Lucia",
+    "Noor",
+    "Rachel",
+    "Yuki",
+    "Chloe",
+]
+GIVEN_M = [
+    "James",
+    "Daniel",
+    "Mateo",
+    "Omar",
+    "Liam",
+    "Kenji",
+    "Noah",
+    "Samuel",
+    "Tomas",
+    "Ethan",
+    "Rafael",
+    "David",
+    "Arjun",
+    "Lucas",
+    "Owen",
+]
+FAMILY = [
+    "Garcia",
+    "Okonkwo",
+    "Nguyen",
+    "Kowalski",
+    "Haddad",
+    "Johansson",
+    "Patel",
+    "O'Brien",
+    "Müller",
+    "Rossi",
+    "Tanaka",
+    "Silva",
+    "Cohen",
+    "Walker",
+    "Mendoza",
+    "Novak",
+    "Ødegård",
+    "Kim",
+    "Baker",
+    "Fischer",
+]
 STREETS = ["Harbor St", "Elm Ave", "Cedar Ln", "Bayview Rd", "Pine St", "Maple Dr"]
 MEDICATIONS = [
     ("Sertraline", "oral_antidepressant", "100 mg", "daily"),
@@ -48,7 +101,12 @@ MEDICATIONS = [
     ("Methylphenidate ER", "psychostimulant", "36 mg", "mornings"),
     ("Tramadol", "opioid", "50 mg", "as needed"),
 ]
-ALLERGIES = [("Penicillin", "rash", "moderate"), ("Sulfa drugs", "hives", "mild"), ("Latex", "contact dermatitis", "mild"), ("Codeine", "vomiting", "moderate")]
+ALLERGIES = [
+    ("Penicillin", "rash", "moderate"),
+    ("Sulfa drugs", "hives", "mild"),
+    ("Latex", "contact dermatitis", "mild"),
+    ("Codeine", "vomiting", "moderate"),
+]
 CONDITION_MIX = [
     (["mdd"], "F33.2"),
     (["mdd"], "F33.1"),
@@ -68,17 +126,36 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
-        clinic = add_clinic(slug=CLINIC_SLUG, name="Harbor Light Ketamine Clinic", timezone="America/New_York")
+        clinic = add_clinic(
+            slug=CLINIC_SLUG, name="Harbor Light Ketamine Clinic", timezone="America/New_York"
+        )
         clinic.address = "200 Harbor Street, Suite 4, Portland, ME 04101"
         clinic.phone = "+1 207 555 0100"
         clinic.save(update_fields=["address", "phone"])
         for username, role, first, last in STAFF:
-            add_staff(username=username, clinic=clinic, role=role, password=DEMO_PASSWORD,
-                      first_name=first, last_name=last, email=f"{username}@harbor.example", check_password=False)
-        other = add_clinic(slug="northside", name="Northside Interventional Psychiatry", timezone="America/Chicago")
+            add_staff(
+                username=username,
+                clinic=clinic,
+                role=role,
+                password=DEMO_PASSWORD,
+                first_name=first,
+                last_name=last,
+                email=f"{username}@harbor.example",
+                check_password=False,
+            )
+        other = add_clinic(
+            slug="northside", name="Northside Interventional Psychiatry", timezone="America/Chicago"
+        )
         username, role, first, last = OTHER_CLINIC_USER
-        add_staff(username=username, clinic=other, role=role, password=DEMO_PASSWORD,
-                  first_name=first, last_name=last, check_password=False)
+        add_staff(
+            username=username,
+            clinic=other,
+            role=role,
+            password=DEMO_PASSWORD,
+            first_name=first,
+            last_name=last,
+            check_password=False,
+        )
         created = self.seed_patients(clinic, count=30, seed=7)
         self.seed_patients(other, count=4, seed=99)
         patients = list(Patient.objects.filter(clinic=clinic).order_by("mrn"))
@@ -110,12 +187,16 @@ class Command(BaseCommand):
                     preferred_name=rng.choice(["", "", "", given[:3]]),
                     birth_date=born,
                     sex_at_birth=sex,
-                    pronouns=rng.choice(["", "she/her" if sex == "female" else "he/him", "they/them"]),
+                    pronouns=rng.choice(
+                        ["", "she/her" if sex == "female" else "he/him", "they/them"]
+                    ),
                     email=f"{given.lower()}.{n}@example.org",
                     phone=f"+1 207 555 {rng.randint(1000, 9999)}",
                     address=f"{rng.randint(10, 999)} {rng.choice(STREETS)}, Portland, ME",
                     emergency_contact_name=f"{rng.choice(GIVEN_F + GIVEN_M)} {family}",
-                    emergency_contact_relationship=rng.choice(["spouse", "parent", "sibling", "friend"]),
+                    emergency_contact_relationship=rng.choice(
+                        ["spouse", "parent", "sibling", "friend"]
+                    ),
                     emergency_contact_phone=f"+1 207 555 {rng.randint(1000, 9999)}",
                     escort_name=rng.choice(["", f"{rng.choice(GIVEN_F + GIVEN_M)} {family}"]),
                     escort_phone=f"+1 207 555 {rng.randint(1000, 9999)}",
@@ -131,10 +212,25 @@ class Command(BaseCommand):
             created += 1
             codes, icd = rng.choice(CONDITION_MIX)
             for i, code in enumerate(codes):
-                Condition.objects.create(clinic=clinic, patient=patient, code=code, icd10cm=icd if i == 0 else "")
+                Condition.objects.create(
+                    clinic=clinic, patient=patient, code=code, icd10cm=icd if i == 0 else ""
+                )
             for name, med_class, dose, freq in rng.sample(MEDICATIONS, rng.randint(1, 3)):
-                Medication.objects.create(clinic=clinic, patient=patient, name=name, med_class=med_class, dose=dose, frequency=freq)
+                Medication.objects.create(
+                    clinic=clinic,
+                    patient=patient,
+                    name=name,
+                    med_class=med_class,
+                    dose=dose,
+                    frequency=freq,
+                )
             if rng.random() < 0.35:
                 substance, reaction, severity = rng.choice(ALLERGIES)
-                Allergy.objects.create(clinic=clinic, patient=patient, substance=substance, reaction=reaction, severity=severity)
+                Allergy.objects.create(
+                    clinic=clinic,
+                    patient=patient,
+                    substance=substance,
+                    reaction=reaction,
+                    severity=severity,
+                )
         return created
