@@ -49,6 +49,7 @@ def stale_version(request: HttpRequest, exc: StaleVersion) -> HttpResponse:
 def mount_routers() -> None:
     from ketaclinic.accounts.api import router as accounts_router
     from ketaclinic.audit.api import router as audit_router
+    from ketaclinic.inventory.api import router as inventory_router
     from ketaclinic.measures.api import router as measures_router
     from ketaclinic.patients.api import router as patients_router
     from ketaclinic.scheduling.api import router as scheduling_router
@@ -62,6 +63,7 @@ def mount_routers() -> None:
     api.add_router("", measures_router)
     api.add_router("", screening_router)
     api.add_router("", scheduling_router)
+    api.add_router("", inventory_router)
 
 
 mount_routers()

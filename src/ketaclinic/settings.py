@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "ketaclinic.measures",
     "ketaclinic.screening",
     "ketaclinic.scheduling",
+    "ketaclinic.inventory",
     "ketaclinic.demo",
 ]
 

@@ -43,5 +43,6 @@ urlpatterns = [
     path("", include("ketaclinic.measures.urls")),
     path("", include("ketaclinic.screening.urls")),
     path("", include("ketaclinic.scheduling.urls")),
+    path("", include("ketaclinic.inventory.urls")),
     path("api/v1/", api.urls),
 ]

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ketaclinic.accounts.services import add_clinic, add_staff
+from ketaclinic.inventory import demo as inventory_demo
 from ketaclinic.measures import demo as measures_demo
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient
 from ketaclinic.scheduling import demo as scheduling_demo
@@ -163,6 +164,7 @@ class Command(BaseCommand):
         measures_demo.seed(clinic, patients)
         screening_demo.seed(clinic, patients)
         scheduling_demo.seed(clinic, patients)
+        inventory_demo.seed(clinic, patients)
         self.stdout.write(f"demo clinic ready ({created} new patients)")
 
     def seed_patients(self, clinic, *, count: int, seed: int) -> int:
