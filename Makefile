@@ -27,11 +27,14 @@ run: install
 		ketaclinic.wsgi:application
 
 test: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy --strict src/ketaclinic/clinical
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy --strict src/ketaclinic/clinical
 
 bench: install
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

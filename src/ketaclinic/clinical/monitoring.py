@@ -336,7 +336,7 @@ def due_checks(
                     minute=None,
                 )
             )
-    kind_order = [check.kind for check in plan.checks]
+    kind_order: list[str] = [check.kind for check in plan.checks]
     return sorted(result, key=lambda d: (d.due_at, kind_order.index(d.kind)))
 
 

@@ -156,6 +156,7 @@ def evaluate(ruleset: RuleSet, facts: Facts) -> Evaluation:
     for rule in ruleset.rules:
         if rule.when is None:
             value: Truth
+            blame: frozenset[str]
             value, blame = True, frozenset()
         else:
             value, blame = _evaluate(rule.when, facts)

@@ -181,7 +181,8 @@ def _condition_kind(data: Any) -> str | None:
             if key in data:
                 return key
         return None
-    return {FactTest: "fact", AllOf: "all", AnyOf: "any", NotOf: "not"}.get(type(data))
+    kinds: dict[type, str] = {FactTest: "fact", AllOf: "all", AnyOf: "any", NotOf: "not"}
+    return kinds.get(type(data))
 
 
 Condition = Annotated[
