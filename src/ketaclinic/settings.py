@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "ketaclinic.screening",
     "ketaclinic.scheduling",
     "ketaclinic.inventory",
+    "ketaclinic.treatment",
     "ketaclinic.demo",
 ]
 

@@ -44,5 +44,6 @@ urlpatterns = [
     path("", include("ketaclinic.screening.urls")),
     path("", include("ketaclinic.scheduling.urls")),
     path("", include("ketaclinic.inventory.urls")),
+    path("", include("ketaclinic.treatment.urls")),
     path("api/v1/", api.urls),
 ]
