@@ -21,7 +21,8 @@ REMS = "The REMS patient enrollment signed by the patient and the prescriber."
 class TestMissingForCourse:
     def test_it_lists_everything_for_a_new_patient(self, patient):
         assert missing_for_course(patient=patient, family="ketamine-iv-mood", on=ON) == [
-            ACCEPT, CONSENT,
+            ACCEPT,
+            CONSENT,
         ]
 
     def test_it_asks_esketamine_for_rems_enrollment_too(self, patient):
@@ -39,7 +40,9 @@ class TestMissingForCourse:
         assert missing_for_course(patient=patient, family="ketamine-iv-mood", on=ON) == []
 
     def test_an_override_counts_as_accepted(self, patient, make_screening, make_consent):
-        make_screening(patient, result="ineligible", decision="override", reason="Benefit outweighs risk")
+        make_screening(
+            patient, result="ineligible", decision="override", reason="Benefit outweighs risk"
+        )
         make_consent(patient)
         assert missing_for_course(patient=patient, family="ketamine-iv-mood", on=ON) == []
 
@@ -58,11 +61,14 @@ class TestMissingForCourse:
             "(the latest was declined).",
         ]
 
-    def test_a_screening_for_another_family_does_not_count(self, patient, make_screening, make_consent):
+    def test_a_screening_for_another_family_does_not_count(
+        self, patient, make_screening, make_consent
+    ):
         make_screening(patient, protocol="ketamine-im-mood", decision="accept")
         make_consent(patient, family="ketamine-im-mood")
         assert missing_for_course(patient=patient, family="ketamine-iv-mood", on=ON) == [
-            ACCEPT, CONSENT,
+            ACCEPT,
+            CONSENT,
         ]
 
     def test_an_expired_consent_is_missing(self, patient, make_screening, make_consent):
@@ -72,10 +78,15 @@ class TestMissingForCourse:
             "A signed consent for IV ketamine (mood) (the latest expired on 2026-11-01).",
         ]
 
-    def test_a_consent_is_valid_the_day_before_expiry_not_on_it(self, patient, make_screening, make_consent):
+    def test_a_consent_is_valid_the_day_before_expiry_not_on_it(
+        self, patient, make_screening, make_consent
+    ):
         make_screening(patient, decision="accept")
         make_consent(patient, signed_on=date(2025, 12, 1), expires_on=date(2026, 12, 1))
-        assert missing_for_course(patient=patient, family="ketamine-iv-mood", on=date(2026, 11, 30)) == []
+        assert (
+            missing_for_course(patient=patient, family="ketamine-iv-mood", on=date(2026, 11, 30))
+            == []
+        )
         assert len(missing_for_course(patient=patient, family="ketamine-iv-mood", on=ON)) == 1
 
     def test_a_withdrawn_consent_is_missing(self, patient, make_screening, make_consent):
@@ -85,38 +96,51 @@ class TestMissingForCourse:
             "A signed consent for IV ketamine (mood) (the latest was withdrawn).",
         ]
 
-    def test_a_consent_signed_after_the_start_day_does_not_count(self, patient, make_screening, make_consent):
+    def test_a_consent_signed_after_the_start_day_does_not_count(
+        self, patient, make_screening, make_consent
+    ):
         make_screening(patient, decision="accept")
         make_consent(patient, signed_on=date(2026, 12, 5))
         assert missing_for_course(patient=patient, family="ketamine-iv-mood", on=ON) == [
             "A signed consent for IV ketamine (mood) dated on or before 2026-12-01.",
         ]
 
-    def test_esketamine_needs_the_prescriber_co_signature(self, patient, make_screening, make_consent):
+    def test_esketamine_needs_the_prescriber_co_signature(
+        self, patient, make_screening, make_consent
+    ):
         make_screening(patient, protocol="esketamine-nasal", decision="accept")
         make_consent(patient, family="esketamine-nasal", rems=True)
         assert missing_for_course(patient=patient, family="esketamine-nasal", on=ON) == [
             "The REMS patient enrollment co-signed by the prescriber.",
         ]
 
-    def test_esketamine_is_complete_with_both_rems_signatures(self, patient, make_screening, make_consent):
+    def test_esketamine_is_complete_with_both_rems_signatures(
+        self, patient, make_screening, make_consent
+    ):
         make_screening(patient, protocol="esketamine-nasal", decision="accept")
         make_consent(patient, family="esketamine-nasal", rems=True, cosigned=True)
         with CaptureQueriesContext(connection) as queries:
             assert missing_for_course(patient=patient, family="esketamine-nasal", on=ON) == []
         assert len(queries) == 2
 
-    def test_another_patients_records_do_not_count(self, patient, clinic, make_screening, make_consent):
+    def test_another_patients_records_do_not_count(
+        self, patient, clinic, make_screening, make_consent
+    ):
         from ketaclinic.patients.models import Patient
 
         other = Patient.objects.create(
-            clinic=clinic, mrn="MRN000002", given_name="Ben", family_name="Ode",
-            birth_date=date(1970, 1, 1), sex_at_birth="male",
+            clinic=clinic,
+            mrn="MRN000002",
+            given_name="Ben",
+            family_name="Ode",
+            birth_date=date(1970, 1, 1),
+            sex_at_birth="male",
         )
         make_screening(other, decision="accept")
         make_consent(other)
         assert missing_for_course(patient=patient, family="ketamine-iv-mood", on=ON) == [
-            ACCEPT, CONSENT,
+            ACCEPT,
+            CONSENT,
         ]
 
     def test_it_refuses_an_unknown_family(self, patient):

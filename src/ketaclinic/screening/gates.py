@@ -9,6 +9,15 @@ the protocol `family` ("esketamine-nasal", "ketamine-iv-mood", "ketamine-im-mood
 "ketamine-iv-pain") on day `on`: an accepted (or overridden) eligibility evaluation
 for that family, a valid (signed, unexpired, not withdrawn) consent for that family,
 and for esketamine the REMS patient enrollment. An empty list means nothing is missing.
+
+Rules as implemented:
+- eligibility: the patient's most recent *decided* screening for the family must be
+  accepted or overridden (a later decline supersedes an earlier acceptance);
+- consent: the most recent signed consent for the family must be valid on `on`
+  (signed on or before `on`, `on` before its expiry day, never withdrawn);
+- esketamine: that consent's REMS enrollment must carry the prescriber's signature
+  as well as the patient's.
+Two queries, whatever the patient's history. An unknown family raises ValueError.
 """
 
 from __future__ import annotations
@@ -16,7 +25,53 @@ from __future__ import annotations
 from datetime import date
 
 from ketaclinic.patients.models import Patient
+from ketaclinic.screening.models import FAMILY_LABELS, Consent, Screening
+
+REMS_FAMILY = "esketamine-nasal"
 
 
 def missing_for_course(*, patient: Patient, family: str, on: date) -> list[str]:
-    raise NotImplementedError("screening capability: implement the course gate")
+    """Return the plain-language items still missing to start `family` on `on` ([] = none)."""
+    if family not in FAMILY_LABELS:
+        raise ValueError(f"unknown protocol family {family!r}")
+    label = FAMILY_LABELS[family]
+    missing: list[str] = []
+    decided = (
+        Screening.objects.filter(clinic_id=patient.clinic_id, patient=patient, protocol=family)
+        .exclude(decision="")
+        .order_by("-decided_at", "-pk")
+        .only("decision")
+        .first()
+    )
+    if decided is None:
+        missing.append(f"An eligibility evaluation for {label} accepted by a physician.")
+    elif not decided.approved:
+        missing.append(
+            f"An eligibility evaluation for {label} accepted by a physician "
+            "(the latest was declined)."
+        )
+    consent = (
+        Consent.objects.filter(clinic_id=patient.clinic_id, patient=patient, family=family)
+        .order_by("-signed_at", "-pk")
+        .defer("pdf", "text")
+        .first()
+    )
+    state = consent.state_on(on) if consent is not None else "none"
+    if state == "none":
+        missing.append(f"A signed consent for {label}.")
+    elif state == "withdrawn":
+        missing.append(f"A signed consent for {label} (the latest was withdrawn).")
+    elif state == "expired":
+        missing.append(
+            f"A signed consent for {label} (the latest expired on {consent.expires_on:%Y-%m-%d})."
+        )
+    elif state == "not_yet":
+        missing.append(f"A signed consent for {label} dated on or before {on:%Y-%m-%d}.")
+    if family == REMS_FAMILY and not (
+        consent is not None and state == "valid" and consent.rems_complete
+    ):
+        if consent is not None and state == "valid" and consent.rems_enrollment:
+            missing.append("The REMS patient enrollment co-signed by the prescriber.")
+        else:
+            missing.append("The REMS patient enrollment signed by the patient and the prescriber.")
+    return missing

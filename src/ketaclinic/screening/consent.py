@@ -1,0 +1,210 @@
+"""Consent templates (versioned Markdown shipped as data) and the PDF of what was signed.
+
+Each file in consent_templates/ has YAML front matter (family, version, title,
+off_label, rems, risks: [{id, text}]) and a Markdown body in which
+``{{ clinic_name }}`` is replaced by the clinic's name. A newer version of a family
+is a new file with a higher `version`; new signatures use the highest version, and
+every consent stores the exact text it was signed with.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "consent_templates"
+FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n(.*)\Z", re.DOTALL)
+FAMILIES = ("esketamine-nasal", "ketamine-iv-mood", "ketamine-im-mood", "ketamine-iv-pain")
+
+
+class TemplateError(ValueError):
+    """A consent template file that cannot be used; names the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Risk:
+    id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentTemplate:
+    family: str
+    version: int
+    title: str
+    off_label: bool
+    rems: bool
+    risks: tuple[Risk, ...]
+    body: str
+
+    @property
+    def key(self) -> str:
+        return self.family
+
+    def render(self, clinic_name: str) -> str:
+        """Return the Markdown text with the clinic's name filled in."""
+        return self.body.replace("{{ clinic_name }}", clinic_name).strip() + "\n"
+
+
+def load_template_file(path: Path) -> ConsentTemplate:
+    """Return the validated template in one file; raise TemplateError naming the file."""
+    match = FRONT_MATTER.match(path.read_text(encoding="utf-8"))
+    if not match:
+        raise TemplateError(f"{path}: missing --- front matter ---")
+    meta = yaml.safe_load(match[1])
+    try:
+        family, version, title = meta["family"], meta["version"], meta["title"]
+        risks = tuple(Risk(str(r["id"]), str(r["text"])) for r in meta["risks"])
+    except (KeyError, TypeError) as exc:
+        raise TemplateError(f"{path}: front matter needs family, version, title, risks") from exc
+    if family not in FAMILIES:
+        raise TemplateError(f"{path}: unknown family {family!r}")
+    if not isinstance(version, int) or version < 1:
+        raise TemplateError(f"{path}: version must be a positive whole number")
+    if not risks or len({r.id for r in risks}) != len(risks):
+        raise TemplateError(f"{path}: risks must be a non-empty list with unique ids")
+    off_label = bool(meta.get("off_label", False))
+    rems = bool(meta.get("rems", False))
+    # Clinical safety: racemic ketamine consents must say the use is off-label, and the
+    # esketamine consent must carry the REMS enrollment acknowledgement.
+    if family != "esketamine-nasal" and not (off_label and "off-label" in match[2]):
+        raise TemplateError(f"{path}: racemic ketamine consent must state the off-label use")
+    if family == "esketamine-nasal" and not (
+        rems and any(r.id == "rems_enrollment" for r in risks)
+    ):
+        raise TemplateError(f"{path}: esketamine consent must include the REMS enrollment")
+    return ConsentTemplate(family, version, str(title), off_label, rems, risks, match[2])
+
+
+@functools.cache
+def load_templates() -> dict[str, ConsentTemplate]:
+    """Return family -> the highest version of its template."""
+    found: dict[str, ConsentTemplate] = {}
+    for path in sorted(TEMPLATES_DIR.glob("*.md")):
+        template = load_template_file(path)
+        current = found.get(template.family)
+        if current is None or template.version > current.version:
+            found[template.family] = template
+    return found
+
+
+# --- PDF -------------------------------------------------------------------------------
+
+
+def _inline(text: str) -> str:
+    from xml.sax.saxutils import escape
+
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", escape(text))
+
+
+def _markdown_flowables(text: str, styles: dict) -> list:  # type: ignore[type-arg]
+    """Paragraphs and headings of our small Markdown subset, as reportlab flowables."""
+    from reportlab.platypus import Paragraph
+
+    out = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = block.strip().splitlines()
+        if not lines:
+            continue
+        first = lines[0]
+        if first.startswith("# "):
+            out.append(Paragraph(_inline(first[2:]), styles["Title"]))
+        elif first.startswith("## "):
+            out.append(Paragraph(_inline(first[3:]), styles["Heading2"]))
+        else:
+            out.append(
+                Paragraph(_inline(" ".join(line.strip() for line in lines)), styles["BodyText"])
+            )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SignedFacts:
+    """Everything printed under the text: who signed, when, what was ticked, the witness."""
+
+    patient_name: str
+    mrn: str
+    birth_date: str
+    signed_name: str
+    signed_at: datetime
+    ip: str
+    via: str
+    witness_name: str
+    ticked: tuple[str, ...]
+    template_family: str
+    template_version: int
+    consent_valid_to: str
+
+
+def render_pdf(*, title: str, text: str, facts: SignedFacts) -> bytes:
+    """Return the PDF of exactly what was signed: the text, ticked risks, name, time, witness."""
+    from reportlab.lib.pagesizes import letter
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
+
+    styles = getSampleStyleSheet()
+    buffer = io.BytesIO()
+    # invariant=1 keeps the bytes reproducible (no creation time or random id).
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=letter,
+        title=title,
+        author="ketaclinic",
+        leftMargin=20 * mm,
+        rightMargin=20 * mm,
+        topMargin=18 * mm,
+        bottomMargin=18 * mm,
+        invariant=1,
+        # Uncompressed, so the signed text can be checked (and found by a search) as is.
+        pageCompression=0,
+    )
+    story = _markdown_flowables(text, styles)
+    story.append(Spacer(1, 6 * mm))
+    story.append(Paragraph("Acknowledgements", styles["Heading2"]))
+    for risk in facts.ticked:
+        story.append(Paragraph(f"[x] {_inline(risk)}", styles["BodyText"]))
+    story.append(Spacer(1, 6 * mm))
+    story.append(Paragraph("Signature", styles["Heading2"]))
+    rows = [
+        ("Patient", f"{facts.patient_name} (MRN {facts.mrn}, born {facts.birth_date})"),
+        ("Signed by typing the full name", facts.signed_name),
+        ("Signed at", facts.signed_at.strftime("%Y-%m-%d %H:%M %Z")),
+        ("From address", facts.ip or "not recorded"),
+        ("Signed via", facts.via),
+        ("Witness", facts.witness_name or "none (signed remotely)"),
+        ("Template", f"{facts.template_family} version {facts.template_version}"),
+        ("Valid to", facts.consent_valid_to),
+    ]
+    for label, value in rows:
+        story.append(Paragraph(f"<b>{_inline(label)}:</b> {_inline(value)}", styles["BodyText"]))
+    doc.build(story)
+    return buffer.getvalue()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def to_html(text: str) -> str:
+    """Return our small Markdown subset (headings, paragraphs, **bold**) as escaped HTML."""
+    parts = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = block.strip().splitlines()
+        if not lines:
+            continue
+        first = lines[0]
+        if first.startswith("# "):
+            parts.append(f"<h2>{_inline(first[2:])}</h2>")
+        elif first.startswith("## "):
+            parts.append(f"<h3>{_inline(first[3:])}</h3>")
+        else:
+            parts.append(f"<p>{_inline(' '.join(line.strip() for line in lines))}</p>")
+    return "\n".join(parts)

@@ -1,0 +1,60 @@
+"""Inclusion tags for the patient header flags and the chart section (constant queries)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.utils import timezone
+
+from ketaclinic.screening import services
+from ketaclinic.screening.models import FAMILY_CHOICES, Consent
+
+register = template.Library()
+
+
+def _latest_consents(patient: Any) -> list[Consent]:
+    """The newest consent per family (one query), in the families' order."""
+    seen: dict[str, Consent] = {}
+    for consent in services.consents_for(patient):
+        seen.setdefault(consent.family, consent)
+    order = [f for f, _ in FAMILY_CHOICES]
+    return sorted(seen.values(), key=lambda c: order.index(c.family))
+
+
+@register.inclusion_tag("screening/_consent_flags.html")
+def consent_flags(patient: Any) -> dict[str, Any]:
+    """Consent state per family for the patient header: valid / expired / withdrawn / none."""
+    today = timezone.localdate()
+    return {"consents": [(c, c.state_on(today)) for c in _latest_consents(patient)]}
+
+
+@register.inclusion_tag("screening/_chart_panel.html", takes_context=True)
+def screening_chart(context: Any, patient: Any) -> dict[str, Any]:
+    """Intake version, latest screening per family with its decision, consents: three queries."""
+    today = timezone.localdate()
+    return {
+        "patient": patient,
+        "allowed": context.get("allowed", frozenset()),
+        "intake": services.latest_intake(patient),
+        "screenings": services.latest_screenings(patient),
+        "consents": [(c, c.state_on(today)) for c in services.consents_for(patient)[:10]],
+        "families": FAMILY_CHOICES,
+        "csrf_token": context.get("csrf_token"),
+    }
+
+
+@register.filter
+def iso_local(value: str, fmt: str = "Y-m-d") -> str:
+    """Format a stored ISO timestamp in the active (clinic) time zone."""
+    from datetime import datetime
+
+    from django.utils.dateformat import format as date_format
+
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return ""
+    if timezone.is_aware(moment):
+        moment = timezone.localtime(moment)
+    return date_format(moment, fmt)

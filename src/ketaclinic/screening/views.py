@@ -1,0 +1,638 @@
+"""Consultation and eligibility pages: intake, screening result and decision, notes, consent."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from ketaclinic.accounts.access import client_ip, require
+from ketaclinic.clinical.conditions import CONDITIONS
+from ketaclinic.clinical.eligibility import FACT_SPECS, FactError
+from ketaclinic.patients.access import get_patient_for
+from ketaclinic.patients.services import view_patient
+from ketaclinic.screening import services
+from ketaclinic.screening.consent import load_templates, to_html
+from ketaclinic.screening.forms import (
+    HISTORY_LABELS,
+    MEDICATION_LABELS,
+    AmendForm,
+    ConsentLinkForm,
+    ConsentSignForm,
+    DecisionForm,
+    IntakeForm,
+    NoteForm,
+    PatientIntakeForm,
+    RunScreeningForm,
+    WithdrawForm,
+)
+from ketaclinic.screening.intake import RESPONSE_LABELS, failed_adequate_trials, trial_counts
+from ketaclinic.screening.models import FAMILY_LABELS, ConsultationNote, IntakeVersion, Screening
+
+# Public link pages: at most this many requests per address per window (policy).
+LINK_RATE_LIMIT = 30
+LINK_RATE_WINDOW = 600
+LINK_MESSAGES = {
+    "invalid": "This link is not valid. Please contact the clinic for a new one.",
+    "expired": "This link has expired. Please contact the clinic for a new one.",
+    "used": "This link has already been used. Thank you — the clinic has your answers.",
+}
+
+
+def _intake_summary(version: IntakeVersion | None) -> dict[str, object]:
+    """Readable view of a stored intake for templates."""
+    if version is None:
+        return {}
+    data = version.data
+    return {
+        "version": version,
+        "data": data,
+        "trials": [
+            {
+                **t,
+                "response_label": RESPONSE_LABELS.get(t["response"], t["response"]),
+                "counts": trial_counts(t),
+            }
+            for t in data.get("trials", [])
+        ],
+        "failed_adequate_trials": failed_adequate_trials(data),
+        "diagnosis_labels": [
+            CONDITIONS[c].display for c in data.get("diagnoses", []) if c in CONDITIONS
+        ],
+        "history_labels": [HISTORY_LABELS[f] for f in data.get("history", [])],
+        "medication_labels": [MEDICATION_LABELS[m] for m in data.get("medications", [])],
+    }
+
+
+# --- Intake ---------------------------------------------------------------------------
+
+
+def _intake_page(
+    request: HttpRequest, patient, form: IntakeForm, status: int = 200
+) -> HttpResponse:  # type: ignore[no-untyped-def]
+    actor = request.actor  # type: ignore[attr-defined]
+    current = services.latest_intake(patient)
+    versions = list(
+        IntakeVersion.objects.for_clinic(actor.clinic)
+        .filter(patient=patient)
+        .select_related("created_by")
+        .order_by("-version")[:20]
+    )
+    return render(
+        request,
+        "screening/intake.html",
+        {
+            "patient": patient,
+            "form": form,
+            "versions": versions,
+            "current": current,
+            "summary": _intake_summary(current),
+            "run_form": RunScreeningForm(),
+            "response_choices": list(RESPONSE_LABELS.items()),
+        },
+        status=status,
+    )
+
+
+@require("clinical.view")
+def intake(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The structured intake form (one screen, sections) pre-filled from the latest version."""
+    actor = request.actor  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id, "clinical.view")
+    current = services.latest_intake(patient)
+    data = current.data if current else {}
+    view_patient(actor=actor, patient=patient, what="intake")
+    initial = IntakeForm.initial_from(
+        data,
+        medications_on_file=services.medication_classes_on_file(patient),
+        conditions_on_file=services.conditions_on_file(patient),
+        weight_kg=patient.weight_kg,
+        height_cm=patient.height_cm,
+    )
+    return _intake_page(
+        request, patient, IntakeForm(initial=initial, trials=data.get("trials", []))
+    )
+
+
+@require_POST
+@require("clinical.edit")
+def intake_save(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Save the intake as a new version ("Add a trial" re-renders with one more row)."""
+    actor = request.actor  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id, "clinical.edit")
+    form = IntakeForm(request.POST)
+    if "add_trial" in request.POST:
+        form.is_valid()
+        return _intake_page(request, patient, form)
+    if form.is_valid():
+        try:
+            version = services.save_intake(actor=actor, patient=patient, data=form.intake_data())
+        except ValidationError as exc:
+            form.add_service_errors(exc.message_dict)
+        else:
+            messages.success(request, f"Intake saved as version {version.version}.")
+            return redirect("screening_intake", patient_id=patient.pk)
+    return _intake_page(request, patient, form, status=422)
+
+
+@require("clinical.view")
+def intake_version(request: HttpRequest, patient_id: int, version: int) -> HttpResponse:
+    """An older (or the current) intake version, read-only."""
+    actor = request.actor  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id, "clinical.view")
+    found = (
+        IntakeVersion.objects.for_clinic(actor.clinic)
+        .filter(patient=patient, version=version)
+        .first()
+    )
+    if found is None:
+        raise Http404("No such intake version.")
+    services.record(actor, "view", patient_id=patient.pk, obj=found, detail={"version": version})
+    return render(
+        request,
+        "screening/intake_version.html",
+        {
+            "patient": patient,
+            "summary": _intake_summary(found),
+        },
+    )
+
+
+@require_POST
+@require("clinical.edit")
+def intake_link_create(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Create a single-use intake link and show it once."""
+    actor = request.actor  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id, "clinical.edit")
+    link, token = services.create_intake_link(actor=actor, patient=patient)
+    url = request.build_absolute_uri(reverse("screening_public_intake", args=[token]))
+    return render(
+        request,
+        "screening/link_created.html",
+        {
+            "patient": patient,
+            "url": url,
+            "link": link,
+            "what": "intake history form",
+        },
+    )
+
+
+def _rate_limited(request: HttpRequest) -> bool:
+    key = f"screening:link-rate:{client_ip(request) or 'unknown'}"
+    cache.add(key, 0, LINK_RATE_WINDOW)
+    try:
+        return cache.incr(key) > LINK_RATE_LIMIT
+    except ValueError:  # the key expired between add and incr
+        cache.set(key, 1, LINK_RATE_WINDOW)
+        return False
+
+
+def _link_problem(request: HttpRequest, reason: str, status: int = 410) -> HttpResponse:
+    return render(
+        request,
+        "screening/public_message.html",
+        {"message": LINK_MESSAGES.get(reason, LINK_MESSAGES["invalid"])},
+        status=404 if reason == "invalid" else status,
+    )
+
+
+def public_intake(request: HttpRequest, token: str) -> HttpResponse:
+    """The patient's history form from a link: shows only the clinic's name."""
+    if _rate_limited(request):
+        return render(
+            request,
+            "screening/public_message.html",
+            {"message": "Too many attempts. Please wait a few minutes and try again."},
+            status=429,
+        )
+    try:
+        link = services.open_intake_link(token)
+    except services.LinkProblem as problem:
+        return _link_problem(request, problem.reason)
+    form = PatientIntakeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid() and "add_trial" not in request.POST:
+        try:
+            services.submit_intake_link(token=token, data=form.intake_data(), ip=client_ip(request))
+        except services.LinkProblem as problem:
+            return _link_problem(request, problem.reason)
+        except ValidationError as exc:
+            form.add_service_errors(exc.message_dict)
+        else:
+            return render(
+                request,
+                "screening/public_message.html",
+                {
+                    "clinic_name": link.clinic.name,
+                    "message": "Thank you. Your answers have been sent to the clinic.",
+                },
+            )
+    return render(
+        request,
+        "screening/public_intake.html",
+        {
+            "clinic_name": link.clinic.name,
+            "form": form,
+            "response_choices": list(RESPONSE_LABELS.items()),
+        },
+    )
+
+
+# --- Screening ------------------------------------------------------------------------
+
+
+@require_POST
+@require("screening.run")
+def screening_run(request: HttpRequest, patient_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id, "screening.run")
+    form = RunScreeningForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a protocol to evaluate.")
+        return redirect("screening_intake", patient_id=patient.pk)
+    try:
+        screening = services.run_screening(
+            actor=actor, patient=patient, protocol=form.cleaned_data["protocol"]
+        )
+    except (ValidationError, FactError) as exc:
+        messages.error(request, f"Not evaluated — {exc}")
+        return redirect("screening_intake", patient_id=patient.pk)
+    return redirect("screening_result", screening_id=screening.pk)
+
+
+LEVEL_BADGES = {
+    "exclude": ("level-urgent", "⛔", "Exclude"),
+    "require": ("level-high", "!", "Requirement not met"),
+    "caution": ("level-caution", "⚠", "Caution"),
+    "info": ("level-info", "ℹ", "Info"),
+}
+DECISION_BADGES = {
+    "eligible": ("level-ok", "✓", "Eligible"),
+    "needs_review": ("level-caution", "⚠", "Needs review"),
+    "ineligible": ("level-urgent", "⛔", "Ineligible"),
+}
+
+
+@require("clinical.view")
+def screening_result(request: HttpRequest, screening_id: int) -> HttpResponse:
+    """The explained evaluation: decision, each finding with level and source, missing facts."""
+    actor = request.actor  # type: ignore[attr-defined]
+    screening = services.get_screening_for(actor, screening_id)
+    services.view_screening(actor=actor, screening=screening)
+    form = (
+        DecisionForm(request.POST or None)
+        if actor.may("medical.sign") and not screening.decision
+        else None
+    )
+    return _result_page(request, screening, form)
+
+
+def _result_page(request: HttpRequest, screening, form, status: int = 200) -> HttpResponse:  # type: ignore[no-untyped-def]
+    findings = [
+        {**f, "badge": LEVEL_BADGES.get(f["level"], LEVEL_BADGES["info"])}
+        for f in screening.findings
+    ]
+    facts = [
+        {
+            "name": name,
+            "meaning": FACT_SPECS[name].meaning[:1].upper() + FACT_SPECS[name].meaning[1:],
+            "unit": FACT_SPECS[name].unit,
+            "value": ", ".join(v.replace("_", " ") for v in value)
+            if isinstance(value, list)
+            else value,
+            "overridden": name in screening.overrides,
+        }
+        for name, value in screening.facts.items()
+    ]
+    missing = [
+        {"name": m, "meaning": FACT_SPECS[m].meaning if m in FACT_SPECS else m}
+        for m in screening.missing
+    ]
+    return render(
+        request,
+        "screening/result.html",
+        {
+            "patient": screening.patient,
+            "screening": screening,
+            "findings": findings,
+            "facts": facts,
+            "missing": missing,
+            "badge": DECISION_BADGES[screening.result],
+            "form": form,
+        },
+        status=status,
+    )
+
+
+@require_POST
+@require("medical.sign")
+def screening_decide(request: HttpRequest, screening_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    screening = services.get_screening_for(actor, screening_id, "medical.sign")
+    form = DecisionForm(request.POST)
+    if form.is_valid():
+        try:
+            services.decide(
+                actor=actor,
+                screening=screening,
+                decision=form.cleaned_data["decision"],
+                reason=form.cleaned_data["reason"],
+            )
+        except services.DecisionConflict as exc:
+            form.add_error(None, exc.detail)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, "Decision signed.")
+            return redirect("screening_result", screening_id=screening.pk)
+    return _result_page(request, screening, form, status=422)
+
+
+# --- Consultation note ----------------------------------------------------------------
+
+
+def _consultation_page(
+    request: HttpRequest, patient, form: NoteForm | None, status: int = 200
+) -> HttpResponse:  # type: ignore[no-untyped-def]
+    actor = request.actor  # type: ignore[attr-defined]
+    notes = list(
+        ConsultationNote.objects.for_clinic(actor.clinic)
+        .filter(patient=patient)
+        .select_related("intake", "screening")
+        .prefetch_related("amendments")
+        .order_by("-signed_at")[:20]
+    )
+    current = services.latest_intake(patient)
+    return render(
+        request,
+        "screening/consultation.html",
+        {
+            "patient": patient,
+            "form": form,
+            "notes": notes,
+            "current": current,
+            "baseline": services.baseline_scores(patient),
+            "screenings": services.latest_screenings(patient),
+            "amend_form": AmendForm(),
+            "summary": _intake_summary(current),
+        },
+        status=status,
+    )
+
+
+def _note_form(patient, data=None) -> NoteForm:  # type: ignore[no-untyped-def]
+    form = NoteForm(data)
+    form.fields["screening"].choices = [("", "None")] + [
+        (
+            s.pk,
+            f"{s.protocol_label} — {s.get_decision_display() or 'not decided'} ({s.created_at:%Y-%m-%d})",
+        )
+        for s in services.latest_screenings(patient)
+    ]
+    return form
+
+
+@require("clinical.view")
+def consultation(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The physician's consultation notes: intake, baseline scores, screening; sign and amend."""
+    actor = request.actor  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id, "clinical.view")
+    view_patient(actor=actor, patient=patient, what="consultation")
+    form = _note_form(patient) if actor.may("medical.sign") else None
+    return _consultation_page(request, patient, form)
+
+
+@require_POST
+@require("medical.sign")
+def consultation_sign(request: HttpRequest, patient_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id, "medical.sign")
+    form = _note_form(patient, request.POST)
+    if form.is_valid():
+        chosen = None
+        if form.cleaned_data["screening"]:
+            chosen = (
+                Screening.objects.for_clinic(actor.clinic)
+                .filter(patient=patient, pk=form.cleaned_data["screening"])
+                .first()
+            )
+        try:
+            services.sign_note(
+                actor=actor, patient=patient, text=form.cleaned_data["text"], screening=chosen
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, "Consultation note signed.")
+            return redirect("screening_consultation", patient_id=patient.pk)
+    return _consultation_page(request, patient, form, status=422)
+
+
+@require_POST
+@require("medical.sign")
+def note_amend(request: HttpRequest, note_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    note = ConsultationNote.objects.for_clinic(actor.clinic).filter(pk=note_id).first()
+    if note is None:
+        raise Http404
+    form = AmendForm(request.POST)
+    if form.is_valid():
+        services.amend_note(
+            actor=actor,
+            note=note,
+            text=form.cleaned_data["text"],
+            reason=form.cleaned_data["reason"],
+        )
+        messages.success(request, "Amendment signed; the original note is kept.")
+    else:
+        messages.error(request, "Amendment not saved — write the amendment and its reason.")
+    return redirect("screening_consultation", patient_id=note.patient_id)
+
+
+# --- Consent --------------------------------------------------------------------------
+
+
+def _template_or_404(family: str):  # type: ignore[no-untyped-def]
+    template = load_templates().get(family)
+    if template is None:
+        raise Http404("No such consent template.")
+    return template
+
+
+@require("consent.record")
+def consent_sign(request: HttpRequest, patient_id: int, family: str) -> HttpResponse:
+    """Tablet signing, witnessed by the logged-in staff member."""
+    actor = request.actor  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id, "consent.record")
+    template = _template_or_404(family)
+    form = ConsentSignForm(request.POST or None, template=template)
+    if request.method == "POST" and form.is_valid():
+        try:
+            consent = services.sign_consent(
+                actor=actor,
+                patient=patient,
+                template_key=family,
+                signed_name=form.cleaned_data["signed_name"],
+                acknowledgements=form.acknowledgements(),
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, f"Consent signed for {consent.family_label}.")
+            return redirect("screening_consent", consent_id=consent.pk)
+    elif request.method != "POST":
+        view_patient(actor=actor, patient=patient, what="consent")
+    return render(
+        request,
+        "screening/consent_sign.html",
+        {
+            "patient": patient,
+            "template": template,
+            "form": form,
+            "text_html": mark_safe(to_html(template.render(actor.clinic.name))),  # noqa: S308 (escaped in to_html)
+            "witness": actor.user.get_full_name() or actor.user.username,
+        },
+    )
+
+
+@require("clinical.view")
+def consent_detail(request: HttpRequest, consent_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    consent = services.get_consent_for(actor, consent_id)
+    services.record(actor, "view", patient_id=consent.patient_id, obj=consent)
+    return render(
+        request,
+        "screening/consent_detail.html",
+        {
+            "patient": consent.patient,
+            "consent": consent,
+            "withdraw_form": WithdrawForm(),
+            "text_html": mark_safe(to_html(consent.text)),  # noqa: S308 (escaped in to_html)
+        },
+    )
+
+
+@require("clinical.view")
+def consent_pdf(request: HttpRequest, consent_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    consent = services.get_consent_for(actor, consent_id)
+    response = HttpResponse(
+        services.consent_pdf(actor=actor, consent=consent), content_type="application/pdf"
+    )
+    response["Content-Disposition"] = f'attachment; filename="consent-{consent.pk}.pdf"'
+    return response
+
+
+@require_POST
+@require("consent.record")
+def consent_withdraw(request: HttpRequest, consent_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    consent = services.get_consent_for(actor, consent_id, "consent.record")
+    form = WithdrawForm(request.POST)
+    if form.is_valid():
+        try:
+            services.withdraw_consent(
+                actor=actor, consent=consent, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(m for ms in exc.message_dict.values() for m in ms))
+        else:
+            messages.success(request, "Consent withdrawn.")
+    else:
+        messages.error(request, "Say why the consent is withdrawn.")
+    return redirect("screening_consent", consent_id=consent.pk)
+
+
+@require_POST
+@require("medical.sign")
+def consent_cosign(request: HttpRequest, consent_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    consent = services.get_consent_for(actor, consent_id, "medical.sign")
+    try:
+        services.cosign_rems(actor=actor, consent=consent)
+    except ValidationError as exc:
+        messages.error(request, " ".join(m for ms in exc.message_dict.values() for m in ms))
+    else:
+        messages.success(request, "REMS enrollment co-signed by the prescriber.")
+    return redirect("screening_consent", consent_id=consent.pk)
+
+
+@require_POST
+@require("consent.record")
+def consent_link_create(request: HttpRequest, patient_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id, "consent.record")
+    form = ConsentLinkForm(request.POST)
+    if not form.is_valid():
+        raise Http404
+    link, token = services.create_consent_link(
+        actor=actor, patient=patient, template_key=form.cleaned_data["template"]
+    )
+    url = request.build_absolute_uri(reverse("screening_public_consent", args=[token]))
+    return render(
+        request,
+        "screening/link_created.html",
+        {
+            "patient": patient,
+            "url": url,
+            "link": link,
+            "what": f"consent form ({FAMILY_LABELS[form.cleaned_data['template']]})",
+        },
+    )
+
+
+def public_consent(request: HttpRequest, token: str) -> HttpResponse:
+    """The patient signs from a link (no witness): shows only the clinic's name."""
+    if _rate_limited(request):
+        return render(
+            request,
+            "screening/public_message.html",
+            {"message": "Too many attempts. Please wait a few minutes and try again."},
+            status=429,
+        )
+    try:
+        link = services.open_consent_link(token)
+    except services.LinkProblem as problem:
+        return _link_problem(request, problem.reason)
+    template = _template_or_404(link.template_key)
+    form = ConsentSignForm(request.POST or None, template=template)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.sign_consent_link(
+                token=token,
+                signed_name=form.cleaned_data["signed_name"],
+                acknowledgements=form.acknowledgements(),
+                ip=client_ip(request),
+            )
+        except services.LinkProblem as problem:
+            return _link_problem(request, problem.reason)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            return render(
+                request,
+                "screening/public_message.html",
+                {
+                    "clinic_name": link.clinic.name,
+                    "message": "Thank you. Your signed consent has been sent to the clinic.",
+                },
+            )
+    return render(
+        request,
+        "screening/public_consent.html",
+        {
+            "clinic_name": link.clinic.name,
+            "template": template,
+            "form": form,
+            "text_html": mark_safe(to_html(template.render(link.clinic.name))),  # noqa: S308 (escaped in to_html)
+        },
+    )
