@@ -106,6 +106,32 @@ def record_system(
     return event
 
 
+def record_patient_link(
+    action: str,
+    *,
+    clinic_id: int,
+    patient_id: int,
+    obj: Any,
+    ip: str | None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append an event for something a patient did through a tokenized link (no staff login)."""
+    event = _new_event(
+        clinic_id=clinic_id,
+        user_id=None,
+        username="patient-link",
+        role="patient",
+        patient_id=patient_id,
+        action=action,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        ip=ip,
+        detail=detail or {},
+    )
+    event.save(force_insert=True)
+    return event
+
+
 def merkle_root(digests: list[str]) -> str:
     """Root of a binary Merkle tree over hex digests (an odd node is paired with itself)."""
     if not digests:

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Clinic, User, hash_token
-from ketaclinic.audit.services import _new_event, record
+from ketaclinic.audit.services import record, record_patient_link
 from ketaclinic.clinical.eligibility import Facts, evaluate, load_rulesets, validate_facts
 from ketaclinic.patients.models import Condition, Medication, Patient, PatientStatus
 from ketaclinic.screening import intake as intake_rules
@@ -70,19 +70,9 @@ def _record_as_patient(
     detail: dict[str, Any],
 ) -> None:
     """Audit a write made by the patient through a link (no staff membership acts)."""
-    _new_event(
-        clinic_id=clinic_id,
-        user_id=None,
-        username="patient-link",
-        role="patient",
-        patient_id=patient_id,
-        action=action,
-        object_type=obj._meta.label_lower,
-        object_id=str(obj.pk),
-        ip=ip,
-        via_token=None,
-        detail=detail,
-    ).save(force_insert=True)
+    record_patient_link(
+        action, clinic_id=clinic_id, patient_id=patient_id, obj=obj, ip=ip, detail=detail
+    )
 
 
 # --- Intake ---------------------------------------------------------------------------
