@@ -83,7 +83,9 @@ def spans_for_days(
         hours = (exceptions or {}).get(day, weekly.get(day.weekday(), ()))
         for starts, ends in hours:
             spans.append(
-                Span(datetime.combine(day, starts, tzinfo=tz), datetime.combine(day, ends, tzinfo=tz))
+                Span(
+                    datetime.combine(day, starts, tzinfo=tz), datetime.combine(day, ends, tzinfo=tz)
+                )
             )
     return sorted(spans)
 
@@ -100,7 +102,9 @@ class _Timeline:
         self.longest = max(self.longest, span.end - span.start)
 
     def overlapping(self, span: Span) -> list[Span]:
-        low = bisect.bisect_left(self.spans, Span(span.start - self.longest, span.start - self.longest))
+        low = bisect.bisect_left(
+            self.spans, Span(span.start - self.longest, span.start - self.longest)
+        )
         high = bisect.bisect_left(self.spans, Span(span.end, span.end))
         return [s for s in self.spans[low:high] if s.overlaps(span)]
 
@@ -141,7 +145,9 @@ class Floor:
             opening=opening,
             chairs=list(chairs),
             busy={room: _Timeline((busy or {}).get(room, ())) for room in chairs}
-            | {room: _Timeline(spans) for room, spans in (busy or {}).items() if room not in chairs},
+            | {
+                room: _Timeline(spans) for room, spans in (busy or {}).items() if room not in chairs
+            },
             treatments=_Timeline(treatments),
             nurse_shifts=sorted(nurse_shifts),
             nurse_capacity=nurse_capacity,
@@ -288,7 +294,9 @@ def slot_conflicts(
     """Every reason the slot cannot be booked ([] = it can)."""
     found: list[Conflict] = []
     if not floor.open_during(span):
-        found.append(Conflict("clinic_closed", "The clinic is closed for part or all of that time."))
+        found.append(
+            Conflict("clinic_closed", "The clinic is closed for part or all of that time.")
+        )
     if not floor.room_free(room, span):
         found.append(Conflict("room_taken", "That room or chair is already booked then."))
     if any(span.overlaps(other) for other in patient_busy):
@@ -375,7 +383,16 @@ def plan_series(
         found = None
         while found is None and day < horizon:
             found = _first_slot_on(
-                floor, day, rule, prefs, busy, starts, start_date, duration, step, not_before,
+                floor,
+                day,
+                rule,
+                prefs,
+                busy,
+                starts,
+                start_date,
+                duration,
+                step,
+                not_before,
                 last_room,
             )
             if found is None:
@@ -406,7 +423,10 @@ def plan_series(
     all_starts = sorted([*kept_starts, *(s.start for s in placed)])
     numbered = tuple(
         PlannedSession(
-            index=all_starts.index(s.start) + 1, start=s.start, end=s.end, room=s.room,
+            index=all_starts.index(s.start) + 1,
+            start=s.start,
+            end=s.end,
+            room=s.room,
             in_window=s.in_window,
         )
         for s in placed

@@ -1,5 +1,241 @@
-"""Demo data for this capability, called by seed_demo (idempotent)."""
+"""Demo data for this capability, called by seed_demo (idempotent).
+
+Six treatment chairs and two consult rooms, opening hours Mon-Fri 08:00-18:00, staff
+hours (a second nurse so four patients can be in treatment at once), an induction
+course for every demo patient whose status is "active", and their sessions this week
+and next (so today's board is full), plus consultations and follow-ups.
+
+DEMO ONLY, GATE BYPASS: a course is activated through the real screening gate when
+the demo patient's screening and consent allow it; otherwise it is set active directly
+with ``gate_bypassed=True`` (shown as "demo data" on the chart). Real courses are only
+ever activated by ``services.activate_course``. Past demo appointments are written
+directly (the booking service refuses times that have passed); future ones are placed
+by the same planner and checks the clinic uses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from ketaclinic.accounts.models import Membership
+from ketaclinic.accounts.services import add_staff
+from ketaclinic.clinical.scheduling import Preferences, Span, plan_series
+from ketaclinic.scheduling import services
+from ketaclinic.scheduling.models import (
+    Appointment,
+    ClinicSchedulingSettings,
+    CourseStatus,
+    DoseOrder,
+    OpeningHours,
+    Room,
+    StaffHours,
+    TreatmentCourse,
+)
+from ketaclinic.screening import gates
+
+CHAIRS = [f"Chair {n}" for n in range(1, 7)]
+CONSULT_ROOMS = ["Consult A", "Consult B"]
+PAIN = {"crps", "fibromyalgia", "neuropathic_pain"}
+HOURS = {  # username -> (weekdays, starts, ends)
+    "nurse.okafor": (range(5), time(8), time(18)),
+    "nurse.adeyemi": (range(5), time(8), time(18)),
+    "dr.chen": (range(5), time(8), time(17)),
+    "therapist.rivera": (range(4), time(9), time(17)),
+}
 
 
-def seed(clinic, patients) -> None:
+def seed(clinic: Any, patients: list[Any]) -> None:
     """Extend the demo clinic; `patients` are the clinic's demo patients by MRN order."""
+    _floor(clinic)
+    physician = (
+        Membership.objects.select_related("user").filter(clinic=clinic, role="physician").first()
+    )
+    if physician is None:
+        return
+    courses = [
+        _course(clinic, p, physician, i) for i, p in enumerate(patients) if p.status == "active"
+    ]
+    if Appointment.objects.filter(clinic=clinic).exists():
+        return  # already seeded: the sessions stay where they were put
+    _sessions(clinic, [c for c in courses if c is not None])
+    _consultations(clinic, patients, physician)
+
+
+def _floor(clinic: Any) -> None:
+    for i, name in enumerate(CHAIRS, start=1):
+        Room.objects.get_or_create(
+            clinic=clinic, name=name, defaults={"kind": "treatment_chair", "position": i}
+        )
+    for i, name in enumerate(CONSULT_ROOMS, start=1):
+        Room.objects.get_or_create(
+            clinic=clinic, name=name, defaults={"kind": "consult_room", "position": i}
+        )
+    ClinicSchedulingSettings.objects.get_or_create(clinic=clinic)
+    if not OpeningHours.objects.filter(clinic=clinic).exists():
+        OpeningHours.objects.bulk_create(
+            OpeningHours(clinic=clinic, weekday=d, opens=time(8), closes=time(18)) for d in range(5)
+        )
+    from ketaclinic.demo.management.commands.seed_demo import DEMO_PASSWORD
+
+    add_staff(
+        username="nurse.adeyemi",
+        clinic=clinic,
+        role="nurse",
+        password=DEMO_PASSWORD,
+        first_name="Tolu",
+        last_name="Adeyemi",
+        email="nurse.adeyemi@harbor.example",
+        check_password=False,
+    )
+    members = {
+        m.user.username: m
+        for m in Membership.objects.select_related("user").filter(
+            clinic=clinic, user__username__in=HOURS
+        )
+    }
+    for username, (days, starts, ends) in HOURS.items():
+        member = members.get(username)
+        if member is None or StaffHours.objects.filter(membership=member).exists():
+            continue
+        StaffHours.objects.bulk_create(
+            StaffHours(clinic=clinic, membership=member, weekday=d, starts=starts, ends=ends)
+            for d in days
+        )
+
+
+def _protocol_for(patient: Any, index: int) -> str:
+    codes = set(patient.conditions.values_list("code", flat=True))
+    if codes & PAIN:
+        return "ketamine-iv-pain"
+    return "esketamine-nasal" if index % 3 == 2 else "ketamine-iv-mood"
+
+
+def _course(clinic: Any, patient: Any, physician: Membership, index: int) -> TreatmentCourse | None:
+    existing = TreatmentCourse.objects.filter(clinic=clinic, patient=patient).first()
+    if existing is not None:
+        return existing
+    protocol = services.get_protocol(_protocol_for(patient, index))
+    today = timezone.localdate()
+    monday = today - timedelta(days=today.weekday())
+    rule = services.series_rule(protocol)
+    now = timezone.now()
+    course = TreatmentCourse.objects.create(
+        clinic=clinic,
+        patient=patient,
+        protocol_code=protocol.code,
+        protocol_version=protocol.version,
+        family=protocol.family,
+        planned_sessions=rule.sessions,
+        start_date=monday,
+        prescriber=physician.user,
+        signed_at=now,
+    )
+    fixed = protocol.dose.kind == "fixed_mg"
+    DoseOrder.objects.create(
+        clinic=clinic,
+        course=course,
+        dose_mg=protocol.dose.starting_dose_mg.value if fixed else None,
+        dose_mg_per_kg=None if fixed else protocol.dose.default_mg_per_kg.value,
+        weight_basis="" if fixed else protocol.dose.default_weight_basis,
+        reason="Initial prescription.",
+        signed_by=physician.user,
+        signed_at=now,
+    )
+    missing = gates.missing_for_course(patient=patient, family=protocol.family, on=monday)
+    # DEMO ONLY: see the module docstring. Real activation goes through the gate.
+    course.status = CourseStatus.ACTIVE
+    course.activated_at = now
+    course.gate_bypassed = bool(missing)
+    course.save(update_fields=["status", "activated_at", "gate_bypassed"])
+    return course
+
+
+def _sessions(clinic: Any, courses: list[TreatmentCourse]) -> None:
+    """Plan each course from this Monday on the shared floor; keep this week and next."""
+    today = timezone.localdate()
+    monday = today - timedelta(days=today.weekday())
+    horizon = monday + timedelta(days=14)
+    window = Span(
+        datetime.combine(monday, time(0), tzinfo=clinic.tz),
+        datetime.combine(horizon, time(0), tzinfo=clinic.tz),
+    )
+    floor = services.load_floor(clinic, window)
+    rooms = {r.pk: r for r in Room.objects.filter(clinic=clinic)}
+    now = timezone.now()
+    earliest = [time(8), time(9), time(10), time(12), time(13)]
+    rows = []
+    for i, course in enumerate(courses):
+        rule = services.series_rule(services.course_protocol(course))
+        prefs = Preferences(earliest=earliest[i % len(earliest)], latest_start=time(16))
+        plan = plan_series(floor, rule=rule, prefs=prefs, start_date=monday, hold=True)
+        for s in plan.sessions:
+            if s.start.astimezone(clinic.tz).date() >= horizon:
+                continue
+            done = s.end <= now
+            rows.append(
+                Appointment(
+                    clinic=clinic,
+                    patient=course.patient,
+                    kind="treatment",
+                    room=rooms[s.room],
+                    course=course,
+                    start=s.start,
+                    end=s.end,
+                    status="completed" if done else "booked",
+                )
+            )
+    Appointment.objects.bulk_create(rows)
+
+
+def _consultations(clinic: Any, patients: list[Any], physician: Membership) -> None:
+    """Consultations for patients in screening, follow-ups for those in maintenance."""
+    today = timezone.localdate()
+    monday = today - timedelta(days=today.weekday())
+    therapist = Membership.objects.filter(clinic=clinic, role="therapist").first()
+    consult = {r.name: r for r in Room.objects.filter(clinic=clinic, kind="consult_room")}
+    now = timezone.now()
+    rows = []
+    slot = 0
+    for patient in patients:
+        if patient.status not in ("screening", "maintenance"):
+            continue
+        # Mon-Thu (the therapist's days), this week and next.
+        day = monday + timedelta(days=slot % 4 + 7 * (slot // 4 % 2))
+        if patient.status == "screening":
+            kind, room, member, minutes, hour = (
+                "consultation",
+                consult["Consult A"],
+                physician,
+                60,
+                9 + slot % 6,
+            )
+        else:
+            kind, room, member, minutes, hour = (
+                "follow_up",
+                consult["Consult B"],
+                therapist,
+                30,
+                10 + slot % 6,
+            )
+        start = datetime.combine(day, time(hour), tzinfo=clinic.tz)
+        end = start + timedelta(minutes=minutes)
+        if any(r.room_id == room.pk and r.start < end and start < r.end for r in rows):
+            slot += 1
+            continue
+        rows.append(
+            Appointment(
+                clinic=clinic,
+                patient=patient,
+                kind=kind,
+                room=room,
+                staff=member,
+                start=start,
+                end=end,
+                status="completed" if end <= now else "booked",
+            )
+        )
+        slot += 1
+    Appointment.objects.bulk_create(rows)

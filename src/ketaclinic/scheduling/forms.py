@@ -1,0 +1,115 @@
+"""Forms for the schedule pages: move an appointment, plan a series, change a status."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from django import forms
+
+from ketaclinic.scheduling.models import WEEKDAYS, Room
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class TimeInput(forms.TimeInput):
+    input_type = "time"
+
+
+class MoveForm(forms.Form):
+    day = forms.DateField(label="Date", widget=DateInput)
+    start_time = forms.TimeField(label="Start", widget=TimeInput)
+    room = forms.ModelChoiceField(
+        queryset=Room.objects.none(), label="Room or chair", empty_label=None
+    )
+    replan = forms.BooleanField(
+        required=False,
+        label="Re-plan the later sessions of this course to keep the spacing",
+    )
+
+    def __init__(
+        self, *args: object, clinic: object, kind: str, has_course: bool, **kwargs: object
+    ) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        room_kind = "treatment_chair" if kind == "treatment" else "consult_room"
+        self.fields["room"].queryset = Room.objects.for_clinic(clinic).filter(
+            kind=room_kind, active=True
+        )
+        if not has_course:
+            del self.fields["replan"]
+
+    def start(self, tz: object) -> datetime:
+        return datetime.combine(
+            self.cleaned_data["day"], self.cleaned_data["start_time"], tzinfo=tz
+        )  # type: ignore[arg-type]
+
+
+class SeriesForm(forms.Form):
+    course = forms.ChoiceField(label="Course")
+    weekdays = forms.MultipleChoiceField(
+        label="Days the patient can come",
+        choices=[(str(d), n) for d, n in WEEKDAYS],
+        widget=forms.CheckboxSelectMultiple,
+        initial=["0", "1", "2", "3", "4"],
+    )
+    earliest = forms.TimeField(label="Earliest start", widget=TimeInput, initial=time(8, 0))
+    latest_start = forms.TimeField(label="Latest start", widget=TimeInput, initial=time(16, 0))
+
+    def __init__(self, *args: object, courses: list[tuple[str, str]], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["course"].choices = courses
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        if (
+            data.get("earliest")
+            and data.get("latest_start")
+            and data["earliest"] >= data["latest_start"]
+        ):
+            self.add_error("latest_start", "The latest start must be after the earliest.")
+        return data
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(label="New status")
+    reason = forms.CharField(label="Reason (for a cancellation)", required=False, max_length=300)
+
+    def __init__(self, *args: object, choices: list[tuple[str, str]], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["status"].choices = choices
+
+
+class CourseForm(forms.Form):
+    protocol = forms.ChoiceField(label="Protocol")
+    start_date = forms.DateField(label="Start date", widget=DateInput)
+    dose_mg_per_kg = forms.DecimalField(
+        label="Dose (mg/kg)",
+        required=False,
+        min_value=0,
+        max_digits=6,
+        decimal_places=3,
+        help_text="Weight-based protocols. Leave empty for the protocol default.",
+    )
+    dose_mg = forms.DecimalField(
+        label="Dose (mg)",
+        required=False,
+        min_value=0,
+        max_digits=7,
+        decimal_places=2,
+        help_text="Esketamine: 56 mg for the first session.",
+    )
+    weight_basis = forms.ChoiceField(
+        label="Dosing weight",
+        required=False,
+        choices=[
+            ("", "Protocol default"),
+            ("actual", "Actual"),
+            ("ideal", "Ideal (Devine)"),
+            ("adjusted", "Adjusted"),
+        ],
+    )
+
+    def __init__(self, *args: object, protocols: list[tuple[str, str]], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["protocol"].choices = protocols

@@ -1,0 +1,47 @@
+"""The patient's courses and upcoming appointments on the chart (three queries, whatever the history)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.db.models import Count, Prefetch, Q
+from django.utils import timezone
+
+from ketaclinic.scheduling.models import HOLDING, Appointment, DoseOrder, TreatmentCourse
+
+register = template.Library()
+UPCOMING = 8
+
+
+@register.inclusion_tag("scheduling/_chart_panel.html", takes_context=True)
+def scheduling_chart(context: Any, patient: Any) -> dict[str, Any]:
+    courses = list(
+        TreatmentCourse.objects.filter(clinic_id=patient.clinic_id, patient=patient)
+        .exclude(status__in=["completed", "stopped"])
+        .annotate(booked=Count("appointments", filter=Q(appointments__status__in=HOLDING)))
+        .prefetch_related(
+            Prefetch("orders", queryset=DoseOrder.objects.order_by("-signed_at", "-pk"))
+        )
+        .order_by("-start_date", "-pk")[:5]
+    )
+    for course in courses:
+        orders = list(course.orders.all())
+        course.current_order = orders[0] if orders else None
+    upcoming = list(
+        Appointment.objects.filter(
+            clinic_id=patient.clinic_id,
+            patient=patient,
+            end__gte=timezone.now(),
+            status__in=["booked", "checked_in", "in_progress"],
+        )
+        .select_related("room")
+        .order_by("start")[: UPCOMING + 1]
+    )
+    return {
+        "patient": patient,
+        "allowed": context.get("allowed", frozenset()),
+        "courses": courses,
+        "upcoming": upcoming[:UPCOMING],
+        "more": len(upcoming) > UPCOMING,
+    }

@@ -1,0 +1,70 @@
+"""A small floor: three chairs, one consult room, open Mon-Fri 08-18, one nurse on shift."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from ketaclinic.accounts.access import Actor
+from ketaclinic.scheduling import services
+from ketaclinic.scheduling.models import OpeningHours, Room, StaffHours
+
+
+def actor(membership) -> Actor:
+    return Actor(user=membership.user, membership=membership)
+
+
+def next_monday(weeks_ahead: int = 1) -> date:
+    today = timezone.localdate()
+    return today + timedelta(days=7 * weeks_ahead - today.weekday())
+
+
+def at(clinic, day: date, hh: int, mm: int = 0) -> datetime:
+    return datetime.combine(day, time(hh, mm), tzinfo=clinic.tz)
+
+
+@pytest.fixture
+def floor(clinic, staff):
+    rooms = {
+        name: Room.objects.create(clinic=clinic, name=name, kind=kind, position=i)
+        for i, (name, kind) in enumerate(
+            [
+                ("Chair 1", "treatment_chair"),
+                ("Chair 2", "treatment_chair"),
+                ("Chair 3", "treatment_chair"),
+                ("Consult 1", "consult_room"),
+            ],
+            start=1,
+        )
+    }
+    for weekday in range(5):
+        OpeningHours.objects.create(clinic=clinic, weekday=weekday, opens=time(8), closes=time(18))
+        for role in ("nurse", "physician", "therapist"):
+            StaffHours.objects.create(
+                clinic=clinic,
+                membership=staff[role],
+                weekday=weekday,
+                starts=time(8),
+                ends=time(18),
+            )
+    return rooms
+
+
+@pytest.fixture
+def no_gate(monkeypatch):
+    """Until a test says otherwise, nothing is missing for a course (screening is tested there)."""
+    monkeypatch.setattr(services.gates, "missing_for_course", lambda **kw: [])
+
+
+@pytest.fixture
+def course(staff, patient):
+    return services.create_course(
+        actor=actor(staff["physician"]),
+        patient=patient,
+        protocol_code="ketamine-iv-mood",
+        start_date=next_monday(),
+        dose_mg_per_kg=Decimal("0.5"),
+    )
