@@ -5,10 +5,9 @@ hours (a second nurse so four patients can be in treatment at once), an inductio
 course for every demo patient whose status is "active", and their sessions this week
 and next (so today's board is full), plus consultations and follow-ups.
 
-DEMO ONLY, GATE BYPASS: a course is activated through the real screening gate when
-the demo patient's screening and consent allow it; otherwise it is set active directly
-with ``gate_bypassed=True`` (shown as "demo data" on the chart). Real courses are only
-ever activated by ``services.activate_course``. Past demo appointments are written
+A course is activated only when the real screening gate passes (accepted screening,
+valid consent, REMS for esketamine); a demo patient whose consent expired or was
+withdrawn keeps a planned course, which the chart shows as blocked. Past demo appointments are written
 directly (the booking service refuses times that have passed); future ones are placed
 by the same planner and checks the clinic uses.
 """
@@ -35,6 +34,7 @@ from ketaclinic.scheduling.models import (
     TreatmentCourse,
 )
 from ketaclinic.screening import gates
+from ketaclinic.screening.models import Screening
 
 CHAIRS = [f"Chair {n}" for n in range(1, 7)]
 CONSULT_ROOMS = ["Consult A", "Consult B"]
@@ -107,6 +107,15 @@ def _floor(clinic: Any) -> None:
 
 
 def _protocol_for(patient: Any, index: int) -> str:
+    # The family the physician accepted in the screening demo, so the real gate passes.
+    accepted = (
+        Screening.objects.filter(patient=patient, decision__in=["accept", "override"])
+        .order_by("-created_at")
+        .values_list("protocol", flat=True)
+        .first()
+    )
+    if accepted:
+        return accepted
     codes = set(patient.conditions.values_list("code", flat=True))
     if codes & PAIN:
         return "ketamine-iv-pain"
@@ -144,12 +153,10 @@ def _course(clinic: Any, patient: Any, physician: Membership, index: int) -> Tre
         signed_by=physician.user,
         signed_at=now,
     )
-    missing = gates.missing_for_course(patient=patient, family=protocol.family, on=monday)
-    # DEMO ONLY: see the module docstring. Real activation goes through the gate.
-    course.status = CourseStatus.ACTIVE
-    course.activated_at = now
-    course.gate_bypassed = bool(missing)
-    course.save(update_fields=["status", "activated_at", "gate_bypassed"])
+    if not gates.missing_for_course(patient=patient, family=protocol.family, on=monday):
+        course.status = CourseStatus.ACTIVE
+        course.activated_at = now
+        course.save(update_fields=["status", "activated_at"])
     return course
 
 

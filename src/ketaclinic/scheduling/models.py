@@ -60,8 +60,6 @@ class TreatmentCourse(models.Model):
     )
     signed_at = models.DateTimeField(default=timezone.now)
     activated_at = models.DateTimeField(null=True, blank=True)
-    # True only for synthetic demo data seeded without the screening gate (see demo.py).
-    gate_bypassed = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ClinicScopedQuerySet.as_manager()

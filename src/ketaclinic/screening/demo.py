@@ -9,6 +9,7 @@ Everything goes through the services, so the audit log reads like a real clinic'
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -175,6 +176,17 @@ def seed(clinic, patients) -> None:
                 "Plan: induction series per protocol with BP monitoring.",
             )
         consents.append(_sign(nurse, doctor, patient, family))
+    # The demo's consents were signed four weeks ago, before the demo courses began.
+    signed = timezone.now() - timedelta(days=28)
+    signed_on = timezone.localtime(signed, clinic.tz).date()
+    Consent.objects.filter(pk__in=[c.pk for c in consents]).update(
+        signed_at=signed,
+        signed_on=signed_on,
+        expires_on=signed_on + relativedelta(months=services.consent_months()),
+    )
+    Consent.objects.filter(
+        pk__in=[c.pk for c in consents], prescriber_signed_at__isnull=False
+    ).update(prescriber_signed_at=signed)
     if len(consents) >= 2:
         # One consent signed 13 months ago, so it has expired; one withdrawn.
         old = consents[0]

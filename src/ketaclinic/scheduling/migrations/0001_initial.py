@@ -89,7 +89,6 @@ class Migration(migrations.Migration):
                 ('stop_reason', models.CharField(blank=True, max_length=300)),
                 ('signed_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('activated_at', models.DateTimeField(blank=True, null=True)),
-                ('gate_bypassed', models.BooleanField(default=False)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('clinic', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.clinic')),
                 ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='treatment_courses', to='patients.patient')),
