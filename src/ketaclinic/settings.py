@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "ketaclinic.inventory",
     "ketaclinic.treatment",
     "ketaclinic.demo",
+    "ketaclinic.worker",
 ]
 
 MIDDLEWARE = [

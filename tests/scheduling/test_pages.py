@@ -293,3 +293,34 @@ def test_a_physician_prescribes_and_activation_shows_what_is_missing(clinic, sta
         .status_code
         == 403
     )
+
+
+def test_before_appointment_questionnaires_go_once_24_hours_ahead(
+    clinic, staff, floor, patient, mailoutbox, django_capture_on_commit_callbacks
+):
+    from ketaclinic.measures.models import QuestionnaireLink, Schedule
+
+    patient.email = "maria@example.org"
+    patient.save()
+    Schedule.objects.create(
+        clinic=clinic, patient=patient, instruments=["phq9", "gad7"],
+        kind="before_appointment", created_by=staff["nurse"].user,
+    )
+    course = services.create_course(
+        actor=actor(staff["physician"]), patient=patient,
+        protocol_code="ketamine-iv-mood", start_date=next_monday(), dose_mg_per_kg=Decimal("0.5"),
+    )
+    start = at(clinic, next_monday(), 9)
+    services.book_appointment(
+        actor=actor(staff["front_desk"]),
+        slot=services.make_slot(
+            patient=patient, kind="treatment", room=floor["Chair 1"], start=start, course=course
+        ),
+    )
+    assert services.send_pre_appointment_questionnaires(start - timedelta(hours=25)) == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.send_pre_appointment_questionnaires(start - timedelta(hours=23)) == 1
+    assert services.send_pre_appointment_questionnaires(start - timedelta(hours=22)) == 0
+    link = QuestionnaireLink.objects.get(patient=patient)
+    assert link.instruments == ["phq9", "gad7"]
+    assert [m.to for m in mailoutbox] == [["maria@example.org"]]

@@ -1,3 +1,137 @@
-from ninja import Router
+"""Measures API: questionnaire responses, instruments, alerts, outcomes."""
+
+from django.http import HttpRequest
+from ninja import Query, Router, Status
+from ninja.pagination import PageNumberPagination, paginate
+
+from ketaclinic.api_auth import allow
+from ketaclinic.measures import services
+from ketaclinic.measures.models import Alert, Response
+from ketaclinic.measures.registry import instruments, patient_may_fill
+from ketaclinic.measures.schemas import (
+    AlertOut,
+    AlertsQuery,
+    InstrumentOut,
+    MeasureIn,
+    MeasureListItem,
+    MeasureOut,
+    MeasuresQuery,
+    OutcomesOut,
+    ResolveIn,
+)
+from ketaclinic.patients.access import get_patient_for
 
 router = Router(tags=["measures"])
+
+
+def _measure_out(response: Response) -> dict:
+    result = response.score  # type: ignore[attr-defined]
+    return {
+        "id": response.pk,
+        "instrument": response.instrument,
+        "version": response.version,
+        "total": response.total,
+        "severity": response.severity or None,
+        "severity_label": response.severity_label or None,
+        "subscores": response.subscores,
+        "alerts": [{"code": a.code, "level": a.level, "message": a.message} for a in result.alerts],
+        "taken_at": response.taken_at,
+    }
+
+
+@router.post(
+    "/patients/{patient_id}/measures", response={201: MeasureOut}, auth=allow("measures.record")
+)
+def record_measure(request: HttpRequest, patient_id: int, payload: MeasureIn) -> Status:
+    actor = request.auth
+    patient = get_patient_for(actor, patient_id, "measures.record")
+    response, _alerts = services.record_response(
+        actor=actor,
+        patient=patient,
+        instrument=payload.instrument,
+        answers=payload.answers,
+        taken_at=payload.taken_at,
+    )
+    return Status(201, _measure_out(response))
+
+
+class AuditedMeasures(PageNumberPagination):
+    """Page numbers; the page shown is audited with the ids of its responses."""
+
+    def paginate_queryset(self, queryset, pagination, request, **params):  # type: ignore[no-untyped-def]
+        page = super().paginate_queryset(queryset, pagination, request, **params)
+        services.view_measures(
+            actor=request.auth,
+            patient=request._measures_patient,
+            what="api",
+            ids=[r.pk for r in page["items"]],
+        )
+        return page
+
+
+@router.get(
+    "/patients/{patient_id}/measures", response=list[MeasureListItem], auth=allow("clinical.view")
+)
+@paginate(AuditedMeasures, page_size=25)
+def list_measures(request: HttpRequest, patient_id: int, filters: Query[MeasuresQuery]):  # type: ignore[no-untyped-def]
+    actor = request.auth
+    patient = get_patient_for(actor, patient_id, "clinical.view")
+    request._measures_patient = patient  # type: ignore[attr-defined]
+    return services.responses_for(actor=actor, patient=patient, instrument=filters.instrument)
+
+
+@router.get("/instruments", response=list[InstrumentOut], auth=allow("instruments.view"))
+def list_instruments(request: HttpRequest) -> list[dict]:
+    return [
+        {
+            "code": inst.code,
+            "version": inst.version,
+            "title": inst.title,
+            "recall_period": inst.recall_period,
+            "rater": inst.rater,
+            "license": inst.license,
+            "items": [
+                {
+                    "number": item.number,
+                    "text": item.text,
+                    "options": [{"value": o.value, "label": o.label} for o in item.options],
+                }
+                for item in inst.items
+            ],
+            "severity_codes": list(inst.severity_codes()),
+            "patient_may_fill": patient_may_fill(inst),
+        }
+        for inst in sorted(instruments().values(), key=lambda i: i.code)
+    ]
+
+
+class AuditedAlerts(PageNumberPagination):
+    """Page numbers; the page shown is audited with its alert and patient ids."""
+
+    def paginate_queryset(self, queryset, pagination, request, **params):  # type: ignore[no-untyped-def]
+        page = super().paginate_queryset(queryset, pagination, request, **params)
+        services.view_alerts(actor=request.auth, alerts=list(page["items"]), what="api")
+        return page
+
+
+@router.get("/alerts", response=list[AlertOut], auth=allow("clinical.view"))
+@paginate(AuditedAlerts, page_size=50)
+def list_alerts(request: HttpRequest, filters: Query[AlertsQuery]):  # type: ignore[no-untyped-def]
+    status = None if filters.status == "all" else filters.status
+    return services.alerts_for(actor=request.auth, status=status)
+
+
+@router.post("/alerts/{alert_id}/resolve", response=AlertOut, auth=allow("alerts.resolve"))
+def resolve_alert(request: HttpRequest, alert_id: int, payload: ResolveIn) -> Alert:
+    actor = request.auth
+    alert = services.get_alert_for(actor, alert_id, "alerts.resolve")
+    return services.resolve_alert(
+        actor=actor, alert=alert, action=payload.action, note=payload.note
+    )
+
+
+@router.get("/patients/{patient_id}/outcomes", response=OutcomesOut, auth=allow("clinical.view"))
+def patient_outcomes(request: HttpRequest, patient_id: int) -> dict:
+    actor = request.auth
+    patient = get_patient_for(actor, patient_id, "clinical.view")
+    return {"instruments": services.outcomes_for(actor=actor, patient=patient)}

@@ -276,6 +276,7 @@ class Appointment(models.Model):
     )
     cancel_reason = models.CharField(max_length=300, blank=True)
     reminded_at = models.DateTimeField(null=True, blank=True)
+    questionnaires_sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

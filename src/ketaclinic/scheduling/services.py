@@ -45,6 +45,7 @@ from ketaclinic.clinical.scheduling import (
     slot_conflicts,
     spans_for_days,
 )
+from ketaclinic.measures import services as measures_services
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.models import (
     Appointment,
@@ -1146,6 +1147,29 @@ def send_due_reminders(now: datetime) -> int:
             "reminder_sent", clinic=appointment.clinic, detail={"appointment": appointment.pk}
         )
         sent += 1
+    return sent
+
+
+# Questionnaires "before every appointment" go out this long before it starts (issue 3).
+QUESTIONNAIRE_HOURS_BEFORE = 24
+
+
+def send_pre_appointment_questionnaires(now: datetime) -> int:
+    """Send each patient's before-appointment questionnaires for sessions starting within 24 h."""
+    sent = 0
+    due = Appointment.objects.filter(
+        status=AppointmentStatus.BOOKED,
+        questionnaires_sent_at__isnull=True,
+        start__gt=now,
+        start__lte=now + timedelta(hours=QUESTIONNAIRE_HOURS_BEFORE),
+    ).select_related("patient")
+    for appointment in due:
+        # Claim first (compare-and-set) so two workers never send twice.
+        claimed = Appointment.objects.filter(
+            pk=appointment.pk, questionnaires_sent_at__isnull=True
+        ).update(questionnaires_sent_at=now)
+        if claimed:
+            sent += measures_services.send_before_appointment(patient=appointment.patient, now=now)
     return sent
 
 
