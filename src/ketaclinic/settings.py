@@ -238,9 +238,6 @@ LOGGING = {
 # Where a clinic keeps its own instrument, protocol and rule files:
 # <dir>/instruments, <dir>/protocols, <dir>/rules (each file versioned; see README).
 KETACLINIC_DATA_DIR = os.environ.get("KETACLINIC_DATA_DIR", "")
-KETACLINIC_RULES_DIRS = (
-    [Path(KETACLINIC_DATA_DIR) / "rules"] if KETACLINIC_DATA_DIR else []
-)
 # The address patients' e-mailed links point to.
 KETACLINIC_BASE_URL = os.environ.get("KETACLINIC_BASE_URL", "http://127.0.0.1:8000")
 # Questionnaire and intake links: hours valid, and reminders before they lapse.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from ketaclinic.clinical.instruments import Instrument, load_instruments
+from ketaclinic.datadirs import clinic_data_dirs
 
 # The C-SSRS screener is published as a self-report form too, so patients may fill it in
 # from a link although its definition is clinician-rated.
@@ -16,11 +16,7 @@ SELF_REPORT_EXTRA = frozenset({"cssrs_screen"})
 
 
 def _extra_dirs() -> tuple[str, ...]:
-    data_dir = getattr(settings, "KETACLINIC_DATA_DIR", "") or ""
-    if not data_dir:
-        return ()
-    folder = Path(data_dir) / "instruments"
-    return (str(folder),) if folder.is_dir() else ()
+    return tuple(str(folder) for folder in clinic_data_dirs("instruments"))
 
 
 @functools.lru_cache(maxsize=8)

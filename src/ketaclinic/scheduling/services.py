@@ -45,6 +45,7 @@ from ketaclinic.clinical.scheduling import (
     slot_conflicts,
     spans_for_days,
 )
+from ketaclinic.datadirs import clinic_data_dirs
 from ketaclinic.measures import services as measures_services
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.models import (
@@ -105,7 +106,7 @@ class CourseBlocked(Exception):
 
 
 def protocols() -> dict[str, Protocol]:
-    return load_protocols()
+    return load_protocols(clinic_data_dirs("protocols"))
 
 
 def get_protocol(code: str, field: str = "protocol") -> Protocol:

@@ -24,6 +24,7 @@ from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Clinic, User, hash_token
 from ketaclinic.audit.services import record, record_patient_link
 from ketaclinic.clinical.eligibility import Facts, evaluate, load_rulesets, validate_facts
+from ketaclinic.datadirs import clinic_data_dirs
 from ketaclinic.patients.models import Condition, Medication, Patient, PatientStatus
 from ketaclinic.screening import intake as intake_rules
 from ketaclinic.screening.consent import (
@@ -297,7 +298,7 @@ def submit_intake_link(*, token: str, data: dict[str, Any], ip: str | None) -> I
 
 
 def rulesets() -> dict[str, Any]:
-    return load_rulesets(getattr(settings, "KETACLINIC_RULES_DIRS", ()))
+    return load_rulesets(clinic_data_dirs("rules"))
 
 
 def run_screening(
