@@ -1,3 +1,30 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from ketaclinic.inventory import views
+
+urlpatterns = [
+    path("inventory/", views.ledger, name="inventory_ledger"),
+    path("inventory/balances/", views.balances, name="inventory_balances"),
+    path("inventory/products/new/", views.product_new, name="inventory_product_new"),
+    path("inventory/receive/", views.receive, name="inventory_receive"),
+    path("inventory/administer/", views.administer, name="inventory_administer"),
+    path("inventory/waste/", views.waste, name="inventory_waste"),
+    path("inventory/waste/unwitnessed/", views.unwitnessed, name="inventory_unwitnessed"),
+    path("inventory/waste/<int:entry_id>/witness/", views.witness, name="inventory_witness"),
+    path("inventory/entries/<int:entry_id>/correct/", views.correct, name="inventory_correct"),
+    path("inventory/locations/", views.locations, name="inventory_locations"),
+    path("inventory/locations/new/", views.location_add, name="inventory_location_add"),
+    path("inventory/record/<str:kind>/", views.movement, name="inventory_movement"),
+    path("inventory/counts/", views.counts, name="inventory_counts"),
+    path("inventory/counts/new/", views.count_new, name="inventory_count_new"),
+    path("inventory/counts/<int:count_id>/", views.count_detail, name="inventory_count"),
+    path(
+        "inventory/counts/lines/<int:line_id>/resolve/",
+        views.count_resolve,
+        name="inventory_count_resolve",
+    ),
+    path("inventory/losses/", views.losses, name="inventory_losses"),
+    path("inventory/losses/<int:report_id>/", views.loss_detail, name="inventory_loss"),
+    path("inventory/reports/", views.reports_page, name="inventory_reports"),
+    path("inventory/reports/download/", views.report_download, name="inventory_report_download"),
+]

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from django.db import connection
+from django.utils import timezone
 
 from ketaclinic.audit.services import seal_pending
+from ketaclinic.inventory.services import send_inventory_reminders
 from ketaclinic.measures.services import send_due_questionnaires
 from ketaclinic.scheduling.services import (
     send_due_reminders,
@@ -36,6 +38,10 @@ def optimize_sqlite(now: datetime) -> int:
     return 1
 
 
+def remind_inventories(now: datetime) -> int:
+    return send_inventory_reminders(timezone.localdate(now))
+
+
 Job = Callable[[datetime], int]
 
 # (job, seconds between runs)
@@ -45,4 +51,5 @@ JOBS: list[tuple[Job, float]] = [
     (send_pre_appointment_questionnaires, 60),
     (send_due_reminders, 60),
     (optimize_sqlite, 600),
+    (remind_inventories, 3600),
 ]

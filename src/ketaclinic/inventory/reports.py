@@ -1,0 +1,461 @@
+"""The inspector's reports: receipts, administrations, disposals, counts, expiring lots.
+
+Each report is a title, column headings and rows of strings, written as CSV or as a
+PDF drawn straight onto the reportlab canvas (a table layout engine is far too slow
+for 50,000 rows; see bench/ledger_report.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.utils import timezone
+
+from ketaclinic.accounts.models import Clinic
+from ketaclinic.inventory import services
+from ketaclinic.inventory.models import CountLine, Kind
+
+REPORTS = ("receipts", "administrations", "disposals", "counts", "ledger", "expiring")
+
+
+@dataclass
+class Report:
+    title: str
+    columns: list[str]
+    widths: list[int]  # PDF column widths in points
+    rows: Iterator[list[str]]
+    subtitle: str = ""
+
+
+def _q(value: Decimal | None) -> str:
+    if value is None:
+        return ""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+FIELDS = (
+    "id",
+    "occurred_at",
+    "kind",
+    "product__name",
+    "product__ndc",
+    "product__unit",
+    "lot__number",
+    "lot__expiry",
+    "location__name",
+    "quantity",
+    "delta",
+    "mg",
+    "balance_after",
+    "recorded_by_id",
+    "witness_id",
+    "witnessed_at",
+    "patient__mrn",
+    "session_ref",
+    "manner",
+    "reason",
+    "supplier_name",
+    "supplier_address",
+    "supplier_dea_number",
+    "invoice",
+    "containers",
+    "corrects_id",
+)
+KIND_LABELS = dict(Kind.choices)
+
+
+class _Names(dict):  # type: ignore[type-arg]
+    """User id -> "Full Name (username)", fetched once per report."""
+
+    def __missing__(self, user_id: int | None) -> str:
+        if user_id is None:
+            return ""
+        from ketaclinic.accounts.models import User
+
+        user = User.objects.filter(pk=user_id).first()
+        name = user.get_full_name() if user else ""
+        self[user_id] = (
+            f"{name} ({user.username})" if user and name else (user.username if user else "")
+        )
+        return self[user_id]
+
+
+def _clock(clinic: Clinic):  # type: ignore[no-untyped-def]
+    tz = clinic.tz
+
+    def when(value) -> str:  # type: ignore[no-untyped-def]
+        return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else ""
+
+    return when
+
+
+def _entries(clinic: Clinic, kinds, **filters):  # type: ignore[no-untyped-def]
+    """Plain rows (dicts) of the ledger: one joined query streamed, no model instances."""
+    query = services.ledger_entries(clinic, kinds=kinds, **filters).select_related(None)
+    return query.values(*FIELDS).iterator(chunk_size=5000)
+
+
+def _mg(e) -> str:  # type: ignore[no-untyped-def]
+    return _q(e["mg"])
+
+
+def build(
+    kind: str,
+    clinic: Clinic,
+    *,
+    product: int | None = None,
+    lot: int | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    today: date | None = None,
+) -> Report:
+    """The report `kind` for the clinic and period (whole days in the clinic's time zone)."""
+    filters = {"product": product, "lot": lot, "start": start, "end": end}
+    names, when = _Names(), _clock(clinic)
+    period = f"{start or 'first entry'} to {end or 'today'}"
+    if kind == "receipts":
+        return Report(
+            "Receipts",
+            [
+                "Received",
+                "Product",
+                "NDC",
+                "Lot",
+                "Expiry",
+                "Containers",
+                "Quantity",
+                "mg",
+                "Supplier",
+                "Supplier address",
+                "Supplier DEA",
+                "Invoice",
+                "Received by",
+            ],
+            [62, 110, 58, 44, 50, 34, 40, 42, 80, 100, 52, 48, 70],
+            (
+                [
+                    when(e["occurred_at"]),
+                    e["product__name"],
+                    e["product__ndc"],
+                    e["lot__number"],
+                    f"{e['lot__expiry']:%Y-%m-%d}",
+                    str(e["containers"] or ""),
+                    f"{_q(e['delta'])} {e['product__unit']}",
+                    _mg(e) if e["delta"] > 0 else _q(-e["mg"]),
+                    e["supplier_name"],
+                    e["supplier_address"],
+                    e["supplier_dea_number"],
+                    e["invoice"],
+                    names[e["recorded_by_id"]],
+                ]
+                for e in _entries(clinic, [Kind.RECEIVE], **filters)
+            ),
+            period,
+        )
+    if kind == "administrations":
+        return Report(
+            "Administrations",
+            [
+                "Given",
+                "Patient MRN",
+                "Session",
+                "Product",
+                "Lot",
+                "Quantity",
+                "mg",
+                "Given by",
+                "Note",
+            ],
+            [66, 70, 80, 150, 50, 56, 50, 120, 140],
+            (
+                [
+                    when(e["occurred_at"]),
+                    e["patient__mrn"] or "",
+                    e["session_ref"],
+                    e["product__name"],
+                    e["lot__number"],
+                    f"{_q(-e['delta'])} {e['product__unit']}",
+                    _mg(e) if e["delta"] < 0 else _q(-e["mg"]),
+                    names[e["recorded_by_id"]],
+                    f"reverses #{e['corrects_id']}: {e['reason']}" if e["corrects_id"] else "",
+                ]
+                for e in _entries(clinic, [Kind.ADMINISTER], **filters)
+            ),
+            period,
+        )
+    if kind == "disposals":
+        return Report(
+            "Disposals: waste, destruction, return",
+            [
+                "Date",
+                "Kind",
+                "Product",
+                "Lot",
+                "Quantity",
+                "mg",
+                "Manner",
+                "Patient MRN",
+                "Recorded by",
+                "Witness",
+                "Witnessed",
+            ],
+            [62, 50, 120, 46, 52, 46, 120, 62, 90, 90, 62],
+            (
+                [
+                    when(e["occurred_at"]),
+                    KIND_LABELS[e["kind"]],
+                    e["product__name"],
+                    e["lot__number"],
+                    f"{_q(-e['delta'])} {e['product__unit']}",
+                    _mg(e) if e["delta"] < 0 else _q(-e["mg"]),
+                    e["manner"],
+                    e["patient__mrn"] or "",
+                    names[e["recorded_by_id"]],
+                    names[e["witness_id"]] if e["witness_id"] else "AWAITING WITNESS",
+                    when(e["witnessed_at"]),
+                ]
+                for e in _entries(clinic, [Kind.WASTE, Kind.DESTROY, Kind.RETURN], **filters)
+            ),
+            period,
+        )
+    if kind == "ledger":
+        return Report(
+            "Controlled-substance ledger",
+            [
+                "#",
+                "Date",
+                "Kind",
+                "Product",
+                "Lot",
+                "Location",
+                "Change",
+                "mg",
+                "Balance",
+                "By",
+                "Witness",
+                "Patient MRN",
+                "Detail",
+            ],
+            [34, 62, 56, 110, 44, 60, 46, 46, 46, 80, 80, 56, 100],
+            (
+                [
+                    str(e["id"]),
+                    when(e["occurred_at"]),
+                    KIND_LABELS[e["kind"]],
+                    e["product__name"],
+                    e["lot__number"],
+                    e["location__name"],
+                    f"{_q(e['delta'])} {e['product__unit']}",
+                    _mg(e) if e["delta"] > 0 else _q(-e["mg"]),
+                    _q(e["balance_after"]),
+                    names[e["recorded_by_id"]],
+                    names[e["witness_id"]],
+                    e["patient__mrn"] or "",
+                    " ".join(
+                        x
+                        for x in [
+                            e["manner"],
+                            e["reason"],
+                            e["supplier_name"],
+                            f"corrects #{e['corrects_id']}" if e["corrects_id"] else "",
+                        ]
+                        if x
+                    ),
+                ]
+                for e in _entries(clinic, None, **filters)
+            ),
+            period,
+        )
+    if kind == "counts":
+        lines = CountLine.objects.filter(session__clinic=clinic).select_related(
+            "session__location", "session__counted_by", "lot__product", "resolved_by"
+        )
+        if product:
+            lines = lines.filter(lot__product_id=product)
+        if lot:
+            lines = lines.filter(lot_id=lot)
+        if start:
+            lines = lines.filter(session__counted_at__date__gte=start)
+        if end:
+            lines = lines.filter(session__counted_at__date__lte=end)
+        return Report(
+            "Inventories and counts",
+            [
+                "Counted",
+                "Kind",
+                "Timing",
+                "Location",
+                "Product",
+                "Strength",
+                "Per container",
+                "Lot",
+                "Counted",
+                "Sealed",
+                "Estimated",
+                "Ledger",
+                "Difference",
+                "Counted by",
+                "Resolved by",
+            ],
+            [62, 62, 60, 60, 100, 44, 44, 44, 44, 34, 40, 44, 44, 80, 50],
+            (
+                [
+                    when(ln.session.counted_at),
+                    ln.session.get_kind_display(),
+                    ln.session.get_timing_display(),
+                    ln.session.location.name,
+                    ln.lot.product.name,
+                    ln.lot.product.strength,
+                    f"{_q(ln.lot.product.units_per_container)} {ln.lot.product.unit}",
+                    ln.lot.number,
+                    f"{_q(ln.counted)} {ln.lot.product.unit}",
+                    "" if ln.sealed_containers is None else str(ln.sealed_containers),
+                    "yes" if ln.estimated else "no",
+                    _q(ln.ledger_balance),
+                    _q(ln.discrepancy),
+                    names[ln.session.counted_by_id],
+                    f"#{ln.resolved_by_id} {ln.resolved_by.kind}" if ln.resolved_by_id else "",
+                ]
+                for ln in lines.order_by("session__counted_at", "id").iterator(chunk_size=2000)
+            ),
+            period,
+        )
+    if kind == "expiring":
+        today = today or timezone.localdate()
+        return Report(
+            "Lots expiring in the next 60 days",
+            ["Expiry", "Product", "NDC", "Lot", "Location", "On hand", "mg"],
+            [70, 200, 80, 70, 110, 80, 80],
+            (
+                [
+                    f"{b.lot.expiry:%Y-%m-%d}",
+                    b.product.name,
+                    b.product.ndc,
+                    b.lot.number,
+                    b.location.name,
+                    f"{_q(b.quantity)} {b.product.unit}",
+                    _q(b.mg),
+                ]
+                for b in sorted(services.expiring_lots(clinic, today), key=lambda b: b.lot.expiry)
+            ),
+            f"as of {today}",
+        )
+    raise ValueError(kind)
+
+
+def write_csv(report: Report, out: io.StringIO | None = None) -> str:
+    """The report as CSV text (a heading row, then the rows)."""
+    out = out or io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(report.columns)
+    count = 0
+    for row in report.rows:
+        # A cell that starts like a formula is quoted so a spreadsheet shows it as text.
+        writer.writerow(["'" + c if c[:1] in "=+-@" and not _numberish(c) else c for c in row])
+        count += 1
+    return out.getvalue()
+
+
+def _numberish(cell: str) -> bool:
+    try:
+        Decimal(cell.split(" ")[0])
+    except ArithmeticError:
+        return False
+    return True
+
+
+def write_pdf(report: Report, clinic: Clinic, by: str) -> bytes:
+    """The report as a landscape letter PDF with a header on each page and numbered pages."""
+    from reportlab.lib.pagesizes import landscape, letter
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    width, height = landscape(letter)
+    pdf = canvas.Canvas(buffer, pagesize=(width, height), pageCompression=1)
+    pdf.setTitle(f"{clinic.name} — {report.title}")
+    margin, line_height, font, size = 28, 11, "Helvetica", 6.5
+    scale = min(1.0, (width - 2 * margin) / sum(report.widths))
+    widths = [w * scale for w in report.widths]
+    printed = timezone.localtime(timezone.now(), clinic.tz).strftime("%Y-%m-%d %H:%M %Z")
+    page = 0
+
+    widest = size * 1.02  # no Helvetica glyph is wider than 1.015 em
+
+    def clip(text: str, room: float) -> str:
+        if "\n" in text or "\r" in text:  # one cell, one line: a line break would shift the column
+            text = " ".join(text.split())
+        if len(text) * widest <= room:
+            return text
+        full = stringWidth(text, font, size)
+        if full <= room:
+            return text
+        # Cut near the right length in one step, then trim to fit with the ellipsis.
+        text = text[: max(1, int(len(text) * room / full))]
+        while len(text) > 1 and stringWidth(text + "…", font, size) > room:
+            text = text[:-1]
+        return text + "…"
+
+    def header() -> float:
+        nonlocal page
+        page += 1
+        pdf.setFont("Helvetica-Bold", 11)
+        pdf.drawString(margin, height - margin, f"{clinic.name} — {report.title} (Schedule III)")
+        pdf.setFont(font, 7.5)
+        pdf.drawString(
+            margin,
+            height - margin - 12,
+            f"{clinic.address}   Period: {report.subtitle}   Printed {printed} by {by}",
+        )
+        pdf.drawRightString(width - margin, height - margin, f"Page {page}")
+        y = height - margin - 30
+        pdf.setFont("Helvetica-Bold", size)
+        x = margin
+        for title, w in zip(report.columns, widths, strict=True):
+            pdf.drawString(x, y, clip(title, w - 3))
+            x += w
+        pdf.line(margin, y - 3, width - margin, y - 3)
+        pdf.setFont(font, size)
+        return y - line_height - 2
+
+    # Rows are collected a page at a time and drawn column by column, each column one
+    # text object moving down a line per cell: far fewer PDF operators than a string
+    # placed per cell (50,000 entries: see bench/ledger_report.py).
+    top = header()
+    per_page = int((top - margin) // line_height) + 1
+    rows = 0
+    batch: list[list[str]] = []
+
+    def flush() -> None:
+        x = margin
+        for index, w in enumerate(widths):
+            column = pdf.beginText(x, top)
+            column.setFont(font, size)
+            column.setLeading(line_height)
+            column.textLines([clip(row[index], w - 3) for row in batch], trim=0)
+            pdf.drawText(column)
+            x += w
+
+    for row in report.rows:
+        if len(batch) == per_page:
+            flush()
+            pdf.showPage()
+            top = header()
+            batch = []
+        batch.append(row)
+        rows += 1
+    flush()
+    y = top - line_height * len(batch)
+    if y < margin + line_height:
+        pdf.showPage()
+        y = header()
+    pdf.setFont("Helvetica-Bold", 7.5)
+    pdf.drawString(margin, y - 4, f"{rows} row{'s' if rows != 1 else ''}. End of report.")
+    pdf.save()
+    return buffer.getvalue()

@@ -1,0 +1,43 @@
+"""The demo ledger is complete, balanced and idempotent."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Sum
+from django.utils import timezone
+
+from ketaclinic.inventory import services
+from ketaclinic.inventory.models import Container, CountSession, Kind, LedgerEntry
+from ketaclinic.inventory.rules import dea_number_problem
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_demo_ledger_balances_and_seeding_twice_changes_nothing():
+    call_command("seed_demo", stdout=open("/dev/null", "w"))
+    count = LedgerEntry.objects.count()
+    call_command("seed_demo", stdout=open("/dev/null", "w"))
+    assert LedgerEntry.objects.count() == count
+    entries = LedgerEntry.objects.filter(clinic__slug="harbor")
+    clinic = entries.first().clinic
+    for b in services.balances(clinic):
+        mine = entries.filter(lot=b.lot, location=b.location)
+        assert mine.aggregate(s=Sum("delta"))["s"] == b.quantity
+        on_hand = Container.objects.filter(lot=b.lot, location=b.location).aggregate(
+            s=Sum("remaining")
+        )["s"]
+        assert on_hand == b.quantity
+    [pending] = services.unwitnessed_waste(clinic)
+    assert pending.session_ref == "demo-008"
+    assert entries.filter(kind=Kind.WASTE, witness__isnull=False).count() == 4
+    receipt = entries.filter(kind=Kind.RECEIVE).first()
+    assert dea_number_problem(receipt.supplier_dea_number) is None
+    assert any(
+        b.lot.number == "KX2407" for b in services.expiring_lots(clinic, timezone.localdate())
+    )
+    closing = CountSession.objects.get(clinic=clinic, kind="count")
+    assert all(line.discrepancy == Decimal("0") for line in closing.lines.all())
+    assert CountSession.objects.filter(clinic=clinic, kind="initial").exists()

@@ -1,0 +1,604 @@
+"""The ledger balances to the milligram; it never goes negative, is never edited or deleted."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, OperationalError, connection, transaction
+from django.utils import timezone
+
+from ketaclinic.audit.models import AuditEvent
+from ketaclinic.inventory import services
+from ketaclinic.inventory.models import (
+    AppendOnly,
+    Container,
+    ContainerState,
+    Kind,
+    LedgerEntry,
+    LossReport,
+)
+from ketaclinic.inventory.rules import dea_number_problem, loss_deadlines, with_check_digit
+from tests.conftest import PASSWORD
+from tests.inventory.conftest import actor, witness_request
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_balances_to_the_milligram_after_receive_administer_and_waste(
+    lot, nurse, patient, staff
+):
+    given = services.post_administration(
+        actor=nurse,
+        lot=lot,
+        quantity="0.7",
+        unit="mL",
+        patient=patient,
+        session_ref="s-1",
+        given_at=timezone.now(),
+    )
+    waste = services.post_waste_pending_witness(
+        actor=nurse,
+        lot=lot,
+        quantity="9.3",
+        unit="mL",
+        patient=patient,
+        session_ref="s-1",
+        manner="into drug-disposal container",
+        witness="drchen",
+    )
+    assert (given.mg, given.balance_after) == (Decimal("35.000"), Decimal("99.300"))
+    assert (waste.mg, waste.balance_after) == (Decimal("465.000"), Decimal("90.000"))
+    assert services.current_balance(lot, waste.location) == Decimal("90")
+    [balance] = services.balances(lot.clinic)
+    assert (balance.quantity, balance.mg, balance.sealed, balance.opened) == (
+        Decimal("90.000"),
+        Decimal("4500.000"),
+        9,
+        0,
+    )
+    states = list(Container.objects.filter(lot=lot).values_list("state", flat=True).order_by("seq"))
+    assert states == ["emptied"] + ["sealed"] * 9
+    assert given.recorded_by == staff["nurse"].user
+    assert AuditEvent.objects.filter(
+        action="create", object_id=str(given.pk), patient_id=patient.pk
+    ).exists()
+
+
+def test_a_partly_used_vial_is_opened_and_the_remaining_containers_add_up(lot, nurse, patient):
+    services.post_administration(
+        actor=nurse,
+        lot=lot,
+        quantity="12.5",
+        unit="mL",
+        patient=patient,
+        session_ref="s-2",
+        given_at=None,
+    )
+    remaining = list(
+        Container.objects.filter(lot=lot).order_by("seq").values_list("state", "remaining")[:3]
+    )
+    assert remaining == [
+        ("emptied", Decimal("0.000")),
+        ("opened", Decimal("7.500")),
+        ("sealed", Decimal("10.000")),
+    ]
+    total = sum(Container.objects.filter(lot=lot).values_list("remaining", flat=True))
+    assert total == services.current_balance(lot, services.default_location(lot.clinic))
+
+
+def test_a_balance_below_zero_is_refused_and_nothing_is_written(lot, nurse, patient):
+    before = (LedgerEntry.objects.count(), AuditEvent.objects.count())
+    with pytest.raises(ValidationError) as refused:
+        services.post_administration(
+            actor=nurse,
+            lot=lot,
+            quantity="100.001",
+            unit="mL",
+            patient=patient,
+            session_ref="s-3",
+            given_at=None,
+        )
+    assert "Only 100 mL of lot K2401 is on hand" in refused.value.message_dict["quantity"][0]
+    assert (LedgerEntry.objects.count(), AuditEvent.objects.count()) == before
+    assert services.current_balance(lot, services.default_location(lot.clinic)) == Decimal("100")
+
+
+def test_the_wrong_unit_and_part_devices_are_refused(lot, device, nurse, patient):
+    with pytest.raises(ValidationError) as wrong_unit:
+        services.post_administration(
+            actor=nurse,
+            lot=lot,
+            quantity="1",
+            unit="device",
+            patient=patient,
+            session_ref="s",
+            given_at=None,
+        )
+    assert "unit" in wrong_unit.value.message_dict
+    spray = services.receive(
+        actor=nurse,
+        product=device,
+        lot_number="E1",
+        expiry=date(2027, 1, 31),
+        containers=3,
+        supplier_name="S",
+        supplier_address="A",
+        supplier_dea_number=with_check_digit("RS765432"),
+    ).lot
+    with pytest.raises(ValidationError) as half:
+        services.post_administration(
+            actor=nurse,
+            lot=spray,
+            quantity="0.5",
+            unit="device",
+            patient=patient,
+            session_ref="s",
+            given_at=None,
+        )
+    assert "per device" in half.value.message_dict["quantity"][0]
+    entry = services.post_administration(
+        actor=nurse,
+        lot=spray,
+        quantity=2,
+        unit="device",
+        patient=patient,
+        session_ref="s",
+        given_at=None,
+    )
+    assert (entry.mg, entry.balance_after) == (Decimal("56.000"), Decimal("1.000"))
+
+
+def test_waste_without_a_witness_stays_flagged_until_a_second_person_confirms(
+    lot, nurse, patient, staff
+):
+    waste = services.post_waste_pending_witness(
+        actor=nurse,
+        lot=lot,
+        quantity="2",
+        unit="mL",
+        patient=patient,
+        session_ref="s-4",
+        manner="wasted in sink with witness",
+        witness="drchen",
+    )
+    assert services.unwitnessed_waste_for("s-4") == [waste]
+    assert list(services.unwitnessed_waste(lot.clinic)) == [waste]
+    services.confirm_waste_witness(
+        actor=nurse, entry=waste, request=witness_request(), password=PASSWORD
+    )
+    waste.refresh_from_db()
+    assert waste.witness == staff["physician"].user and waste.witnessed_at is not None
+    assert services.unwitnessed_waste_for("s-4") == []
+    assert AuditEvent.objects.filter(action="witness", object_id=str(waste.pk)).count() == 1
+
+
+def test_the_witness_cannot_be_the_recorder(lot, nurse, patient):
+    with pytest.raises(ValidationError) as refused:
+        services.post_waste_pending_witness(
+            actor=nurse,
+            lot=lot,
+            quantity="1",
+            unit="mL",
+            patient=patient,
+            session_ref="s",
+            manner="sink",
+            witness="okafor",
+        )
+    assert "second person" in refused.value.message_dict["witness"][0]
+    waste = services.post_waste_pending_witness(
+        actor=nurse,
+        lot=lot,
+        quantity="1",
+        unit="mL",
+        patient=patient,
+        session_ref="s",
+        manner="sink",
+    )
+    with pytest.raises(ValidationError) as self_witness:
+        services.confirm_waste_witness(
+            actor=nurse,
+            entry=waste,
+            request=witness_request(),
+            username="okafor",
+            password=PASSWORD,
+        )
+    assert "second person" in self_witness.value.message_dict["witness"][0]
+    assert LedgerEntry.objects.get(pk=waste.pk).witness_id is None
+
+
+@pytest.mark.parametrize("who", ["rivera", "lee", "alex", "drnair"])
+def test_only_nurses_and_physicians_of_the_clinic_may_witness(who, lot, nurse, patient, outsider):
+    waste = services.post_waste_pending_witness(
+        actor=nurse,
+        lot=lot,
+        quantity="1",
+        unit="mL",
+        patient=patient,
+        session_ref="s",
+        manner="sink",
+    )
+    with pytest.raises(ValidationError) as refused:
+        services.confirm_waste_witness(
+            actor=nurse, entry=waste, request=witness_request(), username=who, password=PASSWORD
+        )
+    assert "nurse or physician of this clinic" in refused.value.message_dict["witness"][0]
+
+
+def test_a_wrong_witness_password_is_refused_and_counts_toward_lockout(
+    lot, nurse, patient, settings
+):
+    settings.AXES_FAILURE_LIMIT = 3
+    waste = services.post_waste_pending_witness(
+        actor=nurse,
+        lot=lot,
+        quantity="1",
+        unit="mL",
+        patient=patient,
+        session_ref="s",
+        manner="sink",
+        witness="drchen",
+    )
+    for _ in range(3):
+        with pytest.raises(ValidationError) as wrong:
+            services.confirm_waste_witness(
+                actor=nurse, entry=waste, request=witness_request(), password="guess"
+            )
+    assert "witness_password" in wrong.value.message_dict
+    assert AuditEvent.objects.filter(action="login_failed", username="drchen").count() == 3
+    with pytest.raises(ValidationError) as locked:
+        services.confirm_waste_witness(
+            actor=nurse, entry=waste, request=witness_request(), password=PASSWORD
+        )
+    assert "locked" in locked.value.message_dict["witness_password"][0]
+    assert LedgerEntry.objects.get(pk=waste.pk).witness_id is None
+
+
+def test_a_totp_code_confirms_a_witness_who_has_a_device(lot, nurse, patient, staff):
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=staff["physician"].user, name="phone", confirmed=True)
+    first, second = (
+        services.post_waste_pending_witness(
+            actor=nurse,
+            lot=lot,
+            quantity="1",
+            unit="mL",
+            patient=patient,
+            session_ref="s",
+            manner="sink",
+            witness="drchen",
+        )
+        for _ in range(2)
+    )
+    code = f"{totp(device.bin_key):06d}"
+    services.confirm_waste_witness(actor=nurse, entry=first, request=witness_request(), code=code)
+    assert LedgerEntry.objects.get(pk=first.pk).witness == staff["physician"].user
+    # A code cannot be used twice (django-otp remembers the last one accepted).
+    with pytest.raises(ValidationError) as reused:
+        services.confirm_waste_witness(
+            actor=nurse, entry=second, request=witness_request(), code=code
+        )
+    assert "witness_code" in reused.value.message_dict
+    assert LedgerEntry.objects.get(pk=second.pk).witness_id is None
+
+
+def test_a_past_entry_cannot_be_edited_or_deleted(receipt):
+    entry = LedgerEntry.objects.get(pk=receipt.pk)
+    entry.quantity = Decimal("1")
+    with pytest.raises(AppendOnly):
+        entry.save()
+    with pytest.raises(AppendOnly):
+        entry.delete()
+    with pytest.raises(AppendOnly):
+        LedgerEntry.objects.filter(pk=entry.pk).delete()
+    with pytest.raises(AppendOnly):
+        LedgerEntry.objects.filter(pk=entry.pk).update(quantity=1)
+    assert LedgerEntry.objects.get(pk=entry.pk).quantity == Decimal("100")
+
+
+def test_the_database_refuses_an_edit_that_bypasses_the_model(receipt):
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE inventory_ledgerentry SET balance_after = 5 WHERE id = %s", [receipt.pk]
+        )
+    if connection.vendor == "postgresql":
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("DELETE FROM inventory_ledgerentry WHERE id = %s", [receipt.pk])
+    assert LedgerEntry.objects.get(pk=receipt.pk).balance_after == Decimal("100")
+
+
+def test_a_mistake_is_corrected_by_a_new_entry_that_references_it(lot, nurse, patient, staff):
+    wrong = services.post_administration(
+        actor=nurse,
+        lot=lot,
+        quantity="7",
+        unit="mL",
+        patient=patient,
+        session_ref="s-5",
+        given_at=None,
+    )
+    fix = services.correct_entry(
+        actor=nurse,
+        request=witness_request(),
+        entry=wrong,
+        reason="typed 7 instead of 0.7",
+        witness="drchen",
+        witness_password=PASSWORD,
+    )
+    assert (fix.kind, fix.corrects, fix.delta, fix.balance_after) == (
+        Kind.ADMINISTER,
+        wrong,
+        Decimal("7.000"),
+        Decimal("100.000"),
+    )
+    assert LedgerEntry.objects.get(pk=wrong.pk).quantity == Decimal("7.000")
+    with pytest.raises(ValidationError):
+        services.correct_entry(
+            actor=nurse,
+            request=witness_request(),
+            entry=wrong,
+            reason="again",
+            witness="drchen",
+            witness_password=PASSWORD,
+        )
+
+
+def test_destroy_needs_its_witness_at_once(lot, nurse):
+    before = LedgerEntry.objects.count()
+    with pytest.raises(ValidationError) as refused:
+        services.destroy(
+            actor=nurse,
+            request=witness_request(),
+            lot=lot,
+            quantity="10",
+            manner="denatured on site",
+            witness="drchen",
+        )
+    assert "witness_password" in refused.value.message_dict
+    assert LedgerEntry.objects.count() == before
+    entry = services.destroy(
+        actor=nurse,
+        request=witness_request(),
+        lot=lot,
+        quantity="10",
+        manner="denatured on site",
+        witness="drchen",
+        witness_password=PASSWORD,
+    )
+    assert entry.witness.username == "drchen" and entry.balance_after == Decimal("90.000")
+
+
+def test_transfer_moves_sealed_vials_between_locations(clinic, lot, nurse):
+    from ketaclinic.inventory.models import Location
+
+    main = services.default_location(clinic)
+    room = Location.objects.create(clinic=clinic, name="Treatment room lockbox")
+    out, into = services.transfer(
+        actor=nurse, lot=lot, from_location=main, to_location=room, containers=2
+    )
+    assert (out.balance_after, into.balance_after, into.counterpart) == (
+        Decimal("80.000"),
+        Decimal("20.000"),
+        out,
+    )
+    assert (
+        Container.objects.filter(lot=lot, location=room, state=ContainerState.SEALED).count() == 2
+    )
+
+
+def test_a_count_discrepancy_is_resolved_by_a_cosigned_adjustment(lot, nurse, patient):
+    services.post_administration(
+        actor=nurse,
+        lot=lot,
+        quantity="3",
+        unit="mL",
+        patient=patient,
+        session_ref="s",
+        given_at=None,
+    )
+    location = services.default_location(lot.clinic)
+    session = services.record_count(
+        actor=nurse,
+        location=location,
+        timing="closing",
+        lines=[{"lot": lot, "counted": "96.5", "estimated": True}],
+    )
+    [line] = session.lines.all()
+    assert (line.ledger_balance, line.discrepancy, line.estimated) == (
+        Decimal("97.000"),
+        Decimal("-0.500"),
+        True,
+    )
+    entry = services.resolve_discrepancy(
+        actor=nurse,
+        request=witness_request(),
+        line=line,
+        resolution="adjust",
+        reason="opened vial estimated; overfill lower than assumed",
+        witness="drchen",
+        witness_password=PASSWORD,
+    )
+    line.refresh_from_db()
+    assert (entry.kind, entry.delta, entry.balance_after, line.resolved_by) == (
+        Kind.ADJUST,
+        Decimal("-0.500"),
+        Decimal("96.500"),
+        entry,
+    )
+    with pytest.raises(ValidationError):
+        services.resolve_discrepancy(
+            actor=nurse,
+            request=witness_request(),
+            line=line,
+            resolution="adjust",
+            reason="again",
+            witness="drchen",
+            witness_password=PASSWORD,
+        )
+
+
+def test_a_shortfall_escalated_to_loss_opens_a_report_with_its_due_dates(lot, nurse):
+    location = services.default_location(lot.clinic)
+    friday = datetime(2026, 11, 20, 17, 0, tzinfo=lot.clinic.tz)
+    session = services.record_count(
+        actor=nurse,
+        location=location,
+        timing="closing",
+        counted_at=friday,
+        lines=[{"lot": lot, "counted": "90"}],
+    )
+    entry = services.resolve_discrepancy(
+        actor=nurse,
+        request=witness_request(),
+        line=session.lines.get(),
+        resolution="loss",
+        reason="one sealed vial missing from the safe",
+    )
+    report = LossReport.objects.get(entry=entry)
+    assert (report.discovered_on, report.notice_due, report.form106_due) == (
+        date(2026, 11, 20),
+        date(2026, 11, 23),
+        date(2027, 1, 4),
+    )
+    assert entry.kind == Kind.LOSS and entry.balance_after == Decimal("90.000")
+
+
+def test_loss_deadlines_skip_the_weekend():
+    assert loss_deadlines(date(2026, 11, 27)) == (date(2026, 11, 30), date(2027, 1, 11))  # Fri
+    assert loss_deadlines(date(2026, 11, 28))[0] == date(2026, 11, 30)  # Sat -> Mon
+    assert loss_deadlines(date(2026, 11, 24))[0] == date(2026, 11, 25)  # Tue -> Wed
+
+
+def test_a_complete_inventory_must_list_every_lot_on_hand(lot, nurse, clinic):
+    location = services.default_location(clinic)
+    with pytest.raises(ValidationError) as missing:
+        services.record_count(
+            actor=nurse, location=location, timing="opening", kind="inventory", lines=[]
+        )
+    assert "K2401" in missing.value.message_dict["lines"][0]
+    assert services.inventory_due(clinic, date(2026, 11, 25)).state == "initial"
+    services.record_count(
+        actor=nurse,
+        location=location,
+        timing="opening",
+        kind="inventory",
+        counted_at=datetime(2026, 11, 24, 8, tzinfo=clinic.tz),
+        lines=[{"lot": lot, "counted": "100", "sealed_containers": 10}],
+    )
+    assert services.inventory_due(clinic, date(2028, 11, 1)).state == "soon"
+    assert services.inventory_due(clinic, date(2028, 11, 25)).state == "overdue"
+    assert services.inventory_due(clinic, date(2027, 1, 1)).state == "ok"
+
+
+def test_inventory_reminders_go_to_ledger_staff_once_a_week(lot, clinic, staff, mailoutbox):
+    for m in staff.values():
+        m.user.email = f"{m.user.username}@harbor.example"
+        m.user.save()
+    assert services.send_inventory_reminders(date(2026, 11, 25)) == 1
+    assert sorted(mailoutbox[0].to) == [
+        "alex@harbor.example",
+        "drchen@harbor.example",
+        "okafor@harbor.example",
+    ]
+    assert services.send_inventory_reminders(date(2026, 11, 26)) == 0
+
+
+@pytest.mark.parametrize(
+    ("number", "ok"),
+    [
+        ("AP5836727", True),  # worked example of the published rule
+        ("ap5836727", True),
+        ("AP5836728", False),
+        ("A15836727", False),
+        ("AP583672", False),
+        ("", False),
+    ],
+)
+def test_the_dea_number_check_digit(number, ok):
+    assert (dea_number_problem(number) is None) is ok
+
+
+def test_a_receipt_with_a_bad_dea_number_is_refused(vial, nurse):
+    with pytest.raises(ValidationError) as refused:
+        services.receive(
+            actor=nurse,
+            product=vial,
+            lot_number="L",
+            expiry=date(2027, 1, 1),
+            containers=1,
+            supplier_name="S",
+            supplier_address="A",
+            supplier_dea_number="RH1234560",
+        )
+    assert "check digit" in refused.value.message_dict["supplier.dea_number"][0]
+    assert LedgerEntry.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_draws_cannot_overdraw(clinic, staff, patient):
+    from tests.inventory.conftest import DEA
+
+    nurse = actor(staff["nurse"])
+    product = services.create_product(
+        actor=nurse,
+        name="K",
+        ndc="12345-0050-10",
+        substance="ketamine",
+        unit="mL",
+        mg_per_unit="50",
+        units_per_container="10",
+    )
+    lot = services.receive(
+        actor=nurse,
+        product=product,
+        lot_number="C1",
+        expiry=date(2027, 1, 1),
+        containers=1,
+        supplier_name="S",
+        supplier_address="A",
+        supplier_dea_number=DEA,
+    ).lot
+    barrier = threading.Barrier(2)
+    results: list[str] = []
+
+    def draw(ref: str) -> None:
+        barrier.wait()
+        try:
+            # The in-memory SQLite test database answers "table is locked" at once where
+            # a file database waits (busy timeout): retry, as the waiting would.
+            for _ in range(200):
+                try:
+                    services.post_administration(
+                        actor=nurse,
+                        lot=lot,
+                        quantity="6",
+                        unit="mL",
+                        patient=patient.pk,
+                        session_ref=ref,
+                        given_at=None,
+                    )
+                except OperationalError as exc:
+                    if "locked" not in str(exc):
+                        raise
+                    time.sleep(0.01)
+                    continue
+                results.append("ok")
+                return
+        except ValidationError:
+            results.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=draw, args=(f"t{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["ok", "refused"]
+    assert services.current_balance(lot, services.default_location(clinic)) == Decimal("4.000")
