@@ -303,12 +303,18 @@ def test_before_appointment_questionnaires_go_once_24_hours_ahead(
     patient.email = "maria@example.org"
     patient.save()
     Schedule.objects.create(
-        clinic=clinic, patient=patient, instruments=["phq9", "gad7"],
-        kind="before_appointment", created_by=staff["nurse"].user,
+        clinic=clinic,
+        patient=patient,
+        instruments=["phq9", "gad7"],
+        kind="before_appointment",
+        created_by=staff["nurse"].user,
     )
     course = services.create_course(
-        actor=actor(staff["physician"]), patient=patient,
-        protocol_code="ketamine-iv-mood", start_date=next_monday(), dose_mg_per_kg=Decimal("0.5"),
+        actor=actor(staff["physician"]),
+        patient=patient,
+        protocol_code="ketamine-iv-mood",
+        start_date=next_monday(),
+        dose_mg_per_kg=Decimal("0.5"),
     )
     start = at(clinic, next_monday(), 9)
     services.book_appointment(

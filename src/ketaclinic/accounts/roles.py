@@ -43,6 +43,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "dose.calculate": frozenset({P, N}),
     # Only physicians sign medical decisions (eligibility, orders, overrides, co-sign).
     "medical.sign": frozenset({P}),
+    # Eligibility screening runs and consent signing (witness, links, withdrawal).
+    "screening.run": frozenset({P, N}),
+    "consent.record": frozenset({P, N}),
     # Questionnaires: clinicians record them; front desk may send the link.
     "measures.record": frozenset({P, N, T}),
     "measures.send": frozenset({P, N, T, F}),
@@ -61,6 +64,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Controlled-substance ledger: nurses and physicians record; admins report.
     "ledger.record": frozenset({P, N}),
     "ledger.report": frozenset({A}),
+    "ledger.view": frozenset({A, P, N}),  # see the ledger, balances, losses (record or report)
+    # Treatment sessions: nurses and physicians chart them; REMS forms are tracked by staff.
+    "session.chart": frozenset({P, N}),
+    "rems.manage": frozenset({A, P, N}),
 }
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
@@ -339,13 +340,21 @@ def resolve_alert(*, actor: Actor, alert: Alert, action: str, note: str = "") ->
 
 
 def first_treatment_at(patient: Patient) -> datetime | None:
-    """When the patient's first treatment session took place, or None.
+    """When the patient's first dose was given, or None (then the baseline is the first score).
 
-    Treatment sessions do not exist yet: until the treatment capability fills this in,
-    it answers None and the baseline is the first score (DOMAIN.md §6.1). This is the
-    one place that decides it; outcomes and charts both ask here.
+    The baseline is the last score before the first treatment session (DOMAIN.md §6.1).
+    This is the one place that decides it; outcomes and charts both ask here. Sessions
+    belong to a higher app, so the model is looked up by name rather than imported.
     """
-    return None
+    sessions = apps.get_model("treatment", "TreatmentSession")
+    return (
+        sessions.objects.filter(
+            clinic_id=patient.clinic_id, patient_id=patient.pk, dose_started_at__isnull=False
+        )
+        .order_by("dose_started_at")
+        .values_list("dose_started_at", flat=True)
+        .first()
+    )
 
 
 @dataclass(frozen=True)

@@ -1,3 +1,38 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from ketaclinic.treatment import views
+
+urlpatterns = [
+    path("treatment/board/", views.board, name="treatment_board"),
+    path("treatment/board/live/", views.board_live, name="treatment_board_live"),
+    path(
+        "treatment/appointments/<int:appointment_id>/start/",
+        views.session_start,
+        name="treatment_start",
+    ),
+    path("treatment/sessions/<int:session_id>/", views.session_page, name="treatment_session"),
+    path(
+        "treatment/sessions/<int:session_id>/do/<str:step>/",
+        views.session_action,
+        name="treatment_action",
+    ),
+    path(
+        "treatment/sessions/<int:session_id>/summary.pdf",
+        views.session_pdf,
+        name="treatment_session_pdf",
+    ),
+    path(
+        "treatment/sessions/<int:session_id>/vitals-chart.svg",
+        views.session_chart_svg,
+        name="treatment_session_chart",
+    ),
+    path("treatment/rems/", views.rems_list, name="treatment_rems"),
+    path("treatment/rems/<int:form_id>/", views.rems_form, name="treatment_rems_form"),
+    path("treatment/rems/<int:form_id>/form.pdf", views.rems_pdf, name="treatment_rems_pdf"),
+    path("treatment/rems/<int:form_id>/form.csv", views.rems_csv, name="treatment_rems_csv"),
+    path(
+        "treatment/rems/<int:form_id>/submitted/",
+        views.rems_submitted,
+        name="treatment_rems_submitted",
+    ),
+]

@@ -1,0 +1,170 @@
+"""The pre-dose checklist: which items the system checks itself, and how.
+
+The protocol lists the items (``Protocol.checklist_for``). Consent, eligibility and
+REMS enrollment come from the screening gate; the questionnaire item from the measures
+records (today's responses, open suicidality alerts); pre-dose vitals from the
+session's readings and the protocol's pre-dose thresholds; the weight from the
+patient record. The nurse confirms the rest. Automatic items are re-evaluated
+whenever the checklist is shown or changed while the session is before the dose,
+so a consent signed or an alert resolved a minute ago counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from ketaclinic.clinical.monitoring import VitalError, vital_alerts
+from ketaclinic.clinical.protocols import Protocol
+from ketaclinic.measures.models import Alert as MeasureAlert
+from ketaclinic.measures.models import Response
+from ketaclinic.screening import gates
+from ketaclinic.treatment.models import TreatmentSession, VitalReading
+
+AUTOMATIC_ITEMS = frozenset(
+    {
+        "consent_valid",
+        "eligibility_accepted",
+        "rems_enrolled",
+        "questionnaires_done_no_open_suicidality_alert",
+        "predose_vitals_in_range",
+        "weight_current",
+    }
+)
+# The gate's plain-language items start with these words (screening/gates.py).
+GATE_PREFIXES = {
+    "eligibility_accepted": "An eligibility evaluation",
+    "consent_valid": "A signed consent",
+    "rems_enrolled": "The REMS",
+}
+# Medication classes the nurse reviews before the dose (DOMAIN §4.2, checklist item).
+REVIEWED_CLASSES = ("benzodiazepine", "nonbenzo_hypnotic", "opioid", "psychostimulant", "maoi")
+PREDOSE_SIGNALS = {
+    "intranasal": ("systolic_bp", "diastolic_bp"),
+    "iv": ("systolic_bp", "diastolic_bp", "heart_rate", "spo2"),
+    "im": ("systolic_bp", "diastolic_bp", "heart_rate", "spo2"),
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    met: bool
+    text: str
+
+
+def conditions_for(session: TreatmentSession) -> frozenset[str]:
+    """The checklist conditions that hold for this session."""
+    held = set()
+    if session.pregnancy_possible:
+        held.add("pregnancy_possible")
+    if session.first_session:
+        held.add("first_session")
+    return frozenset(held)
+
+
+def pregnancy_possible_default(patient: object, on: object) -> bool:
+    """Female at birth and 12-55 years old: the pregnancy item applies unless the nurse says not."""
+    age = patient.age_on(on)  # type: ignore[attr-defined]
+    return patient.sex_at_birth == "female" and 12 <= age <= 55  # type: ignore[attr-defined]
+
+
+def automatic_findings(
+    session: TreatmentSession, protocol: Protocol, item_ids: set[str], now: datetime
+) -> dict[str, Finding]:
+    """What the system finds for each automatic item the session's checklist holds."""
+    today = timezone.localdate(now)
+    patient = session.patient
+    found: dict[str, Finding] = {}
+    gate_items = item_ids & set(GATE_PREFIXES)
+    if gate_items:
+        missing = gates.missing_for_course(patient=patient, family=protocol.family, on=today)
+        for item in gate_items:
+            texts = [m for m in missing if m.startswith(GATE_PREFIXES[item])]
+            found[item] = Finding(
+                not texts, " ".join(texts) if texts else "Checked against the screening record."
+            )
+    if "questionnaires_done_no_open_suicidality_alert" in item_ids:
+        start = timezone.make_aware(
+            datetime.combine(today, datetime.min.time()), timezone.get_current_timezone()
+        )
+        done_today = Response.objects.filter(
+            clinic_id=session.clinic_id,
+            patient_id=session.patient_id,
+            taken_at__gte=start,
+            taken_at__lt=start + timedelta(days=1),
+        ).exists()
+        open_alerts = MeasureAlert.objects.filter(
+            clinic_id=session.clinic_id,
+            patient_id=session.patient_id,
+            status="open",
+            code="suicidality",
+        ).count()
+        problems = []
+        if not done_today:
+            problems.append("No questionnaire has been recorded today.")
+        if open_alerts:
+            problems.append(f"{open_alerts} open suicidality alert(s) must be addressed first.")
+        found["questionnaires_done_no_open_suicidality_alert"] = Finding(
+            not problems,
+            " ".join(problems) or "Questionnaire done today; no open suicidality alert.",
+        )
+    if "predose_vitals_in_range" in item_ids:
+        found["predose_vitals_in_range"] = _predose_vitals(session, protocol)
+    if "weight_current" in item_ids:
+        max_age = getattr(protocol.dose, "weight_max_age_days", None)
+        days = max_age.value if max_age is not None else patient.WEIGHT_STALE_DAYS
+        measured = patient.weight_measured_on
+        if patient.weight_kg is None or measured is None:
+            found["weight_current"] = Finding(False, "No weight on record: weigh the patient.")
+        elif (today - measured).days > days:
+            found["weight_current"] = Finding(
+                False,
+                f"Weight last measured {measured:%Y-%m-%d}, more than {days} days ago: "
+                "weigh the patient today.",
+            )
+        else:
+            found["weight_current"] = Finding(
+                True, f"{patient.weight_kg} kg measured {measured:%Y-%m-%d}."
+            )
+    return found
+
+
+def _predose_vitals(session: TreatmentSession, protocol: Protocol) -> Finding:
+    reading = (
+        VitalReading.objects.filter(session=session, phase="pre_dose")
+        .order_by("-taken_at", "-pk")
+        .first()
+    )
+    if reading is None:
+        return Finding(False, "No pre-dose vital signs recorded yet.")
+    values = reading.as_monitoring()
+    needed = PREDOSE_SIGNALS.get(session.route, PREDOSE_SIGNALS["iv"])
+    missing = [name for name in needed if values.get(name) is None]
+    if missing:
+        return Finding(False, "Pre-dose reading lacks: " + ", ".join(missing) + ".")
+    try:
+        alerts = vital_alerts(protocol, values, phase="pre_dose")
+    except VitalError as exc:  # stored readings were checked; keep the item failed if not
+        return Finding(False, exc.message)
+    if alerts:
+        return Finding(
+            False,
+            " ".join(a.message for a in alerts) + " A physician must review before dosing.",
+        )
+    return Finding(True, f"BP {reading.bp} mmHg and the rest within the protocol's limits.")
+
+
+def medication_hint(patient: object) -> str:
+    """The patient's active medications in the reviewed classes (shown to the nurse)."""
+    classes = sorted(
+        {
+            med.med_class
+            for med in patient.medications.all()  # type: ignore[attr-defined]
+            if med.is_active and med.med_class in REVIEWED_CLASSES
+        }
+    )
+    if not classes:
+        return "No benzodiazepine, hypnotic, opioid, stimulant or MAOI on the medication list."
+    return "On the medication list: " + ", ".join(c.replace("_", " ") for c in classes) + "."

@@ -1,0 +1,540 @@
+"""Pages: the live chair board, the session charting page, REMS forms. Thin: parse, call, render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_POST
+
+from ketaclinic.accounts.access import require
+from ketaclinic.audit.services import record
+from ketaclinic.patients.services import StaleVersion
+from ketaclinic.scheduling.access import get_appointment_for
+from ketaclinic.treatment import board as board_data
+from ketaclinic.treatment import presenters, rems, reports, services
+from ketaclinic.treatment.access import get_rems_form_for, get_session_for
+from ketaclinic.treatment.models import (
+    ANXIETY_SCALE,
+    INTERVENTIONS,
+    NAUSEA_SCALE,
+    AdverseEvent,
+)
+
+# --- the board ---------------------------------------------------------------------------
+
+
+def _board_context(request: HttpRequest) -> dict[str, Any]:
+    actor = request.actor  # type: ignore[attr-defined]
+    now = timezone.now()
+    data = board_data.board(actor.clinic, now)
+    record(
+        actor,
+        "view",
+        object_type="treatment.board",
+        detail={"view": "board", "sessions": [c.session.pk for c in data.chairs if c.session]},
+    )
+    return {"board": data, "now": now}
+
+
+@require("clinical.view")
+def board(request: HttpRequest) -> HttpResponse:
+    return render(request, "treatment/board.html", _board_context(request))
+
+
+@require("clinical.view")
+def board_live(request: HttpRequest) -> HttpResponse:
+    return render(request, "treatment/_board_cards.html", _board_context(request))
+
+
+@require_POST
+@require("session.chart")
+def session_start(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    appointment = get_appointment_for(actor, appointment_id)
+    try:
+        session = services.start_session(actor=actor, appointment=appointment)
+    except services.SessionConflict as exc:
+        messages.error(request, exc.detail + " " + " ".join(exc.extra.get("missing", [])))
+        return redirect("treatment_board")
+    return redirect("treatment_session", session.pk)
+
+
+# --- the charting page ---------------------------------------------------------------------
+
+
+@require("clinical.view")
+def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    session = get_session_for(actor, session_id)
+    services.refresh_checklist(session)
+    services.view_session(actor=actor, session=session)
+    data = presenters.detail(session)
+    prefill = None
+    if session.state == "pre_dose":
+        prefill = services.prefill_dose(session)
+    rems_missing: list[dict[str, str]] = []
+    rems_form = None
+    if (
+        session.is_esketamine
+        and session.state in ("discharged", "stopped")
+        and not session.is_signed
+    ):
+        rems_missing = rems.missing_fields(rems.form_data(session))
+    if session.is_esketamine:
+        rems_form = getattr(session, "rems_form", None)
+    open_alerts = [a for a in session.alert_rows if a.acknowledged_at is None]
+    lots = []
+    if session.state == "pre_dose":
+        from ketaclinic.inventory.models import Lot
+
+        substance = "esketamine" if session.is_esketamine else "ketamine"
+        lots = list(
+            Lot.objects.for_clinic(actor.clinic)
+            .filter(product__substance=substance, expiry__gte=timezone.localdate())
+            .select_related("product")
+            .order_by("expiry", "number")[:20]
+        )
+    return render(
+        request,
+        "treatment/session.html",
+        {
+            "session": session,
+            "patient": session.patient,
+            "data": data,
+            "prefill": prefill,
+            "open_alerts": open_alerts,
+            "lots": lots,
+            "rems_missing": rems_missing,
+            "rems_form": rems_form,
+            "nausea_scale": NAUSEA_SCALE.items(),
+            "anxiety_scale": ANXIETY_SCALE.items(),
+            "interventions": INTERVENTIONS.items(),
+            "ae_types": AdverseEvent.Type.choices,
+            "ae_severities": AdverseEvent.Severity.choices,
+            "ae_outcomes": AdverseEvent.Outcome.choices,
+            "blocking": [row for row in session.checklist_rows if row.blocks],
+            "now": timezone.now(),
+            "earliest": services.earliest_discharge(session, services.session_protocol(session)),
+        },
+    )
+
+
+def _bool(value: str | None) -> bool | None:
+    return {"yes": True, "no": False}.get(value or "")
+
+
+def _when(request: HttpRequest, name: str) -> datetime | None:
+    """A time from a form: 'HH:MM' today (clinic time) or an ISO datetime; blank = now."""
+    raw = (request.POST.get(name) or "").strip()
+    if not raw:
+        return None
+    if len(raw) <= 5 and ":" in raw:
+        try:
+            hours, minutes = (int(p) for p in raw.split(":"))
+            local = timezone.localtime().replace(
+                hour=hours, minute=minutes, second=0, microsecond=0
+            )
+        except ValueError:
+            raise ValidationError({name: "Enter the time as HH:MM."}) from None
+        return local
+    parsed = parse_datetime(raw)
+    if parsed is None:
+        raise ValidationError({name: "Enter the time as HH:MM."})
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed)
+    return parsed
+
+
+def _version(request: HttpRequest) -> int | None:
+    try:
+        return int(request.POST.get("version", ""))
+    except ValueError:
+        return None
+
+
+def _step_check(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
+    services.check_item(
+        actor=actor,
+        session=session,
+        item_id=request.POST.get("item", ""),
+        met=request.POST.get("met") == "yes",
+        finding=request.POST.get("finding", ""),
+        expected_version=v,
+    )
+    return "Checklist updated."
+
+
+def _step_override(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
+    services.override_item(
+        actor=actor,
+        session=session,
+        item_id=request.POST.get("item", ""),
+        reason=request.POST.get("reason", ""),
+        expected_version=v,
+    )
+    return "Override recorded."
+
+
+def _step_pregnancy(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
+    services.set_pregnancy_applies(
+        actor=actor,
+        session=session,
+        applies=request.POST.get("applies") == "yes",
+        expected_version=v,
+    )
+    return "Checklist updated."
+
+
+def _step_weight(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
+    """Record today's weight on the patient record (patients' own service and checks)."""
+    from ketaclinic.patients.services import update_patient
+
+    raw = (request.POST.get("weight_kg") or "").strip()
+    try:
+        weight = Decimal(raw)
+    except (InvalidOperation, ValueError):
+        raise ValidationError({"weight_kg": "Enter the weight in kg."}) from None
+    if not weight.is_finite() or not Decimal(25) <= weight <= Decimal(350):
+        raise ValidationError({"weight_kg": "A weight must be between 25 and 350 kg."})
+    update_patient(
+        actor=actor,
+        patient=session.patient,
+        data={
+            "weight_kg": weight.quantize(Decimal("0.1")),
+            "weight_measured_on": timezone.localdate(),
+        },
+    )
+    services.refresh_checklist(session)
+    return "Weight recorded."
+
+
+def _ledger_lot(request: HttpRequest, actor: Any) -> Any:
+    raw = (request.POST.get("ledger_lot_id") or "").strip()
+    if not raw:
+        return None
+    from ketaclinic.inventory.models import Lot
+
+    lot = (
+        Lot.objects.for_clinic(actor.clinic).select_related("product").filter(pk=raw).first()
+        if raw.isdigit()
+        else None
+    )
+    if lot is None:
+        raise ValidationError({"ledger_lot_id": "No such lot in this clinic."})
+    return lot
+
+
+def _step_dosing(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
+    services.begin_dosing(
+        ledger_lot=_ledger_lot(request, actor),
+        actor=actor,
+        session=session,
+        product=request.POST.get("product", ""),
+        lot_number=request.POST.get("lot_number", ""),
+        dose_mg=request.POST.get("dose_mg") or None,
+        concentration_mg_per_ml=request.POST.get("concentration_mg_per_ml") or None,
+        started_at=_when(request, "started_at"),
+        expected_version=v,
+    )
+    return "Dosing started."
+
+
+def _step_device(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
+    device, warnings = services.record_device(
+        actor=actor, session=session, given_at=_when(request, "given_at"), expected_version=v
+    )
+    for warning in warnings:
+        messages.error(request, warning)
+    return f"Device {device.number} recorded."
+
+
+def _step_infusion(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
+    services.change_infusion(
+        actor=actor,
+        session=session,
+        kind=request.POST.get("kind", ""),
+        reason=request.POST.get("reason", ""),
+        rate_ml_per_h=request.POST.get("rate_ml_per_h") or None,
+        expected_version=v,
+    )
+    return "Infusion change recorded."
+
+
+def _step_dosing_end(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
+    services.end_dosing(
+        actor=actor,
+        session=session,
+        drawn=request.POST.get("drawn"),
+        given=request.POST.get("given"),
+        left_over=request.POST.get("left_over"),
+        waste_manner=request.POST.get("waste_manner", ""),
+        ended_at=_when(request, "ended_at"),
+        expected_version=v,
+    )
+    return "Dosing ended; monitoring."
+
+
+def _step_vitals(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
+    values = {field: request.POST.get(field) or None for field in services.VITAL_FIELDS}
+    reading, alerts = services.record_vitals(
+        actor=actor,
+        session=session,
+        values=values,
+        taken_at=_when(request, "taken_at"),
+        expected_version=v,
+    )
+    for alert in alerts:
+        messages.error(request, f"{alert.level.upper()} {alert.code}: {alert.message}")
+    return f"Vitals recorded (BP {reading.bp})."
+
+
+def _step_observation(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
+    observation, alerts = services.record_observation(
+        actor=actor,
+        session=session,
+        kind=request.POST.get("kind", ""),
+        value=request.POST.get("value") or None,
+        text=request.POST.get("text", ""),
+        taken_at=_when(request, "taken_at"),
+        expected_version=v,
+    )
+    for alert in alerts:
+        messages.error(request, f"{alert.level.upper()} {alert.code}: {alert.message}")
+    return f"{observation.get_kind_display()} recorded."
+
+
+def _step_ack(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
+    services.acknowledge_alert(
+        actor=actor,
+        session=session,
+        alert_id=int(request.POST.get("alert", "0") or 0),
+        expected_version=v,
+    )
+    return "Alert acknowledged."
+
+
+def _step_adverse(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
+    services.record_adverse_event(
+        actor=actor,
+        session=session,
+        type=request.POST.get("type", ""),
+        severity=request.POST.get("severity", ""),
+        outcome=request.POST.get("outcome", ""),
+        onset_at=_when(request, "onset_at"),
+        interventions=request.POST.getlist("interventions"),
+        drug_given=request.POST.get("drug_given", ""),
+        serious=request.POST.get("serious") == "yes",
+        note=request.POST.get("note", ""),
+        expected_version=v,
+    )
+    return "Adverse event recorded."
+
+
+def _step_assessment(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
+    unmet = services.assess_discharge(
+        actor=actor,
+        session=session,
+        dissociation_resolved=_bool(request.POST.get("dissociation_resolved")),
+        walks_steadily=_bool(request.POST.get("walks_steadily")),
+        escort_present=_bool(request.POST.get("escort_present")),
+        respiratory_depression=_bool(request.POST.get("respiratory_depression")),
+        could_have_left_at=_when(request, "could_have_left_at"),
+        expected_version=v,
+    )
+    if unmet:
+        return "Assessment saved; not yet ready: " + " ".join(u.message for u in unmet)
+    return "Assessment saved: ready for discharge."
+
+
+def _step_discharge(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
+    services.discharge(
+        actor=actor,
+        session=session,
+        override_reason=request.POST.get("override_reason", ""),
+        expected_version=v,
+    )
+    return "Patient discharged."
+
+
+def _step_stop(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
+    services.stop_session(
+        actor=actor, session=session, reason=request.POST.get("reason", ""), expected_version=v
+    )
+    return "Session stopped."
+
+
+def _step_sign(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
+    services.sign_session(actor=actor, session=session, expected_version=v)
+    return "Signed."
+
+
+def _step_amend(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
+    services.add_amendment(
+        actor=actor,
+        session=session,
+        target=request.POST.get("target", ""),
+        field=request.POST.get("field", ""),
+        new_value=request.POST.get("new_value", ""),
+        reason=request.POST.get("reason", ""),
+        expected_version=v,
+    )
+    return "Amendment recorded."
+
+
+STEPS: dict[str, tuple[Callable[..., str], str]] = {
+    "check": (_step_check, "checklist"),
+    "override": (_step_override, "checklist"),
+    "pregnancy": (_step_pregnancy, "checklist"),
+    "weight": (_step_weight, "checklist"),
+    "dosing": (_step_dosing, "dose"),
+    "device": (_step_device, "dose"),
+    "infusion": (_step_infusion, "dose"),
+    "dosing_end": (_step_dosing_end, "dose"),
+    "vitals": (_step_vitals, "vitals"),
+    "observation": (_step_observation, "vitals"),
+    "ack": (_step_ack, "alerts"),
+    "adverse": (_step_adverse, "events"),
+    "assessment": (_step_assessment, "discharge"),
+    "discharge": (_step_discharge, "discharge"),
+    "stop": (_step_stop, "top"),
+    "sign": (_step_sign, "sign"),
+    "amend": (_step_amend, "sign"),
+}
+
+
+@require_POST
+@require("session.chart")
+def session_action(request: HttpRequest, session_id: int, step: str) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    if step not in STEPS:
+        raise Http404
+    handler, anchor = STEPS[step]
+    session = get_session_for(actor, session_id, "session.chart")
+    try:
+        messages.success(request, handler(request, actor, session, _version(request)))
+    except StaleVersion:
+        messages.error(
+            request,
+            "Someone else saved this session since you loaded it. It has been reloaded: check and try again.",
+        )
+    except services.SessionConflict as exc:
+        listed = [
+            item.get("message") or item.get("label") or item.get("finding") or ""
+            for item in [
+                *exc.extra.get("unmet", []),
+                *exc.extra.get("blocking", []),
+                *exc.extra.get("missing", []),
+            ]
+            if isinstance(item, dict)
+        ]
+        messages.error(request, " ".join([exc.detail, *listed]))
+    except ValidationError as exc:
+        text = (
+            " ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
+            if hasattr(exc, "error_dict")
+            else " ".join(exc.messages)
+        )
+        messages.error(request, text)
+    return redirect(reverse("treatment_session", args=[session.pk]) + f"#{anchor}")
+
+
+@require("clinical.view")
+def session_pdf(request: HttpRequest, session_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    session = get_session_for(actor, session_id)
+    services.view_session(actor=actor, session=session, what="summary_pdf")
+    response = HttpResponse(reports.summary_pdf(session), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="session-{session.pk}.pdf"'
+    return response
+
+
+@require("clinical.view")
+def session_chart_svg(request: HttpRequest, session_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    session = get_session_for(actor, session_id)
+    services.view_session(actor=actor, session=session, what="vitals_chart")
+    return HttpResponse(reports.vitals_chart_svg(session), content_type="image/svg+xml")
+
+
+# --- REMS -----------------------------------------------------------------------------------
+
+
+@require("rems.manage")
+def rems_list(request: HttpRequest) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    today = timezone.localdate()
+    groups = rems.forms_listing(actor.clinic, today)
+    shown = [f.session.patient_id for group in groups.values() for f in group]
+    record(
+        actor,
+        "view",
+        object_type="treatment.remsform",
+        detail={"view": "rems_list", "shown": shown},
+    )
+    return render(request, "treatment/rems_list.html", {"groups": groups, "today": today})
+
+
+@require("rems.manage")
+def rems_form(request: HttpRequest, form_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    form = get_rems_form_for(actor, form_id)
+    record(actor, "view", patient_id=form.session.patient_id, obj=form)
+    data = rems.data_for(form)
+    rows = [(label, data.get(key), required) for key, label, required in rems.FIELDS]
+    return render(
+        request,
+        "treatment/rems_form.html",
+        {
+            "form": form,
+            "rows": rows,
+            "missing": rems.missing_fields(data),
+            "status": rems.status_of(form, timezone.localdate()),
+            "today": timezone.localdate(),
+        },
+    )
+
+
+@require("rems.manage")
+def rems_pdf(request: HttpRequest, form_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    form = get_rems_form_for(actor, form_id)
+    record(actor, "export", patient_id=form.session.patient_id, obj=form, detail={"format": "pdf"})
+    response = HttpResponse(rems.as_pdf(form), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="rems-form-{form.pk}.pdf"'
+    return response
+
+
+@require("rems.manage")
+def rems_csv(request: HttpRequest, form_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    form = get_rems_form_for(actor, form_id)
+    record(actor, "export", patient_id=form.session.patient_id, obj=form, detail={"format": "csv"})
+    response = HttpResponse(rems.as_csv(form), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="rems-form-{form.pk}.csv"'
+    return response
+
+
+@require_POST
+@require("rems.manage")
+def rems_submitted(request: HttpRequest, form_id: int) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    form = get_rems_form_for(actor, form_id)
+    try:
+        day = date.fromisoformat(request.POST.get("submitted_on", ""))
+        rems.mark_submitted(actor=actor, form=form, submitted_on=day)
+        messages.success(request, "Marked as submitted.")
+    except ValueError:
+        messages.error(request, "Enter the date the form was submitted.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("treatment_rems_form", form.pk)

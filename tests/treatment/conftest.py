@@ -1,0 +1,138 @@
+"""A checked-in IV patient and a checked-in esketamine patient, each on an active course."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from ketaclinic.accounts.access import Actor
+from ketaclinic.patients.models import Patient
+from ketaclinic.scheduling.models import Appointment, DoseOrder, Room, TreatmentCourse
+from ketaclinic.treatment import checklist as checklist_module
+from ketaclinic.treatment import services
+
+
+def actor(membership) -> Actor:
+    return Actor(user=membership.user, membership=membership)
+
+
+@pytest.fixture(autouse=True)
+def gate_open(monkeypatch):
+    """Consent, eligibility and REMS are in place unless a test says otherwise."""
+    monkeypatch.setattr(checklist_module.gates, "missing_for_course", lambda **kw: [])
+
+
+@pytest.fixture
+def chairs(clinic):
+    return [
+        Room.objects.create(clinic=clinic, name=f"Chair {i}", kind="treatment_chair", position=i)
+        for i in (1, 2)
+    ]
+
+
+def make_course(clinic, patient, physician, code, family, **dose):
+    course = TreatmentCourse.objects.create(
+        clinic=clinic,
+        patient=patient,
+        protocol_code=code,
+        protocol_version=1,
+        family=family,
+        planned_sessions=6,
+        start_date=timezone.localdate(),
+        status="active",
+        prescriber=physician.user,
+        activated_at=timezone.now(),
+    )
+    DoseOrder.objects.create(
+        clinic=clinic, course=course, reason="initial", signed_by=physician.user, **dose
+    )
+    return course
+
+
+def make_appointment(clinic, patient, course, room, status="checked_in"):
+    now = timezone.now()
+    return Appointment.objects.create(
+        clinic=clinic,
+        patient=patient,
+        kind="treatment",
+        room=room,
+        course=course,
+        start=now - timedelta(minutes=5),
+        end=now + timedelta(hours=2),
+        status=status,
+    )
+
+
+@pytest.fixture
+def iv_appointment(clinic, staff, patient, chairs):
+    patient.weight_measured_on = timezone.localdate()
+    patient.save()
+    course = make_course(
+        clinic,
+        patient,
+        staff["physician"],
+        "ketamine-iv-mood",
+        "ketamine-iv-mood",
+        dose_mg_per_kg=Decimal("0.5"),
+        weight_basis="actual",
+    )
+    return make_appointment(clinic, patient, course, chairs[0])
+
+
+@pytest.fixture
+def esk_patient(clinic):
+    return Patient.objects.create(
+        clinic=clinic,
+        mrn="MRN000002",
+        given_name="Tom",
+        family_name="Berg",
+        birth_date=timezone.localdate().replace(year=1960),
+        sex_at_birth="male",
+        weight_kg=80,
+        height_cm=180,
+        weight_measured_on=timezone.localdate(),
+    )
+
+
+@pytest.fixture
+def esk_appointment(clinic, staff, esk_patient, chairs):
+    course = make_course(
+        clinic,
+        esk_patient,
+        staff["physician"],
+        "esketamine-nasal",
+        "esketamine-nasal",
+        dose_mg=Decimal("56"),
+    )
+    return make_appointment(clinic, esk_patient, course, chairs[1])
+
+
+def tick_manual_items(session, nurse):
+    """The nurse confirms every item the system does not check itself."""
+    for row in session.checklist.filter(automatic=False):
+        session.refresh_from_db()
+        services.check_item(
+            actor=actor(nurse),
+            session=session,
+            item_id=row.item_id,
+            met=True,
+            expected_version=session.version,
+        )
+    session.refresh_from_db()
+
+
+def questionnaire_today(clinic, patient):
+    from ketaclinic.measures.models import Response
+
+    Response.objects.create(
+        clinic=clinic,
+        patient=patient,
+        instrument="phq9",
+        version=1,
+        answers={},
+        total=10,
+        taken_at=timezone.now(),
+    )

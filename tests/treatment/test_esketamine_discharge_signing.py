@@ -1,0 +1,405 @@
+"""Esketamine: devices and spacing, the 2-hour rule (119 vs 120 min), REMS form, signing, amendments, locking."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.db.models import F
+from django.utils import timezone
+
+from ketaclinic.patients.models import Medication
+from ketaclinic.treatment.models import (
+    Amendment,
+    DeviceDose,
+    RemsForm,
+    TreatmentSession,
+    VitalReading,
+)
+
+from .conftest import questionnaire_today
+
+
+def post(client, url, body=None):
+    return client.post(url, data=json.dumps(body or {}), content_type="application/json")
+
+
+def get(client, sid):
+    return client.get(f"/api/v1/sessions/{sid}").json()
+
+
+@pytest.fixture
+def esk(staff, api_client, esk_appointment, clinic, esk_patient):
+    """An esketamine session, checklist done, pre-dose BP taken, first device 119 minutes ago."""
+    nurse = api_client(staff["nurse"])
+    questionnaire_today(clinic, esk_patient)
+    Medication.objects.create(
+        clinic=clinic, patient=esk_patient, name="Lorazepam", med_class="benzodiazepine"
+    )
+    body = post(nurse, f"/api/v1/appointments/{esk_appointment.pk}/session").json()
+    sid = body["id"]
+    first = timezone.now() - timedelta(minutes=119)
+    TreatmentSession.objects.filter(pk=sid).update(started_at=first - timedelta(minutes=20))
+    for row in body["checklist"]:
+        if not row["automatic"]:
+            body = post(
+                nurse,
+                f"/api/v1/sessions/{sid}/checklist/{row['item']}",
+                {"met": True, "version": body["version"]},
+            ).json()
+    post(
+        nurse,
+        f"/api/v1/sessions/{sid}/vitals",
+        {
+            "systolic": 132,
+            "diastolic": 84,
+            "heart_rate": 70,
+            "spo2": 98,
+            "taken_at": (first - timedelta(minutes=10)).isoformat(),
+        },
+    )
+    body = get(nurse, sid)
+    assert [r["item"] for r in body["checklist"] if r["blocks"]] == []
+    response = post(
+        nurse,
+        f"/api/v1/sessions/{sid}/dosing",
+        {"product": "Spravato 28 mg", "lot_number": "ESK123", "version": body["version"]},
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (
+        body["administration"]["dose_mg"] == 56 and body["administration"]["devices_planned"] == 2
+    )
+    return {"nurse": nurse, "sid": sid, "first": first}
+
+
+def finish_monitoring(nurse, sid, first):
+    d1 = post(nurse, f"/api/v1/sessions/{sid}/devices", {"given_at": first.isoformat()})
+    assert d1.status_code == 201 and d1.json()["warnings"] == []
+    d2 = post(
+        nurse,
+        f"/api/v1/sessions/{sid}/devices",
+        {"given_at": (first + timedelta(minutes=5)).isoformat()},
+    )
+    assert d2.json()["warnings"] == []
+    body = get(nurse, sid)
+    ended = post(
+        nurse,
+        f"/api/v1/sessions/{sid}/dosing/end",
+        {"drawn": 2, "given": 2, "left_over": 0, "version": body["version"]},
+    )
+    assert ended.status_code == 200, ended.content
+    assert ended.json()["administration"]["total_given_mg"] == 56
+    assert ended.json()["dose_started_at"] == first.isoformat()
+    post(
+        nurse,
+        f"/api/v1/sessions/{sid}/vitals",
+        {
+            "systolic": 150,
+            "diastolic": 92,
+            "heart_rate": 80,
+            "spo2": 97,
+            "taken_at": (first + timedelta(minutes=40)).isoformat(),
+        },
+    )
+    post(
+        nurse,
+        f"/api/v1/sessions/{sid}/observations",
+        {"kind": "moaas", "value": 4, "taken_at": (first + timedelta(minutes=40)).isoformat()},
+    )
+    post(
+        nurse,
+        f"/api/v1/sessions/{sid}/observations",
+        {"kind": "cadss6", "value": 6, "taken_at": (first + timedelta(minutes=40)).isoformat()},
+    )
+    post(
+        nurse,
+        f"/api/v1/sessions/{sid}/vitals",
+        {"systolic": 128, "diastolic": 80, "heart_rate": 70, "spo2": 98},
+    )
+    post(nurse, f"/api/v1/sessions/{sid}/observations", {"kind": "moaas", "value": 5})
+    post(nurse, f"/api/v1/sessions/{sid}/observations", {"kind": "cadss6", "value": 0})
+    body = get(nurse, sid)
+    assessed = post(
+        nurse,
+        f"/api/v1/sessions/{sid}/assessment",
+        {
+            "dissociation_resolved": True,
+            "walks_steadily": True,
+            "escort_present": True,
+            "respiratory_depression": False,
+            "could_have_left_at": (first + timedelta(minutes=95)).isoformat(),
+            "version": body["version"],
+        },
+    )
+    assert assessed.status_code == 200
+    return assessed.json()
+
+
+def test_devices_less_than_5_minutes_apart_warn(esk):
+    nurse, sid, first = esk["nurse"], esk["sid"], esk["first"]
+    post(nurse, f"/api/v1/sessions/{sid}/devices", {"given_at": first.isoformat()})
+    second = post(
+        nurse,
+        f"/api/v1/sessions/{sid}/devices",
+        {"given_at": (first + timedelta(minutes=4)).isoformat()},
+    )
+    assert second.status_code == 201
+    assert second.json()["warnings"] == [
+        "Device 2 was given 4 min 0 s after device 1; wait at least 5 minutes between devices (SPRAVATO-LABEL)."
+    ]
+    third = post(nurse, f"/api/v1/sessions/{sid}/devices", {})
+    assert third.status_code == 422  # 56 mg = 2 devices
+    assert DeviceDose.objects.filter(session_id=sid).count() == 2
+
+
+def test_discharge_is_refused_at_119_minutes_and_allowed_at_120(esk):
+    nurse, sid, first = esk["nurse"], esk["sid"], esk["first"]
+    body = finish_monitoring(nurse, sid, first)
+    assert body["state"] == "monitoring"
+    refused = post(nurse, f"/api/v1/sessions/{sid}/discharge", {"version": body["version"]})
+    assert refused.status_code == 409
+    unmet = refused.json()["unmet"]
+    assert [u["code"] for u in unmet] == ["observation_time"]
+    assert unmet[0]["message"].startswith("Observed 119 of 120 minutes since the first dose")
+    assert get(nurse, sid)["state"] == "monitoring"
+
+    # One minute later (moved back in time by a minute).
+    TreatmentSession.objects.filter(pk=sid).update(
+        dose_started_at=F("dose_started_at") - timedelta(minutes=1)
+    )
+    DeviceDose.objects.filter(session_id=sid).update(given_at=F("given_at") - timedelta(minutes=1))
+    body = get(nurse, sid)
+    allowed = post(nurse, f"/api/v1/sessions/{sid}/discharge", {"version": body["version"]})
+    assert allowed.status_code == 200, allowed.content
+    assert allowed.json()["state"] == "discharged"
+
+
+def test_a_physician_may_override_discharge_with_a_reason(esk, staff, api_client):
+    nurse, sid, first = esk["nurse"], esk["sid"], esk["first"]
+    body = finish_monitoring(nurse, sid, first)
+    nurse_try = post(
+        nurse,
+        f"/api/v1/sessions/{sid}/discharge",
+        {"override_reason": "I say so", "version": body["version"]},
+    )
+    assert nurse_try.status_code == 403
+    physician = api_client(staff["physician"])
+    done = post(
+        physician,
+        f"/api/v1/sessions/{sid}/discharge",
+        {"override_reason": "Transfer to ED for unrelated injury", "version": body["version"]},
+    )
+    assert done.status_code == 200
+    overrides = done.json()["overrides"]
+    assert overrides == [
+        {
+            "kind": "discharge",
+            "item": "observation_time",
+            "reason": "Transfer to ED for unrelated injury",
+            "by": "Lena Chen",
+            "at": overrides[0]["at"],
+        }
+    ]
+
+
+def test_the_rems_form_must_be_complete_before_signing(esk, clinic, staff, api_client):
+    nurse, sid, first = esk["nurse"], esk["sid"], esk["first"]
+    finish_monitoring(nurse, sid, first)
+    TreatmentSession.objects.filter(pk=sid).update(
+        dose_started_at=F("dose_started_at") - timedelta(minutes=1)
+    )
+    DeviceDose.objects.filter(session_id=sid).update(given_at=F("given_at") - timedelta(minutes=1))
+    body = post(
+        nurse, f"/api/v1/sessions/{sid}/discharge", {"version": get(nurse, sid)["version"]}
+    ).json()
+    refused = post(nurse, f"/api/v1/sessions/{sid}/sign", {"version": body["version"]})
+    assert refused.status_code == 409
+    assert {m["field"] for m in refused.json()["missing"]} == {
+        "clinician_phone",
+        "clinician_email",
+        "setting_address",
+    }
+    assert TreatmentSession.objects.get(pk=sid).nurse_signed_at is None
+
+    clinic.address = "12 Harbor Road, Portland ME"
+    clinic.phone = "+1 207 555 0100"
+    clinic.save()
+    staff["nurse"].user.email = "okafor@example.org"
+    staff["nurse"].user.save()
+    signed = post(nurse, f"/api/v1/sessions/{sid}/sign", {"version": body["version"]})
+    assert signed.status_code == 200, signed.content
+    form = RemsForm.objects.get(session_id=sid)
+    data = form.data
+    assert (
+        data["bp_before"] == "132/84"
+        and data["bp_40_min"] == "150/92"
+        and data["bp_end"] == "128/80"
+    )
+    assert data["dose"] == "56 mg" and data["lot_number"] == "ESK123"
+    assert data["minutes_monitored"] == 120  # first device moved a minute earlier
+    assert data["minutes_until_ready"] == 96
+    assert data["concomitant_benzodiazepine"] is True and data["concomitant_maoi"] is False
+    assert data["sedation_occurred"] is True and data["sedation_resolved"] is True
+    assert data["dissociation_occurred"] is True and data["dissociation_resolved"] is True
+    assert data["respiratory_depression_occurred"] is False
+    assert data["setting_address"] == "12 Harbor Road, Portland ME"
+    assert form.due_on == timezone.localdate() + timedelta(days=7)
+
+    admin = api_client(staff["admin"])
+    listing = admin.get("/api/v1/rems-forms").json()
+    assert listing == [
+        {
+            "id": form.pk,
+            "session_id": sid,
+            "due_on": form.due_on.isoformat(),
+            "submitted_on": None,
+            "status": "due",
+        }
+    ]
+    marked = post(
+        admin,
+        f"/api/v1/rems-forms/{form.pk}/submitted",
+        {"submitted_on": timezone.localdate().isoformat()},
+    )
+    assert marked.status_code == 200
+    assert admin.get("/api/v1/rems-forms").json()[0]["status"] == "submitted"
+
+
+def test_signed_sessions_are_read_only_and_corrected_by_amendment(esk, clinic, staff, api_client):
+    clinic.address, clinic.phone = "1 Main St", "555"
+    clinic.save()
+    staff["nurse"].user.email = "n@example.org"
+    staff["nurse"].user.save()
+    nurse, sid, first = esk["nurse"], esk["sid"], esk["first"]
+    body = finish_monitoring(nurse, sid, first)
+    physician = api_client(staff["physician"])
+    body = post(
+        physician,
+        f"/api/v1/sessions/{sid}/discharge",
+        {"override_reason": "test", "version": body["version"]},
+    ).json()
+    body = post(nurse, f"/api/v1/sessions/{sid}/sign", {"version": body["version"]}).json()
+    readings = VitalReading.objects.filter(session_id=sid).count()
+
+    late = post(nurse, f"/api/v1/sessions/{sid}/vitals", {"systolic": 120, "diastolic": 80})
+    assert late.status_code == 409
+    assert "read-only" in late.json()["detail"]
+    assert VitalReading.objects.filter(session_id=sid).count() == readings
+
+    reading = VitalReading.objects.filter(session_id=sid).order_by("taken_at").last()
+    amended = post(
+        nurse,
+        f"/api/v1/sessions/{sid}/amendments",
+        {
+            "target": f"reading:{reading.pk}",
+            "field": "systolic",
+            "new_value": "126",
+            "reason": "Transcription error",
+            "version": body["version"],
+        },
+    )
+    assert amended.status_code == 201, amended.content
+    reading.refresh_from_db()
+    assert reading.systolic == 128  # the original is kept
+    assert amended.json()["amendments"] == [
+        {
+            "target": f"reading:{reading.pk}",
+            "field": "systolic",
+            "old_value": "128",
+            "new_value": "126",
+            "reason": "Transcription error",
+            "at": amended.json()["amendments"][0]["at"],
+        }
+    ]
+    impossible = post(
+        nurse,
+        f"/api/v1/sessions/{sid}/amendments",
+        {
+            "target": f"reading:{reading.pk}",
+            "field": "systolic",
+            "new_value": "400",
+            "reason": "x",
+            "version": amended.json()["version"],
+        },
+    )
+    assert impossible.status_code == 422
+    assert Amendment.objects.count() == 1
+
+
+def test_two_people_editing_the_second_save_is_refused(esk, staff, api_client):
+    nurse, sid = esk["nurse"], esk["sid"]
+    other = api_client(staff["physician"])
+    loaded = get(nurse, sid)["version"]
+    first = post(
+        other,
+        f"/api/v1/sessions/{sid}/infusion",
+        {"kind": "pause", "reason": "x", "version": loaded},
+    )
+    assert first.status_code == 422  # nasal spray has no infusion; nothing was written
+    assert get(nurse, sid)["version"] == loaded
+    stop = post(
+        other, f"/api/v1/sessions/{sid}/stop", {"reason": "Patient unwell", "version": loaded}
+    )
+    assert stop.status_code == 200
+    second = post(
+        nurse, f"/api/v1/sessions/{sid}/stop", {"reason": "Other reason", "version": loaded}
+    )
+    assert second.status_code == 409
+    assert second.json()["detail"].startswith("Someone else saved this record")
+    session = TreatmentSession.objects.get(pk=sid)
+    assert session.stop_reason == "Patient unwell"
+
+
+def test_a_serious_adverse_event_emails_the_physicians_without_patient_data(
+    esk, staff, esk_patient, django_capture_on_commit_callbacks
+):
+    staff["physician"].user.email = "chen@example.org"
+    staff["physician"].user.save()
+    nurse, sid = esk["nurse"], esk["sid"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(
+            nurse,
+            f"/api/v1/sessions/{sid}/adverse-events",
+            {
+                "type": "hypertension",
+                "severity": "severe",
+                "outcome": "resolving",
+                "interventions": ["physician_called", "drug_given"],
+                "drug_given": "labetalol 10 mg IV",
+                "serious": True,
+            },
+        )
+    assert response.status_code == 201, response.content
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == ["chen@example.org"]
+    text = message.subject + message.body
+    assert str(sid) in text
+    for private in (esk_patient.family_name, esk_patient.given_name, esk_patient.mrn):
+        assert private not in text
+
+
+def test_the_rems_form_downloads_as_csv_and_pdf(esk, staff, login):
+    nurse, sid, first = esk["nurse"], esk["sid"], esk["first"]
+    body = finish_monitoring(nurse, sid, first)
+    TreatmentSession.objects.filter(pk=sid).update(
+        dose_started_at=F("dose_started_at") - timedelta(minutes=1)
+    )
+    post(nurse, f"/api/v1/sessions/{sid}/discharge", {"version": get(nurse, sid)["version"]})
+    form = RemsForm.objects.get(session_id=sid)
+    page = login(staff["admin"])
+    rows = list(
+        csv.reader(io.StringIO(page.get(f"/treatment/rems/{form.pk}/form.csv").content.decode()))
+    )
+    values = {row[1]: row[3] for row in rows[1:]}
+    assert values["bp_40_min"] == "150/92" and values["concomitant_benzodiazepine"] == "Yes"
+    assert page.get(f"/treatment/rems/{form.pk}/form.pdf").content.startswith(b"%PDF")
+    listing = page.get("/treatment/rems/")
+    assert listing.status_code == 200
+    assert b"Due" in listing.content
+    assert body  # the session body was returned
