@@ -60,7 +60,6 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Administration.
     "staff.manage": frozenset({A}),
     "audit.view": frozenset({A}),
-    "reports.view": frozenset({A, P}),
     # Controlled-substance ledger: nurses and physicians record; admins report.
     "ledger.record": frozenset({P, N}),
     "ledger.report": frozenset({A}),
