@@ -13,7 +13,9 @@ api = NinjaAPI(
     title="ketaclinic API",
     version="1",
     urls_namespace="api",
-    auth=Allow(None),
+    # A route that forgets to declare its action is refused to everyone (fail closed);
+    # tests/test_role_walk.py names any such route.
+    auth=Allow("undeclared"),
     docs_url="/docs",
 )
 

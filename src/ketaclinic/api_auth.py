@@ -55,7 +55,7 @@ class Allow(HttpBearer):
     whatever it sends; the handler receives the Actor as `request.auth`.
     """
 
-    def __init__(self, action: str | None) -> None:
+    def __init__(self, action: str) -> None:
         super().__init__()
         self.action = action
 
@@ -70,10 +70,6 @@ class Allow(HttpBearer):
                 raise PermissionDenied("CSRF check failed: reload the page and try again.")
         else:
             return None
-        if self.action is None:
-            # Undeclared: authenticated members only; the handler must check its action
-            # itself (tests/test_role_walk.py lists such routes until they declare one).
-            return require_api(request, "account.tokens")
         return require_api(request, self.action)
 
     def authenticate(self, request: HttpRequest, token: str) -> Actor | None:

@@ -61,21 +61,6 @@ def _name(user: User) -> str:
     return user.get_full_name() or user.username
 
 
-def _record_as_patient(
-    *,
-    clinic_id: int,
-    patient_id: int,
-    action: str,
-    obj: Any,
-    ip: str | None,
-    detail: dict[str, Any],
-) -> None:
-    """Audit a write made by the patient through a link (no staff membership acts)."""
-    record_patient_link(
-        action, clinic_id=clinic_id, patient_id=patient_id, obj=obj, ip=ip, detail=detail
-    )
-
-
 # --- Intake ---------------------------------------------------------------------------
 
 
@@ -283,10 +268,10 @@ def submit_intake_link(*, token: str, data: dict[str, Any], ip: str | None) -> I
         )
         link.used_at = _now()
         link.save(update_fields=["used_at"])
-        _record_as_patient(
+        record_patient_link(
+            "create",
             clinic_id=link.clinic_id,
             patient_id=patient.pk,
-            action="create",
             obj=version,
             ip=ip,
             detail={"version": version.version, "link": link.pk},
@@ -800,10 +785,10 @@ def sign_consent_link(
         link.used_at = _now()
         link.consent = consent
         link.save(update_fields=["used_at", "consent"])
-        _record_as_patient(
+        record_patient_link(
+            "sign",
             clinic_id=link.clinic_id,
             patient_id=link.patient_id,
-            action="sign",
             obj=consent,
             ip=ip,
             detail={"family": consent.family, "version": consent.template_version, "link": link.pk},
