@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import call_command
+from playwright.sync_api import expect
 
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.demo.management.commands.seed_demo import DEMO_PASSWORD
@@ -34,9 +35,9 @@ def test_a_nurse_logs_in_searches_and_opens_the_chart(page, demo):
     row.click()
     page.wait_for_url(f"**/patients/{patient.pk}/")
     header = page.get_by_role("region", name="Patient")
-    assert patient.mrn in header.inner_text()
-    assert "Weight" in header.inner_text()
-    assert page.get_by_role("heading", name="Medications").is_visible()
+    expect(header).to_contain_text(patient.mrn)
+    expect(header).to_contain_text("Weight")
+    expect(page.get_by_role("heading", name="Medications")).to_be_visible()
     snap(page, "patient-chart")
     assert AuditEvent.objects.filter(
         action="view", patient_id=patient.pk, username="nurse.okafor"
@@ -48,13 +49,13 @@ def test_the_front_desk_sees_no_clinical_sections(page, demo):
     log_in(page, "frontdesk.lee", DEMO_PASSWORD)
     page.wait_for_url("**/patients/")
     page.goto(f"/patients/{patient.pk}/")
-    assert page.get_by_role("heading", name="Contact").is_visible()
+    expect(page.get_by_role("heading", name="Contact")).to_be_visible()
     assert page.get_by_role("heading", name="Medications").count() == 0
 
 
 def test_a_wrong_password_is_refused_plainly(page, demo):
     log_in(page, "nurse.okafor", "not-the-password")
-    assert page.get_by_role("alert").first.is_visible()
+    expect(page.get_by_role("alert").first).to_be_visible()
     assert "/login/" in page.url
 
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from ketaclinic.demo.management.commands.seed_demo import DEMO_PASSWORD
 from ketaclinic.inventory import services
@@ -55,12 +56,12 @@ def test_a_days_ledger_balances_to_the_milligram_in_the_browser(page, demo):
     page.get_by_label("Supplier address").fill("400 Commerce Way, Westbrook, ME 04092")
     page.get_by_label("Supplier DEA number").fill("RP4829130")  # wrong check digit
     page.get_by_role("button", name="Record receipt").click()
-    assert page.get_by_text("check digit is wrong").is_visible()
+    expect(page.get_by_text("check digit is wrong")).to_be_visible()
     snap(page, "ledger-receive")
     page.get_by_label("Supplier DEA number").fill(with_check_digit("RP482913"))
     page.get_by_role("button", name="Record receipt").click()
     page.wait_for_url("**/inventory/balances/")
-    assert page.get_by_text("Balance 100 mL").is_visible()
+    expect(page.get_by_text("Balance 100 mL")).to_be_visible()
     lot = Lot.objects.get(number="BT-0001")
 
     # Three patients get their doses from three vials; each remainder is wasted.
@@ -72,7 +73,7 @@ def test_a_days_ledger_balances_to_the_milligram_in_the_browser(page, demo):
         page.get_by_label("Treatment session").fill(f"bt-{n}")
         page.get_by_role("button", name="Record administration").click()
         page.wait_for_url("**/inventory/")
-        assert page.get_by_text(f"({mg} mg)").is_visible()
+        expect(page.get_by_text(f"({mg} mg)")).to_be_visible()
 
         page.goto("/inventory/waste/")
         page.locator("#id_lot").select_option(label=lot_label(lot))
@@ -95,7 +96,7 @@ def test_a_days_ledger_balances_to_the_milligram_in_the_browser(page, demo):
             page.get_by_role("link", name=f"Witness #{waste.pk}").click()
             page.get_by_label("Witness's own password").fill("not-my-password")
             page.get_by_role("button", name="Confirm as witness").click()
-            assert page.get_by_text("Wrong password for this witness.").is_visible()
+            expect(page.get_by_text("Wrong password for this witness.")).to_be_visible()
             snap(page, "ledger-witness")
             page.get_by_label("Witness's own password").fill(DEMO_PASSWORD)
             page.get_by_role("button", name="Confirm as witness").click()
@@ -112,9 +113,9 @@ def test_a_days_ledger_balances_to_the_milligram_in_the_browser(page, demo):
     page.get_by_label("Sealed containers, lot BT-0001").fill("7")
     page.get_by_role("button", name="Record count").click()
     page.wait_for_url("**/inventory/counts/*/")
-    assert page.get_by_text("The count matches the ledger").is_visible()
+    expect(page.get_by_text("The count matches the ledger")).to_be_visible()
     row = page.get_by_role("row").filter(has_text="lot BT-0001")
-    assert "70 mL" in row.inner_text()
+    expect(row).to_contain_text("70 mL")
     snap(page, "ledger-count")
 
     # The ledger, filtered to the lot, balances to the milligram.
@@ -126,10 +127,11 @@ def test_a_days_ledger_balances_to_the_milligram_in_the_browser(page, demo):
     assert entries[-1].balance_after == Decimal("70")
     assert all(e.witness_id for e in entries if e.kind == "waste")
     newest = page.get_by_role("row").filter(has_text="bt-3").first
-    assert "70 mL" in newest.inner_text()
+    expect(newest).to_contain_text("70 mL")
     page.goto("/inventory/balances/")
     bt = page.get_by_role("row").filter(has_text="BT-0001")
-    assert "70 mL" in bt.inner_text() and "3500 mg" in bt.inner_text()
+    expect(bt).to_contain_text("70 mL")
+    expect(bt).to_contain_text("3500 mg")
     snap(page, "ledger-balances")
 
     # The inspector's report for the day: every administration, by whom, to whom.

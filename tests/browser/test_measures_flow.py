@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.core import mail
+from playwright.sync_api import expect
 
 from ketaclinic.measures.models import Alert, Response
 from tests.browser.conftest import PHONE, log_in, snap
@@ -43,7 +44,7 @@ def test_a_patient_fills_a_phq9_on_a_phone_and_a_clinician_resolves_the_alert(
     phone = browser.new_context(viewport=PHONE, base_url=live_server.url)
     mobile = phone.new_page()
     mobile.goto(path)
-    assert mobile.get_by_text("Harbor Light").first.is_visible()
+    expect(mobile.get_by_text("Harbor Light").first).to_be_visible()
     assert patient.family_name not in mobile.content()
     assert mobile.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     snap(mobile, "measures-link-phone")
@@ -56,7 +57,7 @@ def test_a_patient_fills_a_phq9_on_a_phone_and_a_clinician_resolves_the_alert(
     snap(mobile, "measures-link-phone-done")
     # The link works once.
     mobile.goto(path)
-    assert mobile.get_by_role("heading", name="This link has already been used").is_visible()
+    expect(mobile.get_by_role("heading", name="This link has already been used")).to_be_visible()
     phone.close()
 
     stored = Response.objects.get()
@@ -68,10 +69,10 @@ def test_a_patient_fills_a_phq9_on_a_phone_and_a_clinician_resolves_the_alert(
     page.get_by_role("button", name="Log out").click()
     log_in(page, "drchen", PASSWORD)
     page.wait_for_url("**/patients/")
-    assert page.get_by_role("link", name=re.compile("Alerts.*1 open")).is_visible()
+    expect(page.get_by_role("link", name=re.compile("Alerts.*1 open"))).to_be_visible()
     page.goto(f"/patients/{patient.pk}/")
     badge = page.get_by_role("link", name="⛔ Suicidality alert — urgent")
-    assert badge.is_visible()
+    expect(badge).to_be_visible()
     snap(page, "measures-chart-with-alert")
     badge.click()
     page.wait_for_url("**/alerts/**")
@@ -105,11 +106,11 @@ def test_a_clinician_enters_a_phq9_with_the_keyboard(page, staff, patient):
     snap(page, "measures-entry")
     page.get_by_role("button", name="Save and score").click()
     page.get_by_role("heading", name=re.compile("Saved")).wait_for()
-    assert page.locator(".result-score .big").inner_text() == "18"
-    assert page.get_by_text("Moderately severe").first.is_visible()
-    assert page.get_by_text("Suicidality alert — urgent").first.is_visible()
+    expect(page.locator(".result-score .big")).to_have_text("18")
+    expect(page.get_by_text("Moderately severe").first).to_be_visible()
+    expect(page.get_by_text("Suicidality alert — urgent").first).to_be_visible()
     # The patient header gains the alert badge without a reload (htmx out-of-band swap).
-    assert page.locator("#measure-flags").get_by_text("Suicidality alert — urgent").is_visible()
+    expect(page.locator("#measure-flags").get_by_text("Suicidality alert — urgent")).to_be_visible()
     snap(page, "measures-entry-result")
     assert Response.objects.get().answers == [2] * 9
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Membership
@@ -43,12 +44,12 @@ def test_front_desk_books_an_induction_series_and_sees_it_on_the_day_board(page,
     page.wait_for_url("**/patients/")
     page.goto(f"/patients/{patient.pk}/")
     panel = page.get_by_role("region", name="Treatment course and appointments")
-    assert "0 of 6" in panel.inner_text()
-    assert "Planned, not activated" in panel.inner_text()
+    expect(panel).to_contain_text("0 of 6")
+    expect(panel).to_contain_text("Planned, not activated")
     panel.get_by_role("link", name="Book a series").click()
 
     page.wait_for_url("**/schedule/series/**")
-    assert patient.mrn in page.get_by_label("Course").inner_text()
+    expect(page.get_by_label("Course")).to_contain_text(patient.mrn)
     page.get_by_label("Tue").uncheck()
     page.get_by_label("Thu").uncheck()
     page.get_by_label("Earliest start").fill("10:00")
@@ -66,11 +67,11 @@ def test_front_desk_books_an_induction_series_and_sees_it_on_the_day_board(page,
 
     proposal.get_by_role("button", name="Book these 6 sessions").click()
     page.wait_for_url("**/schedule/?day=*")
-    assert "6 sessions booked" in page.get_by_role("status").inner_text()
+    expect(page.get_by_role("status")).to_contain_text("6 sessions booked")
     board = page.get_by_role("table", name=f"Appointments by room, {start.day} {start:%B %Y}")
     card = board.get_by_role("link", name=patient.display_name)
     assert card.count() == 1 and "Treatment · ketamine-iv-mood" in card.inner_text()
-    assert "10:00" in card.inner_text()
+    expect(card).to_contain_text("10:00")
     snap(page, "scheduling-day-board")
 
     booked = list(Appointment.objects.filter(course=course).order_by("start"))
@@ -82,7 +83,7 @@ def test_front_desk_books_an_induction_series_and_sees_it_on_the_day_board(page,
 
     card.click()
     page.wait_for_url("**/schedule/appointments/*/")
-    assert page.get_by_role("heading", name="Move").is_visible()
+    expect(page.get_by_role("heading", name="Move")).to_be_visible()
     snap(page, "scheduling-appointment")
     page.go_back()
 
@@ -96,6 +97,6 @@ def test_front_desk_books_an_induction_series_and_sees_it_on_the_day_board(page,
 
     page.goto(f"/patients/{patient.pk}/")
     panel = page.get_by_role("region", name="Treatment course and appointments")
-    assert "6 of 6" in panel.inner_text()
+    expect(panel).to_contain_text("6 of 6")
     panel.scroll_into_view_if_needed()
     snap(page, "scheduling-chart")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from ketaclinic.patients.models import Patient
 from ketaclinic.screening.gates import missing_for_course
@@ -83,10 +84,12 @@ def test_a_referred_patient_goes_from_intake_to_signed_consent(page, staff, pati
     page.wait_for_url("**/screening/*/")
     screening = Screening.objects.get(patient=patient)
     assert screening.result == "eligible"
-    assert page.get_by_text("✓ Eligible").first.is_visible()
-    assert page.get_by_text("Ketamine for mood and anxiety disorders is off-label.").is_visible()
-    assert page.get_by_text("Source: ASKP3").is_visible()
-    assert page.get_by_text("… Awaiting physician decision").is_visible()
+    expect(page.get_by_text("✓ Eligible").first).to_be_visible()
+    expect(
+        page.get_by_text("Ketamine for mood and anxiety disorders is off-label.")
+    ).to_be_visible()
+    expect(page.get_by_text("Source: ASKP3")).to_be_visible()
+    expect(page.get_by_text("… Awaiting physician decision")).to_be_visible()
     assert page.get_by_role("button", name="Sign decision").count() == 0  # nurses do not decide
     snap(page, "screening-result")
     log_out(page)
@@ -98,8 +101,8 @@ def test_a_referred_patient_goes_from_intake_to_signed_consent(page, staff, pati
     page.get_by_label("Accept").check()
     page.get_by_role("button", name="Sign decision").click()
     page.get_by_text("Decision signed.").wait_for()
-    assert page.get_by_text("✓ Accepted").first.is_visible()
-    assert "by Lena Chen" in page.locator(".signoff").inner_text()
+    expect(page.get_by_text("✓ Accepted").first).to_be_visible()
+    expect(page.locator(".signoff")).to_contain_text("by Lena Chen")
     snap(page, "screening-decided")
     patient.refresh_from_db()
     assert patient.status == "active"
@@ -118,10 +121,10 @@ def test_a_referred_patient_goes_from_intake_to_signed_consent(page, staff, pati
 
     # 5. Signed consent on the tablet, witnessed by the logged-in physician.
     page.goto(f"/patients/{patient.pk}/")
-    assert page.get_by_text("⚠ No consent").is_visible()
+    expect(page.get_by_text("⚠ No consent")).to_be_visible()
     page.get_by_text("Sign a consent").click()
     page.get_by_role("link", name="Sign consent: IV ketamine (mood)").click()
-    assert page.get_by_text("off-label").first.is_visible()
+    expect(page.get_by_text("off-label").first).to_be_visible()
     for box in page.locator(".consent-form input[type=checkbox]").all():
         box.check()
     page.get_by_label("Type your full name to sign").fill("Maria Garcia")
@@ -139,7 +142,8 @@ def test_a_referred_patient_goes_from_intake_to_signed_consent(page, staff, pati
 
     page.get_by_role("link", name="Back to chart").click()
     section = page.get_by_role("region", name="Consultation and eligibility")
-    assert "✓ Accepted" in section.inner_text() and "Version 1" in section.inner_text()
+    expect(section).to_contain_text("✓ Accepted")
+    expect(section).to_contain_text("Version 1")
     snap(page, "screening-chart")
 
     assert (
@@ -157,7 +161,7 @@ def test_the_consent_page_reads_on_a_phone(page, staff, patient):
     log_in(page, "okafor", PASSWORD)
     page.wait_for_url("**/patients/")
     page.goto(f"/screening/patients/{patient.pk}/consent/esketamine-nasal/")
-    assert page.get_by_text("SPRAVATO REMS patient enrollment").is_visible()
+    expect(page.get_by_text("SPRAVATO REMS patient enrollment")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     snap(page, "screening-consent-phone")
 
@@ -185,7 +189,7 @@ def test_the_chart_section_and_intake_read_on_a_phone(page, staff, patient):
     page.wait_for_url("**/patients/")
     page.goto(f"/patients/{patient.pk}/")
     section = page.get_by_role("region", name="Consultation and eligibility")
-    assert "⚑ Override" in section.inner_text()
+    expect(section).to_contain_text("⚑ Override")
     box = section.bounding_box()
     assert box["x"] + box["width"] <= PHONE["width"]
     assert (

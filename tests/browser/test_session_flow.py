@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.db.models import F
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from ketaclinic.treatment import checklist as checklist_module
 from ketaclinic.treatment.models import DeviceDose, Observation, TreatmentSession, VitalReading
@@ -150,7 +151,8 @@ def test_a_nurse_runs_an_iv_and_an_esketamine_session(page, floor, staff):
     # The board shows both, and updates without reloading.
     page.goto("/treatment/board/")
     board = page.locator("#board")
-    assert "Maria Garcia" in board.inner_text() and "Tom Berg" in board.inner_text()
+    expect(board).to_contain_text("Maria Garcia")
+    expect(board).to_contain_text("Tom Berg")
     nurse = staff["nurse"].user
     VitalReading.objects.create(
         session_id=iv_id,
@@ -170,27 +172,27 @@ def test_a_nurse_runs_an_iv_and_an_esketamine_session(page, floor, staff):
     # --- IV session ---------------------------------------------------------------------
     page.get_by_role("link", name="Chair 1: Maria Garcia, open the session").click()
     page.wait_for_url(f"**/treatment/sessions/{iv_id}/")
-    assert "Dosing is blocked" in page.locator("#checklist").inner_text()
+    expect(page.locator("#checklist")).to_contain_text("Dosing is blocked")
     confirm_checklist(page)
     save_vitals(page, 128, 80)
-    assert "Dosing is blocked" not in page.locator("#checklist").inner_text()
+    expect(page.locator("#checklist")).not_to_contain_text("Dosing is blocked")
     snap(page, "treatment-iv-checklist")
     dose = page.locator("#dose form")
     assert dose.get_by_label("Dose (mg)").input_value() == "35"
     dose.get_by_label("Lot number").fill("KET24031")
     submit(page, dose.get_by_role("button", name="Start infusion"))
-    assert "Dosing" in page.locator(".state-badge").inner_text()
+    expect(page.locator(".state-badge")).to_contain_text("Dosing")
 
     save_vitals(page, 182, 100, hr=88)
     assert "HIGH hypertension" in messages_text(page)
-    assert "pause the infusion, notify the physician" in page.locator("#alerts").inner_text()
+    expect(page.locator("#alerts")).to_contain_text("pause the infusion, notify the physician")
     snap(page, "treatment-iv-alert")
 
     end = page.locator("#dose form").last
     end.get_by_label("Drawn (mL)").fill("3.5")
     end.get_by_label("Given (mL)").fill("3.5")
     submit(page, end.get_by_role("button", name="Stop infusion: start monitoring"))
-    assert "Monitoring" in page.locator(".state-badge").inner_text()
+    expect(page.locator(".state-badge")).to_contain_text("Monitoring")
 
     save_vitals(page, 130, 82)
     observe(page, "moaas", 5)
