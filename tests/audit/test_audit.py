@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import importlib
+from contextlib import contextmanager
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import DatabaseError, connection, transaction
 
 from ketaclinic.audit.models import AuditEvent, AuditSeal
 from ketaclinic.audit.services import seal_pending, verify
@@ -51,6 +55,84 @@ def test_sealing_chains_batches_per_clinic_and_verify_passes(login, staff, patie
     assert verify() == []
 
 
+GUARD = importlib.import_module("ketaclinic.audit.migrations.0002_append_only_guard")
+
+
+@contextmanager
+def guard_lifted():
+    """Play a tamperer with database access, who must first remove the guard triggers."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN (%s, %s)",
+                [GUARD.EVENTS, GUARD.SEALS],
+            )
+            triggers = cursor.fetchall()
+            for name, _ in triggers:
+                cursor.execute(f"DROP TRIGGER {name}")
+        else:  # a superuser can switch ordinary triggers off for the session
+            cursor.execute("SET session_replication_role = replica")
+    yield
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            for _, sql in triggers:
+                cursor.execute(sql)
+        else:
+            cursor.execute("SET session_replication_role = DEFAULT")
+
+
+def _refused(sql: str, params: list) -> None:
+    with pytest.raises(DatabaseError, match="append-only"):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+
+def test_the_database_refuses_to_delete_or_edit_an_event_not_yet_sealed(login, staff, patient):
+    login(staff["nurse"]).get(f"/patients/{patient.pk}/")
+    event = AuditEvent.objects.get(action="view")
+    before = AuditEvent.objects.filter(pk=event.pk).values().get()
+    _refused("DELETE FROM audit_auditevent WHERE id = %s", [event.pk])
+    _refused("UPDATE audit_auditevent SET patient_id = 999 WHERE id = %s", [event.pk])
+    _refused("UPDATE audit_auditevent SET username = 'x', seal_id = NULL WHERE id = %s", [event.pk])
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).delete()
+    assert AuditEvent.objects.filter(pk=event.pk).values().get() == before
+    assert verify() == []
+
+
+def test_sealing_is_the_one_update_and_happens_once(login, staff, patient):
+    login(staff["nurse"]).get(f"/patients/{patient.pk}/")
+    seal_pending()
+    event = AuditEvent.objects.get(action="view")
+    seal = event.seal
+    login(staff["nurse"]).get(f"/patients/{patient.pk}/")
+    seal_pending()
+    later = AuditSeal.objects.filter(chain=patient.clinic_id).order_by("-seq").first()
+    seals = list(AuditSeal.objects.order_by("id").values())
+    _refused("UPDATE audit_auditevent SET seal_id = %s WHERE id = %s", [later.pk, event.pk])
+    _refused("UPDATE audit_auditevent SET seal_id = NULL WHERE id = %s", [event.pk])
+    _refused("UPDATE audit_auditseal SET count = 99 WHERE id = %s", [seal.pk])
+    _refused("DELETE FROM audit_auditseal WHERE id = %s", [later.pk])
+    assert AuditEvent.objects.get(pk=event.pk).seal_id == seal.pk
+    assert list(AuditSeal.objects.order_by("id").values()) == seals
+    assert verify() == []
+
+
+def test_the_guard_covers_every_column_of_an_event():
+    columns = {f.column for f in AuditEvent._meta.concrete_fields}
+    assert set(GUARD.GUARDED) == columns - {"seal_id"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_flush_empties_the_log_and_leaves_the_guard_in_place(login, staff, patient):
+    login(staff["nurse"]).get(f"/patients/{patient.pk}/")
+    seal_pending()
+    call_command("flush", interactive=False, verbosity=0)
+    assert (AuditEvent.objects.count(), AuditSeal.objects.count()) == (0, 0)
+    event = AuditEvent.objects.create(action="view", digest="0" * 64, at="2026-11-25T12:00Z")
+    _refused("DELETE FROM audit_auditevent WHERE id = %s", [event.pk])
+
+
 def _sealed_log(login, staff, patient):
     client = login(staff["nurse"])
     for _ in range(3):
@@ -61,14 +143,16 @@ def _sealed_log(login, staff, patient):
 
 def test_verify_names_an_altered_event(login, staff, patient):
     events = _sealed_log(login, staff, patient)
-    AuditEvent.objects.filter(pk=events[1].pk).update(username="someone-else")
+    with guard_lifted():
+        AuditEvent.objects.filter(pk=events[1].pk).update(username="someone-else")
     problems = verify()
     assert str(problems[0]) == f"event {events[1].pk}: content was altered after it was written"
 
 
 def test_verify_detects_a_removed_event(login, staff, patient):
     events = _sealed_log(login, staff, patient)
-    AuditEvent.objects.filter(pk=events[0].pk).delete()
+    with guard_lifted():
+        AuditEvent.objects.filter(pk=events[0].pk).delete()
     assert any("removed" in str(p) for p in verify())
 
 
@@ -79,7 +163,8 @@ def test_verify_detects_an_event_rewritten_with_a_fresh_digest(login, staff, pat
     forged = events[2]
     forged.action = "export"
     forged.digest = event_digest(forged)
-    forged.save()
+    with guard_lifted():
+        forged.save()
     assert any("digest was altered" in str(p) for p in verify())
 
 
@@ -88,8 +173,9 @@ def test_verify_detects_a_removed_seal(login, staff, patient):
     login(staff["nurse"]).get(f"/patients/{patient.pk}/")
     seal_pending()
     first = AuditSeal.objects.order_by("seq").first()
-    AuditEvent.objects.filter(seal=first).delete()
-    first.delete()
+    with guard_lifted():
+        AuditEvent.objects.filter(seal=first).delete()
+        first.delete()
     assert any("is missing" in str(p) for p in verify())
 
 
@@ -99,7 +185,8 @@ def test_verify_audit_command_exits_non_zero_naming_the_first_bad_event(
     events = _sealed_log(login, staff, patient)
     call_command("verify_audit")
     assert "audit log intact" in capsys.readouterr().out
-    AuditEvent.objects.filter(pk=events[0].pk).update(patient_id=999)
+    with guard_lifted():
+        AuditEvent.objects.filter(pk=events[0].pk).update(patient_id=999)
     with pytest.raises(CommandError, match=f"event {events[0].pk}"):
         call_command("verify_audit")
 
