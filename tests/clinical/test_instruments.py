@@ -360,6 +360,20 @@ def test_qids_domains_must_use_every_item_once():
         Instrument.model_validate(data)
 
 
+def test_qids_alternatives_must_share_one_domain():
+    data = shipped_yaml("qids_sr16")
+    data["scoring"]["answer_one_of"][0]["items"] = [5, 6]
+    with pytest.raises(ValueError, match="must share one domain"):
+        Instrument.model_validate(data)
+
+
+def test_alternatives_belong_to_a_max_of_group_scoring():
+    data = shipped_yaml("gad7")
+    data["scoring"]["answer_one_of"] = [{"items": [1, 2], "source": "test"}]
+    with pytest.raises(ValueError, match="answer_one_of belongs to scoring.kind domain_max_sum"):
+        Instrument.model_validate(data)
+
+
 def test_definitions_are_frozen():
     phq9 = load_instruments()["phq9"]
     with pytest.raises(ValueError):

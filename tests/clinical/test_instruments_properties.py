@@ -99,6 +99,23 @@ def test_pcl5_clusters_add_up_and_the_dsm5_rule_is_exact(answers):
     assert result.above_cutoff is (sum(answers) >= 33)
 
 
+@given(
+    answers=full_answers(INSTRUMENTS["qids_sr16"]),
+    blank=st.tuples(st.sampled_from([6, 7, None]), st.sampled_from([8, 9, None])),
+)
+def test_qids_a_blank_alternative_scores_as_the_highest_answered_item(answers, blank):
+    given_answers: list[int | None] = list(answers)
+    for n in blank:
+        if n is not None:
+            given_answers[n - 1] = None
+    result = score(INSTRUMENTS["qids_sr16"], given_answers)
+    answered = [given_answers[n - 1] for n in (6, 7, 8, 9)]
+    assert result.subscores["appetite_weight"] == max(v for v in answered if v is not None)
+    assert result.complete and result.total is not None and 0 <= result.total <= 27
+    # Leaving an alternative blank never raises the total.
+    assert result.total <= score(INSTRUMENTS["qids_sr16"], answers).total
+
+
 @given(answers=full_answers(INSTRUMENTS["qids_sr16"]))
 def test_qids_alerts_exactly_when_item_12_is_2_or_more(answers):
     result = score(INSTRUMENTS["qids_sr16"], answers)

@@ -284,6 +284,40 @@ def test_qids_uniform_answers_count_each_domain_once(value, total, band):
     assert (result.total, result.severity) == (total, band)
 
 
+def test_qids_takes_either_appetite_item_and_either_weight_item():
+    """The QIDS-SR16 form asks for item 6 or 7 and item 8 or 9 (not both) [Rush et al. 2003]."""
+    answers = [1, 0, 0, 0, 1, 2, None, None, 1, 1, 1, 0, 1, 1, 0, 2]
+    result = score(QIDS, answers)
+    assert result.subscores["appetite_weight"] == 2  # max(6=2, 9=1); 7 and 8 left blank
+    assert (result.total, result.severity) == (10, "mild")
+    assert result.complete and result.missing_items == () and not result.prorated
+
+
+def test_qids_with_both_alternatives_answered_takes_the_higher():
+    answers = [0] * 16
+    answers[5], answers[6], answers[7], answers[8] = 1, 3, 0, 2  # items 6-9
+    assert score(QIDS, answers).subscores["appetite_weight"] == 3
+
+
+@pytest.mark.parametrize(
+    ("blank", "item", "message"),
+    [
+        ((6, 7), 6, "item 6: answer item 6 or item 7"),
+        ((8, 9), 8, "item 8: answer item 8 or item 9"),
+        ((5,), 5, "item 5: an answer is required"),
+        ((16,), 16, "item 16: an answer is required"),
+    ],
+)
+def test_qids_refuses_a_blank_that_is_not_an_alternative(blank, item, message):
+    answers: list[int | None] = [1] * 16
+    for n in blank:
+        answers[n - 1] = None
+    with pytest.raises(AnswerError) as raised:
+        score(QIDS, answers)
+    assert raised.value.item == item
+    assert raised.value.message.startswith(message)
+
+
 # --- PCL-5 -------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.measures.models import Alert, Response
-from tests.measures.conftest import PHQ9_URL, post
+from tests.measures.conftest import PHQ9_URL, dosed_session, post
 
 pytestmark = pytest.mark.django_db
 
@@ -100,6 +100,26 @@ def test_qids_domains_are_the_subscores(api_client, staff, patient):
     ).json()
     assert sum(body["subscores"].values()) == 12
     assert len(body["subscores"]) == 9
+
+
+def test_qids_accepts_the_blank_alternative_and_names_a_missing_pair(api_client, staff, patient):
+    client = api_client(staff["nurse"])
+    answers = [1, 0, 0, 0, 1, 2, None, None, 1, 1, 1, 0, 1, 1, 0, 2]
+    body = post(
+        client, PHQ9_URL.format(patient.pk), {"instrument": "qids_sr16", "answers": answers}
+    ).json()
+    assert (body["total"], body["severity"]) == (10, "mild")
+    assert body["subscores"]["appetite_weight"] == 2
+    assert Response.objects.get().answers == answers
+    answers[5] = None  # neither 6 nor 7
+    response = post(
+        client, PHQ9_URL.format(patient.pk), {"instrument": "qids_sr16", "answers": answers}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {"loc": ["body", "answers.6"], "msg": "item 6: answer item 6 or item 7"}
+    ]
+    assert Response.objects.count() == 1
 
 
 @pytest.mark.parametrize(
@@ -342,6 +362,41 @@ def test_outcomes_for_a_baseline_and_follow_ups(api_client, staff, patient):
         ]
     }
     assert AuditEvent.objects.filter(action="view", detail__view="outcomes").count() == 1
+
+
+def test_outcomes_take_the_last_score_before_the_first_treatment_as_baseline(
+    api_client, staff, patient, clinic
+):
+    """PHQ-9 22, 20 before the first dose; 12, 8 after: baseline 20 (DOMAIN.md §6.1)."""
+    client = api_client(staff["physician"])
+    base = datetime(2026, 9, 1, 10, tzinfo=UTC)
+    for week, total in enumerate([22, 20, 12, 8]):
+        post(
+            client,
+            PHQ9_URL.format(patient.pk),
+            {
+                "instrument": "phq9",
+                "answers": _phq(total),
+                "taken_at": (base + timedelta(weeks=week)).isoformat(),
+            },
+        )
+    dosed_session(clinic, patient, staff["physician"], base + timedelta(weeks=1, days=2))
+    dosed_session(clinic, patient, staff["physician"], base + timedelta(weeks=1, days=4))
+    assert client.get(f"/api/v1/patients/{patient.pk}/outcomes").json() == {
+        "instruments": [
+            # 20 -> 8: -12, -60 %: a response; 8 is not < 5, so no remission.
+            {
+                "instrument": "phq9",
+                "baseline": 20,
+                "latest": 8,
+                "change": -12,
+                "percent_change": -60.0,
+                "response": True,
+                "remission": False,
+                "count": 4,
+            }
+        ]
+    }
 
 
 def test_outcomes_with_one_score_have_no_judgement_yet(api_client, staff, patient):

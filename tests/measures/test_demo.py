@@ -18,16 +18,25 @@ def test_the_demo_has_varied_courses_and_two_open_alerts():
     call_command("seed_demo", stdout=open("/dev/null", "w"))
     assert Response.objects.count() == count  # idempotent
     patients = list(Patient.objects.filter(clinic__slug="harbor").order_by("mrn"))
-    summaries = []
+    finished, treated = [], []
     for patient in patients:
-        for series in services.series_for(patient, services.totals_for(patient)):
-            if series.instrument.code == "phq9":
-                summaries.append(series.summary)
-    assert len(summaries) >= len(patients) * 3 // 4
-    assert all(s.count == 9 for s in summaries)  # baseline + 8 weekly follow-ups
-    assert any(s.remission for s in summaries)
-    assert any(s.response and not s.remission for s in summaries)
-    assert any(s.response is False for s in summaries)
+        started = services.first_treatment_at(patient)
+        for series in services.series_for(services.totals_for(patient), started):
+            if series.instrument.code != "phq9":
+                continue
+            if patient.status in ("maintenance", "inactive"):
+                finished.append(series.summary)
+            if started is not None:
+                treated.append((started, series.summary))
+    # A finished course: baseline + 8 weekly follow-ups, with varied outcomes.
+    assert finished and all(s.count == 9 for s in finished)
+    assert any(s.remission for s in finished)
+    assert any(s.response and not s.remission for s in finished)
+    assert any(s.response is False for s in finished)
+    # A course under way: the baseline is the last score before the first dose.
+    assert treated
+    for started, summary in treated:
+        assert summary.baseline.at < started
     open_alerts = Alert.objects.filter(status="open")
     assert open_alerts.count() == 2
     assert set(open_alerts.values_list("code", "level")) == {("suicidality", "urgent")}

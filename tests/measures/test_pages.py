@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from ketaclinic.measures.models import Alert, Response
-from tests.measures.conftest import PHQ9_URL, post
+from tests.measures.conftest import PHQ9_URL, dosed_session, post
 
 pytestmark = pytest.mark.django_db
 
@@ -140,6 +140,31 @@ def test_the_trend_chart_is_svg_with_the_bands(login, staff, patient, api_client
         .status_code
         == 403
     )
+
+
+def test_the_chart_marks_every_treatment_session_and_names_the_baseline(
+    login, staff, patient, api_client, clinic
+):
+    seed_series(api_client, staff, patient, [20, 18, 11, 6])
+    base = datetime(2026, 9, 1, 15, tzinfo=UTC)
+    client = login(staff["physician"])
+    html = client.get(f"/patients/{patient.pk}/").content.decode()
+    assert "No treatment yet: baseline is the first score." in html
+    dosed_session(clinic, patient, staff["physician"], base + timedelta(weeks=1, days=1))
+    with CaptureQueriesContext(connection) as one:
+        svg = client.get(f"/measures/patients/{patient.pk}/chart/phq9.svg").content.decode()
+    assert svg.count("Treatment session") == 1
+    for days in (3, 5, 8):
+        dosed_session(clinic, patient, staff["physician"], base + timedelta(weeks=1, days=days))
+    with CaptureQueriesContext(connection) as four:
+        svg = client.get(f"/measures/patients/{patient.pk}/chart/phq9.svg").content.decode()
+    assert svg.count("Treatment session") == 1  # named once in the legend
+    assert len(four) == len(one)
+    html = client.get(f"/patients/{patient.pk}/").content.decode()
+    # Week 1 (18) is the last score before the first dose on 9 Sep: 18 -> 6 is -66.7 %.
+    assert "Baseline is the last score before the first treatment (9 Sep 2026)." in html
+    assert '<td class="num">18</td>' in html
+    assert "-12 (-66.7 %)" in html
 
 
 def test_another_clinic_gets_404_on_every_page(login, outsider, patient, api_client, staff):

@@ -57,8 +57,20 @@ def trend_svg(
                 fontsize=7.5,
                 color="#4a5565",
             )
-    for at in treatments:
-        ax.axvline(at, color="#7a869a", linewidth=0.8, linestyle=":", zorder=1)
+    for index, at in enumerate(treatments):
+        ax.axvline(
+            at,
+            color="#7a869a",
+            linewidth=0.8,
+            linestyle=":",
+            zorder=1,
+            label="Treatment session" if index == 0 else None,
+        )
+    if treatments:
+        # Named once above the plot, so a dotted line is never a mystery.
+        ax.legend(
+            loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=7.5, frameon=False, ncols=1
+        )
     if points:
         xs = [at.astimezone(tz) for at, _ in points]
         ys = [total for _, total in points]
@@ -84,7 +96,7 @@ def trend_svg(
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.grid(axis="y", color="#ffffff", linewidth=0.6)
-    fig.subplots_adjust(left=0.09, right=0.78, top=0.93, bottom=0.13)
+    fig.subplots_adjust(left=0.09, right=0.78, top=0.88, bottom=0.13)
     out = io.StringIO()
     with _lock:
         fig.savefig(out, format="svg", metadata={"Date": None})

@@ -1,14 +1,21 @@
 """Demo data for this capability, called by seed_demo (idempotent).
 
-Synthetic PHQ-9 / GAD-7 histories (a baseline and weekly follow-ups over about eight
-weeks) with varied courses: remitters, responders, partial responders and
-non-responders; a C-SSRS screen at baseline; and two open suicidality alerts.
+Synthetic PHQ-9 / GAD-7 histories that agree with the rest of the demo clinic:
+- maintenance and inactive patients finished a course before the clinic used this
+  software: a baseline and eight weekly follow-ups with varied courses (remitters,
+  responders, partial and non-responders); no sessions are recorded, so the baseline
+  is their first score;
+- active patients start their course this Monday (the scheduling demo plans it so):
+  four weekly pre-treatment scores, the last of which is their baseline;
+- patients in screening have one intake score; referred patients have none.
+Every patient with scores has a C-SSRS screen at the first one. Two suicidality alerts
+are open: one on a maintenance patient's latest PHQ-9, one at an intake two hours ago.
 """
 
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from django.utils import timezone
 
@@ -25,6 +32,7 @@ COURSES = {
     "non_responder": 0.95,
 }
 WEEKS = 8
+PRE_TREATMENT_WEEKS = 4
 
 
 def _answers(
@@ -69,32 +77,64 @@ def seed(clinic, patients) -> None:
         .first()
     )
     entered_by = nurse.user if nurse else None
+    # Every time is in the past: the API refuses a questionnaire dated in the future.
     now = timezone.now().replace(second=0, microsecond=0)
-    start = now - timedelta(weeks=WEEKS, hours=3)
-    courses = list(COURSES)
-    # Most patients have a history; a few (recently referred) have none yet.
-    with_history = [p for i, p in enumerate(patients) if i % 6 != 5]
-    # The two open alerts belong to a partial responder and a non-responder (courses 2, 3).
-    alert_patients = {p.pk for p in with_history[2:4]}
+    today = timezone.localdate(now, clinic.tz)
+    monday = datetime.combine(today - timedelta(days=today.weekday()), time(0), tzinfo=clinic.tz)
+    finished = [p for p in patients if p.status in ("maintenance", "inactive")]
+    active = [p for p in patients if p.status == "active"]
+    screening = [p for p in patients if p.status == "screening"]
+    # One open alert on a maintenance patient's latest PHQ-9, one at today's intake.
+    maintenance = [p for p in finished if p.status == "maintenance"]
+    alert_patients = {p.pk for p in maintenance[:1] + screening[:1]}
     rows: list[Response] = []
-    for index, patient in enumerate(with_history):
-        course = courses[index % len(courses)]
-        phq_base = rng.randint(15, 24)
-        gad_base = rng.randint(9, 18)
-        phq_totals = _course_totals(rng, phq_base, course)
-        gad_totals = _course_totals(rng, gad_base, course)
-        for week in range(WEEKS + 1):
-            at = start + timedelta(weeks=week, minutes=rng.randint(0, 240))
-            last = week == WEEKS
-            item9 = 1 if (last and patient.pk in alert_patients) else 0
-            phq_answers = _answers(rng, 9, 3, phq_totals[week], {9: item9})
-            gad_answers = _answers(rng, 7, 3, gad_totals[week], {})
-            for definition, answers in ((phq9, phq_answers), (gad7, gad_answers)):
+
+    def add(patient, week_times, phq_totals, gad_totals):
+        for week, at in enumerate(week_times):
+            item9 = 1 if (week == len(week_times) - 1 and patient.pk in alert_patients) else 0
+            phq = _answers(rng, 9, 3, phq_totals[week], {9: item9})
+            gad = _answers(rng, 7, 3, gad_totals[week], {})
+            for definition, answers in ((phq9, phq), (gad7, gad)):
                 rows.append(_response(clinic, patient, definition, answers, at, entered_by, week))
-        # C-SSRS screen at baseline: mostly no risk, some passive wishes (low).
-        first = rng.random() < 0.3
-        screen = [first, False, None, None, None, False, None]
-        rows.append(_response(clinic, patient, cssrs, screen, start, entered_by, 0))
+        # C-SSRS screen with the first score: mostly no risk, some passive wishes (low).
+        screen = [rng.random() < 0.3, False, None, None, None, False, None]
+        rows.append(_response(clinic, patient, cssrs, screen, week_times[0], entered_by, 0))
+
+    for index, patient in enumerate(finished):
+        course = list(COURSES)[index % len(COURSES)]
+        end = (
+            now - timedelta(hours=3)
+            if patient.status == "maintenance"
+            else now - timedelta(weeks=6)
+        )
+        times = [
+            end - timedelta(weeks=WEEKS - week, minutes=rng.randint(0, 240))
+            for week in range(WEEKS + 1)
+        ]
+        add(
+            patient,
+            times,
+            _course_totals(rng, rng.randint(15, 24), course),
+            _course_totals(rng, rng.randint(9, 18), course),
+        )
+    for patient in active:
+        # Before this Monday, when the scheduling demo starts every active course.
+        times = [
+            monday - timedelta(weeks=PRE_TREATMENT_WEEKS - week, hours=rng.randint(-60, -10))
+            for week in range(PRE_TREATMENT_WEEKS)
+        ]
+        phq_base, gad_base = rng.randint(16, 24), rng.randint(10, 18)
+        add(
+            patient,
+            times,
+            [max(0, phq_base + rng.choice([-1, 0, 1])) for _ in times],
+            [max(0, gad_base + rng.choice([-1, 0, 1])) for _ in times],
+        )
+    for patient in screening:
+        at = now - timedelta(days=rng.randint(2, 9), minutes=rng.randint(0, 240))
+        if patient.pk in alert_patients:
+            at = now - timedelta(hours=2)
+        add(patient, [at], [rng.randint(14, 24)], [rng.randint(9, 18)])
     Response.objects.bulk_create(rows)
     # Open alerts only for the alert patients' latest PHQ-9 (earlier item 9 answers are 0).
     for response in Response.objects.filter(

@@ -346,6 +346,15 @@ def first_treatment_at(patient: Patient) -> datetime | None:
     This is the one place that decides it; outcomes and charts both ask here. Sessions
     belong to a higher app, so the model is looked up by name rather than imported.
     """
+    return _dose_times(patient).first()
+
+
+def treatment_times(patient: Patient) -> list[datetime]:
+    """When each of the patient's treatment doses started, oldest first (one query; for charts)."""
+    return list(_dose_times(patient))
+
+
+def _dose_times(patient: Patient) -> QuerySet[Any]:
     sessions = apps.get_model("treatment", "TreatmentSession")
     return (
         sessions.objects.filter(
@@ -353,7 +362,6 @@ def first_treatment_at(patient: Patient) -> datetime | None:
         )
         .order_by("dose_started_at")
         .values_list("dose_started_at", flat=True)
-        .first()
     )
 
 
@@ -367,16 +375,18 @@ class InstrumentSeries:
 
 
 def series_for(
-    patient: Patient, points: Sequence[tuple[str, datetime, int]]
+    points: Sequence[tuple[str, datetime, int]], started: datetime | None
 ) -> list[InstrumentSeries]:
-    """Group (instrument, taken_at, total) rows into per-instrument series with summaries."""
+    """Group (instrument, taken_at, total) rows into per-instrument series with summaries.
+
+    `started` is the patient's first_treatment_at (None before any treatment).
+    """
     from ketaclinic.measures.registry import instruments
 
     loaded = instruments()
     grouped: dict[str, list[tuple[datetime, int]]] = {}
     for code, at, total in points:
         grouped.setdefault(code, []).append((at, total))
-    started = first_treatment_at(patient)
     result = []
     for code in sorted(grouped):
         definition = loaded.get(code)
@@ -404,7 +414,7 @@ def outcomes_for(*, actor: Actor, patient: Patient) -> list[dict[str, Any]]:
     """Baseline, latest, change, response and remission per instrument, as the API answers."""
     actor.check("clinical.view")
     rows = []
-    for s in series_for(patient, totals_for(patient)):
+    for s in series_for(totals_for(patient), first_treatment_at(patient)):
         if s.summary is None:
             continue
         rows.append(

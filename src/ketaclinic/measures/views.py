@@ -68,6 +68,11 @@ def item_rows(
         label = next(o.label for o in gate.options if o.value == rule.when)
         for number in rule.skip:
             skipped_by[number] = (rule.gate, label)
+    alternatives: dict[int, str] = {}
+    for group in definition.scoring.answer_one_of:
+        names = " or ".join(str(n) for n in group.items)
+        for number in group.items:
+            alternatives[number] = f"Answer question {names}; leave the other one blank."
     rows = []
     for item in definition.items:
         chosen = answers[item.number - 1] if answers else None
@@ -95,7 +100,7 @@ def item_rows(
                     f"Skip if you answered “{skipped_by[item.number][1]}” to question "
                     f"{skipped_by[item.number][0]}."
                     if item.number in skipped_by
-                    else ""
+                    else alternatives.get(item.number, "")
                 ),
             }
         )
@@ -183,8 +188,7 @@ def trend_chart(request: HttpRequest, patient_id: int, code: str) -> HttpRespons
         raise Http404("No chart for this instrument.")
     points = [(at, total) for _code, at, total in services.totals_for(patient) if _code == code]
     services.view_measures(actor=actor, patient=patient, what=f"chart:{code}")
-    treatment = services.first_treatment_at(patient)
-    svg = trend_svg(definition, points, actor.clinic.tz, [treatment] if treatment else [])
+    svg = trend_svg(definition, points, actor.clinic.tz, services.treatment_times(patient))
     response = HttpResponse(svg, content_type="image/svg+xml")
     response["Cache-Control"] = "private, no-store"
     return response

@@ -138,6 +138,17 @@ class MissingRule(_Model):
         return self
 
 
+class OneOfGroup(_Model):
+    """Items of which at least one must be answered; the others may be left blank.
+
+    QIDS-SR16 asks for either item 6 or 7 (appetite) and either 8 or 9 (weight). A
+    blank alternative scores nothing: the group's domain takes the highest answered item.
+    """
+
+    items: tuple[ItemNumber, ...] = Field(min_length=2)
+    source: Text
+
+
 class SkipRule(_Model):
     """Items that must be skipped when the gate item has a given answer, and answered otherwise."""
 
@@ -191,6 +202,7 @@ class Scoring(_Model):
     subscales: tuple[Subscale, ...] = ()
     domains: tuple[Subscale, ...] = ()
     missing: MissingRule = MissingRule()
+    answer_one_of: tuple[OneOfGroup, ...] = ()
     skip_rules: tuple[SkipRule, ...] = ()
     risk_levels: tuple[RiskLevel, ...] = ()
     risk_rules: tuple[RiskRule, ...] = ()
@@ -364,6 +376,8 @@ class Instrument(_Model):
             raise ValueError("scoring.kind domain_max_sum needs domains")
         if s.kind != "domain_max_sum" and s.domains:
             raise ValueError("domains belong to scoring.kind domain_max_sum")
+        if s.answer_one_of and s.kind != "domain_max_sum":
+            raise ValueError("scoring.answer_one_of belongs to scoring.kind domain_max_sum")
         if s.missing.method is not None and (s.kind != "sum" or s.subscales):
             raise ValueError("prorating missing items is supported only for a plain sum")
 
@@ -380,6 +394,16 @@ class Instrument(_Model):
             covered = sorted(n for g in s.domains for n in g.items)
             if covered != list(range(1, len(self.items) + 1)):
                 raise ValueError("scoring.domains must use every item exactly once")
+        seen: set[int] = set()
+        for group in s.answer_one_of:
+            for n in group.items:
+                self._known(n, "scoring.answer_one_of")
+            if seen & set(group.items) or len(set(group.items)) != len(group.items):
+                raise ValueError("scoring.answer_one_of: an item is named twice")
+            seen |= set(group.items)
+            # Scoring a blank as "nothing" is exact only inside one max-of-group domain.
+            if not any(set(group.items) <= set(d.items) for d in s.domains):
+                raise ValueError("scoring.answer_one_of: a group's items must share one domain")
         if s.provisional_diagnosis is not None:
             known = {g.code for g in s.subscales}
             for req in s.provisional_diagnosis.require:

@@ -139,14 +139,30 @@ def _checked_answers(instrument: Instrument, answers: Sequence[Answer]) -> tuple
                     reason = f" because item {gate} is {_show(gate_answer)}"
                 raise AnswerError(number, f"item {number}: an answer is required{reason}")
     elif not scoring.missing.skips_allowed:
+        optional = _blank_alternatives(instrument, values)
         for item, value in zip(instrument.items, values, strict=True):
-            if value is None:
+            if value is None and item.number not in optional:
                 raise AnswerError(
                     item.number,
                     f"item {item.number}: an answer is required "
                     f"({instrument.code} does not allow skipped items)",
                 )
     return values
+
+
+def _blank_alternatives(instrument: Instrument, values: tuple[Answer, ...]) -> frozenset[int]:
+    """Return the items left blank as allowed by answer_one_of (another of the group answered).
+
+    Raises AnswerError naming the group's first item when none of a group is answered.
+    """
+    blank: set[int] = set()
+    for group in instrument.scoring.answer_one_of:
+        skipped = [n for n in group.items if values[n - 1] is None]
+        if len(skipped) == len(group.items):
+            names = " or ".join(f"item {n}" for n in group.items)
+            raise AnswerError(group.items[0], f"item {group.items[0]}: answer {names}")
+        blank.update(skipped)
+    return frozenset(blank)
 
 
 def _round_half_up(x: Fraction) -> int:
@@ -200,7 +216,13 @@ def score(instrument: Instrument, answers: Sequence[Answer]) -> Score:
         return _score_risk(instrument, values)
 
     answered = [int(v) for v in values if v is not None]
-    missing = tuple(i.number for i, v in zip(instrument.items, values, strict=True) if v is None)
+    # An alternative left blank (QIDS-SR16 item 6 or 7) is not missing: it scores nothing.
+    optional = _blank_alternatives(instrument, values)
+    missing = tuple(
+        i.number
+        for i, v in zip(instrument.items, values, strict=True)
+        if v is None and i.number not in optional
+    )
     subscores: dict[str, int] = {}
     total: int | None
     prorated = False
@@ -213,7 +235,10 @@ def score(instrument: Instrument, answers: Sequence[Answer]) -> Score:
         prorated = True
     elif scoring.kind == "domain_max_sum":
         for domain in scoring.domains:
-            subscores[domain.code] = max(int(values[n - 1] or 0) for n in domain.items)
+            # The highest answered item; answer_one_of guarantees one is answered.
+            subscores[domain.code] = max(
+                int(v) for v in (values[n - 1] for n in domain.items) if v is not None
+            )
         total = sum(subscores.values())
     else:
         total = sum(answered)

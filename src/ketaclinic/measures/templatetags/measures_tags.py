@@ -118,8 +118,9 @@ def measures_chart_section(context: dict[str, Any], patient: Any) -> dict[str, A
     )
     for r in candidates:
         latest.setdefault(r.instrument, r)
+    started = services.first_treatment_at(patient)
     series = {
-        s.instrument.code: s for s in services.series_for(patient, services.totals_for(patient))
+        s.instrument.code: s for s in services.series_for(services.totals_for(patient), started)
     }
     rows = []
     for code, response in sorted(
@@ -140,6 +141,7 @@ def measures_chart_section(context: dict[str, Any], patient: Any) -> dict[str, A
         rows=rows,
         instruments=sorted(loaded.values(), key=lambda i: i.title),
         open_alerts=patient_open_alerts(patient),
+        first_treatment=started,
     )
     # The chart view has already audited this read ("view", chart).
     return out
