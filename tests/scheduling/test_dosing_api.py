@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from django.utils import timezone
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/dosing/calculate"
-FRESH = str(timezone.localdate())  # a weight measured today
+# Yesterday in UTC is never in the future in the clinic's zone (New York), at any hour.
+FRESH = str(timezone.localdate() - timedelta(days=1))
 
 
 def calc(client, **body):
@@ -203,3 +206,18 @@ def test_an_im_dose_has_a_volume_and_no_pump_rate(staff, api_client):
         None,
         None,
     )
+
+
+def test_it_dates_the_weight_by_the_clinics_calendar(staff, api_client, monkeypatch):
+    # 03:00 UTC on 26 November is still 25 November, 22:00, in the clinic (New York).
+    monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 11, 26, 3, 0, tzinfo=UTC))
+    client = api_client(staff["physician"])
+    body = dict(protocol="ketamine-iv-mood", weight_kg=70)
+    future = calc(client, **body, weight_measured_on="2026-11-26")
+    assert future.status_code == 422
+    assert "weight date 2026-11-26 is in the future" in str(future.json()["detail"])
+    old = calc(client, **body, weight_measured_on="2026-10-25")
+    assert old.status_code == 200
+    assert old.json()["warnings"] == [
+        "The weight was measured 31 days ago (on 2026-10-25), more than 30 days: weigh the patient."
+    ]

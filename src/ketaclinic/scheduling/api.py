@@ -4,7 +4,6 @@ from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
-from django.utils import timezone
 from ninja import Query, Router, Schema, Status
 
 from ketaclinic.api_auth import allow
@@ -73,7 +72,7 @@ def calculate(request: HttpRequest, payload: DoseIn) -> dict:
             weight_basis=payload.weight_basis,
             concentration_mg_per_ml=payload.concentration_mg_per_ml,
             weight_measured_on=payload.weight_measured_on,
-            today=timezone.localdate(),
+            today=services.clinic_today(request.auth.clinic),  # type: ignore[attr-defined]
             first_session=payload.first_session,
         )
     except DoseError as exc:
@@ -332,7 +331,9 @@ class DayParams(Schema):
 def list_appointments(request: HttpRequest, filters: Query[DayParams]) -> list:
     """Appointments of one local day (default today), optionally one staff member's."""
     actor = request.auth  # type: ignore[attr-defined]
-    start, end = services.day_window(actor.clinic, filters.day or timezone.localdate())
+    start, end = services.day_window(
+        actor.clinic, filters.day or services.clinic_today(actor.clinic)
+    )
     found = (
         Appointment.objects.for_clinic(actor.clinic).overlapping(start, end).order_by("start", "pk")
     )

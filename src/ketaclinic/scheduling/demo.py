@@ -127,7 +127,7 @@ def _course(clinic: Any, patient: Any, physician: Membership, index: int) -> Tre
     if existing is not None:
         return existing
     protocol = services.get_protocol(_protocol_for(patient, index))
-    today = timezone.localdate()
+    today = services.clinic_today(clinic)
     monday = today - timedelta(days=today.weekday())
     rule = services.series_rule(protocol)
     now = timezone.now()
@@ -162,7 +162,7 @@ def _course(clinic: Any, patient: Any, physician: Membership, index: int) -> Tre
 
 def _sessions(clinic: Any, courses: list[TreatmentCourse]) -> None:
     """Plan each course from this Monday on the shared floor; keep this week and next."""
-    today = timezone.localdate()
+    today = services.clinic_today(clinic)
     monday = today - timedelta(days=today.weekday())
     horizon = monday + timedelta(days=14)
     window = Span(
@@ -199,7 +199,7 @@ def _sessions(clinic: Any, courses: list[TreatmentCourse]) -> None:
 
 def _consultations(clinic: Any, patients: list[Any], physician: Membership) -> None:
     """Consultations for patients in screening, follow-ups for those in maintenance."""
-    today = timezone.localdate()
+    today = services.clinic_today(clinic)
     monday = today - timedelta(days=today.weekday())
     therapist = Membership.objects.filter(clinic=clinic, role="therapist").first()
     consult = {r.name: r for r in Room.objects.filter(clinic=clinic, kind="consult_room")}

@@ -105,6 +105,15 @@ class CourseBlocked(Exception):
 # --- protocols and doses ----------------------------------------------------------
 
 
+def clinic_today(clinic: Clinic) -> date:
+    """Today's date where the clinic is.
+
+    Not ``timezone.localdate()``: outside a session request (API tokens, the worker,
+    the demo) the active zone is UTC, which is already tomorrow on a US clinic's evening.
+    """
+    return timezone.localdate(timezone=clinic.tz)
+
+
 def protocols() -> dict[str, Protocol]:
     return load_protocols(clinic_data_dirs("protocols"))
 
@@ -164,7 +173,7 @@ def _check_prescription(
             dose_mg=dose_mg,
             weight_basis=weight_basis,
             weight_measured_on=patient.weight_measured_on,
-            today=timezone.localdate(),
+            today=clinic_today(patient.clinic),
             first_session=first and rule.kind == "fixed_mg",
         )
     except DoseError as exc:
@@ -189,7 +198,7 @@ def create_course(
     """Prescribe a course (status planned) with its first signed dose order."""
     actor.check("medical.sign")
     protocol = get_protocol(protocol_code)
-    if start_date < timezone.localdate():
+    if start_date < clinic_today(actor.clinic):
         raise ValidationError({"start_date": "The start date is in the past."})
     if protocol.dose.kind == "fixed_mg":
         if weight_basis:
@@ -290,7 +299,7 @@ def activate_course(*, actor: Actor, course: TreatmentCourse) -> TreatmentCourse
         raise ValidationError(
             {"status": f"A {locked.get_status_display().lower()} course cannot be activated."}
         )
-    on = max(locked.start_date, timezone.localdate())
+    on = max(locked.start_date, clinic_today(actor.clinic))
     missing = gates.missing_for_course(patient=course.patient, family=locked.family, on=on)
     if missing:
         record(
@@ -875,7 +884,7 @@ def plan_course(
         kept_starts = [a.start for a in kept] + [new_start]
         not_before = max(now, new_start + (moved.end - moved.start))
     # The window the planner may use: from the course start to its horizon.
-    first_day = max(course.start_date, timezone.localdate())
+    first_day = max(course.start_date, clinic_today(clinic))
     horizon = course.start_date + timedelta(days=rule.span_days + 28)
     window = Span(
         datetime.combine(first_day, time(0), tzinfo=clinic.tz),

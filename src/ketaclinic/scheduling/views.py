@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.access import require
-from ketaclinic.accounts.models import Membership
+from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.audit.services import record
 from ketaclinic.clinical.scheduling import Preferences
 from ketaclinic.patients.access import get_patient_for
@@ -35,11 +35,11 @@ from ketaclinic.scheduling.models import (
 SLOT = timedelta(minutes=15)
 
 
-def _day(request: HttpRequest) -> date:
+def _day(request: HttpRequest, clinic: Clinic) -> date:
     try:
         return date.fromisoformat(request.GET.get("day", ""))
     except ValueError:
-        return timezone.localdate()
+        return services.clinic_today(clinic)
 
 
 def _staff_filter(request: HttpRequest, actor: Any) -> tuple[list[Membership], Membership | None]:
@@ -139,7 +139,7 @@ def board_grid(
 def day_board(request: HttpRequest) -> HttpResponse:
     """Columns are the rooms and chairs, rows the day's time; appointments span their rows."""
     actor = request.actor  # type: ignore[attr-defined]
-    day = _day(request)
+    day = _day(request, actor.clinic)
     staff, selected = _staff_filter(request, actor)
     start, end = services.day_window(actor.clinic, day)
     appointments = _appointments(actor, start, end, selected)
@@ -154,7 +154,7 @@ def day_board(request: HttpRequest) -> HttpResponse:
             "day": day,
             "prev": day - timedelta(days=1),
             "next": day + timedelta(days=1),
-            "today": timezone.localdate(),
+            "today": services.clinic_today(actor.clinic),
             "rooms": rooms,
             "rows": rows,
             "unplaced": unplaced,
@@ -168,7 +168,7 @@ def day_board(request: HttpRequest) -> HttpResponse:
 @require("schedule.view")
 def week_view(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
-    day = _day(request)
+    day = _day(request, actor.clinic)
     monday = day - timedelta(days=day.weekday())
     staff, selected = _staff_filter(request, actor)
     start, _ = services.day_window(actor.clinic, monday)
@@ -191,7 +191,7 @@ def week_view(request: HttpRequest) -> HttpResponse:
             "days": days,
             "prev": monday - timedelta(days=7),
             "next": monday + timedelta(days=7),
-            "today": timezone.localdate(),
+            "today": services.clinic_today(actor.clinic),
             "staff": staff,
             "selected": selected,
         },
