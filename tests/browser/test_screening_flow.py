@@ -4,7 +4,7 @@ an explained eligibility evaluation, the physician's decision and a signed conse
 from __future__ import annotations
 
 import pytest
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -20,14 +20,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def log_out(page) -> None:
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url("**/login/**")
-
-
-def measures_pages_exist() -> bool:
-    try:
-        reverse("measure_entry", args=[1])
-    except NoReverseMatch:
-        return False
-    return True
 
 
 def test_a_referred_patient_goes_from_intake_to_signed_consent(page, staff, patient):
@@ -66,16 +58,16 @@ def test_a_referred_patient_goes_from_intake_to_signed_consent(page, staff, pati
     intake = IntakeVersion.objects.get(patient=patient)
     assert [t["drug"] for t in intake.data["trials"]] == ["Sertraline", "Venlafaxine XR"]
 
-    # 2. Baseline questionnaire (the measures pages, when they exist).
-    if measures_pages_exist():
-        page.goto(f"/measures/patients/{patient.pk}/enter/?instrument=phq9")
-        items = page.locator(".q-item")
-        for index in range(items.count() - 1):
-            items.nth(index).locator("label.q-option").nth(2).click()
-        # Item 9 (thoughts of self-harm): "Not at all".
-        items.nth(items.count() - 1).locator("label.q-option").nth(0).click()
-        page.get_by_role("button", name="Save and score").click()
-        page.get_by_role("link", name="Back to the chart").first.wait_for()
+    # 2. Baseline questionnaire: PHQ-9 entered by the nurse, 2 ("more than half the days")
+    # on items 1-8 and 0 on item 9, so 16 (moderately severe) with no suicidality alert.
+    page.goto(reverse("measure_entry", args=[patient.pk]) + "?instrument=phq9")
+    items = page.locator(".q-item")
+    expect(items).to_have_count(9)
+    for index in range(8):
+        items.nth(index).locator("label.q-option").nth(2).click()
+    items.nth(8).locator("label.q-option").nth(0).click()
+    page.get_by_role("button", name="Save and score").click()
+    page.get_by_role("link", name="Back to the chart").first.wait_for()
 
     # 3. An explained eligibility evaluation.
     page.goto(f"/screening/patients/{patient.pk}/intake/")
@@ -115,8 +107,8 @@ def test_a_referred_patient_goes_from_intake_to_signed_consent(page, staff, pati
     )
     page.get_by_role("button", name="Sign note").click()
     page.get_by_text("Consultation note signed.").wait_for()
-    if measures_pages_exist():
-        assert page.locator(".note").get_by_text("phq9").count() == 1
+    # The signed note carries the baseline score it was signed with.
+    expect(page.locator(".note").first).to_contain_text("PHQ9 16 (Moderately severe)")
     snap(page, "screening-consultation")
 
     # 5. Signed consent on the tablet, witnessed by the logged-in physician.

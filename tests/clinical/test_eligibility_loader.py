@@ -293,18 +293,22 @@ rules:
 """
 
 
+SHIPPED_ESK = load_rulesets()["esketamine-nasal"].version
+
+
 def test_a_clinic_file_with_a_higher_version_replaces_the_shipped_one(tmp_path):
-    write(tmp_path, "esk.yaml", stricter_esketamine(2))
+    newer = SHIPPED_ESK + 1
+    write(tmp_path, "esk.yaml", stricter_esketamine(newer))
     ruleset = load_rulesets(extra_dirs=[tmp_path])["esketamine-nasal"]
-    assert (ruleset.version, [r.id for r in ruleset.rules]) == (2, ["esk-exclude-age-over-80"])
+    assert (ruleset.version, [r.id for r in ruleset.rules]) == (newer, ["esk-exclude-age-over-80"])
     result = evaluate(ruleset, validate_facts({"age": 81}))
-    assert result.to_dict()["ruleset_version"] == 2
+    assert result.to_dict()["ruleset_version"] == newer
     assert result.decision == "ineligible"
     # The shipped cache is untouched.
-    assert load_rulesets()["esketamine-nasal"].version == 1
+    assert load_rulesets()["esketamine-nasal"].version == SHIPPED_ESK
 
 
-@pytest.mark.parametrize("version", [1])
+@pytest.mark.parametrize("version", sorted({1, SHIPPED_ESK}))
 def test_a_clinic_file_with_the_same_or_lower_version_does_not_replace(tmp_path, version):
     write(tmp_path, "esk.yaml", stricter_esketamine(version))
     ruleset = load_rulesets(extra_dirs=[str(tmp_path)])["esketamine-nasal"]
@@ -315,10 +319,10 @@ def test_a_later_directory_with_a_higher_version_wins(tmp_path):
     first, second = tmp_path / "a", tmp_path / "b"
     first.mkdir()
     second.mkdir()
-    write(first, "esk.yaml", stricter_esketamine(3))
-    write(second, "esk.yaml", stricter_esketamine(2))
-    assert load_rulesets(extra_dirs=[first, second])["esketamine-nasal"].version == 3
-    assert load_rulesets(extra_dirs=[second, first])["esketamine-nasal"].version == 3
+    write(first, "esk.yaml", stricter_esketamine(SHIPPED_ESK + 2))
+    write(second, "esk.yaml", stricter_esketamine(SHIPPED_ESK + 1))
+    assert load_rulesets(extra_dirs=[first, second])["esketamine-nasal"].version == SHIPPED_ESK + 2
+    assert load_rulesets(extra_dirs=[second, first])["esketamine-nasal"].version == SHIPPED_ESK + 2
 
 
 def test_shipped_rule_sets_are_cached():

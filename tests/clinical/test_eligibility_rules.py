@@ -251,7 +251,12 @@ def test_the_four_families_ship():
         "ketamine-iv-mood",
         "ketamine-iv-pain",
     ]
-    assert {rs.version for rs in RULESETS.values()} == {1}
+    assert {family: rs.version for family, rs in RULESETS.items()} == {
+        "esketamine-nasal": 2,
+        "ketamine-im-mood": 1,
+        "ketamine-iv-mood": 1,
+        "ketamine-iv-pain": 1,
+    }
 
 
 @pytest.mark.parametrize("family", sorted(CASES))
@@ -311,6 +316,33 @@ def test_reminders_fire_even_when_nothing_is_known(family):
     result = evaluate(RULESETS[family], validate_facts({}))
     assert set(fired(result)) == ALWAYS[family]
     assert result.decision == "needs_review"
+
+
+# --- Three-valued, rule by rule ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("family", "rule_id", "changes"), list(cases(0)))
+def test_a_rule_never_reads_an_unasked_fact_as_no(family, rule_id, changes):
+    """Drop each fact the rule reads from a case where it fires: the rule still fires
+    (the other facts settle it), or it falls silent and names the dropped fact as missing,
+    so the patient can never come out eligible on a fact nobody asked about."""
+    rule = RULESETS[family].rule(rule_id)
+    if rule.level == "info":
+        pytest.skip("info rules never block a decision")
+    full = {**BASELINE[family], **changes}
+    for fact in sorted(rule.facts):
+        result = run_raw(family, {name: v for name, v in full.items() if name != fact})
+        if rule_id not in fired(result):
+            assert fact in result.missing, (rule_id, fact)
+            assert result.decision != "eligible", (rule_id, fact)
+
+
+@pytest.mark.parametrize("family", sorted(CASES))
+def test_with_nothing_known_every_fact_a_deciding_rule_reads_is_missing(family):
+    needed = set().union(*(r.facts for r in RULESETS[family].rules if r.level != "info"))
+    result = evaluate(RULESETS[family], validate_facts({}))
+    assert set(result.missing) == needed
+    assert decisive(result) == []
 
 
 # --- Hand-worked clinical cases ---------------------------------------------------------

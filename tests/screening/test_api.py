@@ -323,6 +323,27 @@ class TestDecision:
         response = self.decide(doctor, created["id"], {"decision": "override", "reason": "x"})
         assert response.status_code == 422
         assert response.json()["detail"][0]["loc"] == ["body", "decision"]
+        assert Screening.objects.get().decision == ""
+
+    def test_a_needs_review_result_is_accepted_not_overridden(self, nurse, doctor, with_intake):
+        created = screen(nurse, with_intake, facts={"history": ["pregnant"]}).json()
+        assert created["decision"] == "needs_review"
+        response = self.decide(doctor, created["id"], {"decision": "override", "reason": "x"})
+        assert response.status_code == 422
+        assert response.json()["detail"] == [
+            {
+                "loc": ["body", "decision"],
+                "msg": "Only an ineligible result is overridden; accept or decline this one.",
+            }
+        ]
+        assert Screening.objects.get().decision == ""
+        assert Patient.objects.get().status == "screening"
+        accepted = self.decide(
+            doctor, created["id"], {"decision": "accept", "reason": "Discussed; plans to stop"}
+        )
+        assert accepted.status_code == 200
+        assert accepted.json()["signoff"]["override"] is False
+        assert Patient.objects.get().status == "active"
 
     def test_an_unknown_decision_is_422(self, nurse, doctor, with_intake):
         created = screen(nurse, with_intake).json()
@@ -490,9 +511,6 @@ class TestConsentApi:
 
     def test_it_withdraws_with_a_reason(self, nurse, patient):
         consent_id = self.sign(nurse, patient).json()["id"]
-        refused = post(nurse, f"/api/v1/consents/{consent_id}/withdraw", {"reason": ""})
-        assert refused.status_code == 422
-        assert refused.json()["detail"][0]["loc"] == ["body", "reason"]
         response = post(
             nurse,
             f"/api/v1/consents/{consent_id}/withdraw",
@@ -508,6 +526,29 @@ class TestConsentApi:
         assert consent.withdrawn_by_name == "Grace Okafor"
         again = post(nurse, f"/api/v1/consents/{consent_id}/withdraw", {"reason": "again"})
         assert again.status_code == 422
+        consent.refresh_from_db()
+        assert consent.withdrawn_reason == "Patient changed their mind"
+
+    def test_it_withdraws_without_a_body_because_no_reason_is_owed(self, nurse, patient):
+        consent_id = self.sign(nurse, patient).json()["id"]
+        # An empty body, as `curl -X POST` sends it.
+        response = nurse.post(
+            f"/api/v1/consents/{consent_id}/withdraw", content_type="application/json"
+        )
+        assert response.status_code == 200
+        body = response.json()
+        assert (body["state"], body["withdrawn_reason"]) == ("withdrawn", "")
+        consent = Consent.objects.get()
+        assert consent.withdrawn_by_name == "Grace Okafor"
+        assert AuditEvent.objects.filter(action="withdraw", object_id=str(consent_id)).count() == 1
+
+    def test_a_therapist_may_not_withdraw(self, api_client, staff, nurse, patient):
+        consent_id = self.sign(nurse, patient).json()["id"]
+        response = api_client(staff["therapist"]).post(
+            f"/api/v1/consents/{consent_id}/withdraw", content_type="application/json"
+        )
+        assert response.status_code == 403
+        assert Consent.objects.get().withdrawn_at is None
 
     def test_the_prescriber_co_signs_the_rems_enrollment(self, nurse, doctor, patient):
         templates = nurse.get("/api/v1/consent-templates").json()

@@ -298,8 +298,11 @@ class TestResultAndDecision:
         refused = client.post(url, {"decision": "override", "reason": ""})
         assert refused.status_code == 422
         assert "An override needs a written reason." in refused.content.decode()
+        page = client.get(reverse("screening_result", args=[ineligible.pk])).content.decode()
+        assert "Override the exclusion" in page and 'value="accept"' not in page
         accept = client.post(url, {"decision": "accept"})
-        assert "cannot be accepted" in accept.content.decode()
+        assert accept.status_code == 422
+        assert "Select a valid choice." in accept.content.decode()
         assert Screening.objects.get().decision == ""
         client.post(
             url, {"decision": "override", "reason": "Psychosis resolved 2019; psychiatrist agrees"}
@@ -313,6 +316,25 @@ class TestResultAndDecision:
             assert "⚑ Override" in html, page
             assert "Psychosis resolved 2019; psychiatrist agrees" in html, page
         assert Patient.objects.get().status == "active"
+
+    def test_a_needs_review_result_offers_accept_and_decline_only(self, login, staff, patient):
+        screening = services.run_screening(
+            actor=actor(staff["nurse"]),
+            patient=patient,
+            protocol="ketamine-iv-mood",
+            overrides={"history": ["pregnant"]},
+        )
+        assert screening.result == "needs_review"
+        client = login(staff["physician"])
+        page = client.get(reverse("screening_result", args=[screening.pk])).content.decode()
+        assert 'value="accept"' in page and 'value="decline"' in page
+        assert 'value="override"' not in page
+        refused = client.post(
+            reverse("screening_decide", args=[screening.pk]),
+            {"decision": "override", "reason": "x"},
+        )
+        assert refused.status_code == 422
+        assert Screening.objects.get().decision == ""
 
     def test_a_nurse_cannot_post_a_decision(self, login, staff, ineligible):
         response = login(staff["nurse"]).post(
@@ -427,6 +449,25 @@ class TestConsentPages:
         )
         html = client.get(chart).content.decode()
         assert "⚠ Consent withdrawn: IV ketamine (mood)" in html
+
+    def test_a_consent_is_withdrawn_without_a_reason(self, login, staff, patient):
+        consent = services.sign_consent(
+            actor=actor(staff["nurse"]),
+            patient=patient,
+            template_key="ketamine-iv-mood",
+            signed_name="Maria Garcia",
+            acknowledgements=[r.id for r in load_templates()["ketamine-iv-mood"].risks],
+        )
+        client = login(staff["nurse"])
+        response = client.post(
+            reverse("screening_consent_withdraw", args=[consent.pk]), {"reason": ""}
+        )
+        assert response.status_code == 302
+        consent.refresh_from_db()
+        assert (consent.withdrawn_reason, consent.withdrawn_by_name) == ("", "Grace Okafor")
+        html = client.get(reverse("screening_consent", args=[consent.pk])).content.decode()
+        assert "recorded by Grace Okafor — no reason given" in html
+        assert "⚠ Withdrawn" in html
 
     def test_the_consent_link_signs_without_a_witness_once(self, login, client, staff, patient):
         _, token = services.create_consent_link(

@@ -348,12 +348,14 @@ def list_consents(request: HttpRequest, patient_id: int) -> list[dict[str, Any]]
 
 
 @router.post("/consents/{consent_id}/withdraw", response=ConsentOut, auth=allow("consent.record"))
-def withdraw_consent(request: HttpRequest, consent_id: int, payload: WithdrawIn) -> dict[str, Any]:
+def withdraw_consent(
+    request: HttpRequest, consent_id: int, payload: WithdrawIn | None = None
+) -> dict[str, Any]:
+    """Withdraw a consent; the body (a reason) is optional: no patient owes one."""
     actor = request.auth
     consent = services.get_consent_for(actor, consent_id, "consent.record")
-    return consent_out(
-        services.withdraw_consent(actor=actor, consent=consent, reason=payload.reason)
-    )
+    reason = payload.reason if payload is not None else ""
+    return consent_out(services.withdraw_consent(actor=actor, consent=consent, reason=reason))
 
 
 @router.post("/consents/{consent_id}/rems-cosign", response=ConsentOut, auth=allow("medical.sign"))

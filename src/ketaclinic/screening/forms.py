@@ -135,6 +135,7 @@ class IntakeForm(forms.Form):
 
     VITALS = ("systolic_bp", "diastolic_bp", "heart_rate", "weight_kg", "height_cm")
     patient_only = False
+    min_adequate_weeks = rules.MIN_ADEQUATE_WEEKS  # shown in the help under the trials
 
     def __init__(
         self, *args: Any, trials: list[dict[str, Any]] | None = None, **kwargs: Any
@@ -304,21 +305,27 @@ class RunScreeningForm(forms.Form):
 
 
 class DecisionForm(forms.Form):
-    decision = forms.ChoiceField(
-        choices=[
-            ("accept", "Accept"),
-            ("decline", "Decline"),
-            ("override", "Override (ineligible or needs review)"),
-        ],
-        widget=forms.RadioSelect,
-    )
+    """The physician's decision; only the choices that fit the evaluation are offered."""
+
+    decision = forms.ChoiceField(widget=forms.RadioSelect)
     reason = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
         max_length=4000,
         label="Reason",
-        help_text="Required for an override.",
     )
+
+    def __init__(self, *args: Any, result: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # An ineligible result is declined or overridden; anything else accepted or declined.
+        if result == "ineligible":
+            self.fields["decision"].choices = [
+                ("decline", "Decline"),
+                ("override", "Override the exclusion"),
+            ]
+            self.fields["reason"].help_text = "Required for an override."
+        else:
+            self.fields["decision"].choices = [("accept", "Accept"), ("decline", "Decline")]
 
 
 class NoteForm(forms.Form):
@@ -358,7 +365,10 @@ class ConsentSignForm(forms.Form):
 
 class WithdrawForm(forms.Form):
     reason = forms.CharField(
-        max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), label="Reason"
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Reason, if the patient gave one",
     )
 
 

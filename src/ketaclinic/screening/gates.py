@@ -2,13 +2,17 @@
 
 Contract (implemented by the screening capability):
 
+    missing_items(*, patient, family: str, on: date) -> list[GateItem]
     missing_for_course(*, patient, family: str, on: date) -> list[str]
 
-returns plain-language items that are missing for `patient` to start a course of
-the protocol `family` ("esketamine-nasal", "ketamine-iv-mood", "ketamine-im-mood",
-"ketamine-iv-pain") on day `on`: an accepted (or overridden) eligibility evaluation
-for that family, a valid (signed, unexpired, not withdrawn) consent for that family,
-and for esketamine the REMS patient enrollment. An empty list means nothing is missing.
+list what is missing for `patient` to start a course of the protocol `family`
+("esketamine-nasal", "ketamine-iv-mood", "ketamine-im-mood", "ketamine-iv-pain") on
+day `on`: an accepted (or overridden) eligibility evaluation for that family, a valid
+(signed, unexpired, not withdrawn) consent for that family, and for esketamine the
+REMS patient enrollment. An empty list means nothing is missing. `missing_items`
+gives each item a stable code (ELIGIBILITY, CONSENT, REMS_ENROLLMENT) with its
+plain-language message, so callers decide by the code and never by the wording;
+`missing_for_course` is just the messages.
 
 Rules as implemented:
 - eligibility: the patient's most recent *decided* screening for the family must be
@@ -22,6 +26,7 @@ Two queries, whatever the patient's history. An unknown family raises ValueError
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from ketaclinic.patients.models import Patient
@@ -29,13 +34,31 @@ from ketaclinic.screening.models import FAMILY_LABELS, Consent, Screening
 
 REMS_FAMILY = "esketamine-nasal"
 
+# The stable codes of what a course can be missing.
+ELIGIBILITY = "eligibility"
+CONSENT = "consent"
+REMS_ENROLLMENT = "rems_enrollment"
+
+
+@dataclass(frozen=True)
+class GateItem:
+    """One thing missing before a course may start: a stable code and the message shown."""
+
+    code: str
+    message: str
+
 
 def missing_for_course(*, patient: Patient, family: str, on: date) -> list[str]:
     """Return the plain-language items still missing to start `family` on `on` ([] = none)."""
+    return [item.message for item in missing_items(patient=patient, family=family, on=on)]
+
+
+def missing_items(*, patient: Patient, family: str, on: date) -> list[GateItem]:
+    """Return what is still missing to start `family` on `on`, code and message ([] = none)."""
     if family not in FAMILY_LABELS:
         raise ValueError(f"unknown protocol family {family!r}")
     label = FAMILY_LABELS[family]
-    missing: list[str] = []
+    missing: list[GateItem] = []
     decided = (
         Screening.objects.filter(clinic_id=patient.clinic_id, patient=patient, protocol=family)
         .exclude(decision="")
@@ -44,11 +67,16 @@ def missing_for_course(*, patient: Patient, family: str, on: date) -> list[str]:
         .first()
     )
     if decided is None:
-        missing.append(f"An eligibility evaluation for {label} accepted by a physician.")
+        missing.append(
+            GateItem(ELIGIBILITY, f"An eligibility evaluation for {label} accepted by a physician.")
+        )
     elif not decided.approved:
         missing.append(
-            f"An eligibility evaluation for {label} accepted by a physician "
-            "(the latest was declined)."
+            GateItem(
+                ELIGIBILITY,
+                f"An eligibility evaluation for {label} accepted by a physician "
+                "(the latest was declined).",
+            )
         )
     consent = (
         Consent.objects.filter(clinic_id=patient.clinic_id, patient=patient, family=family)
@@ -58,20 +86,37 @@ def missing_for_course(*, patient: Patient, family: str, on: date) -> list[str]:
     )
     state = consent.state_on(on) if consent is not None else "none"
     if state == "none":
-        missing.append(f"A signed consent for {label}.")
+        missing.append(GateItem(CONSENT, f"A signed consent for {label}."))
     elif state == "withdrawn":
-        missing.append(f"A signed consent for {label} (the latest was withdrawn).")
+        missing.append(
+            GateItem(CONSENT, f"A signed consent for {label} (the latest was withdrawn).")
+        )
     elif state == "expired":
         missing.append(
-            f"A signed consent for {label} (the latest expired on {consent.expires_on:%Y-%m-%d})."
+            GateItem(
+                CONSENT,
+                f"A signed consent for {label} (the latest expired on "
+                f"{consent.expires_on:%Y-%m-%d}).",
+            )
         )
     elif state == "not_yet":
-        missing.append(f"A signed consent for {label} dated on or before {on:%Y-%m-%d}.")
+        missing.append(
+            GateItem(CONSENT, f"A signed consent for {label} dated on or before {on:%Y-%m-%d}.")
+        )
     if family == REMS_FAMILY and not (
         consent is not None and state == "valid" and consent.rems_complete
     ):
         if consent is not None and state == "valid" and consent.rems_enrollment:
-            missing.append("The REMS patient enrollment co-signed by the prescriber.")
+            missing.append(
+                GateItem(
+                    REMS_ENROLLMENT, "The REMS patient enrollment co-signed by the prescriber."
+                )
+            )
         else:
-            missing.append("The REMS patient enrollment signed by the patient and the prescriber.")
+            missing.append(
+                GateItem(
+                    REMS_ENROLLMENT,
+                    "The REMS patient enrollment signed by the patient and the prescriber.",
+                )
+            )
     return missing

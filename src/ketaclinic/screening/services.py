@@ -375,7 +375,8 @@ def decide(*, actor: Actor, screening: Screening, decision: str, reason: str = "
 
     - only physicians (medical.sign);
     - accepting an `ineligible` result raises DecisionConflict (use override);
-    - override applies only to `ineligible` or `needs_review` and needs a reason;
+    - override applies only to an `ineligible` result and needs a written reason (a
+      `needs_review` result is accepted or declined: there is no exclusion to override);
     - a screening is decided once; a new decision needs a new screening.
     """
     actor.check("medical.sign")
@@ -383,9 +384,9 @@ def decide(*, actor: Actor, screening: Screening, decision: str, reason: str = "
     if decision not in Decision.values:
         raise ValidationError({"decision": "Must be accept, decline or override."})
     if decision == Decision.OVERRIDE:
-        if screening.result == "eligible":
+        if screening.result != "ineligible":
             raise ValidationError(
-                {"decision": "An eligible result cannot be overridden; accept or decline it."}
+                {"decision": "Only an ineligible result is overridden; accept or decline this one."}
             )
         if not reason:
             raise ValidationError({"reason": "An override needs a written reason."})
@@ -717,16 +718,20 @@ def cosign_rems(*, actor: Actor, consent: Consent) -> Consent:
     return consent
 
 
-def withdraw_consent(*, actor: Actor, consent: Consent, reason: str) -> Consent:
-    """Withdraw a consent (reason, time and who are recorded); it stays readable."""
+def withdraw_consent(*, actor: Actor, consent: Consent, reason: str = "") -> Consent:
+    """Withdraw a consent (time, who recorded it and any reason given); it stays readable.
+
+    The reason is optional: a patient may withdraw consent at any time without giving
+    one (the consent text says so), and staff must not have to invent one.
+    """
     actor.check("consent.record")
     reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Say why the consent is withdrawn."})
+    if len(reason) > 2000:
+        raise ValidationError({"reason": "At most 2000 characters."})
     with transaction.atomic():
         updated = Consent.objects.filter(pk=consent.pk, withdrawn_at__isnull=True).update(
             withdrawn_at=_now(),
-            withdrawn_reason=reason[:2000],
+            withdrawn_reason=reason,
             withdrawn_by=actor.user,
             withdrawn_by_name=_name(actor.user),
         )

@@ -285,7 +285,7 @@ def screening_result(request: HttpRequest, screening_id: int) -> HttpResponse:
     screening = services.get_screening_for(actor, screening_id)
     services.view_screening(actor=actor, screening=screening)
     form = (
-        DecisionForm(request.POST or None)
+        DecisionForm(request.POST or None, result=screening.result)
         if actor.may("medical.sign") and not screening.decision
         else None
     )
@@ -334,7 +334,7 @@ def _result_page(request: HttpRequest, screening, form, status: int = 200) -> Ht
 def screening_decide(request: HttpRequest, screening_id: int) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     screening = services.get_screening_for(actor, screening_id, "medical.sign")
-    form = DecisionForm(request.POST)
+    form = DecisionForm(request.POST, result=screening.result)
     if form.is_valid():
         try:
             services.decide(
@@ -547,7 +547,7 @@ def consent_withdraw(request: HttpRequest, consent_id: int) -> HttpResponse:
         else:
             messages.success(request, "Consent withdrawn.")
     else:
-        messages.error(request, "Say why the consent is withdrawn.")
+        messages.error(request, "Consent not withdrawn — the reason is at most 2000 characters.")
     return redirect("screening_consent", consent_id=consent.pk)
 
 
