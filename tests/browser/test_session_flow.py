@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def floor(monkeypatch, clinic, staff, patient, chairs_and_esk):
-    monkeypatch.setattr(checklist_module.gates, "missing_for_course", lambda **kw: [])
+    monkeypatch.setattr(checklist_module.gates, "missing_items", lambda **kw: [])
     clinic.address = "12 Harbor Road, Portland ME"
     clinic.phone = "+1 207 555 0100"
     clinic.save()
@@ -79,10 +79,15 @@ def submit(page, button):
 
 
 def confirm_checklist(page):
+    """Confirm every item the nurse checks by hand; fasting as the patient reports it."""
     for _ in range(12):
         buttons = page.get_by_role("button", name="Confirm:")
         if buttons.count() == 0:
             return
+        food = page.get_by_label("Hours since food")
+        if food.count() and not food.input_value():
+            food.fill("3")
+            page.get_by_label("Hours since liquids").fill("1")
         submit(page, buttons.first)
     raise AssertionError("the checklist did not finish")
 
@@ -240,14 +245,18 @@ def test_a_nurse_runs_an_iv_and_an_esketamine_session(page, floor, staff):
     save_vitals(page, 126, 80)
     assess_and_discharge(page)
 
-    # 119 minutes after the first device: refused; at 120: allowed.
+    # 119 minutes after the first device: refused; at 120: allowed. The REMS form asks
+    # when the patient could have left without the 2-hour rule: 95 minutes after the first.
     move_back(esk_id, timedelta(minutes=119 - 45))
     page.reload()
+    could_have_left = page.get_by_label("Could have left at without the 2-hour rule")
+    could_have_left.fill((timezone.now() - timedelta(minutes=24)).isoformat())
     submit(page, page.get_by_role("button", name="Discharge"))
     assert "Observed 119 of 120 minutes" in messages_text(page)
     snap(page, "treatment-esk-discharge-refused")
     move_back(esk_id, timedelta(minutes=1))
     page.reload()
+    could_have_left.fill((timezone.now() - timedelta(minutes=25)).isoformat())
     submit(page, page.get_by_role("button", name="Discharge"))
     assert "Patient discharged." in messages_text(page)
     submit(page, page.get_by_role("button", name="Sign session"))

@@ -22,7 +22,7 @@ def actor(membership) -> Actor:
 @pytest.fixture(autouse=True)
 def gate_open(monkeypatch):
     """Consent, eligibility and REMS are in place unless a test says otherwise."""
-    monkeypatch.setattr(checklist_module.gates, "missing_for_course", lambda **kw: [])
+    monkeypatch.setattr(checklist_module.gates, "missing_items", lambda **kw: [])
 
 
 @pytest.fixture
@@ -110,6 +110,11 @@ def esk_appointment(clinic, staff, esk_patient, chairs):
     return make_appointment(clinic, esk_patient, course, chairs[1])
 
 
+def fasted(item_id):
+    """What a patient who fasted as told reports at the fasting item (nothing for the others)."""
+    return {"hours_since_food": 3, "hours_since_liquids": 1} if item_id == "fasting" else {}
+
+
 def tick_manual_items(session, nurse):
     """The nurse confirms every item the system does not check itself."""
     for row in session.checklist.filter(automatic=False):
@@ -120,6 +125,7 @@ def tick_manual_items(session, nurse):
             item_id=row.item_id,
             met=True,
             expected_version=session.version,
+            **fasted(row.item_id),
         )
     session.refresh_from_db()
 

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from ketaclinic.measures.models import Alert as MeasureAlert
+from ketaclinic.screening import gates
+from ketaclinic.screening.gates import GateItem
+from ketaclinic.screening.gates import missing_items as real_missing_items
+from ketaclinic.screening.models import Consent, Screening
 from ketaclinic.treatment import checklist as checklist_module
-from ketaclinic.treatment.models import ChecklistResult, SessionAlert, VitalReading
+from ketaclinic.treatment.models import (
+    ChecklistResult,
+    SessionAlert,
+    TreatmentSession,
+    VitalReading,
+)
 
 from .conftest import questionnaire_today
 
@@ -33,16 +44,75 @@ def test_the_gate_fills_consent_and_eligibility_itself(
 ):
     monkeypatch.setattr(
         checklist_module.gates,
-        "missing_for_course",
-        lambda **kw: ["A signed consent for IV ketamine (the latest expired on 2026-01-01)."],
+        "missing_items",
+        lambda **kw: [
+            GateItem(
+                gates.CONSENT,
+                "A signed consent for IV ketamine (the latest expired on 2026-01-01).",
+            )
+        ],
     )
     body = post(
         api_client(staff["nurse"]), f"/api/v1/appointments/{iv_appointment.pk}/session"
     ).json()
     consent = item(body, "consent_valid")
     assert consent["status"] == "failed" and consent["automatic"] and consent["blocks"]
-    assert "expired on 2026-01-01" in consent["finding"]
+    assert consent["finding"] == (
+        "A signed consent for IV ketamine (the latest expired on 2026-01-01)."
+    )
     assert item(body, "eligibility_accepted")["status"] == "met"
+
+
+def test_the_checklist_reads_the_real_gate_by_code(
+    monkeypatch, clinic, staff, api_client, esk_appointment, esk_patient
+):
+    """Accepted screening, valid consent, REMS enrollment signed by the patient only."""
+    monkeypatch.setattr(checklist_module.gates, "missing_items", real_missing_items)
+    doctor = staff["physician"].user
+    Screening.objects.create(
+        clinic=clinic,
+        patient=esk_patient,
+        protocol="esketamine-nasal",
+        ruleset_version=1,
+        facts={},
+        result="eligible",
+        findings=[],
+        missing=[],
+        created_by=doctor,
+        decision="accept",
+        decided_by=doctor,
+        decided_by_name="Lena Chen",
+        decided_at=timezone.now(),
+    )
+    today = timezone.localdate()
+    Consent.objects.create(
+        clinic=clinic,
+        patient=esk_patient,
+        family="esketamine-nasal",
+        template_key="esketamine-nasal",
+        template_version=1,
+        title="t",
+        text="x",
+        risks=[],
+        signed_name="Tom Berg",
+        signed_at=timezone.now() - timedelta(days=1),
+        signed_on=today - timedelta(days=1),
+        via="tablet",
+        expires_on=today + timedelta(days=365),
+        rems_enrollment=True,
+        pdf=b"%PDF-1.4 test",
+        pdf_sha256="0" * 64,
+    )
+    body = post(
+        api_client(staff["nurse"]), f"/api/v1/appointments/{esk_appointment.pk}/session"
+    ).json()
+    assert item(body, "eligibility_accepted")["status"] == "met"
+    assert item(body, "consent_valid")["status"] == "met"
+    rems_item = item(body, "rems_enrolled")
+    assert (rems_item["status"], rems_item["finding"]) == (
+        "failed",
+        "The REMS patient enrollment co-signed by the prescriber.",
+    )
 
 
 def test_the_nurse_cannot_tick_an_automatic_item(staff, api_client, session_body):
@@ -278,3 +348,83 @@ def test_the_medication_item_shows_the_classes_on_the_list(
         item(body, "medication_changes_reviewed")["finding"]
         == "On the medication list: benzodiazepine."
     )
+
+
+def test_esketamine_fasting_is_judged_by_the_protocols_times(staff, api_client, esk_appointment):
+    nurse = api_client(staff["nurse"])
+    body = post(nurse, f"/api/v1/appointments/{esk_appointment.pk}/session").json()
+    url = f"/api/v1/sessions/{body['id']}/checklist/fasting"
+
+    missing = post(nurse, url, {"met": True, "version": body["version"]})
+    assert missing.status_code == 422
+    assert missing.json()["detail"][0]["loc"] == ["body", "hours_since_food"]
+    assert item(nurse.get(f"/api/v1/sessions/{body['id']}").json(), "fasting")["status"] == (
+        "pending"
+    )
+
+    # Ate 1.5 h ago, drank 20 minutes ago: the tick does not make it met.
+    early = post(
+        nurse,
+        url,
+        {
+            "met": True,
+            "hours_since_food": 1.5,
+            "hours_since_liquids": 0.3,
+            "version": body["version"],
+        },
+    ).json()
+    row = item(early, "fasting")
+    assert (row["status"], row["finding"]) == (
+        "failed",
+        "Last food 1.5 h ago, last liquids 0.3 h ago. Not fasted long enough: the protocol asks "
+        "for no food for 2 h and no liquids for 30 min.",
+    )
+    assert early["fasting"] == {"hours_since_food": 1.5, "hours_since_liquids": 0.3}
+    assert not row["blocks"]  # not a hard stop: the physician and nurse see it flagged
+
+    exact = post(
+        nurse,
+        url,
+        {
+            "met": True,
+            "hours_since_food": 2,
+            "hours_since_liquids": 0.5,
+            "version": early["version"],
+        },
+    ).json()
+    row = item(exact, "fasting")
+    assert (row["status"], row["finding"]) == (
+        "met",
+        "Last food 2 h ago, last liquids 0.5 h ago.",
+    )
+
+
+def test_iv_fasting_records_the_hours_and_the_nurse_judges(staff, api_client, session_body):
+    body = post(
+        api_client(staff["nurse"]),
+        f"/api/v1/sessions/{session_body['id']}/checklist/fasting",
+        {
+            "met": True,
+            "hours_since_food": 6,
+            "hours_since_liquids": 2,
+            "version": session_body["version"],
+        },
+    ).json()
+    row = item(body, "fasting")
+    assert (row["status"], row["finding"]) == ("met", "Last food 6 h ago, last liquids 2 h ago.")
+
+
+def test_negative_fasting_hours_are_refused(staff, api_client, session_body):
+    response = post(
+        api_client(staff["nurse"]),
+        f"/api/v1/sessions/{session_body['id']}/checklist/fasting",
+        {
+            "met": True,
+            "hours_since_food": 3,
+            "hours_since_liquids": -1,
+            "version": session_body["version"],
+        },
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "hours_since_liquids"]
+    assert TreatmentSession.objects.get(pk=session_body["id"]).hours_since_food is None

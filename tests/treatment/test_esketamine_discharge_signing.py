@@ -21,7 +21,7 @@ from ketaclinic.treatment.models import (
     VitalReading,
 )
 
-from .conftest import questionnaire_today
+from .conftest import fasted, questionnaire_today
 
 
 def post(client, url, body=None):
@@ -49,7 +49,7 @@ def esk(staff, api_client, esk_appointment, clinic, esk_patient):
             body = post(
                 nurse,
                 f"/api/v1/sessions/{sid}/checklist/{row['item']}",
-                {"met": True, "version": body["version"]},
+                {"met": True, "version": body["version"], **fasted(row["item"])},
             ).json()
     post(
         nurse,
@@ -403,3 +403,78 @@ def test_the_rems_form_downloads_as_csv_and_pdf(esk, staff, login):
     assert listing.status_code == 200
     assert b"Due" in listing.content
     assert body  # the session body was returned
+
+
+def ready_to_leave(nurse, sid):
+    """Move the first device a minute earlier: 120 minutes have passed."""
+    TreatmentSession.objects.filter(pk=sid).update(
+        dose_started_at=F("dose_started_at") - timedelta(minutes=1)
+    )
+    DeviceDose.objects.filter(session_id=sid).update(given_at=F("given_at") - timedelta(minutes=1))
+    return get(nurse, sid)
+
+
+def test_discharge_asks_for_the_could_have_left_estimate_and_never_invents_it(esk):
+    nurse, sid, first = esk["nurse"], esk["sid"], esk["first"]
+    finish_monitoring(nurse, sid, first)
+    TreatmentSession.objects.filter(pk=sid).update(could_have_left_at=None)
+    body = ready_to_leave(nurse, sid)
+
+    refused = post(nurse, f"/api/v1/sessions/{sid}/discharge", {"version": body["version"]})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "could_have_left_at"]
+    stored = TreatmentSession.objects.get(pk=sid)
+    # Still monitoring (the assessment at 119 minutes was too early), nothing written.
+    assert (stored.state, stored.discharged_at, stored.version) == (
+        "monitoring",
+        None,
+        body["version"],
+    )
+    assert not RemsForm.objects.filter(session_id=sid).exists()
+
+    estimate = first + timedelta(minutes=80)
+    done = post(
+        nurse,
+        f"/api/v1/sessions/{sid}/discharge",
+        {"could_have_left_at": estimate.isoformat(), "version": body["version"]},
+    )
+    assert done.status_code == 200, done.content
+    assert done.json()["discharge"]["could_have_left_at"] == estimate.isoformat()
+
+
+def test_the_physician_who_signed_cannot_also_cosign(esk, clinic, staff, api_client):
+    clinic.address, clinic.phone = "1 Main St", "555"
+    clinic.save()
+    staff["nurse"].user.email = "okafor@example.org"
+    staff["nurse"].user.save()
+    nurse, sid, first = esk["nurse"], esk["sid"], esk["first"]
+    finish_monitoring(nurse, sid, first)
+    body = ready_to_leave(nurse, sid)
+    body = post(nurse, f"/api/v1/sessions/{sid}/discharge", {"version": body["version"]}).json()
+    physician = api_client(staff["physician"])
+    signed = post(physician, f"/api/v1/sessions/{sid}/sign", {"version": body["version"]})
+    assert signed.status_code == 200, signed.content
+    again = post(physician, f"/api/v1/sessions/{sid}/sign", {"version": signed.json()["version"]})
+    assert again.status_code == 409
+    assert again.json()["detail"] == (
+        "You signed this session; the co-signature must come from another physician."
+    )
+    stored = TreatmentSession.objects.get(pk=sid)
+    assert stored.physician_signed_at is None and stored.version == signed.json()["version"]
+
+
+def test_a_stopped_esketamine_session_counts_monitoring_until_the_stop(esk, staff, api_client):
+    from ketaclinic.treatment.rems import form_data
+
+    nurse, sid, first = esk["nurse"], esk["sid"], esk["first"]
+    finish_monitoring(nurse, sid, first)
+    body = get(nurse, sid)
+    stopped = post(
+        nurse,
+        f"/api/v1/sessions/{sid}/stop",
+        {"reason": "Transferred to the emergency department", "version": body["version"]},
+    )
+    assert stopped.status_code == 200
+    session = TreatmentSession.objects.get(pk=sid)
+    assert form_data(session)["minutes_monitored"] == 119
+    assert RemsForm.objects.filter(session_id=sid).exists()

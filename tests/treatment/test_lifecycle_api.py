@@ -11,7 +11,7 @@ from ketaclinic.audit.models import AuditEvent
 from ketaclinic.scheduling.models import Appointment
 from ketaclinic.treatment.models import SessionEvent, TreatmentSession
 
-from .conftest import questionnaire_today
+from .conftest import fasted, questionnaire_today
 
 
 def post(client, url, body=None):
@@ -29,7 +29,7 @@ def tick(client, body):
             response = post(
                 client,
                 f"/api/v1/sessions/{body['id']}/checklist/{item['item']}",
-                {"met": True, "version": body["version"]},
+                {"met": True, "version": body["version"], **fasted(item["item"])},
             )
             assert response.status_code == 200, response.content
             body = response.json()

@@ -9,8 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from ketaclinic.audit.models import AuditEvent
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.models import Room
+from ketaclinic.treatment import board as board_module
 from ketaclinic.treatment import services
 from ketaclinic.treatment.models import TreatmentSession, VitalReading
 
@@ -68,6 +70,7 @@ def test_the_board_shows_every_active_session_in_constant_queries(clinic, staff,
     assert response.status_code == 200
     for n in range(2, 6):
         add_running_session(clinic, staff, n, readings=12)
+    page.get("/treatment/board/live/")  # new patients on the board: that view is recorded
     with CaptureQueriesContext(connection) as many:
         response = page.get("/treatment/board/live/")
     assert len(many) == len(few)
@@ -76,6 +79,47 @@ def test_the_board_shows_every_active_session_in_constant_queries(clinic, staff,
         assert f"Pat{n} Board" in html
     assert "BP 131/80" in html  # the last of 12 readings
     assert 'hx-trigger="every 10s"' in html
+
+
+def board_views(membership):
+    return list(
+        AuditEvent.objects.filter(
+            user=membership.user, action="view", object_type="treatment.board"
+        ).order_by("pk")
+    )
+
+
+def test_board_polls_are_audited_once_per_window_and_whenever_new_patients_show(
+    monkeypatch, clinic, staff, login, iv_appointment
+):
+    first = add_running_session(clinic, staff, 1, readings=1)
+    nurse = login(staff["nurse"])
+    for _ in range(3):
+        assert nurse.get("/treatment/board/live/").status_code == 200
+    assert nurse.get("/treatment/board/").status_code == 200
+    events = board_views(staff["nurse"])
+    assert [e.detail for e in events] == [
+        {"view": "board", "sessions": [first.pk], "waiting": [iv_appointment.pk]}
+    ]
+    assert events[0].patient_id is None
+
+    # Another user's poll is their own read.
+    login(staff["physician"]).get("/treatment/board/live/")
+    assert len(board_views(staff["physician"])) == 1
+
+    # A new patient on the board is recorded at once.
+    second = add_running_session(clinic, staff, 2, readings=0)
+    nurse.get("/treatment/board/live/")
+    nurse.get("/treatment/board/live/")
+    assert [e.detail["sessions"] for e in board_views(staff["nurse"])] == [
+        [first.pk],
+        sorted([first.pk, second.pk]),
+    ]
+
+    # Once the window has passed (here: shrunk to nothing), the same board is recorded again.
+    monkeypatch.setattr(board_module, "AUDIT_WINDOW", timedelta(0))
+    nurse.get("/treatment/board/live/")
+    assert len(board_views(staff["nurse"])) == 3
 
 
 def test_the_board_lists_checked_in_patients_with_a_start_button(staff, login, iv_appointment):

@@ -75,6 +75,9 @@ def session_get(request, session_id: int):
 class CheckIn(Schema):
     met: bool
     finding: str = ""
+    # The fasting item only: what the patient reports.
+    hours_since_food: float | None = None
+    hours_since_liquids: float | None = None
     version: int
 
 
@@ -92,6 +95,8 @@ def checklist_item(request, session_id: int, item_id: str, payload: CheckIn):
         item_id=item_id,
         met=payload.met,
         finding=payload.finding,
+        hours_since_food=payload.hours_since_food,
+        hours_since_liquids=payload.hours_since_liquids,
         expected_version=payload.version,
     )
     return _detail(_fresh(request, session_id))
@@ -393,6 +398,7 @@ def assessment(request, session_id: int, payload: AssessmentIn):
 
 class DischargeIn(Schema):
     override_reason: str = ""
+    could_have_left_at: datetime | None = None
     version: int
 
 
@@ -408,6 +414,7 @@ def discharge(request, session_id: int, payload: DischargeIn):
         actor=request.auth,
         session=session,
         override_reason=payload.override_reason,
+        could_have_left_at=payload.could_have_left_at,
         expected_version=payload.version,
     )
     return _detail(_fresh(request, session_id))

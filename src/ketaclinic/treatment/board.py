@@ -3,6 +3,8 @@
 Five queries whatever the number of sessions or readings: chairs, active sessions
 (with the latest reading id and the latest MOAA/S and CADSS-6 times as subqueries),
 those latest readings, the open alerts, and the checked-in patients still waiting.
+Recording the view (`record_view`) adds one read and, when something new is shown,
+one insert.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import Any
 from django.db.models import OuterRef, Prefetch, Subquery
 from django.utils import timezone
 
+from ketaclinic.accounts.access import Actor
+from ketaclinic.audit.models import AuditEvent
+from ketaclinic.audit.services import record
 from ketaclinic.clinical.monitoring import DueCheck, due_checks
 from ketaclinic.scheduling.models import Appointment, Room
 from ketaclinic.scheduling.services import get_protocol
@@ -26,6 +31,9 @@ from ketaclinic.treatment.models import (
 )
 
 LEVEL_RANK = {"urgent": 0, "high": 1, "caution": 2}
+# The board polls every 10 seconds; within this window a poll that shows the same
+# patients as the user's last recorded board view is not recorded again.
+AUDIT_WINDOW = timedelta(minutes=5)
 
 
 @dataclass
@@ -137,3 +145,35 @@ def board(clinic: Any, now: datetime) -> Board:
                 chair.due = timed[0]
                 chair.due_minutes = int((timed[0].due_at - now).total_seconds() // 60)
     return Board(chairs=list(by_room.values()), waiting=waiting, elsewhere=elsewhere)
+
+
+def record_view(*, actor: Actor, board: Board, now: datetime) -> bool:
+    """Audit that `actor` saw the board; returns False when the view was already recorded.
+
+    Every read of patient data is audited, but one event per poll would flood the
+    log with nothing new. A view is recorded unless the same user recorded one in
+    the last AUDIT_WINDOW showing the same sessions and waiting appointments; a new
+    patient on the board is always recorded at once.
+    """
+    shown = [c.session.pk for c in [*board.chairs, *board.elsewhere] if c.session]
+    detail = {
+        "view": "board",
+        "sessions": sorted(shown),
+        "waiting": sorted(a.pk for a in board.waiting),
+    }
+    last = (
+        AuditEvent.objects.filter(
+            clinic_id=actor.clinic.pk,
+            user_id=actor.user.pk,
+            action="view",
+            object_type="treatment.board",
+            at__gte=now - AUDIT_WINDOW,
+        )
+        .order_by("-at", "-pk")
+        .values_list("detail", flat=True)
+        .first()
+    )
+    if last == detail:
+        return False
+    record(actor, "view", object_type="treatment.board", detail=detail)
+    return True

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.utils import timezone
 
@@ -33,11 +34,11 @@ AUTOMATIC_ITEMS = frozenset(
         "weight_current",
     }
 )
-# The gate's plain-language items start with these words (screening/gates.py).
-GATE_PREFIXES = {
-    "eligibility_accepted": "An eligibility evaluation",
-    "consent_valid": "A signed consent",
-    "rems_enrolled": "The REMS",
+# Checklist item -> the screening gate's code for it (screening/gates.py).
+GATE_CODES = {
+    "eligibility_accepted": gates.ELIGIBILITY,
+    "consent_valid": gates.CONSENT,
+    "rems_enrolled": gates.REMS_ENROLLMENT,
 }
 # Medication classes the nurse reviews before the dose (DOMAIN §4.2, checklist item).
 REVIEWED_CLASSES = ("benzodiazepine", "nonbenzo_hypnotic", "opioid", "psychostimulant", "maoi")
@@ -64,6 +65,36 @@ def conditions_for(session: TreatmentSession) -> frozenset[str]:
     return frozenset(held)
 
 
+def _hours(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
+def fasting_reported(food_hours: Decimal, liquids_hours: Decimal) -> str:
+    return f"Last food {_hours(food_hours)} h ago, last liquids {_hours(liquids_hours)} h ago."
+
+
+def fasting_finding(
+    protocol: Protocol, food_hours: Decimal, liquids_hours: Decimal
+) -> Finding | None:
+    """Compare the reported fasting with the protocol's times; None when it gives none.
+
+    Esketamine: no food for 2 h and no liquids for 30 min (the protocol file). Where the
+    protocol has no numbers (IV: clinic policy), the nurse judges and the hours are kept.
+    """
+    rule = protocol.fasting
+    reported = fasting_reported(food_hours, liquids_hours)
+    if rule.no_food_hours is None and rule.no_liquids_minutes is None:
+        return None
+    problems = []
+    if rule.no_food_hours is not None and food_hours < rule.no_food_hours.value:
+        problems.append(f"the protocol asks for no food for {_hours(rule.no_food_hours.value)} h")
+    if rule.no_liquids_minutes is not None and liquids_hours * 60 < rule.no_liquids_minutes.value:
+        problems.append(f"no liquids for {_hours(rule.no_liquids_minutes.value)} min")
+    if problems:
+        return Finding(False, f"{reported} Not fasted long enough: {' and '.join(problems)}.")
+    return Finding(True, reported)
+
+
 def pregnancy_possible_default(patient: object, on: object) -> bool:
     """Female at birth and 12-55 years old: the pregnancy item applies unless the nurse says not."""
     age = patient.age_on(on)  # type: ignore[attr-defined]
@@ -77,11 +108,11 @@ def automatic_findings(
     today = timezone.localdate(now)
     patient = session.patient
     found: dict[str, Finding] = {}
-    gate_items = item_ids & set(GATE_PREFIXES)
+    gate_items = item_ids & set(GATE_CODES)
     if gate_items:
-        missing = gates.missing_for_course(patient=patient, family=protocol.family, on=today)
+        missing = gates.missing_items(patient=patient, family=protocol.family, on=today)
         for item in gate_items:
-            texts = [m for m in missing if m.startswith(GATE_PREFIXES[item])]
+            texts = [m.message for m in missing if m.code == GATE_CODES[item]]
             found[item] = Finding(
                 not texts, " ".join(texts) if texts else "Checked against the screening record."
             )

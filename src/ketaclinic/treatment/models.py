@@ -54,6 +54,9 @@ class TreatmentSession(models.Model):
     # Patient circumstances the checklist depends on (protocol CHECKLIST_CONDITIONS).
     pregnancy_possible = models.BooleanField(default=False)
     first_session = models.BooleanField(default=False)
+    # Fasting as the patient reports it at the checklist (None = not asked yet).
+    hours_since_food = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
+    hours_since_liquids = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
     # Dosing and infusion times (first device for esketamine).
     dose_started_at = models.DateTimeField(null=True, blank=True)
     dose_ended_at = models.DateTimeField(null=True, blank=True)

@@ -158,6 +158,10 @@ def detail(session: TreatmentSession, now: datetime | None = None) -> dict[str, 
             }
             for row in session.checklist_rows
         ],
+        "fasting": {
+            "hours_since_food": _num(session.hours_since_food),
+            "hours_since_liquids": _num(session.hours_since_liquids),
+        },
         "administration": administration_out(session.administration_row),
         "devices": [
             {"number": d.number, "given_at": _iso(d.given_at), "mg": _num(d.mg)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -91,6 +91,18 @@ def _no_alerts(protocol: Any, reading: VitalReading | None, phase: str) -> bool 
     return not vital_alerts(protocol, reading.as_monitoring(), phase=phase)  # type: ignore[arg-type]
 
 
+def _stopped_at(session: TreatmentSession) -> datetime | None:
+    """When a stopped session was stopped: its monitoring ended there."""
+    if session.state != "stopped":
+        return None
+    return (
+        session.events.filter(kind="transition", to_state="stopped")
+        .order_by("-at")
+        .values_list("at", flat=True)
+        .first()
+    )
+
+
 def form_data(session: TreatmentSession) -> dict[str, Any]:
     """The form's content from the session as it is stored now (None = not known)."""
     from ketaclinic.treatment.services import session_protocol
@@ -122,7 +134,7 @@ def form_data(session: TreatmentSession) -> dict[str, Any]:
     cadss = [o.value for o in observations if o.kind == "cadss6"]
     resp_alerts = session.alerts.filter(code__in=["desaturation", "bradypnea"]).exists()
     resp_occurred = bool(session.respiratory_depression) or resp_alerts
-    end_time = session.discharged_at
+    end_time = session.discharged_at or _stopped_at(session)
     monitored = (
         int((end_time - first_device).total_seconds() // 60) if end_time and first_device else None
     )
@@ -132,10 +144,10 @@ def form_data(session: TreatmentSession) -> dict[str, Any]:
         else None
     )
     classes = {med.med_class for med in patient.medications.all() if med.is_active}
-    missing_gate = gates.missing_for_course(
+    missing_gate = gates.missing_items(
         patient=patient, family=protocol.family, on=timezone.localdate(session.started_at)
     )
-    enrolled = not any(m.startswith("The REMS") for m in missing_gate)
+    enrolled = all(m.code != gates.REMS_ENROLLMENT for m in missing_gate)
     clinician = session.started_by
     dose_mg = None
     if administration is not None:

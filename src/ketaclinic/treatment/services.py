@@ -232,6 +232,7 @@ _STATE_FIELDS = [
     "state",
     "dose_started_at",
     "dose_ended_at",
+    "nurse_signed_by",
     "nurse_signed_at",
     "physician_signed_at",
     "could_have_left_at",
@@ -430,10 +431,20 @@ def check_item(
     item_id: str,
     met: bool,
     finding: str = "",
+    hours_since_food: Any = None,
+    hours_since_liquids: Any = None,
     expected_version: int | None,
 ) -> ChecklistResult:
-    """The nurse confirms (or fails) a checklist item the system cannot check itself."""
+    """The nurse confirms (or fails) a checklist item the system cannot check itself.
+
+    The fasting item takes the hours since food and since liquids; where the protocol
+    gives fasting times the system decides whether it is met, not the tick.
+    """
     actor.check("session.chart")
+    fasting = None
+    if item_id == "fasting":
+        fasting = _fasting_hours(hours_since_food, hours_since_liquids)
+    protocol = session_protocol(session)
     with transaction.atomic():
         _claim(session, expected_version)
         _require_state(session, State.PRE_DOSE, doing="change the checklist")
@@ -442,8 +453,18 @@ def check_item(
             raise ValidationError(
                 {"item": "The system checks this item itself; fix the record it reads instead."}
             )
-        item.status = ItemStatus.MET if met else ItemStatus.FAILED
-        item.finding = finding.strip()[:500] or item.finding
+        status = ItemStatus.MET if met else ItemStatus.FAILED
+        finding = finding.strip()
+        if fasting is not None:
+            session.hours_since_food, session.hours_since_liquids = fasting
+            _save(session, "hours_since_food", "hours_since_liquids")
+            found = checks.fasting_finding(protocol, *fasting)
+            if found is not None:
+                status = ItemStatus.MET if found.met else ItemStatus.FAILED
+            reported = found.text if found is not None else checks.fasting_reported(*fasting)
+            finding = f"{reported} {finding}".strip()
+        item.status = status
+        item.finding = finding[:500] or item.finding
         item.checked_by = actor.user
         item.checked_at = timezone.now()
         item.save(update_fields=["status", "finding", "checked_by", "checked_at"])
@@ -455,6 +476,20 @@ def check_item(
             detail={"item": item_id, "status": item.status},
         )
     return item
+
+
+def _fasting_hours(food: Any, liquids: Any) -> tuple[Decimal, Decimal]:
+    """The reported hours since food and liquids (0.1 h steps); 422 naming the field."""
+    hours = {}
+    for field, raw in (("hours_since_food", food), ("hours_since_liquids", liquids)):
+        number = _decimal(raw, field)
+        if number is None:
+            raise ValidationError({field: "Ask the patient and enter the hours (0.5 = 30 min)."})
+        number = number.quantize(Decimal("0.1"))
+        if number > Decimal("99.9"):
+            raise ValidationError({field: "Enter up to 99.9 hours."})
+        hours[field] = number
+    return hours["hours_since_food"], hours["hours_since_liquids"]
 
 
 def override_item(
@@ -1279,15 +1314,23 @@ def discharge(
     actor: Actor,
     session: TreatmentSession,
     override_reason: str = "",
+    could_have_left_at: datetime | None = None,
     expected_version: int | None,
 ) -> TreatmentSession:
-    """Discharge the patient, or SessionConflict with `unmet` unless a physician overrides."""
+    """Discharge the patient, or SessionConflict with `unmet` unless a physician overrides.
+
+    The clinician's "could have left at" estimate is never filled in for them: for
+    esketamine the REMS form needs it (minutes until ready without the 2-hour rule),
+    so discharge asks for it when the assessment did not record it.
+    """
     actor.check("session.chart")
     override_reason = (override_reason or "").strip()
     if override_reason:
         actor.check("medical.sign")
     protocol = session_protocol(session)
     now = timezone.now()
+    if could_have_left_at is not None:
+        could_have_left_at = _aware(could_have_left_at, "could_have_left_at", now=now)
     with transaction.atomic():
         _claim(session, expected_version)
         _require_state(session, State.MONITORING, State.READY, doing="discharge")
@@ -1296,6 +1339,17 @@ def discharge(
             raise SessionConflict(
                 "The patient does not yet meet the discharge criteria.",
                 unmet=[{"code": u.code, "message": u.message} for u in unmet],
+            )
+        if could_have_left_at is not None:
+            if session.dose_started_at and could_have_left_at < session.dose_started_at:
+                raise ValidationError({"could_have_left_at": "This is before the first dose."})
+            session.could_have_left_at = could_have_left_at
+        if session.is_esketamine and session.could_have_left_at is None:
+            raise ValidationError(
+                {
+                    "could_have_left_at": "Estimate when the patient could have left without "
+                    "the 2-hour rule (the REMS form asks for it)."
+                }
             )
         session.discharged_at = now
         session.discharge_unmet = [{"code": u.code, "message": u.message} for u in unmet]
@@ -1309,8 +1363,6 @@ def discharge(
                 f"Discharge override ({', '.join(u.code for u in unmet)}). Reason: {override_reason}",
                 at=now,
             )
-        if session.could_have_left_at is None:
-            session.could_have_left_at = now
         _save(
             session,
             "discharged_at",
@@ -1394,6 +1446,10 @@ def sign_session(
             record(actor, "sign", patient_id=session.patient_id, obj=session)
         elif session.physician_signed_at is None:
             actor.check("medical.sign")
+            if session.nurse_signed_by_id == actor.user.pk:
+                raise SessionConflict(
+                    "You signed this session; the co-signature must come from another physician."
+                )
             session.physician_signed_by = actor.user
             session.physician_signed_at = now
             _save(session, "physician_signed_by", "physician_signed_at")

@@ -37,12 +37,7 @@ def _board_context(request: HttpRequest) -> dict[str, Any]:
     actor = request.actor  # type: ignore[attr-defined]
     now = timezone.now()
     data = board_data.board(actor.clinic, now)
-    record(
-        actor,
-        "view",
-        object_type="treatment.board",
-        detail={"view": "board", "sessions": [c.session.pk for c in data.chairs if c.session]},
-    )
+    board_data.record_view(actor=actor, board=data, now=now)
     return {"board": data, "now": now}
 
 
@@ -169,6 +164,8 @@ def _step_check(request: HttpRequest, actor: Any, session: Any, v: int | None) -
         item_id=request.POST.get("item", ""),
         met=request.POST.get("met") == "yes",
         finding=request.POST.get("finding", ""),
+        hours_since_food=request.POST.get("hours_since_food") or None,
+        hours_since_liquids=request.POST.get("hours_since_liquids") or None,
         expected_version=v,
     )
     return "Checklist updated."
@@ -361,6 +358,7 @@ def _step_discharge(request: HttpRequest, actor: Any, session: Any, v: int | Non
         actor=actor,
         session=session,
         override_reason=request.POST.get("override_reason", ""),
+        could_have_left_at=_when(request, "could_have_left_at"),
         expected_version=v,
     )
     return "Patient discharged."
