@@ -602,3 +602,49 @@ def test_two_concurrent_draws_cannot_overdraw(clinic, staff, patient):
         t.join()
     assert sorted(results) == ["ok", "refused"]
     assert services.current_balance(lot, services.default_location(clinic)) == Decimal("4.000")
+
+
+def test_reversing_a_mistaken_receipt_takes_its_vials_off_the_shelf(lot, receipt, nurse):
+    fix = services.correct_entry(
+        actor=nurse,
+        request=witness_request(),
+        entry=receipt,
+        reason="the delivery belonged to another clinic",
+        witness="drchen",
+        witness_password=PASSWORD,
+    )
+    assert (fix.kind, fix.delta, fix.balance_after) == (
+        Kind.RECEIVE,
+        Decimal("-100.000"),
+        Decimal("0.000"),
+    )
+    assert services.balances(lot.clinic) == []
+    on_shelf = Container.objects.filter(lot=lot).exclude(state=ContainerState.EMPTIED)
+    assert on_shelf.count() == 0
+
+
+def test_a_federal_holiday_is_not_skipped_so_the_notice_is_never_shown_late():
+    # 26 Nov 2026 is Thanksgiving (5 U.S.C. 6103). 21 CFR 1301.76(b) does not define a
+    # business day, so the notice is shown due then: early is never wrong, late could be.
+    assert loss_deadlines(date(2026, 11, 25))[0] == date(2026, 11, 26)
+
+
+def test_a_loss_cannot_be_discovered_tomorrow_and_is_filed_only_once(lot, nurse):
+    tomorrow = timezone.localdate() + timezone.timedelta(days=1)
+    before = LedgerEntry.objects.count()
+    with pytest.raises(ValidationError) as refused:
+        services.record_loss(
+            actor=nurse, lot=lot, quantity="1", circumstances="vial missing", discovered_on=tomorrow
+        )
+    assert refused.value.message_dict == {"discovered_on": ["The discovery date is in the future."]}
+    assert LedgerEntry.objects.count() == before
+    report = services.record_loss(actor=nurse, lot=lot, quantity="1", circumstances="vial missing")
+    services.mark_loss_notice_sent(actor=nurse, report=report)
+    services.mark_loss_filed(actor=nurse, report=report, reference="DEA-106-0001")
+    sent_at = LossReport.objects.get(pk=report.pk).notice_sent_at
+    with pytest.raises(ValidationError, match="already"):
+        services.mark_loss_notice_sent(actor=nurse, report=report)
+    with pytest.raises(ValidationError, match="already"):
+        services.mark_loss_filed(actor=nurse, report=report, reference="DEA-106-0002")
+    stored = LossReport.objects.get(pk=report.pk)
+    assert (stored.notice_sent_at, stored.filed_reference) == (sent_at, "DEA-106-0001")

@@ -61,6 +61,26 @@ def test_nurses_see_the_nav_link_with_the_unwitnessed_count(staff, login, lot, n
     assert "Controlled substances" in page and "1 unwitnessed" in page
 
 
+def test_a_sessions_waste_with_no_witness_named_is_listed_for_anyone_to_witness(
+    staff, login, lot, nurse, patient
+):
+    # A treatment session posts its left-over without naming a witness.
+    waste = services.post_waste_pending_witness(
+        actor=nurse,
+        lot=lot,
+        quantity="0.1",
+        unit="mL",
+        patient=patient,
+        session_ref="17",
+        manner="drug-disposal container",
+    )
+    response = login(staff["physician"]).get("/inventory/waste/unwitnessed/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "1 waste entry await" in page and f"Witness #{waste.pk}" in page
+    assert "MRN000001 · 17" in page
+
+
 def test_a_nurse_receives_stock_through_the_page(staff, login, vial):
     client = login(staff["nurse"])
     bad = client.post(

@@ -203,6 +203,21 @@ def _check_clinic(actor: Actor, *objects: Any) -> None:
             raise ValidationError("This belongs to another clinic.")
 
 
+def _place(actor: Actor, lot: Lot, location: Location | None) -> Location:
+    """Where a movement happens (the default location when none is named), once the lot
+    and location are checked to be the actor's clinic's."""
+    _check_clinic(actor, lot, location)
+    return location or default_location(actor.clinic)
+
+
+def _text(value: Any, field: str, message: str) -> str:
+    """`value` without surrounding spaces; refused, naming `field`, when it is blank."""
+    text = str(value or "").strip()
+    if not text:
+        raise ValidationError({field: message})
+    return text
+
+
 def _aware(value: datetime | None) -> datetime:
     now = timezone.now()
     if value is None:
@@ -215,6 +230,26 @@ def _aware(value: datetime | None) -> datetime:
 
 
 # ---------------------------------------------------------------- witness
+
+
+def _witness_member(clinic: Clinic, username: str, recorder: User) -> Membership:
+    """The witness's membership: a nurse or physician of the clinic other than the recorder."""
+    username = _text(username, "witness", "Name the second person who witnesses this.")
+    membership = (
+        Membership.objects.active()
+        .select_related("user")
+        .filter(clinic=clinic, user__username=username)
+        .first()
+    )
+    if membership is None or not may(membership.role, "ledger.record"):
+        raise ValidationError(
+            {"witness": "The witness must be a nurse or physician of this clinic."}
+        )
+    if membership.user_id == recorder.pk:
+        raise ValidationError(
+            {"witness": "The witness must be a second person, not the one who recorded it."}
+        )
+    return membership
 
 
 def verify_witness(
@@ -232,23 +267,8 @@ def verify_witness(
     locks the account after repeated failures) and in the audit log, and a rollback
     would erase that record.
     """
-    username = (username or "").strip()
-    if not username:
-        raise ValidationError({"witness": "Name the second person who witnesses this."})
-    membership = (
-        Membership.objects.active()
-        .select_related("user")
-        .filter(clinic=clinic, user__username=username)
-        .first()
-    )
-    if membership is None or not may(membership.role, "ledger.record"):
-        raise ValidationError(
-            {"witness": "The witness must be a nurse or physician of this clinic."}
-        )
-    if membership.user_id == recorder.pk:
-        raise ValidationError(
-            {"witness": "The witness must be a second person, not the one who recorded it."}
-        )
+    membership = _witness_member(clinic, username, recorder)
+    username = membership.user.username
     if code:
         device = TOTPDevice.objects.filter(user=membership.user, confirmed=True).first()
         if device is None:
@@ -293,9 +313,14 @@ def _post(
     sign: int,
     occurred_at: datetime | None = None,
     audit_action: str = "create",
+    follow_containers: bool = True,
     **fields: Any,
 ) -> LedgerEntry:
-    """Append one entry (inside the caller's transaction); refuses a negative balance."""
+    """Append one entry (inside the caller's transaction); refuses a negative balance.
+
+    The containers follow the balance unless the caller moves them itself
+    (`follow_containers=False`: a receipt adds sealed ones, a transfer relocates them).
+    """
     assert transaction.get_connection().in_atomic_block
     lot = _lock_lot(lot)
     product = lot.product
@@ -328,7 +353,7 @@ def _post(
         **fields,
     )
     entry.save()
-    if kind != Kind.RECEIVE and kind != Kind.TRANSFER:
+    if follow_containers:
         _containers_follow(lot, location, delta, product, now)
     record(
         actor,
@@ -535,6 +560,7 @@ def receive(
             kind=Kind.RECEIVE,
             quantity=quantity,
             sign=+1,
+            follow_containers=False,
             occurred_at=occurred_at,
             supplier_name=supplier_name.strip(),
             supplier_address=supplier_address.strip(),
@@ -572,22 +598,21 @@ def post_administration(
 ) -> LedgerEntry:
     """Record a dose given to a patient in a treatment session (who gave it is the actor)."""
     actor.check("ledger.record")
-    _check_clinic(actor, lot, location)
+    place = _place(actor, lot, location)
     patient = _patient(actor, patient)
     amount = _quantity(lot.product, quantity, unit)
-    if not (session_ref or "").strip():
-        raise ValidationError({"session_ref": "Name the treatment session."})
+    session_ref = _text(session_ref, "session_ref", "Name the treatment session.")
     with transaction.atomic():
         return _post(
             actor=actor,
             lot=lot,
-            location=location or default_location(actor.clinic),
+            location=place,
             kind=Kind.ADMINISTER,
             quantity=amount,
             sign=-1,
             occurred_at=given_at,
             patient=patient,
-            session_ref=session_ref.strip(),
+            session_ref=session_ref,
         )
 
 
@@ -603,42 +628,29 @@ def post_waste_pending_witness(
     witness: str | User | None = None,
     location: Location | None = None,
     occurred_at: datetime | None = None,
+    confirmed_by: User | None = None,
 ) -> LedgerEntry:
     """Record a wasted remainder; it stays flagged until a second person confirms it.
 
     `witness` (a username or user) names who is asked to witness; anyone authorised
-    other than the recorder may confirm it with their own credentials.
+    other than the recorder may confirm it with their own credentials. `confirmed_by`
+    is a witness whose credentials were already checked (`verify_witness`): the entry
+    is then written witnessed.
     """
     actor.check("ledger.record")
-    _check_clinic(actor, lot, location)
+    place = _place(actor, lot, location)
     amount = _quantity(lot.product, quantity, unit)
     found_patient = _patient(actor, patient) if patient is not None else None
-    manner = (manner or "").strip()
-    if not manner:
-        raise ValidationError(
-            {"manner": "Say how it was wasted (e.g. into a drug-disposal container)."}
-        )
+    manner = _text(manner, "manner", "Say how it was wasted (e.g. into a drug-disposal container).")
     requested = None
     if witness:
         username = witness.username if isinstance(witness, User) else str(witness)
-        membership = (
-            Membership.objects.active()
-            .select_related("user")
-            .filter(clinic=actor.clinic, user__username=username)
-            .first()
-        )
-        if membership is None or not may(membership.role, "ledger.record"):
-            raise ValidationError(
-                {"witness": "The witness must be a nurse or physician of this clinic."}
-            )
-        if membership.user_id == actor.user.pk:
-            raise ValidationError({"witness": "The witness must be a second person, not you."})
-        requested = membership.user
+        requested = _witness_member(actor.clinic, username, actor.user).user
     with transaction.atomic():
         return _post(
             actor=actor,
             lot=lot,
-            location=location or default_location(actor.clinic),
+            location=place,
             kind=Kind.WASTE,
             quantity=amount,
             sign=-1,
@@ -646,7 +658,9 @@ def post_waste_pending_witness(
             patient=found_patient,
             session_ref=(session_ref or "").strip(),
             manner=manner,
-            witness_requested=requested,
+            witness_requested=requested or confirmed_by,
+            witness=confirmed_by,
+            witnessed_at=timezone.now() if confirmed_by else None,
         )
 
 
@@ -710,16 +724,16 @@ def record_waste(
     location: Location | None = None,
 ) -> LedgerEntry:
     """Record waste; witnessed at once when the witness's password or code comes with it."""
+    confirmed = None
     if witness_password or witness_code:
-        verify_witness(
+        confirmed = _cosigned(
+            actor=actor,
             request=request,
-            clinic=actor.clinic,
-            username=witness,
-            password=witness_password,
-            code=witness_code,
-            recorder=actor.user,
+            witness=witness,
+            witness_password=witness_password,
+            witness_code=witness_code,
         )
-    entry = post_waste_pending_witness(
+    return post_waste_pending_witness(
         actor=actor,
         lot=lot,
         quantity=quantity,
@@ -729,16 +743,8 @@ def record_waste(
         manner=manner,
         witness=witness,
         location=location,
+        confirmed_by=confirmed,
     )
-    if witness_password or witness_code:
-        now = timezone.now()
-        with transaction.atomic():
-            LedgerEntry.objects.filter(pk=entry.pk, witness__isnull=True).update(
-                witness=entry.witness_requested, witnessed_at=now
-            )
-            record(actor, "witness", patient_id=entry.patient_id, obj=entry, detail={})
-        entry.witness, entry.witnessed_at = entry.witness_requested, now
-    return entry
 
 
 # ---------------------------------------------------------------- co-signed movements
@@ -752,6 +758,7 @@ def _cosigned(
     witness_password: str,
     witness_code: str,
 ) -> User:
+    """The co-signer of the actor's entry, checked with their own password or code."""
     return verify_witness(
         request=request,
         clinic=actor.clinic,
@@ -777,10 +784,9 @@ def destroy(
 ) -> LedgerEntry:
     """Destroy expired or unwanted stock on site, two staff (21 CFR 1317.95(d))."""
     actor.check("ledger.record")
-    _check_clinic(actor, lot, location)
+    place = _place(actor, lot, location)
     amount = _quantity(lot.product, quantity)
-    if not (manner or "").strip():
-        raise ValidationError({"manner": "Say how it was destroyed (rendered non-retrievable)."})
+    manner = _text(manner, "manner", "Say how it was destroyed (rendered non-retrievable).")
     cosigner = _cosigned(
         actor=actor,
         request=request,
@@ -792,11 +798,11 @@ def destroy(
         return _post(
             actor=actor,
             lot=lot,
-            location=location or default_location(actor.clinic),
+            location=place,
             kind=Kind.DESTROY,
             quantity=amount,
             sign=-1,
-            manner=manner.strip(),
+            manner=manner,
             reason=(reason or "").strip(),
             witness=cosigner,
             witnessed_at=timezone.now(),
@@ -813,19 +819,18 @@ def return_stock(
 ) -> LedgerEntry:
     """Return stock to the supplier or a reverse distributor (manner names to whom)."""
     actor.check("ledger.record")
-    _check_clinic(actor, lot, location)
+    place = _place(actor, lot, location)
     amount = _quantity(lot.product, quantity)
-    if not (manner or "").strip():
-        raise ValidationError({"manner": "Name the supplier or reverse distributor."})
+    manner = _text(manner, "manner", "Name the supplier or reverse distributor.")
     with transaction.atomic():
         return _post(
             actor=actor,
             lot=lot,
-            location=location or default_location(actor.clinic),
+            location=place,
             kind=Kind.RETURN,
             quantity=amount,
             sign=-1,
-            manner=manner.strip(),
+            manner=manner,
         )
 
 
@@ -844,13 +849,12 @@ def adjust(
 ) -> LedgerEntry:
     """Correct a balance after a count, by a signed amount, with a reason and a co-signer."""
     actor.check("ledger.record")
-    _check_clinic(actor, lot, location)
+    place = _place(actor, lot, location)
     change = _decimal(delta, "delta")
     if change == 0:
         raise ValidationError({"delta": "An adjustment changes the balance."})
     amount = _quantity(lot.product, abs(change), field="delta")
-    if not (reason or "").strip():
-        raise ValidationError({"reason": "Give the reason for the adjustment."})
+    reason = _text(reason, "reason", "Give the reason for the adjustment.")
     cosigner = _cosigned(
         actor=actor,
         request=request,
@@ -862,11 +866,11 @@ def adjust(
         entry = _post(
             actor=actor,
             lot=lot,
-            location=location or default_location(actor.clinic),
+            location=place,
             kind=Kind.ADJUST,
             quantity=amount,
             sign=1 if change > 0 else -1,
-            reason=reason.strip(),
+            reason=reason,
             witness=cosigner,
             witnessed_at=timezone.now(),
         )
@@ -898,8 +902,7 @@ def correct_entry(
         raise ValidationError("This entry has already been corrected.")
     if entry.kind == Kind.TRANSFER:
         raise ValidationError("Reverse a transfer by transferring back.")
-    if not (reason or "").strip():
-        raise ValidationError({"reason": "Say what was wrong."})
+    reason = _text(reason, "reason", "Say what was wrong.")
     cosigner = _cosigned(
         actor=actor,
         request=request,
@@ -916,7 +919,7 @@ def correct_entry(
             quantity=entry.quantity,
             sign=-1 if entry.delta > 0 else 1,
             corrects=entry,
-            reason=reason.strip(),
+            reason=reason,
             patient_id=entry.patient_id,
             session_ref=entry.session_ref,
             witness=cosigner,
@@ -959,6 +962,7 @@ def transfer(
             kind=Kind.TRANSFER,
             quantity=quantity,
             sign=-1,
+            follow_containers=False,
             containers=containers,
         )
         into = _post(
@@ -968,6 +972,7 @@ def transfer(
             kind=Kind.TRANSFER,
             quantity=quantity,
             sign=+1,
+            follow_containers=False,
             containers=containers,
             counterpart=out,
         )
@@ -988,21 +993,25 @@ def record_loss(
 ) -> LossReport:
     """Record a theft or significant loss and open its DEA report with the due dates."""
     actor.check("ledger.record")
-    _check_clinic(actor, lot, location)
+    place = _place(actor, lot, location)
     amount = _quantity(lot.product, quantity)
-    if not (circumstances or "").strip():
-        raise ValidationError({"circumstances": "Describe what happened and how it was found."})
-    discovered_on = discovered_on or timezone.localdate()
+    circumstances = _text(
+        circumstances, "circumstances", "Describe what happened and how it was found."
+    )
+    today = timezone.localdate(timezone=actor.clinic.tz)
+    discovered_on = discovered_on or today
+    if discovered_on > today:
+        raise ValidationError({"discovered_on": "The discovery date is in the future."})
     notice_due, form_due = rules.loss_deadlines(discovered_on)
     with transaction.atomic():
         entry = _post(
             actor=actor,
             lot=lot,
-            location=location or default_location(actor.clinic),
+            location=place,
             kind=Kind.LOSS,
             quantity=amount,
             sign=-1,
-            reason=circumstances.strip(),
+            reason=circumstances,
         )
         report = LossReport.objects.create(
             clinic=actor.clinic,
@@ -1010,7 +1019,7 @@ def record_loss(
             discovered_on=discovered_on,
             notice_due=notice_due,
             form106_due=form_due,
-            circumstances=circumstances.strip(),
+            circumstances=circumstances,
             theft_suspected=theft_suspected,
         )
         record(actor, "create", obj=report, detail={"entry": entry.pk})
@@ -1025,6 +1034,8 @@ def mark_loss_notice_sent(
     """Note that the written notice went to the DEA Field Division Office."""
     actor.check("ledger.view")
     _check_clinic(actor, report)
+    if report.notice_sent_at is not None:
+        raise ValidationError("The written notice is already marked as sent.")
     with transaction.atomic():
         report.notice_sent_at = _aware(sent_at)
         report.notice_sent_by = actor.user
@@ -1039,12 +1050,13 @@ def mark_loss_filed(
     """Note that DEA Form 106 was filed, with its reference."""
     actor.check("ledger.view")
     _check_clinic(actor, report)
-    if not (reference or "").strip():
-        raise ValidationError({"reference": "Give the Form 106 reference."})
+    if report.filed_at is not None:
+        raise ValidationError("Form 106 is already marked as filed.")
+    reference = _text(reference, "reference", "Give the Form 106 reference.")
     with transaction.atomic():
         report.filed_at = _aware(filed_at)
         report.filed_by = actor.user
-        report.filed_reference = reference.strip()
+        report.filed_reference = reference
         report.save(update_fields=["filed_at", "filed_by", "filed_reference"])
         record(actor, "update", obj=report, detail={"fields": ["filed_at", "filed_reference"]})
     return report
