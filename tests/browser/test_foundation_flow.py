@@ -68,3 +68,16 @@ def test_the_chart_reads_on_a_phone(page, demo):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"]
     snap(page, "patient-chart-phone")
+
+
+@pytest.mark.parametrize("username", ["admin", "dr.chen", "frontdesk.lee"])
+def test_the_top_bar_is_one_row_on_a_tablet(page, demo, username):
+    log_in(page, username, DEMO_PASSWORD)
+    page.wait_for_url("**/patients/")
+    bar = page.locator("header.topbar")
+    expect(bar).to_be_visible()
+    snap(page, f"topbar-tablet-{username}")
+    height = bar.bounding_box()["height"]
+    tops = {round(link.bounding_box()["y"]) for link in page.locator("nav.nav a").all()}
+    assert len(tops) == 1, f"nav wraps into {len(tops)} rows"
+    assert height <= 72
