@@ -141,6 +141,33 @@ def test_search_by_name_mrn_and_birth_date(api_client, staff, patient, clinic):
     assert names("zz") == []
 
 
+@pytest.mark.parametrize(
+    ("family", "typed", "listed"),
+    [
+        ("Ødegård", "odegard", ["Garcia", "Ødegård"]),  # under O, not under D
+        ("Strauß", "strauss", ["Garcia", "Strauß"]),
+        ("Łukasiewicz", "lukas", ["Garcia", "Łukasiewicz"]),
+        ("Ærø", "aero", ["Ærø", "Garcia"]),
+        ("Đorđević", "dordevic", ["Đorđević", "Garcia"]),
+    ],
+)
+def test_names_with_letters_that_do_not_decompose_are_found_and_sorted_by_their_letter(
+    api_client, staff, patient, clinic, family, typed, listed
+):
+    Patient.objects.create(
+        clinic=clinic,
+        mrn="MRN000009",
+        given_name="Ida",
+        family_name=family,
+        birth_date="1980-01-01",
+        sex_at_birth="female",
+    )
+    client = api_client(staff["front_desk"])
+    found = client.get("/api/v1/patients", {"q": typed}).json()["items"]
+    assert [p["family_name"] for p in found] == [family]
+    assert [p["family_name"] for p in client.get("/api/v1/patients").json()["items"]] == listed
+
+
 def test_search_is_paginated_and_its_query_cost_is_constant(api_client, staff, clinic):
     Patient.objects.bulk_create(
         Patient(

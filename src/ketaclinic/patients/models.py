@@ -13,11 +13,21 @@ from django.utils.functional import cached_property
 from ketaclinic.clinical.conditions import CONDITIONS
 from ketaclinic.clinical.eligibility.facts import MEDICATION_CLASSES
 
+# Letters that Unicode does not decompose into a base letter and a mark: without this,
+# "Ødegård" would fold to "degard" and sort under D.
+_UNDECOMPOSED = str.maketrans(
+    {
+        "Ø": "O", "ø": "o", "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "ß": "ss",
+        "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ð": "D", "ð": "d", "Þ": "Th", "þ": "th",
+        "ı": "i", "Ħ": "H", "ħ": "h",
+    }
+)  # fmt: skip
+
 
 def search_key(text: str) -> str:
     """Lower-case ASCII form of a name for prefix search ("Ødegård" -> "odegard")."""
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return " ".join(folded.lower().split())
+    folded = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED))
+    return " ".join(folded.encode("ascii", "ignore").decode().lower().split())
 
 
 class ClinicScopedQuerySet(models.QuerySet):
