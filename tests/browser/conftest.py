@@ -66,3 +66,10 @@ def log_in(page, username: str, password: str) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
+
+
+def log_out(page) -> None:
+    """Log out from the account menu in the top bar."""
+    page.locator("details.account summary").click()
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/login/**")

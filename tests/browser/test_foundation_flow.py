@@ -71,7 +71,7 @@ def test_the_chart_reads_on_a_phone(page, demo):
 
 
 @pytest.mark.parametrize("username", ["admin", "dr.chen", "frontdesk.lee"])
-def test_the_top_bar_is_one_row_on_a_tablet(page, demo, username):
+def test_the_top_bar_is_one_row_on_a_tablet_with_every_link_in_view(page, demo, username):
     log_in(page, username, DEMO_PASSWORD)
     page.wait_for_url("**/patients/")
     bar = page.locator("header.topbar")
@@ -81,3 +81,8 @@ def test_the_top_bar_is_one_row_on_a_tablet(page, demo, username):
     tops = {round(link.bounding_box()["y"]) for link in page.locator("nav.nav a").all()}
     assert len(tops) == 1, f"nav wraps into {len(tops)} rows"
     assert height <= 72
+    hidden = page.evaluate(
+        "(() => { const nav = document.querySelector('nav.nav');"
+        " return nav.scrollWidth - nav.clientWidth; })()"
+    )
+    assert hidden <= 0, f"{hidden} px of the menu is scrolled out of view"

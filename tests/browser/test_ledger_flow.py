@@ -23,7 +23,7 @@ from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.models import Room
 from ketaclinic.screening import gates
 from ketaclinic.treatment.models import TreatmentSession
-from tests.browser.conftest import log_in, snap
+from tests.browser.conftest import log_in, log_out, snap
 from tests.browser.test_session_flow import confirm_checklist, save_vitals, submit
 from tests.conftest import PASSWORD
 from tests.inventory.conftest import actor
@@ -141,7 +141,7 @@ def test_a_days_ledger_balances_to_the_milligram_through_real_sessions(page, day
     patients = day
     log_in(page, "okafor", PASSWORD)
     page.wait_for_url("**/patients/")
-    page.get_by_role("link", name="Controlled substances").click()
+    page.get_by_role("link", name="Drug ledger").click()
     page.wait_for_url("**/inventory/")
 
     # Receive ten vials; a mistyped DEA number is caught first.
@@ -235,8 +235,7 @@ def test_a_days_ledger_balances_to_the_milligram_through_real_sessions(page, day
     snap(page, "ledger-balances")
 
     # The inspector's reports for the day, downloaded by the admin.
-    page.get_by_role("button", name="Log out").click()
-    page.wait_for_url("**/login/**")
+    log_out(page)
     log_in(page, "alex", PASSWORD)
     page.wait_for_url("**/patients/")
     today = timezone.localdate(timezone=clinic.tz)

@@ -9,7 +9,7 @@ from django.core import mail
 from playwright.sync_api import expect
 
 from ketaclinic.measures.models import Alert, Response
-from tests.browser.conftest import PHONE, log_in, snap
+from tests.browser.conftest import PHONE, log_in, log_out, snap
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -66,7 +66,7 @@ def test_a_patient_fills_a_phq9_on_a_phone_and_a_clinician_resolves_the_alert(
     assert mail.outbox[-1].to == ["chen@harbor.example"]
 
     # The physician sees the alert in the header and resolves it on the alert list.
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
     log_in(page, "drchen", PASSWORD)
     page.wait_for_url("**/patients/")
     expect(page.get_by_role("link", name=re.compile("Alerts.*1 open"))).to_be_visible()

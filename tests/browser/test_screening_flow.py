@@ -11,15 +11,10 @@ from playwright.sync_api import expect
 from ketaclinic.patients.models import Patient
 from ketaclinic.screening.gates import missing_for_course
 from ketaclinic.screening.models import Consent, IntakeVersion, Screening
-from tests.browser.conftest import PHONE, SCREENSHOTS, log_in, snap
+from tests.browser.conftest import PHONE, SCREENSHOTS, log_in, log_out, snap
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_out(page) -> None:
-    page.get_by_role("button", name="Log out").click()
-    page.wait_for_url("**/login/**")
 
 
 def test_a_referred_patient_goes_from_intake_to_signed_consent(page, staff, patient):

@@ -43,7 +43,7 @@ def test_front_desk_and_therapists_see_nothing_of_the_ledger(role, staff, login,
     before = LedgerEntry.objects.count()
     refused = client.post("/inventory/administer/", {"lot": lot.pk, "quantity": "1"})
     assert refused.status_code == 403 and LedgerEntry.objects.count() == before
-    assert "Controlled substances" not in client.get("/patients/").content.decode()
+    assert "Drug ledger" not in client.get("/patients/").content.decode()
 
 
 def test_nurses_see_the_nav_link_with_the_unwitnessed_count(staff, login, lot, nurse, patient):
@@ -58,7 +58,7 @@ def test_nurses_see_the_nav_link_with_the_unwitnessed_count(staff, login, lot, n
         witness="drchen",
     )
     page = login(staff["nurse"]).get("/patients/").content.decode()
-    assert "Controlled substances" in page and "1 unwitnessed" in page
+    assert "Drug ledger" in page and "1 to witness" in page
 
 
 def test_a_sessions_waste_with_no_witness_named_is_listed_for_anyone_to_witness(
