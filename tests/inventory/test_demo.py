@@ -12,6 +12,7 @@ from django.utils import timezone
 from ketaclinic.inventory import services
 from ketaclinic.inventory.models import Container, CountSession, Kind, LedgerEntry
 from ketaclinic.inventory.rules import dea_number_problem
+from ketaclinic.treatment.models import TreatmentSession
 
 pytestmark = pytest.mark.django_db
 
@@ -30,9 +31,21 @@ def test_the_demo_ledger_balances_and_seeding_twice_changes_nothing():
             s=Sum("remaining")
         )["s"]
         assert on_hand == b.quantity
-    [pending] = services.unwitnessed_waste(clinic)
-    assert pending.session_ref == "demo-008"
-    assert entries.filter(kind=Kind.WASTE, witness__isnull=False).count() == 4
+    # The administrations are the demo's real sessions: one entry each, same patient and mg.
+    dosed = {
+        str(s.pk): s
+        for s in TreatmentSession.objects.filter(clinic=clinic, administration__given__gt=0)
+    }
+    administered = entries.filter(kind=Kind.ADMINISTER)
+    assert sorted(e.session_ref for e in administered) == sorted(dosed)
+    for entry in administered:
+        session = dosed[entry.session_ref]
+        assert entry.patient_id == session.patient_id
+        assert entry.mg == session.administration.total_given_mg
+    # Every waste is witnessed but the latest, which waits for its witness.
+    wastes = list(entries.filter(kind=Kind.WASTE).order_by("occurred_at"))
+    assert len(wastes) >= 2 and all(w.witness_id for w in wastes[:-1])
+    assert list(services.unwitnessed_waste(clinic)) == [wastes[-1]]
     receipt = entries.filter(kind=Kind.RECEIVE).first()
     assert dea_number_problem(receipt.supplier_dea_number) is None
     assert any(

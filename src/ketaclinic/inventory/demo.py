@@ -2,11 +2,11 @@
 
 Three products at the strengths the protocols use (ketamine 50 and 100 mg/mL vials, from
 which IV doses are diluted to 10 mg/mL; esketamine 28 mg devices), a zero initial
-inventory, a receipt from a fictional distributor (its DEA number is made up but has a
-valid check digit), a week of administrations with witnessed waste of each opened
-vial's remainder, a closing count yesterday that matches the ledger, and this
-morning's session whose waste still waits for its witness. Everything goes through the
-ledger services, witnesses included (they confirm with the demo password).
+inventory and a receipt from a fictional distributor (its DEA number is made up but has
+a valid check digit). The administrations are the demo's real treatment sessions: the
+session demo posts each dose and its witnessed waste here, in time order, and closes
+yesterday with a count (`stock_lot`, `witness_waste`, `close_day`). Everything goes
+through the ledger services, witnesses included (they confirm with the demo password).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.utils import timezone
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Membership
 from ketaclinic.inventory import services
-from ketaclinic.inventory.models import LedgerEntry, Location, Product
+from ketaclinic.inventory.models import CountSession, LedgerEntry, Location, Lot, Product
 from ketaclinic.inventory.rules import with_check_digit
 
 DISTRIBUTOR = {
@@ -65,20 +65,12 @@ PRODUCTS = [
 
 def seed(clinic, patients) -> None:  # type: ignore[no-untyped-def]
     """Extend the demo clinic; `patients` are the clinic's demo patients by MRN order."""
-    if LedgerEntry.objects.filter(clinic=clinic).exists() or len(patients) < 6:
+    if LedgerEntry.objects.filter(clinic=clinic).exists():
         return
-    from ketaclinic.demo.management.commands.seed_demo import DEMO_PASSWORD
-
-    members = {
-        m.user.username: m
-        for m in Membership.objects.select_related("user", "clinic").filter(
-            clinic=clinic, user__username__in=["nurse.okafor", "dr.chen"]
-        )
-    }
-    nurse = Actor(user=members["nurse.okafor"].user, membership=members["nurse.okafor"])
-    physician = Actor(user=members["dr.chen"].user, membership=members["dr.chen"])
-    request = RequestFactory().post("/inventory/")
-    request.META["REMOTE_ADDR"] = "127.0.0.1"
+    member = Membership.objects.select_related("user", "clinic").get(
+        clinic=clinic, user__username="nurse.okafor"
+    )
+    nurse = Actor(user=member.user, membership=member)
     tz = clinic.tz
     today = timezone.localdate(timezone=tz)
 
@@ -117,14 +109,14 @@ def seed(clinic, patients) -> None:  # type: ignore[no-untyped-def]
         products["ketamine100 mg/mL"],
         products["esketamine28 mg per device"],
     )
-    received = {}
-    for key, product, number, expiry, containers in [
-        ("short", k50, "KX2407", today + timedelta(days=45), 6),
-        ("k50", k50, "KX2511", today + timedelta(days=540), 10),
-        ("k100", k100, "KH2502", today + timedelta(days=400), 5),
-        ("esk", esk, "SP2503A", today + timedelta(days=300), 12),
+    # The first 50 mg/mL lot expires within 60 days: the expiring-lots report lists it.
+    for product, number, expiry, containers in [
+        (k50, "KX2407", today + timedelta(days=45), 6),
+        (k50, "KX2511", today + timedelta(days=540), 10),
+        (k100, "KH2502", today + timedelta(days=400), 5),
+        (esk, "SP2503A", today + timedelta(days=300), 40),
     ]:
-        received[key] = services.receive(
+        services.receive(
             actor=nurse,
             product=product,
             lot_number=number,
@@ -134,83 +126,56 @@ def seed(clinic, patients) -> None:  # type: ignore[no-untyped-def]
             location=main,
             occurred_at=at(20, 10),
             **DISTRIBUTOR,
-        ).lot
-
-    # A week of sessions: each IV dose comes from a freshly opened 50 mg/mL vial of the
-    # lot that expires first, and the vial's remainder is wasted and witnessed.
-    sessions = [
-        (6, patients[0], "short", "3.2"),
-        (6, patients[1], "esk", "2"),
-        (4, patients[2], "short", "0.8"),
-        (4, patients[3], "esk", "3"),
-        (2, patients[4], "short", "0.7"),
-        (1, patients[0], "short", "3.2"),
-        (1, patients[5], "esk", "2"),
-    ]
-    for n, (days_ago, patient, key, quantity) in enumerate(sessions, start=1):
-        lot = received[key]
-        ref = f"demo-{n:03d}"
-        given = services.post_administration(
-            actor=nurse,
-            lot=lot,
-            quantity=quantity,
-            unit=lot.product.unit,
-            patient=patient,
-            session_ref=ref,
-            given_at=at(days_ago, 9 + n % 4),
-            location=main,
         )
-        if lot.product.unit == "mL":
-            waste = services.post_waste_pending_witness(
-                actor=nurse,
-                lot=lot,
-                quantity=lot.product.units_per_container - given.quantity,
-                unit="mL",
-                patient=patient,
-                session_ref=ref,
-                manner="Remainder of opened vial into the drug-disposal container",
-                witness="dr.chen",
-                location=main,
-                occurred_at=at(days_ago, 9 + n % 4, 20),
-            )
-            services.confirm_waste_witness(
-                actor=nurse, entry=waste, request=request, password=DEMO_PASSWORD
-            )
 
-    # Yesterday's closing count matches the ledger.
+
+def stock_lot(clinic, *, drug: str, mg_per_ml: Decimal | None) -> Lot | None:  # type: ignore[no-untyped-def]
+    """The demo lot a session draws from: esketamine devices; for ketamine the vial of the
+    session's strength (IM is given undiluted), else a 50 mg/mL vial diluted at the
+    chair, from the lot that expires first."""
+    lots = Lot.objects.filter(clinic=clinic).select_related("product").order_by("expiry", "pk")
+    if drug == "esketamine":
+        return lots.filter(product__substance="esketamine").first()
+    ketamine = lots.filter(product__substance="ketamine")
+    return (
+        ketamine.filter(product__mg_per_unit=mg_per_ml).first()
+        or ketamine.filter(product__mg_per_unit=Decimal(50)).first()
+    )
+
+
+def witness_waste(clinic, entries) -> None:  # type: ignore[no-untyped-def]
+    """Dr Chen witnesses these waste entries, confirming with her (demo) password."""
+    from ketaclinic.demo.management.commands.seed_demo import DEMO_PASSWORD
+
+    physician = Membership.objects.select_related("user", "clinic").get(
+        clinic=clinic, user__username="dr.chen"
+    )
+    actor = Actor(user=physician.user, membership=physician)
+    request = RequestFactory().post("/inventory/")
+    request.META["REMOTE_ADDR"] = "127.0.0.1"
+    for entry in entries:
+        services.confirm_waste_witness(
+            actor=actor, entry=entry, request=request, username="dr.chen", password=DEMO_PASSWORD
+        )
+
+
+def close_day(clinic, day) -> None:  # type: ignore[no-untyped-def]
+    """The closing count of the main safe on `day` at 18:00, matching the ledger (once)."""
+    main = services.default_location(clinic)
+    counted_at = datetime.combine(day, time(18), clinic.tz)
+    if CountSession.objects.filter(clinic=clinic, location=main, counted_at=counted_at).exists():
+        return
+    physician = Membership.objects.select_related("user", "clinic").get(
+        clinic=clinic, user__username="dr.chen"
+    )
     services.record_count(
-        actor=physician,
+        actor=Actor(user=physician.user, membership=physician),
         location=main,
         timing="closing",
-        counted_at=at(1, 18),
+        counted_at=counted_at,
         lines=[
             {"lot": b.lot, "counted": b.quantity, "sealed_containers": b.sealed}
             for b in services.balances(clinic)
             if b.location.pk == main.pk
         ],
-    )
-    # This morning's session: the remainder waits for its witness.
-    morning = min(at(0, 9), timezone.now() - timedelta(minutes=30))
-    lot = received["short"]
-    given = services.post_administration(
-        actor=nurse,
-        lot=lot,
-        quantity="0.9",
-        unit="mL",
-        patient=patients[2],
-        session_ref="demo-008",
-        given_at=morning,
-        location=main,
-    )
-    services.post_waste_pending_witness(
-        actor=nurse,
-        lot=lot,
-        quantity=lot.product.units_per_container - given.quantity,
-        unit="mL",
-        patient=patients[2],
-        session_ref="demo-008",
-        manner="Remainder of opened vial into the drug-disposal container",
-        witness="dr.chen",
-        location=main,
-        occurred_at=morning + timedelta(minutes=20),
     )

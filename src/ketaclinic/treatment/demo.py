@@ -16,12 +16,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q
 from django.utils import timezone
 
+from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Membership
 from ketaclinic.clinical.dosing import DoseError, calculate_dose
 from ketaclinic.clinical.monitoring import vital_alerts
+from ketaclinic.inventory import demo as inventory_demo
 from ketaclinic.scheduling.models import Appointment
 from ketaclinic.scheduling.services import course_protocol, current_order
 from ketaclinic.treatment import checklist as checks
@@ -37,6 +38,7 @@ from ketaclinic.treatment.models import (
     TreatmentSession,
     VitalReading,
 )
+from ketaclinic.treatment.services import post_to_ledger
 
 # Minutes from the dose -> (systolic, diastolic, heart rate); the 40-minute peak.
 IV_CURVE = [
@@ -76,12 +78,14 @@ def seed(clinic: Any, patients: list[Any]) -> None:
     hypertension_done = TreatmentSession.objects.filter(
         clinic=clinic, alerts__code="hypertension"
     ).exists()
+    created = []
     for appointment in past:
         spike = not hypertension_done and appointment.course.protocol_code.startswith("ketamine-iv")
-        _completed_session(appointment, nurse, physician, spike=spike)
+        created.append(_completed_session(appointment, nurse, physician, spike=spike))
         hypertension_done = hypertension_done or spike
     if not TreatmentSession.objects.filter(clinic=clinic, state__in=ACTIVE_STATES).exists():
-        _today(clinic, nurse, now)
+        created += _today(clinic, nurse, now)
+    _post_to_ledger(clinic, nurse, created)
 
 
 def _dose(protocol: Any, patient: Any, order: Any, day: Any) -> Any:
@@ -146,11 +150,17 @@ def _administer(
     result = _dose(protocol, session.patient, current_order(session.course), dose_at.date())
     fixed = result.devices is not None
     given = Decimal(result.devices) if fixed else result.volume_ml
+    # IV: a little more is drawn up than given; the remainder is wasted before a witness.
+    left = Decimal(0) if fixed else Decimal("1.0")
+    lot = inventory_demo.stock_lot(
+        session.clinic, drug=protocol.drug, mg_per_ml=result.concentration_mg_per_ml
+    )
     Administration.objects.create(
         session=session,
         drug=protocol.drug,
         product="Spravato 28 mg nasal device" if fixed else "Ketamine 10 mg/mL (diluted)",
-        lot_number="ESK24117" if fixed else "KET24031",
+        lot_number=lot.number if lot else ("ESK24117" if fixed else "KET24031"),
+        ledger_lot=lot,
         route=protocol.route,
         dose_mg=result.dose_mg,
         dose_mg_per_kg=result.effective_mg_per_kg,
@@ -161,10 +171,11 @@ def _administer(
         devices_planned=result.devices,
         calculation_warnings=list(result.warnings),
         unit="device" if fixed else "mL",
-        drawn=given if ended else None,
+        drawn=given + left if ended else None,
         given=given if ended else None,
-        left_over=Decimal(0) if ended else None,
+        left_over=left if ended else None,
         total_given_mg=result.dose_mg if ended else None,
+        waste_manner="Into the drug-disposal container" if ended and left else "",
         recorded_by=nurse.user,
         recorded_at=dose_at,
     )
@@ -252,12 +263,18 @@ def _events(
 
 def _completed_session(
     appointment: Any, nurse: Membership, physician: Membership, *, spike: bool
-) -> None:
+) -> TreatmentSession:
     started = appointment.start
     dose_at = started + timedelta(minutes=15)
     esk = appointment.course.protocol_code.startswith("esketamine")
     curve = ESK_CURVE if esk else IV_CURVE
-    ended = dose_at + (timedelta(minutes=5) if esk else timedelta(minutes=40))
+    protocol = course_protocol(appointment.course)
+    infusion = protocol.infusion_minutes.value if protocol.infusion_minutes else 40
+    ended = dose_at + timedelta(minutes=5 if esk else int(infusion))
+    if not esk and infusion > 40:
+        # A long (pain) infusion: vitals every 15 minutes until 30 minutes after it ends.
+        last = curve[-1][0]
+        curve = curve + [(m, 128, 80, 72) for m in range(last + 15, int(infusion) + 31, 15)]
     discharged = dose_at + timedelta(minutes=curve[-1][0] + 5)
     session = _session(
         appointment,
@@ -309,41 +326,51 @@ def _completed_session(
             submitted_on=day + timedelta(days=1) if old else None,
             submitted_by=nurse.user if old else None,
         )
+    return session
 
 
-def _today(clinic: Any, nurse: Membership, now: datetime) -> None:
-    """One IV infusion running and one esketamine patient under observation."""
-    today = timezone.localdate(now)
+def _today(clinic: Any, nurse: Membership, now: datetime) -> list[TreatmentSession]:
+    """One IV infusion running and one esketamine patient under observation.
+
+    Each takes the booked appointment of its kind nearest to now and moves it to now, on
+    its chair when that chair is free then (else on a free one), so the schedule and
+    the chair board agree whatever time the demo is loaded.
+    """
+    now = now.replace(second=0, microsecond=0)
     candidates = list(
         Appointment.objects.filter(
             clinic=clinic,
             kind="treatment",
+            status="booked",
             course__status="active",
             treatment_session__isnull=True,
-            start__date__gte=today - timedelta(days=0),
+            start__gte=now - timedelta(hours=12),
         )
-        .filter(Q(status="booked") | Q(status="completed"))
         # A patient with an open suicidality alert would not be dosed today.
         .exclude(patient__measure_alerts__status="open")
         .select_related("course", "patient", "room")
-        .order_by("start")
     )
-    # Today's appointments first, then later ones (a kind may have none today).
-    ordered = sorted(candidates, key=lambda a: (timezone.localdate(a.start) != today, a.start))
+    candidates.sort(key=lambda a: abs(a.start - now))
+    starts = {"iv": now - timedelta(minutes=40), "esk": now - timedelta(minutes=65)}
     picked: dict[str, Any] = {}
-    used_rooms: set[int] = set()
-    for appointment in ordered:
-        kind = (
-            "esk"
-            if appointment.course.protocol_code.startswith("esketamine")
-            else ("iv" if appointment.course.protocol_code.startswith("ketamine-iv") else None)
+    for appointment in candidates:
+        code = appointment.course.protocol_code
+        kind = "esk" if code.startswith("esketamine") else ("iv" if "-iv-" in code else None)
+        if kind is None or kind in picked:
+            continue
+        start = starts[kind]
+        end = start + (appointment.end - appointment.start)
+        room = _free_chair(clinic, appointment, start, end)
+        if room is None:
+            continue
+        Appointment.objects.filter(pk=appointment.pk).update(
+            start=start, end=end, room=room, status="in_progress"
         )
-        if kind and kind not in picked and appointment.room_id not in used_rooms:
-            picked[kind] = appointment
-            used_rooms.add(appointment.room_id)
+        appointment.start, appointment.end, appointment.room = start, end, room
+        picked[kind] = appointment
+    sessions = []
     if "iv" in picked:
         appointment = picked["iv"]
-        Appointment.objects.filter(pk=appointment.pk).update(status="in_progress")
         dose_at = now - timedelta(minutes=25)
         session = _session(
             appointment,
@@ -362,9 +389,9 @@ def _today(clinic: Any, nurse: Membership, now: datetime) -> None:
                 (dose_at, "pre_dose", "dosing", "Dosing started"),
             ],
         )
+        sessions.append(session)
     if "esk" in picked:
         appointment = picked["esk"]
-        Appointment.objects.filter(pk=appointment.pk).update(status="in_progress")
         dose_at = now - timedelta(minutes=50)
         session = _session(
             appointment,
@@ -385,3 +412,62 @@ def _today(clinic: Any, nurse: Membership, now: datetime) -> None:
                 (dose_at + timedelta(minutes=5), "dosing", "monitoring", "Dosing ended"),
             ],
         )
+        sessions.append(session)
+    return sessions
+
+
+def _free_chair(clinic: Any, appointment: Any, start: datetime, end: datetime) -> Any:
+    """The appointment's own chair if nothing else is booked on it then, else a free chair."""
+    from ketaclinic.scheduling.models import Room
+
+    busy = set(
+        Appointment.objects.filter(clinic=clinic, start__lt=end, end__gt=start)
+        .exclude(pk=appointment.pk)
+        .exclude(status="cancelled")
+        .values_list("room_id", flat=True)
+    )
+    if appointment.room_id not in busy:
+        return appointment.room
+    return (
+        Room.objects.filter(clinic=clinic, kind="treatment_chair")
+        .exclude(pk__in=busy)
+        .order_by("position")
+        .first()
+    )
+
+
+def _post_to_ledger(clinic: Any, nurse: Membership, sessions: list[TreatmentSession]) -> None:
+    """Post the new sessions' doses and wasted remainders to the ledger, oldest first.
+
+    As at the chair (services.post_to_ledger); yesterday closes with a count, every
+    waste is witnessed except the latest, which still waits for its witness.
+    """
+    from ketaclinic.inventory.models import LedgerEntry
+
+    given = sorted(
+        (s for s in sessions if s.administration.ledger_lot_id and s.administration.given),
+        key=lambda s: s.dose_started_at,
+    )
+    if not given:
+        return
+    actor = Actor(user=nurse.user, membership=nurse)
+    today = timezone.localdate(timezone.now(), clinic.tz)
+    closed = False
+    for session in given:
+        if not closed and timezone.localdate(session.dose_started_at, clinic.tz) >= today:
+            inventory_demo.close_day(clinic, today - timedelta(days=1))
+            closed = True
+        post_to_ledger(
+            actor=actor,
+            administration=session.administration,
+            given_at=session.dose_started_at,
+            wasted_at=session.dose_ended_at,
+        )
+    if not closed:
+        inventory_demo.close_day(clinic, today - timedelta(days=1))
+    waste = list(
+        LedgerEntry.objects.filter(clinic=clinic, kind="waste", witness__isnull=True).order_by(
+            "occurred_at"
+        )
+    )
+    inventory_demo.witness_waste(clinic, waste[:-1])

@@ -871,7 +871,11 @@ def end_dosing(
 
 
 def post_to_ledger(
-    *, actor: Actor, administration: Administration, given_at: datetime | None
+    *,
+    actor: Actor,
+    administration: Administration,
+    given_at: datetime | None,
+    wasted_at: datetime | None = None,
 ) -> None:
     """Post the dose (and any waste, pending its witness) to the controlled-substance ledger.
 
@@ -880,7 +884,8 @@ def post_to_ledger(
     syringe (IV: the diluted solution) or devices; the ledger counts the stock
     product's own unit, so amounts are converted through mg: ``mg / product.mg_per_unit``
     (35 mg given from a 50 mg/mL vial is 0.7 mL of stock). Runs inside the caller's
-    transaction: a refused ledger entry refuses the whole write.
+    transaction: a refused ledger entry refuses the whole write. The waste is dated
+    `wasted_at` (default now, when dosing ends).
     """
     lot = administration.ledger_lot
     if lot is None:
@@ -921,6 +926,7 @@ def post_to_ledger(
             patient=session.patient,
             session_ref=ref,
             manner=administration.waste_manner,
+            occurred_at=wasted_at,
         )
     Administration.objects.filter(pk=administration.pk).update(posted_to_ledger_at=timezone.now())
 
