@@ -21,6 +21,13 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def audit_anchor(settings, tmp_path):
+    """Each test seals into an anchor file of its own, never the demo's var/."""
+    settings.AUDIT_ANCHOR = tmp_path / "audit-anchor.log"
+    return settings.AUDIT_ANCHOR
+
+
 @pytest.fixture
 def clinic(db) -> Clinic:
     return add_clinic(slug="harbor", name="Harbor Light", timezone="America/New_York")

@@ -30,11 +30,24 @@ def test_production_mode_refuses_to_start_without_a_real_secret():
     assert run_wsgi({"KETACLINIC_DEBUG": "1"}).returncode == 0
 
 
-def test_pages_carry_a_content_security_policy_and_secure_cookies(client, settings):
+def test_production_mode_refuses_to_write_e_mails_into_the_log():
+    secret = {"KETACLINIC_SECRET_KEY": "x7Gq!2vLp9#rT4wZ8mK1sD6fH3jN0bC5yU-aE_oI+eR"}
+    refused = run_wsgi(secret | {"KETACLINIC_EMAIL_URL": "console:"})
+    assert refused.returncode != 0 and "patient names" in refused.stderr
+    # Unset, production sends nothing (and `check --deploy` warns); debug prints demo mail.
+    assert run_wsgi(secret).returncode == 0
+    assert run_wsgi({"KETACLINIC_DEBUG": "1", "KETACLINIC_EMAIL_URL": "console:"}).returncode == 0
+
+
+def test_pages_carry_a_content_security_policy_and_secure_cookies(client, staff):
     response = client.get("/login/")
     policy = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
-    assert settings.SESSION_COOKIE_SECURE is True and settings.CSRF_COOKIE_SECURE is True
+    assert response.cookies["csrftoken"]["secure"] is True
+    logged_in = client.post("/login/", {"username": "okafor", "password": "correct-horse-battery"})
+    cookie = logged_in.cookies["sessionid"]
+    assert cookie["secure"] is True and cookie["httponly"] is True
+    assert cookie["samesite"] == "Lax"
 
 
 def test_passwords_are_hashed_with_argon2():

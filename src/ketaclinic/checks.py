@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+CONSOLE_MAIL = "django.core.mail.backends.console.EmailBackend"
+NO_MAIL = "django.core.mail.backends.dummy.EmailBackend"
 
 
 def unsafe_secret_reason(secret: str) -> str | None:
@@ -19,3 +23,39 @@ def unsafe_secret_reason(secret: str) -> str | None:
 def check_secret_key(app_configs, **kwargs):  # type: ignore[no-untyped-def]
     reason = None if settings.DEBUG else unsafe_secret_reason(settings.SECRET_KEY)
     return [Error(reason, id="ketaclinic.E001")] if reason else []
+
+
+def unsafe_email_reason() -> str | None:
+    """Why the e-mail setting is unsafe for production, or None."""
+    if settings.EMAIL_BACKEND == CONSOLE_MAIL:
+        return (
+            "KETACLINIC_EMAIL_URL=console: writes whole e-mails, patient names included, to "
+            "the application log; use smtp://… (or none: to send nothing)."
+        )
+    return None
+
+
+def refuse_unsafe_production() -> None:
+    """Raise ImproperlyConfigured in production mode with an unsafe secret or e-mail log."""
+    if settings.DEBUG:
+        return
+    reason = unsafe_secret_reason(settings.SECRET_KEY) or unsafe_email_reason()
+    if reason:
+        raise ImproperlyConfigured(f"Refusing to start in production mode: {reason}")
+
+
+@register("security", deploy=True)
+def check_email(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+    if settings.DEBUG:
+        return []
+    if reason := unsafe_email_reason():
+        return [Error(reason, id="ketaclinic.E002")]
+    if settings.EMAIL_BACKEND == NO_MAIL:
+        return [
+            Warning(
+                "No e-mail is configured (KETACLINIC_EMAIL_URL): suicidality alerts, "
+                "questionnaire links and reminders are not e-mailed.",
+                id="ketaclinic.W001",
+            )
+        ]
+    return []

@@ -2,7 +2,7 @@
 
 Environment: DATABASE_URL, KETACLINIC_SECRET_KEY, KETACLINIC_DEBUG,
 KETACLINIC_ALLOWED_HOSTS, KETACLINIC_EMAIL_URL, KETACLINIC_IDLE_MINUTES,
-KETACLINIC_VAR_DIR, KETACLINIC_INSTRUMENTS_DIR.
+KETACLINIC_VAR_DIR, KETACLINIC_INSTRUMENTS_DIR, KETACLINIC_AUDIT_ANCHOR.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ import dj_database_url
 PACKAGE_DIR = Path(__file__).resolve().parent
 BASE_DIR = PACKAGE_DIR.parent.parent
 VAR_DIR = Path(os.environ.get("KETACLINIC_VAR_DIR", BASE_DIR / "var"))
+# Each audit seal's head is also appended here, outside the database, so that removing the
+# newest seals and their events is detected (verify_audit). Keep a copy off the machine.
+AUDIT_ANCHOR = Path(os.environ.get("KETACLINIC_AUDIT_ANCHOR", VAR_DIR / "audit-anchor.log"))
 
 
 def env_flag(name: str, default: bool = False) -> bool:
@@ -65,7 +68,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "ketaclinic.accounts.middleware.IdleSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -194,8 +197,10 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 
 def email_settings(url: str) -> dict[str, object]:
-    """Django e-mail settings from KETACLINIC_EMAIL_URL (smtp://, smtps://, console:, memory:)."""
+    """Django e-mail settings from KETACLINIC_EMAIL_URL (smtp://, smtps://, console:, memory:, none:)."""
     parsed = urlparse(url)
+    if parsed.scheme == "none":
+        return {"EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend"}
     if parsed.scheme == "console":
         return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
     if parsed.scheme == "memory":
@@ -215,7 +220,11 @@ def email_settings(url: str) -> dict[str, object]:
     }
 
 
-globals().update(email_settings(os.environ.get("KETACLINIC_EMAIL_URL", "console:")))
+# A local demo prints its (synthetic) mail; production sends nothing until told how
+# (console: is refused there: it would put patient names in the log).
+globals().update(
+    email_settings(os.environ.get("KETACLINIC_EMAIL_URL", "console:" if DEBUG else "none:"))
+)
 DEFAULT_FROM_EMAIL = globals().get("DEFAULT_FROM_EMAIL", "ketaclinic@localhost")
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.contrib.sessions.models import Session
 from django.core.management.base import CommandError
 from django.test import Client
+from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -123,9 +126,115 @@ def test_an_api_session_without_the_second_factor_is_refused(staff, patient):
     assert "Two-factor" in response.json()["detail"]
 
 
-def test_idle_sessions_end_after_the_configured_minutes(settings):
+def _logged_in_session(username="okafor"):
+    client = Client()
+    client.post("/login/", {"username": username, "password": "correct-horse-battery"})
+    return client, Session.objects.get(session_key=client.session.session_key)
+
+
+def test_idle_sessions_end_after_the_configured_minutes(staff, patient, settings):
     assert settings.SESSION_COOKIE_AGE == 15 * 60
-    assert settings.SESSION_SAVE_EVERY_REQUEST is True
+    client, session = _logged_in_session()
+    assert client.get("/patients/").status_code == 200
+    session.refresh_from_db()
+    assert session.expire_date > timezone.now() + timedelta(minutes=14)
+    # Fifteen idle minutes later the next page asks for the password again.
+    Session.objects.filter(pk=session.pk).update(expire_date=timezone.now() - timedelta(seconds=1))
+    response = client.get(f"/patients/{patient.pk}/")
+    assert response.status_code == 302 and response.url.startswith("/login/")
+
+
+def test_the_boards_poll_does_not_keep_an_unattended_screen_logged_in(staff):
+    client, session = _logged_in_session()
+    client.get("/treatment/board/")
+    session.refresh_from_db()
+    ends = session.expire_date
+    assert client.get("/treatment/board/live/", headers={"X-Poll": "1"}).status_code == 200
+    session.refresh_from_db()
+    assert session.expire_date == ends  # a poll is not activity
+    client.get("/treatment/board/")
+    session.refresh_from_db()
+    assert session.expire_date > ends  # a person looking is
+    # Once the session has ended, the poll sends the whole screen to the log-in page.
+    Session.objects.filter(pk=session.pk).delete()
+    ended = client.get("/treatment/board/live/", headers={"X-Poll": "1", "HX-Request": "true"})
+    assert ended.status_code == 401 and ended["HX-Redirect"].startswith("/login/")
+
+
+def test_a_session_write_to_the_api_needs_the_csrf_token(staff, patient):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff["front_desk"].user)
+    response = client.patch(
+        f"/api/v1/patients/{patient.pk}", '{"phone": "+1 207 555 0000"}', "application/json"
+    )
+    assert response.status_code == 403
+    patient.refresh_from_db()
+    assert patient.phone != "+1 207 555 0000"
+
+
+def test_an_admin_cannot_set_the_password_of_an_existing_account(login, staff, outsider):
+    """Adding someone who works elsewhere keeps their own password: no account takeover."""
+    before = outsider.user.password
+    response = login(staff["admin"]).post(
+        "/staff/",
+        {
+            "username": outsider.user.username,
+            "first_name": "Priya",
+            "last_name": "Nair",
+            "role": "nurse",
+            "password": "the-admin-chose-this-one",
+        },
+    )
+    assert response.status_code == 302
+    outsider.user.refresh_from_db()
+    assert outsider.user.password == before
+    assert not outsider.user.check_password("the-admin-chose-this-one")
+    assert Membership.objects.filter(user=outsider.user, clinic=staff["admin"].clinic).exists()
+
+
+def test_a_new_account_from_the_staff_page_needs_a_password(login, staff):
+    response = login(staff["admin"]).post(
+        "/staff/",
+        {"username": "newnurse", "first_name": "Ada", "last_name": "Obi", "role": "nurse"},
+    )
+    assert response.status_code == 200
+    assert "A new account needs a temporary password." in response.content.decode()
+    assert not Membership.objects.filter(user__username="newnurse").exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "lands"),
+    [("/patients/", "/patients/"), ("https://evil.example/phish", "/"), ("//evil.example", "/")],
+)
+def test_after_two_factor_only_this_site_is_a_destination(staff, target, lands):
+    clinic = staff["nurse"].clinic
+    clinic.require_two_factor = True
+    clinic.save()
+    client = Client()
+    client.post("/login/", {"username": "okafor", "password": "correct-horse-battery"})
+    client.get("/account/two-factor/")
+    device = TOTPDevice.objects.get(user=staff["nurse"].user)
+    code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
+    response = client.post(f"/account/two-factor/?next={target}", {"code": f"{code:06d}"})
+    assert response.status_code == 302 and response.url == lands
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "seen"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("6.6.6.6, 203.0.113.9", "203.0.113.9"),  # the left part is the client's to forge
+        ("not-an-address", "10.0.0.1"),
+    ],
+)
+def test_behind_the_proxy_the_address_is_the_hop_it_added(settings, forwarded, seen):
+    from django.test import RequestFactory
+
+    from ketaclinic.accounts.access import client_ip
+
+    settings.KETACLINIC_TRUST_PROXY = True
+    request = RequestFactory().get("/", HTTP_X_FORWARDED_FOR=forwarded, REMOTE_ADDR="10.0.0.1")
+    assert client_ip(request) == seen
 
 
 def test_a_member_of_several_clinics_chooses_one(staff, other_clinic, patient):

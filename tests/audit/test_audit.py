@@ -7,9 +7,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
+from django.test import Client
 
 from ketaclinic.audit.models import AuditEvent, AuditSeal
 from ketaclinic.audit.services import seal_pending, verify
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -168,6 +170,26 @@ def test_verify_detects_an_event_rewritten_with_a_fresh_digest(login, staff, pat
     assert any("digest was altered" in str(p) for p in verify())
 
 
+def test_verify_detects_the_newest_seal_removed_with_its_events(
+    login, staff, patient, django_capture_on_commit_callbacks, audit_anchor
+):
+    """A chain cut at its newest seal is otherwise whole: the anchor file tells."""
+    client = login(staff["nurse"])
+    for _ in range(2):
+        client.get(f"/patients/{patient.pk}/")
+        with django_capture_on_commit_callbacks(execute=True):
+            seal_pending()
+    newest = AuditSeal.objects.order_by("-seq").first()
+    assert audit_anchor.read_text().splitlines()[-1] == f"{newest.chain} {newest.seq} {newest.hash}"
+    assert verify() == []
+    with guard_lifted():
+        AuditEvent.objects.filter(seal=newest).delete()
+        newest.delete()
+    assert [str(p) for p in verify()] == [
+        f"seal {newest.chain}/{newest.seq}: is anchored but missing: the newest events were removed"
+    ]
+
+
 def test_verify_detects_a_removed_seal(login, staff, patient):
     _sealed_log(login, staff, patient)
     login(staff["nurse"]).get(f"/patients/{patient.pk}/")
@@ -214,3 +236,22 @@ def test_the_audit_log_of_another_clinic_is_invisible(api_client, login, staff, 
     admin_elsewhere.save()
     body = api_client(admin_elsewhere).get("/api/v1/audit/events").json()
     assert all(e["patient_id"] != patient.pk for e in body["items"])
+
+
+def test_admins_see_their_members_log_ins_and_failures_but_no_one_elses(
+    api_client, staff, outsider
+):
+    client = Client()
+    client.post("/login/", {"username": "okafor", "password": "wrong"})
+    client.post("/login/", {"username": "okafor", "password": PASSWORD})
+    client.post("/login/", {"username": "drnair", "password": "wrong"})
+    body = api_client(staff["admin"]).get("/api/v1/audit/events", {"user": "okafor"}).json()
+    assert {e["action"] for e in body["items"]} >= {"login", "login_failed"}
+    everyone = api_client(staff["admin"]).get("/api/v1/audit/events").json()["items"]
+    assert all(e["username"] != "drnair" for e in everyone)
+
+
+def test_reading_the_audit_log_is_itself_recorded(api_client, staff, patient):
+    api_client(staff["admin"]).get("/api/v1/audit/events", {"patient": patient.pk})
+    read = AuditEvent.objects.get(object_type="audit.log")
+    assert (read.username, read.action, read.detail["patient"]) == ("alex", "view", patient.pk)

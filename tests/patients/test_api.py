@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.patients.models import Patient
@@ -217,3 +219,75 @@ def test_a_nurse_records_a_medication_with_its_class(api_client, staff, patient)
         client, f"/api/v1/patients/{patient.pk}/medications", {"name": "X", "med_class": "candy"}
     )
     assert bad.status_code == 422 and "med_class" in json.dumps(bad.json())
+
+
+def test_automatic_mrns_step_past_a_hand_entered_one(api_client, staff, patient, clinic):
+    """patient holds MRN000001; a hand-entered MRN000002 must not block the next automatic one."""
+    client = api_client(staff["front_desk"])
+    assert post(client, "/api/v1/patients", NEW | {"mrn": "MRN000002"}).status_code == 201
+    created = [post(client, "/api/v1/patients", NEW) for _ in range(2)]
+    assert [r.status_code for r in created] == [201, 201]
+    assert [r.json()["mrn"] for r in created] == ["MRN000003", "MRN000004"]
+
+
+def test_a_patch_that_changes_nothing_is_still_an_audited_read(api_client, staff, patient):
+    client = api_client(staff["front_desk"])
+    response = patch(client, f"/api/v1/patients/{patient.pk}", {})
+    assert response.status_code == 200 and response.json()["family_name"] == "Garcia"
+    event = AuditEvent.objects.get(patient_id=patient.pk)
+    assert (event.action, event.username) == ("view", "lee")
+
+
+@pytest.mark.parametrize("field", ["email", "phone", "given_name", "status"])
+def test_a_null_for_a_required_text_field_is_refused_naming_it(api_client, staff, patient, field):
+    response = patch(
+        api_client(staff["front_desk"]), f"/api/v1/patients/{patient.pk}", {field: None}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-1] == field
+    before = patient.version
+    patient.refresh_from_db()
+    assert patient.version == before
+
+
+def test_a_birth_date_of_tomorrow_in_the_clinic_is_the_future_even_via_a_token(
+    api_client, staff, clinic, monkeypatch
+):
+    """An API token request runs in UTC; the clinic's own date decides what is the future."""
+    clinic.timezone = "Pacific/Honolulu"
+    clinic.save()
+    staff["front_desk"].clinic.refresh_from_db()
+    # 05:00 UTC on 1 December is 19:00 on 30 November in Honolulu: UTC is a day ahead.
+    instant = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
+    monkeypatch.setattr(timezone, "now", lambda: instant)
+    tomorrow = date(2026, 12, 1)
+    response = post(
+        api_client(staff["front_desk"]),
+        "/api/v1/patients",
+        NEW | {"birth_date": tomorrow.isoformat()},
+    )
+    assert response.status_code == 422
+    assert "birth_date" in json.dumps(response.json()["detail"])
+    assert not Patient.objects.filter(family_name="Haddad").exists()
+
+
+def test_a_nurse_stops_a_medication_through_the_api_and_history_keeps_it(
+    api_client, staff, patient
+):
+    client = api_client(staff["nurse"])
+    med = post(
+        client,
+        f"/api/v1/patients/{patient.pk}/medications",
+        {"name": "Lorazepam", "med_class": "benzodiazepine"},
+    ).json()
+    stopped = post(client, f"/api/v1/patients/{patient.pk}/medications/{med['id']}/stop", {})
+    assert stopped.status_code == 200 and stopped.json()["is_active"] is False
+    listed = client.get(f"/api/v1/patients/{patient.pk}/medications").json()
+    assert [(m["name"], m["is_active"]) for m in listed] == [("Lorazepam", False)]
+    assert AuditEvent.objects.filter(action="deactivate", patient_id=patient.pk).count() == 1
+    refused = post(
+        api_client(staff["front_desk"]),
+        f"/api/v1/patients/{patient.pk}/medications/{med['id']}/stop",
+        {},
+    )
+    assert refused.status_code == 403

@@ -7,6 +7,7 @@ know who, in which role and clinic, and from where.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -51,11 +52,21 @@ class Actor:
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    # Behind the clinic's proxy the first X-Forwarded-For hop is the client.
+    """The client's address: REMOTE_ADDR, or behind the clinic's own proxy the hop it added.
+
+    Only the right-most X-Forwarded-For entry was written by our proxy; anything to its
+    left came from the client and can be forged. A value that is not an IP address is
+    ignored (it would also break PostgreSQL's inet column).
+    """
+    remote = request.META.get("REMOTE_ADDR")
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if forwarded and getattr(settings, "KETACLINIC_TRUST_PROXY", False):
-        return forwarded.split(",")[0].strip()
-    return request.META.get("REMOTE_ADDR")
+        candidate = forwarded.split(",")[-1].strip()
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            return remote
+    return remote
 
 
 def membership_for_session(request: HttpRequest) -> Membership | None:
@@ -111,6 +122,12 @@ def require(action: str) -> Callable[[Callable[..., HttpResponse]], Callable[...
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.is_authenticated:
+                if request.headers.get("HX-Request"):
+                    # An htmx request (the board's poll) after the session ended: send the
+                    # whole page to the log-in, rather than the log-in form into a panel.
+                    response = HttpResponse(status=401)
+                    response["HX-Redirect"] = redirect_to_login(request.get_full_path()).url
+                    return response
                 return redirect_to_login(request.get_full_path())
             membership = current_membership(request)
             if membership is None:

@@ -12,7 +12,10 @@ class StaffForm(forms.Form):
     email = forms.EmailField(required=False)
     role = forms.ChoiceField(choices=[(r.value, r.label) for r in STAFF_ROLES])
     password = forms.CharField(
-        widget=forms.PasswordInput, help_text="A temporary password to hand over in person."
+        widget=forms.PasswordInput,
+        required=False,
+        help_text="For a new account: a temporary password to hand over in person. "
+        "An existing account keeps its own password.",
     )
 
 

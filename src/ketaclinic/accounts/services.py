@@ -30,8 +30,14 @@ def add_staff(
     last_name: str = "",
     email: str = "",
     check_password: bool = True,
+    reset_password: bool = False,
 ) -> Membership:
-    """Create the user if needed and give them `role` in `clinic` (re-activating a membership)."""
+    """Create the user if needed and give them `role` in `clinic` (re-activating a membership).
+
+    An existing user's password changes only with `reset_password` (the command line, run
+    by whoever runs the server): a clinic admin adding an existing account to their clinic
+    must never be able to set the password of someone who works elsewhere.
+    """
     try:
         role = Role(role)
     except ValueError:
@@ -47,7 +53,7 @@ def add_staff(
         else:
             user.set_unusable_password()
         user.save()
-    elif password:
+    elif password and reset_password:
         if check_password:
             validate_password(password, user)
         user.set_password(password)

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ketaclinic.accounts.access import SESSION_CLINIC_KEY, current_membership, require
 from ketaclinic.accounts.forms import ClinicSettingsForm, OtpForm, StaffForm, TokenForm
-from ketaclinic.accounts.models import ApiToken, Membership
+from ketaclinic.accounts.models import ApiToken, Membership, User
 from ketaclinic.accounts.roles import Role
 from ketaclinic.accounts.services import add_staff
 from ketaclinic.audit.services import record
@@ -62,7 +66,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
             otp_login(request, device)
-            return redirect(request.GET.get("next") or "home")
+            return redirect(_safe_next(request))
         form.add_error(
             "code", "That code is not valid. Check the time on your phone and try again."
         )
@@ -72,6 +76,16 @@ def two_factor(request: HttpRequest) -> HttpResponse:
         "accounts/two_factor.html",
         {"form": form, "enrolling": enrolling, "qr_svg": qr_svg},
     )
+
+
+def _safe_next(request: HttpRequest) -> str:
+    """Where to go after log-in: `next` only when it stays on this site (no open redirect)."""
+    target = request.GET.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return "home"
 
 
 def _qr_svg(data: str) -> str:
@@ -87,17 +101,28 @@ def staff(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     form = StaffForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        existing = User.objects.filter(username=data["username"]).exists()
+        if not existing and not data["password"]:
+            form.add_error("password", "A new account needs a temporary password.")
+            return _staff_page(request, actor, form)
         try:
-            membership = add_staff(clinic=actor.clinic, **form.cleaned_data)
+            with transaction.atomic():
+                membership = add_staff(clinic=actor.clinic, **data)
+                record(actor, "create", obj=membership, detail={"role": membership.role})
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
-            record(actor, "create", obj=membership, detail={"role": membership.role})
+            kept = " (an existing account: their own password is unchanged)" if existing else ""
             messages.success(
-                request, f"{membership.user} added as {membership.get_role_display()}."
+                request, f"{membership.user} added as {membership.get_role_display()}{kept}."
             )
             return redirect("staff")
+    return _staff_page(request, actor, form)
+
+
+def _staff_page(request: HttpRequest, actor: Any, form: StaffForm) -> HttpResponse:
     memberships = (
         Membership.objects.filter(clinic=actor.clinic)
         .exclude(role=Role.PATIENT)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from ketaclinic.accounts.access import Actor
+from ketaclinic.accounts.models import Membership
 from ketaclinic.audit.models import AuditEvent
+from ketaclinic.audit.services import record
 
 
 def events_for(
@@ -18,9 +20,32 @@ def events_for(
     date_from: date | None = None,
     date_to: date | None = None,
 ) -> QuerySet[AuditEvent]:
-    """The clinic's events, newest first, filtered; dates are days in the clinic's time zone."""
+    """The clinic's events, newest first, filtered; dates are days in the clinic's time zone.
+
+    Log-ins, failed log-ins and lockouts belong to no clinic; an admin sees those of the
+    clinic's own members. Reading the log is itself recorded (it lists patient ids).
+    """
     actor.check("audit.view")
-    events = AuditEvent.objects.filter(clinic=actor.clinic)
+    members = Membership.objects.filter(clinic=actor.clinic)
+    record(
+        actor,
+        "view",
+        object_type="audit.log",
+        detail={
+            "patient": patient_id,
+            "user": username,
+            "from": date_from.isoformat() if date_from else None,
+            "to": date_to.isoformat() if date_to else None,
+        },
+    )
+    events = AuditEvent.objects.filter(
+        Q(clinic=actor.clinic)
+        | Q(
+            Q(user_id__in=members.values("user_id"))
+            | Q(username__in=members.values("user__username")),
+            clinic__isnull=True,
+        )
+    )
     if patient_id is not None:
         events = events.filter(patient_id=patient_id)
     if username:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -16,6 +19,7 @@ from ketaclinic.accounts.models import Clinic, User
 from ketaclinic.audit.models import AuditEvent, AuditSeal
 
 GENESIS = "0" * 64
+log = logging.getLogger(__name__)
 
 
 def _sha(text: str) -> str:
@@ -203,7 +207,35 @@ def _seal_batch(clinic_id: int | None, batch_size: int) -> int:
         sealed_at=timezone.now(),
     )
     AuditEvent.objects.filter(id__in=ids).update(seal=seal)
+    transaction.on_commit(lambda: _anchor(seal))
     return len(ids)
+
+
+def _anchor(seal: AuditSeal) -> None:
+    """Append the new chain head to the anchor file (one line: chain seq hash)."""
+    path = Path(settings.AUDIT_ANCHOR)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="ascii") as anchor:
+            anchor.write(f"{seal.chain} {seal.seq} {seal.hash}\n")
+    except OSError:
+        # Sealing stands without the anchor; verify_audit then cannot vouch for the tail.
+        log.exception(
+            "audit seal %s/%s: the anchor file could not be written", seal.chain, seal.seq
+        )
+
+
+def anchored_heads(path: Path | None = None) -> dict[int, tuple[int, str]] | None:
+    """The newest anchored (seq, hash) per chain, or None when there is no anchor file."""
+    path = Path(path or settings.AUDIT_ANCHOR)
+    if not path.exists():
+        return None
+    heads: dict[int, tuple[int, str]] = {}
+    for line in path.read_text(encoding="ascii").splitlines():
+        chain, seq, digest = line.split()
+        if int(seq) >= heads.get(int(chain), (0, ""))[0]:
+            heads[int(chain)] = (int(seq), digest)
+    return heads
 
 
 @dataclass(frozen=True)
@@ -255,6 +287,19 @@ def verify() -> list[Problem]:
                 problems.append(Problem(where, "the seal itself was altered"))
             prev = seal.hash
             expected_seq = seal.seq + 1
+    # 3. The newest seal of each chain written to the anchor file is still there, unchanged:
+    # removing the newest seals with their events leaves a chain that is otherwise whole.
+    stored = {(c, q): h for c, q, h in AuditSeal.objects.values_list("chain", "seq", "hash")}
+    for chain, (seq, digest) in sorted((anchored_heads() or {}).items()):
+        found = stored.get((chain, seq))
+        if found is None:
+            problems.append(
+                Problem(
+                    f"seal {chain}/{seq}", "is anchored but missing: the newest events were removed"
+                )
+            )
+        elif found != digest:
+            problems.append(Problem(f"seal {chain}/{seq}", "differs from its anchored hash"))
     return problems
 
 

@@ -1,6 +1,6 @@
 """Patient record API: /api/v1/patients."""
 
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema, Status
 from ninja.pagination import PageNumberPagination, paginate
 
@@ -114,3 +114,47 @@ def list_allergies(request: HttpRequest, patient_id: int):  # type: ignore[no-un
 @router.post("/{patient_id}/allergies", response={201: AllergyOut}, auth=allow("clinical.edit"))
 def add_allergy(request: HttpRequest, patient_id: int, payload: AllergyIn):  # type: ignore[no-untyped-def]
     return _add(request, patient_id, Allergy, payload)
+
+
+CHART_MODELS: dict[str, type] = {
+    "conditions": Condition,
+    "medications": Medication,
+    "allergies": Allergy,
+}
+
+
+def _stop(request: HttpRequest, patient_id: int, kind: str, entry_id: int):  # type: ignore[no-untyped-def]
+    actor = request.auth
+    patient = get_patient_for(actor, patient_id, "clinical.edit")
+    entry = CHART_MODELS[kind].objects.filter(patient=patient, pk=entry_id).first()
+    if entry is None:
+        raise Http404("No such entry on this patient's record.")
+    services.stop_chart_entry(actor=actor, entry=entry)
+    entry.refresh_from_db()
+    return entry
+
+
+@router.post(
+    "/{patient_id}/conditions/{entry_id}/stop", response=ConditionOut, auth=allow("clinical.edit")
+)
+def stop_condition(request: HttpRequest, patient_id: int, entry_id: int):  # type: ignore[no-untyped-def]
+    """Mark a condition inactive (it stays in the record's history)."""
+    return _stop(request, patient_id, "conditions", entry_id)
+
+
+@router.post(
+    "/{patient_id}/medications/{entry_id}/stop",
+    response=MedicationOut,
+    auth=allow("clinical.edit"),
+)
+def stop_medication(request: HttpRequest, patient_id: int, entry_id: int):  # type: ignore[no-untyped-def]
+    """Mark a medication stopped (it stays in the record's history)."""
+    return _stop(request, patient_id, "medications", entry_id)
+
+
+@router.post(
+    "/{patient_id}/allergies/{entry_id}/stop", response=AllergyOut, auth=allow("clinical.edit")
+)
+def stop_allergy(request: HttpRequest, patient_id: int, entry_id: int):  # type: ignore[no-untyped-def]
+    """Mark an allergy inactive (it stays in the record's history)."""
+    return _stop(request, patient_id, "allergies", entry_id)

@@ -144,7 +144,7 @@ class Patient(models.Model):
         from django.core.exceptions import ValidationError
         from django.utils import timezone
 
-        if self.birth_date and self.birth_date > timezone.localdate():
+        if self.birth_date and self.birth_date > timezone.localdate(timezone=self.clinic.tz):
             raise ValidationError({"birth_date": "The birth date cannot be in the future."})
 
     @property

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from ninja import Schema
-from pydantic import EmailStr, Field, field_validator
+from pydantic import EmailStr, Field, ValidationInfo, field_validator
 
 from ketaclinic.clinical.conditions import CONDITION_CODES
 from ketaclinic.clinical.eligibility.facts import MEDICATION_CLASSES
@@ -20,10 +20,14 @@ HeightCm = Annotated[Decimal, Field(ge=100, le=250, decimal_places=1)]
 Short = Annotated[str, Field(max_length=100)]
 
 
-def _not_future(value: date | None) -> date | None:
-    from django.utils import timezone
+# Fields the record may clear by sending null; every other field refuses an explicit null.
+NULLABLE = {"weight_kg", "weight_measured_on", "height_cm", "height_measured_on", "version"}
 
-    if value is not None and value > timezone.localdate():
+
+def _not_future(value: date | None) -> date | None:
+    """Refuse a date after today anywhere on Earth (UTC+14); the service then checks the
+    clinic's own date, which this schema does not know."""
+    if value is not None and value > datetime.now(timezone(timedelta(hours=14))).date():
         raise ValueError("must not be in the future")
     return value
 
@@ -55,6 +59,14 @@ class PatientPatch(Schema):
     )
 
     _dates = field_validator("birth_date", "weight_measured_on", "height_measured_on")(_not_future)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_null(cls, value: object, info: ValidationInfo) -> object:
+        # Validators run only for fields sent, so this sees an explicit null only.
+        if value is None and info.field_name not in NULLABLE:
+            raise ValueError("may not be null")
+        return value
 
 
 class PatientIn(PatientPatch):

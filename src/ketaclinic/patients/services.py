@@ -27,21 +27,36 @@ class StaleVersion(Exception):
     """The record changed since the editor loaded it; their save would overwrite it."""
 
 
+AUTOMATIC_MRN = re.compile(r"^MRN(\d{6,})$")
+DATE_FIELDS = ("birth_date", "weight_measured_on", "height_measured_on")
+
+
 def _next_mrn(clinic_id: int) -> str:
-    count = Patient.objects.filter(clinic_id=clinic_id).count()
-    return f"MRN{count + 1:06d}"
+    """One past the highest automatic MRN (MRN000123) of the clinic.
+
+    Not a count of patients: a hand-entered MRN that the count later reaches would make
+    every automatic number collide for good.
+    """
+    taken = Patient.objects.filter(clinic_id=clinic_id, mrn__startswith="MRN").values_list(
+        "mrn", flat=True
+    )
+    numbers = [int(m.group(1)) for mrn in taken if (m := AUTOMATIC_MRN.match(mrn))]
+    return f"MRN{max(numbers, default=0) + 1:06d}"
 
 
-def _apply(patient: Patient, data: dict[str, Any]) -> list[str]:
+def _apply(patient: Patient, data: dict[str, Any], clinic_today: date) -> list[str]:
     unknown = set(data) - set(PATIENT_FIELDS)
     if unknown:
         raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
+    future = [name for name in DATE_FIELDS if data.get(name) and data[name] > clinic_today]
+    if future:
+        raise ValidationError({name: "Must not be in the future." for name in future})
     changed = []
     for name, value in data.items():
         if getattr(patient, name) != value:
             setattr(patient, name, value)
             changed.append(name)
-    today = timezone.localdate()
+    today = clinic_today
     if "weight_kg" in changed and "weight_measured_on" not in data and patient.weight_kg:
         patient.weight_measured_on = today
     if "height_cm" in changed and "height_measured_on" not in data and patient.height_cm:
@@ -53,7 +68,7 @@ def create_patient(*, actor: Actor, data: dict[str, Any]) -> Patient:
     """Register a patient in the actor's clinic; assigns the next MRN when none is given."""
     actor.check("patient.create")
     patient = Patient(clinic=actor.clinic)
-    _apply(patient, data)
+    _apply(patient, data, timezone.localdate(timezone=actor.clinic.tz))
     for _attempt in range(5):
         if not data.get("mrn"):
             patient.mrn = _next_mrn(actor.clinic.pk)
@@ -77,8 +92,10 @@ def update_patient(
     actor.check("patient.edit")
     if expected_version is not None and expected_version != patient.version:
         raise StaleVersion
-    changed = _apply(patient, data)
+    changed = _apply(patient, data, timezone.localdate(timezone=actor.clinic.tz))
     if not changed:
+        # Nothing to write, but the whole record goes back: that is a read.
+        view_patient(actor=actor, patient=patient, what="update without changes")
         return patient
     patient.full_clean(validate_unique=False, validate_constraints=False)
     fields = {*changed, "family_key", "given_key", "weight_measured_on", "height_measured_on"}

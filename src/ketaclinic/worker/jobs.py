@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from ketaclinic.audit.services import seal_pending
 from ketaclinic.inventory.services import send_inventory_reminders
-from ketaclinic.measures.services import send_due_questionnaires
+from ketaclinic.measures.services import notify_unnotified_alerts, send_due_questionnaires
 from ketaclinic.scheduling.services import (
     send_due_reminders,
     send_pre_appointment_questionnaires,
@@ -47,6 +47,8 @@ Job = Callable[[datetime], int]
 # (job, seconds between runs)
 JOBS: list[tuple[Job, float]] = [
     (seal_audit, 0),
+    # Safety alerts whose physician e-mail has not gone yet (mail server down at commit).
+    (notify_unnotified_alerts, 60),
     (send_due_questionnaires, 60),
     (send_pre_appointment_questionnaires, 60),
     (send_due_reminders, 60),

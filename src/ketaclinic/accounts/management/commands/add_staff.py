@@ -13,7 +13,10 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("--clinic", required=True, help="clinic slug")
         parser.add_argument("--role", required=True, choices=[r.value for r in STAFF_ROLES])
-        parser.add_argument("--password", help="omit to keep the current one (or none)")
+        parser.add_argument(
+            "--password",
+            help="sets (or resets) the password; omit to keep the current one (or none)",
+        )
         parser.add_argument("--first-name", default="")
         parser.add_argument("--last-name", default="")
         parser.add_argument("--email", default="")
@@ -31,6 +34,7 @@ class Command(BaseCommand):
                 first_name=opts["first_name"],
                 last_name=opts["last_name"],
                 email=opts["email"],
+                reset_password=True,
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None

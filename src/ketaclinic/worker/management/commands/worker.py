@@ -19,6 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="run every job once and stop")
 
     def handle(self, *args, every: float, once: bool, **options):
+        from ketaclinic.checks import refuse_unsafe_production
+
+        refuse_unsafe_production()  # the worker is what sends (or would log) the e-mails
         self.stdout.write("worker started")
         last_run: dict[str, float] = {}
         while True:
