@@ -176,7 +176,7 @@ def test_the_chart_section_and_intake_read_on_a_phone(page, staff, patient):
     page.wait_for_url("**/patients/")
     page.goto(f"/patients/{patient.pk}/")
     section = page.get_by_role("region", name="Consultation and eligibility")
-    expect(section).to_contain_text("⚑ Override")
+    expect(section).to_contain_text("⚑ Accepted (override)")
     box = section.bounding_box()
     assert box["x"] + box["width"] <= PHONE["width"]
     assert (

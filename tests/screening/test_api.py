@@ -647,3 +647,87 @@ class TestNotesAndLinksApi:
         bad = post(nurse, f"/api/v1/patients/{patient.pk}/consent-links", {"template": "nope"})
         assert bad.status_code == 422
         assert bad.json()["detail"][0]["loc"] == ["body", "template"]
+
+
+class TestAuditFixes:
+    def test_a_posted_age_is_refused_when_the_birth_date_is_known(self, nurse, with_intake):
+        response = screen(nurse, with_intake, facts={"age": 30})
+        assert response.status_code == 422
+        assert [d["loc"] for d in response.json()["detail"]] == [["body", "facts", "age"]]
+        assert Screening.objects.count() == 0
+        assert Patient.objects.get().status == "referred"
+
+    @pytest.mark.parametrize(
+        ("url", "body", "key"),
+        [
+            (
+                "/api/v1/patients/{patient}/screenings",
+                {"protocol": "ketamine-iv-mood", "fact": {"age": 12}},
+                "fact",
+            ),
+            ("/api/v1/patients/{patient}/intakes", {"data": {}, "vitals": {}}, "vitals"),
+        ],
+    )
+    def test_an_unknown_body_key_is_refused_naming_it(self, nurse, patient, url, body, key):
+        response = post(nurse, url.format(patient=patient.pk), body)
+        assert response.status_code == 422
+        assert [d["loc"][-1] for d in response.json()["detail"]] == [key]
+        assert Screening.objects.count() == 0
+        assert IntakeVersion.objects.count() == 0
+
+    def test_an_unknown_decision_key_is_refused(self, nurse, doctor, with_intake):
+        created = screen(nurse, with_intake).json()
+        response = post(
+            doctor,
+            f"/api/v1/screenings/{created['id']}/decision",
+            {"decision": "accept", "reasons": "typo"},
+        )
+        assert response.status_code == 422
+        assert [d["loc"][-1] for d in response.json()["detail"]] == ["reasons"]
+        assert Screening.objects.get().decision == ""
+
+    def test_the_consent_state_is_the_clinics_date_not_the_servers(
+        self, nurse, patient, clinic, monkeypatch
+    ):
+        from datetime import UTC, datetime
+
+        clinic.timezone = "Pacific/Auckland"
+        clinic.save()
+        consent_id = TestConsentApi().sign(nurse, patient).json()["id"]
+        # 01:30 on 2 December in Auckland is still 1 December in UTC.
+        monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 12, 1, 12, 30, tzinfo=UTC))
+        Consent.objects.filter(pk=consent_id).update(
+            signed_on=date(2025, 12, 2), expires_on=date(2026, 12, 2)
+        )
+        listed = nurse.get(f"/api/v1/patients/{patient.pk}/consents").json()
+        assert [c["state"] for c in listed] == ["expired"]
+
+    def test_the_prescriber_cannot_co_sign_an_expired_rems_enrollment(self, nurse, doctor, patient):
+        templates = nurse.get("/api/v1/consent-templates").json()
+        risks = next(t for t in templates if t["template"] == "esketamine-nasal")["risks"]
+        created = post(
+            nurse,
+            f"/api/v1/patients/{patient.pk}/consents",
+            {
+                "template": "esketamine-nasal",
+                "signed_name": "Maria Garcia",
+                "acknowledgements": [r["id"] for r in risks],
+            },
+        ).json()
+        today = services.clinic_today(patient.clinic)
+        Consent.objects.filter(pk=created["id"]).update(
+            signed_on=today.replace(year=today.year - 1), expires_on=today
+        )
+        response = post(doctor, f"/api/v1/consents/{created['id']}/rems-cosign", {})
+        assert response.status_code == 422
+        assert response.json()["detail"] == [
+            {
+                "loc": ["body", "consent"],
+                "msg": "This consent has expired; the patient must sign a new one.",
+            }
+        ]
+        consent = Consent.objects.get()
+        assert (consent.prescriber_id, consent.prescriber_signed_at) == (None, None)
+        assert not AuditEvent.objects.filter(
+            action="sign", object_id=str(consent.pk), detail__what="rems_prescriber"
+        ).exists()

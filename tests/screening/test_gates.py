@@ -9,12 +9,16 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from ketaclinic.screening.gates import missing_for_course
+from ketaclinic.screening.gates import eligibility_status, missing_for_course
 
 ON = date(2026, 12, 1)
 ACCEPT = "An eligibility evaluation for IV ketamine (mood) accepted by a physician."
 CONSENT = "A signed consent for IV ketamine (mood)."
 REMS = "The REMS patient enrollment signed by the patient and the prescriber."
+AWAITING = (
+    "An eligibility evaluation for IV ketamine (mood) accepted by a physician "
+    "(the latest evaluation awaits a physician decision)."
+)
 
 
 @pytest.mark.django_db
@@ -49,7 +53,25 @@ class TestMissingForCourse:
     def test_an_undecided_screening_is_not_enough(self, patient, make_screening, make_consent):
         make_screening(patient, result="eligible")
         make_consent(patient)
-        assert missing_for_course(patient=patient, family="ketamine-iv-mood", on=ON) == [ACCEPT]
+        assert missing_for_course(patient=patient, family="ketamine-iv-mood", on=ON) == [AWAITING]
+
+    def test_a_newer_undecided_screening_blocks_an_older_acceptance(
+        self, patient, make_screening, make_consent
+    ):
+        make_screening(patient, result="eligible", decision="accept")
+        make_consent(patient)
+        assert missing_for_course(patient=patient, family="ketamine-iv-mood", on=ON) == []
+        # A new intake, a new evaluation: ineligible and not yet seen by a physician.
+        make_screening(patient, result="ineligible")
+        assert missing_for_course(patient=patient, family="ketamine-iv-mood", on=ON) == [AWAITING]
+
+    def test_an_override_is_reported_as_accepted_override(self, patient, make_screening):
+        make_screening(patient, result="ineligible", decision="override", reason="Benefit")
+        status = eligibility_status(patient=patient, family="ketamine-iv-mood")
+        assert (status.label, status.missing) == ("accepted (override)", None)
+        make_screening(patient, result="eligible")
+        status = eligibility_status(patient=patient, family="ketamine-iv-mood")
+        assert (status.label, status.missing) == ("awaiting a physician decision", AWAITING)
 
     def test_a_later_decline_supersedes_an_acceptance(self, patient, make_screening, make_consent):
         now = timezone.now()

@@ -23,6 +23,7 @@ from ketaclinic.screening.models import (
     IntakeVersion,
     NoteAmendment,
     Screening,
+    clinic_today,
 )
 
 pytestmark = pytest.mark.django_db
@@ -313,7 +314,7 @@ class TestResultAndDecision:
             reverse("screening_consultation", args=[patient.pk]),
         ):
             html = client.get(page).content.decode()
-            assert "⚑ Override" in html, page
+            assert "⚑ Accepted (override)" in html, page
             assert "Psychosis resolved 2019; psychiatrist agrees" in html, page
         assert Patient.objects.get().status == "active"
 
@@ -442,7 +443,7 @@ class TestConsentPages:
             f"✓ Consent: IV ketamine (mood), valid to {consent.expires_on:%Y-%m-%d}"
             in client.get(chart).content.decode()
         )
-        Consent.objects.filter(pk=consent.pk).update(expires_on=timezone.localdate())
+        Consent.objects.filter(pk=consent.pk).update(expires_on=clinic_today(patient.clinic))
         assert "⚠ Consent expired: IV ketamine (mood)" in client.get(chart).content.decode()
         client.post(
             reverse("screening_consent_withdraw", args=[consent.pk]), {"reason": "Changed mind"}
@@ -489,6 +490,28 @@ class TestConsentPages:
         doctor.post(reverse("screening_consent_cosign", args=[consent.pk]))
         consent.refresh_from_db()
         assert consent.prescriber_name == "Lena Chen"
+
+    def test_an_expired_rems_enrollment_cannot_be_co_signed(self, login, staff, patient):
+        consent = services.sign_consent(
+            actor=actor(staff["nurse"]),
+            patient=patient,
+            template_key="esketamine-nasal",
+            signed_name="Maria Garcia",
+            acknowledgements=[r.id for r in load_templates()["esketamine-nasal"].risks],
+        )
+        today = clinic_today(patient.clinic)
+        Consent.objects.filter(pk=consent.pk).update(
+            signed_on=today - timedelta(days=400), expires_on=today
+        )
+        doctor = login(staff["physician"])
+        page = doctor.get(reverse("screening_consent", args=[consent.pk])).content.decode()
+        assert "Sign REMS enrollment as prescriber" not in page
+        response = doctor.post(reverse("screening_consent_cosign", args=[consent.pk]), follow=True)
+        assert "This consent has expired; the patient must sign a new one." in (
+            response.content.decode()
+        )
+        consent.refresh_from_db()
+        assert (consent.prescriber_name, consent.prescriber_signed_at) == ("", None)
 
 
 class TestChartSection:

@@ -1,24 +1,41 @@
 """Screening API: intakes, eligibility screenings, physician decisions, consents."""
 
+from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Router, Schema, Status
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from ketaclinic.api_auth import allow
 from ketaclinic.clinical.eligibility import FactError
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.screening import services
 from ketaclinic.screening.consent import load_templates
-from ketaclinic.screening.models import Consent, ConsultationNote, IntakeVersion, Screening
+from ketaclinic.screening.models import (
+    Consent,
+    ConsultationNote,
+    IntakeVersion,
+    Screening,
+    clinic_today,
+)
 
 router = Router(tags=["screening"])
 
 
-class ScreeningIn(Schema):
+class StrictIn(Schema):
+    """A request body that refuses keys it does not know (422 naming the key).
+
+    A typo such as "fact" for "facts" would otherwise be dropped without a word and
+    the screening run on the intake alone.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScreeningIn(StrictIn):
     protocol: str
     facts: dict[str, Any] = Field(default_factory=dict)
 
@@ -56,12 +73,12 @@ class ScreeningOut(ScreeningCreated):
     signoff: SignoffOut | None
 
 
-class DecisionIn(Schema):
+class DecisionIn(StrictIn):
     decision: str
     reason: str = ""
 
 
-class IntakeIn(Schema):
+class IntakeIn(StrictIn):
     data: dict[str, Any]
 
 
@@ -72,6 +89,9 @@ class IntakeOut(Schema):
     created_at: str
     data: dict[str, Any]
     facts: dict[str, Any]
+    suicide_risk_assessed_at: str | None
+    # On a patient (link) version: the flags, classes, trials and texts the patient added.
+    patient_added: dict[str, list[str]]
 
 
 class RiskOut(Schema):
@@ -90,7 +110,7 @@ class TemplateOut(Schema):
     text: str
 
 
-class ConsentIn(Schema):
+class ConsentIn(StrictIn):
     template: str
     signed_name: str
     acknowledgements: list[str]
@@ -116,7 +136,7 @@ class ConsentOut(Schema):
     pdf_url: str
 
 
-class WithdrawIn(Schema):
+class WithdrawIn(StrictIn):
     reason: str = ""
 
 
@@ -152,7 +172,8 @@ def screening_out(s: Screening) -> dict[str, Any]:
     }
 
 
-def consent_out(c: Consent) -> dict[str, Any]:
+def consent_out(c: Consent, today: date) -> dict[str, Any]:
+    """The consent as JSON; `state` is as of `today`, the clinic's date."""
     return {
         "id": c.pk,
         "patient_id": c.patient_id,
@@ -163,7 +184,7 @@ def consent_out(c: Consent) -> dict[str, Any]:
         "signed_name": c.signed_name,
         "signed_at": c.signed_at.isoformat(),
         "expires_on": c.expires_on.isoformat(),
-        "state": c.state,
+        "state": c.state_on(today),
         "witness": c.witness_name,
         "rems_enrollment": c.rems_enrollment,
         "prescriber_signed_at": c.prescriber_signed_at.isoformat()
@@ -192,8 +213,12 @@ def _intake_out(v: IntakeVersion, patient: Any) -> dict[str, Any]:
         "source": v.source,
         "created_at": v.created_at.isoformat(),
         "data": v.data,
+        "suicide_risk_assessed_at": v.suicide_risk_assessed_at.isoformat()
+        if v.suicide_risk_assessed_at
+        else None,
+        "patient_added": v.patient_added,
         "facts": rules.raw_facts(
-            v.data, birth_date=patient.birth_date, on=services._clinic_today(patient.clinic)
+            v.data, birth_date=patient.birth_date, on=clinic_today(patient.clinic)
         ),
     }
 
@@ -327,7 +352,7 @@ def create_consent(request: HttpRequest, patient_id: int, payload: ConsentIn) ->
         acknowledgements=payload.acknowledgements,
         via=Consent.Via.API,
     )
-    return Status(201, consent_out(consent))
+    return Status(201, consent_out(consent, clinic_today(actor.clinic)))
 
 
 @router.get(
@@ -344,7 +369,8 @@ def list_consents(request: HttpRequest, patient_id: int) -> list[dict[str, Any]]
         object_type="screening.consent",
         detail={"ids": [c.pk for c in consents]},
     )
-    return [consent_out(c) for c in consents]
+    today = clinic_today(actor.clinic)
+    return [consent_out(c, today) for c in consents]
 
 
 @router.post("/consents/{consent_id}/withdraw", response=ConsentOut, auth=allow("consent.record"))
@@ -355,14 +381,16 @@ def withdraw_consent(
     actor = request.auth
     consent = services.get_consent_for(actor, consent_id, "consent.record")
     reason = payload.reason if payload is not None else ""
-    return consent_out(services.withdraw_consent(actor=actor, consent=consent, reason=reason))
+    withdrawn = services.withdraw_consent(actor=actor, consent=consent, reason=reason)
+    return consent_out(withdrawn, clinic_today(actor.clinic))
 
 
 @router.post("/consents/{consent_id}/rems-cosign", response=ConsentOut, auth=allow("medical.sign"))
 def cosign_rems(request: HttpRequest, consent_id: int) -> dict[str, Any]:
     actor = request.auth
     consent = services.get_consent_for(actor, consent_id, "medical.sign")
-    return consent_out(services.cosign_rems(actor=actor, consent=consent))
+    cosigned = services.cosign_rems(actor=actor, consent=consent)
+    return consent_out(cosigned, clinic_today(actor.clinic))
 
 
 @router.get("/consents/{consent_id}/pdf", url_name="consent_pdf", auth=allow("clinical.view"))
@@ -380,12 +408,12 @@ def consent_pdf(request: HttpRequest, consent_id: int) -> HttpResponse:
 # --- Consultation notes ---------------------------------------------------------------
 
 
-class NoteIn(Schema):
+class NoteIn(StrictIn):
     text: str
     screening_id: int | None = None
 
 
-class AmendmentIn(Schema):
+class AmendmentIn(StrictIn):
     text: str
     reason: str
 
@@ -507,7 +535,7 @@ class LinkOut(Schema):
     expires_at: str
 
 
-class ConsentLinkIn(Schema):
+class ConsentLinkIn(StrictIn):
     template: str
 
 

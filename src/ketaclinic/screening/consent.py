@@ -1,8 +1,8 @@
 """Consent templates (versioned Markdown shipped as data) and the PDF of what was signed.
 
-Each file in consent_templates/ has YAML front matter (family, version, title,
-off_label, rems, risks: [{id, text}]) and a Markdown body in which
-``{{ clinic_name }}`` is replaced by the clinic's name. A newer version of a family
+Each file in consent_templates/ (and in the clinic's KETACLINIC_DATA_DIR/consent_templates)
+has YAML front matter (family, version, title, off_label, rems, risks: [{id, text}])
+and a Markdown body in which ``{{ clinic_name }}`` is replaced by the clinic's name. A newer version of a family
 is a new file with a higher `version`; new signatures use the highest version, and
 every consent stores the exact text it was signed with.
 """
@@ -18,6 +18,8 @@ from datetime import datetime
 from pathlib import Path
 
 import yaml
+
+from ketaclinic.datadirs import clinic_data_dirs
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "consent_templates"
 FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n(.*)\Z", re.DOTALL)
@@ -83,15 +85,32 @@ def load_template_file(path: Path) -> ConsentTemplate:
     return ConsentTemplate(family, version, str(title), off_label, rems, risks, match[2])
 
 
-@functools.cache
-def load_templates() -> dict[str, ConsentTemplate]:
-    """Return family -> the highest version of its template."""
-    found: dict[str, ConsentTemplate] = {}
-    for path in sorted(TEMPLATES_DIR.glob("*.md")):
+def _newest(paths: list[Path], found: dict[str, ConsentTemplate]) -> None:
+    for path in paths:
         template = load_template_file(path)
         current = found.get(template.family)
         if current is None or template.version > current.version:
             found[template.family] = template
+
+
+@functools.cache
+def _shipped() -> dict[str, ConsentTemplate]:
+    found: dict[str, ConsentTemplate] = {}
+    _newest(sorted(TEMPLATES_DIR.glob("*.md")), found)
+    return found
+
+
+def load_templates() -> dict[str, ConsentTemplate]:
+    """Return family -> the highest version of its template, shipped or the clinic's own.
+
+    The clinic's directory (KETACLINIC_DATA_DIR/consent_templates) is read on every
+    call, like its rule files; a clinic template replaces the shipped one of its
+    family only when its `version` is higher, and is validated the same way (an
+    invalid file raises TemplateError naming it).
+    """
+    found = dict(_shipped())
+    for folder in clinic_data_dirs("consent_templates"):
+        _newest(sorted(folder.glob("*.md")), found)
     return found
 
 

@@ -158,7 +158,8 @@ class IntakeForm(forms.Form):
                 "drug": get("drug").strip(),
                 "dose": get("dose").strip(),
                 "weeks": get("weeks").strip(),
-                "adequate_dose": get("adequate_dose") == "on",
+                # Adequacy is a clinician's judgement: the patient's form has no such box.
+                "adequate_dose": not self.patient_only and get("adequate_dose") == "on",
                 "response": get("response"),
             }
             rows.append(TrialRow(i, values))
@@ -298,6 +299,27 @@ class PatientIntakeForm(IntakeForm):
         self.fields["medications_asked"].label = "I have gone through the whole list"
         self.fields["history"].label = "Tick each that applies to you, now or in the past"
         self.fields["medications"].label = "Tick each kind of medicine you take now"
+
+    def clean(self) -> dict[str, Any]:
+        """Refuse ticked items or listed trials whose "I have ..." box is not ticked.
+
+        An unconfirmed list is not stored at all, so without this a patient who ticks
+        "Psychosis, now" but not "I have gone through the whole list" would lose it.
+        """
+        cleaned = super().clean() or {}
+        if "add_trial" in self.data:
+            return cleaned  # only adding a row: nothing is sent yet
+        ticked = {
+            "history_asked": bool(cleaned.get("history") or cleaned.get("pregnancy")),
+            "medications_asked": bool(cleaned.get("medications")),
+            "trials_asked": bool(self.trials()),
+        }
+        for confirm, has_answers in ticked.items():
+            if has_answers and not cleaned.get(confirm):
+                self.add_error(
+                    confirm, "Tick this to send what you filled in (or clear those answers)."
+                )
+        return cleaned
 
 
 class RunScreeningForm(forms.Form):

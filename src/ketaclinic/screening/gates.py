@@ -15,8 +15,10 @@ plain-language message, so callers decide by the code and never by the wording;
 `missing_for_course` is just the messages.
 
 Rules as implemented:
-- eligibility: the patient's most recent *decided* screening for the family must be
-  accepted or overridden (a later decline supersedes an earlier acceptance);
+- eligibility: the patient's most recent screening for the family (by when it was
+  run) must be decided and accepted or overridden: a later decline supersedes an
+  earlier acceptance, and so does a later screening still awaiting its decision;
+  `eligibility_status` says how it stands ("accepted (override)" for an override);
 - consent: the most recent signed consent for the family must be valid on `on`
   (signed on or before `on`, `on` before its expiry day, never withdrawn);
 - esketamine: that consent's REMS enrollment must carry the prescriber's signature
@@ -48,6 +50,53 @@ class GateItem:
     message: str
 
 
+@dataclass(frozen=True)
+class EligibilityStatus:
+    """The latest screening for a family as the gate reads it.
+
+    `label` is what staff see ("accepted", "accepted (override)", "declined",
+    "awaiting a physician decision", "none"); `missing` is the gate's message when the
+    course may not start, None when it may.
+    """
+
+    label: str
+    missing: str | None
+    screening: Screening | None
+
+
+def eligibility_status(*, patient: Patient, family: str) -> EligibilityStatus:
+    """Return how the latest screening for `family` stands (one query)."""
+    if family not in FAMILY_LABELS:
+        raise ValueError(f"unknown protocol family {family!r}")
+    return _eligibility(patient, family)
+
+
+def _eligibility(patient: Patient, family: str) -> EligibilityStatus:
+    # The latest screening by when it was run decides, decided or not: a newer,
+    # undecided evaluation (say, ineligible after a new intake) must not let an older
+    # acceptance start a course.
+    latest = (
+        Screening.objects.filter(clinic_id=patient.clinic_id, patient=patient, protocol=family)
+        .order_by("-created_at", "-pk")
+        .only("decision", "result", "decided_by_name", "decided_at")
+        .first()
+    )
+    wanted = f"An eligibility evaluation for {FAMILY_LABELS[family]} accepted by a physician"
+    if latest is None:
+        return EligibilityStatus("none", f"{wanted}.", None)
+    if not latest.decision:
+        return EligibilityStatus(
+            "awaiting a physician decision",
+            f"{wanted} (the latest evaluation awaits a physician decision).",
+            latest,
+        )
+    if latest.is_override:
+        return EligibilityStatus("accepted (override)", None, latest)
+    if latest.approved:
+        return EligibilityStatus("accepted", None, latest)
+    return EligibilityStatus("declined", f"{wanted} (the latest was declined).", latest)
+
+
 def missing_for_course(*, patient: Patient, family: str, on: date) -> list[str]:
     """Return the plain-language items still missing to start `family` on `on` ([] = none)."""
     return [item.message for item in missing_items(patient=patient, family=family, on=on)]
@@ -59,25 +108,9 @@ def missing_items(*, patient: Patient, family: str, on: date) -> list[GateItem]:
         raise ValueError(f"unknown protocol family {family!r}")
     label = FAMILY_LABELS[family]
     missing: list[GateItem] = []
-    decided = (
-        Screening.objects.filter(clinic_id=patient.clinic_id, patient=patient, protocol=family)
-        .exclude(decision="")
-        .order_by("-decided_at", "-pk")
-        .only("decision")
-        .first()
-    )
-    if decided is None:
-        missing.append(
-            GateItem(ELIGIBILITY, f"An eligibility evaluation for {label} accepted by a physician.")
-        )
-    elif not decided.approved:
-        missing.append(
-            GateItem(
-                ELIGIBILITY,
-                f"An eligibility evaluation for {label} accepted by a physician "
-                "(the latest was declined).",
-            )
-        )
+    status = _eligibility(patient, family)
+    if status.missing is not None:
+        missing.append(GateItem(ELIGIBILITY, status.missing))
     consent = (
         Consent.objects.filter(clinic_id=patient.clinic_id, patient=patient, family=family)
         .order_by("-signed_at", "-pk")

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from ketaclinic.accounts.models import Clinic
 from ketaclinic.patients.models import ClinicScopedQuerySet
 
 FAMILY_CHOICES = [
@@ -21,6 +22,11 @@ FAMILY_CHOICES = [
     ("ketamine-iv-pain", "IV ketamine (pain)"),
 ]
 FAMILY_LABELS = dict(FAMILY_CHOICES)
+
+
+def clinic_today(clinic: Clinic) -> date:
+    """Return today's date in the clinic's time zone (the server's date is UTC)."""
+    return timezone.localdate(timezone=clinic.tz)
 
 
 class IntakeVersion(models.Model):
@@ -45,6 +51,13 @@ class IntakeVersion(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # When `data["suicide_risk"]` was assessed: set when a save changes it, carried
+    # forward otherwise, so re-saving an old answer never makes it look newer than a
+    # later C-SSRS screen. None when the intake states no risk.
+    suicide_risk_assessed_at = models.DateTimeField(null=True, blank=True)
+    # On a patient (link) version: what the patient added on top of the staff's record,
+    # {"history": [...], "medications": [...], "trials": [drug, ...], "text": [field, ...]}.
+    patient_added = models.JSONField(default=dict, blank=True)
 
     objects = ClinicScopedQuerySet.as_manager()
 
@@ -263,7 +276,11 @@ class Consent(models.Model):
         return FAMILY_LABELS.get(self.family, self.family)
 
     def state_on(self, day: date) -> str:
-        """Return "withdrawn", "expired", "not_yet" or "valid" for `day`."""
+        """Return "withdrawn", "expired", "not_yet" or "valid" for `day` (a clinic date).
+
+        There is deliberately no `state` property: "today" must be the clinic's date
+        (clinic_today), which the server's date is not.
+        """
         if self.withdrawn_at is not None:
             return "withdrawn"
         if day >= self.expires_on:
@@ -271,10 +288,6 @@ class Consent(models.Model):
         if day < self.signed_on:
             return "not_yet"
         return "valid"
-
-    @property
-    def state(self) -> str:
-        return self.state_on(timezone.localdate())
 
     @property
     def rems_complete(self) -> bool:

@@ -21,9 +21,15 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor
-from ketaclinic.accounts.models import Clinic, User, hash_token
+from ketaclinic.accounts.models import User, hash_token
 from ketaclinic.audit.services import record, record_patient_link
-from ketaclinic.clinical.eligibility import Facts, evaluate, load_rulesets, validate_facts
+from ketaclinic.clinical.eligibility import (
+    FactError,
+    Facts,
+    evaluate,
+    load_rulesets,
+    validate_facts,
+)
 from ketaclinic.datadirs import clinic_data_dirs
 from ketaclinic.patients.models import Condition, Medication, Patient, PatientStatus
 from ketaclinic.screening import intake as intake_rules
@@ -43,18 +49,17 @@ from ketaclinic.screening.models import (
     IntakeVersion,
     NoteAmendment,
     Screening,
+    clinic_today,
 )
 
 LINK_DAYS = 7
 TOKEN_PREFIX = "kl_"
+# Starts the patient's words appended to a text the staff wrote (intake link).
+PATIENT_TEXT_MARK = "Added by the patient (link):"
 
 
 def _now() -> datetime:
     return timezone.now()
-
-
-def _clinic_today(clinic: Clinic) -> date:
-    return timezone.localtime(_now(), clinic.tz).date()
 
 
 def _name(user: User) -> str:
@@ -99,11 +104,26 @@ def medication_classes_on_file(patient: Patient) -> list[str]:
 
 
 def _append_version(
-    *, patient: Patient, data: dict[str, Any], source: str, user: User | None
+    *,
+    patient: Patient,
+    data: dict[str, Any],
+    source: str,
+    user: User | None,
+    patient_added: dict[str, list[str]] | None = None,
 ) -> IntakeVersion:
     # Lock the patient row so two saves cannot take the same version number.
     Patient.objects.select_for_update().filter(pk=patient.pk).values_list("pk").first()
     current = latest_intake(patient)
+    # The risk's assessment time moves only when the risk itself changes: a form that
+    # re-saves the pre-filled old answer must not make it newer than a later C-SSRS.
+    now = _now()
+    risk = data.get("suicide_risk")
+    if risk is None:
+        assessed_at = None
+    elif current is not None and current.data.get("suicide_risk") == risk:
+        assessed_at = current.suicide_risk_assessed_at or current.created_at
+    else:
+        assessed_at = now
     return IntakeVersion.objects.create(
         clinic_id=patient.clinic_id,
         patient=patient,
@@ -111,6 +131,9 @@ def _append_version(
         source=source,
         data=data,
         created_by=user,
+        created_at=now,
+        suicide_risk_assessed_at=assessed_at,
+        patient_added=patient_added or {},
     )
 
 
@@ -133,10 +156,10 @@ def save_intake(*, actor: Actor, patient: Patient, data: dict[str, Any]) -> Inta
 
 
 def _measures_query(build: Any) -> Any:
-    """Run a read on the measures app's responses, or return None where it is not installed.
+    """Run a display-only read on the measures app's responses, or return None without it.
 
-    The measures app is built in parallel; until its table exists we carry on without
-    it (inside a savepoint, so a missing table does not break the caller's transaction).
+    For baseline scores shown on the consultation page only: never for a fact a
+    screening decides on (see _latest_cssrs, which fails closed).
     """
     try:
         response_model = apps.get_model("measures", "Response")
@@ -150,17 +173,20 @@ def _measures_query(build: Any) -> Any:
 
 
 def _latest_cssrs(patient: Patient) -> tuple[str, datetime] | None:
-    """Return (severity, taken_at) of the latest C-SSRS screen, if the measures app has one."""
-    found = _measures_query(
-        lambda response_model: (
-            response_model.objects.filter(
-                clinic_id=patient.clinic_id, patient_id=patient.pk, instrument="cssrs_screen"
-            )
-            .exclude(severity="")
-            .order_by("-taken_at")
-            .values_list("severity", "taken_at")
-            .first()
+    """Return (severity, taken_at) of the latest C-SSRS screen by when it was taken, or None.
+
+    A database error propagates: a screening must not silently fall back to an older
+    risk when the newer one could not be read.
+    """
+    response_model = apps.get_model("measures", "Response")
+    found = (
+        response_model.objects.filter(
+            clinic_id=patient.clinic_id, patient_id=patient.pk, instrument="cssrs_screen"
         )
+        .exclude(severity="")
+        .order_by("-taken_at", "-pk")
+        .values_list("severity", "taken_at")
+        .first()
     )
     return (found[0], found[1]) if found else None
 
@@ -171,17 +197,31 @@ def intake_facts(
     """Return (raw DOMAIN §2 facts, the intake version they came from) for `patient` on `on`.
 
     Age is computed from the birth date on `on` (default: today in the clinic). The
-    suicide risk is the intake's, unless a later C-SSRS screen was recorded.
+    suicide risk is the most recent assessment by when it was assessed: the intake's
+    (its `suicide_risk_assessed_at`, not the version's save time) or the latest C-SSRS
+    screen, whichever is newer.
     """
-    on = on or _clinic_today(patient.clinic)
+    on = on or clinic_today(patient.clinic)
     current = latest_intake(patient)
     data = current.data if current else {}
     facts = intake_rules.raw_facts(data, birth_date=patient.birth_date, on=on)
-    cssrs = _latest_cssrs(patient)
-    if cssrs and (current is None or "suicide_risk" not in data or cssrs[1] > current.created_at):
-        if cssrs[0] in intake_rules.SUICIDE_RISK_LEVELS:
-            facts["suicide_risk"] = cssrs[0]
+    cssrs = superseding_cssrs(patient, current)
+    if cssrs is not None:
+        facts["suicide_risk"] = cssrs[0]
     return facts, current
+
+
+def superseding_cssrs(
+    patient: Patient, current: IntakeVersion | None
+) -> tuple[str, datetime] | None:
+    """Return the latest C-SSRS screen when it is newer than the intake's risk, else None."""
+    cssrs = _latest_cssrs(patient)
+    if cssrs is None or cssrs[0] not in intake_rules.SUICIDE_RISK_LEVELS:
+        return None
+    if current is None or "suicide_risk" not in current.data:
+        return cssrs
+    assessed_at = current.suicide_risk_assessed_at or current.created_at
+    return cssrs if cssrs[1] >= assessed_at else None
 
 
 def facts_for(patient: Patient, *, on: date | None = None) -> Facts:
@@ -242,29 +282,74 @@ def open_intake_link(token: str) -> IntakeLink:
     return _open(IntakeLink, token)
 
 
+def _merge_patient_answers(
+    staff: dict[str, Any], answers: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Return (the staff's data with the patient's cleaned answers added, what was added).
+
+    The patient adds, never removes: a history flag or medication class the staff
+    recorded stays even when the patient's "I have gone through the whole list" leaves
+    it unticked (a contraindication must not vanish because a patient missed it), the
+    staff's trials keep their adequacy judgement, and staff text is kept with the
+    patient's words appended. The patient never judges a dose adequate: their trials
+    are stored with `adequate_dose` false until a clinician ticks it, so they do not
+    count towards `failed_adequate_trials`.
+    """
+    merged = dict(staff)
+    added: dict[str, list[str]] = {}
+    for asked, field in (("history_asked", "history"), ("medications_asked", "medications")):
+        if not answers.get(asked):
+            continue  # an unconfirmed checklist says nothing: keep what staff recorded
+        before = list(staff.get(field, [])) if staff.get(asked) else []
+        new = [code for code in answers.get(field) or [] if code not in before]
+        merged[asked], merged[field] = True, before + new
+        if new:
+            added[field] = new
+    if answers.get("trials_asked"):
+        before = list(staff.get("trials", [])) if staff.get("trials_asked") else []
+        known = {t["drug"].casefold() for t in before}
+        new_trials = []
+        for trial in answers.get("trials", []):
+            if trial["drug"].casefold() in known:
+                continue  # already recorded by staff, with the clinician's judgement
+            new_trials.append({**trial, "adequate_dose": False})
+            known.add(trial["drug"].casefold())
+        merged["trials_asked"], merged["trials"] = True, before + new_trials
+        if new_trials:
+            added["trials"] = [t["drug"] for t in new_trials]
+    for field in intake_rules.TEXT_FIELDS:
+        text, kept = answers.get(field, ""), staff.get(field, "")
+        if not text or text == kept:
+            continue
+        combined = f"{kept}\n\n{PATIENT_TEXT_MARK} {text}" if kept else text
+        if len(combined) > intake_rules.MAX_TEXT:
+            combined = combined[: intake_rules.MAX_TEXT - 1] + "…"
+        merged[field] = combined
+        added.setdefault("text", []).append(field)
+    return merged, added
+
+
 def submit_intake_link(*, token: str, data: dict[str, Any], ip: str | None) -> IntakeVersion:
-    """Store the patient's history part as a new intake version on top of the latest one."""
-    allowed = {k: v for k, v in data.items() if k in intake_rules.PATIENT_FIELDS}
+    """Store the patient's history answers as a new intake version on top of the latest one.
+
+    The patient's answers are added to what staff recorded (see _merge_patient_answers);
+    the version's `patient_added` tells staff what is new.
+    """
+    answers = {k: v for k, v in data.items() if k in intake_rules.PATIENT_FIELDS}
     with transaction.atomic():
         link = _open(IntakeLink, token, lock=True)
         patient = link.patient
         current = latest_intake(patient)
-        # Only the parts the patient answered replace the stored ones: a checklist the
-        # patient left unconfirmed keeps what the staff recorded rather than erasing it.
-        merged = {**(current.data if current else {})}
-        for asked, field in (
-            ("trials_asked", "trials"),
-            ("history_asked", "history"),
-            ("medications_asked", "medications"),
-        ):
-            if allowed.get(asked):
-                merged[asked], merged[field] = True, allowed.get(field) or []
-        for field in intake_rules.TEXT_FIELDS:
-            if allowed.get(field):
-                merged[field] = allowed[field]
+        # Validated alone first, so an error names the patient's own row, not a merged one.
+        own = intake_rules.clean_intake(answers)
+        merged, added = _merge_patient_answers(current.data if current else {}, own)
         cleaned = intake_rules.clean_intake(merged)
         version = _append_version(
-            patient=patient, data=cleaned, source=IntakeVersion.Source.PATIENT, user=None
+            patient=patient,
+            data=cleaned,
+            source=IntakeVersion.Source.PATIENT,
+            user=None,
+            patient_added=added,
         )
         link.used_at = _now()
         link.save(update_fields=["used_at"])
@@ -274,7 +359,7 @@ def submit_intake_link(*, token: str, data: dict[str, Any], ip: str | None) -> I
             patient_id=patient.pk,
             obj=version,
             ip=ip,
-            detail={"version": version.version, "link": link.pk},
+            detail={"version": version.version, "link": link.pk, "added": sorted(added)},
         )
     return version
 
@@ -292,7 +377,8 @@ def run_screening(
     """Evaluate the patient's intake (overrides take precedence) and store the result.
 
     Raises ValidationError naming `protocol` for an unknown family, and FactError
-    (from the clinical core) naming the first unknown or mistyped fact in `overrides`.
+    (from the clinical core) naming the first unknown or mistyped fact in `overrides`,
+    or `age` when the patient has a birth date.
     """
     actor.check("screening.run")
     available = rulesets()
@@ -301,6 +387,10 @@ def run_screening(
             {"protocol": f"Unknown protocol family; known: {', '.join(sorted(available))}."}
         )
     overrides = dict(overrides or {})
+    if "age" in overrides and patient.birth_date is not None:
+        # The age is derived from the birth date on the evaluation day; a posted age
+        # could make a minor look like an adult.
+        raise FactError("age", "The age comes from the patient's birth date; do not post it.")
     base, current = intake_facts(patient)
     facts = intake_rules.merge_facts(base, overrides)
     ruleset = available[protocol]
@@ -540,6 +630,13 @@ def amend_note(*, actor: Actor, note: ConsultationNote, text: str, reason: str) 
 # --- Consent --------------------------------------------------------------------------
 
 
+CONSENT_NOT_VALID = {
+    "withdrawn": "This consent was withdrawn; the patient must sign a new one.",
+    "expired": "This consent has expired; the patient must sign a new one.",
+    "not_yet": "This consent is not valid yet.",
+}
+
+
 def consent_months() -> int:
     return int(getattr(settings, "KETACLINIC_CONSENT_MONTHS", 12))
 
@@ -699,14 +796,25 @@ def cosign_rems(*, actor: Actor, consent: Consent) -> Consent:
     actor.check("medical.sign")
     if not consent.rems_enrollment:
         raise ValidationError({"consent": "This consent has no REMS enrollment."})
-    if consent.withdrawn_at is not None:
-        raise ValidationError({"consent": "This consent was withdrawn."})
+    state = consent.state_on(clinic_today(actor.clinic))
+    if state != "valid":
+        raise ValidationError({"consent": CONSENT_NOT_VALID[state]})
     with transaction.atomic():
-        updated = Consent.objects.filter(pk=consent.pk, prescriber_signed_at__isnull=True).update(
+        # Re-checked in the UPDATE so a withdrawal a moment ago is not co-signed.
+        updated = Consent.objects.filter(
+            pk=consent.pk, prescriber_signed_at__isnull=True, withdrawn_at__isnull=True
+        ).update(
             prescriber=actor.user, prescriber_name=_name(actor.user), prescriber_signed_at=_now()
         )
         if not updated:
-            raise ValidationError({"consent": "The prescriber has already signed this enrollment."})
+            consent.refresh_from_db(fields=["withdrawn_at"])
+            raise ValidationError(
+                {
+                    "consent": CONSENT_NOT_VALID["withdrawn"]
+                    if consent.withdrawn_at is not None
+                    else "The prescriber has already signed this enrollment."
+                }
+            )
         record(
             actor,
             "sign",

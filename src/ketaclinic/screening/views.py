@@ -32,7 +32,13 @@ from ketaclinic.screening.forms import (
     WithdrawForm,
 )
 from ketaclinic.screening.intake import RESPONSE_LABELS, failed_adequate_trials, trial_counts
-from ketaclinic.screening.models import FAMILY_LABELS, ConsultationNote, IntakeVersion, Screening
+from ketaclinic.screening.models import (
+    FAMILY_LABELS,
+    ConsultationNote,
+    IntakeVersion,
+    Screening,
+    clinic_today,
+)
 
 # Public link pages: at most this many requests per address per window (policy).
 LINK_RATE_LIMIT = 30
@@ -66,7 +72,34 @@ def _intake_summary(version: IntakeVersion | None) -> dict[str, object]:
         ],
         "history_labels": [HISTORY_LABELS[f] for f in data.get("history", [])],
         "medication_labels": [MEDICATION_LABELS[m] for m in data.get("medications", [])],
+        "patient_added": _patient_added(version),
     }
+
+
+TEXT_LABELS = {
+    "psychiatric_history": "psychiatric history",
+    "substance_use": "substance use",
+    "allergies": "allergies",
+}
+
+
+def _patient_added(version: IntakeVersion) -> list[tuple[str, str]]:
+    """What the patient added through the link, as (what, items) lines for staff to review."""
+    added = version.patient_added or {}
+    lines = []
+    if added.get("history"):
+        lines.append(("Medical history", ", ".join(HISTORY_LABELS[f] for f in added["history"])))
+    if added.get("medications"):
+        lines.append(
+            ("Medication classes", ", ".join(MEDICATION_LABELS[m] for m in added["medications"]))
+        )
+    if added.get("trials"):
+        lines.append(
+            ("Antidepressant trials (adequacy not yet judged)", ", ".join(added["trials"]))
+        )
+    if added.get("text"):
+        lines.append(("Wrote in", ", ".join(TEXT_LABELS.get(f, f) for f in added["text"])))
+    return lines
 
 
 # --- Intake ---------------------------------------------------------------------------
@@ -92,6 +125,8 @@ def _intake_page(
             "versions": versions,
             "current": current,
             "summary": _intake_summary(current),
+            # A later C-SSRS screen is what screenings read, not the intake's risk.
+            "newer_cssrs": services.superseding_cssrs(patient, current),
             "run_form": RunScreeningForm(),
             "response_choices": list(RESPONSE_LABELS.items()),
         },
@@ -514,6 +549,7 @@ def consent_detail(request: HttpRequest, consent_id: int) -> HttpResponse:
         {
             "patient": consent.patient,
             "consent": consent,
+            "state": consent.state_on(clinic_today(actor.clinic)),
             "withdraw_form": WithdrawForm(),
             "text_html": mark_safe(to_html(consent.text)),  # noqa: S308 (escaped in to_html)
         },

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django import template
 from django.utils import timezone
 
 from ketaclinic.screening import services
-from ketaclinic.screening.models import FAMILY_CHOICES, Consent
+from ketaclinic.screening.models import FAMILY_CHOICES, Consent, clinic_today
 
 register = template.Library()
 
@@ -22,17 +23,25 @@ def _latest_consents(patient: Any) -> list[Consent]:
     return sorted(seen.values(), key=lambda c: order.index(c.family))
 
 
-@register.inclusion_tag("screening/_consent_flags.html")
-def consent_flags(patient: Any) -> dict[str, Any]:
+def _clinic_today(context: Any, patient: Any) -> date:
+    """Today in the patient's clinic (the page's clinic when it is the same: no query)."""
+    clinic = context.get("current_clinic")
+    if clinic is None or clinic.pk != patient.clinic_id:
+        clinic = patient.clinic
+    return clinic_today(clinic)
+
+
+@register.inclusion_tag("screening/_consent_flags.html", takes_context=True)
+def consent_flags(context: Any, patient: Any) -> dict[str, Any]:
     """Consent state per family for the patient header: valid / expired / withdrawn / none."""
-    today = timezone.localdate()
+    today = _clinic_today(context, patient)
     return {"consents": [(c, c.state_on(today)) for c in _latest_consents(patient)]}
 
 
 @register.inclusion_tag("screening/_chart_panel.html", takes_context=True)
 def screening_chart(context: Any, patient: Any) -> dict[str, Any]:
     """Intake version, latest screening per family with its decision, consents: three queries."""
-    today = timezone.localdate()
+    today = _clinic_today(context, patient)
     return {
         "patient": patient,
         "allowed": context.get("allowed", frozenset()),
