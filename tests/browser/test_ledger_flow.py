@@ -73,6 +73,7 @@ def day(monkeypatch, clinic, staff, patient):
                 birth_date=patient.birth_date,
                 sex_at_birth="male",
                 height_cm=175,
+                address=f"{i} Harbor Street, Portland, ME 04101",
             )
         found.weight_kg = kg
         found.weight_measured_on = timezone.localdate()
@@ -257,8 +258,19 @@ def test_a_days_ledger_balances_to_the_milligram_through_real_sessions(page, day
         ]
     ]
     given = download_csv(page, "administrations", lot, today)
-    assert [r[1:8] for r in given[1:]] == [
-        [p.mrn, str(s), PRODUCT, LOT, f"{ml} mL", f"{mg}", "Grace Okafor (okafor)"]
+    # Who received each dose: MRN, name and address (21 CFR 1304.22(c)).
+    assert [r[1:10] for r in given[1:]] == [
+        [
+            p.mrn,
+            f"{p.given_name} {p.family_name}",
+            p.address,
+            str(s),
+            PRODUCT,
+            LOT,
+            f"{ml} mL",
+            f"{mg}",
+            "Grace Okafor (okafor)",
+        ]
         for p, s, (ml, _), mg in zip(patients, sessions, STOCK, ("35", "42", "28.5"), strict=True)
     ]
     disposals = download_csv(page, "disposals", lot, today)

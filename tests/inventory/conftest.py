@@ -1,12 +1,16 @@
-"""A ledger with one product: ketamine 50 mg/mL in 10 mL vials, and a receipt of ten vials."""
+"""A ledger with one product: ketamine 50 mg/mL in 10 mL vials, and a receipt of ten vials.
+
+Doses are given in real treatment sessions (`session`, or `new_session()` for more).
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from django.test import RequestFactory
+from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.services import add_staff
@@ -89,3 +93,68 @@ def receipt(vial, nurse):
 @pytest.fixture
 def lot(receipt):
     return receipt.lot
+
+
+def make_session(patient, by):
+    """A real treatment session of `patient` (on its own appointment), as the ledger names one."""
+    from ketaclinic.scheduling.models import Appointment, Room, TreatmentCourse
+    from ketaclinic.treatment.models import TreatmentSession
+
+    clinic = patient.clinic
+    room, _ = Room.objects.get_or_create(
+        clinic=clinic, name="Chair 1", defaults={"kind": "treatment_chair", "position": 1}
+    )
+    course = TreatmentCourse.objects.filter(patient=patient).first() or (
+        TreatmentCourse.objects.create(
+            clinic=clinic,
+            patient=patient,
+            protocol_code="ketamine-iv-mood",
+            protocol_version=1,
+            family="ketamine-iv-mood",
+            planned_sessions=6,
+            start_date=date(2026, 11, 1),
+            status="active",
+            prescriber=by,
+        )
+    )
+    now = timezone.now()
+    appointment = Appointment.objects.create(
+        clinic=clinic,
+        patient=patient,
+        kind="treatment",
+        room=room,
+        course=course,
+        start=now - timedelta(minutes=5),
+        end=now + timedelta(hours=2),
+        status="checked_in",
+    )
+    return TreatmentSession.objects.create(
+        clinic=clinic,
+        patient=patient,
+        appointment=appointment,
+        course=course,
+        room=room,
+        protocol_code="ketamine-iv-mood",
+        protocol_version=1,
+        drug="ketamine",
+        route="iv",
+        state="dosing",
+        started_at=now,
+        started_by=by,
+    )
+
+
+@pytest.fixture
+def new_session(patient, staff):
+    """Make another real treatment session (of `patient` unless told); returns its ledger ref."""
+
+    def make(for_patient=None) -> str:
+        return str(make_session(for_patient or patient, staff["nurse"].user).pk)
+
+    return make
+
+
+@pytest.fixture
+def session(new_session) -> str:
+    """The ledger reference (the id) of a real treatment session of `patient`."""
+    return new_session()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -41,7 +42,7 @@ def receipt_body(product_id, dea=DEA):
 
 
 def test_a_nurse_receives_wastes_and_a_physician_witnesses_through_the_api(
-    staff, api_client, patient
+    staff, api_client, patient, session
 ):
     nurse = api_client(staff["nurse"])
     made = post(nurse, "/api/v1/inventory/products", PRODUCT)
@@ -62,7 +63,7 @@ def test_a_nurse_receives_wastes_and_a_physician_witnesses_through_the_api(
             "manner": "disposal container",
             "witness": "drchen",
             "patient": patient.pk,
-            "session_ref": "s-1",
+            "session_ref": session,
         },
     )
     assert waste.status_code == 201, waste.content
@@ -173,14 +174,22 @@ def test_a_therapist_cannot_witness_and_nothing_changes(staff, api_client, patie
     assert LedgerEntry.objects.get(pk=waste_id).witness_id is None
 
 
-def test_destruction_adjustment_loss_and_correction_through_the_api(staff, api_client, patient):
+def test_destruction_adjustment_loss_and_correction_through_the_api(
+    staff, api_client, patient, session
+):
     nurse = api_client(staff["nurse"])
     product_id = post(nurse, "/api/v1/inventory/products", PRODUCT).json()["id"]
     lot_id = post(nurse, "/api/v1/inventory/receipts", receipt_body(product_id)).json()["lot"]
     given = post(
         nurse,
         "/api/v1/inventory/administrations",
-        {"lot": lot_id, "quantity": "7", "unit": "mL", "patient": patient.pk, "session_ref": "s"},
+        {
+            "lot": lot_id,
+            "quantity": "7",
+            "unit": "mL",
+            "patient": patient.pk,
+            "session_ref": session,
+        },
     )
     assert given.status_code == 201 and given.json()["balance_after"] == "93.000"
     unsigned = post(
@@ -226,3 +235,102 @@ def test_destruction_adjustment_loss_and_correction_through_the_api(staff, api_c
     assert filed.status_code == 200 and filed.json()["filed_reference"] == "106-1"
     balance = nurse.get("/api/v1/inventory/balances").json()[0]
     assert (balance["quantity"], balance["mg"]) == ("80.000", "4000.000")
+
+
+def _lot(nurse):
+    product_id = post(nurse, "/api/v1/inventory/products", PRODUCT).json()["id"]
+    return post(nurse, "/api/v1/inventory/receipts", receipt_body(product_id)).json()
+
+
+def test_an_administration_names_a_real_session_and_is_posted_once(
+    staff, api_client, patient, session
+):
+    nurse = api_client(staff["nurse"])
+    lot_id = _lot(nurse)["lot"]
+
+    def give(ref):
+        return post(
+            nurse,
+            "/api/v1/inventory/administrations",
+            {
+                "lot": lot_id,
+                "quantity": "0.7",
+                "unit": "mL",
+                "patient": patient.pk,
+                "session_ref": ref,
+            },
+        )
+
+    for ref in ("anything", str(int(session) + 1)):
+        made_up = give(ref)
+        assert made_up.status_code == 422
+        assert made_up.json()["detail"][0]["loc"] == ["body", "session_ref"]
+    assert LedgerEntry.objects.count() == 1
+    assert give(session).status_code == 201
+    twice = give(session)
+    assert twice.status_code == 422
+    assert twice.json()["detail"][0]["loc"] == ["body", "session_ref"]
+    assert LedgerEntry.objects.filter(kind="administer").count() == 1
+
+
+def test_an_expired_lot_cannot_be_administered_through_the_api(
+    staff, api_client, patient, session, clinic
+):
+    from ketaclinic.inventory.services import clinic_today
+
+    nurse = api_client(staff["nurse"])
+    product_id = post(nurse, "/api/v1/inventory/products", PRODUCT).json()["id"]
+    expired = {**receipt_body(product_id), "expiry": str(clinic_today(clinic) - timedelta(days=1))}
+    lot_id = post(nurse, "/api/v1/inventory/receipts", expired).json()["lot"]
+    given = post(
+        nurse,
+        "/api/v1/inventory/administrations",
+        {
+            "lot": lot_id,
+            "quantity": "1",
+            "unit": "mL",
+            "patient": patient.pk,
+            "session_ref": session,
+        },
+    )
+    assert given.status_code == 422
+    assert given.json()["detail"][0]["loc"] == ["body", "lot"]
+    assert "K2401" in given.json()["detail"][0]["msg"]
+    assert LedgerEntry.objects.count() == 1
+
+
+def test_the_ledger_treats_empty_filters_as_none_and_shows_every_recorded_field(
+    staff, api_client, patient, session
+):
+    nurse = api_client(staff["nurse"])
+    _lot(nurse)
+    ledger = nurse.get("/api/v1/inventory/ledger?product=&lot=&from=&to=")
+    assert ledger.status_code == 200, ledger.content
+    [receipt] = ledger.json()["items"]
+    assert (receipt["supplier_address"], receipt["witness_requested"]) == ("1 Depot Rd", None)
+    waste = post(
+        nurse,
+        "/api/v1/inventory/waste",
+        {
+            "lot": receipt["lot"],
+            "quantity": "1",
+            "unit": "mL",
+            "manner": "sink",
+            "witness": "drchen",
+        },
+    )
+    assert waste.json()["witness_requested"] == staff["physician"].user.pk
+    # Reversed, the waste no longer awaits its witness.
+    fixed = post(
+        nurse,
+        f"/api/v1/inventory/entries/{waste.json()['id']}/correction",
+        {"reason": "wrong lot", "witness": "drchen", "witness_password": PASSWORD},
+    )
+    assert fixed.status_code == 201, fixed.content
+    items = {e["id"]: e for e in nurse.get("/api/v1/inventory/ledger").json()["items"]}
+    assert items[waste.json()["id"]]["awaiting_witness"] is False
+    witnessed = post(
+        nurse, f"/api/v1/inventory/waste/{waste.json()['id']}/witness", {"password": PASSWORD}
+    )
+    assert witnessed.status_code == 422
+    assert LedgerEntry.objects.get(pk=waste.json()["id"]).witness_id is None

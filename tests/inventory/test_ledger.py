@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -23,14 +24,15 @@ from ketaclinic.inventory.models import (
     LossReport,
 )
 from ketaclinic.inventory.rules import dea_number_problem, loss_deadlines, with_check_digit
+from ketaclinic.patients.models import Patient
 from tests.conftest import PASSWORD
-from tests.inventory.conftest import actor, witness_request
+from tests.inventory.conftest import actor, make_session, witness_request
 
 pytestmark = pytest.mark.django_db
 
 
 def test_it_balances_to_the_milligram_after_receive_administer_and_waste(
-    lot, nurse, patient, staff
+    lot, nurse, patient, staff, session
 ):
     given = services.post_administration(
         actor=nurse,
@@ -38,7 +40,7 @@ def test_it_balances_to_the_milligram_after_receive_administer_and_waste(
         quantity="0.7",
         unit="mL",
         patient=patient,
-        session_ref="s-1",
+        session_ref=session,
         given_at=timezone.now(),
     )
     waste = services.post_waste_pending_witness(
@@ -47,7 +49,7 @@ def test_it_balances_to_the_milligram_after_receive_administer_and_waste(
         quantity="9.3",
         unit="mL",
         patient=patient,
-        session_ref="s-1",
+        session_ref=session,
         manner="into drug-disposal container",
         witness="drchen",
     )
@@ -69,14 +71,16 @@ def test_it_balances_to_the_milligram_after_receive_administer_and_waste(
     ).exists()
 
 
-def test_a_partly_used_vial_is_opened_and_the_remaining_containers_add_up(lot, nurse, patient):
+def test_a_partly_used_vial_is_opened_and_the_remaining_containers_add_up(
+    lot, nurse, patient, session
+):
     services.post_administration(
         actor=nurse,
         lot=lot,
         quantity="12.5",
         unit="mL",
         patient=patient,
-        session_ref="s-2",
+        session_ref=session,
         given_at=None,
     )
     remaining = list(
@@ -91,7 +95,7 @@ def test_a_partly_used_vial_is_opened_and_the_remaining_containers_add_up(lot, n
     assert total == services.current_balance(lot, services.default_location(lot.clinic))
 
 
-def test_a_balance_below_zero_is_refused_and_nothing_is_written(lot, nurse, patient):
+def test_a_balance_below_zero_is_refused_and_nothing_is_written(lot, nurse, patient, session):
     before = (LedgerEntry.objects.count(), AuditEvent.objects.count())
     with pytest.raises(ValidationError) as refused:
         services.post_administration(
@@ -100,7 +104,7 @@ def test_a_balance_below_zero_is_refused_and_nothing_is_written(lot, nurse, pati
             quantity="100.001",
             unit="mL",
             patient=patient,
-            session_ref="s-3",
+            session_ref=session,
             given_at=None,
         )
     assert "Only 100 mL of lot K2401 is on hand" in refused.value.message_dict["quantity"][0]
@@ -108,7 +112,7 @@ def test_a_balance_below_zero_is_refused_and_nothing_is_written(lot, nurse, pati
     assert services.current_balance(lot, services.default_location(lot.clinic)) == Decimal("100")
 
 
-def test_the_wrong_unit_and_part_devices_are_refused(lot, device, nurse, patient):
+def test_the_wrong_unit_and_part_devices_are_refused(lot, device, nurse, patient, session):
     with pytest.raises(ValidationError) as wrong_unit:
         services.post_administration(
             actor=nurse,
@@ -116,7 +120,7 @@ def test_the_wrong_unit_and_part_devices_are_refused(lot, device, nurse, patient
             quantity="1",
             unit="device",
             patient=patient,
-            session_ref="s",
+            session_ref=session,
             given_at=None,
         )
     assert "unit" in wrong_unit.value.message_dict
@@ -137,7 +141,7 @@ def test_the_wrong_unit_and_part_devices_are_refused(lot, device, nurse, patient
             quantity="0.5",
             unit="device",
             patient=patient,
-            session_ref="s",
+            session_ref=session,
             given_at=None,
         )
     assert "per device" in half.value.message_dict["quantity"][0]
@@ -147,14 +151,14 @@ def test_the_wrong_unit_and_part_devices_are_refused(lot, device, nurse, patient
         quantity=2,
         unit="device",
         patient=patient,
-        session_ref="s",
+        session_ref=session,
         given_at=None,
     )
     assert (entry.mg, entry.balance_after) == (Decimal("56.000"), Decimal("1.000"))
 
 
 def test_waste_without_a_witness_stays_flagged_until_a_second_person_confirms(
-    lot, nurse, patient, staff
+    lot, nurse, patient, staff, session
 ):
     waste = services.post_waste_pending_witness(
         actor=nurse,
@@ -162,22 +166,22 @@ def test_waste_without_a_witness_stays_flagged_until_a_second_person_confirms(
         quantity="2",
         unit="mL",
         patient=patient,
-        session_ref="s-4",
+        session_ref=session,
         manner="wasted in sink with witness",
         witness="drchen",
     )
-    assert services.unwitnessed_waste_for("s-4") == [waste]
+    assert services.unwitnessed_waste_for(session) == [waste]
     assert list(services.unwitnessed_waste(lot.clinic)) == [waste]
     services.confirm_waste_witness(
         actor=nurse, entry=waste, request=witness_request(), password=PASSWORD
     )
     waste.refresh_from_db()
     assert waste.witness == staff["physician"].user and waste.witnessed_at is not None
-    assert services.unwitnessed_waste_for("s-4") == []
+    assert services.unwitnessed_waste_for(session) == []
     assert AuditEvent.objects.filter(action="witness", object_id=str(waste.pk)).count() == 1
 
 
-def test_the_witness_cannot_be_the_recorder(lot, nurse, patient):
+def test_the_witness_cannot_be_the_recorder(lot, nurse, patient, session):
     with pytest.raises(ValidationError) as refused:
         services.post_waste_pending_witness(
             actor=nurse,
@@ -185,7 +189,7 @@ def test_the_witness_cannot_be_the_recorder(lot, nurse, patient):
             quantity="1",
             unit="mL",
             patient=patient,
-            session_ref="s",
+            session_ref=session,
             manner="sink",
             witness="okafor",
         )
@@ -196,7 +200,7 @@ def test_the_witness_cannot_be_the_recorder(lot, nurse, patient):
         quantity="1",
         unit="mL",
         patient=patient,
-        session_ref="s",
+        session_ref=session,
         manner="sink",
     )
     with pytest.raises(ValidationError) as self_witness:
@@ -212,14 +216,16 @@ def test_the_witness_cannot_be_the_recorder(lot, nurse, patient):
 
 
 @pytest.mark.parametrize("who", ["rivera", "lee", "alex", "drnair"])
-def test_only_nurses_and_physicians_of_the_clinic_may_witness(who, lot, nurse, patient, outsider):
+def test_only_nurses_and_physicians_of_the_clinic_may_witness(
+    who, lot, nurse, patient, outsider, session
+):
     waste = services.post_waste_pending_witness(
         actor=nurse,
         lot=lot,
         quantity="1",
         unit="mL",
         patient=patient,
-        session_ref="s",
+        session_ref=session,
         manner="sink",
     )
     with pytest.raises(ValidationError) as refused:
@@ -230,7 +236,7 @@ def test_only_nurses_and_physicians_of_the_clinic_may_witness(who, lot, nurse, p
 
 
 def test_a_wrong_witness_password_is_refused_and_counts_toward_lockout(
-    lot, nurse, patient, settings
+    lot, nurse, patient, settings, session
 ):
     settings.AXES_FAILURE_LIMIT = 3
     waste = services.post_waste_pending_witness(
@@ -239,7 +245,7 @@ def test_a_wrong_witness_password_is_refused_and_counts_toward_lockout(
         quantity="1",
         unit="mL",
         patient=patient,
-        session_ref="s",
+        session_ref=session,
         manner="sink",
         witness="drchen",
     )
@@ -258,7 +264,7 @@ def test_a_wrong_witness_password_is_refused_and_counts_toward_lockout(
     assert LedgerEntry.objects.get(pk=waste.pk).witness_id is None
 
 
-def test_a_totp_code_confirms_a_witness_who_has_a_device(lot, nurse, patient, staff):
+def test_a_totp_code_confirms_a_witness_who_has_a_device(lot, nurse, patient, staff, session):
     from django_otp.oath import totp
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -270,7 +276,7 @@ def test_a_totp_code_confirms_a_witness_who_has_a_device(lot, nurse, patient, st
             quantity="1",
             unit="mL",
             patient=patient,
-            session_ref="s",
+            session_ref=session,
             manner="sink",
             witness="drchen",
         )
@@ -299,7 +305,14 @@ def test_a_past_entry_cannot_be_edited_or_deleted(receipt):
         LedgerEntry.objects.filter(pk=entry.pk).delete()
     with pytest.raises(AppendOnly):
         LedgerEntry.objects.filter(pk=entry.pk).update(quantity=1)
-    assert LedgerEntry.objects.get(pk=entry.pk).quantity == Decimal("100")
+    # Nor around the posting service: a bulk insert, or raw SQL.
+    forged = LedgerEntry.objects.get(pk=entry.pk)
+    forged.pk, forged.balance_after = None, Decimal("1000")
+    with pytest.raises(AppendOnly):
+        LedgerEntry.objects.bulk_create([forged])
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM inventory_ledgerentry WHERE id = %s", [entry.pk])
+    assert list(LedgerEntry.objects.values_list("pk", "quantity")) == [(entry.pk, Decimal("100"))]
 
 
 def test_the_database_refuses_an_edit_that_bypasses_the_model(receipt):
@@ -307,20 +320,21 @@ def test_the_database_refuses_an_edit_that_bypasses_the_model(receipt):
         cursor.execute(
             "UPDATE inventory_ledgerentry SET balance_after = 5 WHERE id = %s", [receipt.pk]
         )
-    if connection.vendor == "postgresql":
-        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("DELETE FROM inventory_ledgerentry WHERE id = %s", [receipt.pk])
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM inventory_ledgerentry WHERE id = %s", [receipt.pk])
     assert LedgerEntry.objects.get(pk=receipt.pk).balance_after == Decimal("100")
 
 
-def test_a_mistake_is_corrected_by_a_new_entry_that_references_it(lot, nurse, patient, staff):
+def test_a_mistake_is_corrected_by_a_new_entry_that_references_it(
+    lot, nurse, patient, staff, session
+):
     wrong = services.post_administration(
         actor=nurse,
         lot=lot,
         quantity="7",
         unit="mL",
         patient=patient,
-        session_ref="s-5",
+        session_ref=session,
         given_at=None,
     )
     fix = services.correct_entry(
@@ -392,14 +406,14 @@ def test_transfer_moves_sealed_vials_between_locations(clinic, lot, nurse):
     )
 
 
-def test_a_count_discrepancy_is_resolved_by_a_cosigned_adjustment(lot, nurse, patient):
+def test_a_count_discrepancy_is_resolved_by_a_cosigned_adjustment(lot, nurse, patient, session):
     services.post_administration(
         actor=nurse,
         lot=lot,
         quantity="3",
         unit="mL",
         patient=patient,
-        session_ref="s",
+        session_ref=session,
         given_at=None,
     )
     location = services.default_location(lot.clinic)
@@ -595,7 +609,8 @@ def test_two_concurrent_draws_cannot_overdraw(clinic, staff, patient):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=draw, args=(f"t{i}",)) for i in range(2)]
+    sessions = [str(make_session(patient, nurse.user).pk) for _ in range(2)]
+    threads = [threading.Thread(target=draw, args=(ref,)) for ref in sessions]
     for t in threads:
         t.start()
     for t in threads:
@@ -648,3 +663,374 @@ def test_a_loss_cannot_be_discovered_tomorrow_and_is_filed_only_once(lot, nurse)
         services.mark_loss_filed(actor=nurse, report=report, reference="DEA-106-0002")
     stored = LossReport.objects.get(pk=report.pk)
     assert (stored.notice_sent_at, stored.filed_reference) == (sent_at, "DEA-106-0001")
+
+
+# ---------------------------------------------------------------- doses name a real session
+
+
+def test_a_dose_needs_a_real_session_of_that_patient_in_this_clinic(
+    lot, nurse, patient, session, staff, outsider
+):
+    def someone(clinic, mrn):
+        return Patient.objects.create(
+            clinic=clinic,
+            mrn=mrn,
+            given_name="Tom",
+            family_name="Berg",
+            birth_date=date(1960, 1, 1),
+            sex_at_birth="male",
+        )
+
+    theirs = str(make_session(someone(lot.clinic, "MRN000002"), staff["nurse"].user).pk)
+    other_clinic = str(make_session(someone(outsider.clinic, "N1"), outsider.user).pk)
+    before = (LedgerEntry.objects.count(), AuditEvent.objects.count())
+    for ref in ("s-1", "0", theirs, other_clinic, "99999999999999999999", "1²"):
+        with pytest.raises(ValidationError) as refused:
+            services.post_administration(
+                actor=nurse,
+                lot=lot,
+                quantity="0.7",
+                unit="mL",
+                patient=patient,
+                session_ref=ref,
+                given_at=None,
+            )
+        assert list(refused.value.message_dict) == ["session_ref"], ref
+    assert (LedgerEntry.objects.count(), AuditEvent.objects.count()) == before
+    entry = services.post_administration(
+        actor=nurse,
+        lot=lot,
+        quantity="0.7",
+        unit="mL",
+        patient=patient,
+        session_ref=session,
+        given_at=None,
+    )
+    assert (entry.session_ref, entry.patient_id) == (session, patient.pk)
+
+
+def test_a_session_posts_its_dose_once_unless_the_first_was_reversed(lot, nurse, patient, session):
+    def give(quantity):
+        return services.post_administration(
+            actor=nurse,
+            lot=lot,
+            quantity=quantity,
+            unit="mL",
+            patient=patient,
+            session_ref=session,
+            given_at=None,
+        )
+
+    first = give("7")
+    with pytest.raises(ValidationError) as twice:
+        give("0.7")
+    assert f"entry #{first.pk}" in twice.value.message_dict["session_ref"][0]
+    assert LedgerEntry.objects.filter(kind=Kind.ADMINISTER).count() == 1
+    services.correct_entry(
+        actor=nurse,
+        request=witness_request(),
+        entry=first,
+        reason="typed 7 for 0.7",
+        witness="drchen",
+        witness_password=PASSWORD,
+    )
+    right = give("0.7")
+    assert right.balance_after == Decimal("99.300")
+    with pytest.raises(ValidationError):
+        give("0.7")
+
+
+def test_a_waste_names_a_session_of_the_clinic_and_takes_its_patient(lot, nurse, patient, session):
+    with pytest.raises(ValidationError) as refused:
+        services.post_waste_pending_witness(
+            actor=nurse,
+            lot=lot,
+            quantity="1",
+            unit="mL",
+            patient=None,
+            session_ref="s-9",
+            manner="sink",
+        )
+    assert list(refused.value.message_dict) == ["session_ref"]
+    waste = services.post_waste_pending_witness(
+        actor=nurse,
+        lot=lot,
+        quantity="1",
+        unit="mL",
+        patient=None,
+        session_ref=session,
+        manner="sink",
+    )
+    assert waste.patient_id == patient.pk
+    assert LedgerEntry.objects.filter(kind=Kind.WASTE).count() == 1
+
+
+# ---------------------------------------------------------------- expired lots
+
+
+def _expired_lot(vial, nurse, clinic):
+    expiry = services.clinic_today(clinic) - timezone.timedelta(days=1)
+    return services.receive(
+        actor=nurse,
+        product=vial,
+        lot_number="OLD1",
+        expiry=expiry,
+        containers=2,
+        supplier_name="S",
+        supplier_address="A",
+        supplier_dea_number=with_check_digit("RS765432"),
+    ).lot
+
+
+def test_an_expired_lot_is_not_given_nor_wasted_from_stock_but_is_destroyed_or_returned(
+    vial, nurse, patient, session, clinic
+):
+    old = _expired_lot(vial, nurse, clinic)
+    before = (LedgerEntry.objects.count(), AuditEvent.objects.count())
+    with pytest.raises(ValidationError) as given:
+        services.post_administration(
+            actor=nurse,
+            lot=old,
+            quantity="1",
+            unit="mL",
+            patient=patient,
+            session_ref=session,
+            given_at=None,
+        )
+    assert "Lot OLD1 expired on" in given.value.message_dict["lot"][0]
+    with pytest.raises(ValidationError) as wasted:
+        services.post_waste_pending_witness(
+            actor=nurse,
+            lot=old,
+            quantity="1",
+            unit="mL",
+            patient=None,
+            session_ref="",
+            manner="sink",
+        )
+    assert "lot" in wasted.value.message_dict
+    assert (LedgerEntry.objects.count(), AuditEvent.objects.count()) == before
+    destroyed = services.destroy(
+        actor=nurse,
+        request=witness_request(),
+        lot=old,
+        quantity="10",
+        manner="rendered non-retrievable",
+        reason="expired",
+        witness="drchen",
+        witness_password=PASSWORD,
+    )
+    returned = services.return_stock(actor=nurse, lot=old, quantity="10", manner="Reverse Co")
+    assert (destroyed.balance_after, returned.balance_after) == (Decimal("10.000"), Decimal("0"))
+
+
+def test_a_dose_given_on_the_expiry_day_still_posts(vial, nurse, patient, session, clinic):
+    old = _expired_lot(vial, nurse, clinic)
+    yesterday_noon = datetime.combine(old.expiry, datetime.min.time(), clinic.tz) + (
+        timezone.timedelta(hours=12)
+    )
+    entry = services.post_administration(
+        actor=nurse,
+        lot=old,
+        quantity="1",
+        unit="mL",
+        patient=patient,
+        session_ref=session,
+        given_at=yesterday_noon,
+    )
+    assert entry.balance_after == Decimal("19.000")
+
+
+# ---------------------------------------------------------------- the clinic's date
+
+
+EVENING_IN_NEW_YORK = datetime(2026, 11, 20, 20, 30, tzinfo=ZoneInfo("America/New_York"))
+
+
+def test_an_evening_count_in_new_york_is_escalated_to_a_loss_discovered_that_day(
+    lot, nurse, monkeypatch
+):
+    # 20:30 in New York is 01:30 the next day in UTC.
+    monkeypatch.setattr(timezone, "now", lambda: EVENING_IN_NEW_YORK.astimezone(UTC))
+    session = services.record_count(
+        actor=nurse,
+        location=services.default_location(lot.clinic),
+        timing="closing",
+        lines=[{"lot": lot, "counted": "90"}],
+    )
+    entry = services.resolve_discrepancy(
+        actor=nurse,
+        request=witness_request(),
+        line=session.lines.get(),
+        resolution="loss",
+        reason="one sealed vial missing at the closing count",
+    )
+    report = LossReport.objects.get(entry=entry)
+    assert (report.discovered_on, report.notice_due) == (date(2026, 11, 20), date(2026, 11, 23))
+
+
+def test_the_forms_offer_the_clinics_date_and_time_in_the_evening(lot, clinic, monkeypatch):
+    from ketaclinic.inventory import forms
+
+    monkeypatch.setattr(timezone, "now", lambda: EVENING_IN_NEW_YORK.astimezone(UTC))
+    assert forms.LossForm(clinic=clinic).fields["discovered_on"].initial == date(2026, 11, 20)
+    administer = forms.AdministerForm(clinic=clinic)
+    assert administer.fields["given_at"].initial == "2026-11-20T20:30"
+    typed = forms.AdministerForm(
+        {
+            "lot": lot.pk,
+            "quantity": "1",
+            "patient_mrn": "M",
+            "session_ref": "1",
+            "given_at": "2026-11-20T20:15",
+        },
+        clinic=clinic,
+    )
+    assert typed.is_valid(), typed.errors
+    assert typed.cleaned_data["given_at"] == EVENING_IN_NEW_YORK - timezone.timedelta(minutes=15)
+
+
+# ---------------------------------------------------------------- corrections
+
+
+def test_a_correction_posted_at_the_same_time_as_another_is_refused(
+    lot, receipt, nurse, monkeypatch
+):
+    cosigned = services._cosigned
+
+    def meanwhile_someone_corrects_it(**kwargs):
+        # Between the first check and the write, another tablet reverses the same entry.
+        witness = cosigned(**kwargs)
+        with transaction.atomic():
+            services._post(
+                actor=nurse,
+                lot=receipt.lot,
+                location=receipt.location,
+                kind=Kind.RECEIVE,
+                quantity=receipt.quantity,
+                sign=-1,
+                corrects=receipt,
+                reason="the other tablet",
+                witness=witness,
+                witnessed_at=timezone.now(),
+            )
+        return witness
+
+    monkeypatch.setattr(services, "_cosigned", meanwhile_someone_corrects_it)
+    with pytest.raises(ValidationError, match="already been corrected"):
+        services.correct_entry(
+            actor=nurse,
+            request=witness_request(),
+            entry=receipt,
+            reason="wrong clinic",
+            witness="drchen",
+            witness_password=PASSWORD,
+        )
+    assert list(LedgerEntry.objects.filter(corrects=receipt).values_list("reason", flat=True)) == [
+        "the other tablet"
+    ]
+    assert services.current_balance(lot, receipt.location) == Decimal("0")
+
+
+def test_a_reversed_waste_no_longer_waits_and_cannot_be_witnessed(
+    lot, nurse, patient, session, staff
+):
+    waste = services.post_waste_pending_witness(
+        actor=nurse,
+        lot=lot,
+        quantity="2",
+        unit="mL",
+        patient=patient,
+        session_ref=session,
+        manner="sink",
+        witness="drchen",
+    )
+    services.correct_entry(
+        actor=nurse,
+        request=witness_request(),
+        entry=waste,
+        reason="recorded on the wrong lot",
+        witness="drchen",
+        witness_password=PASSWORD,
+    )
+    assert list(services.unwitnessed_waste(lot.clinic)) == []
+    assert services.unwitnessed_waste_for(session) == []
+    original = LedgerEntry.objects.get(pk=waste.pk)
+    assert original.awaiting_witness is False
+    with pytest.raises(ValidationError, match="reversed"):
+        services.confirm_waste_witness(
+            actor=nurse, entry=original, request=witness_request(), password=PASSWORD
+        )
+    assert LedgerEntry.objects.get(pk=waste.pk).witness_id is None
+    assert not AuditEvent.objects.filter(action="witness").exists()
+
+
+# ---------------------------------------------------------------- inventories per location
+
+
+def test_each_location_needs_its_own_complete_inventory(lot, nurse, clinic):
+    from ketaclinic.inventory.models import Location
+
+    main = services.default_location(clinic)
+    lockbox = Location.objects.create(clinic=clinic, name="Treatment room lockbox")
+    services.record_count(
+        actor=nurse,
+        location=main,
+        timing="opening",
+        kind="inventory",
+        counted_at=datetime(2025, 6, 2, 8, tzinfo=clinic.tz),
+        lines=[{"lot": lot, "counted": "100"}],
+    )
+    # The safe's complete inventory says nothing about the lockbox.
+    due = services.inventory_due(clinic, date(2025, 6, 3))
+    assert (due.state, [(p.name, p.due.state) for p in due.places]) == (
+        "initial",
+        [("Treatment room lockbox", "initial")],
+    )
+    services.record_count(
+        actor=nurse,
+        location=lockbox,
+        timing="opening",
+        kind="initial",
+        counted_at=datetime(2026, 11, 24, 8, tzinfo=clinic.tz),
+        lines=[],
+    )
+    assert services.inventory_due(clinic, date(2026, 11, 25)).state == "ok"
+    # Two years on, the safe is due; the lockbox, counted later, is not.
+    late = services.inventory_due(clinic, date(2027, 6, 5))
+    assert (late.state, [(p.name, p.due.due_on) for p in late.places]) == (
+        "overdue",
+        [("Main safe", date(2027, 6, 2))],
+    )
+    # A location that is no longer used is not waited for.
+    Location.objects.filter(pk=main.pk).update(is_active=False)
+    assert services.inventory_due(clinic, date(2027, 6, 5)).state == "ok"
+
+
+def test_a_new_clinic_with_no_entries_is_reminded_of_its_initial_inventory(
+    clinic, staff, mailoutbox
+):
+    staff["nurse"].user.email = "okafor@harbor.example"
+    staff["nurse"].user.save()
+    assert LedgerEntry.objects.count() == 0
+    assert services.send_inventory_reminders(date(2026, 11, 25)) == 1
+    assert mailoutbox[0].to == ["okafor@harbor.example"]
+    assert "No initial controlled-substance inventory" in mailoutbox[0].body
+
+
+def test_the_reminder_names_the_location_that_is_due(lot, nurse, clinic, staff, mailoutbox):
+    from ketaclinic.inventory.models import Location
+
+    staff["nurse"].user.email = "okafor@harbor.example"
+    staff["nurse"].user.save()
+    services.record_count(
+        actor=nurse,
+        location=services.default_location(clinic),
+        timing="opening",
+        kind="initial",
+        lines=[{"lot": lot, "counted": "100"}],
+    )
+    Location.objects.create(clinic=clinic, name="Treatment room lockbox")
+    assert services.send_inventory_reminders(services.clinic_today(clinic)) == 1
+    body = mailoutbox[0].body
+    assert "Treatment room lockbox: no initial inventory" in body and "Main safe" not in body

@@ -46,14 +46,16 @@ def test_front_desk_and_therapists_see_nothing_of_the_ledger(role, staff, login,
     assert "Drug ledger" not in client.get("/patients/").content.decode()
 
 
-def test_nurses_see_the_nav_link_with_the_unwitnessed_count(staff, login, lot, nurse, patient):
+def test_nurses_see_the_nav_link_with_the_unwitnessed_count(
+    staff, login, lot, nurse, patient, session
+):
     services.post_waste_pending_witness(
         actor=nurse,
         lot=lot,
         quantity="1",
         unit="mL",
         patient=patient,
-        session_ref="s",
+        session_ref=session,
         manner="sink",
         witness="drchen",
     )
@@ -62,7 +64,7 @@ def test_nurses_see_the_nav_link_with_the_unwitnessed_count(staff, login, lot, n
 
 
 def test_a_sessions_waste_with_no_witness_named_is_listed_for_anyone_to_witness(
-    staff, login, lot, nurse, patient
+    staff, login, lot, nurse, patient, session
 ):
     # A treatment session posts its left-over without naming a witness.
     waste = services.post_waste_pending_witness(
@@ -71,14 +73,14 @@ def test_a_sessions_waste_with_no_witness_named_is_listed_for_anyone_to_witness(
         quantity="0.1",
         unit="mL",
         patient=patient,
-        session_ref="17",
+        session_ref=session,
         manner="drug-disposal container",
     )
     response = login(staff["physician"]).get("/inventory/waste/unwitnessed/")
     assert response.status_code == 200
     page = response.content.decode()
     assert "1 waste entry await" in page and f"Witness #{waste.pk}" in page
-    assert "MRN000001 · 17" in page
+    assert f"MRN000001 · {session}" in page
 
 
 def test_a_nurse_receives_stock_through_the_page(staff, login, vial):
@@ -120,14 +122,16 @@ def test_a_nurse_receives_stock_through_the_page(staff, login, vial):
     )
 
 
-def test_the_witness_types_their_own_password_on_the_same_tablet(staff, login, lot, nurse, patient):
+def test_the_witness_types_their_own_password_on_the_same_tablet(
+    staff, login, lot, nurse, patient, session
+):
     waste = services.post_waste_pending_witness(
         actor=nurse,
         lot=lot,
         quantity="9.3",
         unit="mL",
         patient=patient,
-        session_ref="s",
+        session_ref=session,
         manner="disposal container",
         witness="drchen",
     )
@@ -144,16 +148,18 @@ def test_the_witness_types_their_own_password_on_the_same_tablet(staff, login, l
     assert LedgerEntry.objects.get(pk=waste.pk).witness == staff["physician"].user
 
 
-def test_the_ledger_page_costs_the_same_queries_for_many_entries(staff, login, lot, nurse, patient):
+def test_the_ledger_page_costs_the_same_queries_for_many_entries(
+    staff, login, lot, nurse, patient, new_session
+):
     def draw(n):
-        for i in range(n):
+        for _ in range(n):
             services.post_administration(
                 actor=nurse,
                 lot=lot,
                 quantity="0.1",
                 unit="mL",
                 patient=patient,
-                session_ref=f"s{i}",
+                session_ref=new_session(),
                 given_at=None,
             )
 
@@ -186,14 +192,14 @@ def test_a_count_page_records_a_matching_closing_count(staff, login, lot):
     assert "The count matches the ledger" in page
 
 
-def _day_of_activity(lot, nurse, patient):
+def _day_of_activity(lot, nurse, patient, session):
     services.post_administration(
         actor=nurse,
         lot=lot,
         quantity="0.7",
         unit="mL",
         patient=patient,
-        session_ref="s-1",
+        session_ref=session,
         given_at=None,
     )
     waste = services.post_waste_pending_witness(
@@ -202,7 +208,7 @@ def _day_of_activity(lot, nurse, patient):
         quantity="9.3",
         unit="mL",
         patient=patient,
-        session_ref="s-1",
+        session_ref=session,
         manner="disposal container",
         witness="drchen",
     )
@@ -211,9 +217,11 @@ def _day_of_activity(lot, nurse, patient):
     )
 
 
-def test_reports_contain_the_right_rows(clinic, lot, nurse, patient, staff):
-    _day_of_activity(lot, nurse, patient)
-    today = timezone.localdate()
+def test_reports_contain_the_right_rows(clinic, lot, nurse, patient, staff, session):
+    patient.address = "12 Harbor Street\nPortland, ME 04101"
+    patient.save()
+    _day_of_activity(lot, nurse, patient, session)
+    today = timezone.localdate(timezone=clinic.tz)
     admin_rows = list(
         csv.reader(
             io.StringIO(
@@ -221,9 +229,12 @@ def test_reports_contain_the_right_rows(clinic, lot, nurse, patient, staff):
             )
         )
     )
-    assert admin_rows[1][1:8] == [
+    assert admin_rows[0][1:5] == ["Patient MRN", "Patient", "Patient address", "Session"]
+    assert admin_rows[1][1:10] == [
         "MRN000001",
-        "s-1",
+        "Maria Garcia",
+        "12 Harbor Street, Portland, ME 04101",
+        session,
         "Ketamine 50 mg/mL, 10 mL vial",
         "K2401",
         "0.7 mL",
@@ -268,9 +279,9 @@ def test_reports_contain_the_right_rows(clinic, lot, nurse, patient, staff):
 
 
 def test_a_report_download_is_audited_and_only_admins_may(
-    clinic, staff, login, lot, nurse, patient
+    clinic, staff, login, lot, nurse, patient, session
 ):
-    _day_of_activity(lot, nurse, patient)
+    _day_of_activity(lot, nurse, patient, session)
     admin = login(staff["admin"])
     pdf = admin.get("/inventory/reports/download/", {"report": "administrations", "fmt": "pdf"})
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
@@ -306,7 +317,7 @@ def test_another_clinics_lot_is_not_offered(staff, outsider, login, lot):
 
 
 def test_a_mistake_is_reversed_on_the_correction_page_with_a_cosigner(
-    staff, login, lot, nurse, patient
+    staff, login, lot, nurse, patient, session
 ):
     wrong = services.post_administration(
         actor=nurse,
@@ -314,7 +325,7 @@ def test_a_mistake_is_reversed_on_the_correction_page_with_a_cosigner(
         quantity="7",
         unit="mL",
         patient=patient,
-        session_ref="s",
+        session_ref=session,
         given_at=None,
     )
     client = login(staff["nurse"])
@@ -408,3 +419,200 @@ def test_the_balances_page_costs_the_same_queries_for_more_lots(staff, login, vi
         page = client.get("/inventory/balances/")
     assert len(many) == len(few)
     assert page.content.decode().count("2 sealed") == 0 and "B7" in page.content.decode()
+
+
+def test_the_administer_page_refuses_a_made_up_or_second_session(
+    staff, login, lot, patient, session
+):
+    client = login(staff["nurse"])
+
+    def give(ref):
+        return client.post(
+            "/inventory/administer/",
+            {
+                "lot": lot.pk,
+                "quantity": "0.7",
+                "patient_mrn": patient.mrn,
+                "session_ref": ref,
+                "given_at": timezone.localtime(timezone=lot.clinic.tz).strftime("%Y-%m-%dT%H:%M"),
+            },
+        )
+
+    made_up = give("S-17")
+    assert made_up.status_code == 200
+    assert "is not a treatment session of this patient" in made_up.content.decode()
+    assert LedgerEntry.objects.count() == 1
+    assert give(session).status_code == 302
+    twice = give(session)
+    assert "already has its administration" in twice.content.decode()
+    assert LedgerEntry.objects.filter(kind=Kind.ADMINISTER).count() == 1
+
+
+def _pdf_strings(pdf: bytes) -> list[str]:
+    """The strings drawn on the PDF's pages, in order: its content streams decoded as
+    reportlab writes them (ASCII85, then Flate), each `(...) Tj` unescaped."""
+    import base64
+    import re
+    import zlib
+
+    streams = re.findall(rb"/ASCII85Decode /FlateDecode \].*?stream\r?\n(.*?)~>", pdf, re.S)
+    assert streams, "no compressed page stream"
+    text = "\n".join(
+        zlib.decompress(base64.a85decode(b"".join(raw.split()))).decode("latin-1")
+        for raw in streams
+    )
+
+    def unescape(match: re.Match) -> str:
+        code = match.group(1)
+        return bytes([int(code, 8)]).decode("cp1252") if code[0].isdigit() else code
+
+    return [
+        re.sub(r"\\([0-7]{3}|.)", unescape, drawn)
+        for drawn in re.findall(r"\(((?:[^()\\]|\\.)*)\) Tj", text)
+    ]
+
+
+def test_the_administrations_pdf_lists_the_patient_dose_and_who_gave_it(
+    clinic, staff, login, lot, nurse, patient, session
+):
+    patient.address = "12 Harbor Street\nPortland, ME 04101"
+    patient.save()
+    _day_of_activity(lot, nurse, patient, session)
+    pdf = login(staff["admin"]).get(
+        "/inventory/reports/download/", {"report": "administrations", "fmt": "pdf"}
+    )
+    assert pdf.status_code == 200
+    drawn = _pdf_strings(pdf.content)
+    assert drawn[0] == "Harbor Light — Administrations (Schedule III)"
+    heading = drawn.index("Given")
+    row = drawn.index("MRN000001") - 1
+    assert drawn[heading : heading + 11] == [
+        "Given",
+        "Patient MRN",
+        "Patient",
+        "Patient address",
+        "Session",
+        "Product",
+        "Lot",
+        "Quantity",
+        "mg",
+        "Given by",
+        "Note",
+    ]
+    # The one row (the note column is empty, drawn as no string).
+    assert drawn[row + 1 : row + 10] == [
+        "MRN000001",
+        "Maria Garcia",
+        "12 Harbor Street, Portland, ME 04101",
+        session,
+        "Ketamine 50 mg/mL, 10 mL vial",
+        "K2401",
+        "0.7 mL",
+        "35",
+        "Grace Okafor (okafor)",
+    ]
+    assert drawn[row] == timezone.localtime(
+        LedgerEntry.objects.get(kind=Kind.ADMINISTER).occurred_at, clinic.tz
+    ).strftime("%Y-%m-%d %H:%M")
+    assert drawn[-1] == "1 row. End of report."
+
+
+def test_a_cell_that_could_run_as_a_formula_is_quoted_in_the_csv(
+    clinic, lot, nurse, patient, session
+):
+    attack = "-1 +cmd|' /C calc'!A0"
+    services.return_stock(actor=nurse, lot=lot, quantity="1", manner=attack)
+    disposals = reports.write_csv(reports.build("disposals", clinic))
+    assert [r[6] for r in csv.reader(io.StringIO(disposals))][1:] == ["'" + attack]
+    # A tab in front does not hide a formula (names are stored as typed).
+    patient.given_name = "\t=HYPERLINK(1)"
+    patient.save()
+    _day_of_activity(lot, nurse, patient, session)
+    given = reports.write_csv(reports.build("administrations", clinic))
+    assert [r[2] for r in csv.reader(io.StringIO(given))][1:] == ["'\t=HYPERLINK(1) Garcia"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ("-0.5", "-0.5"),
+        ("+12", "+12"),
+        ("35", "35"),
+        ("-1 +cmd|' /C calc'!A0", "'-1 +cmd|' /C calc'!A0"),
+        ("-9.3 mL", "'-9.3 mL"),
+        ("=1+1", "'=1+1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("Lena Chen", "Lena Chen"),
+    ],
+)
+def test_only_a_plain_number_may_start_like_a_formula(cell, written):
+    assert reports.csv_safe(cell) == written
+
+
+def test_the_counts_report_takes_whole_days_in_the_clinics_time_zone(clinic, lot, nurse):
+    from datetime import datetime
+
+    evening = datetime(2026, 11, 20, 20, 30, tzinfo=clinic.tz)  # 01:30 on the 21st in UTC
+    services.record_count(
+        actor=nurse,
+        location=services.default_location(clinic),
+        timing="closing",
+        counted_at=evening,
+        lines=[{"lot": lot, "counted": "100"}],
+    )
+
+    def counted_on(day):
+        return list(reports.build("counts", clinic, start=day, end=day).rows)
+
+    assert [r[0] for r in counted_on(date(2026, 11, 20))] == ["2026-11-20 20:30"]
+    assert counted_on(date(2026, 11, 21)) == []
+
+
+def test_the_banner_says_which_location_needs_its_inventory(staff, login, lot, clinic):
+    from ketaclinic.inventory.models import Location
+
+    services.record_count(
+        actor=actor(staff["nurse"]),
+        location=services.default_location(clinic),
+        timing="opening",
+        kind="initial",
+        lines=[{"lot": lot, "counted": "100"}],
+    )
+    lockbox = Location.objects.create(clinic=clinic, name="Treatment room lockbox")
+    page = login(staff["nurse"]).get("/inventory/").content.decode()
+    assert "No initial inventory is on record for Treatment room lockbox" in page
+    assert f"?location={lockbox.pk}&amp;kind=initial" in page
+    assert "for Main safe" not in page
+
+
+def test_a_reversed_waste_shows_as_resolved_on_its_witness_page(
+    staff, login, lot, nurse, patient, session
+):
+    waste = services.post_waste_pending_witness(
+        actor=nurse,
+        lot=lot,
+        quantity="1",
+        unit="mL",
+        patient=patient,
+        session_ref=session,
+        manner="sink",
+        witness="drchen",
+    )
+    services.correct_entry(
+        actor=nurse,
+        request=witness_request(),
+        entry=waste,
+        reason="wrong lot",
+        witness="drchen",
+        witness_password=PASSWORD,
+    )
+    tablet = login(staff["nurse"])
+    assert "1 to witness" not in tablet.get("/patients/").content.decode()
+    url = f"/inventory/waste/{waste.pk}/witness/"
+    assert "reversed by a co-signed correction" in tablet.get(url).content.decode()
+    tablet.post(url, {"username": "drchen", "password": PASSWORD})
+    assert LedgerEntry.objects.get(pk=waste.pk).witness_id is None
+    ledger = tablet.get("/inventory/").content.decode()
+    assert f'aria-label="Correct entry #{waste.pk}"' not in ledger

@@ -2,11 +2,12 @@
 
 Three products at the strengths the protocols use (ketamine 50 and 100 mg/mL vials, from
 which IV doses are diluted to 10 mg/mL; esketamine 28 mg devices), a zero initial
-inventory and a receipt from a fictional distributor (its DEA number is made up but has
-a valid check digit). The administrations are the demo's real treatment sessions: the
-session demo posts each dose and its witnessed waste here, in time order, and closes
-yesterday with a count (`stock_lot`, `witness_waste`, `close_day`). Everything goes
-through the ledger services, witnesses included (they confirm with the demo password).
+inventory of both storage locations and a receipt from a fictional distributor (its DEA
+number is made up but has a valid check digit). The administrations are the demo's real
+treatment sessions: the session demo posts each dose and its witnessed waste here, in
+time order, and closes yesterday with a count (`stock_lot`, `witness_waste`,
+`close_day`). Everything goes through the ledger services, witnesses included (they
+confirm with the demo password).
 """
 
 from __future__ import annotations
@@ -78,17 +79,19 @@ def seed(clinic, patients) -> None:  # type: ignore[no-untyped-def]
         return datetime.combine(today - timedelta(days=days_ago), time(hh, mm), tz)
 
     main = services.default_location(clinic)
-    Location.objects.get_or_create(clinic=clinic, name="Treatment room lockbox")
+    lockbox, _ = Location.objects.get_or_create(clinic=clinic, name="Treatment room lockbox")
     services.settings_for(clinic)
-    services.record_count(
-        actor=nurse,
-        location=main,
-        timing="opening",
-        kind="initial",
-        lines=[],
-        counted_at=at(21, 8),
-        note="Initial inventory before the first receipt: nothing on hand.",
-    )
+    # The initial inventory counts every storage location (each has its own due date).
+    for location in (main, lockbox):
+        services.record_count(
+            actor=nurse,
+            location=location,
+            timing="opening",
+            kind="initial",
+            lines=[],
+            counted_at=at(21, 8),
+            note="Initial inventory before the first receipt: nothing on hand.",
+        )
     products = {}
     for name, ndc, substance, unit, mg, size, form, strength in PRODUCTS:
         products[substance + strength] = Product.objects.filter(clinic=clinic, ndc=ndc).first() or (

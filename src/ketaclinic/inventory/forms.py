@@ -32,6 +32,18 @@ class LotChoice(forms.ModelChoiceField):
         return f"{obj.product.name} · lot {obj.number} · exp {obj.expiry:%Y-%m-%d}"
 
 
+class ClinicDateTimeField(forms.DateTimeField):
+    """A date and time typed in the clinic's time zone (`tz`), whatever the request's."""
+
+    tz = None
+
+    def to_python(self, value):  # type: ignore[no-untyped-def]
+        if self.tz is None:
+            return super().to_python(value)
+        with timezone.override(self.tz):
+            return super().to_python(value)
+
+
 class ClinicForm(forms.Form):
     """A form whose choices come from one clinic."""
 
@@ -104,12 +116,17 @@ class AdministerForm(ClinicForm):
     quantity = forms.DecimalField(help_text="In the product's unit (mL or devices)", **QTY)
     patient_mrn = forms.CharField(label="Patient MRN", max_length=32)
     session_ref = forms.CharField(label="Treatment session", max_length=64)
-    given_at = forms.DateTimeField(
+    given_at = ClinicDateTimeField(
         label="Given at",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-        initial=lambda: timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
     )
     location = forms.ModelChoiceField(queryset=Location.objects.none(), required=False)
+
+    def __init__(self, *args, clinic, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, clinic=clinic, **kwargs)
+        given_at = self.fields["given_at"]
+        given_at.tz = clinic.tz
+        given_at.initial = timezone.localtime(timezone=clinic.tz).strftime("%Y-%m-%dT%H:%M")
 
 
 class WasteForm(ClinicForm, WitnessFields):
@@ -207,11 +224,13 @@ class LossForm(ClinicForm):
     lot = LotChoice(queryset=Lot.objects.none())
     quantity = forms.DecimalField(**QTY)
     circumstances = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
-    discovered_on = forms.DateField(
-        widget=forms.DateInput(attrs={"type": "date"}), initial=timezone.localdate
-    )
+    discovered_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     theft_suspected = forms.BooleanField(required=False, label="Theft suspected")
     location = forms.ModelChoiceField(queryset=Location.objects.none(), required=False)
+
+    def __init__(self, *args, clinic, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, clinic=clinic, **kwargs)
+        self.fields["discovered_on"].initial = timezone.localdate(timezone=clinic.tz)
 
 
 class TransferForm(ClinicForm):

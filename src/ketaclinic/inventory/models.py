@@ -1,9 +1,12 @@
 """The Schedule III controlled-substance ledger: products, lots, containers, entries, counts.
 
 The ledger is append-only (21 CFR 1304.21/1304.22, DOMAIN.md §7): an entry is never
-edited or deleted, a mistake is corrected by a new entry that references it. The model
-refuses updates and deletes, and a database trigger (migration 0002) refuses them too,
-except for the witness fields, which a waste awaiting its witness gets exactly once.
+edited or deleted, a mistake is corrected by a new entry that references it (once).
+The model and its queryset refuse updates, deletes and bulk writes, and database
+triggers (migration 0003) refuse them too, except for the witness fields, which a
+waste awaiting its witness gets exactly once. Counts, their lines and loss reports are
+append-only the same way; only their resolution / notice / filing fields are filled
+once, from empty.
 
 Quantities are Decimals in the product's unit (mL or device); every entry also carries
 the milligram equivalent so the ledger balances to the milligram.
@@ -179,21 +182,59 @@ WITNESS_FIELDS = ("witness", "witnessed_at")
 
 
 class AppendOnly(Exception):
-    """A ledger entry was about to be edited or deleted."""
+    """A ledger record was about to be edited or deleted, or written around the services."""
 
 
-class LedgerQuerySet(ClinicScopedQuerySet):
+class AppendOnlyQuerySet(ClinicScopedQuerySet):
+    """Refuses deletes and edits; `update` may only fill the model's `FILL_ONCE` fields.
+
+    That the filled fields were empty before is the caller's filter (and the trigger's
+    check); this only keeps every other column out of reach of the ORM.
+    """
+
+    def _refuse(self, what: str) -> AppendOnly:
+        return AppendOnly(f"{self.model._meta.verbose_name_plural} are never {what}.".capitalize())
+
     def delete(self):  # type: ignore[no-untyped-def]
-        raise AppendOnly("Ledger entries are never deleted; record a correcting entry.")
+        raise self._refuse("deleted")
 
     def update(self, **kwargs):  # type: ignore[no-untyped-def]
-        if set(kwargs) - {*WITNESS_FIELDS, "witness_id"}:
-            raise AppendOnly("Ledger entries are never edited; record a correcting entry.")
+        if set(kwargs) - set(getattr(self.model, "FILL_ONCE", ())):
+            raise self._refuse("edited")
         return super().update(**kwargs)
 
+    def bulk_update(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise self._refuse("edited")
 
-class LedgerEntry(models.Model):
+
+class LedgerQuerySet(AppendOnlyQuerySet):
+    def bulk_create(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # An entry carries the running balance and moves containers: only `_post` may add one.
+        raise AppendOnly("Ledger entries are posted one by one through the ledger services.")
+
+
+class AppendOnlyModel(models.Model):
+    """A row that is inserted once and never saved again nor deleted."""
+
+    FILL_ONCE: tuple[str, ...] = ()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not self._state.adding:
+            raise AppendOnly(f"A {self._meta.verbose_name} is never edited.")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AppendOnly(f"A {self._meta.verbose_name} is never deleted.")
+
+
+class LedgerEntry(AppendOnlyModel):
     """One movement of a controlled substance at one location, with the balance after it."""
+
+    FILL_ONCE = (*WITNESS_FIELDS, "witness_id")
 
     clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
     location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
@@ -255,6 +296,12 @@ class LedgerEntry(models.Model):
                 condition=Q(witness__isnull=True) | ~Q(witness=models.F("recorded_by")),
                 name="entry_witness_not_recorder",
             ),
+            # An entry is reversed at most once (services.correct_entry checks it under the lock).
+            models.UniqueConstraint(
+                fields=["corrects"],
+                condition=Q(corrects__isnull=False),
+                name="entry_corrected_once",
+            ),
         ]
         indexes = [
             models.Index(fields=["lot", "location", "-id"], name="entry_lot_loc_idx"),
@@ -269,15 +316,24 @@ class LedgerEntry(models.Model):
     def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         if self.pk is not None or not self._state.adding:
             raise AppendOnly("Ledger entries are never edited; record a correcting entry.")
-        kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         raise AppendOnly("Ledger entries are never deleted; record a correcting entry.")
 
     @property
+    def is_corrected(self) -> bool:
+        """Whether a later entry reverses this one (annotated by `services.ledger_entries`)."""
+        annotated = self.__dict__.get("corrected")
+        if annotated is None:
+            annotated = self.pk is not None and self.corrections.exists()
+            self.__dict__["corrected"] = annotated
+        return bool(annotated)
+
+    @property
     def awaiting_witness(self) -> bool:
-        return self.kind == Kind.WASTE and self.witness_id is None
+        """An unwitnessed waste that still stands; a reversed one is resolved by its correction."""
+        return self.kind == Kind.WASTE and self.witness_id is None and not self.is_corrected
 
 
 class CountTiming(models.TextChoices):
@@ -291,7 +347,7 @@ class CountKind(models.TextChoices):
     INVENTORY = "inventory", "Complete inventory"
 
 
-class CountSession(models.Model):
+class CountSession(AppendOnlyModel):
     """A physical count of one location, compared with the ledger when it was taken."""
 
     clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
@@ -304,7 +360,7 @@ class CountSession(models.Model):
     counted_at = models.DateTimeField()
     note = models.TextField(blank=True)
 
-    objects = ClinicScopedQuerySet.as_manager()
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["clinic", "kind", "counted_at"], name="count_kind_idx")]
@@ -313,8 +369,13 @@ class CountSession(models.Model):
         return f"{self.get_kind_display()} #{self.pk}"
 
 
-class CountLine(models.Model):
-    """One lot's counted quantity against the ledger balance at the time of the count."""
+class CountLine(AppendOnlyModel):
+    """One lot's counted quantity against the ledger balance at the time of the count.
+
+    Its discrepancy is resolved once: `resolved_by` and `resolved_at` are filled from empty.
+    """
+
+    FILL_ONCE = ("resolved_by", "resolved_by_id", "resolved_at")
 
     session = models.ForeignKey(CountSession, on_delete=models.PROTECT, related_name="lines")
     lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="+")
@@ -326,6 +387,8 @@ class CountLine(models.Model):
         LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -341,8 +404,21 @@ class CountLine(models.Model):
         return self.counted - self.ledger_balance
 
 
-class LossReport(models.Model):
-    """A theft or significant loss: the DEA notice (1 business day) and Form 106 (45 days)."""
+class LossReport(AppendOnlyModel):
+    """A theft or significant loss: the DEA notice (1 business day) and Form 106 (45 days).
+
+    The notice and the filing are each marked once: their fields are filled from empty.
+    """
+
+    FILL_ONCE = (
+        "notice_sent_at",
+        "notice_sent_by",
+        "notice_sent_by_id",
+        "filed_at",
+        "filed_by",
+        "filed_by_id",
+        "filed_reference",
+    )
 
     clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
     entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="loss_report")
@@ -362,7 +438,7 @@ class LossReport(models.Model):
     filed_reference = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = ClinicScopedQuerySet.as_manager()
+    objects = AppendOnlyQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"Loss report #{self.pk}"

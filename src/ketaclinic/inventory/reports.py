@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
@@ -57,6 +58,9 @@ FIELDS = (
     "witness_id",
     "witnessed_at",
     "patient__mrn",
+    "patient__given_name",
+    "patient__family_name",
+    "patient__address",
     "session_ref",
     "manner",
     "reason",
@@ -103,6 +107,15 @@ def _entries(clinic: Clinic, kinds, **filters):  # type: ignore[no-untyped-def]
 
 def _mg(e) -> str:  # type: ignore[no-untyped-def]
     return _q(e["mg"])
+
+
+def _patient_name(e) -> str:  # type: ignore[no-untyped-def]
+    return " ".join(x for x in (e["patient__given_name"], e["patient__family_name"]) if x)
+
+
+def _one_line(text: str | None) -> str:
+    """A stored multi-line address on one line: "1 Main St, Portland, ME"."""
+    return ", ".join(part.strip() for part in (text or "").splitlines() if part.strip())
 
 
 def build(
@@ -161,9 +174,12 @@ def build(
     if kind == "administrations":
         return Report(
             "Administrations",
+            # 21 CFR 1304.22(c): the name and address of the person the drug was given to.
             [
                 "Given",
                 "Patient MRN",
+                "Patient",
+                "Patient address",
                 "Session",
                 "Product",
                 "Lot",
@@ -172,11 +188,13 @@ def build(
                 "Given by",
                 "Note",
             ],
-            [66, 70, 80, 150, 50, 56, 50, 120, 140],
+            [62, 56, 80, 130, 40, 110, 44, 46, 40, 90, 100],
             (
                 [
                     when(e["occurred_at"]),
                     e["patient__mrn"] or "",
+                    _patient_name(e),
+                    _one_line(e["patient__address"]),
                     e["session_ref"],
                     e["product__name"],
                     e["lot__number"],
@@ -280,10 +298,15 @@ def build(
             lines = lines.filter(lot__product_id=product)
         if lot:
             lines = lines.filter(lot_id=lot)
+        # Whole days in the clinic's time zone (a `__date` lookup would take the UTC date).
         if start:
-            lines = lines.filter(session__counted_at__date__gte=start)
+            lines = lines.filter(
+                session__counted_at__gte=datetime.combine(start, time(), clinic.tz)
+            )
         if end:
-            lines = lines.filter(session__counted_at__date__lte=end)
+            lines = lines.filter(
+                session__counted_at__lt=datetime.combine(end + timedelta(days=1), time(), clinic.tz)
+            )
         return Report(
             "Inventories and counts",
             [
@@ -327,7 +350,7 @@ def build(
             period,
         )
     if kind == "expiring":
-        today = today or timezone.localdate()
+        today = today or services.clinic_today(clinic)
         return Report(
             "Lots expiring in the next 60 days",
             ["Expiry", "Product", "NDC", "Lot", "Location", "On hand", "mg"],
@@ -356,18 +379,26 @@ def write_csv(report: Report, out: io.StringIO | None = None) -> str:
     writer.writerow(report.columns)
     count = 0
     for row in report.rows:
-        # A cell that starts like a formula is quoted so a spreadsheet shows it as text.
-        writer.writerow(["'" + c if c[:1] in "=+-@" and not _numberish(c) else c for c in row])
+        writer.writerow([csv_safe(c) for c in row])
         count += 1
     return out.getvalue()
 
 
-def _numberish(cell: str) -> bool:
-    try:
-        Decimal(cell.split(" ")[0])
-    except ArithmeticError:
-        return False
-    return True
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV
+# injection"); a tab or carriage return in front hides the formula from a naive check.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+
+
+def csv_safe(cell: str) -> str:
+    """The cell as a spreadsheet shows it as text: quoted with ' when it could be a formula.
+
+    Only a cell that is a plain number as a whole ("-0.5") is left as it is; anything
+    else that starts like a formula ("-1 +cmd|...", "-9.3 mL") is quoted.
+    """
+    if cell.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
 
 
 def write_pdf(report: Report, clinic: Clinic, by: str) -> bytes:

@@ -77,15 +77,36 @@ def add_months(day: date, months: int) -> date:
 
 @dataclass(frozen=True)
 class InventoryDue:
-    """Whether a complete inventory is due: `state` is ok, soon, due, overdue or initial."""
+    """Whether a complete inventory is due: `state` is ok, soon, due, overdue or initial.
+
+    For a clinic, `places` lists the locations that need one (each with its own state,
+    due date and last inventory); the clinic's state is the most pressing of them.
+    """
 
     state: str
     due_on: date | None
     last_on: date | None
+    places: tuple[LocationDue, ...] = ()
 
     @property
     def needs_attention(self) -> bool:
         return self.state != "ok"
+
+
+@dataclass(frozen=True)
+class LocationDue:
+    location_id: int
+    name: str
+    due: InventoryDue
+
+    @property
+    def kind(self) -> str:
+        """The count to take there: the initial inventory, or the next complete one."""
+        return "initial" if self.due.state == "initial" else "inventory"
+
+
+# Most pressing first: no inventory at all, then overdue, due today, due soon.
+URGENCY = {"initial": 4, "overdue": 3, "due": 2, "soon": 1, "ok": 0}
 
 
 def inventory_due_state(
@@ -104,3 +125,43 @@ def inventory_due_state(
     else:
         state = "ok"
     return InventoryDue(state, due_on, last_on)
+
+
+def clinic_inventory_due(
+    *,
+    locations: list[tuple[int, str]],
+    last_on: dict[int, date],
+    today: date,
+    interval_months: int,
+    remind_days: int,
+) -> InventoryDue:
+    """The clinic's inventory state over its active locations (id, name).
+
+    A complete inventory counts one location, so each location has its own due date:
+    the clinic is due when any location is. No location at all (a new clinic) needs
+    its initial inventory.
+    """
+    if not locations:
+        return InventoryDue("initial", None, None)
+    places = [
+        LocationDue(
+            location_id,
+            name,
+            inventory_due_state(
+                last_on=last_on.get(location_id),
+                today=today,
+                interval_months=interval_months,
+                remind_days=remind_days,
+            ),
+        )
+        for location_id, name in locations
+    ]
+    pressing = sorted(
+        (p for p in places if p.due.needs_attention),
+        key=lambda p: (-URGENCY[p.due.state], p.due.due_on or date.min, p.name),
+    )
+    if not pressing:
+        soonest = min(places, key=lambda p: p.due.due_on or date.min)
+        return InventoryDue("ok", soonest.due.due_on, soonest.due.last_on)
+    first = pressing[0].due
+    return InventoryDue(first.state, first.due_on, first.last_on, tuple(pressing))

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import Field, field_validator
 
 Text = Annotated[str, Field(max_length=300)]
 
@@ -72,9 +72,11 @@ class EntryOut(Schema):
     session_ref: str
     manner: str
     supplier_name: str
+    supplier_address: str
     supplier_dea_number: str
     invoice: str
     containers: int | None
+    witness_requested: int | None = Field(alias="witness_requested_id")
     witness: int | None = Field(alias="witness_id")
     witnessed_at: datetime | None
     awaiting_witness: bool
@@ -153,6 +155,12 @@ class LedgerFilters(Schema):
     lot: int | None = None
     from_: date | None = Field(default=None, alias="from")
     to: date | None = None
+
+    @field_validator("product", "lot", "from_", "to", mode="before")
+    @classmethod
+    def empty_is_absent(cls, value: object) -> object:
+        """`?product=&lot=` (what a form sends for "any") means no filter, not an error."""
+        return None if value == "" else value
 
 
 class Cosign(Schema):

@@ -14,10 +14,11 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.apps import apps
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Max, QuerySet
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, Max, Model, OuterRef, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -76,6 +77,16 @@ def create_location(*, actor: Actor, name: str) -> Location:
         location = Location.objects.create(clinic=actor.clinic, name=name)
         record(actor, "create", obj=location)
     return location
+
+
+def clinic_today(clinic: Clinic) -> date:
+    """Today's date where the clinic is (not the server's UTC date)."""
+    return timezone.localdate(timezone=clinic.tz)
+
+
+def clinic_date(clinic: Clinic, moment: datetime) -> date:
+    """The clinic's calendar date of a stored (UTC) moment."""
+    return timezone.localdate(moment, timezone=clinic.tz)
 
 
 def settings_for(clinic: Clinic) -> InventorySettings:
@@ -147,11 +158,21 @@ def balances(clinic: Clinic, *, include_empty: bool = False) -> list[Balance]:
     return found
 
 
+def _corrected() -> Exists:
+    """True for an entry that a later entry reverses."""
+    return Exists(LedgerEntry.objects.filter(corrects=OuterRef("pk")))
+
+
+def _awaiting_witness() -> QuerySet[LedgerEntry]:
+    # A reversed waste is resolved by its (co-signed) correction: it no longer waits.
+    return LedgerEntry.objects.filter(kind=Kind.WASTE, witness__isnull=True).filter(~_corrected())
+
+
 def unwitnessed_waste(clinic: Clinic) -> QuerySet[LedgerEntry]:
-    """Waste entries still waiting for their witness, oldest first."""
+    """Waste entries still waiting for their witness (and not reversed), oldest first."""
     return (
-        LedgerEntry.objects.for_clinic(clinic)
-        .filter(kind=Kind.WASTE, witness__isnull=True)
+        _awaiting_witness()
+        .filter(clinic=clinic)
         .select_related("product", "lot", "recorded_by", "witness_requested", "patient")
         .order_by("occurred_at", "id")
     )
@@ -159,11 +180,7 @@ def unwitnessed_waste(clinic: Clinic) -> QuerySet[LedgerEntry]:
 
 def unwitnessed_waste_for(session_ref: str) -> list[LedgerEntry]:
     """The treatment session's waste entries that no witness has confirmed yet."""
-    return list(
-        LedgerEntry.objects.filter(
-            session_ref=session_ref, kind=Kind.WASTE, witness__isnull=True
-        ).order_by("id")
-    )
+    return list(_awaiting_witness().filter(session_ref=session_ref).order_by("id"))
 
 
 # ---------------------------------------------------------------- validation helpers
@@ -585,6 +602,50 @@ def _patient(actor: Actor, patient: Patient | int) -> Patient:
     return found
 
 
+def _treatment_session(actor: Actor, session_ref: str, patient: Patient) -> Model:
+    """The clinic's treatment session `session_ref` of `patient`, locked for the transaction.
+
+    The ledger names a session by its id. Looked up through the app registry: the
+    ledger sits below the treatment app and does not import it.
+    """
+    assert transaction.get_connection().in_atomic_block
+    TreatmentSession = apps.get_model("treatment", "TreatmentSession")
+    session_id = _session_id(session_ref)
+    found = (
+        TreatmentSession.objects.select_for_update()
+        .filter(pk=session_id, clinic=actor.clinic)
+        .first()
+        if session_id is not None
+        else None
+    )
+    if found is None or found.patient_id != patient.pk:
+        raise ValidationError(
+            {
+                "session_ref": f"{session_ref} is not a treatment session of this patient "
+                "in this clinic."
+            }
+        )
+    return found
+
+
+def _session_id(session_ref: str) -> int | None:
+    """The session id a ledger reference names, or None when it cannot be one."""
+    if session_ref.isascii() and session_ref.isdigit() and len(session_ref) <= 18:
+        return int(session_ref)
+    return None
+
+
+def _check_not_expired(lot: Lot, on: date, what: str) -> None:
+    """Refuse a dose (or waste) from a lot past its expiry on the day it happens."""
+    if lot.expiry < on:
+        raise ValidationError(
+            {
+                "lot": f"Lot {lot.number} expired on {lot.expiry:%Y-%m-%d}: it cannot be {what}. "
+                "Record expired stock as destroyed or returned."
+            }
+        )
+
+
 def post_administration(
     *,
     actor: Actor,
@@ -596,13 +657,41 @@ def post_administration(
     given_at: datetime | None,
     location: Location | None = None,
 ) -> LedgerEntry:
-    """Record a dose given to a patient in a treatment session (who gave it is the actor)."""
+    """Record a dose given to a patient in a treatment session (who gave it is the actor).
+
+    The session must be a real treatment session of that patient in this clinic, with
+    no administration on the ledger yet (one that was reversed does not count: the
+    right one is recorded after it). The lot must not have expired on the day of the
+    dose (clinic date): a dose started before midnight on the expiry day still posts.
+    """
     actor.check("ledger.record")
     place = _place(actor, lot, location)
     patient = _patient(actor, patient)
     amount = _quantity(lot.product, quantity, unit)
     session_ref = _text(session_ref, "session_ref", "Name the treatment session.")
+    when = _aware(given_at)
+    _check_not_expired(lot, clinic_date(actor.clinic, when), "administered")
     with transaction.atomic():
+        # The session row's lock serialises two posts for one session (on other lots too).
+        _treatment_session(actor, session_ref, patient)
+        already = (
+            LedgerEntry.objects.filter(
+                clinic=actor.clinic,
+                kind=Kind.ADMINISTER,
+                session_ref=session_ref,
+                corrects__isnull=True,
+            )
+            .filter(~_corrected())
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if already is not None:
+            raise ValidationError(
+                {
+                    "session_ref": f"Session {session_ref} already has its administration on "
+                    f"the ledger (entry #{already}): correct that entry instead."
+                }
+            )
         return _post(
             actor=actor,
             lot=lot,
@@ -610,10 +699,28 @@ def post_administration(
             kind=Kind.ADMINISTER,
             quantity=amount,
             sign=-1,
-            occurred_at=given_at,
+            occurred_at=when,
             patient=patient,
             session_ref=session_ref,
         )
+
+
+def _session_patient(actor: Actor, session_ref: str) -> Patient:
+    """The patient of the clinic's treatment session `session_ref` (422 when there is none)."""
+    TreatmentSession = apps.get_model("treatment", "TreatmentSession")
+    session_id = _session_id(session_ref)
+    patient_id = (
+        TreatmentSession.objects.filter(pk=session_id, clinic=actor.clinic)
+        .values_list("patient_id", flat=True)
+        .first()
+        if session_id is not None
+        else None
+    )
+    if patient_id is None:
+        raise ValidationError(
+            {"session_ref": f"{session_ref} is not a treatment session of this clinic."}
+        )
+    return _patient(actor, patient_id)
 
 
 def post_waste_pending_witness(
@@ -636,17 +743,29 @@ def post_waste_pending_witness(
     other than the recorder may confirm it with their own credentials. `confirmed_by`
     is a witness whose credentials were already checked (`verify_witness`): the entry
     is then written witnessed.
+
+    A named session must be a treatment session of the clinic (and of the patient, who
+    defaults to the session's). Waste without a session (stock, not a dose's
+    remainder) may not come from an expired lot: that is a destruction or a return.
     """
     actor.check("ledger.record")
     place = _place(actor, lot, location)
     amount = _quantity(lot.product, quantity, unit)
     found_patient = _patient(actor, patient) if patient is not None else None
     manner = _text(manner, "manner", "Say how it was wasted (e.g. into a drug-disposal container).")
+    session_ref = (session_ref or "").strip()
+    when = _aware(occurred_at)
+    if not session_ref:
+        _check_not_expired(lot, clinic_date(actor.clinic, when), "wasted from stock")
     requested = None
     if witness:
         username = witness.username if isinstance(witness, User) else str(witness)
         requested = _witness_member(actor.clinic, username, actor.user).user
     with transaction.atomic():
+        if session_ref:
+            if found_patient is None:
+                found_patient = _session_patient(actor, session_ref)
+            _treatment_session(actor, session_ref, found_patient)
         return _post(
             actor=actor,
             lot=lot,
@@ -654,14 +773,17 @@ def post_waste_pending_witness(
             kind=Kind.WASTE,
             quantity=amount,
             sign=-1,
-            occurred_at=occurred_at,
+            occurred_at=when,
             patient=found_patient,
-            session_ref=(session_ref or "").strip(),
+            session_ref=session_ref,
             manner=manner,
             witness_requested=requested or confirmed_by,
             witness=confirmed_by,
             witnessed_at=timezone.now() if confirmed_by else None,
         )
+
+
+_REVERSED = "This waste was reversed by a correction: there is nothing left to witness."
 
 
 def confirm_waste_witness(
@@ -680,6 +802,8 @@ def confirm_waste_witness(
         raise ValidationError("Only waste waits for a witness.")
     if entry.witness_id is not None:
         raise ValidationError("This waste has already been witnessed.")
+    if entry.corrects_id is not None or entry.corrections.exists():
+        raise ValidationError(_REVERSED)
     username = username or (entry.witness_requested.username if entry.witness_requested else "")
     witness = verify_witness(
         request=request,
@@ -690,6 +814,10 @@ def confirm_waste_witness(
         recorder=entry.recorded_by,
     )
     with transaction.atomic():
+        # Under the lot lock, as a correction takes it: a waste reversed meanwhile is refused.
+        _lock_lot(entry.lot)
+        if entry.corrections.exists():
+            raise ValidationError(_REVERSED)
         now = timezone.now()
         # The one change the append-only guard allows: filling an empty witness once.
         updated = LedgerEntry.objects.filter(pk=entry.pk, witness__isnull=True).update(
@@ -879,6 +1007,9 @@ def adjust(
     return entry
 
 
+_CORRECTED = "This entry has already been corrected."
+
+
 def correct_entry(
     *,
     actor: Actor,
@@ -899,7 +1030,7 @@ def correct_entry(
     if entry.corrects_id is not None:
         raise ValidationError("This entry is itself a correction; correct the original.")
     if entry.corrections.exists():
-        raise ValidationError("This entry has already been corrected.")
+        raise ValidationError(_CORRECTED)
     if entry.kind == Kind.TRANSFER:
         raise ValidationError("Reverse a transfer by transferring back.")
     reason = _text(reason, "reason", "Say what was wrong.")
@@ -910,22 +1041,32 @@ def correct_entry(
         witness_password=witness_password,
         witness_code=witness_code,
     )
-    with transaction.atomic():
-        return _post(
-            actor=actor,
-            lot=entry.lot,
-            location=entry.location,
-            kind=entry.kind,
-            quantity=entry.quantity,
-            sign=-1 if entry.delta > 0 else 1,
-            corrects=entry,
-            reason=reason,
-            patient_id=entry.patient_id,
-            session_ref=entry.session_ref,
-            witness=cosigner,
-            witnessed_at=timezone.now(),
-            audit_action="correct",
-        )
+    try:
+        with transaction.atomic():
+            # Checked again under the lot lock: two corrections posted at once queue here,
+            # and the second sees the first (the unique constraint is the last word).
+            _lock_lot(entry.lot)
+            if LedgerEntry.objects.filter(corrects=entry).exists():
+                raise ValidationError(_CORRECTED)
+            return _post(
+                actor=actor,
+                lot=entry.lot,
+                location=entry.location,
+                kind=entry.kind,
+                quantity=entry.quantity,
+                sign=-1 if entry.delta > 0 else 1,
+                corrects=entry,
+                reason=reason,
+                patient_id=entry.patient_id,
+                session_ref=entry.session_ref,
+                witness=cosigner,
+                witnessed_at=timezone.now(),
+                audit_action="correct",
+            )
+    except IntegrityError:
+        if LedgerEntry.objects.filter(corrects=entry).exists():
+            raise ValidationError(_CORRECTED) from None
+        raise
 
 
 def transfer(
@@ -998,7 +1139,7 @@ def record_loss(
     circumstances = _text(
         circumstances, "circumstances", "Describe what happened and how it was found."
     )
-    today = timezone.localdate(timezone=actor.clinic.tz)
+    today = clinic_today(actor.clinic)
     discovered_on = discovered_on or today
     if discovered_on > today:
         raise ValidationError({"discovered_on": "The discovery date is in the future."})
@@ -1036,11 +1177,15 @@ def mark_loss_notice_sent(
     _check_clinic(actor, report)
     if report.notice_sent_at is not None:
         raise ValidationError("The written notice is already marked as sent.")
+    when = _aware(sent_at)
     with transaction.atomic():
-        report.notice_sent_at = _aware(sent_at)
-        report.notice_sent_by = actor.user
-        report.save(update_fields=["notice_sent_at", "notice_sent_by"])
+        # Filled once, from empty (the report is append-only otherwise).
+        if not LossReport.objects.filter(pk=report.pk, notice_sent_at__isnull=True).update(
+            notice_sent_at=when, notice_sent_by=actor.user
+        ):
+            raise ValidationError("The written notice is already marked as sent.")
         record(actor, "update", obj=report, detail={"fields": ["notice_sent_at"]})
+    report.notice_sent_at, report.notice_sent_by = when, actor.user
     return report
 
 
@@ -1053,12 +1198,14 @@ def mark_loss_filed(
     if report.filed_at is not None:
         raise ValidationError("Form 106 is already marked as filed.")
     reference = _text(reference, "reference", "Give the Form 106 reference.")
+    when = _aware(filed_at)
     with transaction.atomic():
-        report.filed_at = _aware(filed_at)
-        report.filed_by = actor.user
-        report.filed_reference = reference
-        report.save(update_fields=["filed_at", "filed_by", "filed_reference"])
+        if not LossReport.objects.filter(pk=report.pk, filed_at__isnull=True).update(
+            filed_at=when, filed_by=actor.user, filed_reference=reference
+        ):
+            raise ValidationError("Form 106 is already marked as filed.")
         record(actor, "update", obj=report, detail={"fields": ["filed_at", "filed_reference"]})
+    report.filed_at, report.filed_by, report.filed_reference = when, actor.user, reference
     return report
 
 
@@ -1192,7 +1339,9 @@ def resolve_discrepancy(
             lot=line.lot,
             quantity=-difference,
             circumstances=reason,
-            discovered_on=timezone.localdate(session.counted_at),
+            # The clinic's date of the count: an evening count in New York is already
+            # tomorrow in UTC, and tomorrow would be refused as a future discovery.
+            discovered_on=clinic_date(actor.clinic, session.counted_at),
             theft_suspected=theft_suspected,
             location=session.location,
             count_line=line,
@@ -1201,43 +1350,70 @@ def resolve_discrepancy(
     raise ValidationError({"resolution": "Adjust or loss."})
 
 
-def last_inventory_on(clinic: Clinic) -> date | None:
-    """The date of the latest initial or complete inventory (clinic time zone)."""
-    last = (
+def last_inventories(clinic: Clinic) -> dict[int, date]:
+    """Each location's latest initial or complete inventory date (clinic time zone)."""
+    rows = (
         CountSession.objects.for_clinic(clinic)
         .filter(kind__in=[CountKind.INITIAL, CountKind.INVENTORY])
-        .aggregate(at=Max("counted_at"))["at"]
+        .values("location_id")
+        .annotate(at=Max("counted_at"))
+        .values_list("location_id", "at")
     )
-    return timezone.localtime(last, clinic.tz).date() if last else None
+    return {location_id: clinic_date(clinic, at) for location_id, at in rows}
 
 
-def inventory_due(clinic: Clinic, today: date) -> rules.InventoryDue:
-    """Whether the clinic's initial or next complete inventory is due (for the page banner)."""
+def inventory_due(clinic: Clinic, today: date | None = None) -> rules.InventoryDue:
+    """Whether an initial or complete inventory is due at any of the clinic's active
+    locations, and which (for the page banner and the reminder)."""
     config = settings_for(clinic)
-    return rules.inventory_due_state(
-        last_on=last_inventory_on(clinic),
-        today=today,
+    locations = list(
+        Location.objects.for_clinic(clinic)
+        .filter(is_active=True)
+        .order_by("name")
+        .values_list("pk", "name")
+    )
+    return rules.clinic_inventory_due(
+        locations=locations,
+        last_on=last_inventories(clinic),
+        today=today or clinic_today(clinic),
         interval_months=config.inventory_interval_months,
         remind_days=config.remind_days_before,
     )
 
 
-def send_inventory_reminders(today: date) -> int:
+def _reminder_text(due: rules.InventoryDue) -> str:
+    if not due.places:
+        return "No initial controlled-substance inventory is on record. Take it today."
+    lines = ["A controlled-substance inventory is due:"]
+    for place in due.places:
+        state = place.due
+        if state.state == "initial":
+            lines.append(f"- {place.name}: no initial inventory is on record. Take it today.")
+        else:
+            lines.append(
+                f"- {place.name}: the complete inventory is {state.state}, due "
+                f"{state.due_on:%Y-%m-%d} (last {state.last_on:%Y-%m-%d})."
+            )
+    return "\n".join(lines)
+
+
+def send_inventory_reminders(today: date | None = None) -> int:
     """E-mail each clinic's ledger staff when an inventory is due; once a week at most.
 
-    Returns the number of clinics reminded. For the worker (daily).
+    A clinic with no ledger entries yet is reminded too: its initial inventory (zero if
+    nothing is on hand) is due before the first receipt. `today` defaults to each
+    clinic's own date. Returns the number of clinics reminded. For the worker (daily).
     """
     from django.core.mail import send_mail
 
     sent = 0
     for clinic in Clinic.objects.all():
-        if not LedgerEntry.objects.for_clinic(clinic).exists():
-            continue
-        due = inventory_due(clinic, today)
+        day = today or clinic_today(clinic)
+        due = inventory_due(clinic, day)
         if not due.needs_attention:
             continue
         config = settings_for(clinic)
-        if config.last_reminder_sent_on and (today - config.last_reminder_sent_on).days < 7:
+        if config.last_reminder_sent_on and (day - config.last_reminder_sent_on).days < 7:
             continue
         recipients = sorted(
             m.user.email
@@ -1246,15 +1422,13 @@ def send_inventory_reminders(today: date) -> int:
         )
         if not recipients:
             continue
-        if due.state == "initial":
-            body = "No initial controlled-substance inventory is on record. Take it today."
-        else:
-            body = (
-                f"The complete controlled-substance inventory is {due.state}: due "
-                f"{due.due_on:%Y-%m-%d} (last {due.last_on:%Y-%m-%d})."
-            )
-        send_mail(f"{clinic.name}: controlled-substance inventory due", body, None, recipients)
-        InventorySettings.objects.filter(pk=config.pk).update(last_reminder_sent_on=today)
+        send_mail(
+            f"{clinic.name}: controlled-substance inventory due",
+            _reminder_text(due),
+            None,
+            recipients,
+        )
+        InventorySettings.objects.filter(pk=config.pk).update(last_reminder_sent_on=day)
         sent += 1
     return sent
 
@@ -1283,8 +1457,10 @@ def ledger_entries(
 ) -> QuerySet[LedgerEntry]:
     """The clinic's entries in the order they were recorded (the order of the running
     balances), filtered; dates select by when it happened, whole days in the clinic's time zone."""
-    entries = LedgerEntry.objects.for_clinic(clinic).select_related(
-        "product", "lot", "location", "recorded_by", "witness", "patient"
+    entries = (
+        LedgerEntry.objects.for_clinic(clinic)
+        .select_related("product", "lot", "location", "recorded_by", "witness", "patient")
+        .annotate(corrected=_corrected())
     )
     if product:
         entries = entries.filter(product_id=product)

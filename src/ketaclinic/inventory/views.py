@@ -55,7 +55,7 @@ def _patient_by_mrn(actor, mrn: str) -> Patient | None:  # type: ignore[no-untyp
 
 
 def _banner_context(actor) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    return {"due": services.inventory_due(actor.clinic, timezone.localdate())}
+    return {"due": services.inventory_due(actor.clinic, services.clinic_today(actor.clinic))}
 
 
 @require("ledger.view")
@@ -95,7 +95,7 @@ def ledger(request: HttpRequest) -> HttpResponse:
 @require("ledger.view")
 def balances(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
-    today = timezone.localdate()
+    today = services.clinic_today(actor.clinic)
     rows = services.balances(actor.clinic)
     return render(
         request,
@@ -411,7 +411,11 @@ def counts(request: HttpRequest) -> HttpResponse:
 
 @require("ledger.record")
 def count_new(request: HttpRequest) -> HttpResponse:
-    """Count one location: every lot there (and any other lot of the clinic, to find strays)."""
+    """Count one location: every lot the ledger has on hand there.
+
+    A stray container (a lot the ledger does not have at this location) is recorded
+    through the API's count (any lot of the clinic), or by a transfer or adjustment.
+    """
     actor = request.actor  # type: ignore[attr-defined]
     location_id = request.POST.get("location") or request.GET.get("location")
     location = (
@@ -535,7 +539,7 @@ def losses(request: HttpRequest) -> HttpResponse:
         "inventory/losses.html",
         {
             "reports": reports_,
-            "today": timezone.localdate(),
+            "today": services.clinic_today(actor.clinic),
         },
     )
 
@@ -563,7 +567,7 @@ def loss_detail(request: HttpRequest, report_id: int) -> HttpResponse:
         {
             "report": report,
             "entry": report.entry,
-            "today": timezone.localdate(),
+            "today": services.clinic_today(actor.clinic),
         },
     )
 
@@ -589,7 +593,7 @@ def reports_page(request: HttpRequest) -> HttpResponse:
         {
             "form": forms.ReportForm(clinic=actor.clinic),
             "settings_form": settings_form,
-            "expiring": services.expiring_lots(actor.clinic, timezone.localdate()),
+            "expiring": services.expiring_lots(actor.clinic, services.clinic_today(actor.clinic)),
             **_banner_context(actor),
         },
     )
@@ -620,8 +624,9 @@ def report_download(request: HttpRequest) -> HttpResponse:
         lot=data["lot"].pk if data["lot"] else None,
         start=data["start"],
         end=data["end"],
+        today=services.clinic_today(actor.clinic),
     )
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    stamp = timezone.localtime(timezone=actor.clinic.tz).strftime("%Y%m%d-%H%M")
     name = f"{actor.clinic.slug}-{data['report']}-{stamp}.{data['fmt']}"
     if data["fmt"] == "csv":
         body: bytes = reports.write_csv(report).encode()

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from django.db import connection
-from django.utils import timezone
 
 from ketaclinic.audit.services import seal_pending
 from ketaclinic.inventory.services import send_inventory_reminders
@@ -39,7 +38,7 @@ def optimize_sqlite(now: datetime) -> int:
 
 
 def remind_inventories(now: datetime) -> int:
-    return send_inventory_reminders(timezone.localdate(now))
+    return send_inventory_reminders()  # each clinic on its own date
 
 
 Job = Callable[[datetime], int]

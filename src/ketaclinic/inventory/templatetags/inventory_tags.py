@@ -5,7 +5,7 @@ from typing import Any
 
 from django import template
 
-from ketaclinic.inventory.models import Kind, LedgerEntry
+from ketaclinic.inventory.services import unwitnessed_waste
 
 register = template.Library()
 
@@ -16,7 +16,7 @@ def unwitnessed_waste_count(context: dict[str, Any]) -> int:
     clinic = context.get("current_clinic")
     if clinic is None:
         return 0
-    return LedgerEntry.objects.filter(clinic=clinic, kind=Kind.WASTE, witness__isnull=True).count()
+    return unwitnessed_waste(clinic).count()
 
 
 @register.filter
