@@ -378,3 +378,45 @@ def test_definitions_are_frozen():
     phq9 = load_instruments()["phq9"]
     with pytest.raises(ValueError):
         phq9.version = 3  # type: ignore[misc]
+
+
+# --- alerts on a skipped item -------------------------------------------------------
+
+
+def test_phq9_and_qids_alert_on_their_suicidality_item_left_blank():
+    instruments = load_instruments()
+    for code, item in (("phq9", 9), ("qids_sr16", 12)):
+        rules = [r for r in instruments[code].alerts if r.skipped]
+        assert [(r.code, r.level, r.item) for r in rules] == [
+            ("suicidality_unanswered", "high", item)
+        ]
+        assert "ask the patient directly" in rules[0].message
+        assert rules[0].source.startswith("policy")
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"skipped": True},  # no item
+        {"item": 9, "skipped": True, "op": ">", "value": 0},  # two triggers
+        {"item": 9, "skipped": True, "severity_in": ["severe"]},
+        {"item": 9, "op": ">"},  # half a comparison
+        {"item": 9},  # no trigger at all
+    ],
+)
+def test_an_alert_rule_needs_exactly_one_trigger(rule):
+    data = shipped_yaml("phq9")
+    data["alerts"] = [
+        {"code": "x", "level": "high", "message": "m", "source": "test", **rule},
+    ]
+    with pytest.raises(ValueError, match="an alert rule needs either"):
+        Instrument.model_validate(data)
+
+
+def test_a_skipped_alert_cannot_name_an_item_left_blank_by_design():
+    data = shipped_yaml("qids_sr16")
+    data["alerts"].append(
+        {"code": "x", "level": "high", "message": "m", "source": "test", "item": 7, "skipped": True}
+    )
+    with pytest.raises(ValueError, match="item 7 may be left blank by design"):
+        Instrument.model_validate(data)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from fractions import Fraction
-
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -136,6 +133,37 @@ def phq9_with_skips(draw, max_missing: int = 9):
     return answers
 
 
+# Worked by hand, not with the scoring code's formula: the skipped items count as the
+# mean of the answered ones (9 x mean), and an exact half rounds up (DOMAIN.md §6.1).
+PRORATED_BY_HAND = [
+    # eight answered items summing to 16, one missing: 16 / 8 x 9 = 18
+    ([2, 2, 2, 2, 2, 2, 2, 2, None], 18),
+    ([3, 3, 1, 1, 2, 2, 2, None, 2], 18),
+    # ties: 4 / 8 x 9 = 4.5 -> 5 ; 12 / 8 x 9 = 13.5 -> 14 ; 20 / 8 x 9 = 22.5 -> 23
+    ([1, 1, 1, 1, 0, 0, 0, 0, None], 5),
+    ([None, 3, 3, 3, 3, 0, 0, 0, 0], 14),
+    ([3, 3, 3, 3, 3, 3, 2, 0, None], 23),
+    # below a half: 9 / 8 = 1.125 -> 1 ; 27 / 7 = 3.857 -> 4 ; 12 / 7 x 9 = 15.43 -> 15
+    ([1, 0, 0, 0, 0, 0, 0, 0, None], 1),
+    ([3, 0, 0, None, 0, 0, 0, None, 0], 4),
+    ([2, 2, 2, 2, 2, 1, None, None, 1], 15),
+    # two missing of seven equal answers: exactly 9 x the answer
+    ([1, 1, 1, 1, 1, 1, 1, None, None], 9),
+    ([3, 3, None, 3, 3, 3, None, 3, 3], 27),
+    ([0, 0, 0, 0, 0, 0, 0, None, None], 0),
+    # three missing: no total
+    ([None, None, None, 1, 1, 1, 1, 1, 1], None),
+]
+
+
+@pytest.mark.parametrize(("answers", "total"), PRORATED_BY_HAND)
+def test_phq9_prorating_worked_examples(answers, total):
+    result = score(PHQ9, answers)
+    assert result.total == total
+    assert result.prorated is (total is not None)
+    assert result.missing_items == tuple(n for n, a in enumerate(answers, 1) if a is None)
+
+
 @given(answers=phq9_with_skips())
 def test_phq9_prorates_up_to_two_missing_and_stays_in_range(answers):
     result = score(PHQ9, answers)
@@ -145,18 +173,54 @@ def test_phq9_prorates_up_to_two_missing_and_stays_in_range(answers):
         assert (result.total, result.severity, result.complete) == (None, None, False)
         return
     assert result.complete and result.prorated is (missing > 0)
-    assert result.total is not None and 0 <= result.total <= 27
-    exact = Fraction(sum(answered), len(answered)) * 9
-    assert result.total == math.floor(exact + Fraction(1, 2))
-    assert abs(result.total - exact) <= Fraction(1, 2)
+    # A skipped item counts as something between the lowest and highest answer given.
+    assert sum(answered) + missing * min(answered) <= result.total
+    assert result.total <= sum(answered) + missing * max(answered)
+    assert 0 <= result.total <= 27
     assert result.severity == band_by_hand(PHQ9, result.total)
+
+
+@given(answers=phq9_with_skips(max_missing=2), data=st.data())
+def test_phq9_prorating_ignores_which_items_were_skipped(answers, data):
+    # Only the answered values matter, not their positions (item 9's alert aside).
+    shuffled = data.draw(st.permutations(answers))
+    assert score(PHQ9, shuffled).total == score(PHQ9, answers).total
+
+
+@st.composite
+def phq9_with_an_item_at_the_mean(draw):
+    """A full PHQ-9 where one item's answer equals the mean of all nine, and its index."""
+    value = draw(st.integers(0, 3))
+    others = [value] * 8
+    # Move points between items: the sum (8 x value) stays, the spread varies.
+    for _ in range(draw(st.integers(0, 20))):
+        give, take = draw(st.integers(0, 7)), draw(st.integers(0, 7))
+        if others[give] > 0 and others[take] < 3:
+            others[give] -= 1
+            others[take] += 1
+    index = draw(st.integers(0, 8))
+    return others[:index] + [value] + others[index:], index
+
+
+@given(case=phq9_with_an_item_at_the_mean())
+def test_skipping_an_item_answered_at_the_forms_mean_keeps_the_total(case):
+    answers, index = case
+    total = sum(answers)
+    assert answers[index] * 9 == total
+    skipped = list(answers)
+    skipped[index] = None
+    assert score(PHQ9, skipped).total == total
 
 
 @given(answers=phq9_with_skips())
 def test_phq9_item_9_alert_fires_whatever_the_total_or_missing_items(answers):
     result = score(PHQ9, answers)
     fired = [(a.code, a.level) for a in result.alerts]
-    assert fired == ([("suicidality", "urgent")] if (answers[8] or 0) > 0 else [])
+    if answers[8] is None:
+        # Skipped: never silent, even when prorating gives a full-looking total.
+        assert fired == [("suicidality_unanswered", "high")]
+    else:
+        assert fired == ([("suicidality", "urgent")] if answers[8] > 0 else [])
 
 
 @given(answers=phq9_with_skips(max_missing=2), data=st.data())

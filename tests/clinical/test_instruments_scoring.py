@@ -102,9 +102,25 @@ def test_phq9_with_three_missing_is_incomplete_but_item_9_still_alerts():
     assert levels(result) == [("suicidality", "urgent")]
 
 
-def test_phq9_with_item_9_skipped_raises_no_alert():
+def test_phq9_with_item_9_skipped_is_prorated_but_opens_a_high_alert():
+    # Eight 3s and item 9 blank: prorated to 27 as DOMAIN.md §6.1 says, but the
+    # suicidality question went unanswered, and that must reach a person.
+    result = score(PHQ9, [3, 3, 3, 3, 3, 3, 3, 3, None])
+    assert (result.total, result.severity, result.prorated) == (27, "severe", True)
+    assert result.missing_items == (9,)
+    assert levels(result) == [("suicidality_unanswered", "high")]
+    assert "ask the patient directly" in result.alerts[0].message
+
+
+def test_phq9_incomplete_with_item_9_skipped_still_alerts():
     result = score(PHQ9, [None, None, None, 3, 3, 3, 3, 3, None])
-    assert result.total is None and result.alerts == ()
+    assert result.total is None
+    assert levels(result) == [("suicidality_unanswered", "high")]
+
+
+def test_phq9_with_another_item_skipped_raises_no_alert():
+    result = score(PHQ9, [None, 3, 3, 3, 3, 3, 3, 3, 0])
+    assert (result.total, result.alerts) == (24, ())
 
 
 def test_phq9_all_skipped_is_incomplete():

@@ -66,6 +66,7 @@ def test_summary_to_dict():
         "baseline": {"at": "2025-01-09T09:00:00+00:00", "total": 18},
         "latest": {"at": "2025-01-31T09:00:00+00:00", "total": 4},
         "has_follow_up": True,
+        "baseline_before_treatment": True,
         "change": -14,
         "percent_change": -77.8,
         "response": True,
@@ -102,7 +103,8 @@ def test_response_is_judged_on_the_latest_score_but_timed_at_the_first():
 def test_a_single_score_has_no_outcome_yet():
     summary = summarize(PHQ9, [(at(9), 15)], FIRST_INFUSION)
     assert summary.baseline == summary.latest == ScorePoint(at(9), 15)
-    assert (summary.count, summary.change, summary.percent_change) == (1, 0, 0.0)
+    # Nothing to compare with yet: no change rather than "0, unchanged".
+    assert (summary.count, summary.change, summary.percent_change) == (1, None, None)
     assert (summary.response, summary.remission, summary.has_follow_up) == (None, None, False)
     assert summary.time_to_first_response_days is None
     assert summary.remission_rule == "< 5"
@@ -122,11 +124,36 @@ def test_before_any_treatment_the_first_score_is_the_baseline():
     assert summary.time_to_first_response_days is None
 
 
-def test_with_no_score_before_treatment_the_first_score_is_the_baseline():
-    summary = summarize(PHQ9, [(at(12), 16), (at(19), 6)], FIRST_INFUSION)
+def test_with_no_score_before_treatment_response_and_remission_are_not_judged():
+    # Dosed on the 10th, first PHQ-9 on the 12th: 16 already reflects treatment, so
+    # 16 -> 4 is not reported as a response or a remission.
+    summary = summarize(PHQ9, [(at(12), 16), (at(19), 4)], FIRST_INFUSION)
     assert summary.baseline == ScorePoint(at(12), 16)
-    assert summary.response is True
-    assert summary.time_to_first_response_days == 9.0
+    assert summary.baseline_before_treatment is False
+    assert (summary.change, summary.percent_change) == (-12, -75.0)
+    assert (summary.response, summary.remission, summary.improvement) == (None, None, None)
+    assert summary.time_to_first_response_days is None
+    assert summary.remission_rule == "< 5"
+
+
+def test_a_pcl5_drop_after_a_late_baseline_is_not_called_meaningful():
+    summary = summarize(PCL5, [(at(12), 50), (at(30), 30)], FIRST_INFUSION)
+    assert summary.baseline_before_treatment is False
+    assert (summary.change, summary.improvement, summary.remission) == (-20, None, None)
+
+
+def test_without_treatment_the_first_score_is_a_true_baseline():
+    summary = summarize(PHQ9, [(at(12), 16), (at(19), 4)], None)
+    assert summary.baseline_before_treatment is True
+    assert (summary.response, summary.remission) == (True, True)
+
+
+def test_scores_only_before_treatment_have_no_change_yet():
+    # 20 then 18 before the first infusion: 18 is the baseline and nothing follows it.
+    summary = summarize(PHQ9, [(at(2), 20), (at(9), 18)], FIRST_INFUSION)
+    assert summary.baseline == summary.latest == ScorePoint(at(9), 18)
+    assert (summary.change, summary.percent_change, summary.response) == (None, None, None)
+    assert summary.baseline_before_treatment is True
 
 
 def test_a_worsening_course_has_a_positive_change():
@@ -285,12 +312,21 @@ def test_summary_laws(scores, treat_after):
     first = None if treat_after is None else at(1) + timedelta(minutes=treat_after)
     summary = summarize(PHQ9, scores, first)
     assert summary.count == len(scores)
-    assert summary.change == summary.latest.total - summary.baseline.total
+    if summary.has_follow_up:
+        assert summary.change == summary.latest.total - summary.baseline.total
+    else:
+        assert summary.change is None and summary.percent_change is None
+    if len(scores) == 1:
+        assert summary.change is None
     assert summary.latest.at == max(t for t, _ in scores)
     if first is not None and any(t <= first for t, _ in scores):
         assert summary.baseline.at == max(t for t, _ in scores if t <= first)
+        assert summary.baseline_before_treatment is True
     else:
         assert summary.baseline.at == min(t for t, _ in scores)
+        assert summary.baseline_before_treatment is (first is None)
+    if not summary.baseline_before_treatment:
+        assert (summary.response, summary.remission) == (None, None)
     if summary.response is not None:
         assert summary.response is (2 * summary.latest.total <= summary.baseline.total)
     if summary.remission is not None:

@@ -271,3 +271,167 @@ def test_urgent_alerts_come_before_high_ones_then_the_oldest(api_client, staff, 
     items = api_client(staff["physician"]).get("/api/v1/alerts").json()["items"]
     assert [i["level"] for i in items] == ["urgent", "urgent", "high"]
     assert items[0]["id"] < items[1]["id"]
+
+
+# --- a skipped suicidality item ----------------------------------------------------
+
+
+def test_a_skipped_item_9_is_prorated_but_opens_an_alert_a_person_must_close(
+    api_client, staff, patient
+):
+    body = post(
+        api_client(staff["nurse"]),
+        PHQ9_URL.format(patient.pk),
+        {"instrument": "phq9", "answers": [3, 3, 3, 3, 3, 3, 3, 3, None]},
+    ).json()
+    assert (body["total"], body["prorated"], body["missing_items"]) == (27, True, [9])
+    assert [(a["code"], a["level"]) for a in body["alerts"]] == [("suicidality_unanswered", "high")]
+    alert = Alert.objects.get()
+    assert (alert.code, alert.level, alert.status) == ("suicidality_unanswered", "high", "open")
+    assert "ask the patient directly" in alert.message
+    services.send_due_questionnaires()
+    services.notify_unnotified_alerts()
+    alert.refresh_from_db()
+    assert alert.status == "open"
+    listed = api_client(staff["physician"]).get("/api/v1/alerts?status=open").json()["items"]
+    assert [i["code"] for i in listed] == ["suicidality_unanswered"]
+
+
+def test_the_entry_page_shows_the_skipped_item_and_its_alert(login, staff, patient):
+    data = {"instrument": "phq9"} | {f"item_{n}": "3" for n in range(1, 9)}
+    html = (
+        login(staff["nurse"]).post(f"/measures/patients/{patient.pk}/enter/", data).content.decode()
+    )
+    assert '<span class="big num">27</span>' in html
+    assert "Skipped: item 9; the total is prorated from the mean of the answered items." in html
+    assert "Suicidality unanswered alert — high" in html
+    assert Alert.objects.get().code == "suicidality_unanswered"
+
+
+# --- who is told, and until the e-mail goes ------------------------------------------
+
+
+@pytest.fixture
+def dr_patel(clinic):
+    """A second physician of the clinic, with an address."""
+    from ketaclinic.accounts.services import add_staff
+
+    return add_staff(
+        username="drpatel",
+        clinic=clinic,
+        role="physician",
+        password="x-" * 10,
+        email="patel@harbor.example",
+    )
+
+
+def test_without_a_care_team_record_every_physician_is_emailed(
+    api_client, staff, patient, doctor_email, dr_patel, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        alert = open_alert(api_client(staff["nurse"]), patient)
+    assert mail.outbox[0].to == [doctor_email, "patel@harbor.example"]
+    alert.refresh_from_db()
+    assert alert.notified_at is not None
+
+
+def test_the_prescriber_of_the_patients_course_is_emailed_alone(
+    api_client, staff, patient, clinic, doctor_email, dr_patel, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.measures.conftest import dosed_session
+
+    dosed_session(clinic, patient, dr_patel, timezone.now() - timedelta(days=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        open_alert(api_client(staff["nurse"]), patient)
+    assert [m.to for m in mail.outbox] == [["patel@harbor.example"]]
+
+
+def test_the_physician_who_decided_the_screening_is_emailed_when_there_is_no_course(
+    api_client, staff, patient, clinic, doctor_email, dr_patel, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
+    from ketaclinic.screening.models import Screening
+
+    Screening.objects.create(
+        clinic=clinic,
+        patient=patient,
+        protocol="ketamine-iv-mood",
+        ruleset_version=1,
+        result="eligible",
+        created_by=staff["nurse"].user,
+        decision="accept",
+        decided_by=dr_patel.user,
+        decided_at=timezone.now(),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        open_alert(api_client(staff["nurse"]), patient)
+    assert [m.to for m in mail.outbox] == [["patel@harbor.example"]]
+
+
+def test_a_prescriber_without_an_address_falls_back_to_every_physician(
+    api_client, staff, patient, clinic, doctor_email, dr_patel, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.measures.conftest import dosed_session
+
+    dr_patel.user.email = ""
+    dr_patel.user.save(update_fields=["email"])
+    dosed_session(clinic, patient, dr_patel, timezone.now() - timedelta(days=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        open_alert(api_client(staff["nurse"]), patient)
+    assert [m.to for m in mail.outbox] == [[doctor_email]]
+
+
+def test_a_failed_email_is_retried_by_the_worker_until_it_goes(
+    api_client, staff, patient, doctor_email, monkeypatch, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ketaclinic.worker import jobs
+
+    def down(*args, **kwargs):
+        raise ConnectionRefusedError("mail server down")
+
+    monkeypatch.setattr(services, "send_mail", down)
+    with django_capture_on_commit_callbacks(execute=True):
+        alert = open_alert(api_client(staff["nurse"]), patient)
+    alert.refresh_from_db()
+    assert alert.notified_at is None and mail.outbox == []
+    later = timezone.now() + timedelta(minutes=5)
+    # Still down: the worker tries, fails, and leaves it for the next pass.
+    assert services.notify_unnotified_alerts(later) == 0
+    monkeypatch.undo()
+    assert (services.notify_unnotified_alerts, 60) in jobs.JOBS
+    assert services.notify_unnotified_alerts(later) == 1
+    assert mail.outbox[-1].to == [doctor_email]
+    assert f"Alert {alert.pk}: suicidality (urgent)" in mail.outbox[-1].body
+    alert.refresh_from_db()
+    assert alert.notified_at is not None
+    # Sent once: the next pass has nothing to do.
+    assert services.notify_unnotified_alerts(later + timedelta(minutes=1)) == 0
+    assert len(mail.outbox) == 1
+    event = AuditEvent.objects.get(action="measures.alert_notify")
+    assert event.detail["alerts"] == [alert.pk]
+
+
+def test_the_worker_does_not_email_a_resolved_alert(api_client, staff, patient, doctor_email):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    alert = open_alert(api_client(staff["nurse"]), patient)  # on_commit never ran here
+    post(
+        api_client(staff["physician"]), f"/api/v1/alerts/{alert.pk}/resolve", {"action": "referral"}
+    )
+    assert services.notify_unnotified_alerts(timezone.now() + timedelta(minutes=5)) == 0
+    assert mail.outbox == []

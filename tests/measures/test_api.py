@@ -31,6 +31,10 @@ def test_it_records_a_phq9_and_answers_the_exact_contract(api_client, staff, pat
         "severity": "moderate",
         "severity_label": "Moderate",
         "subscores": {},
+        "prorated": False,
+        "missing_items": [],
+        "provisional_diagnosis": None,
+        "above_cutoff": None,
         "alerts": [],
         "taken_at": "2026-11-20T14:30:00Z",
     }
@@ -209,7 +213,52 @@ def test_phq9_prorates_two_skips_and_stores_the_skips(api_client, staff, patient
     ).json()
     # mean of 7 answered = 9/7, x 9 = 11.57 -> 12
     assert body["total"] == 12 and body["severity"] == "moderate"
-    assert Response.objects.get().answers[2] is None
+    assert (body["prorated"], body["missing_items"]) == (True, [3, 5])
+    stored = Response.objects.get()
+    assert stored.answers[2] is None
+    assert (stored.prorated, stored.missing_items) == (True, [3, 5])
+    listed = api_client(staff["nurse"]).get(PHQ9_URL.format(patient.pk)).json()["items"][0]
+    assert (listed["prorated"], listed["missing_items"]) == (True, [3, 5])
+
+
+def test_three_skips_answer_no_total_and_name_them(api_client, staff, patient):
+    body = post(
+        api_client(staff["nurse"]),
+        PHQ9_URL.format(patient.pk),
+        {"instrument": "phq9", "answers": [None, None, None, 1, 1, 1, 1, 1, 0]},
+    ).json()
+    assert (body["total"], body["severity"], body["prorated"]) == (None, None, False)
+    assert body["missing_items"] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("answers", "total", "provisional", "above"),
+    [
+        # Every item 2: 40 >= 33, and every cluster has enough items at 2+ (B1 C1 D2 E2).
+        ([2] * 20, 40, True, True),
+        # Clusters met with the fewest items (1 B, 1 C, 2 D, 2 E at 2): total 12, below 33.
+        ([2, 0, 0, 0, 0, 2, 0, 2, 2, 0, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0], 12, True, False),
+        # B all 4, C 0, D and E all 1: exactly 33 reaches the cut-off, but no C item is
+        # at 2+, so the DSM-5 item rule is not met.
+        ([4] * 5 + [0, 0] + [1] * 13, 33, False, True),
+    ],
+)
+def test_pcl5_stores_and_answers_the_provisional_diagnosis_and_cutoff(
+    api_client, staff, patient, answers, total, provisional, above
+):
+    client = api_client(staff["physician"])
+    body = post(
+        client, PHQ9_URL.format(patient.pk), {"instrument": "pcl5", "answers": answers}
+    ).json()
+    assert (body["total"], body["provisional_diagnosis"], body["above_cutoff"]) == (
+        total,
+        provisional,
+        above,
+    )
+    stored = Response.objects.get()
+    assert (stored.provisional_diagnosis, stored.above_cutoff) == (provisional, above)
+    listed = client.get(PHQ9_URL.format(patient.pk)).json()["items"][0]
+    assert (listed["provisional_diagnosis"], listed["above_cutoff"]) == (provisional, above)
 
 
 def test_the_list_is_newest_first_filtered_and_paginated(api_client, staff, patient):
@@ -341,6 +390,7 @@ def test_outcomes_for_a_baseline_and_follow_ups(api_client, staff, patient):
             {
                 "instrument": "gad7",
                 "baseline": 12,
+                "baseline_before_treatment": True,
                 "latest": 8,
                 "change": -4,
                 "percent_change": -33.3,
@@ -352,6 +402,7 @@ def test_outcomes_for_a_baseline_and_follow_ups(api_client, staff, patient):
             {
                 "instrument": "phq9",
                 "baseline": 20,
+                "baseline_before_treatment": True,
                 "latest": 4,
                 "change": -16,
                 "percent_change": -80.0,
@@ -388,6 +439,7 @@ def test_outcomes_take_the_last_score_before_the_first_treatment_as_baseline(
             {
                 "instrument": "phq9",
                 "baseline": 20,
+                "baseline_before_treatment": True,
                 "latest": 8,
                 "change": -12,
                 "percent_change": -60.0,
@@ -406,12 +458,45 @@ def test_outcomes_with_one_score_have_no_judgement_yet(api_client, staff, patien
         {
             "instrument": "phq9",
             "baseline": 16,
+            "baseline_before_treatment": True,
             "latest": 16,
-            "change": 0,
-            "percent_change": 0.0,
+            "change": None,
+            "percent_change": None,
             "response": None,
             "remission": None,
             "count": 1,
+        }
+    ]
+
+
+def test_a_patient_dosed_before_any_score_is_not_reported_as_a_response(
+    api_client, staff, patient, clinic
+):
+    """First dose on 1 Sep, PHQ-9 16 on 3 Sep then 4: no true baseline, so no judgement."""
+    client = api_client(staff["physician"])
+    base = datetime(2026, 9, 1, 10, tzinfo=UTC)
+    dosed_session(clinic, patient, staff["physician"], base)
+    for days, total in ((2, 16), (16, 4)):
+        post(
+            client,
+            PHQ9_URL.format(patient.pk),
+            {
+                "instrument": "phq9",
+                "answers": _phq(total),
+                "taken_at": (base + timedelta(days=days)).isoformat(),
+            },
+        )
+    assert client.get(f"/api/v1/patients/{patient.pk}/outcomes").json()["instruments"] == [
+        {
+            "instrument": "phq9",
+            "baseline": 16,
+            "baseline_before_treatment": False,
+            "latest": 4,
+            "change": -12,
+            "percent_change": -75.0,
+            "response": None,
+            "remission": None,
+            "count": 2,
         }
     ]
 

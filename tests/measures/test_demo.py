@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
+from ketaclinic.accounts.models import Membership
 from ketaclinic.measures import services
 from ketaclinic.measures.models import Alert, Response
 from ketaclinic.patients.models import Patient
@@ -12,7 +13,7 @@ from ketaclinic.patients.models import Patient
 pytestmark = pytest.mark.django_db
 
 
-def test_the_demo_has_varied_courses_and_two_open_alerts():
+def test_the_demo_has_varied_courses_and_two_open_alerts(login):
     call_command("seed_demo", stdout=open("/dev/null", "w"))
     count = Response.objects.count()
     call_command("seed_demo", stdout=open("/dev/null", "w"))
@@ -40,4 +41,13 @@ def test_the_demo_has_varied_courses_and_two_open_alerts():
     open_alerts = Alert.objects.filter(status="open")
     assert open_alerts.count() == 2
     assert set(open_alerts.values_list("code", "level")) == {("suicidality", "urgent")}
+    # Seeded history: the physician was told then; the worker has nothing to e-mail.
+    assert not open_alerts.filter(notified_at__isnull=True).exists()
+    # A finished course predates the software: the chart says no sessions are recorded
+    # here rather than "no treatment yet" over nine improving scores.
+    maintenance = next(p for p in patients if p.status == "maintenance")
+    physician = Membership.objects.filter(clinic__slug="harbor", role="physician").first()
+    html = login(physician).get(f"/patients/{maintenance.pk}/").content.decode()
+    assert "No treatment sessions recorded here: baseline is the first score." in html
+    assert "No treatment yet" not in html
     assert not Response.objects.exclude(clinic__slug="harbor").exists()

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.measures import services
-from ketaclinic.measures.models import Alert, QuestionnaireLink, Response, Schedule
+from ketaclinic.measures.models import Alert, LinkToken, QuestionnaireLink, Response, Schedule
 
 pytestmark = pytest.mark.django_db
 
@@ -60,8 +60,9 @@ def test_the_front_desk_sends_a_bundle_and_only_a_hash_is_stored(
     )
     link = QuestionnaireLink.objects.get()
     assert link.instruments == ["phq9", "gad7", "cssrs_screen"]
-    assert link.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert LinkToken.objects.get().token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert token not in str(QuestionnaireLink.objects.values().get())
+    assert token not in str(LinkToken.objects.values().get())
     assert link.expires_at - link.created_at == timedelta(hours=72)
     message = mail.outbox[0]
     assert message.to == ["maria@example.org"]
@@ -237,15 +238,90 @@ def test_reminders_go_twice_then_the_link_expires(
         assert services.send_due_questionnaires(created + timedelta(hours=70)) == 0
     assert len(mail.outbox) == 3
     assert mail.outbox[1].subject.startswith("Reminder:")
+    assert "The link in the earlier e-mail works too" in mail.outbox[1].body
     assert QuestionnaireLink.objects.get().reminders_sent == 2
-    # The reminder carries a fresh token; the first one is replaced.
-    newest = token_from(mail.outbox[-1].body)
-    assert newest != token
-    assert Client().get(f"/q/{token}/").status_code == 404
-    assert Client().get(f"/q/{newest}/").status_code == 200
+    # Each reminder carries a fresh token; every token sent still opens the link.
+    tokens = [token_from(m.body) for m in mail.outbox]
+    assert len(set(tokens)) == 3 and tokens[0] == token
+    for sent in tokens:
+        assert Client().get(f"/q/{sent}/").status_code == 200
+    assert LinkToken.objects.count() == 3
 
 
-def test_the_worker_survives_a_failing_job(monkeypatch, db):
+def test_a_patient_who_opened_the_first_email_submits_after_a_reminder(
+    staff, emailed, login, doctor_email, django_capture_on_commit_callbacks
+):
+    """The page opened from the first e-mail still takes the answers once a reminder went."""
+    first = send(login, staff["nurse"], emailed, ["phq9"], django_capture_on_commit_callbacks)
+    patient_page = Client()
+    assert patient_page.get(f"/q/{first}/").status_code == 200
+    created = QuestionnaireLink.objects.get().created_at
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.send_due_questionnaires(created + timedelta(hours=24, minutes=1)) == 1
+    reminder = token_from(mail.outbox[-1].body)
+    with django_capture_on_commit_callbacks(execute=True):
+        done = patient_page.post(f"/q/{first}/", {**PHQ9_CALM, "phq9-item_9": "1"})
+    assert done.status_code == 200
+    assert "your answers were received" in done.content.decode()
+    assert Response.objects.get().total == 9
+    assert Alert.objects.get().code == "suicidality"
+    assert mail.outbox[-1].to == [doctor_email]
+    # The link is spent for every token it was sent with.
+    again = Client().get(f"/q/{reminder}/")
+    assert again.status_code == 410 and "already been used" in again.content.decode()
+
+
+def test_a_link_that_expires_while_the_answers_are_sent_says_expired_not_used(
+    login, staff, emailed, monkeypatch, django_capture_on_commit_callbacks
+):
+    token = send(login, staff["nurse"], emailed, ["phq9"], django_capture_on_commit_callbacks)
+    read = services.find_link
+    calls = []
+
+    def expires_after_the_page_reads_it(raw):
+        found = read(raw)
+        calls.append(found[1])
+        QuestionnaireLink.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+        return found
+
+    monkeypatch.setattr(services, "find_link", expires_after_the_page_reads_it)
+    page = Client().post(f"/q/{token}/", PHQ9_CALM)
+    assert calls[0] == "valid"
+    assert page.status_code == 410
+    html = page.content.decode()
+    assert "This link has expired" in html and "already been used" not in html
+    assert not Response.objects.exists()
+    assert QuestionnaireLink.objects.get().used_at is None
+
+
+def test_a_link_spent_between_reading_and_storing_says_used(
+    login, staff, emailed, monkeypatch, django_capture_on_commit_callbacks
+):
+    token = send(login, staff["nurse"], emailed, ["phq9"], django_capture_on_commit_callbacks)
+    read = services.find_link
+
+    def read_then_spent_elsewhere(raw):
+        found = read(raw)
+        QuestionnaireLink.objects.update(used_at=timezone.now())  # another tab submitted
+        return found
+
+    monkeypatch.setattr(services, "find_link", read_then_spent_elsewhere)
+    with pytest.raises(services.LinkUnavailable) as err:
+        services.submit_link(raw=token, answers={"phq9": [0] * 9})
+    assert err.value.state == "used"
+    assert not Response.objects.exists()
+
+
+def test_a_post_to_an_unknown_link_says_not_valid(db):
+    page = Client().post("/q/not-a-real-token/", PHQ9_CALM)
+    assert page.status_code == 404
+    html = page.content.decode()
+    assert "This link is not valid" in html and "already been used" not in html
+    assert not Response.objects.exists()
+
+
+def test_the_worker_survives_a_failing_job(monkeypatch, db, settings):
+    settings.DEBUG = True  # the worker refuses production mode with the development key
     from ketaclinic.worker import jobs
     from ketaclinic.worker.management.commands import worker
 

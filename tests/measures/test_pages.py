@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +13,45 @@ from ketaclinic.measures.models import Alert, Response
 from tests.measures.conftest import PHQ9_URL, dosed_session, post
 
 pytestmark = pytest.mark.django_db
+
+
+NUM = r"(-?[\d.]+)"
+# matplotlib's SVG: a clipped rectangle filled with one colour (axhspan), the axes
+# background, a clipped vertical dotted line (axvline), a clipped dashed horizontal line.
+SHADED = re.compile(
+    rf'<path d="M {NUM} {NUM}\s+L {NUM} \2\s+L \3 {NUM}\s+L \1 \4\s+z\s*" '
+    r'clip-path="url\(#\w+\)" style="fill: (#[0-9a-f]{6})"'
+)
+FRAME = re.compile(rf'<g id="patch_2">\s*<path d="M {NUM} {NUM}\s+L {NUM} \2\s+L \3 {NUM}\s')
+DOTTED_SESSION = re.compile(
+    rf'<path d="M {NUM} {NUM}\s+L \1 {NUM}\s*" clip-path="url\(#\w+\)" '
+    r'style="fill: none; stroke-dasharray: [^"]*stroke: #7a869a'
+)
+HORIZONTAL = re.compile(
+    rf'<path d="M {NUM} {NUM}\s+L {NUM} \2\s*" clip-path="url\(#\w+\)" '
+    r'style="fill: none; stroke-dasharray: [^"]*stroke: (#[0-9a-f]{6})'
+)
+DATA_LINE = re.compile(
+    r'<path d="(M [^"]*)" clip-path="url\(#\w+\)" style="fill: none; stroke: #1f4e79'
+)
+
+
+def plot_frame(svg: str) -> tuple[float, float]:
+    """The plot area's top and bottom, in SVG units (y grows downwards)."""
+    _x, bottom, _x2, top = (float(v) for v in FRAME.search(svg).groups())
+    return top, bottom
+
+
+def shaded_bands(svg: str) -> list[tuple[float, float, str]]:
+    """(top, bottom, colour) of each shaded severity band, lowest band first."""
+    from ketaclinic.measures.charts import BAND_COLOURS
+
+    bands = [
+        (float(top), float(bottom), colour)
+        for _x, bottom, _x2, top, colour in SHADED.findall(svg)
+        if colour in BAND_COLOURS
+    ]
+    return sorted(bands, key=lambda b: -b[1])
 
 
 def phq(total: int) -> list[int]:
@@ -129,6 +169,17 @@ def test_the_trend_chart_is_svg_with_the_bands(login, staff, patient, api_client
     assert svg.startswith("<svg")
     for label in ("Minimal", "Mild", "Moderate", "Moderately severe", "Severe"):
         assert label in svg
+    # Five shaded rectangles, each its own colour, stacked without gaps over the whole
+    # plot, each as tall as its band's share of the range (0-4 is 5 points, 20-27 is 8).
+    bands = shaded_bands(svg)
+    assert len(bands) == 5 and len({colour for *_, colour in bands}) == 5
+    top, bottom = plot_frame(svg)
+    assert bands[0][1] == pytest.approx(bottom) and bands[-1][0] == pytest.approx(top)
+    for lower, upper in zip(bands, bands[1:], strict=False):
+        assert upper[1] == pytest.approx(lower[0])
+    unit = (bottom - top) / 28  # 0-27 with half a point of room at each end
+    heights = [round((b_bottom - b_top) / unit, 3) for b_top, b_bottom, _ in bands]
+    assert heights == [5, 5, 5, 5, 8]
     seed_series(api_client, staff, patient, [3, 3, 2, 2, 1, 1])
     with CaptureQueriesContext(connection) as more:
         client.get(f"/measures/patients/{patient.pk}/chart/phq9.svg")
@@ -149,16 +200,23 @@ def test_the_chart_marks_every_treatment_session_and_names_the_baseline(
     base = datetime(2026, 9, 1, 15, tzinfo=UTC)
     client = login(staff["physician"])
     html = client.get(f"/patients/{patient.pk}/").content.decode()
-    assert "No treatment yet: baseline is the first score." in html
+    assert "No treatment sessions recorded here: baseline is the first score." in html
+    assert not DOTTED_SESSION.findall(
+        client.get(f"/measures/patients/{patient.pk}/chart/phq9.svg").content.decode()
+    )
     dosed_session(clinic, patient, staff["physician"], base + timedelta(weeks=1, days=1))
     with CaptureQueriesContext(connection) as one:
         svg = client.get(f"/measures/patients/{patient.pk}/chart/phq9.svg").content.decode()
+    assert len(DOTTED_SESSION.findall(svg)) == 1
     assert svg.count("Treatment session") == 1
     for days in (3, 5, 8):
         dosed_session(clinic, patient, staff["physician"], base + timedelta(weeks=1, days=days))
     with CaptureQueriesContext(connection) as four:
         svg = client.get(f"/measures/patients/{patient.pk}/chart/phq9.svg").content.decode()
-    assert svg.count("Treatment session") == 1  # named once in the legend
+    # One dotted line per session, at four different places; the legend names them once.
+    lines = DOTTED_SESSION.findall(svg)
+    assert len(lines) == 4 and len({x for x, *_ in lines}) == 4
+    assert svg.count("Treatment session") == 1
     assert len(four) == len(one)
     html = client.get(f"/patients/{patient.pk}/").content.decode()
     # Week 1 (18) is the last score before the first dose on 9 Sep: 18 -> 6 is -66.7 %.
@@ -203,3 +261,83 @@ def test_the_front_desk_sees_only_the_send_forms(login, staff, patient, api_clie
     assert "E-mail a questionnaire link" in html
     assert "Enter a questionnaire" not in html
     assert "chart/phq9.svg" not in html and "Baseline" not in html
+
+
+def test_points_at_the_ends_of_the_range_are_not_clipped():
+    from ketaclinic.measures.charts import trend_svg
+    from ketaclinic.measures.registry import instruments
+
+    base = datetime(2026, 9, 1, 15, tzinfo=UTC)
+    svg = trend_svg(instruments()["phq9"], [(base, 27), (base + timedelta(weeks=1), 0)], UTC, [])
+    top, bottom = plot_frame(svg)
+    unit = (bottom - top) / 28
+    path = DATA_LINE.search(svg).group(1)
+    ys = [float(y) for y in re.findall(r"[ML] [\d.]+ ([\d.]+)", path)]
+    # Half a point of room above 27 and below 0: the markers show whole.
+    assert min(ys) - top == pytest.approx(unit / 2)
+    assert bottom - max(ys) == pytest.approx(unit / 2)
+
+
+def test_the_pcl5_chart_draws_its_cutoff_line(login, staff, patient, api_client):
+    client = api_client(staff["nurse"])
+    base = datetime(2026, 9, 1, 15, tzinfo=UTC)
+    for week, answers in enumerate([[3] * 20, [1] * 20]):
+        post(
+            client,
+            PHQ9_URL.format(patient.pk),
+            {
+                "instrument": "pcl5",
+                "answers": answers,
+                "taken_at": (base + timedelta(weeks=week)).isoformat(),
+            },
+        )
+    page = login(staff["physician"])
+    svg = page.get(f"/measures/patients/{patient.pk}/chart/pcl5.svg").content.decode()
+    top, bottom = plot_frame(svg)
+    unit = (bottom - top) / 81  # 0-80 with half a point at each end
+    lines = [(float(y), colour) for _x, y, _x2, colour in HORIZONTAL.findall(svg)]
+    assert len(lines) == 1
+    y, colour = lines[0]
+    assert colour == "#8a2432"
+    assert y == pytest.approx(bottom - (33 + 0.5) * unit)  # at a total of 33
+    assert "Cut-off 33" in svg
+    html = page.get(f"/patients/{patient.pk}/").content.decode()
+    # Latest PCL-5: every item 1 = 20, below 33, and no item at 2+.
+    assert "below cut-off 33" in html and "DSM-5 item rule not met" in html
+    assert "a dashed line marks a cut-off" in html
+
+
+def test_entering_a_pcl5_shows_the_provisional_diagnosis_and_cutoff(login, staff, patient):
+    data = {"instrument": "pcl5"} | {f"item_{n}": "2" for n in range(1, 21)}
+    html = (
+        login(staff["physician"])
+        .post(f"/measures/patients/{patient.pk}/enter/", data)
+        .content.decode()
+    )
+    assert '<span class="big num">40</span>' in html
+    assert "At or above the cut-off of 33" in html
+    assert "Provisional PTSD: DSM-5 item rule met" in html
+    stored = Response.objects.get()
+    assert (stored.provisional_diagnosis, stored.above_cutoff) == (True, True)
+
+
+def test_the_chart_section_says_when_treatment_began_before_any_score(
+    login, staff, patient, api_client, clinic
+):
+    dosed_session(clinic, patient, staff["physician"], datetime(2026, 8, 30, 15, tzinfo=UTC))
+    seed_series(api_client, staff, patient, [16, 4])  # from 1 Sep, after the first dose
+    html = login(staff["physician"]).get(f"/patients/{patient.pk}/").content.decode()
+    assert '16 <span class="badge level-caution">after treatment began</span>' in html
+    assert "the first score is shown as the baseline but already reflects treatment" in html
+    assert "-12 (-75.0 %)" in html
+    assert "✓ yes" not in html  # neither a response nor a remission is claimed
+
+
+def test_the_chart_section_marks_a_prorated_latest_score(login, staff, patient, api_client):
+    post(
+        api_client(staff["nurse"]),
+        PHQ9_URL.format(patient.pk),
+        {"instrument": "phq9", "answers": [2, 2, None, 2, 2, 2, 2, 2, 0]},
+    )
+    html = login(staff["physician"]).get(f"/patients/{patient.pk}/").content.decode()
+    assert "prorated: item 3 skipped" in html

@@ -30,9 +30,13 @@ class ScorePoint:
 class OutcomeSummary:
     """One patient's course on one instrument.
 
+    `change` and `percent_change` are None when there is no score after the baseline
+    (a single score has no change yet); `percent_change` also when the baseline is 0.
     `response`, `remission` and `improvement` are None when the instrument has no such
-    rule, when there is no score after the baseline yet, or (for percent-based rules)
-    when the baseline is 0.
+    rule, when there is no score after the baseline yet, when treatment started before
+    any score (`baseline_before_treatment` False: the first score already reflects
+    treatment, so judging against it would flatter or hide the effect), or (for
+    percent-based rules) when the baseline is 0.
     """
 
     instrument: str
@@ -41,7 +45,8 @@ class OutcomeSummary:
     baseline: ScorePoint
     latest: ScorePoint
     has_follow_up: bool
-    change: int
+    baseline_before_treatment: bool
+    change: int | None
     percent_change: float | None
     response: bool | None
     remission: bool | None
@@ -59,6 +64,7 @@ class OutcomeSummary:
             "baseline": {"at": self.baseline.at.isoformat(), "total": self.baseline.total},
             "latest": {"at": self.latest.at.isoformat(), "total": self.latest.total},
             "has_follow_up": self.has_follow_up,
+            "baseline_before_treatment": self.baseline_before_treatment,
             "change": self.change,
             "percent_change": self.percent_change,
             "response": self.response,
@@ -147,8 +153,10 @@ def summarize(
 ) -> OutcomeSummary:
     """Return the OutcomeSummary of one patient's totals on one instrument.
 
-    Baseline is the last score at or before the first treatment session; when there is
-    no treatment yet, or no score before it, the first score. `remission_overrides`
+    Baseline is the last score at or before the first treatment session, or the first
+    score when there is no treatment yet. When treatment started before any score, the
+    first score is reported as the baseline with `baseline_before_treatment` False, and
+    response, remission and improvement are not judged (None). `remission_overrides`
     maps an instrument code to a programme's own remission threshold (an int keeps the
     instrument's operator) or a full RemissionRule.
     """
@@ -168,24 +176,31 @@ def summarize(
     # Stable sort: scores recorded at the same instant keep their given order.
     points = sorted((ScorePoint(at, total) for at, total in scores), key=lambda p: p.at)
     baseline_index = 0
+    before_treatment = True
     if first_treatment_at is not None:
         before = [i for i, p in enumerate(points) if p.at <= first_treatment_at]
         if before:
             baseline_index = before[-1]
+        else:
+            before_treatment = False
     baseline = points[baseline_index]
     follow_ups = points[baseline_index + 1 :]
     latest = points[-1]
     has_follow_up = bool(follow_ups)
+    # Outcome judgements need a true (pre-treatment) baseline and a later score.
+    judged = has_follow_up and before_treatment
 
-    change = latest.total - baseline.total
-    percent_change = (
-        _round1(Decimal(change) * 100 / Decimal(baseline.total)) if baseline.total else None
-    )
+    change: int | None = None
+    percent_change: float | None = None
+    if has_follow_up:
+        change = latest.total - baseline.total
+        if baseline.total:
+            percent_change = _round1(Decimal(change) * 100 / Decimal(baseline.total))
 
     rules = instrument.outcomes
     response: bool | None = None
     time_to_response: float | None = None
-    if rules.response is not None and has_follow_up and baseline.total > 0:
+    if rules.response is not None and judged and baseline.total > 0:
         percent = rules.response.min_reduction_percent
         response = _reduction_at_least(baseline.total, latest.total, percent)
         if first_treatment_at is not None:
@@ -201,12 +216,12 @@ def summarize(
     if remission_test is not None:
         op, value = remission_test
         remission_text = f"{op} {value}"
-        if has_follow_up:
+        if judged:
             remission = compare(latest.total, op, value)
 
     improvement: str | None = None
     improvement_label: str | None = None
-    if rules.improvement_levels and has_follow_up:
+    if rules.improvement_levels and judged:
         for level in rules.improvement_levels:
             if level.min_drop_points is not None:
                 met = baseline.total - latest.total >= level.min_drop_points
@@ -225,6 +240,7 @@ def summarize(
         baseline=baseline,
         latest=latest,
         has_follow_up=has_follow_up,
+        baseline_before_treatment=before_treatment,
         change=change,
         percent_change=percent_change,
         response=response,

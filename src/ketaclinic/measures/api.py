@@ -34,6 +34,10 @@ def _measure_out(response: Response) -> dict:
         "severity": response.severity or None,
         "severity_label": response.severity_label or None,
         "subscores": response.subscores,
+        "prorated": response.prorated,
+        "missing_items": response.missing_items,
+        "provisional_diagnosis": response.provisional_diagnosis,
+        "above_cutoff": response.above_cutoff,
         "alerts": [{"code": a.code, "level": a.level, "message": a.message} for a in result.alerts],
         "taken_at": response.taken_at,
     }

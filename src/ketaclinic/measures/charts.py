@@ -21,6 +21,10 @@ from ketaclinic.clinical.instruments import Instrument  # noqa: E402
 # too, so colour is never the only cue.
 BAND_COLOURS = ["#e8f5ec", "#f3f7e3", "#fdf5dc", "#fde9d7", "#fbdcdc", "#f6cfd3"]
 LINE = "#1f4e79"
+CUTOFF = "#8a2432"
+# Half a point of room past each end of the score range, so a marker at 0 or at the
+# maximum shows whole instead of half cut off by the plot's edge.
+PAD = 0.5
 _lock = threading.Lock()  # matplotlib's font cache and text layout are not thread-safe
 
 
@@ -30,7 +34,11 @@ def trend_svg(
     tz: tzinfo,
     treatments: Sequence[datetime] = (),
 ) -> str:
-    """Return an SVG line chart of totals over time with the severity bands shaded."""
+    """Return an SVG line chart of totals over time with the severity bands shaded.
+
+    Treatment sessions are dotted vertical lines; a cut-off (PCL-5 provisional PTSD)
+    is a dashed horizontal line named on the chart.
+    """
     low, high = instrument.score_range()
     fig = Figure(figsize=(6.4, 2.6), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
@@ -40,8 +48,8 @@ def trend_svg(
             min(index * len(BAND_COLOURS) // max(len(bands), 1), len(BAND_COLOURS) - 1)
         ]
         ax.axhspan(
-            band.min - 0.5 if band.min > low else low,
-            band.max + 0.5 if band.max < high else high,
+            band.min - PAD,
+            band.max + PAD,
             color=colour,
             zorder=0,
             linewidth=0,
@@ -66,6 +74,19 @@ def trend_svg(
             zorder=1,
             label="Treatment session" if index == 0 else None,
         )
+    cutoff = instrument.scoring.cutoff
+    if cutoff is not None:
+        ax.axhline(cutoff.value, color=CUTOFF, linewidth=1.2, linestyle="--", zorder=2)
+        ax.text(
+            1.005,
+            cutoff.value,
+            f"Cut-off {cutoff.value}",
+            transform=ax.get_yaxis_transform(),
+            va="center",
+            ha="left",
+            fontsize=7.5,
+            color=CUTOFF,
+        )
     if treatments:
         # Named once above the plot, so a dotted line is never a mystery.
         ax.legend(
@@ -87,7 +108,7 @@ def trend_svg(
         )
         if len(xs) == 1:
             ax.set_xlim(xs[0] - timedelta(days=3), xs[0] + timedelta(days=3))
-    ax.set_ylim(low, high)
+    ax.set_ylim(low - PAD, high + PAD)
     ax.set_ylabel("Total", fontsize=9, color="#4a5565")
     ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=8, tz=tz))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b", tz=tz))

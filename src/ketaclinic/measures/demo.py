@@ -3,8 +3,9 @@
 Synthetic PHQ-9 / GAD-7 histories that agree with the rest of the demo clinic:
 - maintenance and inactive patients finished a course before the clinic used this
   software: a baseline and eight weekly follow-ups with varied courses (remitters,
-  responders, partial and non-responders); no sessions are recorded, so the baseline
-  is their first score;
+  responders, partial and non-responders); no sessions are recorded here, so the
+  baseline is their first score and the chart says so ("No treatment sessions recorded
+  here") rather than inventing sessions;
 - active patients start their course this Monday (the scheduling demo plans it so):
   four weekly pre-treatment scores, the last of which is their baseline;
 - patients in screening have one intake score; referred patients have none.
@@ -151,6 +152,9 @@ def seed(clinic, patients) -> None:
                     level=a.level,
                     message=a.message,
                     opened_at=response.taken_at,
+                    # History: the physician was told at the time, so the worker does
+                    # not e-mail demo alerts on every fresh install.
+                    notified_at=response.taken_at,
                 )
 
 
@@ -169,6 +173,9 @@ def _response(clinic, patient, definition, answers, at, entered_by, week) -> Res
         severity_label=result.severity_label or "",
         subscores=dict(result.subscores),
         prorated=result.prorated,
+        missing_items=list(result.missing_items),
+        provisional_diagnosis=result.provisional_diagnosis,
+        above_cutoff=result.above_cutoff,
         taken_at=at,
         entered_by=entered_by if source == Source.CLINICIAN else None,
         source=source,

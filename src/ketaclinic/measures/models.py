@@ -28,6 +28,11 @@ class Response(models.Model):
     severity_label = models.CharField(max_length=80, blank=True)
     subscores = models.JSONField(default=dict, blank=True)
     prorated = models.BooleanField(default=False)
+    # Items left blank that counted as missing (prorated over, or too many for a total).
+    missing_items = models.JSONField(default=list, blank=True)
+    # PCL-5 only (None elsewhere): the DSM-5 item rule, and the total at or above the cut-off.
+    provisional_diagnosis = models.BooleanField(null=True, blank=True)
+    above_cutoff = models.BooleanField(null=True, blank=True)
     taken_at = models.DateTimeField()
     entered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -83,6 +88,8 @@ class Alert(models.Model):
     level = models.CharField(max_length=10, choices=AlertLevel.choices)
     message = models.TextField()
     opened_at = models.DateTimeField()
+    # When the physician e-mail went out; the worker retries open alerts until it has.
+    notified_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=AlertStatus.choices, default=AlertStatus.OPEN)
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -97,6 +104,7 @@ class Alert(models.Model):
         indexes = [
             models.Index(fields=["clinic", "status", "opened_at"], name="alert_open_idx"),
             models.Index(fields=["clinic", "patient", "status"], name="alert_patient_idx"),
+            models.Index(fields=["status", "notified_at"], name="alert_unnotified_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -167,14 +175,13 @@ class Schedule(models.Model):
 
 
 class QuestionnaireLink(models.Model):
-    """A single-use, expiring link e-mailed to a patient; only the token's SHA-256 is stored."""
+    """A single-use, expiring link e-mailed to a patient; its tokens are stored as LinkToken hashes."""
 
     clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
     patient = models.ForeignKey(
         "patients.Patient", on_delete=models.CASCADE, related_name="measure_links"
     )
     instruments = models.JSONField()
-    token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
@@ -197,3 +204,19 @@ class QuestionnaireLink(models.Model):
 
     def __str__(self) -> str:
         return f"questionnaire link #{self.pk}"
+
+
+class LinkToken(models.Model):
+    """One token e-mailed for a link (the first e-mail or a reminder); only its SHA-256 is stored.
+
+    Every token sent for a link opens it until the link is used or expires: a patient
+    who opened the first e-mail and submits after a reminder went out must not lose
+    their answers (nor an item-9 answer its alert).
+    """
+
+    link = models.ForeignKey(QuestionnaireLink, on_delete=models.CASCADE, related_name="tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    sent_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"token for link #{self.link_id}"

@@ -24,7 +24,19 @@ class AlertBrief(Schema):
     message: str
 
 
-class MeasureOut(Schema):
+class ScoreDetails(Schema):
+    """How the total was made, and PCL-5's provisional-diagnosis results (None elsewhere)."""
+
+    # True when skipped items were filled in by the mean of the answered ones (PHQ-9).
+    prorated: bool
+    # Items left blank that counted as missing, by item number.
+    missing_items: list[int]
+    # PCL-5: the DSM-5 item rule is met; the total is at or above the cut-off.
+    provisional_diagnosis: bool | None
+    above_cutoff: bool | None
+
+
+class MeasureOut(ScoreDetails):
     id: int
     instrument: str
     version: int
@@ -36,7 +48,7 @@ class MeasureOut(Schema):
     taken_at: datetime
 
 
-class MeasureListItem(Schema):
+class MeasureListItem(ScoreDetails):
     id: int
     instrument: str
     version: int
@@ -107,8 +119,12 @@ class ResolveIn(Schema):
 class OutcomeRow(Schema):
     instrument: str
     baseline: int
+    # False when treatment started before any score: the baseline then reflects treatment,
+    # and response and remission are not judged (null).
+    baseline_before_treatment: bool
     latest: int
-    change: int
+    # Null until there is a score after the baseline.
+    change: int | None
     percent_change: float | None
     response: bool | None
     remission: bool | None

@@ -35,6 +35,7 @@ from ketaclinic.measures.models import (
     AlertAction,
     AlertLevel,
     AlertStatus,
+    LinkToken,
     QuestionnaireLink,
     Response,
     Schedule,
@@ -115,6 +116,9 @@ def _store(
         severity_label=result.severity_label or "",
         subscores=dict(result.subscores),
         prorated=result.prorated,
+        missing_items=list(result.missing_items),
+        provisional_diagnosis=result.provisional_diagnosis,
+        above_cutoff=result.above_cutoff,
         taken_at=taken_at,
         entered_by_id=entered_by_id,
         source=source,
@@ -207,33 +211,102 @@ def view_measures(*, actor: Actor, patient: Patient, what: str, ids: Sequence[in
 # --------------------------------------------------------------------------- alerts
 
 
-def notify_physicians(*, clinic_id: int, alert_ids: Sequence[int]) -> int:
-    """E-mail the clinic's physicians that alerts are open; returns how many were e-mailed.
+def _patients_physicians(clinic_id: int, patient_id: int) -> list[int]:
+    """User ids of the patient's own physicians, most specific first.
 
-    There is no care-team model yet, so "the patient's physician" is every active
-    physician of the clinic. The e-mail names alert and patient ids and links to the
-    chart; it never carries the patient's name or answers.
+    The prescriber of the patient's course (a current one before a finished one, then
+    the newest), then the physician who decided the latest screening. Both models
+    belong to higher apps, so they are looked up by name, never imported.
     """
-    alerts = list(Alert.objects.filter(clinic_id=clinic_id, pk__in=alert_ids).order_by("pk"))
-    if not alerts:
-        return 0
-    recipients = sorted(
-        {
-            m.user.email
-            for m in Membership.objects.active()
-            .filter(clinic_id=clinic_id, role=Role.PHYSICIAN, user__is_active=True)
-            .select_related("user")
-            if m.user.email
-        }
+    found: list[int] = []
+    try:
+        courses = apps.get_model("scheduling", "TreatmentCourse")
+        current = Case(
+            When(status__in=["active", "paused", "planned"], then=Value(0)), default=Value(1)
+        )
+        prescriber = (
+            courses.objects.filter(clinic_id=clinic_id, patient_id=patient_id)
+            .order_by(current, "-created_at", "-pk")
+            .values_list("prescriber_id", flat=True)
+            .first()
+        )
+        if prescriber is not None:
+            found.append(prescriber)
+    except LookupError:
+        pass
+    try:
+        screenings = apps.get_model("screening", "Screening")
+        decider = (
+            screenings.objects.filter(
+                clinic_id=clinic_id, patient_id=patient_id, decided_by__isnull=False
+            )
+            .order_by("-decided_at", "-pk")
+            .values_list("decided_by_id", flat=True)
+            .first()
+        )
+        if decider is not None:
+            found.append(decider)
+    except LookupError:
+        pass
+    return found
+
+
+def alert_recipients(*, clinic_id: int, patient_id: int) -> list[str]:
+    """E-mail addresses to tell about a patient's alert.
+
+    The patient's own physician when they are an active physician of the clinic with an
+    address; otherwise every such physician of the clinic, so an alert never goes unsent
+    for want of a care-team record.
+    """
+    physicians = {
+        m.user_id: m.user.email
+        for m in Membership.objects.active()
+        .filter(clinic_id=clinic_id, role=Role.PHYSICIAN)
+        .select_related("user")
+        if m.user.email
+    }
+    for user_id in _patients_physicians(clinic_id, patient_id):
+        if user_id in physicians:
+            return [physicians[user_id]]
+    return sorted(set(physicians.values()))
+
+
+def notify_physicians(*, clinic_id: int, alert_ids: Sequence[int]) -> int:
+    """E-mail the patient's physician about open, not yet notified alerts; returns e-mails sent.
+
+    One e-mail per patient. An alert is marked `notified_at` only once its e-mail went;
+    otherwise it stays un-notified and the worker retries (notify_unnotified_alerts).
+    The e-mail names alert and patient ids and links to the chart; it never carries the
+    patient's name or answers.
+    """
+    alerts = list(
+        Alert.objects.filter(
+            clinic_id=clinic_id,
+            pk__in=alert_ids,
+            status=AlertStatus.OPEN,
+            notified_at__isnull=True,
+        ).order_by("pk")
     )
+    by_patient: dict[int, list[Alert]] = {}
+    for alert in alerts:
+        by_patient.setdefault(alert.patient_id, []).append(alert)
+    sent = 0
+    for patient_id, group in by_patient.items():
+        if _mail_alerts(clinic_id, patient_id, group):
+            sent += 1
+    return sent
+
+
+def _mail_alerts(clinic_id: int, patient_id: int, alerts: list[Alert]) -> bool:
+    ids = [a.pk for a in alerts]
+    recipients = alert_recipients(clinic_id=clinic_id, patient_id=patient_id)
     if not recipients:
-        log.warning("measures alert %s: no physician has an e-mail address", alert_ids)
-        return 0
-    first = alerts[0]
+        log.warning("measures alerts %s: no physician has an e-mail address", ids)
+        return False
     worst = "urgent" if any(a.level == AlertLevel.URGENT for a in alerts) else "high"
-    chart = base_url() + reverse("patient_chart", args=[first.patient_id])
+    chart = base_url() + reverse("patient_chart", args=[patient_id])
     lines = [
-        f"A {worst} safety alert is open for patient id {first.patient_id}.",
+        f"A {worst} safety alert is open for patient id {patient_id}.",
         "",
         *[f"Alert {a.pk}: {a.code} ({a.level})" for a in alerts],
         "",
@@ -244,15 +317,48 @@ def notify_physicians(*, clinic_id: int, alert_ids: Sequence[int]) -> int:
     ]
     try:
         send_mail(
-            subject=f"[ketaclinic] {worst.capitalize()} alert open (patient id {first.patient_id})",
+            subject=f"[ketaclinic] {worst.capitalize()} alert open (patient id {patient_id})",
             message="\n".join(lines),
             from_email=None,
             recipient_list=recipients,
         )
     except Exception:  # noqa: BLE001 - the alert is stored and listed whatever the mail server does
-        log.exception("measures alert %s: e-mail to physicians failed", alert_ids)
-        return 0
-    return len(recipients)
+        log.exception("measures alerts %s: e-mail to physicians failed; will retry", ids)
+        return False
+    now = timezone.now()
+    with transaction.atomic():
+        Alert.objects.filter(pk__in=ids, notified_at__isnull=True).update(notified_at=now)
+        record_system(
+            "measures.alert_notify",
+            clinic=Clinic.objects.get(pk=clinic_id),
+            detail={"alerts": ids, "patient": patient_id, "recipients": len(recipients)},
+        )
+    return True
+
+
+# The e-mail right after commit gets this long before the worker retries it.
+NOTIFY_RETRY_AFTER = timedelta(minutes=2)
+
+
+def notify_unnotified_alerts(now: datetime | None = None) -> int:
+    """The worker's retry: e-mail open alerts whose e-mail has not gone; returns e-mails sent."""
+    now = now or timezone.now()
+    pending = (
+        Alert.objects.filter(
+            status=AlertStatus.OPEN,
+            notified_at__isnull=True,
+            opened_at__lte=now - NOTIFY_RETRY_AFTER,
+        )
+        .order_by("pk")
+        .values_list("clinic_id", "pk")[:500]
+    )
+    by_clinic: dict[int, list[int]] = {}
+    for clinic_id, pk in pending:
+        by_clinic.setdefault(clinic_id, []).append(pk)
+    return sum(
+        notify_physicians(clinic_id=clinic_id, alert_ids=ids)
+        for clinic_id, ids in by_clinic.items()
+    )
 
 
 def get_alert_for(actor: Actor, alert_id: int | str, action: str = "clinical.view") -> Alert:
@@ -421,6 +527,7 @@ def outcomes_for(*, actor: Actor, patient: Patient) -> list[dict[str, Any]]:
             {
                 "instrument": s.instrument.code,
                 "baseline": s.summary.baseline.total,
+                "baseline_before_treatment": s.summary.baseline_before_treatment,
                 "latest": s.summary.latest.total,
                 "change": s.summary.change,
                 "percent_change": s.summary.percent_change,
@@ -471,6 +578,7 @@ def _mail_link(
         "",
         f"Open this link (it works once, until {local:%d %b %Y %H:%M} {local.tzname()}):",
         link_url(raw),
+        *(["(The link in the earlier e-mail works too, until the same time.)"] if reminder else []),
         "",
         "If you are in crisis or thinking of harming yourself, call or text 988 "
         "(Suicide & Crisis Lifeline) or 911 now; do not wait for this questionnaire.",
@@ -492,19 +600,24 @@ def _new_link(
     sent_by_id: int | None,
     schedule: Schedule | None = None,
 ) -> tuple[QuestionnaireLink, str]:
-    raw = secrets.token_urlsafe(32)
     link = QuestionnaireLink.objects.create(
         clinic=clinic,
         patient=patient,
         instruments=bundle,
-        token_hash=hash_link_token(raw),
         created_at=now,
         expires_at=now + timedelta(hours=link_hours()),
         sent_by_id=sent_by_id,
         schedule=schedule,
         last_sent_at=now,
     )
-    return link, raw
+    return link, _new_token(link, now)
+
+
+def _new_token(link: QuestionnaireLink, now: datetime) -> str:
+    """A fresh raw token for the link; only its hash is stored, beside the earlier ones."""
+    raw = secrets.token_urlsafe(32)
+    LinkToken.objects.create(link=link, token_hash=hash_link_token(raw), sent_at=now)
+    return raw
 
 
 def send_questionnaire(
@@ -534,22 +647,38 @@ class LinkState:
     UNKNOWN = "unknown"
 
 
+class LinkUnavailable(Exception):
+    """The link cannot take answers; `state` says why (used, expired or unknown)."""
+
+    def __init__(self, state: str, link: QuestionnaireLink | None) -> None:
+        self.state = state
+        self.link = link
+        super().__init__(f"This link is {state}.")
+
+
+def _state_of(link: QuestionnaireLink, now: datetime) -> str:
+    if link.used_at is not None:
+        return LinkState.USED
+    if link.expires_at <= now:
+        return LinkState.EXPIRED
+    return LinkState.VALID
+
+
 def find_link(raw: str) -> tuple[QuestionnaireLink | None, str]:
-    """The link for a raw token and its state (valid, used, expired, unknown)."""
+    """The link for a raw token and its state (valid, used, expired, unknown).
+
+    Any token e-mailed for the link (the first e-mail or a reminder) finds it.
+    """
     if not raw or len(raw) > 200:
         return None, LinkState.UNKNOWN
-    link = (
-        QuestionnaireLink.objects.select_related("clinic")
+    token = (
+        LinkToken.objects.select_related("link__clinic")
         .filter(token_hash=hash_link_token(raw))
         .first()
     )
-    if link is None:
+    if token is None:
         return None, LinkState.UNKNOWN
-    if link.used_at is not None:
-        return link, LinkState.USED
-    if link.expires_at <= timezone.now():
-        return link, LinkState.EXPIRED
-    return link, LinkState.VALID
+    return token.link, _state_of(token.link, timezone.now())
 
 
 def open_link(*, link: QuestionnaireLink, ip: str | None) -> None:
@@ -565,11 +694,12 @@ def submit_link(
     """Record the patient's answers for every questionnaire of a link, then spend the link.
 
     All or nothing: one questionnaire's error stores none of them and leaves the link
-    usable. Errors are named "<instrument>.answers.<item>".
+    usable. Errors are named "<instrument>.answers.<item>". A link that is used, expired
+    or unknown raises LinkUnavailable with that state.
     """
     link, state = find_link(raw)
     if state != LinkState.VALID or link is None:
-        raise ValidationError({"link": f"This link is {state}."})
+        raise LinkUnavailable(state, link)
     definitions = [get_instrument(code) for code in link.instruments]
     now = timezone.now()
     stored: list[tuple[Response, list[Alert]]] = []
@@ -579,7 +709,9 @@ def submit_link(
             pk=link.pk, used_at__isnull=True, expires_at__gt=now
         ).update(used_at=now)
         if spent == 0:
-            raise ValidationError({"link": "This link has already been used."})
+            # Used or expired since find_link read it: say which.
+            link.refresh_from_db(fields=["used_at", "expires_at"])
+            raise LinkUnavailable(_state_of(link, now), link)
         errors: dict[str, str] = {}
         for definition in definitions:
             try:
@@ -724,17 +856,18 @@ def _send_scheduled(schedule: Schedule, now: datetime) -> bool:
 
 
 def _remind(link: QuestionnaireLink, now: datetime) -> bool:
-    """Send a reminder with a fresh token (only hashes are stored, so the old link is replaced)."""
+    """Send a reminder with a fresh token; the tokens sent before stay valid beside it.
+
+    Only hashes are stored, so the reminder cannot repeat the first token; it adds one.
+    """
     if not link.patient.email:
         return False
-    raw = secrets.token_urlsafe(32)
     updated = QuestionnaireLink.objects.filter(
         pk=link.pk, used_at__isnull=True, reminders_sent=link.reminders_sent
-    ).update(
-        token_hash=hash_link_token(raw), reminders_sent=link.reminders_sent + 1, last_sent_at=now
-    )
+    ).update(reminders_sent=link.reminders_sent + 1, last_sent_at=now)
     if not updated:
         return False
+    raw = _new_token(link, now)
     record_system(
         "measures.link_remind",
         clinic=link.clinic,

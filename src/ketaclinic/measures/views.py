@@ -317,6 +317,17 @@ def _rate_limited(request: HttpRequest, token: str) -> bool:
     return limited
 
 
+def _link_state(request: HttpRequest, state: str, link: Any) -> HttpResponse:
+    """The plain page for a link that cannot take answers: expired, used or not valid."""
+    status = 404 if state == services.LinkState.UNKNOWN else 410
+    return render(
+        request,
+        "measures/link_state.html",
+        {"state": state, "clinic": link.clinic if link else None},
+        status=status,
+    )
+
+
 def questionnaire_link(request: HttpRequest, token: str) -> HttpResponse:
     """The page a patient opens from the e-mail: no login, the clinic's name and the questions."""
     if _rate_limited(request, token):
@@ -325,13 +336,7 @@ def questionnaire_link(request: HttpRequest, token: str) -> HttpResponse:
         return response
     link, state = services.find_link(token)
     if state != services.LinkState.VALID or link is None:
-        status = 404 if state == services.LinkState.UNKNOWN else 410
-        return render(
-            request,
-            "measures/link_state.html",
-            {"state": state, "clinic": link.clinic if link else None},
-            status=status,
-        )
+        return _link_state(request, state, link)
     loaded = instruments()
     definitions = [
         loaded[c] for c in link.instruments if c in loaded and patient_may_fill(loaded[c])
@@ -343,18 +348,14 @@ def questionnaire_link(request: HttpRequest, token: str) -> HttpResponse:
         answers = {d.code: parse_answers(d, request.POST, prefix=f"{d.code}-") for d in definitions}
         try:
             stored = services.submit_link(raw=token, answers=answers, ip=client_ip(request))
+        except services.LinkUnavailable as exc:
+            # Used or expired between opening and sending: say which, plainly.
+            return _link_state(request, exc.state, exc.link)
         except ValidationError as exc:
             for field, message in _errors(exc).items():
                 code, _, rest = field.partition(".")
                 errors.setdefault(code, {})[rest] = message
             form_error = "Some questions need an answer: see the ones marked below."
-            if "link" in errors:
-                return render(
-                    request,
-                    "measures/link_state.html",
-                    {"state": services.LinkState.USED, "clinic": link.clinic},
-                    status=410,
-                )
         else:
             return render(
                 request,

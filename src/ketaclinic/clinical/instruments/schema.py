@@ -222,7 +222,12 @@ class SeverityBand(_Model):
 
 
 class AlertRule(_Model):
-    """An alert raised by one item's answer, or by the severity / risk level reached."""
+    """An alert raised by one item's answer, by that item left blank, or by the severity reached.
+
+    Triggers, exactly one per rule: `item` + `op` + `value` (the answer compares), `item` +
+    `skipped: true` (the item was left unanswered: a skipped suicidality item is not a
+    "no"), or `severity_in` (the severity / risk level reached).
+    """
 
     code: SnakeCode
     level: AlertLevel
@@ -231,14 +236,20 @@ class AlertRule(_Model):
     item: ItemNumber | None = None
     op: Comparison | None = None
     value: AnswerValue | None = None
+    skipped: bool = False
     severity_in: tuple[SnakeCode, ...] | None = None
 
     @model_validator(mode="after")
     def _one_trigger(self) -> AlertRule:
-        by_item = self.item is not None and self.op is not None and self.value is not None
-        any_item_part = self.item is not None or self.op is not None or self.value is not None
-        if by_item == (self.severity_in is not None) or (any_item_part and not by_item):
-            raise ValueError("an alert rule needs either item, op and value, or severity_in")
+        by_answer = self.op is not None and self.value is not None
+        half_answer = (self.op is None) != (self.value is None)
+        kinds = [by_answer, self.skipped, self.severity_in is not None].count(True)
+        needs_item = by_answer or self.skipped
+        if kinds != 1 or half_answer or needs_item != (self.item is not None):
+            raise ValueError(
+                "an alert rule needs either item, op and value, or item and skipped: true, "
+                "or severity_in"
+            )
         return self
 
 
@@ -460,8 +471,20 @@ class Instrument(_Model):
             raise ValueError("scoring.cutoff.value is outside the score range")
 
     def _check_alerts(self) -> None:
+        s = self.scoring
+        # Items whose blank is allowed by design: never a "skipped" answer to alert on.
+        by_design = {n for g in s.answer_one_of for n in g.items} | {
+            n for r in s.skip_rules for n in r.skip
+        }
         for rule in self.alerts:
-            if rule.item is not None:
+            if rule.item is not None and rule.skipped:
+                self._known(rule.item, f"alerts.{rule.code}")
+                if rule.item in by_design:
+                    raise ValueError(
+                        f"alerts.{rule.code}: item {rule.item} may be left blank by design, "
+                        "so skipped: true cannot apply to it"
+                    )
+            elif rule.item is not None:
                 item = self._known(rule.item, f"alerts.{rule.code}")
                 if type(rule.value) is not type(item.allowed_values[0]):
                     raise ValueError(f"alerts.{rule.code}: value type does not match item")

@@ -176,7 +176,9 @@ def _alerts(
 ) -> tuple[Alert, ...]:
     raised: list[Alert] = []
     for rule in instrument.alerts:
-        if rule.item is not None and rule.op is not None and rule.value is not None:
+        if rule.item is not None and rule.skipped:
+            hit = values[rule.item - 1] is None
+        elif rule.item is not None and rule.op is not None and rule.value is not None:
             answer = values[rule.item - 1]
             hit = answer is not None and compare(answer, rule.op, rule.value)
         else:

@@ -48,6 +48,12 @@ def short_title(title: str) -> str:
 
 
 @register.filter
+def alert_name(code: str) -> str:
+    """An alert code as words ("suicidality_unanswered" -> "Suicidality unanswered")."""
+    return (code or "").replace("_", " ").capitalize()
+
+
+@register.filter
 def severity_level(code: str) -> str:
     """The badge level class for a severity or risk code ("caution" for unknown codes)."""
     return SEVERITY_LEVELS.get(code or "", "info")
@@ -128,6 +134,7 @@ def measures_chart_section(context: dict[str, Any], patient: Any) -> dict[str, A
     ):
         definition = loaded.get(code)
         s = series.get(code)
+        cutoff = definition.scoring.cutoff if definition else None
         rows.append(
             {
                 "code": code,
@@ -135,6 +142,7 @@ def measures_chart_section(context: dict[str, Any], patient: Any) -> dict[str, A
                 "response": response,
                 "summary": s.summary if s else None,
                 "chart": bool(s and s.points),
+                "cutoff": cutoff.value if cutoff else None,
             }
         )
     out.update(
@@ -142,6 +150,10 @@ def measures_chart_section(context: dict[str, Any], patient: Any) -> dict[str, A
         instruments=sorted(loaded.values(), key=lambda i: i.title),
         open_alerts=patient_open_alerts(patient),
         first_treatment=started,
+        late_baseline=any(
+            r["summary"] is not None and not r["summary"].baseline_before_treatment for r in rows
+        ),
+        has_cutoff=any(r["chart"] and r["cutoff"] is not None for r in rows),
     )
     # The chart view has already audited this read ("view", chart).
     return out
