@@ -231,6 +231,96 @@ def test_rounding_never_lifts_a_dose_above_the_hard_maximum():
     assert result.dose_mg == Decimal("74")
 
 
+# The hard maximum holds on actual weight too: a tall, light man dosed on ideal weight.
+# 190 cm / 2.54 = 74.803 in; Devine 50 + 2.3 x 14.803 = 84.047 -> 84.05 kg ideal (60 kg actual).
+
+
+def test_it_refuses_an_ideal_weight_dose_above_the_hard_maximum_on_actual_weight():
+    # 1.0 x 84.05 = 84.05 mg; 84.05 / 60 = 1.401 mg/kg of actual weight > 1.0.
+    error = _error(
+        IV,
+        weight_kg=60,
+        height_cm=190,
+        sex_at_birth="male",
+        weight_basis="ideal",
+        dose_mg_per_kg=Decimal("1.0"),
+        **FRESH,
+    )
+    assert error.field == "dose_mg_per_kg"
+    assert error.message == (
+        "1 mg/kg on 84.05 kg (ideal weight) is 84.05 mg, which is 1.401 mg/kg of actual "
+        "weight 60 kg: above the protocol hard maximum of 1.0 mg/kg (policy)"
+    )
+
+
+def test_it_refuses_an_adjusted_weight_dose_above_the_hard_maximum_on_actual_weight():
+    # Adjusted: 84.05 + 0.4 x (60 - 84.05) = 74.43 kg; 74.43 mg / 60 kg = 1.2405 -> 1.241 mg/kg.
+    error = _error(
+        IV,
+        weight_kg=60,
+        height_cm=190,
+        sex_at_birth="male",
+        weight_basis="adjusted",
+        dose_mg_per_kg=Decimal("1.0"),
+        **FRESH,
+    )
+    assert error.message == (
+        "1 mg/kg on 74.43 kg (adjusted weight) is 74.43 mg, which is 1.241 mg/kg of actual "
+        "weight 60 kg: above the protocol hard maximum of 1.0 mg/kg (policy)"
+    )
+
+
+def test_it_refuses_an_absolute_dose_above_the_hard_maximum_on_actual_weight():
+    # 61 mg / 84.05 kg = 0.726 mg/kg (allowed on ideal), but 61 / 60 = 1.017 mg/kg actual.
+    error = _error(
+        IV,
+        weight_kg=60,
+        height_cm=190,
+        sex_at_birth="male",
+        weight_basis="ideal",
+        dose_mg=61,
+        **FRESH,
+    )
+    assert error.field == "dose_mg"
+    assert "which is 1.017 mg/kg of actual weight 60 kg: above the protocol hard maximum" in (
+        error.message
+    )
+
+
+def test_an_ideal_weight_dose_under_the_maximum_on_actual_weight_is_given_with_a_warning():
+    result = calculate_dose(
+        IV,
+        weight_kg=60,
+        height_cm=190,
+        sex_at_birth="male",
+        weight_basis="ideal",
+        dose_mg_per_kg=Decimal("0.7"),
+        **FRESH,
+    )
+    # 0.7 x 84.05 = 58.835 -> 59 mg; 59 / 60 = 0.983 mg/kg of actual weight <= 1.0.
+    assert result.dose_mg == Decimal("59")
+    assert result.effective_mg_per_kg == Decimal("0.702")  # 59 / 84.05
+    assert result.warnings[0] == (
+        "Actual weight 60 kg is below ideal body weight 84.05 kg: the ideal weight "
+        "(84.05 kg) gives a larger dose than actual weight would."
+    )
+
+
+def test_rounding_never_lifts_a_dose_above_the_hard_maximum_on_actual_weight():
+    # 0.708 x 84.05 = 59.507 mg (0.998 mg/kg of 59.6 kg actual) would round to 60 mg,
+    # 1.007 mg/kg of actual weight: rounded down to 59 mg instead.
+    result = calculate_dose(
+        IV,
+        weight_kg=Decimal("59.6"),
+        height_cm=190,
+        sex_at_birth="male",
+        weight_basis="ideal",
+        dose_mg_per_kg=Decimal("0.708"),
+        **FRESH,
+    )
+    assert result.dose_mg == Decimal("59")
+
+
 def test_it_refuses_both_dose_forms_at_once():
     assert (
         _error(IV, weight_kg=70, dose_mg=35, dose_mg_per_kg=Decimal("0.5"), **FRESH).field
@@ -468,3 +558,34 @@ def test_adjusted_weight_lies_between_ideal_and_actual(weight, height, sex):
     ideal = ideal_body_weight(height, sex)
     adjusted = adjusted_body_weight(weight, ideal, Decimal("0.4"))
     assert min(ideal, weight) - Decimal("0.01") <= adjusted <= max(ideal, weight) + Decimal("0.01")
+
+
+@settings(max_examples=300)
+@given(
+    data=st.data(),
+    protocol=st.sampled_from(WEIGHT_BASED),
+    weight=st.decimals(min_value=25, max_value=200, places=1),
+    height=st.decimals(min_value="152.4", max_value=250, places=1),
+    sex=st.sampled_from(["male", "female"]),
+    basis=st.sampled_from(["ideal", "adjusted"]),
+)
+def test_no_weight_basis_gives_more_than_the_hard_maximum_per_kg_of_actual_weight(
+    data, protocol, weight, height, sex, basis
+):
+    if basis not in protocol.dose.weight_bases:
+        return
+    per_kg = data.draw(_per_kg(protocol))
+    try:
+        result = calculate_dose(
+            protocol,
+            weight_kg=weight,
+            height_cm=height,
+            sex_at_birth=sex,
+            weight_basis=basis,
+            dose_mg_per_kg=per_kg,
+            **FRESH,
+        )
+    except DoseError as error:
+        assert "actual weight" in error.message or "rounds to nothing" in error.message
+        return
+    assert result.dose_mg <= protocol.dose.hard_max_mg_per_kg.value * weight

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from ketaclinic.clinical.protocols import load_protocols
 from ketaclinic.clinical.scheduling import (
+    LATE_DAYS,
     Floor,
     Preferences,
     SeriesRule,
@@ -19,6 +20,7 @@ from ketaclinic.clinical.scheduling import (
     series_rule,
     slot_conflicts,
     spans_for_days,
+    window_conflicts,
 )
 
 TZ = ZoneInfo("America/New_York")
@@ -196,3 +198,153 @@ def test_every_planned_session_passes_every_booking_check(weekdays, earliest, bu
         f.hold(s.room, span, treatment=True)
         placed.append(s.start)
     assert len(plan.sessions) + plan.unplaced == 6
+
+
+# --- daylight saving, the course window, named nurses ---------------------------------------
+
+EVERY_DAY_8_18 = {d: [(time(8), time(18))] for d in range(7)}
+SATURDAY_BEFORE_DST = date(2027, 3, 13)  # clocks go forward at 02:00 on Sunday 14 March
+MONDAY_AFTER_DST = date(2027, 3, 15)
+
+
+def open_every_day(**kw) -> Floor:
+    days = [MONDAY + timedelta(days=i) for i in range(60)]
+    return Floor.build(
+        tz=TZ,
+        opening=EVERY_DAY_8_18,
+        chairs=(1, 2),
+        nurse_shifts=spans_for_days(days, TZ, EVERY_DAY_8_18),
+        **kw,
+    )
+
+
+def test_spacing_counts_real_hours_across_the_daylight_saving_change():
+    # Sat 10:00 EST to Mon 10:00 EDT reads 48 h on the clock but is 47 h of real time.
+    before = at(SATURDAY_BEFORE_DST, 10)
+    after = at(MONDAY_AFTER_DST, 10)
+    assert after - before == timedelta(hours=48)  # Python's same-zone (wall-clock) difference
+    found = slot_conflicts(
+        open_every_day(),
+        room=1,
+        span=Span(after, after + timedelta(minutes=100)),
+        treatment=True,
+        rule=IV,
+        course_starts=[before],
+        course_anchor=SATURDAY_BEFORE_DST,
+    )
+    assert [(c.code, c.message) for c in found] == [
+        (
+            "spacing",
+            "Sessions of this course must be at least 48 hours apart; another is 47.0 hours "
+            "away (Sat 13 Mar 10:00).",
+        )
+    ]
+    later = at(MONDAY_AFTER_DST, 11)  # 48 real hours
+    assert (
+        slot_conflicts(
+            open_every_day(),
+            room=1,
+            span=Span(later, later + timedelta(minutes=100)),
+            treatment=True,
+            rule=IV,
+            course_starts=[before],
+            course_anchor=SATURDAY_BEFORE_DST,
+        )
+        == []
+    )
+
+
+def test_the_planner_keeps_48_real_hours_across_the_daylight_saving_change():
+    prefs = Preferences(weekdays=frozenset(range(7)), earliest=time(10), latest_start=time(16))
+    plan = plan_series(
+        open_every_day(),
+        rule=IV,
+        prefs=prefs,
+        start_date=SATURDAY_BEFORE_DST,
+        kept_starts=[at(SATURDAY_BEFORE_DST, 10)],
+    )
+    assert plan.sessions[0].start == at(MONDAY_AFTER_DST, 11)
+
+
+def test_a_session_must_fall_between_the_course_start_and_the_late_limit():
+    # IV: a 21-day window from Monday 1 March (last day Sun 21 March), then 28 days late.
+    assert LATE_DAYS == 28
+    assert window_conflicts(at(MONDAY, 9), IV, MONDAY, TZ) == []
+    last = MONDAY + timedelta(days=21 + 28 - 1)
+    assert window_conflicts(at(last, 9), IV, MONDAY, TZ) == []
+    [early] = window_conflicts(at(MONDAY - timedelta(days=1), 9), IV, MONDAY, TZ)
+    assert (early.code, early.message) == (
+        "course_window",
+        "The course starts on Mon 01 Mar 2027; a session cannot be before it.",
+    )
+    [late] = window_conflicts(at(last + timedelta(days=1), 9), IV, MONDAY, TZ)
+    assert (late.code, late.message) == (
+        "course_window",
+        "The protocol's window for this course ends on Sun 21 Mar 2027; a session may be at "
+        "most 28 days after it (until Sun 18 Apr 2027, clinic policy).",
+    )
+
+
+def rota_floor(nurses=(7, 8), capacity=2, **kw) -> Floor:
+    days = [MONDAY + timedelta(days=i) for i in range(60)]
+    shifts = spans_for_days(days, TZ, WEEKDAYS_8_18)
+    return Floor.build(
+        tz=TZ,
+        opening=WEEKDAYS_8_18,
+        chairs=(1, 2, 3, 4, 5),
+        nurse_capacity=capacity,
+        rota={n: shifts for n in nurses},
+        **kw,
+    )
+
+
+def test_a_free_nurse_is_under_capacity_on_shift_and_not_busy_for_the_whole_session():
+    span = Span(at(MONDAY, 9), at(MONDAY, 10, 40))
+    f = rota_floor(
+        nurse_load={7: [Span(at(MONDAY, 9), at(MONDAY, 10))]},
+        nurse_busy={8: [Span(at(MONDAY, 10), at(MONDAY, 11))]},  # a consultation
+    )
+    assert f.free_nurse(span) == 7  # nurse 8 has another appointment during it
+    f.hold(1, Span(at(MONDAY, 9, 30), at(MONDAY, 11)), treatment=True, nurse=7)
+    assert f.free_nurse(span) is None  # nurse 7 now has two patients at once
+    # The least loaded nurse first; a preferred one when she is free.
+    g = rota_floor(nurse_load={7: [Span(at(MONDAY, 9), at(MONDAY, 10))]})
+    assert g.free_nurse(span) == 8
+    assert g.free_nurse(span, prefer=7) == 7
+
+
+def test_a_treatment_needs_one_nurse_free_for_all_of_it_not_only_enough_nurses_overall():
+    # Each nurse has one patient for half the session: two places overall at every moment,
+    # but neither nurse has room for a third patient for the whole session at capacity 1.
+    first_half = Span(at(MONDAY, 9), at(MONDAY, 9, 50))
+    second_half = Span(at(MONDAY, 9, 50), at(MONDAY, 10, 40))
+    f = rota_floor(
+        capacity=1,
+        nurse_load={7: [first_half], 8: [second_half]},
+        treatments=[first_half, second_half],
+    )
+    span = Span(at(MONDAY, 9), at(MONDAY, 10, 40))
+    assert slot_conflicts(f, room=1, span=span, treatment=True) == []
+    [conflict] = slot_conflicts(f, room=1, span=span, treatment=True, assign_nurse=True)
+    assert conflict.code == "nurse_capacity"
+    assert conflict.message.startswith("No nurse is free for the whole session")
+
+
+def test_the_planner_names_a_nurse_for_each_session_and_keeps_the_same_one():
+    plan = plan_series(rota_floor(), rule=IV, prefs=Preferences(), start_date=MONDAY)
+    assert [s.nurse for s in plan.sessions] == [7] * 6
+
+
+def test_the_planner_does_not_exceed_any_nurses_capacity():
+    # One named nurse, capacity 2, five chairs: never more than two at once.
+    f = rota_floor(nurses=(7,))
+    prefs = Preferences(earliest=time(8), latest_start=time(8))
+    placed = []
+    for _ in range(3):
+        plan = plan_series(f, rule=IV, prefs=prefs, start_date=MONDAY, hold=True)
+        placed.append(plan)
+    assert [p.unplaced for p in placed[:2]] == [0, 0]
+    assert all(s.nurse == 7 for p in placed[:2] for s in p.sessions)
+    # The third patient cannot start at 08:00 on any of those days: a later day or nothing.
+    first_days = {s.start.date() for s in placed[0].sessions}
+    assert not any(s.start.date() in first_days for s in placed[2].sessions)

@@ -417,13 +417,14 @@ def test_a_move_gets_the_same_checks_and_status_changes_follow_the_flow(
     assert client.patch(first_url, {"status": "cancelled"}, content_type="application/json").json()[
         "detail"
     ][0]["loc"] == ["body", "reason"]
-    for status in ("checked_in", "in_progress", "completed"):
-        assert (
-            client.patch(first_url, {"status": status}, content_type="application/json").json()[
-                "status"
-            ]
-            == status
-        )
+    checked_in = client.patch(first_url, {"status": "checked_in"}, content_type="application/json")
+    assert checked_in.json()["status"] == "checked_in"
+    # In progress / completed come from the treatment session (tested below), not the desk.
+    for status in ("in_progress", "completed"):
+        refused = client.patch(first_url, {"status": status}, content_type="application/json")
+        assert refused.status_code == 422
+        assert refused.json()["detail"][0]["loc"] == ["body", "status"]
+    assert Appointment.objects.get(pk=first["id"]).status == "checked_in"
 
 
 def test_a_cancelled_appointment_frees_its_chair(clinic, staff, floor, patient, course, api_client):
@@ -592,3 +593,75 @@ def test_admins_set_opening_hours_staff_hours_exceptions_and_capacity(
         .status_code
         == 403
     )
+
+
+def test_a_treatment_goes_in_progress_and_completed_only_through_its_session(
+    clinic, staff, floor, patient, course, api_client, login, no_gate
+):
+    from ketaclinic.treatment import services as treatment
+
+    services.activate_course(actor=actor(staff["physician"]), course=course)
+    desk = api_client(staff["front_desk"])
+    booked = book(
+        desk,
+        patient=patient.pk,
+        kind="treatment",
+        start=at(clinic, next_monday(), 9).isoformat(),
+        room=floor["Chair 1"].pk,
+        course=course.pk,
+    ).json()
+    url = f"/api/v1/appointments/{booked['id']}"
+    desk.patch(url, {"status": "checked_in"}, content_type="application/json")
+    # The page offers no shortcut either.
+    page = login(staff["front_desk"]).get(f"/schedule/appointments/{booked['id']}/")
+    assert 'value="in_progress"' not in page.content.decode()
+    assert 'value="no_show"' in page.content.decode()
+    refused = desk.patch(url, {"status": "in_progress"}, content_type="application/json")
+    assert refused.status_code == 422
+    assert "through its treatment session" in refused.json()["detail"][0]["msg"]
+    assert Appointment.objects.get(pk=booked["id"]).status == "checked_in"
+    # The nurse starts the session: the treatment app moves the appointment on itself.
+    treatment.start_session(
+        actor=actor(staff["nurse"]), appointment=Appointment.objects.get(pk=booked["id"])
+    )
+    assert Appointment.objects.get(pk=booked["id"]).status == "in_progress"
+
+
+def test_a_move_takes_the_clinic_lock_before_the_appointments(
+    clinic, staff, floor, patient, course
+):
+    """Lock order (clinic, rooms, then appointments) is the same as a series booking's."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    appointment = services.book_appointment(
+        actor=actor(staff["front_desk"]),
+        slot=services.make_slot(
+            patient=patient,
+            kind="treatment",
+            room=floor["Chair 1"],
+            start=at(clinic, next_monday(), 9),
+            course=course,
+        ),
+    )
+    with CaptureQueriesContext(connection) as queries:
+        services.update_appointment(
+            actor=actor(staff["front_desk"]),
+            appointment=appointment,
+            start=at(clinic, next_monday(), 11),
+        )
+    sql = [q["sql"] for q in queries.captured_queries]
+    clinic_lock = next(
+        i for i, q in enumerate(sql) if 'FROM "scheduling_clinicschedulingsettings"' in q
+    )
+    appointment_lock = next(
+        i
+        for i, q in enumerate(sql)
+        if q.startswith('SELECT "scheduling_appointment"') and f'"id" = {appointment.pk}' in q
+    )
+    assert clinic_lock < appointment_lock
+    if connection.features.has_select_for_update:  # PostgreSQL: the locks themselves
+        locks = [q for q in sql if "FOR UPDATE" in q]
+        assert 'FROM "scheduling_clinicschedulingsettings"' in locks[0]
+        assert 'FROM "scheduling_room"' in locks[1]
+        assert locks[2] == sql[appointment_lock]

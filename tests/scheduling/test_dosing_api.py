@@ -221,3 +221,24 @@ def test_it_dates_the_weight_by_the_clinics_calendar(staff, api_client, monkeypa
     assert old.json()["warnings"] == [
         "The weight was measured 31 days ago (on 2026-10-25), more than 30 days: weigh the patient."
     ]
+
+
+def test_it_refuses_an_ideal_weight_dose_above_the_hard_maximum_on_actual_weight(staff, api_client):
+    # 190 cm man, 60 kg: ideal 84.05 kg; 1.0 mg/kg x 84.05 = 84.05 mg = 1.401 mg/kg actual.
+    response = calc(
+        api_client(staff["physician"]),
+        protocol="ketamine-iv-mood",
+        weight_kg=60,
+        height_cm=190,
+        sex_at_birth="male",
+        weight_basis="ideal",
+        dose_mg_per_kg=1.0,
+        weight_measured_on=FRESH,
+    )
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "dose_mg_per_kg"]
+    assert error["msg"] == (
+        "1 mg/kg on 84.05 kg (ideal weight) is 84.05 mg, which is 1.401 mg/kg of actual "
+        "weight 60 kg: above the protocol hard maximum of 1.0 mg/kg (policy)"
+    )

@@ -66,7 +66,14 @@ def test_booking_a_proposal_books_every_session(clinic, staff, floor, course, ap
             ]
         },
     )
-    assert extra.status_code == 422
+    assert extra.status_code == 409
+    assert extra.json()["conflicts"] == [
+        {
+            "code": "course_full",
+            "message": "The course has 6 planned sessions; 6 are booked and 1 more was asked for.",
+        }
+    ]
+    assert Appointment.objects.filter(course=course, kind="treatment").count() == 6
 
 
 def test_a_series_with_one_bad_session_books_nothing(clinic, staff, floor, course, api_client):

@@ -12,7 +12,8 @@ Arithmetic is Decimal throughout so a dose is reproducible to the last digit. Ro
 - the pump rate to the protocol's ``rate_step_ml_per_h``.
 
 The calculator refuses (``DoseError``) what must not be given: a dose below the
-protocol minimum or above its hard maximum, an implausible weight or height, or a
+protocol minimum or above its hard maximum (on the dosing weight and, when that is
+ideal or adjusted, on actual weight too), an implausible weight or height, or a
 basis it cannot compute. It warns (``DoseResult.warnings``) about what a physician
 should see: a stale weight, a dose above the default, a dosing weight above actual.
 """
@@ -316,6 +317,10 @@ def _weight_based_dose(
                 f"({_cite(cap_per_hour)})",
             )
     raw = absolute if absolute is not None else requested * used
+    if used != weight:
+        _refuse_above_max_on_actual(
+            rule, raw, weight, minutes, field, f"{described} ({basis} weight)"
+        )
     if rule.hard_max_mg is not None and raw > rule.hard_max_mg.value:
         raise DoseError(
             field,
@@ -323,14 +328,16 @@ def _weight_based_dose(
             f"({_cite(rule.hard_max_mg)})",
         )
 
-    # Round half up to the dose step, but never above a hard maximum: a dose that would
-    # round up past it is rounded down instead.
+    # Round half up to the dose step, but never above a hard maximum (on the dosing
+    # weight or on actual weight, whichever is lower): a dose that would round up past
+    # it is rounded down instead.
     step = rule.dose_step_mg.value
-    ceiling = rule.hard_max_mg_per_kg.value * used
+    capped_weight = min(used, weight)
+    ceiling = rule.hard_max_mg_per_kg.value * capped_weight
     if rule.hard_max_mg is not None:
         ceiling = min(ceiling, rule.hard_max_mg.value)
     if cap_per_hour is not None and minutes is not None:
-        ceiling = min(ceiling, cap_per_hour.value * used * minutes / 60)
+        ceiling = min(ceiling, cap_per_hour.value * capped_weight * minutes / 60)
     dose = _round_to_step(raw, step)
     if dose > ceiling:
         dose = _round_to_step(ceiling, step, ROUND_FLOOR)
@@ -371,6 +378,41 @@ def _weight_based_dose(
         devices=None,
         warnings=tuple(warnings),
     )
+
+
+def _refuse_above_max_on_actual(
+    rule: MgPerKgDose,
+    raw: Decimal,
+    actual: Decimal,
+    minutes: int | None,
+    field: str,
+    requested: str,
+) -> None:
+    """Refuse a dose whose mg per kg of *actual* weight is above a hard maximum.
+
+    An ideal or adjusted weight above actual (a tall, light patient) gives more mg than
+    actual weight would; the hard maximum protects the body that receives the dose, so
+    it holds on actual weight too, not only on the dosing weight.
+    """
+    on_actual = raw / actual
+    described = (
+        f"{requested} is {_fmt(raw)} mg, which is {_fmt(on_actual)} mg/kg of actual weight "
+        f"{actual} kg"
+    )
+    if on_actual > rule.hard_max_mg_per_kg.value:
+        raise DoseError(
+            field,
+            f"{described}: above the protocol hard maximum of "
+            f"{rule.hard_max_mg_per_kg.value} mg/kg ({_cite(rule.hard_max_mg_per_kg)})",
+        )
+    cap_per_hour = rule.hard_max_mg_per_kg_per_hour
+    if cap_per_hour is not None and minutes is not None:
+        if on_actual * 60 / minutes > cap_per_hour.value:
+            raise DoseError(
+                field,
+                f"{described}; over {minutes} minutes that exceeds {cap_per_hour.value} "
+                f"mg/kg/h ({_cite(cap_per_hour)})",
+            )
 
 
 def _weight_date_warnings(

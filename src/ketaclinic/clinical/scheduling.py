@@ -8,13 +8,18 @@ Times are aware datetimes; weekly patterns (opening hours, staff hours) are loca
 wall-clock times in the clinic's zone (``Floor.tz``), turned into aware spans per date
 so an 08:00 opening stays 08:00 across daylight-saving changes.
 
+Durations and spacing are measured in UTC (real elapsed time): two same-zone aware
+datetimes subtract as wall-clock times in Python, which is an hour off across a
+daylight-saving change.
+
 The planner is a greedy earliest-feasible-slot heuristic (list scheduling): sessions
 are placed in order, each at the first slot (on a step grid from the opening time)
 that satisfies the patient's preferences, the clinic's hours, a free chair (the
-previous session's chair first, for continuity), the nurse capacity, the patient's
-other appointments and the protocol's spacing. It does not backtrack; a session it
-cannot place inside the protocol's window is placed later (marked outside) or left
-unplaced, and the proposal says so.
+previous session's chair first, for continuity), the nurse capacity, a named nurse
+free for the whole session (the previous session's nurse first), the patient's other
+appointments and the protocol's spacing. It does not backtrack; a session it cannot
+place inside the protocol's window is placed up to ``LATE_DAYS`` later (marked
+outside) or left unplaced, and the proposal says so.
 """
 
 from __future__ import annotations
@@ -23,13 +28,14 @@ import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from .protocols.schema import Protocol
 
 __all__ = [
+    "LATE_DAYS",
     "Conflict",
     "Floor",
     "PlannedSession",
@@ -41,7 +47,12 @@ __all__ = [
     "series_rule",
     "slot_conflicts",
     "spans_for_days",
+    "window_conflicts",
 ]
+
+# How many days after the protocol's window a session may still be placed or booked
+# (marked "after the window"); later than that it is refused (clinic policy).
+LATE_DAYS = 28
 
 Weekly = Mapping[int, Sequence[tuple[time, time]]]  # weekday (Mon=0) -> [(start, end)] local
 
@@ -64,7 +75,9 @@ class Span:
 class Conflict:
     """Why a slot is refused: a stable ``code`` and a sentence for people."""
 
-    code: str  # room_taken | nurse_capacity | patient_busy | clinic_closed | spacing | staff_*
+    # room_taken | nurse_capacity | patient_busy | clinic_closed | spacing | course_window |
+    # course_full | staff_*
+    code: str
     message: str
 
 
@@ -109,6 +122,21 @@ class _Timeline:
         return [s for s in self.spans[low:high] if s.overlaps(span)]
 
 
+def _peak(timeline: _Timeline | None, span: Span) -> int:
+    """Return the most spans of ``timeline`` that run at once inside ``span`` (sweep line)."""
+    if timeline is None:
+        return 0
+    events: list[tuple[datetime, int]] = []
+    for other in timeline.overlapping(span):
+        events.append((max(other.start, span.start), 1))
+        events.append((min(other.end, span.end), -1))
+    peak = running = 0
+    for _, delta in sorted(events, key=lambda e: (e[0].astimezone(UTC), e[1])):
+        running += delta
+        peak = max(peak, running)
+    return peak
+
+
 @dataclass
 class Floor:
     """What is already on the clinic floor around the time being booked.
@@ -116,6 +144,11 @@ class Floor:
     ``chairs`` lists usable room ids in preference order; ``busy`` holds each room's
     held spans; ``treatments`` every held treatment span in the clinic (for the
     nurse capacity); ``nurse_shifts`` the concrete working spans of the nurses.
+
+    When the nurses are known by id, ``rota`` holds each one's working spans,
+    ``nurse_load`` the treatments assigned to each, and ``nurse_busy`` each one's other
+    appointments; then every treatment also needs one nurse free for its whole length
+    (``free_nurse``), who is recorded on the booking.
     """
 
     tz: ZoneInfo
@@ -126,6 +159,13 @@ class Floor:
     nurse_shifts: Sequence[Span] = ()
     nurse_capacity: int = 2
     closed_days: frozenset[date] = frozenset()
+    rota: dict[int, _Timeline] = field(default_factory=dict)
+    nurse_load: dict[int, _Timeline] = field(default_factory=dict)
+    nurse_busy: dict[int, _Timeline] = field(default_factory=dict)
+    _shifts: _Timeline = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._shifts = _Timeline(self.nurse_shifts)  # indexed for nurse_room
 
     @classmethod
     def build(
@@ -139,7 +179,12 @@ class Floor:
         nurse_shifts: Sequence[Span] = (),
         nurse_capacity: int = 2,
         closed_days: Iterable[date] = (),
+        rota: Mapping[int, Iterable[Span]] | None = None,
+        nurse_load: Mapping[int, Iterable[Span]] | None = None,
+        nurse_busy: Mapping[int, Iterable[Span]] | None = None,
     ) -> Floor:
+        """Build a floor; ``nurse_shifts`` are anonymous, ``rota`` names each nurse's shifts."""
+        named = {nurse: _Timeline(spans) for nurse, spans in (rota or {}).items()}
         return cls(
             tz=tz,
             opening=opening,
@@ -149,16 +194,28 @@ class Floor:
                 room: _Timeline(spans) for room, spans in (busy or {}).items() if room not in chairs
             },
             treatments=_Timeline(treatments),
-            nurse_shifts=sorted(nurse_shifts),
+            nurse_shifts=sorted([*nurse_shifts, *(s for t in named.values() for s in t.spans)]),
             nurse_capacity=nurse_capacity,
             closed_days=frozenset(closed_days),
+            rota=named,
+            nurse_load={n: _Timeline(spans) for n, spans in (nurse_load or {}).items()},
+            nurse_busy={n: _Timeline(spans) for n, spans in (nurse_busy or {}).items()},
         )
 
-    def hold(self, room: int, span: Span, *, treatment: bool) -> None:
+    def hold(self, room: int, span: Span, *, treatment: bool, nurse: int | None = None) -> None:
         """Mark ``room`` taken for ``span`` (and count it for nurses if a treatment)."""
         self.busy.setdefault(room, _Timeline()).add(span)
         if treatment:
             self.treatments.add(span)
+            if nurse is not None:
+                self.nurse_load.setdefault(nurse, _Timeline()).add(span)
+
+    def release(self, room: int, span: Span, *, nurse: int | None = None) -> None:
+        """Undo ``hold`` of a treatment."""
+        self.busy[room].spans.remove(span)
+        self.treatments.spans.remove(span)
+        if nurse is not None:
+            self.nurse_load[nurse].spans.remove(span)
 
     # --- the individual checks ---------------------------------------------------
 
@@ -175,17 +232,31 @@ class Floor:
 
     def nurse_room(self, span: Span) -> tuple[int, int]:
         """Return (peak treatments during ``span`` including a new one, places available)."""
-        nurses = sum(1 for shift in self.nurse_shifts if shift.covers(span))
-        # Peak concurrency among the existing treatments inside the span (sweep line).
-        events: list[tuple[datetime, int]] = []
-        for other in self.treatments.overlapping(span):
-            events.append((max(other.start, span.start), 1))
-            events.append((min(other.end, span.end), -1))
-        peak = running = 0
-        for _, delta in sorted(events, key=lambda e: (e[0], e[1])):
-            running += delta
-            peak = max(peak, running)
-        return peak + 1, nurses * self.nurse_capacity
+        nurses = sum(1 for shift in self._shifts.overlapping(span) if shift.covers(span))
+        return _peak(self.treatments, span) + 1, nurses * self.nurse_capacity
+
+    def free_nurse(self, span: Span, prefer: int | None = None) -> int | None:
+        """Return a named nurse who can monitor one more patient throughout ``span``.
+
+        The nurse works the whole span, has no other kind of appointment then, and
+        has fewer than ``nurse_capacity`` patients at every moment of it. ``prefer``
+        wins when free (continuity); otherwise the least loaded, then the lowest id.
+        None when no named nurse is free (or none is known).
+        """
+        free = []
+        for nurse, shifts in self.rota.items():
+            if not any(s.covers(span) for s in shifts.overlapping(span)):
+                continue
+            other = self.nurse_busy.get(nurse)
+            if other is not None and other.overlapping(span):
+                continue
+            load = _peak(self.nurse_load.get(nurse), span)
+            if load + 1 > self.nurse_capacity:
+                continue
+            if nurse == prefer:
+                return nurse
+            free.append((load, nurse))
+        return min(free)[1] if free else None
 
 
 @dataclass(frozen=True)
@@ -250,10 +321,12 @@ def _spacing_conflicts(
     found: list[Conflict] = []
     if rule.min_hours is not None:
         gap = timedelta(hours=float(rule.min_hours))
-        near = [o for o in others if abs(o - start) < gap]
+        # Real elapsed time: subtract in UTC (see the module docstring).
+        utc = start.astimezone(UTC)
+        near = [o for o in others if abs(o.astimezone(UTC) - utc) < gap]
         if near:
-            closest = min(near, key=lambda o: abs(o - start))
-            hours = abs(closest - start).total_seconds() / 3600
+            closest = min(near, key=lambda o: abs(o.astimezone(UTC) - utc))
+            hours = abs(closest.astimezone(UTC) - utc).total_seconds() / 3600
             found.append(
                 Conflict(
                     "spacing",
@@ -280,6 +353,32 @@ def _spacing_conflicts(
     return found
 
 
+def window_conflicts(
+    start: datetime, rule: SeriesRule, anchor: date, tz: ZoneInfo
+) -> list[Conflict]:
+    """Refuse a session before the course starts or more than LATE_DAYS after its window."""
+    day = start.astimezone(tz).date()
+    if day < anchor:
+        return [
+            Conflict(
+                "course_window",
+                f"The course starts on {anchor:%a %d %b %Y}; a session cannot be before it.",
+            )
+        ]
+    window_end = anchor + timedelta(days=rule.span_days)
+    last = window_end + timedelta(days=LATE_DAYS - 1)
+    if day > last:
+        return [
+            Conflict(
+                "course_window",
+                f"The protocol's window for this course ends on "
+                f"{window_end - timedelta(days=1):%a %d %b %Y}; a session may be at most "
+                f"{LATE_DAYS} days after it (until {last:%a %d %b %Y}, clinic policy).",
+            )
+        ]
+    return []
+
+
 def slot_conflicts(
     floor: Floor,
     *,
@@ -290,8 +389,13 @@ def slot_conflicts(
     rule: SeriesRule | None = None,
     course_starts: Sequence[datetime] = (),
     course_anchor: date | None = None,
+    assign_nurse: bool = False,
 ) -> list[Conflict]:
-    """Every reason the slot cannot be booked ([] = it can)."""
+    """Every reason the slot cannot be booked ([] = it can).
+
+    With ``assign_nurse`` (a treatment with no staff member chosen) and named nurses
+    on the floor, one of them must be free for the whole session.
+    """
     found: list[Conflict] = []
     if not floor.open_during(span):
         found.append(
@@ -311,7 +415,16 @@ def slot_conflicts(
                     f"nurses working then can monitor {available}.",
                 )
             )
+        elif assign_nurse and floor.rota and floor.free_nurse(span) is None:
+            found.append(
+                Conflict(
+                    "nurse_capacity",
+                    "No nurse is free for the whole session: each nurse working then is at "
+                    "capacity, busy with another appointment or off for part of it.",
+                )
+            )
     if rule is not None and course_anchor is not None:
+        found.extend(window_conflicts(span.start, rule, course_anchor, floor.tz))
         found.extend(_spacing_conflicts(span.start, course_starts, rule, course_anchor, floor.tz))
     return found
 
@@ -332,6 +445,7 @@ class PlannedSession:
     end: datetime
     room: int
     in_window: bool
+    nurse: int | None = None  # the named nurse who monitors it (None: nurses not named)
 
 
 @dataclass(frozen=True)
@@ -357,7 +471,7 @@ def plan_series(
     kept_starts: Sequence[datetime] = (),
     not_before: datetime | None = None,
     step_minutes: int = 15,
-    extra_days: int = 28,
+    extra_days: int = LATE_DAYS,
     hold: bool = False,
 ) -> Plan:
     """Propose the series' remaining sessions, earliest feasible slot first.
@@ -376,6 +490,7 @@ def plan_series(
     step = timedelta(minutes=step_minutes)
     placed: list[PlannedSession] = []
     last_room: int | None = None
+    last_nurse: int | None = None
     day = start_date
     if not_before is not None:
         day = max(day, not_before.astimezone(tz).date())
@@ -394,18 +509,20 @@ def plan_series(
                 step,
                 not_before,
                 last_room,
+                last_nurse,
             )
             if found is None:
                 day += timedelta(days=1)
         if found is None:
             break
-        span, room = found
+        span, room, nurse = found
         # Held at once so later sessions of this series see the earlier ones.
-        floor.hold(room, span, treatment=True)
+        floor.hold(room, span, treatment=True, nurse=nurse)
         busy.add(span)
         starts.append(span.start)
         starts.sort()
         last_room = room
+        last_nurse = nurse if nurse is not None else last_nurse
         placed.append(
             PlannedSession(
                 index=0,
@@ -413,13 +530,12 @@ def plan_series(
                 end=span.end,
                 room=room,
                 in_window=span.start.astimezone(tz).date() < window_end,
+                nurse=nurse,
             )
         )
     if not hold:
         for session in placed:  # undo the overlay: a proposal does not occupy the floor
-            span = Span(session.start, session.end)
-            floor.busy[session.room].spans.remove(span)
-            floor.treatments.spans.remove(span)
+            floor.release(session.room, Span(session.start, session.end), nurse=session.nurse)
     all_starts = sorted([*kept_starts, *(s.start for s in placed)])
     numbered = tuple(
         PlannedSession(
@@ -428,6 +544,7 @@ def plan_series(
             end=s.end,
             room=s.room,
             in_window=s.in_window,
+            nurse=s.nurse,
         )
         for s in placed
     )
@@ -452,8 +569,9 @@ def _first_slot_on(
     step: timedelta,
     not_before: datetime | None,
     last_room: int | None,
-) -> tuple[Span, int] | None:
-    """Return the first (span, room) on ``day`` that passes every check, or None."""
+    last_nurse: int | None,
+) -> tuple[Span, int, int | None] | None:
+    """Return the first (span, room, nurse) on ``day`` that passes every check, or None."""
     if day.weekday() not in prefs.weekdays or day in floor.closed_days:
         return None
     tz = floor.tz
@@ -472,9 +590,10 @@ def _first_slot_on(
             if (not_before is None or t >= not_before) and not busy.overlapping(span):
                 if not _spacing_conflicts(t, starts, rule, anchor, tz):
                     needed, available = floor.nurse_room(span)
-                    if needed <= available:
-                        for room in chairs:
-                            if floor.room_free(room, span):
-                                return span, room
+                    room = next((r for r in chairs if floor.room_free(r, span)), None)
+                    if needed <= available and room is not None:
+                        nurse = floor.free_nurse(span, last_nurse) if floor.rota else None
+                        if nurse is not None or not floor.rota:
+                            return span, room, nurse
             t += step
     return None

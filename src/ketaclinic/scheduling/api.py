@@ -411,6 +411,8 @@ def update(request: HttpRequest, appointment_id: int, payload: AppointmentPatch)
             end=payload.end,
             room=_room(actor, payload.room) if payload.room is not None else None,
             staff=_staff(actor, payload.staff) if payload.staff is not None else None,
+            # "staff": null clears it (a treatment then gets any free nurse).
+            reassign_staff="staff" in payload.model_fields_set and payload.staff is None,
             status=payload.status,
             reason=payload.reason,
         )
@@ -440,6 +442,10 @@ def plan_out(proposal: services.Proposal) -> dict:
                 "in_window": s.in_window,
                 "appointment": s.appointment,
                 "moved_from": s.moved_from,
+                "staff": s.staff.pk if s.staff else None,
+                "staff_name": s.staff.user.get_full_name() or s.staff.user.username
+                if s.staff
+                else None,
             }
             for s in proposal.sessions
         ],
@@ -501,6 +507,7 @@ def book_series(request: HttpRequest, course_id: int, payload: BookIn) -> Status
             start=s.start,
             room=_room(actor, s.room),
             appointment=existing[s.appointment] if s.appointment is not None else None,
+            staff=_staff(actor, s.staff) if s.staff is not None else None,
         )
         for s in payload.sessions
     ]

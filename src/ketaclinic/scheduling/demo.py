@@ -7,9 +7,11 @@ and next (so today's board is full), plus consultations and follow-ups.
 
 A course is activated only when the real screening gate passes (accepted screening,
 valid consent, REMS for esketamine); a demo patient whose consent expired or was
-withdrawn keeps a planned course, which the chart shows as blocked. Past demo appointments are written
+withdrawn keeps a planned course, which the chart shows as blocked (and has no past,
+completed sessions: it was never activated). Past demo appointments are written
 directly (the booking service refuses times that have passed); future ones are placed
-by the same planner and checks the clinic uses.
+by the same planner and checks the clinic uses, each with the nurse the planner
+assigned, so the nurses' calendar feeds and the board's staff filter show treatments.
 """
 
 from __future__ import annotations
@@ -171,6 +173,7 @@ def _sessions(clinic: Any, courses: list[TreatmentCourse]) -> None:
     )
     floor = services.load_floor(clinic, window)
     rooms = {r.pk: r for r in Room.objects.filter(clinic=clinic)}
+    nurses = {m.pk: m for m in Membership.objects.filter(clinic=clinic, role="nurse")}
     now = timezone.now()
     earliest = [time(8), time(9), time(10), time(12), time(13)]
     rows = []
@@ -182,6 +185,8 @@ def _sessions(clinic: Any, courses: list[TreatmentCourse]) -> None:
             if s.start.astimezone(clinic.tz).date() >= horizon:
                 continue
             done = s.end <= now
+            if done and course.status != CourseStatus.ACTIVE:
+                continue  # a course never activated has no treatments behind it
             rows.append(
                 Appointment(
                     clinic=clinic,
@@ -189,6 +194,7 @@ def _sessions(clinic: Any, courses: list[TreatmentCourse]) -> None:
                     kind="treatment",
                     room=rooms[s.room],
                     course=course,
+                    staff=nurses.get(s.nurse) if s.nurse is not None else None,
                     start=s.start,
                     end=s.end,
                     status="completed" if done else "booked",

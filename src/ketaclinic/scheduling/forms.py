@@ -6,6 +6,7 @@ from datetime import datetime, time
 
 from django import forms
 
+from ketaclinic.accounts.models import Membership
 from ketaclinic.scheduling.models import WEEKDAYS, Room
 
 
@@ -17,12 +18,18 @@ class TimeInput(forms.TimeInput):
     input_type = "time"
 
 
+class StaffChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Membership) -> str:  # type: ignore[override]
+        return f"{obj.user.get_full_name() or obj.user.username} ({obj.get_role_display().lower()})"
+
+
 class MoveForm(forms.Form):
     day = forms.DateField(label="Date", widget=DateInput)
     start_time = forms.TimeField(label="Start", widget=TimeInput)
     room = forms.ModelChoiceField(
         queryset=Room.objects.none(), label="Room or chair", empty_label=None
     )
+    staff = StaffChoiceField(queryset=Membership.objects.none(), label="Staff", required=False)
     replan = forms.BooleanField(
         required=False,
         label="Re-plan the later sessions of this course to keep the spacing",
@@ -36,6 +43,21 @@ class MoveForm(forms.Form):
         self.fields["room"].queryset = Room.objects.for_clinic(clinic).filter(
             kind=room_kind, active=True
         )
+        roles = (
+            ["nurse", "physician"] if kind == "treatment" else ["physician", "nurse", "therapist"]
+        )
+        staff = self.fields["staff"]
+        staff.queryset = (
+            Membership.objects.active()
+            .filter(clinic=clinic, role__in=roles)
+            .select_related("user")
+            .order_by("role", "user__last_name", "user__first_name")
+        )
+        if kind == "treatment":
+            staff.empty_label = "Any free nurse"
+            staff.help_text = "A nurse who is free then is assigned if you leave the current one."
+        else:
+            staff.empty_label = "Nobody"
         if not has_course:
             del self.fields["replan"]
 

@@ -143,6 +143,7 @@ class AppointmentPatch(Schema):
     start: datetime | None = None
     end: datetime | None = None
     room: int | None = None
+    # A membership id; null clears it (a treatment then gets any free nurse).
     staff: int | None = None
     status: (
         Literal["booked", "checked_in", "in_progress", "completed", "no_show", "cancelled"] | None
@@ -194,6 +195,8 @@ class SessionOut(Schema):
     in_window: bool
     appointment: int | None
     moved_from: datetime | None
+    staff: int | None  # the nurse proposed to monitor it
+    staff_name: str | None
 
 
 class PlanOut(Schema):
@@ -210,6 +213,8 @@ class SessionIn(Schema):
     start: datetime
     room: int
     appointment: int | None = None
+    # A membership to assign (checked as chosen); omitted: a free nurse is assigned.
+    staff: int | None = None
 
 
 class BookIn(Schema):

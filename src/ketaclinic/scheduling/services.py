@@ -1,13 +1,22 @@
 """Courses, dose orders, rooms, appointments and series: each write owns its transaction.
 
-Booking safety. Every booking (single, move, or a whole series) runs inside one
-transaction that first locks the clinic's ClinicSchedulingSettings row and the
-room row (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the IMMEDIATE transaction
-already holds the database write lock). The conflict checks then read the floor and
-write the appointment under that lock, so two people booking the last free chair at
-once are serialized: the second sees the first's appointment and is refused. Locking
-the clinic row (not only the room) also serializes the nurse-capacity and the
-patient-overlap checks, which span rooms.
+Booking safety. Every booking (single, move, or a whole series) and every course
+end runs inside one transaction that first locks the clinic's
+ClinicSchedulingSettings row and the room rows (SELECT ... FOR UPDATE on PostgreSQL;
+on SQLite the IMMEDIATE transaction already holds the database write lock). The
+conflict checks then read the floor and write the appointment under that lock, so
+two people booking the last free chair at once are serialized: the second sees the
+first's appointment and is refused. Locking the clinic row (not only the room) also
+serializes the nurse-capacity and the patient-overlap checks, which span rooms.
+
+Lock order, always: the clinic row, then rooms, then the course, then appointments.
+A status change alone (check-in, start, cancel) takes only its appointment's lock:
+it checks nothing on the floor, and the treatment app calls it while it already holds
+that appointment's lock.
+
+Nurses. A treatment booked without a chosen staff member is given a nurse who works
+the whole session, has no other appointment then and is under the clinic's nurse
+capacity; a move keeps the nurse when she is still free and otherwise picks another.
 """
 
 from __future__ import annotations
@@ -17,11 +26,12 @@ import secrets
 import time as time_module
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import OperationalError, connection, transaction
@@ -34,6 +44,7 @@ from ketaclinic.audit.services import record, record_system
 from ketaclinic.clinical.dosing import DoseError, calculate_dose
 from ketaclinic.clinical.protocols import Protocol, load_protocols
 from ketaclinic.clinical.scheduling import (
+    LATE_DAYS,
     Conflict,
     Floor,
     Plan,
@@ -321,19 +332,42 @@ def activate_course(*, actor: Actor, course: TreatmentCourse) -> TreatmentCourse
 def end_course(
     *, actor: Actor, course: TreatmentCourse, status: str, reason: str = ""
 ) -> TreatmentCourse:
-    """Pause, complete or stop a course (a stop needs a reason)."""
+    """Pause, complete or stop a course (a stop needs a reason).
+
+    Completing or stopping cancels the course's future booked sessions in the same
+    transaction (the reason is the stop reason), so their chairs and nurses are free
+    and no reminder goes out. A pause keeps them booked (the course may resume);
+    reminders skip them while it is paused.
+    """
     actor.check("medical.sign")
     if status not in (CourseStatus.PAUSED, CourseStatus.COMPLETED, CourseStatus.STOPPED):
         raise ValidationError({"status": "Choose paused, completed or stopped."})
     if status == CourseStatus.STOPPED and not reason.strip():
         raise ValidationError({"reason": "Say why the course stops."})
-    locked = TreatmentCourse.objects.select_for_update().get(pk=course.pk)
+    _lock_floor(course.clinic)
+    # NO KEY UPDATE: a session or booking being written for this course (a foreign key
+    # to it) is not blocked by the status change, so it cannot deadlock against us.
+    locked = TreatmentCourse.objects.select_for_update(no_key=True).get(pk=course.pk)
     if locked.status in (CourseStatus.COMPLETED, CourseStatus.STOPPED):
         raise ValidationError({"status": "The course has already ended."})
     locked.status = status
     locked.stop_reason = reason.strip()
     locked.save(update_fields=["status", "stop_reason"])
-    record(actor, status, patient_id=course.patient_id, obj=locked)
+    cancelled: list[int] = []
+    if status != CourseStatus.PAUSED:
+        why = locked.stop_reason or "The course was completed."
+        future = Appointment.objects.select_for_update().filter(
+            course=locked, status=AppointmentStatus.BOOKED, start__gte=timezone.now()
+        )
+        for appointment in future:
+            appointment.status = AppointmentStatus.CANCELLED
+            appointment.cancel_reason = why[:300]
+            appointment.save(update_fields=["status", "cancel_reason", "updated_at"])
+            _audit_appointment(
+                actor, "status", appointment, status=AppointmentStatus.CANCELLED, course=status
+            )
+            cancelled.append(appointment.pk)
+    record(actor, status, patient_id=course.patient_id, obj=locked, detail={"cancelled": cancelled})
     return locked
 
 
@@ -499,21 +533,31 @@ def staff_spans(clinic: Clinic, window: Span, memberships: Q) -> dict[int, list[
 
 
 def load_floor(clinic: Clinic, window: Span, *, exclude: Sequence[int] = ()) -> Floor:
-    """The floor around ``window``: opening hours, chairs, held time, nurses on shift."""
+    """The floor around ``window``: opening hours, chairs, held time, nurses on shift.
+
+    Nurses are named (their shifts, the treatments assigned to each and their other
+    appointments), so a treatment can be given a nurse who is free for all of it.
+    """
     settings = settings_for(clinic)
     held = list(
         Appointment.objects.for_clinic(clinic)
         .holding()
         .overlapping(window.start, window.end)
         .exclude(pk__in=exclude)
-        .values_list("room_id", "start", "end", "kind")
+        .values_list("room_id", "start", "end", "kind", "staff_id")
     )
     busy: dict[int, list[Span]] = defaultdict(list)
     treatments = []
-    for room_id, start, end, kind in held:
+    by_staff: dict[int, list[Span]] = defaultdict(list)
+    other_by_staff: dict[int, list[Span]] = defaultdict(list)
+    for room_id, start, end, kind, staff_id in held:
         busy[room_id].append(Span(start, end))
         if kind == AppointmentKind.TREATMENT:
             treatments.append(Span(start, end))
+            if staff_id is not None:
+                by_staff[staff_id].append(Span(start, end))
+        elif staff_id is not None:
+            other_by_staff[staff_id].append(Span(start, end))
     chairs = list(
         Room.objects.for_clinic(clinic)
         .filter(kind=RoomKind.TREATMENT_CHAIR, active=True)
@@ -521,15 +565,17 @@ def load_floor(clinic: Clinic, window: Span, *, exclude: Sequence[int] = ()) -> 
         .values_list("pk", flat=True)
     )
     nurses = Q(membership__role="nurse", membership__is_active=True)
-    shifts = [s for spans in staff_spans(clinic, window, nurses).values() for s in spans]
+    rota = staff_spans(clinic, window, nurses)
     return Floor.build(
         tz=clinic.tz,
         opening=opening_pattern(clinic),
         chairs=chairs,
         busy=busy,
         treatments=treatments,
-        nurse_shifts=shifts,
         nurse_capacity=settings.nurse_capacity,
+        rota=rota,
+        nurse_load={n: by_staff.get(n, []) for n in rota},
+        nurse_busy={n: other_by_staff.get(n, []) for n in rota},
     )
 
 
@@ -616,16 +662,22 @@ def make_slot(
             )
     elif course is not None:
         raise ValidationError({"course": "Only treatments belong to a course."})
+    minutes = (
+        course_protocol(course).total_chair_minutes if course is not None else DEFAULT_MINUTES[kind]
+    )
     if end is None:
-        minutes = (
-            course_protocol(course).total_chair_minutes
-            if course is not None
-            else DEFAULT_MINUTES[kind]
-        )
         end = start + timedelta(minutes=minutes)
     end = _aware(end, "end")
     if end <= start:
         raise ValidationError({"end": "The end must be after the start."})
+    if course is not None and end - start < timedelta(minutes=minutes):
+        # The chair, and a nurse, are needed for dose + observation + turnover.
+        raise ValidationError(
+            {
+                "end": f"A treatment under {course.protocol_code} needs at least {minutes} "
+                "minutes in the chair (dose, observation and turnover)."
+            }
+        )
     if end - start > timedelta(hours=12):
         raise ValidationError({"end": "An appointment cannot last more than 12 hours."})
     if staff is not None and staff.role not in ("physician", "nurse", "therapist"):
@@ -645,10 +697,23 @@ def _course_rule(course: TreatmentCourse) -> SeriesRule:
 
 def check_slot(slot: Slot, *, exclude: Sequence[int] = ()) -> list[Conflict]:
     """Every reason ``slot`` cannot be booked now ([] = it can); reads the database."""
+    return _check(slot, exclude)[0]
+
+
+def _check(
+    slot: Slot, exclude: Sequence[int] = (), prefer_nurse: int | None = None
+) -> tuple[list[Conflict], Slot]:
+    """Return the slot's conflicts and the slot to write.
+
+    A treatment with no staff member chosen comes back with a free nurse
+    (``prefer_nurse`` when she is free); a chosen one is checked as chosen.
+    """
     clinic = slot.patient.clinic
     span = Span(slot.start, slot.end)
-    # Load a day either side: the spacing rule looks at sessions days away.
+    # The floor during the slot only; the spacing rule reads the course's sessions
+    # directly below, however far away they are.
     floor = load_floor(clinic, span, exclude=exclude)
+    assign = slot.kind == AppointmentKind.TREATMENT and slot.staff is None
     patient_busy = [
         Span(s, e)
         for s, e in Appointment.objects.for_clinic(clinic)
@@ -677,10 +742,42 @@ def check_slot(slot: Slot, *, exclude: Sequence[int] = ()) -> list[Conflict]:
         rule=rule,
         course_starts=course_starts,
         course_anchor=slot.course.start_date if slot.course else None,
+        assign_nurse=assign,
     )
     if slot.staff is not None:
         conflicts.extend(_staff_conflicts(slot, span, exclude))
-    return conflicts
+    if assign and not conflicts:
+        nurse = floor.free_nurse(span, prefer_nurse)
+        if nurse is not None:
+            slot = replace(slot, staff=Membership.objects.select_related("user").get(pk=nurse))
+    return conflicts, slot
+
+
+def _course_full(course: TreatmentCourse, adding: int) -> list[Conflict]:
+    """Refuse more treatment sessions than the course's planned count."""
+    held = (
+        Appointment.objects.holding().filter(course=course, kind=AppointmentKind.TREATMENT).count()
+    )
+    if held + adding <= course.planned_sessions:
+        return []
+    return [
+        Conflict(
+            "course_full",
+            f"The course has {course.planned_sessions} planned sessions; {held} are booked "
+            f"and {adding} more {'was' if adding == 1 else 'were'} asked for.",
+        )
+    ]
+
+
+def _current_course(course: TreatmentCourse) -> TreatmentCourse:
+    """Re-read the course under the clinic lock and refuse one that is no longer bookable.
+
+    The caller's copy may be stale: the course may have been paused or stopped since.
+    """
+    fresh = TreatmentCourse.objects.get(pk=course.pk)
+    if fresh.status not in (CourseStatus.PLANNED, CourseStatus.ACTIVE):
+        raise ValidationError({"course": f"The course is {fresh.get_status_display().lower()}."})
+    return fresh
 
 
 def _staff_conflicts(slot: Slot, span: Span, exclude: Sequence[int]) -> list[Conflict]:
@@ -725,11 +822,16 @@ def book_appointment(*, actor: Actor, slot: Slot) -> Appointment:
 
     def work() -> Appointment:
         _lock_floor(actor.clinic, [slot.room.pk])
-        conflicts = check_slot(slot)
+        course_conflicts = []
+        if slot.course is not None:
+            _current_course(slot.course)
+            course_conflicts = _course_full(slot.course, adding=1)
+        conflicts, staffed = _check(slot)
+        conflicts = course_conflicts + conflicts
         if conflicts:
             raise BookingConflict(_as_dicts(conflicts))
-        appointment = _create(slot)
-        _audit_appointment(actor, "book", appointment)
+        appointment = _create(staffed)
+        _audit_appointment(actor, "book", appointment, staff=appointment.staff_id)
         return appointment
 
     return _serialized(work)
@@ -748,6 +850,28 @@ def _create(slot: Slot) -> Appointment:
     )
 
 
+def has_treatment_session(appointment: Appointment) -> bool:
+    """Whether the treatment app has opened a session for this appointment.
+
+    Looked up by name: scheduling sits below treatment and must not import it.
+    """
+    session_model = apps.get_model("treatment", "TreatmentSession")
+    return bool(session_model.objects.filter(appointment_id=appointment.pk).exists())
+
+
+# A treatment is in progress / completed only through its treatment session.
+NEEDS_SESSION = {AppointmentStatus.IN_PROGRESS, AppointmentStatus.COMPLETED}
+
+
+def allowed_statuses(appointment: Appointment) -> set[str]:
+    """The statuses this appointment may change to now."""
+    allowed = set(TRANSITIONS.get(appointment.status, set()))
+    if appointment.kind == AppointmentKind.TREATMENT and allowed & NEEDS_SESSION:
+        if not has_treatment_session(appointment):
+            allowed -= NEEDS_SESSION
+    return allowed
+
+
 def update_appointment(
     *,
     actor: Actor,
@@ -756,54 +880,49 @@ def update_appointment(
     end: datetime | None = None,
     room: Room | None = None,
     staff: Membership | None = None,
+    reassign_staff: bool = False,
     status: str | None = None,
     reason: str = "",
 ) -> Appointment:
-    """Move an appointment (same checks as booking) and/or change its status."""
+    """Move an appointment (same checks as booking) and/or change its status.
+
+    ``staff`` assigns that member (checked as chosen). Without it the current one is
+    kept, except that a treatment's nurse who cannot take the new time is replaced by
+    a free nurse. ``reassign_staff`` with no ``staff`` clears the assignment: a
+    treatment then gets any free nurse, another kind nobody.
+
+    A treatment becomes in progress or completed only once its treatment session
+    exists (the treatment app sets these statuses itself when the session starts and
+    ends).
+    """
     actor.check("schedule.book")
-    moving = start is not None or end is not None or room is not None or staff is not None
+    moving = (
+        start is not None
+        or end is not None
+        or room is not None
+        or staff is not None
+        or reassign_staff
+    )
 
     def work() -> Appointment:
+        if moving:
+            # The clinic lock first (the module docstring's lock order).
+            _lock_floor(actor.clinic, sorted({appointment.room_id, (room or appointment.room).pk}))
         locked = Appointment.objects.select_for_update().get(pk=appointment.pk)
         if moving:
-            if locked.status != AppointmentStatus.BOOKED:
-                raise ValidationError(
-                    {"start": f"A {locked.get_status_display().lower()} appointment cannot move."}
-                )
-            new_start = start or locked.start
-            new_end = end
-            if new_end is None:
-                new_end = (
-                    new_start + (locked.end - locked.start) if start is not None else locked.end
-                )
-            slot = make_slot(
-                patient=appointment.patient,
-                kind=locked.kind,
-                room=room or appointment.room,
-                start=new_start,
-                end=new_end,
-                course=appointment.course,
-                staff=staff or appointment.staff,
-            )
-            _lock_floor(actor.clinic, sorted({locked.room_id, slot.room.pk}))
-            conflicts = check_slot(slot, exclude=[locked.pk])
-            if conflicts:
-                raise BookingConflict(_as_dicts(conflicts))
-            moved_from = locked.start
-            locked.start, locked.end, locked.room, locked.staff = (
-                slot.start,
-                slot.end,
-                slot.room,
-                slot.staff,
-            )
-            locked.reminded_at = None
-            locked.save()
-            _audit_appointment(actor, "move", locked, moved_from=moved_from.isoformat())
+            _move(locked)
         if status is not None and status != locked.status:
             if status not in TRANSITIONS.get(locked.status, set()):
                 raise ValidationError(
                     {
                         "status": f"A {locked.get_status_display().lower()} appointment cannot become {status}."
+                    }
+                )
+            if status in NEEDS_SESSION and status not in allowed_statuses(locked):
+                raise ValidationError(
+                    {
+                        "status": "A treatment becomes in progress or completed through its "
+                        "treatment session: start the session on the treatment screen."
                     }
                 )
             if status == AppointmentStatus.CANCELLED and not reason.strip():
@@ -815,7 +934,58 @@ def update_appointment(
             _audit_appointment(actor, "status", locked, status=status)
         return locked
 
+    def _move(locked: Appointment) -> None:
+        if locked.status != AppointmentStatus.BOOKED:
+            raise ValidationError(
+                {"start": f"A {locked.get_status_display().lower()} appointment cannot move."}
+            )
+        new_start = start or locked.start
+        new_end = end
+        if new_end is None:
+            new_end = new_start + (locked.end - locked.start) if start is not None else locked.end
+        treatment = locked.kind == AppointmentKind.TREATMENT
+        current = locked.staff
+        keep_nurse = treatment and staff is None and not reassign_staff and _is_nurse(current)
+        if staff is not None:
+            chosen = staff
+        elif reassign_staff or keep_nurse:
+            chosen = None  # a treatment gets a free nurse (the current one first)
+        else:
+            chosen = current
+        slot = make_slot(
+            patient=locked.patient,
+            kind=locked.kind,
+            room=room or locked.room,
+            start=new_start,
+            end=new_end,
+            course=locked.course,
+            staff=chosen,
+        )
+        if locked.course is not None:
+            _current_course(locked.course)
+        conflicts, slot = _check(
+            slot, exclude=[locked.pk], prefer_nurse=current.pk if keep_nurse and current else None
+        )
+        if conflicts:
+            raise BookingConflict(_as_dicts(conflicts))
+        moved_from = locked.start
+        locked.start, locked.end, locked.room, locked.staff = (
+            slot.start,
+            slot.end,
+            slot.room,
+            slot.staff,
+        )
+        locked.reminded_at = None
+        locked.save()
+        _audit_appointment(
+            actor, "move", locked, moved_from=moved_from.isoformat(), staff=locked.staff_id
+        )
+
     return _serialized(work)
+
+
+def _is_nurse(member: Membership | None) -> bool:
+    return member is not None and member.role == "nurse"
 
 
 # --- series planning ----------------------------------------------------------------
@@ -830,6 +1000,7 @@ class ProposedSession:
     in_window: bool
     appointment: int | None = None  # an existing appointment that moves here
     moved_from: datetime | None = None
+    staff: Membership | None = None  # the nurse who would monitor it
 
 
 @dataclass(frozen=True)
@@ -885,7 +1056,7 @@ def plan_course(
         not_before = max(now, new_start + (moved.end - moved.start))
     # The window the planner may use: from the course start to its horizon.
     first_day = max(course.start_date, clinic_today(clinic))
-    horizon = course.start_date + timedelta(days=rule.span_days + 28)
+    horizon = course.start_date + timedelta(days=rule.span_days + LATE_DAYS)
     window = Span(
         datetime.combine(first_day, time(0), tzinfo=clinic.tz),
         datetime.combine(max(horizon, first_day) + timedelta(days=1), time(0), tzinfo=clinic.tz),
@@ -904,10 +1075,18 @@ def plan_course(
             course=course,
         )
         # The moved session's own checks, with the re-planned ones out of the way.
-        conflicts = check_slot(slot, exclude=moving_ids)
+        keep = moved.staff_id if _is_nurse(moved.staff) else None
+        if keep is None and moved.staff is not None:
+            slot = replace(slot, staff=moved.staff)
+        conflicts, slot = _check(slot, exclude=moving_ids, prefer_nurse=keep)
         if conflicts:
             raise BookingConflict(_as_dicts(conflicts, session=0))
-        floor.hold(moved.room_id, span, treatment=True)
+        floor.hold(
+            moved.room_id,
+            span,
+            treatment=True,
+            nurse=slot.staff.pk if slot.staff and slot.staff.pk in floor.rota else None,
+        )
         moved_session = ProposedSession(
             index=0,
             start=span.start,
@@ -917,6 +1096,7 @@ def plan_course(
             < course.start_date + timedelta(days=rule.span_days),
             appointment=moved.pk,
             moved_from=moved.start,
+            staff=slot.staff,
         )
     patient_busy = [
         Span(s, e)
@@ -955,6 +1135,12 @@ def plan_course(
         not_before=not_before,
     )
     rooms = {r.pk: r for r in Room.objects.for_clinic(clinic)}
+    nurses = {
+        m.pk: m
+        for m in Membership.objects.select_related("user").filter(
+            pk__in=[p.nurse for p in plan.sessions if p.nurse is not None]
+        )
+    }
     sessions = []
     if moved_session is not None:
         sessions.append(moved_session)
@@ -969,6 +1155,7 @@ def plan_course(
                 in_window=planned.in_window,
                 appointment=previous.pk if previous else None,
                 moved_from=previous.start if previous else None,
+                staff=nurses.get(planned.nurse) if planned.nurse is not None else None,
             )
         )
     record(
@@ -994,6 +1181,7 @@ class SessionRequest:
     start: datetime
     room: Room
     appointment: Appointment | None = None  # move this appointment; None = a new one
+    staff: Membership | None = None  # this member, checked as chosen; None = a free nurse
 
 
 def book_course(
@@ -1016,24 +1204,23 @@ def book_course(
 
     def work() -> list[Appointment]:
         _lock_floor(course.clinic, sorted({s.room.pk for s in sessions}))
-        held = (
-            Appointment.objects.holding()
-            .filter(course=course, kind=AppointmentKind.TREATMENT)
-            .exclude(pk__in=moving)
-            .count()
-        )
+        _current_course(course)
         new = sum(1 for s in sessions if s.appointment is None)
-        if held + len(moving) + new > course.planned_sessions:
-            raise ValidationError(
-                {
-                    "sessions": f"The course has {course.planned_sessions} planned sessions; "
-                    f"{held + len(moving)} are booked and {new} more were asked for."
-                }
-            )
+        full = _course_full(course, adding=new)
+        if full:
+            raise BookingConflict(_as_dicts(full))
         conflicts: list[dict[str, Any]] = []
         booked: list[Appointment] = []
         pending = set(moving)
+        last_nurse: int | None = None
         for number, request in enumerate(sorted(sessions, key=lambda s: s.start), start=1):
+            # A moved session keeps its nurse when she is free; a new one continues
+            # with the previous session's nurse when possible.
+            previous = request.appointment.staff if request.appointment else None
+            prefer = previous.pk if _is_nurse(previous) and previous else last_nurse
+            chosen = request.staff
+            if chosen is None and previous is not None and not _is_nurse(previous):
+                chosen = previous
             try:
                 slot = make_slot(
                     patient=course.patient,
@@ -1041,7 +1228,7 @@ def book_course(
                     room=request.room,
                     start=request.start,
                     course=course,
-                    staff=request.appointment.staff if request.appointment else None,
+                    staff=chosen,
                 )
             except ValidationError as exc:
                 conflicts.append(
@@ -1053,10 +1240,12 @@ def book_course(
                 exclude = [*pending, request.appointment.pk]
             else:
                 exclude = list(pending)
-            found = check_slot(slot, exclude=exclude)
+            found, slot = _check(slot, exclude=exclude, prefer_nurse=prefer)
             if found:
                 conflicts.extend(_as_dicts(found, session=number))
                 continue
+            if _is_nurse(slot.staff) and slot.staff is not None:
+                last_nurse = slot.staff.pk
             if request.appointment is not None:
                 appointment = Appointment.objects.select_for_update().get(pk=request.appointment.pk)
                 if appointment.status != AppointmentStatus.BOOKED:
@@ -1069,19 +1258,27 @@ def book_course(
                     )
                     continue
                 moved_from = appointment.start
-                appointment.start, appointment.end, appointment.room = (
+                appointment.start, appointment.end, appointment.room, appointment.staff = (
                     slot.start,
                     slot.end,
                     slot.room,
+                    slot.staff,
                 )
                 appointment.reminded_at = None
                 appointment.save()
                 _audit_appointment(
-                    actor, "move", appointment, moved_from=moved_from.isoformat(), series=True
+                    actor,
+                    "move",
+                    appointment,
+                    moved_from=moved_from.isoformat(),
+                    series=True,
+                    staff=appointment.staff_id,
                 )
             else:
                 appointment = _create(slot)
-                _audit_appointment(actor, "book", appointment, series=True)
+                _audit_appointment(
+                    actor, "book", appointment, series=True, staff=appointment.staff_id
+                )
             booked.append(appointment)
         if conflicts:
             raise BookingConflict(conflicts)
@@ -1128,6 +1325,11 @@ def send_due_reminders(now: datetime) -> int:
             reminded_at__isnull=True,
             start__gt=now,
             start__lte=horizon,
+        )
+        # No reminder for a session of a paused or ended course.
+        .filter(
+            Q(course__isnull=True)
+            | Q(course__status__in=[CourseStatus.PLANNED, CourseStatus.ACTIVE])
         )
         .exclude(patient__email="")
         .select_related("patient", "clinic", "course", "clinic__scheduling_settings")
@@ -1214,9 +1416,13 @@ def _ics_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 
 
-def calendar_ics(membership: Membership, now: datetime) -> str:
-    """An iCalendar feed of the member's appointments (no patient names leave the system)."""
-    appointments = (
+@transaction.atomic
+def calendar_ics(membership: Membership, now: datetime, *, ip: str | None = None) -> str:
+    """An iCalendar feed of the member's appointments (no patient names leave the system).
+
+    Each fetch is audited (the appointment ids it showed; no patient data).
+    """
+    appointments = list(
         Appointment.objects.for_clinic(membership.clinic)
         .holding()
         .filter(
@@ -1224,6 +1430,13 @@ def calendar_ics(membership: Membership, now: datetime) -> str:
         )
         .select_related("room")
         .order_by("start")
+    )
+    record_system(
+        "calendar_feed_read",
+        user=membership.user,
+        clinic=membership.clinic,
+        ip=ip,
+        detail={"membership": membership.pk, "appointments": [a.pk for a in appointments]},
     )
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     lines = [

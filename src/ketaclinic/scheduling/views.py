@@ -200,7 +200,8 @@ def week_view(request: HttpRequest) -> HttpResponse:
 
 def _status_choices(appointment: Appointment) -> list[tuple[str, str]]:
     # In the order of the flow, with no default: a cancellation is never one click away.
-    allowed = services.TRANSITIONS[appointment.status]
+    # A treatment goes in progress / completed from its session, not from here.
+    allowed = services.allowed_statuses(appointment)
     choices = [(value, label) for value, label in AppointmentStatus.choices if value in allowed]
     return [("", "Choose…"), *choices] if choices else []
 
@@ -221,7 +222,12 @@ def appointment_page(request: HttpRequest, appointment_id: int) -> HttpResponse:
         clinic=actor.clinic,
         kind=appointment.kind,
         has_course=appointment.course_id is not None,
-        initial={"day": local.date(), "start_time": local.time(), "room": appointment.room_id},
+        initial={
+            "day": local.date(),
+            "start_time": local.time(),
+            "room": appointment.room_id,
+            "staff": appointment.staff_id,
+        },
     )
     conflicts: list[dict[str, Any]] = []
     if request.method == "POST" and form.is_valid():
@@ -239,7 +245,11 @@ def appointment_page(request: HttpRequest, appointment_id: int) -> HttpResponse:
                     request, "scheduling/series.html", _series_context(actor, None, proposal)
                 )
             moved = services.update_appointment(
-                actor=actor, appointment=appointment, start=start, room=form.cleaned_data["room"]
+                actor=actor,
+                appointment=appointment,
+                start=start,
+                room=form.cleaned_data["room"],
+                **_staff_change(appointment, form.cleaned_data.get("staff")),
             )
         except services.BookingConflict as exc:
             conflicts = _conflict_list(exc)
@@ -264,6 +274,20 @@ def appointment_page(request: HttpRequest, appointment_id: int) -> HttpResponse:
             "status_form": StatusForm(choices=_status_choices(appointment)),
         },
     )
+
+
+def _staff_change(appointment: Appointment, chosen: Membership | None) -> dict[str, Any]:
+    """The move form's staff field as update_appointment arguments.
+
+    Unchanged: the service keeps the member (a treatment's nurse is replaced only if
+    she cannot take the new time). Another member: that one. Empty: a treatment gets
+    any free nurse, another kind nobody.
+    """
+    if chosen is None:
+        return {"reassign_staff": True}
+    if chosen.pk == appointment.staff_id:
+        return {}
+    return {"staff": chosen}
 
 
 @require_POST
@@ -418,7 +442,7 @@ def calendar_ics(request: HttpRequest, token: str) -> HttpResponse:
     membership = services.feed_membership(token)
     if membership is None:
         raise Http404
-    body = services.calendar_ics(membership, timezone.now())
+    body = services.calendar_ics(membership, timezone.now(), ip=request.META.get("REMOTE_ADDR"))
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Cache-Control"] = "private, no-store"
     return response
