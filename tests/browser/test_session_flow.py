@@ -247,8 +247,14 @@ def test_a_nurse_runs_an_iv_and_an_esketamine_session(page, floor, staff):
 
     # 119 minutes after the first device: refused; at 120: allowed. The REMS form asks
     # when the patient could have left without the 2-hour rule: 95 minutes after the first.
+    # The checks taken at 45 minutes are too old to count: before discharge they are taken
+    # again (vitals, MOAA/S, CADSS-6).
     move_back(esk_id, timedelta(minutes=119 - 45))
     page.reload()
+    expect(page.locator("#discharge")).to_contain_text("Vital signs: last recorded 74 minutes ago")
+    save_vitals(page, 124, 78)
+    observe(page, "moaas", 5)
+    observe(page, "cadss6", 0)
     could_have_left = page.get_by_label("Could have left at without the 2-hour rule")
     could_have_left.fill((timezone.now() - timedelta(minutes=24)).isoformat())
     submit(page, page.get_by_role("button", name="Discharge"))

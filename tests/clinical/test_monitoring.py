@@ -354,13 +354,19 @@ GOOD_VITALS = {"systolic_bp": 135, "diastolic_bp": 85, "heart_rate": 80, "spo2":
 
 
 def _discharge(protocol, **overrides):
+    now = overrides.get("now", at(120) if protocol.route != "iv" else at(70))
     kwargs = {
         "first_dose_at": START,
         "infusion_ended_at": at(40) if protocol.route == "iv" else None,
-        "now": at(120) if protocol.route != "iv" else at(70),
+        "dose_ended_at": at(40) if protocol.route == "iv" else at(5),
+        "now": now,
         "last_moaas": 5,
+        "last_moaas_at": now,
+        "last_cadss6_at": now,
         "dissociation_resolved": True,
         "last_vitals": GOOD_VITALS,
+        "last_vitals_at": now,
+        "respiratory_depression": False,
         "walks_steadily": True,
         "escort_present": True,
     }
@@ -411,14 +417,32 @@ def test_iv_may_not_discharge_before_the_infusion_end_is_recorded():
     ("overrides", "expected"),
     [
         ({"last_moaas": 4}, ("sedation", "MOAA/S is 4; 5 (fully alert) is required.")),
-        ({"last_moaas": None}, ("sedation", "MOAA/S has not been recorded before discharge.")),
+        (
+            {"last_moaas": None, "last_moaas_at": None},
+            ("sedation", "MOAA/S: not recorded since the dose ended."),
+        ),
         ({"dissociation_resolved": False}, ("dissociation", "Dissociation not resolved.")),
         ({"dissociation_resolved": None}, ("dissociation", "Dissociation not assessed.")),
         ({"walks_steadily": False}, ("gait", "Walking not steady.")),
         ({"walks_steadily": None}, ("gait", "Walking not assessed.")),
         ({"escort_present": False}, ("escort", "No escort is present to take the patient home.")),
         ({"escort_present": None}, ("escort", "No escort is present to take the patient home.")),
-        ({"last_vitals": None}, ("vitals", "No vital signs recorded before discharge.")),
+        (
+            {"last_vitals": None, "last_vitals_at": None},
+            ("vitals", "Vital signs: not recorded since the dose ended."),
+        ),
+        (
+            {"last_cadss6_at": None},
+            ("dissociation", "CADSS-6: not recorded since the dose ended."),
+        ),
+        (
+            {"respiratory_depression": True},
+            (
+                "respiratory_depression",
+                "Respiratory depression was recorded in this session: a physician reviews the "
+                "patient before discharge.",
+            ),
+        ),
         (
             {"last_vitals": {"systolic_bp": 135, "diastolic_bp": 85, "heart_rate": 80}},
             ("vitals", "Not recorded before discharge: SpO2."),
@@ -481,6 +505,8 @@ def test_discharge_lists_every_unmet_criterion_in_order():
         last_moaas=4,
         dissociation_resolved=False,
         last_vitals=None,
+        last_vitals_at=None,
+        respiratory_depression=True,
         walks_steadily=False,
         escort_present=False,
     )
@@ -489,8 +515,63 @@ def test_discharge_lists_every_unmet_criterion_in_order():
         "sedation",
         "dissociation",
         "vitals",
+        "respiratory_depression",
         "gait",
         "escort",
+    ]
+
+
+def test_readings_taken_before_the_dose_ended_do_not_count():
+    """An IV patient whose MOAA/S and vitals were only taken before the infusion ended."""
+    unmet = _discharge(IV, last_moaas_at=at(-5), last_vitals_at=at(39))
+    assert unmet == [
+        ("sedation", "MOAA/S: last recorded before the dose ended; record again."),
+        ("vitals", "Vital signs: last recorded before the dose ended; record again."),
+    ]
+
+
+def test_readings_count_for_the_protocols_window_and_no_longer():
+    valid = IV.discharge.readings_valid_minutes
+    assert (valid.value, valid.source) == (15, "policy")
+    now = at(125)
+    assert _discharge(IV, now=now, last_vitals_at=now - timedelta(minutes=15)) == []
+    assert _discharge(IV, now=now, last_vitals_at=now - timedelta(minutes=55)) == [
+        (
+            "vitals",
+            "Vital signs: last recorded 55 minutes ago; they count for 15 minutes, record again.",
+        )
+    ]
+
+
+def test_the_before_discharge_check_must_be_taken_once_observation_ends():
+    """Esketamine: a MOAA/S at 100 minutes is recent at 112 but not the before-discharge one."""
+    unmet = _discharge(SPRAY, now=at(120), last_moaas_at=at(105))
+    assert unmet == [
+        (
+            "sedation",
+            "MOAA/S: the before-discharge check is still due (the last was taken before the "
+            "minimum observation ended).",
+        )
+    ]
+    assert _discharge(SPRAY, now=at(120), last_moaas_at=at(115)) == []
+
+
+def test_the_incident_iv_discharge_lists_every_stale_or_missing_check():
+    """MOAA/S only before the dose, no CADSS-6, vitals 55 minutes old, respiratory depression."""
+    now = at(125)
+    unmet = _discharge(
+        IV,
+        now=now,
+        last_moaas_at=at(-5),
+        last_cadss6_at=None,
+        last_vitals_at=now - timedelta(minutes=55),
+        respiratory_depression=True,
+    )
+    assert [code for code, _ in unmet] == [
+        "sedation",
+        "dissociation",
+        "vitals",
+        "respiratory_depression",
     ]
 
 

@@ -142,3 +142,56 @@ def questionnaire_today(clinic, patient):
         total=10,
         taken_at=timezone.now(),
     )
+
+
+def api_post(client, url, body=None):
+    import json
+
+    return client.post(url, data=json.dumps(body or {}), content_type="application/json")
+
+
+def clear_to_dose(nurse, physician, body, reason="test"):
+    """The nurse confirms the items she checks; the physician overrides the failed hard stops.
+
+    Only a failed item can be overridden, so nothing is left unchecked first.
+    """
+    for row in body["checklist"]:
+        if not row["automatic"] and row["status"] == "pending":
+            body = api_post(
+                nurse,
+                f"/api/v1/sessions/{body['id']}/checklist/{row['item']}",
+                {"met": True, "version": body["version"], **fasted(row["item"])},
+            ).json()
+    for row in body["checklist"]:
+        if row["blocks"]:
+            response = api_post(
+                physician,
+                f"/api/v1/sessions/{body['id']}/checklist/{row['item']}/override",
+                {"reason": reason, "version": body["version"]},
+            )
+            assert response.status_code == 200, response.content
+            body = response.json()
+    return body
+
+
+def pdf_text(content: bytes) -> str:
+    """The text a ReportLab PDF draws (its page streams decoded; one line per text line)."""
+    import base64
+    import re
+    import zlib
+
+    lines = []
+    for match in re.finditer(
+        rb"/Filter \[ /ASCII85Decode /FlateDecode \][^>]*>>\s*stream\r?\n(.*?)endstream",
+        content,
+        re.S,
+    ):
+        stream = zlib.decompress(base64.a85decode(match.group(1).strip(), adobe=True))
+        for text_line in re.split(rb"T\*|ET", stream):
+            parts = re.findall(rb"\(((?:\\.|[^\\)])*)\)\s*Tj", text_line)
+            if parts:
+                lines.append(b"".join(parts))
+    raw = b"\n".join(lines)
+    raw = re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), raw)
+    raw = re.sub(rb"\\(.)", rb"\1", raw)
+    return raw.decode("cp1252", errors="replace")

@@ -21,7 +21,7 @@ from ketaclinic.treatment.models import (
     VitalReading,
 )
 
-from .conftest import questionnaire_today
+from .conftest import clear_to_dose, questionnaire_today
 
 
 def post(client, url, body=None):
@@ -123,6 +123,25 @@ def test_the_nurse_cannot_tick_an_automatic_item(staff, api_client, session_body
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "item"]
+
+
+def test_a_suicidality_item_left_blank_blocks_the_dose_too(
+    staff, api_client, session_body, clinic, patient
+):
+    questionnaire_today(clinic, patient)
+    MeasureAlert.objects.create(
+        clinic=clinic,
+        patient=patient,
+        response=patient.measure_responses.first(),
+        code="suicidality_unanswered",
+        level="high",
+        message="item 9 left blank",
+        opened_at=session_body["started_at"],
+    )
+    body = api_client(staff["nurse"]).get(f"/api/v1/sessions/{session_body['id']}").json()
+    row = item(body, "questionnaires_done_no_open_suicidality_alert")
+    assert row["status"] == "failed" and row["blocks"] is True
+    assert "1 open suicidality alert(s)" in row["finding"]
 
 
 def test_an_open_suicidality_alert_blocks_until_overridden(
@@ -240,14 +259,8 @@ def test_a_fractional_heart_rate_is_refused(staff, api_client, session_body):
 
 
 def start_dosing(nurse, physician, body):
-    """Override every blocking item (physician) and start the infusion."""
-    for row in body["checklist"]:
-        if row["blocks"]:
-            body = post(
-                physician,
-                f"/api/v1/sessions/{body['id']}/checklist/{row['item']}/override",
-                {"reason": "test", "version": body["version"]},
-            ).json()
+    """Clear the checklist (nurse ticks, physician overrides what failed) and start the infusion."""
+    body = clear_to_dose(nurse, physician, body)
     response = post(
         nurse,
         f"/api/v1/sessions/{body['id']}/dosing",

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from ketaclinic.patients.models import Medication
 from ketaclinic.treatment.models import (
+    Administration,
     Amendment,
     DeviceDose,
     RemsForm,
@@ -21,7 +22,7 @@ from ketaclinic.treatment.models import (
     VitalReading,
 )
 
-from .conftest import fasted, questionnaire_today
+from .conftest import fasted, pdf_text, questionnaire_today
 
 
 def post(client, url, body=None):
@@ -384,25 +385,57 @@ def test_a_serious_adverse_event_emails_the_physicians_without_patient_data(
         assert private not in text
 
 
-def test_the_rems_form_downloads_as_csv_and_pdf(esk, staff, login):
+def section(html, heading_id):
+    """The HTML of the listing section whose heading has this id."""
+    start = html.index(f'id="{heading_id}"')
+    return html[start : html.index("</section>", start)]
+
+
+def test_the_rems_form_downloads_as_csv_and_pdf(esk, staff, login, esk_patient):
     nurse, sid, first = esk["nurse"], esk["sid"], esk["first"]
-    body = finish_monitoring(nurse, sid, first)
-    TreatmentSession.objects.filter(pk=sid).update(
-        dose_started_at=F("dose_started_at") - timedelta(minutes=1)
-    )
-    post(nurse, f"/api/v1/sessions/{sid}/discharge", {"version": get(nurse, sid)["version"]})
+    finish_monitoring(nurse, sid, first)
+    body = ready_to_leave(nurse, sid)
+    discharged = post(nurse, f"/api/v1/sessions/{sid}/discharge", {"version": body["version"]})
+    assert discharged.status_code == 200, discharged.content
     form = RemsForm.objects.get(session_id=sid)
     page = login(staff["admin"])
     rows = list(
         csv.reader(io.StringIO(page.get(f"/treatment/rems/{form.pk}/form.csv").content.decode()))
     )
+    assert rows[0] == ["form_version", "field", "label", "value"]
     values = {row[1]: row[3] for row in rows[1:]}
-    assert values["bp_40_min"] == "150/92" and values["concomitant_benzodiazepine"] == "Yes"
-    assert page.get(f"/treatment/rems/{form.pk}/form.pdf").content.startswith(b"%PDF")
-    listing = page.get("/treatment/rems/")
-    assert listing.status_code == 200
-    assert b"Due" in listing.content
-    assert body  # the session body was returned
+    assert {key: values[key] for key in ("bp_before", "bp_40_min", "bp_end")} == {
+        "bp_before": "132/84",
+        "bp_40_min": "150/92",
+        "bp_end": "128/80",
+    }
+    assert values["dose"] == "56 mg" and values["lot_number"] == "ESK123"
+    assert values["minutes_monitored"] == "120" and values["minutes_until_ready"] == "96"
+    assert values["patient_name"] == "Tom Berg"
+    assert values["concomitant_benzodiazepine"] == "Yes" and values["concomitant_maoi"] == "No"
+    pdf = pdf_text(page.get(f"/treatment/rems/{form.pk}/form.pdf").content)
+    assert "Tom Berg" in pdf and "150/92" in pdf and "ESK123" in pdf
+
+    listing = page.get("/treatment/rems/").content.decode()
+    due = section(listing, "due-h")
+    assert "→ Due</span> 1" in due and "Tom Berg" in due
+    assert f"/treatment/rems/{form.pk}/form.csv" in due
+    assert "None." in section(listing, "overdue-h") and "None." in section(listing, "submitted-h")
+
+
+def test_csv_cells_that_look_like_formulas_are_quoted(esk, staff, login, esk_patient):
+    esk_patient.given_name = '=HYPERLINK("http://evil.example","x")'
+    esk_patient.family_name = "+Berg"
+    esk_patient.save()
+    nurse, sid, first = esk["nurse"], esk["sid"], esk["first"]
+    finish_monitoring(nurse, sid, first)
+    body = ready_to_leave(nurse, sid)
+    post(nurse, f"/api/v1/sessions/{sid}/discharge", {"version": body["version"]})
+    form = RemsForm.objects.get(session_id=sid)
+    text = login(staff["admin"]).get(f"/treatment/rems/{form.pk}/form.csv").content.decode()
+    values = {row[1]: row[3] for row in csv.reader(io.StringIO(text))}
+    assert values["patient_name"] == '\'=HYPERLINK("http://evil.example","x") +Berg'
+    assert values["minutes_monitored"] == "120"  # numbers are left alone
 
 
 def ready_to_leave(nurse, sid):
@@ -478,3 +511,225 @@ def test_a_stopped_esketamine_session_counts_monitoring_until_the_stop(esk, staf
     session = TreatmentSession.objects.get(pk=sid)
     assert form_data(session)["minutes_monitored"] == 119
     assert RemsForm.objects.filter(session_id=sid).exists()
+
+
+def rems_ready(clinic, staff):
+    """The clinic and clinician details the form asks for."""
+    clinic.address, clinic.phone = "12 Harbor Road, Portland ME", "+1 207 555 0100"
+    clinic.save()
+    staff["nurse"].user.email = "okafor@example.org"
+    staff["nurse"].user.save()
+
+
+def test_a_session_stopped_after_the_first_device_can_be_signed_honestly(
+    esk, clinic, staff, api_client
+):
+    rems_ready(clinic, staff)
+    nurse, sid = esk["nurse"], esk["sid"]
+    given = timezone.now() - timedelta(minutes=10)
+    assert (
+        post(nurse, f"/api/v1/sessions/{sid}/devices", {"given_at": given.isoformat()}).status_code
+        == 201
+    )
+    refused = post(
+        nurse,
+        f"/api/v1/sessions/{sid}/stop",
+        {"reason": "Severe nausea", "version": get(nurse, sid)["version"]},
+    )
+    assert refused.status_code == 422  # the amounts are owed once a device was given
+    stopped = post(
+        nurse,
+        f"/api/v1/sessions/{sid}/stop",
+        {
+            "reason": "Severe nausea",
+            "drawn": 2,
+            "given": 1,
+            "left_over": 1,
+            "version": get(nurse, sid)["version"],
+        },
+    )
+    assert stopped.status_code == 200, stopped.content
+    assert stopped.json()["administration"]["total_given_mg"] == 28
+    signed = post(nurse, f"/api/v1/sessions/{sid}/sign", {"version": stopped.json()["version"]})
+    assert signed.status_code == 200, signed.content
+
+    stop_at = TreatmentSession.objects.get(pk=sid).events.get(to_state="stopped").at
+    note = f"Not applicable: session stopped at {timezone.localtime(stop_at, clinic.tz):%H:%M}"
+    data = RemsForm.objects.get(session_id=sid).data
+    for field in (
+        "minutes_until_ready",
+        "bp_40_min",
+        "bp_end",
+        "vitals_acceptable_end",
+        "sedation_occurred",
+        "dissociation_occurred",
+    ):
+        assert data[field] == note, field
+    assert data["bp_before"] == "132/84" and data["minutes_monitored"] == 10
+    assert data["dose"] == "other (28 mg)"
+
+
+def signed_esk(esk, clinic, staff):
+    rems_ready(clinic, staff)
+    nurse, sid, first = esk["nurse"], esk["sid"], esk["first"]
+    finish_monitoring(nurse, sid, first)
+    body = ready_to_leave(nurse, sid)
+    body = post(nurse, f"/api/v1/sessions/{sid}/discharge", {"version": body["version"]}).json()
+    body = post(nurse, f"/api/v1/sessions/{sid}/sign", {"version": body["version"]}).json()
+    assert body["signed"]["nurse_at"], body
+    return nurse, sid, body
+
+
+def amend(nurse, sid, target, field, value, reason="Correction"):
+    return post(
+        nurse,
+        f"/api/v1/sessions/{sid}/amendments",
+        {
+            "target": target,
+            "field": field,
+            "new_value": value,
+            "reason": reason,
+            "version": get(nurse, sid)["version"],
+        },
+    )
+
+
+def test_amendments_reach_an_unsubmitted_rems_form(esk, clinic, staff):
+    nurse, sid, _ = signed_esk(esk, clinic, staff)
+    form = RemsForm.objects.get(session_id=sid)
+    assert (form.data["lot_number"], form.data["bp_40_min"]) == ("ESK123", "150/92")
+
+    assert amend(nurse, sid, "session", "lot_number", "ESK124").status_code == 201
+    at_40 = VitalReading.objects.get(session_id=sid, systolic=150)
+    assert amend(nurse, sid, f"reading:{at_40.pk}", "systolic", "158").status_code == 201
+    first = TreatmentSession.objects.get(pk=sid).dose_started_at
+    estimate = (first + timedelta(minutes=70)).isoformat()
+    assert amend(nurse, sid, "session", "could_have_left_at", estimate).status_code == 201
+    form.refresh_from_db()
+    assert (form.data["lot_number"], form.data["bp_40_min"]) == ("ESK124", "158/92")
+    assert form.data["minutes_until_ready"] == 70
+    assert Administration.objects.get(session_id=sid).lot_number == "ESK123"  # original kept
+
+
+def test_an_amended_could_have_left_at_must_be_a_time_in_the_session(esk, clinic, staff):
+    nurse, sid, _ = signed_esk(esk, clinic, staff)
+    for value in ("soon", "25:00", (timezone.now() + timedelta(hours=2)).isoformat()):
+        refused = amend(nurse, sid, "session", "could_have_left_at", value)
+        assert refused.status_code == 422, value
+        assert refused.json()["detail"][0]["loc"] == ["body", "new_value"]
+    assert not Amendment.objects.filter(session_id=sid).exists()
+
+
+def test_an_amendment_after_submission_is_flagged_on_the_form(esk, clinic, staff, login):
+    nurse, sid, _ = signed_esk(esk, clinic, staff)
+    form = RemsForm.objects.get(session_id=sid)
+    page = login(staff["admin"])
+    page.post(
+        f"/treatment/rems/{form.pk}/submitted/",
+        {"submitted_on": timezone.localdate(timezone=clinic.tz).isoformat()},
+    )
+    form.refresh_from_db()
+    assert form.submitted_on is not None
+    assert (
+        "Amended after submission" not in page.get(f"/treatment/rems/{form.pk}/").content.decode()
+    )
+
+    assert amend(nurse, sid, "session", "lot_number", "ESK999").status_code == 201
+    form.refresh_from_db()
+    assert form.data["lot_number"] == "ESK123"  # what was reported stays as reported
+    html = page.get(f"/treatment/rems/{form.pk}/").content.decode()
+    assert "Amended after submission" in html
+    assert "Lot number: reported “ESK123”, now “ESK999”" in html
+    assert "Amended after submission: Lot number: reported ESK123, now ESK999." in pdf_text(
+        page.get(f"/treatment/rems/{form.pk}/form.pdf").content
+    )
+
+
+def test_bp_end_is_a_reading_after_the_40_minute_one(esk):
+    from ketaclinic.treatment.rems import form_data, missing_fields
+
+    nurse, sid, first = esk["nurse"], esk["sid"], esk["first"]
+    for minutes in (0, 5):
+        post(
+            nurse,
+            f"/api/v1/sessions/{sid}/devices",
+            {"given_at": (first + timedelta(minutes=minutes)).isoformat()},
+        )
+    post(
+        nurse,
+        f"/api/v1/sessions/{sid}/dosing/end",
+        {"drawn": 2, "given": 2, "left_over": 0, "version": get(nurse, sid)["version"]},
+    )
+    post(
+        nurse,
+        f"/api/v1/sessions/{sid}/vitals",
+        {"systolic": 150, "diastolic": 92, "taken_at": (first + timedelta(minutes=40)).isoformat()},
+    )
+    session = TreatmentSession.objects.get(pk=sid)
+    data = form_data(session)
+    assert (data["bp_40_min"], data["bp_end"]) == ("150/92", None)
+    assert "bp_end" in {m["field"] for m in missing_fields(data)}
+    post(nurse, f"/api/v1/sessions/{sid}/vitals", {"systolic": 126, "diastolic": 80})
+    assert form_data(session)["bp_end"] == "126/80"
+
+
+def test_the_rems_listing_shows_every_unsubmitted_form_and_pages_submitted_ones(
+    monkeypatch, clinic, staff, esk_appointment, esk_patient, login, api_client
+):
+    from ketaclinic.scheduling.models import Appointment
+    from ketaclinic.treatment import rems
+
+    monkeypatch.setattr(rems, "SUBMITTED_PER_PAGE", 2)
+    today = timezone.localdate(timezone=clinic.tz)
+
+    def form(days_ago, submitted_days_ago=None):
+        appointment = Appointment.objects.create(
+            clinic=clinic,
+            patient=esk_patient,
+            kind="treatment",
+            room=esk_appointment.room,
+            course=esk_appointment.course,
+            start=esk_appointment.start - timedelta(days=days_ago),
+            end=esk_appointment.end - timedelta(days=days_ago),
+            status="completed",
+        )
+        session = TreatmentSession.objects.create(
+            clinic=clinic,
+            patient=esk_patient,
+            appointment=appointment,
+            course=esk_appointment.course,
+            room=esk_appointment.room,
+            protocol_code="esketamine-nasal",
+            protocol_version=1,
+            drug="esketamine",
+            route="intranasal",
+            state="discharged",
+            started_at=appointment.start,
+            started_by=staff["nurse"].user,
+        )
+        return RemsForm.objects.create(
+            clinic=clinic,
+            session=session,
+            form_version="PMF-2025",
+            data={"patient_name": "Tom Berg"},
+            due_on=today - timedelta(days=days_ago - 7),
+            submitted_on=None
+            if submitted_days_ago is None
+            else today - timedelta(days=submitted_days_ago),
+            submitted_by=None if submitted_days_ago is None else staff["nurse"].user,
+        )
+
+    oldest, older, old = form(40, 30), form(30, 20), form(20, 10)
+    overdue, due = form(10), form(0)
+    admin = api_client(staff["admin"])
+    first_page = [f["id"] for f in admin.get("/api/v1/rems-forms").json()]
+    assert first_page == [overdue.pk, due.pk, old.pk, older.pk]
+    second_page = [f["id"] for f in admin.get("/api/v1/rems-forms?page=2").json()]
+    assert second_page == [overdue.pk, due.pk, oldest.pk]
+
+    html = login(staff["admin"]).get("/treatment/rems/").content.decode()
+    assert f"/treatment/rems/{overdue.pk}/form.csv" in section(html, "overdue-h")
+    assert f"/treatment/rems/{due.pk}/form.csv" in section(html, "due-h")
+    submitted = section(html, "submitted-h")
+    assert "✓ Submitted</span> 3" in submitted and "Page 1 of 2" in submitted
+    assert f"/treatment/rems/{oldest.pk}/form.csv" not in submitted

@@ -10,7 +10,7 @@ from ketaclinic.inventory import services as inventory
 from ketaclinic.inventory.models import LedgerEntry
 from tests.inventory.conftest import DEA
 
-from .conftest import actor
+from .conftest import actor, clear_to_dose
 
 
 def post(client, url, body=None):
@@ -39,13 +39,7 @@ def test_dose_and_waste_are_posted_in_stock_millilitres(staff, api_client, iv_ap
         supplier_dea_number=DEA,
     ).lot
     body = post(nurse, f"/api/v1/appointments/{iv_appointment.pk}/session").json()
-    for row in body["checklist"]:
-        if row["blocks"]:
-            body = post(
-                physician,
-                f"/api/v1/sessions/{body['id']}/checklist/{row['item']}/override",
-                {"reason": "test", "version": body["version"]},
-            ).json()
+    body = clear_to_dose(nurse, physician, body)
     body = post(
         nurse,
         f"/api/v1/sessions/{body['id']}/dosing",
@@ -92,13 +86,7 @@ def test_a_lot_of_the_wrong_substance_is_refused(staff, api_client, iv_appointme
     ).lot
     nurse, physician = api_client(staff["nurse"]), api_client(staff["physician"])
     body = post(nurse, f"/api/v1/appointments/{iv_appointment.pk}/session").json()
-    for row in body["checklist"]:
-        if row["blocks"]:
-            body = post(
-                physician,
-                f"/api/v1/sessions/{body['id']}/checklist/{row['item']}/override",
-                {"reason": "t", "version": body["version"]},
-            ).json()
+    body = clear_to_dose(nurse, physician, body)
     response = post(
         nurse,
         f"/api/v1/sessions/{body['id']}/dosing",

@@ -11,7 +11,7 @@ from ketaclinic.audit.models import AuditEvent
 from ketaclinic.scheduling.models import Appointment
 from ketaclinic.treatment.models import SessionEvent, TreatmentSession
 
-from .conftest import fasted, questionnaire_today
+from .conftest import fasted, pdf_text, questionnaire_today
 
 
 def post(client, url, body=None):
@@ -229,3 +229,7 @@ def test_a_complete_iv_session(staff, api_client, iv_appointment, clinic, patien
     assert transitions == ["pre_dose", "dosing", "monitoring", "ready_for_discharge", "discharged"]
     pdf = nurse.get(f"/api/v1/sessions/{sid}/summary.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    text = pdf_text(pdf.content)
+    assert "Ketamine 10 mg/mL lot L1 · iv · dose 35 mg (0.5 mg/kg on 70 kg)" in text
+    assert "total given 35 mg · drawn 3.5 / given" in text and "left over 0 mL" in text
+    assert "182/100" in text and "hypertension (high)" in text  # the alerting reading

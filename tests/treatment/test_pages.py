@@ -152,13 +152,32 @@ def test_a_nurse_starts_and_charts_from_the_page(staff, login, iv_appointment):
         follow=True,
     )
     assert "HIGH hypertension" in posted.content.decode()
+    session.refresh_from_db()
     refused = page.post(
         f"/treatment/sessions/{session.pk}/do/vitals/",
-        {"systolic": "400", "version": ""},
+        {"systolic": "400", "version": session.version},
         follow=True,
     )
     assert "systolic: Systolic BP 400" in refused.content.decode()
     assert VitalReading.objects.count() == 1
+
+
+def test_a_page_form_without_its_version_is_refused_and_changes_nothing(
+    staff, login, iv_appointment
+):
+    session = services.start_session(actor=actor(staff["nurse"]), appointment=iv_appointment)
+    page = login(staff["nurse"])
+    for step, fields in (
+        ("check", {"item": "identity_confirmed", "met": "yes"}),
+        ("vitals", {"systolic": "120", "diastolic": "80"}),
+        ("stop", {"reason": "Patient changed their mind"}),
+    ):
+        refused = page.post(f"/treatment/sessions/{session.pk}/do/{step}/", fields, follow=True)
+        assert "did not say which version of the session" in refused.content.decode()
+    stored = TreatmentSession.objects.get(pk=session.pk)
+    assert (stored.state, stored.version, stored.stop_reason) == ("pre_dose", session.version, "")
+    assert stored.checklist.get(item_id="identity_confirmed").status == "pending"
+    assert not VitalReading.objects.exists()
 
 
 def test_a_stale_page_form_is_refused(staff, login, iv_appointment):
@@ -219,6 +238,8 @@ def test_a_stale_weight_is_fixed_from_the_checklist(staff, login, iv_appointment
     )
     assert session.checklist.get(item_id="weight_current").status == "met"
     refused = page.post(
-        f"/treatment/sessions/{session.pk}/do/weight/", {"weight_kg": "900"}, follow=True
+        f"/treatment/sessions/{session.pk}/do/weight/",
+        {"weight_kg": "900", "version": session.version},
+        follow=True,
     )
     assert "between 25 and 350 kg" in refused.content.decode()

@@ -5,20 +5,21 @@ answered 409 and changes nothing (appends such as vitals may omit it). A write t
 session's state refuses is answered 409 with what blocks it.
 """
 
+import json
 from datetime import date, datetime
 from functools import wraps
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
-from django.utils import timezone
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError  # noqa: F401 - re-exported for clients' type hints
 
 from ketaclinic.api_auth import allow
 from ketaclinic.scheduling.access import get_appointment_for
+from ketaclinic.scheduling.services import clinic_today
 from ketaclinic.treatment import presenters, rems, reports, services
 from ketaclinic.treatment.access import get_rems_form_for, get_session_for
-from ketaclinic.treatment.models import RemsForm
 
 router = Router(tags=["treatment"])
 
@@ -67,7 +68,7 @@ def start(request, appointment_id: int, payload: StartIn | None = None):
 @router.get("/sessions/{session_id}", response=dict, auth=allow("clinical.view"))
 def session_get(request, session_id: int):
     session = _fresh(request, session_id)
-    services.refresh_checklist(session)
+    services.refresh_checklist(session, actor=request.auth)
     services.view_session(actor=request.auth, session=session, what="api")
     return _detail(session)
 
@@ -143,8 +144,6 @@ def dosing_start(request, session_id: int, payload: DosingIn):
     session = _fresh(request, session_id, "dose.record")
     lot = None
     if payload.ledger_lot_id is not None:
-        from django.core.exceptions import ValidationError
-
         from ketaclinic.inventory.models import Lot
 
         lot = Lot.objects.for_clinic(request.auth.clinic).filter(pk=payload.ledger_lot_id).first()
@@ -249,6 +248,18 @@ def dosing_end(request, session_id: int, payload: DosingEndIn):
     return _detail(_fresh(request, session_id))
 
 
+def _refuse_unknown_fields(request: Any, schema: type[Schema]) -> None:
+    """422 naming any body key the schema does not know ("pulse"): never drop it silently."""
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return
+    if isinstance(body, dict):
+        unknown = sorted(set(body) - set(schema.model_fields))
+        if unknown:
+            raise ValidationError({name: "Unknown field." for name in unknown})
+
+
 class VitalsIn(Schema):
     systolic: float | None = None
     diastolic: float | None = None
@@ -266,6 +277,7 @@ class VitalsIn(Schema):
 @conflicts
 def vitals(request, session_id: int, payload: VitalsIn):
     session = _fresh(request, session_id, "session.chart")
+    _refuse_unknown_fields(request, VitalsIn)
     values = payload.dict(exclude={"taken_at", "version"})
     reading, alerts = services.record_vitals(
         actor=request.auth,
@@ -422,6 +434,11 @@ def discharge(request, session_id: int, payload: DischargeIn):
 
 class StopIn(Schema):
     reason: str
+    # Stopping while dosing after the dose started: what was drawn, given and left over.
+    drawn: float | None = None
+    given: float | None = None
+    left_over: float | None = None
+    waste_manner: str = ""
     version: int
 
 
@@ -432,7 +449,14 @@ class StopIn(Schema):
 def stop(request, session_id: int, payload: StopIn):
     session = _fresh(request, session_id, "session.chart")
     services.stop_session(
-        actor=request.auth, session=session, reason=payload.reason, expected_version=payload.version
+        actor=request.auth,
+        session=session,
+        reason=payload.reason,
+        drawn=payload.drawn,
+        given=payload.given,
+        left_over=payload.left_over,
+        waste_manner=payload.waste_manner,
+        expected_version=payload.version,
     )
     return _detail(_fresh(request, session_id))
 
@@ -489,9 +513,11 @@ def summary_pdf(request, session_id: int):
 
 
 @router.get("/rems-forms", response=list[dict], auth=allow("rems.manage"))
-def rems_forms(request):
-    today = timezone.localdate()
-    forms = RemsForm.objects.for_clinic(request.auth.clinic).order_by("due_on", "pk")[:500]
+def rems_forms(request, page: int = 1):
+    """Every overdue and due form (oldest due first), then one page of submitted ones."""
+    today = clinic_today(request.auth.clinic)
+    listing = rems.forms_listing(request.auth.clinic, today, page=page)
+    forms = [*listing.overdue, *listing.due, *listing.submitted]
     return [
         {
             "id": f.pk,

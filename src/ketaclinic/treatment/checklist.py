@@ -105,7 +105,8 @@ def automatic_findings(
     session: TreatmentSession, protocol: Protocol, item_ids: set[str], now: datetime
 ) -> dict[str, Finding]:
     """What the system finds for each automatic item the session's checklist holds."""
-    today = timezone.localdate(now)
+    tz = session.clinic.tz
+    today = timezone.localdate(now, timezone=tz)
     patient = session.patient
     found: dict[str, Finding] = {}
     gate_items = item_ids & set(GATE_CODES)
@@ -116,10 +117,14 @@ def automatic_findings(
             found[item] = Finding(
                 not texts, " ".join(texts) if texts else "Checked against the screening record."
             )
+        if found.get("eligibility_accepted", Finding(False, "")).met:
+            # An override must stay visible wherever the decision is relied on.
+            status = gates.eligibility_status(patient=patient, family=protocol.family)
+            found["eligibility_accepted"] = Finding(
+                True, f"Eligibility {status.label} (checked against the screening record)."
+            )
     if "questionnaires_done_no_open_suicidality_alert" in item_ids:
-        start = timezone.make_aware(
-            datetime.combine(today, datetime.min.time()), timezone.get_current_timezone()
-        )
+        start = timezone.make_aware(datetime.combine(today, datetime.min.time()), tz)
         done_today = Response.objects.filter(
             clinic_id=session.clinic_id,
             patient_id=session.patient_id,
@@ -130,7 +135,8 @@ def automatic_findings(
             clinic_id=session.clinic_id,
             patient_id=session.patient_id,
             status="open",
-            code="suicidality",
+            # An answered suicidality item and one left blank both need a person first.
+            code__in=["suicidality", "suicidality_unanswered"],
         ).count()
         problems = []
         if not done_today:

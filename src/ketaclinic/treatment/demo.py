@@ -184,7 +184,11 @@ def _administer(
             at = dose_at + timedelta(minutes=5 * n)
             if at <= timezone.now():
                 DeviceDose.objects.create(
-                    session=session, number=n + 1, given_at=at, mg=Decimal(28), by=nurse.user
+                    session=session,
+                    number=n + 1,
+                    given_at=at,
+                    mg=protocol.dose.mg_per_device.value,
+                    by=nurse.user,
                 )
     return protocol
 

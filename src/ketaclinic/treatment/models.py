@@ -163,6 +163,9 @@ class ChecklistResult(models.Model):
     )
     override_reason = models.CharField(max_length=500, blank=True)
     override_at = models.DateTimeField(null=True, blank=True)
+    # The finding the physician overrode: a different finding (a worse reading) is not
+    # covered by the override.
+    override_finding = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["position"]
@@ -181,9 +184,18 @@ class ChecklistResult(models.Model):
         return f"checklistresult #{self.pk}"
 
     @property
+    def override_applies(self) -> bool:
+        """True when a physician overrode this failed item for the finding it shows now."""
+        return (
+            self.override_by_id is not None
+            and self.status == ItemStatus.FAILED
+            and self.override_finding == self.finding
+        )
+
+    @property
     def blocks(self) -> bool:
         """True when this item stops the dose: a hard stop not met and not overridden."""
-        return self.hard_stop and self.status != ItemStatus.MET and self.override_by_id is None
+        return self.hard_stop and self.status != ItemStatus.MET and not self.override_applies
 
 
 class Administration(models.Model):

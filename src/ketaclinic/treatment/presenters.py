@@ -10,6 +10,10 @@ from django.utils import timezone
 from ketaclinic.treatment import services
 from ketaclinic.treatment.models import Administration, TreatmentSession, VitalReading
 
+# Timeline events that change what the checklist asks or lets through: shown with the
+# overrides on the page and the summary.
+CHECKLIST_CHANGE_KINDS = ("checklist_change", "override_lapsed")
+
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
@@ -129,6 +133,16 @@ def detail(session: TreatmentSession, now: datetime | None = None) -> dict[str, 
                 "at": _iso(session.discharged_at),
             }
         )
+    checklist_changes = [
+        {
+            "kind": e.kind,
+            "text": e.text,
+            "by": e.by.get_full_name() or e.by.username,
+            "at": _iso(e.at),
+        }
+        for e in session.event_rows
+        if e.kind in CHECKLIST_CHANGE_KINDS
+    ]
     earliest = services.earliest_discharge(session, protocol)
     return {
         "id": session.pk,
@@ -152,7 +166,7 @@ def detail(session: TreatmentSession, now: datetime | None = None) -> dict[str, 
                 "automatic": row.automatic,
                 "status": row.status,
                 "finding": row.finding,
-                "overridden": row.override_by_id is not None,
+                "overridden": row.override_applies,
                 "override_reason": row.override_reason,
                 "blocks": row.blocks,
             }
@@ -221,6 +235,7 @@ def detail(session: TreatmentSession, now: datetime | None = None) -> dict[str, 
             for e in session.adverse_rows
         ],
         "overrides": overrides,
+        "checklist_changes": checklist_changes,
         "stop_reason": session.stop_reason,
         "signed": {
             "nurse_at": _iso(session.nurse_signed_at),

@@ -2,21 +2,29 @@
 
 The form is due within 7 calendar days of the session. Its content is computed from
 the session until the nurse signs; at signing it is frozen into `RemsForm.data`
-(and signing is refused while a required field is empty). Keep FORM_VERSION in step
-with the form the REMS publishes: the field list below is its content [verify the
-last part, occurred/resolved, against the current form].
+(and signing is refused while a required field is empty). A correction (amendment)
+to the signed session recomputes a form not yet submitted; once submitted, the form
+shows which reported answers an amendment changed. Keep FORM_VERSION in step with
+the form the REMS publishes: the field list below is its content [verify the last
+part, occurred/resolved, against the current form].
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
+from xml.sax.saxutils import escape
 
+from django.core.paginator import Page, Paginator
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from ketaclinic.clinical.monitoring import vital_alerts
+from ketaclinic.scheduling.services import clinic_today
 from ketaclinic.screening import gates
 from ketaclinic.treatment.models import RemsForm, TreatmentSession, VitalReading
 
@@ -63,11 +71,24 @@ FIELDS: list[tuple[str, str, bool]] = [
     ("respiratory_depression_resolved", "Respiratory depression resolved", False),
 ]
 LABELS = {key: label for key, label, _ in FIELDS}
+# What a stopped session may not have been able to observe: answered "not applicable".
+UNOBSERVED_WHEN_STOPPED = (
+    "minutes_until_ready",
+    "vitals_acceptable_end",
+    "bp_40_min",
+    "bp_end",
+    "sedation_occurred",
+    "dissociation_occurred",
+)
+READING_FIELDS = ("systolic", "diastolic", "heart_rate", "spo2", "respiratory_rate")
 
 
 def ensure_form(session: TreatmentSession) -> RemsForm:
     """The session's form, created when first needed (due 7 days after the session)."""
-    day = timezone.localdate(session.discharged_at or session.dose_started_at or session.started_at)
+    day = timezone.localdate(
+        session.discharged_at or session.dose_started_at or session.started_at,
+        timezone=session.clinic.tz,
+    )
     form, _ = RemsForm.objects.get_or_create(
         session=session,
         defaults={
@@ -103,8 +124,50 @@ def _stopped_at(session: TreatmentSession) -> datetime | None:
     )
 
 
-def form_data(session: TreatmentSession) -> dict[str, Any]:
-    """The form's content from the session as it is stored now (None = not known)."""
+def _amendments(session: TreatmentSession) -> dict[tuple[str, str], str]:
+    """The latest corrected value of each (target, field) amended on the session."""
+    latest: dict[tuple[str, str], str] = {}
+    for target, field, value in session.amendments.order_by("at", "pk").values_list(
+        "target", "field", "new_value"
+    ):
+        latest[(target, field)] = value
+    return latest
+
+
+def _amend_reading(reading: VitalReading, amended: dict[tuple[str, str], str]) -> VitalReading:
+    """The reading with its amended vital signs in place of the originals (in memory only)."""
+    for field in READING_FIELDS:
+        value = amended.get((f"reading:{reading.pk}", field))
+        if value is not None:
+            try:
+                setattr(reading, field, int(Decimal(value)))
+            except (InvalidOperation, ValueError):
+                continue
+    value = amended.get((f"reading:{reading.pk}", "temperature_c"))
+    if value is not None:
+        try:
+            reading.temperature_c = Decimal(value)
+        except InvalidOperation:
+            pass
+    return reading
+
+
+def _amended_time(value: str | None, original: datetime | None) -> datetime | None:
+    if value is None:
+        return original
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        parsed = None
+    return parsed if parsed is not None and not timezone.is_naive(parsed) else original
+
+
+def form_data(session: TreatmentSession, *, amended: bool = True) -> dict[str, Any]:
+    """The form's content from the session as it is stored now (None = not known).
+
+    With `amended`, corrections recorded as amendments replace the values they correct
+    (lot number, "could have left at", a reading's vital signs).
+    """
     from ketaclinic.treatment.services import session_protocol
 
     protocol = session_protocol(session)
@@ -112,7 +175,9 @@ def form_data(session: TreatmentSession) -> dict[str, Any]:
     clinic = session.clinic
     administration = getattr(session, "administration", None)
     first_device = session.dose_started_at
-    readings = list(session.readings.exclude(systolic=None).order_by("taken_at", "pk"))
+    corrections = _amendments(session) if amended else {}
+    readings = [_amend_reading(r, corrections) for r in session.readings.order_by("taken_at", "pk")]
+    readings = [r for r in readings if r.systolic is not None]
     before = [r for r in readings if r.phase == "pre_dose"]
     after = [r for r in readings if r.phase == "during"]
     at_40 = None
@@ -126,7 +191,15 @@ def form_data(session: TreatmentSession) -> dict[str, Any]:
             <= first_device + timedelta(minutes=60)
         ]
         at_40 = min(window, key=lambda r: abs(r.taken_at - target), default=None)
-    end = after[-1] if after else None
+    # The end-of-monitoring BP is a later reading than the 40-minute one, never the same.
+    later = [r for r in after if at_40 is None or r.taken_at > at_40.taken_at]
+    end = later[-1] if later else None
+    could_have_left_at = _amended_time(
+        corrections.get(("session", "could_have_left_at")), session.could_have_left_at
+    )
+    lot_number = corrections.get(("session", "lot_number")) or (
+        administration.lot_number if administration else None
+    )
     observations = list(
         session.observations.filter(kind__in=["moaas", "cadss6"]).order_by("taken_at", "pk")
     )
@@ -139,8 +212,8 @@ def form_data(session: TreatmentSession) -> dict[str, Any]:
         int((end_time - first_device).total_seconds() // 60) if end_time and first_device else None
     )
     ready = (
-        int((session.could_have_left_at - first_device).total_seconds() // 60)
-        if session.could_have_left_at and first_device
+        int((could_have_left_at - first_device).total_seconds() // 60)
+        if could_have_left_at and first_device
         else None
     )
     classes = {med.med_class for med in patient.medications.all() if med.is_active}
@@ -164,13 +237,17 @@ def form_data(session: TreatmentSession) -> dict[str, Any]:
         "clinician_email": clinician.email or None,
         "setting_name": clinic.name,
         "setting_address": clinic.address or None,
-        "session_date": timezone.localdate(session.started_at).isoformat(),
+        "session_date": timezone.localdate(session.started_at, timezone=clinic.tz).isoformat(),
         "dose": (
             None
             if dose_mg is None
-            else (f"{int(dose_mg)} mg" if int(dose_mg) in (56, 84) else f"other ({dose_mg:g} mg)")
+            else (
+                f"{int(dose_mg)} mg"
+                if dose_mg in (56, 84)
+                else f"other ({dose_mg.normalize():f} mg)"
+            )
         ),
-        "lot_number": administration.lot_number if administration else None,
+        "lot_number": lot_number,
         "minutes_monitored": monitored,
         "minutes_until_ready": ready,
         "vitals_acceptable_before": _no_alerts(
@@ -191,7 +268,54 @@ def form_data(session: TreatmentSession) -> dict[str, Any]:
             _no_alerts(protocol, end, "during") if resp_occurred else None
         ),
     }
+    stopped_at = _stopped_at(session)
+    if stopped_at is not None:
+        _not_applicable(data, stopped_at, session.clinic.tz)
     return data
+
+
+def _not_applicable(data: dict[str, Any], stopped_at: datetime, tz: Any) -> None:
+    """Answer what a stopped session could not observe: "Not applicable: stopped at HH:MM".
+
+    Only empty answers are filled, so everything that was observed is reported as it was.
+    """
+    note = f"Not applicable: session stopped at {timezone.localtime(stopped_at, tz):%H:%M}"
+    for key in UNOBSERVED_WHEN_STOPPED:
+        if data.get(key) is None:
+            data[key] = note
+    for what in ("sedation", "dissociation", "respiratory_depression"):
+        if data.get(f"{what}_occurred") is True and data.get(f"{what}_resolved") is None:
+            data[f"{what}_resolved"] = note
+
+
+def refresh_unsubmitted(session: TreatmentSession) -> None:
+    """Recompute a signed session's form from the session and its amendments, until submitted."""
+    RemsForm.objects.filter(session=session, submitted_on__isnull=True).update(
+        data=form_data(session)
+    )
+
+
+@dataclass(frozen=True)
+class AmendedAnswer:
+    field: str
+    label: str
+    reported: Any
+    now: Any
+
+
+def amended_after_submission(form: RemsForm) -> list[AmendedAnswer]:
+    """The submitted answers an amendment has since changed (the REMS needs a correction)."""
+    if form.submitted_on is None or not form.data:
+        return []
+    session = form.session
+    if not session.amendments.exists():
+        return []
+    current, original = form_data(session), form_data(session, amended=False)
+    return [
+        AmendedAnswer(key, label, form.data.get(key), current.get(key))
+        for key, label, _ in FIELDS
+        if current.get(key) != original.get(key) and current.get(key) != form.data.get(key)
+    ]
 
 
 def missing_fields(data: dict[str, Any]) -> list[dict[str, str]]:
@@ -202,7 +326,7 @@ def missing_fields(data: dict[str, Any]) -> list[dict[str, str]]:
         if required and data.get(key) in (None, "")
     ]
     for what in ("sedation", "dissociation", "respiratory_depression"):
-        if data.get(f"{what}_occurred") and data.get(f"{what}_resolved") is None:
+        if data.get(f"{what}_occurred") is True and data.get(f"{what}_resolved") is None:
             key = f"{what}_resolved"
             missing.append({"field": key, "label": LABELS[key]})
     return missing
@@ -229,13 +353,31 @@ def _display(value: Any) -> str:
     return str(value)
 
 
+def _number(cell: str) -> bool:
+    try:
+        return Decimal(cell).is_finite()
+    except ArithmeticError:
+        return False
+
+
+def _cell(value: str) -> str:
+    """A cell that starts like a formula is quoted so a spreadsheet shows it as text.
+
+    As inventory.reports.write_csv does, except that only a whole cell that is a number
+    ("-5") is left alone: "-1 +cmd" is quoted.
+    """
+    if value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _number(value):
+        return "'" + value
+    return value
+
+
 def as_csv(form: RemsForm) -> str:
     data = data_for(form)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["form_version", "field", "label", "value"])
     for key, label, _required in FIELDS:
-        writer.writerow([form.form_version, key, label, _display(data.get(key))])
+        writer.writerow([_cell(form.form_version), key, label, _cell(_display(data.get(key)))])
     return out.getvalue()
 
 
@@ -251,8 +393,8 @@ def as_pdf(form: RemsForm) -> bytes:
     doc = SimpleDocTemplate(buffer, pagesize=letter, title="SPRAVATO REMS Patient Monitoring Form")
     rows = [["Field", "Answer"]] + [
         [
-            Paragraph(label, styles["BodyText"]),
-            Paragraph(_display(data.get(key)) or "—", styles["BodyText"]),
+            Paragraph(escape(label), styles["BodyText"]),
+            Paragraph(escape(_display(data.get(key))) or "—", styles["BodyText"]),
         ]
         for key, label, _ in FIELDS
     ]
@@ -269,13 +411,23 @@ def as_pdf(form: RemsForm) -> bytes:
     story = [
         Paragraph("SPRAVATO® REMS Patient Monitoring Form", styles["Title"]),
         Paragraph(
-            f"Form version {form.form_version} · session {form.session_id} · due {form.due_on:%Y-%m-%d}"
+            f"Form version {escape(form.form_version)} · session {form.session_id} · due "
+            f"{form.due_on:%Y-%m-%d}"
             + (f" · submitted {form.submitted_on:%Y-%m-%d}" if form.submitted_on else ""),
             styles["Normal"],
         ),
         Spacer(1, 12),
         table,
     ]
+    for answer in amended_after_submission(form):
+        story.append(
+            Paragraph(
+                f"Amended after submission: {escape(answer.label)}: reported "
+                f"{escape(_display(answer.reported) or '—')}, now "
+                f"{escape(_display(answer.now) or '—')}.",
+                styles["BodyText"],
+            )
+        )
     doc.build(story)
     return buffer.getvalue()
 
@@ -288,9 +440,9 @@ def mark_submitted(*, actor: Any, form: RemsForm, submitted_on: date) -> RemsFor
     from ketaclinic.audit.services import record
 
     actor.check("rems.manage")
-    if submitted_on > timezone.localdate():
+    if submitted_on > clinic_today(form.clinic):
         raise ValidationError({"submitted_on": "This date is in the future."})
-    if submitted_on < timezone.localdate(form.session.started_at):
+    if submitted_on < timezone.localdate(form.session.started_at, timezone=form.clinic.tz):
         raise ValidationError({"submitted_on": "This is before the session."})
     if not form.session.is_signed:
         raise ValidationError({"submitted_on": "Sign the session first: the form is not final."})
@@ -308,15 +460,27 @@ def mark_submitted(*, actor: Any, form: RemsForm, submitted_on: date) -> RemsFor
     return form
 
 
-def forms_listing(clinic: Any, today: date) -> dict[str, list[RemsForm]]:
-    """The clinic's forms grouped into overdue, due and submitted (recent first)."""
-    forms = list(
-        RemsForm.objects.for_clinic(clinic)
-        .select_related("session__patient")
-        .order_by("due_on", "pk")[:500]
+SUBMITTED_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class Listing:
+    overdue: list[RemsForm]
+    due: list[RemsForm]
+    submitted: Page
+
+
+def forms_listing(clinic: Any, today: date, *, page: Any = 1) -> Listing:
+    """The clinic's forms: every overdue and due one (oldest due first), submitted by page.
+
+    Unsubmitted forms are never cut off: a form due today must show however many old
+    ones there are. Submitted forms, which only grow, come a page at a time, recent first.
+    """
+    forms = RemsForm.objects.for_clinic(clinic).select_related("session__patient")
+    unsubmitted = forms.filter(submitted_on__isnull=True).order_by("due_on", "pk")
+    submitted = forms.filter(submitted_on__isnull=False).order_by("-submitted_on", "-pk")
+    return Listing(
+        overdue=list(unsubmitted.filter(due_on__lt=today)),
+        due=list(unsubmitted.filter(due_on__gte=today)),
+        submitted=Paginator(submitted, SUBMITTED_PER_PAGE).get_page(page),
     )
-    groups: dict[str, list[RemsForm]] = {"overdue": [], "due": [], "submitted": []}
-    for form in forms:
-        groups[status_of(form, today)].append(form)
-    groups["submitted"].sort(key=lambda f: f.submitted_on or today, reverse=True)
-    return groups

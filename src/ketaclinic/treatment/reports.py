@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import threading
 from typing import Any
+from xml.sax.saxutils import escape
 
 import matplotlib
 
@@ -35,7 +36,7 @@ def _chart(session: TreatmentSession, fmt: str, width: float, height: float) -> 
     readings = getattr(session, "reading_rows", None)
     if readings is None:
         readings = list(session.readings.all())
-    tz = timezone.get_current_timezone()
+    tz = session.clinic.tz
     fig = Figure(figsize=(width, height), dpi=110)
     ax = fig.add_subplot(1, 1, 1)
     times = [r.taken_at.astimezone(tz) for r in readings]
@@ -71,25 +72,43 @@ def _chart(session: TreatmentSession, fmt: str, width: float, height: float) -> 
     return buffer.getvalue()
 
 
-def _t(value: Any) -> str:
+def _t(value: Any, tz: Any = None) -> str:
     if not value:
         return "—"
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+    return timezone.localtime(value, tz).strftime("%Y-%m-%d %H:%M")
+
+
+def _e(value: Any) -> str:
+    """Text for a ReportLab Paragraph: its markup characters escaped ("pain<br>3" stays text)."""
+    return escape("—" if value is None else str(value))
 
 
 def summary_pdf(session: TreatmentSession) -> bytes:
     """The session summary PDF (one call; the caller audits the read)."""
-    from reportlab.lib import colors
     from reportlab.lib.pagesizes import letter
+    from reportlab.platypus import SimpleDocTemplate
+
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(buffer, pagesize=letter, title=f"Treatment session {session.pk}")
+    doc.build(summary_story(session))
+    return buffer.getvalue()
+
+
+def summary_story(session: TreatmentSession) -> list[Any]:
+    """The summary's flowables: every typed or stored value escaped for Paragraph markup."""
+    from reportlab.lib import colors
     from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import Image, Paragraph, Spacer, Table, TableStyle
 
     data = presenters.detail(session)
     styles = getSampleStyleSheet()
     body = styles["BodyText"]
-    buffer = io.BytesIO()
-    doc = SimpleDocTemplate(buffer, pagesize=letter, title=f"Treatment session {session.pk}")
     patient = session.patient
+    tz = session.clinic.tz
+
+    def t(value: Any) -> str:
+        return _t(value, tz)
+
     grid = TableStyle(
         [
             ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
@@ -101,42 +120,50 @@ def summary_pdf(session: TreatmentSession) -> bytes:
     story: list[Any] = [
         Paragraph(f"Treatment session {session.pk}", styles["Title"]),
         Paragraph(
-            f"{patient.given_name} {patient.family_name} · MRN {patient.mrn} · born "
-            f"{patient.birth_date:%Y-%m-%d} · {session.clinic.name} · {session.room.name}",
+            f"{_e(patient.given_name)} {_e(patient.family_name)} · MRN {_e(patient.mrn)} · born "
+            f"{patient.birth_date:%Y-%m-%d} · {_e(session.clinic.name)} · {_e(session.room.name)}",
             body,
         ),
         Paragraph(
-            f"Protocol {session.protocol_code} v{session.protocol_version} · state "
-            f"{session.get_state_display()} · started {_t(session.started_at)}",
+            f"Protocol {_e(session.protocol_code)} v{session.protocol_version} · state "
+            f"{_e(session.get_state_display())} · started {t(session.started_at)}",
             body,
         ),
     ]
-    if data["overrides"]:
+    if data["overrides"] or data["checklist_changes"]:
         story.append(Spacer(1, 6))
-        story.append(Paragraph("<b>Overrides (physician)</b>", body))
+        story.append(Paragraph("<b>Overrides (physician) and checklist changes</b>", body))
         for o in data["overrides"]:
-            story.append(Paragraph(f"⚑ {o['kind']} {o['item']}: {o['reason']} ({o['by']})", body))
+            story.append(
+                Paragraph(
+                    f"⚑ {_e(o['kind'])} {_e(o['item'])}: {_e(o['reason'])} ({_e(o['by'])})", body
+                )
+            )
+        for e in session.event_rows:
+            if e.kind in presenters.CHECKLIST_CHANGE_KINDS:
+                who = e.by.get_full_name() or e.by.username
+                story.append(Paragraph(f"⚑ {t(e.at)} {_e(e.text)} ({_e(who)})", body))
     adm = data["administration"]
     story += [Spacer(1, 8), Paragraph("<b>Dose</b>", styles["Heading3"])]
     if adm:
         story.append(
             Paragraph(
-                f"{adm['product']} lot {adm['lot_number']} · {adm['route']} · dose {adm['dose_mg']} mg"
+                f"{_e(adm['product'])} lot {_e(adm['lot_number'])} · {_e(adm['route'])} · dose "
+                f"{_e(adm['dose_mg'])} mg"
                 + (
-                    f" ({adm['dose_mg_per_kg']} mg/kg on {adm['weight_used_kg']} kg)"
+                    f" ({_e(adm['dose_mg_per_kg'])} mg/kg on {_e(adm['weight_used_kg'])} kg)"
                     if adm["dose_mg_per_kg"]
                     else ""
                 )
-                + f" · total given {adm['total_given_mg'] or '—'} mg · drawn {adm['drawn']} / given "
-                f"{adm['given']} / left over {adm['left_over']} {adm['unit']}",
+                + f" · total given {_e(adm['total_given_mg'])} mg · drawn {_e(adm['drawn'])} / "
+                f"given {_e(adm['given'])} / left over {_e(adm['left_over'])} {_e(adm['unit'])}",
                 body,
             )
         )
-        for d in data["devices"]:
+        for device in session.device_rows:
             story.append(
                 Paragraph(
-                    f"Device {d['number']}: {d['mg']} mg at {_t(session.device_rows[d['number'] - 1].given_at)}",
-                    body,
+                    f"Device {device.number}: {_e(device.mg)} mg at {t(device.given_at)}", body
                 )
             )
     else:
@@ -150,7 +177,7 @@ def summary_pdf(session: TreatmentSession) -> bytes:
         )
         rows.append(
             [
-                _t(reading.taken_at),
+                t(reading.taken_at),
                 reading.bp,
                 reading.heart_rate or "—",
                 reading.spo2 or "—",
@@ -165,41 +192,48 @@ def summary_pdf(session: TreatmentSession) -> bytes:
     if session.observation_rows:
         story += [Spacer(1, 8), Paragraph("<b>Observations</b>", styles["Heading3"])]
         for o in session.observation_rows:
-            story.append(Paragraph(f"{_t(o.taken_at)} {o.get_kind_display()}: {o.display}", body))
+            story.append(
+                Paragraph(f"{t(o.taken_at)} {_e(o.get_kind_display())}: {_e(o.display)}", body)
+            )
     if session.adverse_rows:
         story += [Spacer(1, 8), Paragraph("<b>Adverse events</b>", styles["Heading3"])]
         for e in session.adverse_rows:
             story.append(
                 Paragraph(
-                    f"{_t(e.onset_at)} {e.get_type_display()} ({e.severity}{', serious' if e.serious else ''}); "
-                    f"interventions: {', '.join(e.interventions) or 'none'}; outcome {e.get_outcome_display()}",
+                    f"{t(e.onset_at)} {_e(e.get_type_display())} ({_e(e.severity)}"
+                    f"{', serious' if e.serious else ''}); interventions: "
+                    f"{_e(', '.join(e.interventions) or 'none')}"
+                    + (f" ({_e(e.drug_given)})" if e.drug_given else "")
+                    + f"; outcome {_e(e.get_outcome_display())}"
+                    + (f". {_e(e.note)}" if e.note else ""),
                     body,
                 )
             )
     story += [Spacer(1, 8), Paragraph("<b>Timeline</b>", styles["Heading3"])]
     for e in session.event_rows:
-        story.append(Paragraph(f"{_t(e.at)} {e.text or e.to_state}", body))
+        story.append(Paragraph(f"{t(e.at)} {_e(e.text or e.to_state)}", body))
     story += [Spacer(1, 8), Paragraph("<b>Discharge</b>", styles["Heading3"])]
     story.append(
         Paragraph(
-            f"Discharged {_t(session.discharged_at)} · could have left at {_t(session.could_have_left_at)}"
-            + (f" · stopped: {session.stop_reason}" if session.stop_reason else ""),
+            f"Discharged {t(session.discharged_at)} · could have left at "
+            f"{t(session.could_have_left_at)}"
+            + (f" · stopped: {_e(session.stop_reason)}" if session.stop_reason else ""),
             body,
         )
     )
     story.append(
         Paragraph(
-            f"Signed by the nurse {_t(session.nurse_signed_at)} · co-signed by the physician "
-            f"{_t(session.physician_signed_at)}",
+            f"Signed by the nurse {t(session.nurse_signed_at)} · co-signed by the physician "
+            f"{t(session.physician_signed_at)}",
             body,
         )
     )
     for a in session.amendment_rows:
         story.append(
             Paragraph(
-                f"Amendment {_t(a.at)}: {a.target} {a.field} {a.old_value or '—'} → {a.new_value} ({a.reason})",
+                f"Amendment {t(a.at)}: {_e(a.target)} {_e(a.field)} {_e(a.old_value or '—')} → "
+                f"{_e(a.new_value)} ({_e(a.reason)})",
                 body,
             )
         )
-    doc.build(story)
-    return buffer.getvalue()
+    return story

@@ -46,6 +46,7 @@ from ketaclinic.scheduling import services as scheduling
 from ketaclinic.scheduling.models import Appointment, CourseStatus
 from ketaclinic.treatment import checklist as checks
 from ketaclinic.treatment.models import (
+    FINAL_STATES,
     INTERVENTIONS,
     Administration,
     AdverseEvent,
@@ -78,6 +79,8 @@ __all__ = [
     "discharge",
     "discharge_unmet",
     "due_for",
+    "ledger_in_use",
+    "ledger_substance",
     "end_dosing",
     "override_item",
     "post_to_ledger",
@@ -88,6 +91,7 @@ __all__ = [
     "record_vitals",
     "refresh_checklist",
     "session_protocol",
+    "set_pregnancy_applies",
     "sign_session",
     "start_session",
     "stop_session",
@@ -175,19 +179,29 @@ def _latest_observation(session: TreatmentSession, kind: str) -> Observation | N
 def discharge_unmet(
     session: TreatmentSession, protocol: Protocol, now: datetime
 ) -> list[UnmetCriterion]:
-    """The discharge criteria not met now ([] = the patient may go)."""
+    """The discharge criteria not met now ([] = the patient may go).
+
+    The latest vitals, MOAA/S and CADSS-6 go in with the time each was taken: only
+    those taken after the dose ended and recently count (clinical.monitoring).
+    """
     if session.dose_started_at is None:
         return [UnmetCriterion("observation_time", "No dose has been given.")]
     reading = session.readings.order_by("-taken_at", "-pk").first()
     moaas = _latest_observation(session, ObservationKind.MOAAS)
+    cadss = _latest_observation(session, ObservationKind.CADSS6)
     return discharge_check(
         protocol,
         first_dose_at=session.dose_started_at,
         infusion_ended_at=session.dose_ended_at if session.route == "iv" else None,
+        dose_ended_at=session.dose_ended_at,
         now=max(now, session.dose_started_at),
-        last_moaas=moaas.value if moaas else None,
-        dissociation_resolved=session.dissociation_resolved,
         last_vitals=reading.as_monitoring() if reading else None,
+        last_vitals_at=reading.taken_at if reading else None,
+        last_moaas=moaas.value if moaas else None,
+        last_moaas_at=moaas.taken_at if moaas else None,
+        last_cadss6_at=cadss.taken_at if cadss else None,
+        dissociation_resolved=session.dissociation_resolved,
+        respiratory_depression=session.respiratory_depression,
         walks_steadily=session.walks_steadily,
         escort_present=session.escort_present,
     )
@@ -236,6 +250,10 @@ _STATE_FIELDS = [
     "nurse_signed_at",
     "physician_signed_at",
     "could_have_left_at",
+    "dissociation_resolved",
+    "walks_steadily",
+    "escort_present",
+    "respiratory_depression",
 ]
 
 
@@ -356,7 +374,9 @@ def start_session(
             started_at=now,
             started_by=actor.user,
             pregnancy_possible=(
-                checks.pregnancy_possible_default(patient, timezone.localdate(now))
+                checks.pregnancy_possible_default(
+                    patient, timezone.localdate(now, timezone=actor.clinic.tz)
+                )
                 if pregnancy_possible is None
                 else pregnancy_possible
             ),
@@ -389,7 +409,7 @@ def start_session(
             detail={"appointment": locked.pk, "protocol": protocol.code},
         )
         scheduling.update_appointment(actor=actor, appointment=locked, status="in_progress")
-        refresh_checklist(session, protocol, now=now)
+        refresh_checklist(session, protocol, now=now, actor=actor)
     return session
 
 
@@ -397,24 +417,71 @@ def start_session(
 
 
 def refresh_checklist(
-    session: TreatmentSession, protocol: Protocol | None = None, *, now: datetime | None = None
+    session: TreatmentSession,
+    protocol: Protocol | None = None,
+    *,
+    actor: Actor,
+    now: datetime | None = None,
 ) -> None:
-    """Re-run the automatic checks while the session is before the dose."""
+    """Re-run the automatic checks while the session is before the dose.
+
+    An override covers the finding it was given for: when an overridden item's finding
+    changes (145/85 overridden, then a 210/125 reading) the override is cleared, so the
+    item blocks again, and the timeline says so (by `actor`, whose action found it).
+    """
     if session.state != State.PRE_DOSE or session.is_signed:
         return
     protocol = protocol or session_protocol(session)
     now = _now(now)
-    rows = list(session.checklist.filter(automatic=True))
-    findings = checks.automatic_findings(session, protocol, {r.item_id for r in rows}, now)
-    for row in rows:
-        finding = findings.get(row.item_id)
-        if finding is None:
-            continue
-        status = ItemStatus.MET if finding.met else ItemStatus.FAILED
-        if row.status != status or row.finding != finding.text:
-            ChecklistResult.objects.filter(pk=row.pk).update(
-                status=status, finding=finding.text[:500], checked_at=now, checked_by=None
-            )
+    with transaction.atomic():
+        rows = list(session.checklist.filter(automatic=True))
+        findings = checks.automatic_findings(session, protocol, {r.item_id for r in rows}, now)
+        for row in rows:
+            finding = findings.get(row.item_id)
+            if finding is None:
+                continue
+            status = ItemStatus.MET if finding.met else ItemStatus.FAILED
+            text = finding.text[:500]
+            if row.status == status and row.finding == text:
+                continue
+            changes: dict[str, Any] = {
+                "status": status,
+                "finding": text,
+                "checked_at": now,
+                "checked_by": None,
+            }
+            if row.override_by_id is not None:
+                changes.update(_lapse_override(actor, session, row, text, at=now))
+            ChecklistResult.objects.filter(pk=row.pk).update(**changes)
+
+
+NO_OVERRIDE = {
+    "override_by": None,
+    "override_reason": "",
+    "override_at": None,
+    "override_finding": "",
+}
+
+
+def _lapse_override(
+    actor: Actor, session: TreatmentSession, row: ChecklistResult, finding: str, *, at: datetime
+) -> dict[str, Any]:
+    """Record that an override no longer applies; returns the fields that clear it."""
+    _event(
+        actor,
+        session,
+        "override_lapsed",
+        f"Override of '{row.label}' no longer applies: the finding changed to: {finding or 'met'}",
+        at=at,
+    )
+    record(
+        actor,
+        "override_lapsed",
+        patient_id=session.patient_id,
+        obj=session,
+        detail={"item": row.item_id},
+    )
+    return dict(NO_OVERRIDE)
 
 
 def _item(session: TreatmentSession, item_id: str) -> ChecklistResult:
@@ -463,11 +530,23 @@ def check_item(
                 status = ItemStatus.MET if found.met else ItemStatus.FAILED
             reported = found.text if found is not None else checks.fasting_reported(*fasting)
             finding = f"{reported} {finding}".strip()
+        finding = finding[:500] or item.finding
+        fields = ["status", "finding", "checked_by", "checked_at"]
+        if item.override_by_id is not None and (item.status, item.finding) != (status, finding):
+            for name, value in _lapse_override(
+                actor,
+                session,
+                item,
+                finding if status == ItemStatus.FAILED else "",
+                at=timezone.now(),
+            ).items():
+                setattr(item, name, value)
+            fields += list(NO_OVERRIDE)
         item.status = status
-        item.finding = finding[:500] or item.finding
+        item.finding = finding
         item.checked_by = actor.user
         item.checked_at = timezone.now()
-        item.save(update_fields=["status", "finding", "checked_by", "checked_at"])
+        item.save(update_fields=fields)
         record(
             actor,
             "checklist",
@@ -500,7 +579,11 @@ def override_item(
     reason: str,
     expected_version: int | None,
 ) -> ChecklistResult:
-    """A physician lets the dose go ahead despite a failed hard stop, with a reason."""
+    """A physician lets the dose go ahead despite a failed hard stop, with a reason.
+
+    Only a failed item can be overridden (an unchecked one must be checked first), and
+    the override covers the finding it was given for: a different finding later clears it.
+    """
     actor.check("medical.sign")
     reason = (reason or "").strip()
     if not reason:
@@ -508,14 +591,30 @@ def override_item(
     with transaction.atomic():
         _claim(session, expected_version)
         _require_state(session, State.PRE_DOSE, doing="override a checklist item")
+        refresh_checklist(session, actor=actor)
         item = _item(session, item_id)
         if not item.hard_stop:
             raise ValidationError({"item": "Only a hard-stop item needs an override."})
+        if item.status != ItemStatus.FAILED:
+            raise SessionConflict(
+                f"Only a failed item can be overridden; '{item.label}' is "
+                f"{item.get_status_display().lower()}: check it first.",
+                item=item.item_id,
+                status=item.status,
+            )
         item.override_by = actor.user
         item.override_reason = reason[:500]
         item.override_at = timezone.now()
-        item.save(update_fields=["override_by", "override_reason", "override_at"])
-        _event(actor, session, "override", f"Checklist override: {item.label}. Reason: {reason}")
+        item.override_finding = item.finding
+        item.save(
+            update_fields=["override_by", "override_reason", "override_at", "override_finding"]
+        )
+        _event(
+            actor,
+            session,
+            "override",
+            f"Checklist override: {item.label} ({item.finding or 'not met'}). Reason: {reason}",
+        )
         record(
             actor, "override", patient_id=session.patient_id, obj=session, detail={"item": item_id}
         )
@@ -523,18 +622,34 @@ def override_item(
 
 
 def set_pregnancy_applies(
-    *, actor: Actor, session: TreatmentSession, applies: bool, expected_version: int | None
+    *,
+    actor: Actor,
+    session: TreatmentSession,
+    applies: bool,
+    reason: str = "",
+    expected_version: int | None,
 ) -> None:
-    """Say whether pregnancy is possible; adds or removes the protocol's pregnancy item."""
+    """Say whether pregnancy is possible; adds or removes the protocol's pregnancy item.
+
+    Removing an item (the pregnancy test is a hard stop) needs a reason; the change,
+    with what the removed item showed, goes on the timeline, the page and the summary.
+    """
     actor.check("session.chart")
+    reason = (reason or "").strip()
     protocol = session_protocol(session)
     with transaction.atomic():
         _claim(session, expected_version)
         _require_state(session, State.PRE_DOSE, doing="change the checklist")
         session.pregnancy_possible = applies
-        _save(session, "pregnancy_possible")
         wanted = {item.id: item for item in protocol.checklist_for(checks.conditions_for(session))}
+        removed = list(session.checklist.exclude(item_id__in=list(wanted)))
+        if removed and not reason:
+            raise ValidationError(
+                {"reason": "Say why pregnancy is not possible (the pregnancy test is a hard stop)."}
+            )
+        _save(session, "pregnancy_possible")
         have = set(session.checklist.values_list("item_id", flat=True))
+        added = []
         for position, (item_id, item) in enumerate(wanted.items()):
             if item_id not in have:
                 ChecklistResult.objects.create(
@@ -544,18 +659,59 @@ def set_pregnancy_applies(
                     label=item.label,
                     hard_stop=item.hard_stop,
                 )
-        session.checklist.exclude(item_id__in=list(wanted)).delete()
+                added.append(item.label)
+        for row in removed:
+            was = row.get_status_display().lower()
+            if row.override_by_id:
+                was += ", overridden"
+            _event(
+                actor,
+                session,
+                "checklist_change",
+                f"Removed from the checklist (pregnancy not possible): {row.label} "
+                f"(was {was}). Reason: {reason}",
+            )
+        for label in added:
+            _event(
+                actor,
+                session,
+                "checklist_change",
+                f"Added to the checklist (pregnancy possible): {label}"
+                + (f". Reason: {reason}" if reason else ""),
+            )
+        session.checklist.filter(pk__in=[row.pk for row in removed]).delete()
         record(
             actor,
             "checklist",
             patient_id=session.patient_id,
             obj=session,
-            detail={"pregnancy_possible": applies},
+            detail={"pregnancy_possible": applies, "removed": [r.item_id for r in removed]},
         )
 
 
 def blocking_items(session: TreatmentSession) -> list[ChecklistResult]:
     return [item for item in session.checklist.all() if item.blocks]
+
+
+def ledger_substance(drug: str) -> str:
+    """The ledger's substance for a protocol's drug (racemic ketamine is 'ketamine')."""
+    return "esketamine" if drug == "esketamine" else "ketamine"
+
+
+def ledger_in_use(clinic: Any, drug: str) -> bool:
+    """True when the clinic keeps `drug` in the ledger: some lot of it has stock on hand."""
+    from django.db.models import Max
+
+    from ketaclinic.inventory.models import LedgerEntry
+
+    latest = (
+        LedgerEntry.objects.for_clinic(clinic)
+        .filter(product__substance=ledger_substance(drug))
+        .values("lot_id", "location_id")
+        .annotate(last=Max("id"))
+        .values("last")
+    )
+    return LedgerEntry.objects.filter(id__in=latest, balance_after__gt=0).exists()
 
 
 # --- administration ------------------------------------------------------------------------
@@ -578,7 +734,7 @@ def prefill_dose(session: TreatmentSession, protocol: Protocol | None = None) ->
             dose_mg=order.dose_mg,
             weight_basis=order.weight_basis or None,
             weight_measured_on=patient.weight_measured_on,
-            today=timezone.localdate(),
+            today=scheduling.clinic_today(session.clinic),
         )
     except DoseError:
         return None
@@ -613,7 +769,9 @@ def begin_dosing(
     Refused while a hard-stop checklist item is failed or unchecked and not overridden
     (SessionConflict with `blocking`). The dose defaults to the course's order on
     today's weight (the dose calculator); a different dose must still pass the
-    calculator's limits.
+    calculator's limits. Once the clinic keeps the drug in the controlled-substance
+    ledger (some lot of it has stock), the dose must come from a ledger lot that has
+    not expired; a free-text lot is for a clinic that does not use the ledger.
     """
     actor.check("dose.record")
     protocol = session_protocol(session)
@@ -621,21 +779,40 @@ def begin_dosing(
     started = _aware(started_at, "started_at", now=now)
     product = (product or "").strip()
     lot_number = (lot_number or "").strip()
+    substance = ledger_substance(protocol.drug)
     errors = {}
     if not product:
         errors["product"] = "Name the product (e.g. ketamine 10 mg/mL)."
-    if not lot_number and ledger_lot is None:
-        errors["lot_number"] = "Enter the lot number."
-    if ledger_lot is not None:
-        substance = "esketamine" if protocol.drug == "esketamine" else "ketamine"
-        if ledger_lot.clinic_id != actor.clinic.pk or ledger_lot.product.substance != substance:
-            errors["ledger_lot_id"] = f"Choose a lot of {substance}."
+    if ledger_lot is None:
+        if ledger_in_use(actor.clinic, protocol.drug):
+            errors["ledger_lot_id"] = (
+                f"The clinic keeps {substance} in the controlled-substance ledger: choose the "
+                "stock lot the dose is drawn from."
+            )
+        elif not lot_number:
+            errors["lot_number"] = "Enter the lot number."
+    else:
+        unit = "device" if isinstance(protocol.dose, FixedDose) else "mL"
+        if (
+            ledger_lot.clinic_id != actor.clinic.pk
+            or ledger_lot.product.substance != substance
+            or ledger_lot.product.unit != unit
+        ):
+            errors["ledger_lot_id"] = f"Choose a lot of {substance} ({unit})."
+        elif ledger_lot.expiry < scheduling.clinic_today(actor.clinic):
+            errors["ledger_lot_id"] = (
+                f"Lot {ledger_lot.number} expired on {ledger_lot.expiry:%Y-%m-%d}: choose "
+                "another lot."
+            )
     if errors:
         raise ValidationError(errors)
+    # The automatic checks run first in their own transaction: an override that no
+    # longer applies is cleared (and said so) even though the dose is then refused.
+    refresh_checklist(session, protocol, now=now, actor=actor)
     with transaction.atomic():
         _claim(session, expected_version)
         _require_state(session, State.PRE_DOSE, doing="start dosing")
-        refresh_checklist(session, protocol, now=now)
+        refresh_checklist(session, protocol, now=now, actor=actor)
         blocking = blocking_items(session)
         if blocking:
             raise SessionConflict(
@@ -662,7 +839,7 @@ def begin_dosing(
                     concentration_mg_per_ml, "concentration_mg_per_ml"
                 ),
                 weight_measured_on=patient.weight_measured_on,
-                today=timezone.localdate(now),
+                today=timezone.localdate(now, timezone=actor.clinic.tz),
                 first_session=session.first_session and isinstance(protocol.dose, FixedDose),
             )
         except DoseError as exc:
@@ -801,6 +978,71 @@ def change_infusion(
     return change
 
 
+def _amounts(drawn: Any, given: Any, left_over: Any) -> dict[str, Decimal]:
+    """What was drawn, given and left over; 422 naming the field when one is missing or off."""
+    amounts = {
+        "drawn": _decimal(drawn, "drawn"),
+        "given": _decimal(given, "given"),
+        "left_over": _decimal(left_over, "left_over"),
+    }
+    missing = {k: "Enter the amount." for k, v in amounts.items() if v is None}
+    if missing:
+        raise ValidationError(missing)
+    found = {k: v for k, v in amounts.items() if v is not None}
+    if found["given"] + found["left_over"] != found["drawn"]:
+        raise ValidationError({"left_over": "Given and left over must add up to what was drawn."})
+    return found
+
+
+def _record_amounts(
+    actor: Actor,
+    session: TreatmentSession,
+    protocol: Protocol,
+    amounts: Mapping[str, Decimal],
+    waste_manner: str,
+    ended: datetime,
+) -> Administration:
+    """Store what was given and left over, end the dose at `ended`, and post to the ledger.
+
+    Call inside the write's transaction (end of dosing, or a stop during dosing). For
+    nasal devices, 'given' must be the devices recorded; a device drawn but not used
+    is still sealed and goes back to stock, so it needs no waste record.
+    """
+    administration = session.administration
+    fixed = isinstance(protocol.dose, FixedDose)
+    waste_manner = (waste_manner or "").strip()
+    if fixed:
+        devices = session.devices.count()
+        if devices == 0:
+            raise ValidationError({"given": "Record each device before ending dosing."})
+        if amounts["given"] != devices:
+            raise ValidationError(
+                {"given": f"{devices} device(s) are recorded; 'given' must be {devices}."}
+            )
+        total = sum(session.devices.values_list("mg", flat=True), Decimal(0))
+        waste_manner = ""
+    else:
+        assert session.dose_started_at is not None
+        if ended < session.dose_started_at:
+            raise ValidationError({"ended_at": "The infusion cannot end before it started."})
+        concentration = administration.concentration_mg_per_ml or Decimal(0)
+        total = (amounts["given"] * concentration).quantize(Decimal("0.01"))
+        if amounts["left_over"] and not waste_manner:
+            raise ValidationError(
+                {"waste_manner": "Say how the left-over drug was wasted (a witness confirms it)."}
+            )
+    administration.drawn = amounts["drawn"]
+    administration.given = amounts["given"]
+    administration.left_over = amounts["left_over"]
+    administration.total_given_mg = total
+    administration.waste_manner = waste_manner[:200]
+    administration.save()
+    session.dose_ended_at = ended
+    _save(session, "dose_ended_at")
+    post_to_ledger(actor=actor, administration=administration, given_at=session.dose_started_at)
+    return administration
+
+
 def end_dosing(
     *,
     actor: Actor,
@@ -817,55 +1059,17 @@ def end_dosing(
     protocol = session_protocol(session)
     now = timezone.now()
     ended = _aware(ended_at, "ended_at", now=now)
-    amounts = {
-        "drawn": _decimal(drawn, "drawn"),
-        "given": _decimal(given, "given"),
-        "left_over": _decimal(left_over, "left_over"),
-    }
-    missing = {k: "Enter the amount." for k, v in amounts.items() if v is None}
-    if missing:
-        raise ValidationError(missing)
-    if amounts["given"] + amounts["left_over"] != amounts["drawn"]:
-        raise ValidationError({"left_over": "Given and left over must add up to what was drawn."})
+    amounts = _amounts(drawn, given, left_over)
     with transaction.atomic():
         _claim(session, expected_version)
         _require_state(session, State.DOSING, doing="end dosing")
-        administration = session.administration
-        fixed = isinstance(protocol.dose, FixedDose)
-        if fixed:
-            devices = session.devices.count()
-            if devices == 0:
-                raise ValidationError({"given": "Record each device before ending dosing."})
-            if amounts["given"] != devices:
-                raise ValidationError(
-                    {"given": f"{devices} device(s) are recorded; 'given' must be {devices}."}
-                )
-            total = sum(session.devices.values_list("mg", flat=True), Decimal(0))
-        else:
-            if ended < session.dose_started_at:
-                raise ValidationError({"ended_at": "The infusion cannot end before it started."})
-            total = (amounts["given"] * administration.concentration_mg_per_ml).quantize(
-                Decimal("0.01")
-            )
-        if amounts["left_over"] and not waste_manner.strip():
-            raise ValidationError(
-                {"waste_manner": "Say how the left-over drug was wasted (a witness confirms it)."}
-            )
-        administration.drawn = amounts["drawn"]
-        administration.given = amounts["given"]
-        administration.left_over = amounts["left_over"]
-        administration.total_given_mg = total
-        administration.waste_manner = waste_manner.strip()[:200]
-        administration.save()
-        session.dose_ended_at = ended
-        _save(session, "dose_ended_at")
-        post_to_ledger(actor=actor, administration=administration, given_at=session.dose_started_at)
+        administration = _record_amounts(actor, session, protocol, amounts, waste_manner, ended)
         _transition(
             actor,
             session,
             State.MONITORING,
             at=ended,
-            text=f"Dosing ended: {total} mg given",
+            text=f"Dosing ended: {administration.total_given_mg} mg given",
         )
     return administration
 
@@ -883,9 +1087,10 @@ def post_to_ledger(
     use) posts nothing. The session records volumes of what was drawn into the
     syringe (IV: the diluted solution) or devices; the ledger counts the stock
     product's own unit, so amounts are converted through mg: ``mg / product.mg_per_unit``
-    (35 mg given from a 50 mg/mL vial is 0.7 mL of stock). Runs inside the caller's
-    transaction: a refused ledger entry refuses the whole write. The waste is dated
-    `wasted_at` (default now, when dosing ends).
+    (35 mg given from a 50 mg/mL vial is 0.7 mL of stock; 56 mg of 28 mg devices is
+    2 devices). A nasal device drawn but not used is still sealed: it stays in stock and
+    nothing is wasted. Runs inside the caller's transaction: a refused ledger entry
+    refuses the whole write. The waste is dated `wasted_at` (default now, when dosing ends).
     """
     lot = administration.ledger_lot
     if lot is None:
@@ -893,20 +1098,29 @@ def post_to_ledger(
     from ketaclinic.inventory import services as inventory
 
     product = lot.product
-    per_unit = administration.concentration_mg_per_ml or (
-        Decimal(28) if administration.unit == "device" else None
-    )
-    if per_unit is None:
-        raise ValidationError({"ledger_lot_id": "The dose has no concentration to convert."})
-    step = Decimal(1) if product.unit == "device" else Decimal("0.001")
-
-    def stock(amount: Decimal | None) -> Decimal:
-        mg = (amount or Decimal(0)) * per_unit
-        return (mg / product.mg_per_unit).quantize(step)
-
     ref = str(administration.session_id)
     session = administration.session
-    given, left = stock(administration.given), stock(administration.left_over)
+    if administration.unit == "device":
+        mg = administration.total_given_mg or Decimal(0)
+        devices = mg / product.mg_per_unit
+        if devices != devices.to_integral_value():
+            raise ValidationError(
+                {
+                    "ledger_lot_id": f"{mg:g} mg is not a whole number of {product.name} "
+                    f"({product.mg_per_unit:g} mg each)."
+                }
+            )
+        given, left = devices.quantize(Decimal(1)), Decimal(0)
+    else:
+        per_unit = administration.concentration_mg_per_ml
+        if per_unit is None:
+            raise ValidationError({"ledger_lot_id": "The dose has no concentration to convert."})
+        step = Decimal(1) if product.unit == "device" else Decimal("0.001")
+
+        def stock(amount: Decimal | None) -> Decimal:
+            return ((amount or Decimal(0)) * per_unit / product.mg_per_unit).quantize(step)
+
+        given, left = stock(administration.given), stock(administration.left_over)
     if given:
         inventory.post_administration(
             actor=actor,
@@ -1040,9 +1254,25 @@ def record_vitals(
             obj=reading,
             detail={"session": session.pk, "alerts": [a.code for a in stored]},
         )
+        _back_to_monitoring(actor, session, stored, at=now)
         if session.state == State.PRE_DOSE:
-            refresh_checklist(session, protocol, now=now)
+            refresh_checklist(session, protocol, now=now, actor=actor)
     return reading, stored
+
+
+def _back_to_monitoring(
+    actor: Actor, session: TreatmentSession, alerts: Sequence[SessionAlert], *, at: datetime
+) -> None:
+    """A new alert while ready for discharge puts the patient back under monitoring."""
+    if alerts and session.state == State.READY:
+        codes = ", ".join(sorted({a.code for a in alerts}))
+        _transition(
+            actor,
+            session,
+            State.MONITORING,
+            at=at,
+            text=f"New alert ({codes}): back to monitoring; reassess before discharge",
+        )
 
 
 OBSERVATION_RANGES = {"nausea": (0, 3), "anxiety": (0, 3)}
@@ -1106,6 +1336,7 @@ def record_observation(
         if kind == ObservationKind.MOAAS:
             alerts = vital_alerts(protocol, {"moaas": number}, phase=_phase(session, taken))  # type: ignore[arg-type]
             stored = _store_alerts(session, alerts, observation=observation, at=taken)
+            _back_to_monitoring(actor, session, stored, at=now)
         record(
             actor,
             "observation",
@@ -1393,19 +1624,35 @@ def _finish_appointment(actor: Actor, session: TreatmentSession) -> None:
 
 
 def stop_session(
-    *, actor: Actor, session: TreatmentSession, reason: str, expected_version: int | None
+    *,
+    actor: Actor,
+    session: TreatmentSession,
+    reason: str,
+    drawn: Any = None,
+    given: Any = None,
+    left_over: Any = None,
+    waste_manner: str = "",
+    expected_version: int | None,
 ) -> TreatmentSession:
-    """Stop the session early (before or during treatment), with the reason."""
+    """Stop the session early (before or during treatment), with the reason.
+
+    Stopped while dosing after the dose started (the infusion running, a device given),
+    the dose ends now and what was drawn, given and left over is required and posted to
+    the ledger, as at the end of dosing.
+    """
     actor.check("session.chart")
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say why the session is stopped."})
+    protocol = session_protocol(session)
     now = timezone.now()
     with transaction.atomic():
         _claim(session, expected_version)
-        _require_state(
-            session, *[s for s in State.values if s not in ("discharged", "stopped")], doing="stop"
-        )
+        _require_state(session, *[s for s in State.values if s not in FINAL_STATES], doing="stop")
+        if session.state == State.DOSING and session.dose_started_at is not None:
+            actor.check("dose.record")
+            amounts = _amounts(drawn, given, left_over)
+            _record_amounts(actor, session, protocol, amounts, waste_manner, now)
         session.stop_reason = reason[:500]
         _save(session, "stop_reason")
         _transition(actor, session, State.STOPPED, at=now, text=f"Stopped: {reason}")
@@ -1523,6 +1770,7 @@ def add_amendment(
                 old = administration.lot_number if administration else ""
             elif field == "could_have_left_at":
                 old = session.could_have_left_at.isoformat() if session.could_have_left_at else ""
+                new_value = _amended_time(session, new_value).isoformat()
         else:
             raise ValidationError({"target": "Give 'session' or 'reading:<id>'."})
         amendment = Amendment.objects.create(
@@ -1542,7 +1790,44 @@ def add_amendment(
             obj=session,
             detail={"target": target, "field": field},
         )
+        if session.is_esketamine:
+            from ketaclinic.treatment.rems import refresh_unsubmitted
+
+            refresh_unsubmitted(session)
     return amendment
+
+
+def _amended_time(session: TreatmentSession, raw: str) -> datetime:
+    """A corrected "could have left at": an ISO time with offset, or HH:MM on the session's day.
+
+    It must lie between the first dose and the end of the session (422 naming new_value).
+    """
+    from django.utils.dateparse import parse_datetime, parse_time
+
+    tz = session.clinic.tz
+    when = None
+    try:
+        clock = parse_time(raw) if len(raw) <= 5 else None
+    except ValueError:
+        clock = None
+    if clock is not None:
+        day = timezone.localdate(session.dose_started_at or session.started_at, timezone=tz)
+        when = datetime.combine(day, clock, tzinfo=tz)
+    else:
+        try:
+            when = parse_datetime(raw)
+        except ValueError:
+            when = None
+        if when is not None and timezone.is_naive(when):
+            when = when.replace(tzinfo=tz)
+    if when is None:
+        raise ValidationError({"new_value": "Enter the time as HH:MM (or an ISO date and time)."})
+    end = session.discharged_at or timezone.now()
+    if session.dose_started_at and when < session.dose_started_at:
+        raise ValidationError({"new_value": "This is before the first dose."})
+    if when > end:
+        raise ValidationError({"new_value": "This is after the patient left."})
+    return when
 
 
 def view_session(*, actor: Actor, session: TreatmentSession, what: str = "session") -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -20,6 +20,7 @@ from ketaclinic.accounts.access import require
 from ketaclinic.audit.services import record
 from ketaclinic.patients.services import StaleVersion
 from ketaclinic.scheduling.access import get_appointment_for
+from ketaclinic.scheduling.services import clinic_today
 from ketaclinic.treatment import board as board_data
 from ketaclinic.treatment import presenters, rems, reports, services
 from ketaclinic.treatment.access import get_rems_form_for, get_session_for
@@ -71,7 +72,7 @@ def session_start(request: HttpRequest, appointment_id: int) -> HttpResponse:
 def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     session = get_session_for(actor, session_id)
-    services.refresh_checklist(session)
+    services.refresh_checklist(session, actor=actor)
     services.view_session(actor=actor, session=session)
     data = presenters.detail(session)
     prefill = None
@@ -89,13 +90,17 @@ def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
         rems_form = getattr(session, "rems_form", None)
     open_alerts = [a for a in session.alert_rows if a.acknowledged_at is None]
     lots = []
+    ledger_required = False
     if session.state == "pre_dose":
         from ketaclinic.inventory.models import Lot
 
-        substance = "esketamine" if session.is_esketamine else "ketamine"
+        ledger_required = services.ledger_in_use(actor.clinic, session.drug)
         lots = list(
             Lot.objects.for_clinic(actor.clinic)
-            .filter(product__substance=substance, expiry__gte=timezone.localdate())
+            .filter(
+                product__substance=services.ledger_substance(session.drug),
+                expiry__gte=clinic_today(actor.clinic),
+            )
             .select_related("product")
             .order_by("expiry", "number")[:20]
         )
@@ -109,6 +114,7 @@ def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
             "prefill": prefill,
             "open_alerts": open_alerts,
             "lots": lots,
+            "ledger_required": ledger_required,
             "rems_missing": rems_missing,
             "rems_form": rems_form,
             "nausea_scale": NAUSEA_SCALE.items(),
@@ -129,25 +135,39 @@ def _bool(value: str | None) -> bool | None:
 
 
 def _when(request: HttpRequest, name: str) -> datetime | None:
-    """A time from a form: 'HH:MM' today (clinic time) or an ISO datetime; blank = now."""
+    """A time from a form: 'HH:MM' (clinic time) or an ISO datetime; blank = now.
+
+    HH:MM is the most recent such time, up to the allowed clock skew ahead: at 00:05,
+    "23:58" is seven minutes ago (yesterday), not 23 hours ahead.
+    """
     raw = (request.POST.get(name) or "").strip()
     if not raw:
         return None
+    tz = request.actor.clinic.tz  # type: ignore[attr-defined]
     if len(raw) <= 5 and ":" in raw:
         try:
             hours, minutes = (int(p) for p in raw.split(":"))
-            local = timezone.localtime().replace(
-                hour=hours, minute=minutes, second=0, microsecond=0
-            )
+            clock = time(hours, minutes)
         except ValueError:
             raise ValidationError({name: "Enter the time as HH:MM."}) from None
-        return local
+        return latest_clock_time(clock, now=timezone.now(), tz=tz)
     parsed = parse_datetime(raw)
     if parsed is None:
         raise ValidationError({name: "Enter the time as HH:MM."})
     if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed)
+        parsed = timezone.make_aware(parsed, tz)
     return parsed
+
+
+def latest_clock_time(clock: time, *, now: datetime, tz: Any) -> datetime:
+    """The most recent moment the clinic's clock showed `clock`, at most CLOCK_SKEW ahead."""
+    local_now = timezone.localtime(now, tz)
+    for days in (0, 1):
+        day = local_now.date() - timedelta(days=days)
+        candidate = datetime.combine(day, clock, tzinfo=tz)
+        if candidate <= now + services.CLOCK_SKEW:
+            return candidate
+    raise AssertionError("yesterday's time is always in the past")
 
 
 def _version(request: HttpRequest) -> int | None:
@@ -187,6 +207,7 @@ def _step_pregnancy(request: HttpRequest, actor: Any, session: Any, v: int | Non
         actor=actor,
         session=session,
         applies=request.POST.get("applies") == "yes",
+        reason=request.POST.get("reason", ""),
         expected_version=v,
     )
     return "Checklist updated."
@@ -208,10 +229,10 @@ def _step_weight(request: HttpRequest, actor: Any, session: Any, v: int | None) 
         patient=session.patient,
         data={
             "weight_kg": weight.quantize(Decimal("0.1")),
-            "weight_measured_on": timezone.localdate(),
+            "weight_measured_on": clinic_today(actor.clinic),
         },
     )
-    services.refresh_checklist(session)
+    services.refresh_checklist(session, actor=actor)
     return "Weight recorded."
 
 
@@ -366,7 +387,14 @@ def _step_discharge(request: HttpRequest, actor: Any, session: Any, v: int | Non
 
 def _step_stop(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
     services.stop_session(
-        actor=actor, session=session, reason=request.POST.get("reason", ""), expected_version=v
+        actor=actor,
+        session=session,
+        reason=request.POST.get("reason", ""),
+        drawn=request.POST.get("drawn"),
+        given=request.POST.get("given"),
+        left_over=request.POST.get("left_over"),
+        waste_manner=request.POST.get("waste_manner", ""),
+        expected_version=v,
     )
     return "Session stopped."
 
@@ -418,8 +446,18 @@ def session_action(request: HttpRequest, session_id: int, step: str) -> HttpResp
         raise Http404
     handler, anchor = STEPS[step]
     session = get_session_for(actor, session_id, "session.chart")
+    version = _version(request)
+    if version is None:
+        # Without the version the page was loaded at, a save could overwrite someone
+        # else's: refuse it rather than skip the check.
+        messages.error(
+            request,
+            "This form did not say which version of the session it was filled in on, so it "
+            "was not saved. The page has been reloaded: check and try again.",
+        )
+        return redirect(reverse("treatment_session", args=[session.pk]) + f"#{anchor}")
     try:
-        messages.success(request, handler(request, actor, session, _version(request)))
+        messages.success(request, handler(request, actor, session, version))
     except StaleVersion:
         messages.error(
             request,
@@ -470,16 +508,20 @@ def session_chart_svg(request: HttpRequest, session_id: int) -> HttpResponse:
 @require("rems.manage")
 def rems_list(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
-    today = timezone.localdate()
-    groups = rems.forms_listing(actor.clinic, today)
-    shown = [f.session.patient_id for group in groups.values() for f in group]
+    today = clinic_today(actor.clinic)
+    listing = rems.forms_listing(actor.clinic, today, page=request.GET.get("page") or 1)
+    shown = [
+        f.session.patient_id
+        for group in (listing.overdue, listing.due, listing.submitted)
+        for f in group
+    ]
     record(
         actor,
         "view",
         object_type="treatment.remsform",
         detail={"view": "rems_list", "shown": shown},
     )
-    return render(request, "treatment/rems_list.html", {"groups": groups, "today": today})
+    return render(request, "treatment/rems_list.html", {"listing": listing, "today": today})
 
 
 @require("rems.manage")
@@ -489,6 +531,7 @@ def rems_form(request: HttpRequest, form_id: int) -> HttpResponse:
     record(actor, "view", patient_id=form.session.patient_id, obj=form)
     data = rems.data_for(form)
     rows = [(label, data.get(key), required) for key, label, required in rems.FIELDS]
+    today = clinic_today(actor.clinic)
     return render(
         request,
         "treatment/rems_form.html",
@@ -496,8 +539,9 @@ def rems_form(request: HttpRequest, form_id: int) -> HttpResponse:
             "form": form,
             "rows": rows,
             "missing": rems.missing_fields(data),
-            "status": rems.status_of(form, timezone.localdate()),
-            "today": timezone.localdate(),
+            "amended": rems.amended_after_submission(form),
+            "status": rems.status_of(form, today),
+            "today": today,
         },
     )
 

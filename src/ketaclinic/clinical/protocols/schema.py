@@ -371,9 +371,14 @@ class VitalsRequirement(SourcedBase):
 
 
 class Discharge(_Model):
-    """Discharge criteria (DOMAIN §5): all must be met or a physician overrides."""
+    """Discharge criteria (DOMAIN §5): all must be met or a physician overrides.
+
+    The vitals, MOAA/S and CADSS-6 that count for discharge are the latest taken after
+    the dose ended and no more than ``readings_valid_minutes`` before the decision.
+    """
 
     observation: Observation
+    readings_valid_minutes: SourcedInt
     moaas_required: SourcedInt
     dissociation_resolved: DischargeRequirement
     vitals_in_range: VitalsRequirement
