@@ -10,6 +10,7 @@ from ketaclinic.measures.models import Alert, Response
 from ketaclinic.measures.registry import instruments, patient_may_fill
 from ketaclinic.measures.schemas import (
     AlertOut,
+    AlertResolveIn,
     AlertsQuery,
     InstrumentOut,
     MeasureIn,
@@ -17,7 +18,6 @@ from ketaclinic.measures.schemas import (
     MeasureOut,
     MeasuresQuery,
     OutcomesOut,
-    ResolveIn,
 )
 from ketaclinic.patients.access import get_patient_for
 
@@ -126,7 +126,7 @@ def list_alerts(request: HttpRequest, filters: Query[AlertsQuery]):  # type: ign
 
 
 @router.post("/alerts/{alert_id}/resolve", response=AlertOut, auth=allow("alerts.resolve"))
-def resolve_alert(request: HttpRequest, alert_id: int, payload: ResolveIn) -> Alert:
+def resolve_alert(request: HttpRequest, alert_id: int, payload: AlertResolveIn) -> Alert:
     actor = request.auth
     alert = services.get_alert_for(actor, alert_id, "alerts.resolve")
     return services.resolve_alert(

@@ -11,6 +11,8 @@ Synthetic PHQ-9 / GAD-7 histories that agree with the rest of the demo clinic:
 - patients in screening have one intake score; referred patients have none.
 Every patient with scores has a C-SSRS screen at the first one. Two suicidality alerts
 are open: one on a maintenance patient's latest PHQ-9, one at an intake two hours ago.
+Questionnaire schedules: before every appointment for active patients, every four weeks
+for those in maintenance.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from django.utils import timezone
 
 from ketaclinic.accounts.models import Membership
 from ketaclinic.clinical.instruments import score
-from ketaclinic.measures.models import Alert, Response, Source
+from ketaclinic.measures.models import Alert, Response, Schedule, ScheduleKind, Source
 from ketaclinic.measures.registry import instruments
 
 # Fraction of the baseline left at week 8, per course.
@@ -67,6 +69,7 @@ def _course_totals(rng: random.Random, baseline: int, course: str) -> list[int]:
 
 def seed(clinic, patients) -> None:
     """Extend the demo clinic; `patients` are the clinic's demo patients by MRN order."""
+    _schedules(clinic, patients)
     if Response.objects.filter(clinic=clinic).exists():
         return
     loaded = instruments()
@@ -180,3 +183,40 @@ def _response(clinic, patient, definition, answers, at, entered_by, week) -> Res
         entered_by=entered_by if source == Source.CLINICIAN else None,
         source=source,
     )
+
+
+def _schedules(clinic, patients) -> None:
+    """Active patients answer PHQ-9, GAD-7 and the C-SSRS screen before every appointment;
+    maintenance patients answer PHQ-9 and GAD-7 every four weeks (once, idempotent)."""
+    if Schedule.objects.filter(clinic=clinic).exists():
+        return
+    nurse = Membership.objects.filter(clinic=clinic, role="nurse").select_related("user").first()
+    if nurse is None:
+        return
+    now = timezone.now()
+    rows = []
+    for patient in patients:
+        if patient.status == "active":
+            rows.append(
+                Schedule(
+                    clinic=clinic,
+                    patient=patient,
+                    instruments=["phq9", "gad7", "cssrs_screen"],
+                    kind=ScheduleKind.BEFORE_APPOINTMENT,
+                    created_by=nurse.user,
+                )
+            )
+        elif patient.status == "maintenance":
+            rows.append(
+                Schedule(
+                    clinic=clinic,
+                    patient=patient,
+                    instruments=["phq9", "gad7"],
+                    kind=ScheduleKind.EVERY_N_DAYS,
+                    every_days=28,
+                    # The latest scores are recent: the next pair is due in four weeks.
+                    next_due_at=now + timedelta(days=28),
+                    created_by=nurse.user,
+                )
+            )
+    Schedule.objects.bulk_create(rows)

@@ -111,7 +111,7 @@ class MeasuresQuery(Schema):
     instrument: str | None = None
 
 
-class ResolveIn(Schema):
+class AlertResolveIn(Schema):
     action: Literal["safety_assessment", "safety_plan", "referral", "emergency_services", "other"]
     note: Annotated[str, Field(max_length=2000)] = ""
 

@@ -413,7 +413,7 @@ class NoteIn(StrictIn):
     screening_id: int | None = None
 
 
-class AmendmentIn(StrictIn):
+class NoteAmendmentIn(StrictIn):
     text: str
     reason: str
 
@@ -518,7 +518,7 @@ def sign_note(request: HttpRequest, patient_id: int, payload: NoteIn) -> Status:
     response={201: NoteOut},
     auth=allow("medical.sign"),
 )
-def amend_note(request: HttpRequest, note_id: int, payload: AmendmentIn) -> Status:
+def amend_note(request: HttpRequest, note_id: int, payload: NoteAmendmentIn) -> Status:
     actor = request.auth
     note = _notes(actor, pk=note_id).first()
     if note is None:
