@@ -44,7 +44,19 @@ def test_it_ships_the_four_protocols_each_with_a_version(protocols):
     for code, protocol in protocols.items():
         assert protocol.code == code
         assert protocol.family == code
-        assert protocol.version == 1
+    assert {code: p.version for code, p in protocols.items()} == {
+        "esketamine-nasal": 2,  # induction sessions 48 h apart
+        "ketamine-im-mood": 1,
+        "ketamine-iv-mood": 1,
+        "ketamine-iv-pain": 1,
+    }
+
+
+def test_twice_weekly_esketamine_is_never_planned_on_consecutive_days(protocols):
+    from ketaclinic.clinical.scheduling import series_rule
+
+    rule = series_rule(protocols["esketamine-nasal"])
+    assert (rule.sessions, rule.max_per_week, rule.min_hours) == (8, 2, 48)
 
 
 def test_it_returns_a_fresh_dict_each_call(protocols):

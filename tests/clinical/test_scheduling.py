@@ -59,13 +59,15 @@ def test_series_rules_come_from_the_protocols():
     assert (esk.sessions, esk.chair_minutes, esk.min_hours, esk.max_per_week, esk.span_days) == (
         8,
         150,
-        None,
+        Decimal(48),
         2,
         28,
     )
-    assert "no minimum interval in the protocol: at most one session a day" in esk.notes
     pain = series_rule(PROTOCOLS["ketamine-iv-pain"])
     assert (pain.sessions, pain.chair_minutes, pain.max_per_week) == (10, 300, 7)
+    # A protocol without a minimum interval: at most one session a day.
+    assert pain.min_hours is None
+    assert "no minimum interval in the protocol: at most one session a day" in pain.notes
 
 
 def test_opening_hours_stay_local_across_daylight_saving():

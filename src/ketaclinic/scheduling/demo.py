@@ -16,6 +16,7 @@ assigned, so the nurses' calendar feeds and the board's staff filter show treatm
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -171,16 +172,24 @@ def _sessions(clinic: Any, courses: list[TreatmentCourse]) -> None:
         datetime.combine(monday, time(0), tzinfo=clinic.tz),
         datetime.combine(horizon, time(0), tzinfo=clinic.tz),
     )
+    now = timezone.now().replace(second=0, microsecond=0)
+    live = _live_first_sessions(clinic, courses, now)
     floor = services.load_floor(clinic, window)
     rooms = {r.pk: r for r in Room.objects.filter(clinic=clinic)}
     nurses = {m.pk: m for m in Membership.objects.filter(clinic=clinic, role="nurse")}
-    now = timezone.now()
     earliest = [time(8), time(9), time(10), time(12), time(13)]
     rows = []
     for i, course in enumerate(courses):
         rule = services.series_rule(services.course_protocol(course))
         prefs = Preferences(earliest=earliest[i % len(earliest)], latest_start=time(16))
-        plan = plan_series(floor, rule=rule, prefs=prefs, start_date=monday, hold=True)
+        start_date = monday
+        if course.pk in live:
+            # The rest of the series after its first session, the protocol's spacing on.
+            first = live[course.pk]
+            gap = timedelta(hours=float(rule.min_hours or 24))
+            start_date = (first.start + gap).astimezone(clinic.tz).date() + timedelta(days=1)
+            rule = replace(rule, sessions=rule.sessions - 1)
+        plan = plan_series(floor, rule=rule, prefs=prefs, start_date=start_date, hold=True)
         for s in plan.sessions:
             if s.start.astimezone(clinic.tz).date() >= horizon:
                 continue
@@ -201,6 +210,44 @@ def _sessions(clinic: Any, courses: list[TreatmentCourse]) -> None:
                 )
             )
     Appointment.objects.bulk_create(rows)
+
+
+def _live_first_sessions(
+    clinic: Any, courses: list[TreatmentCourse], now: datetime
+) -> dict[int, Appointment]:
+    """One IV course and one esketamine course begin today: their first session is under
+    way now (the treatment demo runs it), whatever time the demo is loaded, so the chair
+    board and the day board always agree. Written directly, like every past booking."""
+    starts = {
+        "ketamine-iv-mood": now - timedelta(minutes=40),
+        "esketamine-nasal": now - timedelta(minutes=65),
+    }
+    chairs = list(Room.objects.filter(clinic=clinic, kind="treatment_chair").order_by("position"))
+    nurse = Membership.objects.filter(clinic=clinic, role="nurse").order_by("pk").first()
+    live: dict[int, Appointment] = {}
+    for course in reversed(courses):  # the last of each kind: the others keep this Monday
+        if course.status != CourseStatus.ACTIVE or course.protocol_code not in starts:
+            continue
+        start = starts.pop(course.protocol_code)
+        rule = services.series_rule(services.course_protocol(course))
+        end = start + timedelta(minutes=rule.chair_minutes)
+        taken = {a.room_id for a in live.values() if a.start < end and start < a.end}
+        room = next(c for c in chairs if c.pk not in taken)
+        TreatmentCourse.objects.filter(pk=course.pk).update(
+            start_date=start.astimezone(clinic.tz).date()
+        )
+        live[course.pk] = Appointment.objects.create(
+            clinic=clinic,
+            patient=course.patient,
+            kind="treatment",
+            room=room,
+            course=course,
+            staff=nurse,
+            start=start,
+            end=end,
+            status="booked",
+        )
+    return live
 
 
 def _consultations(clinic: Any, patients: list[Any], physician: Membership) -> None:

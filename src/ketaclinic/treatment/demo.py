@@ -336,46 +336,35 @@ def _completed_session(
 def _today(clinic: Any, nurse: Membership, now: datetime) -> list[TreatmentSession]:
     """One IV infusion running and one esketamine patient under observation.
 
-    Each takes the booked appointment of its kind nearest to now and moves it to now, on
-    its chair when that chair is free then (else on a free one), so the schedule and
-    the chair board agree whatever time the demo is loaded.
+    The scheduling demo books both first sessions so that they are under way now.
     """
     now = now.replace(second=0, microsecond=0)
-    candidates = list(
+    under_way = (
         Appointment.objects.filter(
             clinic=clinic,
             kind="treatment",
             status="booked",
             course__status="active",
             treatment_session__isnull=True,
-            start__gte=now - timedelta(hours=12),
+            start__lte=now,
+            end__gt=now,
         )
         # A patient with an open suicidality alert would not be dosed today.
         .exclude(patient__measure_alerts__status="open")
         .select_related("course", "patient", "room")
+        .order_by("-start")  # the sessions begun last: the two the scheduling demo started
     )
-    candidates.sort(key=lambda a: abs(a.start - now))
-    starts = {"iv": now - timedelta(minutes=40), "esk": now - timedelta(minutes=65)}
     picked: dict[str, Any] = {}
-    for appointment in candidates:
+    for appointment in under_way:
         code = appointment.course.protocol_code
         kind = "esk" if code.startswith("esketamine") else ("iv" if "-iv-" in code else None)
-        if kind is None or kind in picked:
-            continue
-        start = starts[kind]
-        end = start + (appointment.end - appointment.start)
-        room = _free_chair(clinic, appointment, start, end)
-        if room is None:
-            continue
-        Appointment.objects.filter(pk=appointment.pk).update(
-            start=start, end=end, room=room, status="in_progress"
-        )
-        appointment.start, appointment.end, appointment.room = start, end, room
-        picked[kind] = appointment
+        if kind is not None and kind not in picked:
+            Appointment.objects.filter(pk=appointment.pk).update(status="in_progress")
+            picked[kind] = appointment
     sessions = []
     if "iv" in picked:
         appointment = picked["iv"]
-        dose_at = now - timedelta(minutes=25)
+        dose_at = appointment.start + timedelta(minutes=15)
         session = _session(
             appointment,
             nurse,
@@ -396,7 +385,7 @@ def _today(clinic: Any, nurse: Membership, now: datetime) -> list[TreatmentSessi
         sessions.append(session)
     if "esk" in picked:
         appointment = picked["esk"]
-        dose_at = now - timedelta(minutes=50)
+        dose_at = appointment.start + timedelta(minutes=15)
         session = _session(
             appointment,
             nurse,
@@ -418,26 +407,6 @@ def _today(clinic: Any, nurse: Membership, now: datetime) -> list[TreatmentSessi
         )
         sessions.append(session)
     return sessions
-
-
-def _free_chair(clinic: Any, appointment: Any, start: datetime, end: datetime) -> Any:
-    """The appointment's own chair if nothing else is booked on it then, else a free chair."""
-    from ketaclinic.scheduling.models import Room
-
-    busy = set(
-        Appointment.objects.filter(clinic=clinic, start__lt=end, end__gt=start)
-        .exclude(pk=appointment.pk)
-        .exclude(status="cancelled")
-        .values_list("room_id", flat=True)
-    )
-    if appointment.room_id not in busy:
-        return appointment.room
-    return (
-        Room.objects.filter(clinic=clinic, kind="treatment_chair")
-        .exclude(pk__in=busy)
-        .order_by("position")
-        .first()
-    )
 
 
 def _post_to_ledger(clinic: Any, nurse: Membership, sessions: list[TreatmentSession]) -> None:
