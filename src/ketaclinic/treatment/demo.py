@@ -98,6 +98,7 @@ def _dose(protocol: Any, patient: Any, order: Any, day: Any) -> Any:
             dose_mg_per_kg=order.dose_mg_per_kg if order else None,
             dose_mg=order.dose_mg if order else None,
             weight_basis=(order.weight_basis or None) if order else None,
+            weight_measured_on=patient.weight_measured_on,
             today=day,
         )
     except DoseError:

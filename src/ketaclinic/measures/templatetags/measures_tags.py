@@ -48,6 +48,13 @@ def short_title(title: str) -> str:
 
 
 @register.filter
+def instrument_names(codes: list[str]) -> str:
+    """Instrument codes as their short names ("phq9, gad7" -> "PHQ-9, GAD-7")."""
+    loaded = instruments()
+    return ", ".join(short_title(loaded[c].title) if c in loaded else c for c in codes)
+
+
+@register.filter
 def alert_name(code: str) -> str:
     """An alert code as words ("suicidality_unanswered" -> "Suicidality unanswered")."""
     return (code or "").replace("_", " ").capitalize()
