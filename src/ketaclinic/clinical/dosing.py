@@ -301,21 +301,9 @@ def _weight_based_dose(
             f"{described} is below the protocol minimum of {rule.min_mg_per_kg.value} mg/kg "
             f"({_cite(rule.min_mg_per_kg)})",
         )
-    if requested > rule.hard_max_mg_per_kg.value:
-        raise DoseError(
-            field,
-            f"{described} is above the protocol hard maximum of "
-            f"{rule.hard_max_mg_per_kg.value} mg/kg ({_cite(rule.hard_max_mg_per_kg)})",
-        )
     minutes = protocol.infusion_minutes.value if protocol.infusion_minutes else None
     cap_per_hour = rule.hard_max_mg_per_kg_per_hour
-    if cap_per_hour is not None and minutes is not None:
-        if requested * 60 / minutes > cap_per_hour.value:
-            raise DoseError(
-                field,
-                f"{described} over {minutes} minutes exceeds {cap_per_hour.value} mg/kg/h "
-                f"({_cite(cap_per_hour)})",
-            )
+    _refuse_above_caps(rule, requested, minutes, field, f"{described} is", f"{described} over")
     raw = absolute if absolute is not None else requested * used
     if used != weight:
         _refuse_above_max_on_actual(
@@ -399,19 +387,32 @@ def _refuse_above_max_on_actual(
         f"{requested} is {_fmt(raw)} mg, which is {_fmt(on_actual)} mg/kg of actual weight "
         f"{actual} kg"
     )
-    if on_actual > rule.hard_max_mg_per_kg.value:
+    _refuse_above_caps(rule, on_actual, minutes, field, f"{described}:", f"{described}; over")
+
+
+def _refuse_above_caps(
+    rule: MgPerKgDose,
+    mg_per_kg: Decimal,
+    minutes: int | None,
+    field: str,
+    above: str,
+    over: str,
+) -> None:
+    """Refuse `mg_per_kg` above the protocol's hard maximum, or above its hourly cap over
+    the infusion's minutes; `above` and `over` begin the two messages."""
+    if mg_per_kg > rule.hard_max_mg_per_kg.value:
         raise DoseError(
             field,
-            f"{described}: above the protocol hard maximum of "
+            f"{above} above the protocol hard maximum of "
             f"{rule.hard_max_mg_per_kg.value} mg/kg ({_cite(rule.hard_max_mg_per_kg)})",
         )
     cap_per_hour = rule.hard_max_mg_per_kg_per_hour
     if cap_per_hour is not None and minutes is not None:
-        if on_actual * 60 / minutes > cap_per_hour.value:
+        if mg_per_kg * 60 / minutes > cap_per_hour.value:
             raise DoseError(
                 field,
-                f"{described}; over {minutes} minutes that exceeds {cap_per_hour.value} "
-                f"mg/kg/h ({_cite(cap_per_hour)})",
+                f"{over} {minutes} minutes exceeds {cap_per_hour.value} mg/kg/h "
+                f"({_cite(cap_per_hour)})",
             )
 
 
