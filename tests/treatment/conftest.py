@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -17,6 +17,47 @@ from ketaclinic.treatment import services
 
 def actor(membership) -> Actor:
     return Actor(user=membership.user, membership=membership)
+
+
+# The two stock products sessions draw from: a 50 mg/mL ketamine vial, a 28 mg device.
+STOCK = {
+    "ketamine": dict(
+        name="Ketamine 50 mg/mL, 10 mL vial",
+        ndc="12345-0050-10",
+        unit="mL",
+        mg_per_unit=Decimal("50"),
+        units_per_container=Decimal("10"),
+    ),
+    "esketamine": dict(
+        name="Spravato 28 mg device",
+        ndc="50458-028-02",
+        unit="device",
+        mg_per_unit=Decimal("28"),
+        units_per_container=Decimal("1"),
+    ),
+}
+
+
+def stock_lot(membership, substance, number, *, expiry=date(2030, 6, 30), containers=2):
+    """Receive `containers` of the substance's stock product as lot `number`."""
+    from ketaclinic.inventory import services as inventory
+    from ketaclinic.inventory.models import Product
+    from tests.inventory.conftest import DEA
+
+    by = actor(membership)
+    product = Product.objects.filter(
+        clinic=membership.clinic, ndc=STOCK[substance]["ndc"]
+    ).first() or inventory.create_product(actor=by, substance=substance, **STOCK[substance])
+    return inventory.receive(
+        actor=by,
+        product=product,
+        lot_number=number,
+        expiry=expiry,
+        containers=containers,
+        supplier_name="Northeast Medical",
+        supplier_address="1 Depot Road",
+        supplier_dea_number=DEA,
+    ).lot
 
 
 @pytest.fixture(autouse=True)

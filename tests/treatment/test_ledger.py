@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from decimal import Decimal
 
-from ketaclinic.inventory import services as inventory
 from ketaclinic.inventory.models import LedgerEntry
-from tests.inventory.conftest import DEA
 
-from .conftest import actor, clear_to_dose
+from .conftest import clear_to_dose, stock_lot
 
 
 def post(client, url, body=None):
@@ -19,25 +16,7 @@ def post(client, url, body=None):
 
 def test_dose_and_waste_are_posted_in_stock_millilitres(staff, api_client, iv_appointment):
     nurse, physician = api_client(staff["nurse"]), api_client(staff["physician"])
-    vial = inventory.create_product(
-        actor=actor(staff["nurse"]),
-        name="Ketamine 50 mg/mL, 10 mL vial",
-        ndc="12345-0050-10",
-        substance="ketamine",
-        unit="mL",
-        mg_per_unit=Decimal("50"),
-        units_per_container=Decimal("10"),
-    )
-    lot = inventory.receive(
-        actor=actor(staff["nurse"]),
-        product=vial,
-        lot_number="K2401",
-        expiry=date(2030, 6, 30),
-        containers=2,
-        supplier_name="Northeast Medical",
-        supplier_address="1 Depot Road",
-        supplier_dea_number=DEA,
-    ).lot
+    lot = stock_lot(staff["nurse"], "ketamine", "K2401")
     body = post(nurse, f"/api/v1/appointments/{iv_appointment.pk}/session").json()
     body = clear_to_dose(nurse, physician, body)
     body = post(
@@ -65,25 +44,7 @@ def test_dose_and_waste_are_posted_in_stock_millilitres(staff, api_client, iv_ap
 
 
 def test_a_lot_of_the_wrong_substance_is_refused(staff, api_client, iv_appointment):
-    device = inventory.create_product(
-        actor=actor(staff["nurse"]),
-        name="Esketamine 28 mg device",
-        ndc="12345-0028-01",
-        substance="esketamine",
-        unit="device",
-        mg_per_unit=Decimal("28"),
-        units_per_container=Decimal("1"),
-    )
-    lot = inventory.receive(
-        actor=actor(staff["nurse"]),
-        product=device,
-        lot_number="E1",
-        expiry=date(2030, 1, 1),
-        containers=4,
-        supplier_name="X",
-        supplier_address="Y",
-        supplier_dea_number=DEA,
-    ).lot
+    lot = stock_lot(staff["nurse"], "esketamine", "E1", containers=4)
     nurse, physician = api_client(staff["nurse"]), api_client(staff["physician"])
     body = post(nurse, f"/api/v1/appointments/{iv_appointment.pk}/session").json()
     body = clear_to_dose(nurse, physician, body)

@@ -19,9 +19,16 @@ from ketaclinic.treatment.models import (
     VitalReading,
 )
 from ketaclinic.treatment.views import latest_clock_time
-from tests.inventory.conftest import DEA
 
-from .conftest import actor, api_post, clear_to_dose, fasted, pdf_text, questionnaire_today
+from .conftest import (
+    actor,
+    api_post,
+    clear_to_dose,
+    fasted,
+    pdf_text,
+    questionnaire_today,
+    stock_lot,
+)
 
 GOOD = {"systolic": 128, "diastolic": 80, "heart_rate": 72, "spo2": 98, "respiratory_rate": 14}
 
@@ -314,29 +321,7 @@ def test_a_typed_clock_time_is_the_most_recent_one(clinic, now_local, typed, exp
 
 @pytest.fixture
 def ketamine_lot(staff):
-    vial = inventory.create_product(
-        actor=actor(staff["nurse"]),
-        name="Ketamine 50 mg/mL, 10 mL vial",
-        ndc="12345-0050-10",
-        substance="ketamine",
-        unit="mL",
-        mg_per_unit=Decimal("50"),
-        units_per_container=Decimal("10"),
-    )
-
-    def receive(number, expiry):
-        return inventory.receive(
-            actor=actor(staff["nurse"]),
-            product=vial,
-            lot_number=number,
-            expiry=expiry,
-            containers=2,
-            supplier_name="Northeast Medical",
-            supplier_address="1 Depot Road",
-            supplier_dea_number=DEA,
-        ).lot
-
-    return receive
+    return lambda number, expiry: stock_lot(staff["nurse"], "ketamine", number, expiry=expiry)
 
 
 def test_stopping_an_infusion_records_the_amounts_and_posts_them_to_the_ledger(
@@ -502,25 +487,7 @@ def test_typed_markup_in_reasons_does_not_break_the_summary_pdf(
 def test_an_unused_esketamine_device_stays_in_stock(
     staff, api_client, esk_appointment, clinic, esk_patient
 ):
-    device = inventory.create_product(
-        actor=actor(staff["nurse"]),
-        name="Spravato 28 mg device",
-        ndc="50458-028-02",
-        substance="esketamine",
-        unit="device",
-        mg_per_unit=Decimal("28"),
-        units_per_container=Decimal("1"),
-    )
-    lot = inventory.receive(
-        actor=actor(staff["nurse"]),
-        product=device,
-        lot_number="E1",
-        expiry=date(2030, 1, 1),
-        containers=6,
-        supplier_name="Specialty pharmacy",
-        supplier_address="2 Dock St",
-        supplier_dea_number=DEA,
-    ).lot
+    lot = stock_lot(staff["nurse"], "esketamine", "E1", containers=6)
     nurse, physician = api_client(staff["nurse"]), api_client(staff["physician"])
     questionnaire_today(clinic, esk_patient)
     body = api_post(nurse, f"/api/v1/appointments/{esk_appointment.pk}/session").json()
