@@ -29,7 +29,7 @@ run: install
 test: install
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy --strict src/ketaclinic/clinical
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench

@@ -6,10 +6,16 @@ from datetime import date
 
 import pytest
 from django.test import Client
+from hypothesis import settings as hypothesis_settings
 
 from ketaclinic.accounts.models import ApiToken, Clinic, Membership
 from ketaclinic.accounts.services import add_clinic, add_staff
 from ketaclinic.patients.models import Patient
+
+# Property tests have no per-example deadline: on a loaded 2-core CI machine a 200 ms
+# deadline fails at random without saying anything about the code.
+hypothesis_settings.register_profile("ketaclinic", deadline=None)
+hypothesis_settings.load_profile("ketaclinic")
 
 PASSWORD = "correct-horse-battery"
 ROLES = ["admin", "physician", "nurse", "therapist", "front_desk"]
