@@ -16,30 +16,23 @@ pytestmark = pytest.mark.django_db
 
 
 NUM = r"(-?[\d.]+)"
-# matplotlib's SVG: a clipped rectangle filled with one colour (axhspan), the axes
-# background, a clipped vertical dotted line (axvline), a clipped dashed horizontal line.
+# The chart's SVG names its parts by class: the plot frame, one rectangle per severity band,
+# a dotted line per treatment session, the dashed cut-off, and the totals' path.
 SHADED = re.compile(
-    rf'<path d="M {NUM} {NUM}\s+L {NUM} \2\s+L \3 {NUM}\s+L \1 \4\s+z\s*" '
-    r'clip-path="url\(#\w+\)" style="fill: (#[0-9a-f]{6})"'
+    rf'<rect class="band" x="{NUM}" y="{NUM}" width="{NUM}" height="{NUM}" fill="(#[0-9a-f]{{6}})"'
 )
-FRAME = re.compile(rf'<g id="patch_2">\s*<path d="M {NUM} {NUM}\s+L {NUM} \2\s+L \3 {NUM}\s')
-DOTTED_SESSION = re.compile(
-    rf'<path d="M {NUM} {NUM}\s+L \1 {NUM}\s*" clip-path="url\(#\w+\)" '
-    r'style="fill: none; stroke-dasharray: [^"]*stroke: #7a869a'
-)
+FRAME = re.compile(rf'<rect class="frame" x="{NUM}" y="{NUM}" width="{NUM}" height="{NUM}"')
+DOTTED_SESSION = re.compile(rf'<line class="session" x1="{NUM}" y1="{NUM}" x2="\1" y2="{NUM}"')
 HORIZONTAL = re.compile(
-    rf'<path d="M {NUM} {NUM}\s+L {NUM} \2\s*" clip-path="url\(#\w+\)" '
-    r'style="fill: none; stroke-dasharray: [^"]*stroke: (#[0-9a-f]{6})'
+    rf'<line class="cutoff" x1="{NUM}" y1="{NUM}" x2="{NUM}" y2="\2" stroke="(#[0-9a-f]{{6}})"'
 )
-DATA_LINE = re.compile(
-    r'<path d="(M [^"]*)" clip-path="url\(#\w+\)" style="fill: none; stroke: #1f4e79'
-)
+DATA_LINE = re.compile(r'<path class="trend" d="(M [^"]*)"')
 
 
 def plot_frame(svg: str) -> tuple[float, float]:
     """The plot area's top and bottom, in SVG units (y grows downwards)."""
-    _x, bottom, _x2, top = (float(v) for v in FRAME.search(svg).groups())
-    return top, bottom
+    _x, top, _width, height = (float(v) for v in FRAME.search(svg).groups())
+    return top, top + height
 
 
 def shaded_bands(svg: str) -> list[tuple[float, float, str]]:
@@ -47,8 +40,8 @@ def shaded_bands(svg: str) -> list[tuple[float, float, str]]:
     from ketaclinic.measures.charts import BAND_COLOURS
 
     bands = [
-        (float(top), float(bottom), colour)
-        for _x, bottom, _x2, top, colour in SHADED.findall(svg)
+        (float(top), float(top) + float(height), colour)
+        for _x, top, _width, height, colour in SHADED.findall(svg)
         if colour in BAND_COLOURS
     ]
     return sorted(bands, key=lambda b: -b[1])
@@ -273,9 +266,10 @@ def test_points_at_the_ends_of_the_range_are_not_clipped():
     unit = (bottom - top) / 28
     path = DATA_LINE.search(svg).group(1)
     ys = [float(y) for y in re.findall(r"[ML] [\d.]+ ([\d.]+)", path)]
-    # Half a point of room above 27 and below 0: the markers show whole.
-    assert min(ys) - top == pytest.approx(unit / 2)
-    assert bottom - max(ys) == pytest.approx(unit / 2)
+    # Half a point of room above 27 and below 0: the markers show whole (coordinates are
+    # written to a thousandth of a pixel).
+    assert min(ys) - top == pytest.approx(unit / 2, abs=0.001)
+    assert bottom - max(ys) == pytest.approx(unit / 2, abs=0.001)
 
 
 def test_the_pcl5_chart_draws_its_cutoff_line(login, staff, patient, api_client):
@@ -299,7 +293,7 @@ def test_the_pcl5_chart_draws_its_cutoff_line(login, staff, patient, api_client)
     assert len(lines) == 1
     y, colour = lines[0]
     assert colour == "#8a2432"
-    assert y == pytest.approx(bottom - (33 + 0.5) * unit)  # at a total of 33
+    assert y == pytest.approx(bottom - (33 + 0.5) * unit, abs=0.001)  # at a total of 33
     assert "Cut-off 33" in svg
     html = page.get(f"/patients/{patient.pk}/").content.decode()
     # Latest PCL-5: every item 1 = 20, below 33, and no item at 2+.
@@ -341,3 +335,37 @@ def test_the_chart_section_marks_a_prorated_latest_score(login, staff, patient, 
     )
     html = login(staff["physician"]).get(f"/patients/{patient.pk}/").content.decode()
     assert "prorated: item 3 skipped" in html
+
+
+def test_a_long_history_draws_a_chart_of_bounded_size_that_keeps_its_peak():
+    from ketaclinic.measures.charts import trend_svg
+    from ketaclinic.measures.registry import instruments
+
+    phq9 = instruments()["phq9"]
+    base = datetime(2020, 1, 1, 15, tzinfo=UTC)
+    short = [(base + timedelta(days=d), 5) for d in range(5)]
+    # Five years of daily scores at 5 with one day at 27 in the middle.
+    long = [(base + timedelta(days=d), 27 if d == 900 else 5) for d in range(1800)]
+    sessions = [base + timedelta(days=d) for d in range(0, 1800, 2)]
+    small, big = trend_svg(phq9, short, UTC, []), trend_svg(phq9, long, UTC, sessions)
+    assert len(big) < 40_000 and len(DATA_LINE.search(big).group(1)) < 12_000
+    top, bottom = plot_frame(big)
+    unit = (bottom - top) / 28
+    ys = [float(y) for y in re.findall(r"[ML] [\d.]+ ([\d.]+)", DATA_LINE.search(big).group(1))]
+    # The one severe day is still drawn at 27, and the usual days at 5.
+    assert min(ys) == pytest.approx(bottom - 27.5 * unit, abs=0.001)
+    assert max(ys) == pytest.approx(bottom - 5.5 * unit, abs=0.001)
+    # Sessions closer than the chart can separate share a line; the legend names them once.
+    assert 0 < len(DOTTED_SESSION.findall(big)) <= 160 and big.count("Treatment session") == 1
+    assert "<circle" in small and "<circle" not in big  # markers only while they stay apart
+
+
+def test_the_chart_names_itself_for_screen_readers():
+    from ketaclinic.measures.charts import trend_svg
+    from ketaclinic.measures.registry import instruments
+
+    base = datetime(2026, 9, 1, 15, tzinfo=UTC)
+    svg = trend_svg(instruments()["phq9"], [(base, 20), (base + timedelta(weeks=2), 9)], UTC)
+    assert 'role="img"' in svg
+    assert "<title" in svg and "2 scores from 01 Sep 2026 to 15 Sep 2026; latest 9" in svg
+    assert "No scores yet" in trend_svg(instruments()["phq9"], [], UTC)

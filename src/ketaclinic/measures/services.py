@@ -507,13 +507,14 @@ def series_for(
     return result
 
 
-def totals_for(patient: Patient) -> list[tuple[str, datetime, int]]:
-    """Every scored total of the patient, in one query (instrument, taken_at, total)."""
-    return list(
-        Response.objects.filter(clinic_id=patient.clinic_id, patient=patient, total__isnull=False)
-        .order_by("taken_at", "pk")
-        .values_list("instrument", "taken_at", "total")
+def totals_for(patient: Patient, instrument: str | None = None) -> list[tuple[str, datetime, int]]:
+    """Every scored total of the patient (of one instrument if named), in one query."""
+    responses = Response.objects.filter(
+        clinic_id=patient.clinic_id, patient=patient, total__isnull=False
     )
+    if instrument is not None:
+        responses = responses.filter(instrument=instrument)
+    return list(responses.order_by("taken_at", "pk").values_list("instrument", "taken_at", "total"))
 
 
 def outcomes_for(*, actor: Actor, patient: Patient) -> list[dict[str, Any]]:

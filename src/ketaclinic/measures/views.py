@@ -186,7 +186,7 @@ def trend_chart(request: HttpRequest, patient_id: int, code: str) -> HttpRespons
     definition = instruments().get(code)
     if definition is None or not has_total(definition):
         raise Http404("No chart for this instrument.")
-    points = [(at, total) for _code, at, total in services.totals_for(patient) if _code == code]
+    points = [(at, total) for _code, at, total in services.totals_for(patient, code)]
     services.view_measures(actor=actor, patient=patient, what=f"chart:{code}")
     svg = trend_svg(definition, points, actor.clinic.tz, services.treatment_times(patient))
     response = HttpResponse(svg, content_type="image/svg+xml")
