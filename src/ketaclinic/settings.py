@@ -145,7 +145,8 @@ AXES_VERBOSE = False
 # Idle sessions end: the cookie's age slides forward on every request.
 IDLE_MINUTES = int(os.environ.get("KETACLINIC_IDLE_MINUTES", "15"))
 SESSION_COOKIE_AGE = IDLE_MINUTES * 60
-SESSION_SAVE_EVERY_REQUEST = True
+# Activity refreshes the idle timeout at most once a minute (accounts/middleware.py).
+SESSION_REFRESH_SECONDS = 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

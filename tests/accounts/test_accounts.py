@@ -6,10 +6,13 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -144,7 +147,8 @@ def test_idle_sessions_end_after_the_configured_minutes(staff, patient, settings
     assert response.status_code == 302 and response.url.startswith("/login/")
 
 
-def test_the_boards_poll_does_not_keep_an_unattended_screen_logged_in(staff):
+def test_the_boards_poll_does_not_keep_an_unattended_screen_logged_in(staff, settings):
+    settings.SESSION_REFRESH_SECONDS = 0  # every page a person opens slides the timeout
     client, session = _logged_in_session()
     client.get("/treatment/board/")
     session.refresh_from_db()
@@ -159,6 +163,23 @@ def test_the_boards_poll_does_not_keep_an_unattended_screen_logged_in(staff):
     Session.objects.filter(pk=session.pk).delete()
     ended = client.get("/treatment/board/live/", headers={"X-Poll": "1", "HX-Request": "true"})
     assert ended.status_code == 401 and ended["HX-Redirect"].startswith("/login/")
+
+
+def test_reading_pages_writes_the_session_at_most_once_a_minute(staff, patient):
+    client, session = _logged_in_session()
+    ends = session.expire_date
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/patients/").status_code == 200
+    assert not [q for q in queries if "django_session" in q["sql"] and "UPDATE" in q["sql"]]
+    session.refresh_from_db()
+    assert session.expire_date == ends
+    # A minute later the next page slides the timeout again.
+    stored = SessionStore(session_key=session.session_key)
+    stored["_active_at"] -= 60
+    stored.save()
+    client.get("/patients/")
+    session.refresh_from_db()
+    assert session.expire_date > ends
 
 
 def test_a_session_write_to_the_api_needs_the_csrf_token(staff, patient):

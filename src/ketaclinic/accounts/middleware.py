@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -26,18 +28,30 @@ class ClinicTimezoneMiddleware:
             timezone.deactivate()
 
 
-class IdleSessionMiddleware(SessionMiddleware):
-    """Django's sessions, where a background poll does not count as activity.
+ACTIVE_AT = "_active_at"
 
-    Every request slides the idle timeout (SESSION_SAVE_EVERY_REQUEST); the chair board
-    polls every few seconds, so an unattended screen would never log out. A request that
-    says it is a poll (header `X-Poll`, sent by the board) leaves the session unsaved, so
-    the timeout runs from the last thing a person did.
+
+class IdleSessionMiddleware(SessionMiddleware):
+    """Django's sessions with an idle timeout that slides without a write per request.
+
+    Activity slides the timeout by saving the session, but at most once every
+    SESSION_REFRESH_SECONDS: saving on every request made every page a database write,
+    and on SQLite reads queued behind each other for the one write lock. So the timeout
+    runs from the last save, which is at most that long before the last activity.
+
+    A background poll is not activity: the chair board polls every few seconds, and an
+    unattended screen must still log out. A request that says it is a poll (header
+    `X-Poll`, sent by the board) never refreshes the session.
     """
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        if request.headers.get("X-Poll") and not request.session.modified:
-            if request.session.accessed:
+        session = request.session
+        if request.headers.get("X-Poll") and not session.modified:
+            if session.accessed:
                 patch_vary_headers(response, ("Cookie",))
             return response
+        if session.accessed and not session.modified and not session.is_empty():
+            now = int(time.time())
+            if now - session.get(ACTIVE_AT, 0) >= settings.SESSION_REFRESH_SECONDS:
+                session[ACTIVE_AT] = now
         return super().process_response(request, response)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from axes.signals import user_locked_out
@@ -9,6 +10,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 
 from ketaclinic.accounts.access import client_ip
+from ketaclinic.accounts.middleware import ACTIVE_AT
 
 
 def _ip(request: Any) -> str | None:
@@ -20,6 +22,9 @@ def on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     from ketaclinic.audit.services import record_system
 
     record_system("login", user=user, ip=_ip(request))
+    if request is not None and hasattr(request, "session"):
+        # The log-in saves the session: the idle timeout's minute starts now.
+        request.session[ACTIVE_AT] = int(time.time())
 
 
 @receiver(user_logged_out)
