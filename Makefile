@@ -29,12 +29,14 @@ run: install
 test: install
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy --strict src/ketaclinic/clinical
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy --strict src/ketaclinic/clinical
+	$(VENV)/bin/lint-imports
 
 bench: install
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
