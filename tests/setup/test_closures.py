@@ -28,9 +28,7 @@ def spoken(day):
     return f"{day:%A} {day.day} {day:%B %Y}"
 
 
-def test_a_closed_day_refuses_a_booking_and_says_why(
-    clinic, staff, floor, patient, api_client
-):
+def test_a_closed_day_refuses_a_booking_and_says_why(clinic, staff, floor, patient, api_client):
     wednesday = next_monday() + timedelta(days=2)
     close(staff, wednesday)
     response = post(
@@ -108,7 +106,11 @@ def test_closures_api_adds_lists_and_removes(clinic, staff, api_client):
     created = post(client, "/api/v1/closures", {"starts_on": str(day), "reason": "Inventory day"})
     assert created.status_code == 201, created.content
     body = created.json()
-    assert (body["starts_on"], body["ends_on"], body["reason"]) == (str(day), str(day), "Inventory day")
+    assert (body["starts_on"], body["ends_on"], body["reason"]) == (
+        str(day),
+        str(day),
+        "Inventory day",
+    )
     assert body["booked_on_these_days"] == 0
     listed = api_client(staff["front_desk"]).get("/api/v1/closures").json()
     assert [c["id"] for c in listed] == [body["id"]]
@@ -116,9 +118,9 @@ def test_closures_api_adds_lists_and_removes(clinic, staff, api_client):
     assert gone.status_code == 204
     assert ClinicClosure.objects.count() == 0
     assert list(
-        AuditEvent.objects.filter(object_type="scheduling.clinicclosure").values_list(
-            "action", flat=True
-        ).order_by("pk")
+        AuditEvent.objects.filter(object_type="scheduling.clinicclosure")
+        .values_list("action", flat=True)
+        .order_by("pk")
     ) == ["create", "delete"]
 
 

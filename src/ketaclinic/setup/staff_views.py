@@ -18,7 +18,7 @@ from ketaclinic.accounts.access import require
 from ketaclinic.accounts.models import Membership
 from ketaclinic.scheduling.access import _pk
 from ketaclinic.setup import forms
-from ketaclinic.setup.views import form_errors
+from ketaclinic.setup.views import _posted, form_errors
 
 
 def get_member_for(actor: Any, membership_id: int | str) -> Membership:
@@ -42,7 +42,7 @@ def staff_edit(request: HttpRequest, membership_id: int) -> HttpResponse:
     member = get_member_for(actor, membership_id)
     user = member.user
     form = forms.StaffEditForm(
-        request.POST or None,
+        _posted(request),
         initial={
             "first_name": user.first_name,
             "last_name": user.last_name,
@@ -129,7 +129,7 @@ def platform_admin(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 
 @platform_admin
 def platform_clinic_new(request: HttpRequest) -> HttpResponse:
-    form = forms.NewClinicForm(request.POST or None, initial={"timezone": "America/New_York"})
+    form = forms.NewClinicForm(_posted(request), initial={"timezone": "America/New_York"})
     created = link = None
     if request.method == "POST" and form.is_valid():
         try:

@@ -36,6 +36,11 @@ def form_errors(form: Any, exc: ValidationError, aliases: dict[str, str] | None 
         form.add_error(None, exc.messages)
 
 
+def _posted(request: HttpRequest) -> Any:
+    """The POST data to bind a form to (an empty POST still binds, so it shows its errors)."""
+    return request.POST if request.method == "POST" else None
+
+
 @require("floor.manage")
 def setup_home(request: HttpRequest) -> HttpResponse:
     steps = checklist(request.actor.clinic)  # type: ignore[attr-defined]
@@ -51,7 +56,7 @@ def profile(request: HttpRequest) -> HttpResponse:
         "rems_certification_number": clinic.rems_certification_number,
         "rems_certified_on": clinic.rems_certified_on,
     }
-    form = forms.ClinicProfileForm(request.POST or None, request.FILES or None, initial=initial)
+    form = forms.ClinicProfileForm(_posted(request), request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         logo = data.pop("logo") or None
@@ -92,7 +97,7 @@ def _logo_type(name: str) -> str:
 @require("floor.manage")
 def rooms(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
-    form = forms.RoomForm(request.POST or None)
+    form = forms.RoomForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             with transaction.atomic():
@@ -115,7 +120,7 @@ def room_edit(request: HttpRequest, room_id: int) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     room = get_room_for(actor, room_id, "floor.manage")
     form = forms.RoomForm(
-        request.POST or None, initial={"name": room.name, "kind": room.kind, "active": room.active}
+        _posted(request), initial={"name": room.name, "kind": room.kind, "active": room.active}
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -135,7 +140,7 @@ def room_edit(request: HttpRequest, room_id: int) -> HttpResponse:
 def opening_hours(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     initial = forms.WeeklyHoursForm.initial_from(scheduling.opening_pattern(actor.clinic))
-    form = forms.WeeklyHoursForm(request.POST or None, initial=initial)
+    form = forms.WeeklyHoursForm(_posted(request), initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             scheduling.set_opening_hours(actor=actor, hours=form.hours())
@@ -160,7 +165,7 @@ def opening_hours(request: HttpRequest) -> HttpResponse:
 @require("floor.manage")
 def closures(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
-    form = forms.ClosureForm(request.POST or None)
+    form = forms.ClosureForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             closure = scheduling.add_closure(actor=actor, **form.cleaned_data)
@@ -286,7 +291,7 @@ def scheduling_settings(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     current = scheduling.settings_for(actor.clinic)
     form = forms.SchedulingSettingsForm(
-        request.POST or None,
+        _posted(request),
         initial={
             "nurse_capacity": current.nurse_capacity,
             "reminder_hours_before": current.reminder_hours_before,
