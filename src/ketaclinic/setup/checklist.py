@@ -70,7 +70,7 @@ def checklist(clinic: Clinic) -> list[Step]:
             chairs > 0 and consults > 0,
             f"{chairs} treatment chair{'s' if chairs != 1 else ''}, "
             f"{consults} consult room{'s' if consults != 1 else ''}"
-            + ("" if chairs and consults else " (at least one of each)."),
+            + ("." if chairs and consults else " (at least one of each)."),
             "setup_rooms",
         ),
         Step(

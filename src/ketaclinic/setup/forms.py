@@ -37,14 +37,14 @@ class ClinicProfileForm(forms.Form):
     rems_certification_number = forms.CharField(
         max_length=40,
         required=False,
-        label="SPRAVATO REMS setting certification number",
-        help_text="Needed before esketamine treatments.",
+        label="REMS setting certification no.",
+        help_text="SPRAVATO REMS: needed before esketamine treatments.",
     )
     rems_certified_on = forms.DateField(required=False, label="REMS certified on", widget=DateInput)
     logo = forms.FileField(
         required=False,
         label="Logo",
-        help_text="PNG, JPEG or WebP, at most 512 kB. Shown on printed forms and the top bar.",
+        help_text="PNG, JPEG or WebP, at most 512 kB.",
         widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
     )
 

@@ -315,8 +315,9 @@ def scheduling_settings(request: HttpRequest) -> HttpResponse:
 def inventory(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     which = request.POST.get("form")
-    product_form = ProductForm(request.POST if which == "product" else None)
-    location_form = LocationForm(request.POST if which == "location" else None)
+    # Prefixed: both forms have a "name", and each label must point at its own field.
+    product_form = ProductForm(request.POST if which == "product" else None, prefix="product")
+    location_form = LocationForm(request.POST if which == "location" else None, prefix="location")
     if which == "product" and product_form.is_valid():
         try:
             product = inventory_services.create_product(actor=actor, **product_form.cleaned_data)
