@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import time, timedelta
+from datetime import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
