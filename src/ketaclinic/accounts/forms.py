@@ -11,7 +11,9 @@ class StaffForm(forms.Form):
     first_name = forms.CharField(max_length=150)
     last_name = forms.CharField(max_length=150)
     email = forms.EmailField(required=False)
-    role = forms.ChoiceField(choices=[(r.value, r.label) for r in STAFF_ROLES])
+    role = forms.ChoiceField(
+        choices=[("", "Choose a role")] + [(r.value, r.label) for r in STAFF_ROLES]
+    )
     password = forms.CharField(
         widget=forms.PasswordInput,
         required=False,
