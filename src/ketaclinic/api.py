@@ -56,6 +56,7 @@ def mount_routers() -> None:
     from ketaclinic.patients.api import router as patients_router
     from ketaclinic.scheduling.api import router as scheduling_router
     from ketaclinic.screening.api import router as screening_router
+    from ketaclinic.setup.api import router as setup_router
     from ketaclinic.treatment.api import router as treatment_router
 
     api.add_router("/patients", patients_router)
@@ -68,6 +69,7 @@ def mount_routers() -> None:
     api.add_router("", scheduling_router)
     api.add_router("", inventory_router)
     api.add_router("", treatment_router)
+    api.add_router("", setup_router)
 
 
 mount_routers()

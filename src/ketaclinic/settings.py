@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "template_partials",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "axes",
     "csp",
     "django_tasks",
@@ -257,3 +258,7 @@ KETACLINIC_LINK_REMINDERS = int(os.environ.get("KETACLINIC_LINK_REMINDERS", "2")
 KETACLINIC_CONSENT_MONTHS = int(os.environ.get("KETACLINIC_CONSENT_MONTHS", "12"))
 # Trust X-Forwarded-For from the clinic's own reverse proxy (for audit addresses).
 KETACLINIC_TRUST_PROXY = env_flag("KETACLINIC_TRUST_PROXY")
+# Uploaded files (the clinic's logo); served through a logged-in view, not as static files.
+MEDIA_ROOT = Path(os.environ.get("KETACLINIC_MEDIA_DIR", VAR_DIR / "media"))
+# A clinic's logo: at most this many bytes (PNG, JPEG or WebP).
+KETACLINIC_LOGO_MAX_BYTES = 512 * 1024

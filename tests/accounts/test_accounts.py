@@ -237,7 +237,12 @@ def test_after_two_factor_only_this_site_is_a_destination(staff, target, lands):
     device = TOTPDevice.objects.get(user=staff["nurse"].user)
     code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
     response = client.post(f"/account/two-factor/?next={target}", {"code": f"{code:06d}"})
-    assert response.status_code == 302 and response.url == lands
+    # Enrolment first shows the one-time recovery codes, whose Continue goes on to `next`.
+    assert response.status_code == 302
+    assert response.url.startswith("/account/two-factor/recovery-codes/")
+    codes_page = client.get(response.url)
+    assert codes_page.context["next"] == lands
+    assert len(codes_page.context["codes"]) == 10
 
 
 @pytest.mark.parametrize(

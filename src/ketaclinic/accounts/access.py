@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 
@@ -18,6 +19,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils import timezone
 
 from ketaclinic.accounts.models import Clinic, Membership, User
 from ketaclinic.accounts.roles import Role, may
@@ -104,12 +106,32 @@ def actor_for(request: HttpRequest) -> Actor | None:
 
 
 def needs_second_factor(request: HttpRequest, membership: Membership | None) -> bool:
-    """True when the clinic requires two-factor and this browser session has not passed it."""
+    """True when the clinic requires two-factor and this browser session has not passed it.
+
+    Someone with no authenticator yet may keep working during the clinic's grace period
+    (asked to enrol on every page), so requiring two-factor never locks out a shift.
+    """
     if membership is None or not membership.clinic.require_two_factor:
         return False
     if getattr(request, "api_token_id", None):
         return False
-    return not request.user.is_verified()
+    if request.user.is_verified():
+        return False
+    return two_factor_grace_ends(request.user, membership.clinic) is None
+
+
+def two_factor_grace_ends(user: User, clinic: Clinic) -> datetime | None:
+    """When `user` must have enrolled, while they are still in the grace period; else None."""
+    if not clinic.require_two_factor or clinic.two_factor_required_since is None:
+        return None
+    ends = clinic.two_factor_required_since + timedelta(days=clinic.two_factor_grace_days)
+    if timezone.now() >= ends:
+        return None
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        return None
+    return ends
 
 
 def require(action: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from ketaclinic.accounts.access import current_membership
+from ketaclinic.accounts.access import current_membership, two_factor_grace_ends
 from ketaclinic.accounts.roles import actions_for
 
 
@@ -13,8 +13,13 @@ def clinic(request: HttpRequest) -> dict[str, object]:
     membership = current_membership(request)
     if membership is None:
         return {"membership": None, "allowed": frozenset()}
+    clinic = membership.clinic
+    due = None
+    if clinic.require_two_factor and not request.user.is_verified():
+        due = two_factor_grace_ends(request.user, clinic)
     return {
         "membership": membership,
-        "current_clinic": membership.clinic,
+        "current_clinic": clinic,
         "allowed": actions_for(membership.role),
+        "two_factor_due": due,
     }

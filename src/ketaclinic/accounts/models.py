@@ -36,6 +36,15 @@ class Clinic(models.Model):
         default=False, help_text="Staff must confirm a TOTP code at every log-in."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set-up profile (issue 10): the registration numbers printed on forms and reports.
+    dea_registration = models.CharField(max_length=9, blank=True)
+    rems_certification_number = models.CharField(max_length=40, blank=True)
+    rems_certified_on = models.DateField(null=True, blank=True)
+    logo = models.FileField(upload_to="clinic-logos/", blank=True)
+    # When two-factor became required: staff without a device may enrol later, within
+    # the grace period, rather than being locked out in the middle of a shift.
+    two_factor_required_since = models.DateTimeField(null=True, blank=True)
+    two_factor_grace_days = models.PositiveSmallIntegerField(default=7)
 
     def __str__(self) -> str:
         return self.name

@@ -64,6 +64,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "ledger.record": frozenset({P, N}),
     "ledger.report": frozenset({A}),
     "ledger.view": frozenset({A, P, N}),  # see the ledger, balances, losses (record or report)
+    # Set-up: register drug products and storage locations (no ledger entry is written).
+    "inventory.setup": frozenset({A, P, N}),
     # Treatment sessions: nurses and physicians chart them; REMS forms are tracked by staff.
     "session.chart": frozenset({P, N}),
     "rems.manage": frozenset({A, P, N}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from base64 import b32encode
 from typing import Any
 
 from django.contrib import messages
@@ -10,24 +11,37 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
+from django_otp import match_token
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ketaclinic.accounts.access import SESSION_CLINIC_KEY, current_membership, require
 from ketaclinic.accounts.forms import ClinicSettingsForm, OtpForm, StaffForm, TokenForm
 from ketaclinic.accounts.models import ApiToken, Membership, User
-from ketaclinic.accounts.roles import Role
-from ketaclinic.accounts.services import add_staff
+from ketaclinic.accounts.roles import Role, may
+from ketaclinic.accounts.services import (
+    add_staff_member,
+    deactivate_staff,
+    set_two_factor_requirement,
+)
 from ketaclinic.audit.services import record
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    if current_membership(request) is None:
+    membership = current_membership(request)
+    if membership is None:
         return redirect("choose_clinic")
+    if may(membership.role, "floor.manage"):
+        # A new clinic's admin lands on the set-up checklist until every step is done.
+        from ketaclinic.setup.checklist import checklist, complete
+
+        if not complete(checklist(membership.clinic)):
+            return redirect("setup_home")
     return redirect("patient_search")
 
 
@@ -50,7 +64,11 @@ def choose_clinic(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def two_factor(request: HttpRequest) -> HttpResponse:
-    """Enrol a TOTP device (QR code) or confirm a code from an enrolled one."""
+    """Enrol a TOTP device (QR code and its key) or confirm a code from an enrolled one.
+
+    Enrolment ends with ten one-time recovery codes, shown once. At log-in a recovery
+    code works in place of the authenticator's code (each only once).
+    """
     device = TOTPDevice.objects.filter(user=request.user, confirmed=True).first()
     enrolling = device is None
     if enrolling:
@@ -61,20 +79,58 @@ def two_factor(request: HttpRequest) -> HttpResponse:
             )
     form = OtpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["code"].strip()):
+        code = form.cleaned_data["code"].strip().replace(" ", "")
+        matched = device if device.verify_token(code) else None
+        if matched is None and not enrolling:
+            matched = match_token(request.user, code)
+        if matched is not None:
             if enrolling:
-                device.confirmed = True
-                device.save(update_fields=["confirmed"])
-            otp_login(request, device)
+                with transaction.atomic():
+                    device.confirmed = True
+                    device.save(update_fields=["confirmed"])
+                    request.session[RECOVERY_SESSION_KEY] = issue_recovery_codes(request.user)
+                otp_login(request, device)
+                target = urlencode({"next": _next_url(request)})
+                return redirect(f"{reverse('two_factor_recovery')}?{target}")
+            otp_login(request, matched)
             return redirect(_safe_next(request))
         form.add_error(
             "code", "That code is not valid. Check the time on your phone and try again."
         )
     qr_svg = _qr_svg(device.config_url) if enrolling else ""
+    manual_key = b32encode(device.bin_key).decode() if enrolling else ""
     return render(
         request,
         "accounts/two_factor.html",
-        {"form": form, "enrolling": enrolling, "qr_svg": qr_svg},
+        {
+            "form": form,
+            "enrolling": enrolling,
+            "qr_svg": qr_svg,
+            "manual_key": " ".join(manual_key[i : i + 4] for i in range(0, len(manual_key), 4)),
+        },
+    )
+
+
+RECOVERY_SESSION_KEY = "recovery_codes"
+
+
+def issue_recovery_codes(user: User, count: int = 10) -> list[str]:
+    """Replace the user's recovery codes with `count` new one-time codes; returns them."""
+    StaticDevice.objects.filter(user=user).delete()
+    device = StaticDevice.objects.create(user=user, name="recovery codes", confirmed=True)
+    codes = [StaticToken.random_token() for _ in range(count)]
+    StaticToken.objects.bulk_create(StaticToken(device=device, token=c) for c in codes)
+    return codes
+
+
+@login_required
+def two_factor_recovery(request: HttpRequest) -> HttpResponse:
+    """The recovery codes just issued, shown once (they leave the session as they are shown)."""
+    codes = request.session.pop(RECOVERY_SESSION_KEY, None)
+    return render(
+        request,
+        "accounts/recovery_codes.html",
+        {"codes": codes or [], "next": _next_url(request)},
     )
 
 
@@ -86,6 +142,11 @@ def _safe_next(request: HttpRequest) -> str:
     ):
         return target
     return "home"
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = _safe_next(request)
+    return reverse("home") if target == "home" else target
 
 
 def _qr_svg(data: str) -> str:
@@ -101,20 +162,13 @@ def staff(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     form = StaffForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        existing = User.objects.filter(username=data["username"]).exists()
-        if not existing and not data["password"]:
-            form.add_error("password", "A new account needs a temporary password.")
-            return _staff_page(request, actor, form)
         try:
-            with transaction.atomic():
-                membership = add_staff(clinic=actor.clinic, **data)
-                record(actor, "create", obj=membership, detail={"role": membership.role})
+            membership, existed = add_staff_member(actor=actor, **form.cleaned_data)
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
-            kept = " (an existing account: their own password is unchanged)" if existing else ""
+            kept = " (an existing account: their own password is unchanged)" if existed else ""
             messages.success(
                 request, f"{membership.user} added as {membership.get_role_display()}{kept}."
             )
@@ -130,7 +184,10 @@ def _staff_page(request: HttpRequest, actor: Any, form: StaffForm) -> HttpRespon
         .order_by("-is_active", "user__last_name")
     )
     settings_form = ClinicSettingsForm(
-        initial={"require_two_factor": actor.clinic.require_two_factor}
+        initial={
+            "require_two_factor": actor.clinic.require_two_factor,
+            "grace_days": actor.clinic.two_factor_grace_days,
+        }
     )
     return render(
         request,
@@ -144,14 +201,11 @@ def _staff_page(request: HttpRequest, actor: Any, form: StaffForm) -> HttpRespon
 def staff_deactivate(request: HttpRequest, membership_id: int) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     membership = get_object_or_404(Membership, pk=membership_id, clinic=actor.clinic)
-    if membership.user_id == actor.user.pk:
-        messages.error(request, "You cannot remove your own access.")
+    try:
+        deactivate_staff(actor=actor, membership=membership)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
         return redirect("staff")
-    Membership.objects.filter(pk=membership.pk).update(is_active=False)
-    ApiToken.objects.filter(membership=membership, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
-    record(actor, "deactivate", obj=membership)
     messages.success(request, f"{membership.user} no longer has access to this clinic.")
     return redirect("staff")
 
@@ -162,13 +216,14 @@ def clinic_settings(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     form = ClinicSettingsForm(request.POST)
     if form.is_valid():
-        clinic = actor.clinic
-        clinic.require_two_factor = form.cleaned_data["require_two_factor"]
-        clinic.save(update_fields=["require_two_factor"])
-        record(
-            actor, "update", obj=clinic, detail={"require_two_factor": clinic.require_two_factor}
+        set_two_factor_requirement(
+            actor=actor,
+            required=form.cleaned_data["require_two_factor"],
+            grace_days=form.cleaned_data["grace_days"],
         )
         messages.success(request, "Clinic settings saved.")
+    else:
+        messages.error(request, "Not saved: the grace period is 0 to 30 days.")
     return redirect("staff")
 
 

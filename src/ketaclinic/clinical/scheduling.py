@@ -159,6 +159,8 @@ class Floor:
     nurse_shifts: Sequence[Span] = ()
     nurse_capacity: int = 2
     closed_days: frozenset[date] = frozenset()
+    # Why the clinic is closed on a day (a holiday's name), for the refusal's message.
+    closure_reasons: Mapping[date, str] = field(default_factory=dict)
     rota: dict[int, _Timeline] = field(default_factory=dict)
     nurse_load: dict[int, _Timeline] = field(default_factory=dict)
     nurse_busy: dict[int, _Timeline] = field(default_factory=dict)
@@ -178,7 +180,7 @@ class Floor:
         treatments: Iterable[Span] = (),
         nurse_shifts: Sequence[Span] = (),
         nurse_capacity: int = 2,
-        closed_days: Iterable[date] = (),
+        closed_days: Iterable[date] | Mapping[date, str] = (),
         rota: Mapping[int, Iterable[Span]] | None = None,
         nurse_load: Mapping[int, Iterable[Span]] | None = None,
         nurse_busy: Mapping[int, Iterable[Span]] | None = None,
@@ -197,6 +199,7 @@ class Floor:
             nurse_shifts=sorted([*nurse_shifts, *(s for t in named.values() for s in t.spans)]),
             nurse_capacity=nurse_capacity,
             closed_days=frozenset(closed_days),
+            closure_reasons=dict(closed_days) if isinstance(closed_days, Mapping) else {},
             rota=named,
             nurse_load={n: _Timeline(spans) for n, spans in (nurse_load or {}).items()},
             nurse_busy={n: _Timeline(spans) for n, spans in (nurse_busy or {}).items()},
@@ -225,6 +228,11 @@ class Floor:
         if day in self.closed_days:
             return False
         return any(s.covers(span) for s in spans_for_days([day], self.tz, self.opening))
+
+    def closure(self, span: Span) -> date | None:
+        """The local day of ``span``'s start when the clinic is closed all that day."""
+        day = span.start.astimezone(self.tz).date()
+        return day if day in self.closed_days else None
 
     def room_free(self, room: int, span: Span) -> bool:
         timeline = self.busy.get(room)
@@ -397,7 +405,17 @@ def slot_conflicts(
     on the floor, one of them must be free for the whole session.
     """
     found: list[Conflict] = []
-    if not floor.open_during(span):
+    closed_day = floor.closure(span)
+    if closed_day is not None:
+        reason = floor.closure_reasons.get(closed_day, "")
+        found.append(
+            Conflict(
+                "clinic_closed",
+                f"The clinic is closed on {closed_day:%A} {closed_day.day} {closed_day:%B %Y}"
+                + (f" ({reason})." if reason else "."),
+            )
+        )
+    elif not floor.open_during(span):
         found.append(
             Conflict("clinic_closed", "The clinic is closed for part or all of that time.")
         )

@@ -52,7 +52,7 @@ def _in_clinic(fetch, actor, pk, field: str, action: str = "ledger.record"):  # 
         raise ValidationError({field: "No such record in this clinic."}) from None
 
 
-@router.post("/inventory/products", response={201: ProductOut}, auth=allow("ledger.record"))
+@router.post("/inventory/products", response={201: ProductOut}, auth=allow("inventory.setup"))
 def create_product(request: HttpRequest, payload: ProductIn) -> Status:
     product = services.create_product(actor=request.auth, **payload.dict())
     return Status(201, product)

@@ -18,7 +18,7 @@ from django.apps import apps
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, Max, Model, OuterRef, QuerySet
+from django.db.models import Exists, Max, Model, OuterRef, QuerySet, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -66,7 +66,7 @@ def default_location(clinic: Clinic) -> Location:
 
 def create_location(*, actor: Actor, name: str) -> Location:
     """Add a secured storage location (a safe, a locked cabinet) to the clinic."""
-    actor.check("ledger.record")
+    actor.check("inventory.setup")
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Name the location."})
@@ -77,6 +77,28 @@ def create_location(*, actor: Actor, name: str) -> Location:
         location = Location.objects.create(clinic=actor.clinic, name=name)
         record(actor, "create", obj=location)
     return location
+
+
+def set_in_use(*, actor: Actor, item: Product | Location, in_use: bool) -> None:
+    """Take a product or storage location out of use, or back; it is never deleted.
+
+    A location that still holds stock stays in use: its balance must move first.
+    """
+    actor.check("inventory.setup")
+    if item.clinic_id != actor.clinic.pk:
+        raise ValidationError({"item": "Not an item of this clinic."})
+    if not in_use and isinstance(item, Location):
+        held = (
+            LedgerEntry.objects.for_clinic(actor.clinic)
+            .filter(location=item)
+            .aggregate(total=Sum("delta"))["total"]
+        )
+        if held:
+            raise ValidationError({"in_use": "This location still holds stock: transfer it first."})
+    with transaction.atomic():
+        type(item).objects.filter(pk=item.pk).update(is_active=in_use)
+        record(actor, "update", obj=item, detail={"in_use": in_use})
+    item.is_active = in_use
 
 
 def clinic_today(clinic: Clinic) -> date:
@@ -471,7 +493,7 @@ def create_product(
     strength: str = "",
 ) -> Product:
     """Register a product (finished form) of ketamine or esketamine for the clinic."""
-    actor.check("ledger.record")
+    actor.check("inventory.setup")
     errors: dict[str, str] = {}
     name = (name or "").strip()
     if not name:

@@ -109,7 +109,7 @@ def balances(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require("ledger.record")
+@require("inventory.setup")
 def product_new(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     form = forms.ProductForm(request.POST or None)
@@ -373,7 +373,7 @@ def locations(request: HttpRequest, form: forms.LocationForm | None = None) -> H
 
 
 @require_POST
-@require("ledger.record")
+@require("inventory.setup")
 def location_add(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     form = forms.LocationForm(request.POST)

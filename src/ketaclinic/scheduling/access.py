@@ -6,7 +6,7 @@ from django.http import Http404
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Membership
-from ketaclinic.scheduling.models import Appointment, Room, TreatmentCourse
+from ketaclinic.scheduling.models import Appointment, ClinicClosure, Room, TreatmentCourse
 
 
 def _pk(value: int | str) -> int:
@@ -67,4 +67,12 @@ def get_staff_for(actor: Actor, membership_id: int | str) -> Membership:
     )
     if found is None:
         raise Http404("No such staff member in this clinic.")
+    return found
+
+
+def get_closure_for(actor: Actor, closure_id: int | str) -> ClinicClosure:
+    """A closure of the actor's clinic, or 404."""
+    found = ClinicClosure.objects.for_clinic(actor.clinic).filter(pk=_pk(closure_id)).first()
+    if found is None:
+        raise Http404("No such closure in this clinic.")
     return found

@@ -224,6 +224,29 @@ class StaffException(models.Model):
         return f"{self.day}: {'away' if self.starts is None else f'{self.starts:%H:%M}-{self.ends:%H:%M}'}"
 
 
+class ClinicClosure(models.Model):
+    """The clinic is closed from `starts_on` to `ends_on` (local dates, inclusive)."""
+
+    clinic = models.ForeignKey("accounts.Clinic", on_delete=models.CASCADE, related_name="+")
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    reason = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ClinicScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(starts_on__lte=models.F("ends_on")), name="closure_ordered"
+            ),
+        ]
+        ordering = ["starts_on", "pk"]
+
+    def __str__(self) -> str:
+        return f"Closed {self.starts_on}–{self.ends_on}: {self.reason}"
+
+
 class AppointmentKind(models.TextChoices):
     CONSULTATION = "consultation", "Consultation"
     TREATMENT = "treatment", "Treatment"

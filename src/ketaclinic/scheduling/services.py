@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Clinic, Membership
+from ketaclinic.accounts.services import check_text
 from ketaclinic.audit.services import record, record_system
 from ketaclinic.clinical.dosing import DoseError, calculate_dose
 from ketaclinic.clinical.protocols import Protocol, load_protocols
@@ -64,6 +65,7 @@ from ketaclinic.scheduling.models import (
     AppointmentKind,
     AppointmentStatus,
     CalendarFeed,
+    ClinicClosure,
     ClinicSchedulingSettings,
     CourseStatus,
     DoseOrder,
@@ -382,6 +384,7 @@ def settings_for(clinic: Clinic) -> ClinicSchedulingSettings:
 @transaction.atomic
 def create_room(*, actor: Actor, name: str, kind: str) -> Room:
     actor.check("floor.manage")
+    check_text(name=name)
     name = name.strip()
     if not name:
         raise ValidationError({"name": "Give the room a name."})
@@ -393,6 +396,142 @@ def create_room(*, actor: Actor, name: str, kind: str) -> Room:
     room = Room.objects.create(clinic=actor.clinic, name=name, kind=kind, position=position)
     record(actor, "create", obj=room)
     return room
+
+
+@transaction.atomic
+def update_room(
+    *,
+    actor: Actor,
+    room: Room,
+    name: str | None = None,
+    kind: str | None = None,
+    active: bool | None = None,
+    position: int | None = None,
+) -> Room:
+    """Rename, re-kind, re-order or (de)activate a room; a room is never deleted.
+
+    A room's kind cannot change while it holds future appointments (a treatment would
+    sit in a consult room); deactivating keeps past appointments and refuses new ones.
+    """
+    actor.check("floor.manage")
+    check_text(name=name)
+    locked = Room.objects.select_for_update().get(pk=room.pk, clinic=actor.clinic)
+    changed: list[str] = []
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise ValidationError({"name": "Give the room a name."})
+        if len(name) > 60:
+            raise ValidationError({"name": "At most 60 characters."})
+        if (
+            name != locked.name
+            and Room.objects.for_clinic(actor.clinic).filter(name=name).exclude(pk=room.pk).exists()
+        ):
+            raise ValidationError({"name": "A room with this name exists."})
+        locked.name = name
+        changed.append("name")
+    if kind is not None and kind != locked.kind:
+        if kind not in RoomKind.values:
+            raise ValidationError({"kind": "Choose treatment_chair or consult_room."})
+        future = locked.appointments.holding().filter(end__gt=timezone.now()).exists()
+        if future:
+            raise ValidationError(
+                {"kind": "This room has booked appointments: move them before changing its kind."}
+            )
+        locked.kind = kind
+        changed.append("kind")
+    if active is not None and active != locked.active:
+        locked.active = active
+        changed.append("active")
+    if position is not None:
+        if not 0 <= position <= 999:
+            raise ValidationError({"position": "Between 0 and 999."})
+        locked.position = position
+        changed.append("position")
+    if changed:
+        locked.save(update_fields=changed)
+        record(actor, "update", obj=locked, detail={"fields": changed})
+    return locked
+
+
+# --- closures ---------------------------------------------------------------------------
+
+
+def closed_days(clinic: Clinic, days: Sequence[date]) -> dict[date, str]:
+    """Each of ``days`` on which the clinic is closed, with the closure's reason."""
+    if not days:
+        return {}
+    first, last = min(days), max(days)
+    found: dict[date, str] = {}
+    for starts, ends, reason in ClinicClosure.objects.filter(
+        clinic=clinic, starts_on__lte=last, ends_on__gte=first
+    ).values_list("starts_on", "ends_on", "reason"):
+        day = max(starts, first)
+        while day <= min(ends, last):
+            found.setdefault(day, reason)
+            day += timedelta(days=1)
+    return found
+
+
+# A closure longer than this is almost certainly a typo in the year (policy).
+MAX_CLOSURE_DAYS = 62
+
+
+@transaction.atomic
+def add_closure(
+    *, actor: Actor, starts_on: date, ends_on: date | None, reason: str
+) -> ClinicClosure:
+    """Close the clinic on a day or a range of days; booked appointments then are listed.
+
+    Existing bookings on those days are not cancelled here (each needs a call to the
+    patient); ``booked_on_closure`` lists them so the desk can move them.
+    """
+    actor.check("floor.manage")
+    ends_on = ends_on or starts_on
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the clinic is closed (e.g. Christmas Day)."})
+    check_text(reason=reason)
+    if len(reason) > 100:
+        raise ValidationError({"reason": "At most 100 characters."})
+    if ends_on < starts_on:
+        raise ValidationError({"ends_on": "The last day must be on or after the first day."})
+    if (ends_on - starts_on).days + 1 > MAX_CLOSURE_DAYS:
+        raise ValidationError({"ends_on": f"A closure lasts at most {MAX_CLOSURE_DAYS} days."})
+    today = clinic_today(actor.clinic)
+    if starts_on < today:
+        raise ValidationError({"starts_on": "A closure starts today or later."})
+    if starts_on.year > today.year + 5:
+        raise ValidationError({"starts_on": "At most five years ahead."})
+    overlapping = ClinicClosure.objects.for_clinic(actor.clinic).filter(
+        starts_on__lte=ends_on, ends_on__gte=starts_on
+    )
+    if overlapping.exists():
+        raise ValidationError({"starts_on": "The clinic is already closed on some of these days."})
+    closure = ClinicClosure.objects.create(
+        clinic=actor.clinic, starts_on=starts_on, ends_on=ends_on, reason=reason
+    )
+    record(actor, "create", obj=closure, detail={"days": (ends_on - starts_on).days + 1})
+    return closure
+
+
+@transaction.atomic
+def remove_closure(*, actor: Actor, closure: ClinicClosure) -> None:
+    actor.check("floor.manage")
+    record(
+        actor,
+        "delete",
+        obj=closure,
+        detail={"starts_on": closure.starts_on.isoformat(), "ends_on": closure.ends_on.isoformat()},
+    )
+    closure.delete()
+
+
+def booked_on_closure(closure: ClinicClosure) -> int:
+    """How many held appointments fall on the closure's days (to move or cancel by hand)."""
+    start, _ = day_window(closure.clinic, closure.starts_on)
+    _, end = day_window(closure.clinic, closure.ends_on)
+    return Appointment.objects.for_clinic(closure.clinic).holding().overlapping(start, end).count()
 
 
 def _check_pattern(hours: Sequence[tuple[int, time, time]], field: str) -> None:
@@ -450,6 +589,7 @@ def add_staff_exception(
 ) -> StaffException:
     """Record a dated change: away all day (no times) or working exactly these hours."""
     actor.check("floor.manage")
+    check_text(note=note)
     if (starts is None) != (ends is None):
         raise ValidationError({"ends": "Give both times, or neither for a day away."})
     if starts is not None and ends is not None and starts >= ends:
@@ -569,6 +709,7 @@ def load_floor(clinic: Clinic, window: Span, *, exclude: Sequence[int] = ()) -> 
     return Floor.build(
         tz=clinic.tz,
         opening=opening_pattern(clinic),
+        closed_days=closed_days(clinic, _local_days(clinic, window)),
         chairs=chairs,
         busy=busy,
         treatments=treatments,

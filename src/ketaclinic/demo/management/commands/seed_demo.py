@@ -19,6 +19,7 @@ from ketaclinic.measures import demo as measures_demo
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient
 from ketaclinic.scheduling import demo as scheduling_demo
 from ketaclinic.screening import demo as screening_demo
+from ketaclinic.setup import demo as setup_demo
 from ketaclinic.treatment import demo as treatment_demo
 
 DEMO_PASSWORD = "ketaclinic-demo"
@@ -167,6 +168,7 @@ class Command(BaseCommand):
         scheduling_demo.seed(clinic, patients)
         inventory_demo.seed(clinic, patients)
         treatment_demo.seed(clinic, patients)
+        setup_demo.seed(clinic)
         self.stdout.write(f"demo clinic ready ({created} new patients)")
 
     def seed_patients(self, clinic, *, count: int, seed: int) -> int:

@@ -1,0 +1,79 @@
+"""Demo data for clinic set-up (called last by seed_demo; idempotent).
+
+Harbor Light's set-up checklist is complete: its registrations, two holiday closures
+(the coming 25 December and 1 January, never today) and the consent templates
+reviewed. The demo's "today" is always an open day: when the demo is loaded on a
+weekend, the clinic opens that weekday too (with its nurses and physician on shift),
+so the day board and the chair board show a working day.
+"""
+
+from __future__ import annotations
+
+from datetime import date, time
+from typing import Any
+
+from ketaclinic.accounts.access import Actor
+from ketaclinic.accounts.models import Membership
+from ketaclinic.audit.models import AuditEvent
+from ketaclinic.audit.services import record
+from ketaclinic.inventory.rules import with_check_digit
+from ketaclinic.scheduling import services as scheduling
+from ketaclinic.scheduling.models import ClinicClosure, OpeningHours, StaffHours
+from ketaclinic.setup.checklist import CONSENT_REVIEWED, ROSTERED
+
+HOLIDAYS = [((12, 25), "Christmas Day"), ((1, 1), "New Year's Day")]
+
+
+def seed(clinic: Any) -> None:
+    today = scheduling.clinic_today(clinic)
+    _profile(clinic, today)
+    _open_today(clinic, today)
+    _closures(clinic, today)
+    _consent_reviewed(clinic)
+
+
+def _profile(clinic: Any, today: date) -> None:
+    if not clinic.dea_registration:
+        clinic.dea_registration = with_check_digit("FH482913")
+        clinic.rems_certification_number = "SPR-HC-20417"
+        clinic.rems_certified_on = date(2024, 3, 1)
+        clinic.save(
+            update_fields=["dea_registration", "rems_certification_number", "rems_certified_on"]
+        )
+
+
+def _open_today(clinic: Any, today: date) -> None:
+    weekday = today.weekday()
+    if not OpeningHours.objects.filter(clinic=clinic, weekday=weekday).exists():
+        OpeningHours.objects.create(clinic=clinic, weekday=weekday, opens=time(8), closes=time(18))
+    for member in Membership.objects.active().filter(clinic=clinic, role__in=ROSTERED):
+        if member.role == "therapist":
+            continue  # the weekend list is treatments: nurses and the physician
+        if not StaffHours.objects.filter(membership=member, weekday=weekday).exists():
+            StaffHours.objects.create(
+                clinic=clinic, membership=member, weekday=weekday, starts=time(8), ends=time(18)
+            )
+
+
+def _closures(clinic: Any, today: date) -> None:
+    for (month, day), reason in HOLIDAYS:
+        when = date(today.year, month, day)
+        if when <= today:
+            when = date(today.year + 1, month, day)
+        ClinicClosure.objects.get_or_create(
+            clinic=clinic, starts_on=when, defaults={"ends_on": when, "reason": reason}
+        )
+
+
+def _consent_reviewed(clinic: Any) -> None:
+    if AuditEvent.objects.filter(clinic_id=clinic.pk, action=CONSENT_REVIEWED).exists():
+        return
+    admin = Membership.objects.select_related("user", "clinic").filter(clinic=clinic, role="admin")
+    found = admin.first()
+    if found is not None:
+        record(
+            Actor(user=found.user, membership=found),
+            CONSENT_REVIEWED,
+            object_type="screening.consenttemplate",
+            detail={"demo": True},
+        )
