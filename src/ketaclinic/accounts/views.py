@@ -24,10 +24,22 @@ from ketaclinic.accounts.services import add_staff
 from ketaclinic.audit.services import record
 
 
+# Where each role's work is (the admin's home is below, in its own branch).
+ROLE_HOME = {
+    Role.FRONT_DESK: "schedule_today",
+    Role.NURSE: "treatment_board",
+    Role.PHYSICIAN: "schedule_my_day",
+    Role.THERAPIST: "schedule_caseload",
+}
+
+
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    if current_membership(request) is None:
+    membership = current_membership(request)
+    if membership is None:
         return redirect("choose_clinic")
+    if membership.role in ROLE_HOME:
+        return redirect(ROLE_HOME[Role(membership.role)])
     return redirect("patient_search")
 
 

@@ -109,7 +109,10 @@ def board_grid(
         slots.append(t)
         t += SLOT
     column = {room.pk: i for i, room in enumerate(rooms)}
-    cells: list[list[dict[str, Any] | None]] = [[{} for _ in rooms] for _ in slots]
+    # A free cell knows its room and time, so a click on it can book there.
+    cells: list[list[dict[str, Any] | None]] = [
+        [{"room": room, "time": t} for room in rooms] for t in slots
+    ]
     unplaced = []
     for a in appointments:
         if a.room_id not in column:
@@ -118,7 +121,8 @@ def board_grid(
         col = column[a.room_id]
         first_row = max(0, int((a.start - start) / SLOT))
         last_row = min(len(slots), max(first_row + 1, -int(-(a.end - start) // SLOT)))
-        if any(cells[r][col] is None or cells[r][col] for r in range(first_row, last_row)):
+        taken = (cells[r][col] for r in range(first_row, last_row))
+        if any(cell is None or "appointment" in cell for cell in taken):
             unplaced.append(a)
             continue
         cells[first_row][col] = {"appointment": a, "rowspan": last_row - first_row}
@@ -161,6 +165,8 @@ def day_board(request: HttpRequest) -> HttpResponse:
             "staff": staff,
             "selected": selected,
             "count": len(appointments),
+            "appointments": appointments,
+            "now": timezone.now(),
         },
     )
 
@@ -194,6 +200,7 @@ def week_view(request: HttpRequest) -> HttpResponse:
             "today": services.clinic_today(actor.clinic),
             "staff": staff,
             "selected": selected,
+            "now": timezone.now(),
         },
     )
 
