@@ -23,7 +23,6 @@ from ketaclinic.accounts.roles import Role
 from ketaclinic.accounts.services import add_staff
 from ketaclinic.audit.services import record
 
-
 # Where each role's work is (the admin's home is below, in its own branch).
 ROLE_HOME = {
     Role.FRONT_DESK: "schedule_today",
