@@ -18,6 +18,7 @@ from ketaclinic.accounts.access import require
 from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.audit.services import record
 from ketaclinic.clinical.scheduling import Preferences
+from ketaclinic.links import absolute_url
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.scheduling import services
 from ketaclinic.scheduling.access import get_appointment_for, get_course_for, get_room_for
@@ -440,7 +441,7 @@ def calendar_feed(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         raw = services.issue_calendar_feed(actor=actor)
     exists = CalendarFeed.objects.filter(membership=actor.membership).exists()
-    url = request.build_absolute_uri(reverse("calendar_ics", args=[raw])) if raw else None
+    url = absolute_url(reverse("calendar_ics", args=[raw])) if raw else None
     return render(request, "scheduling/calendar_feed.html", {"url": url, "exists": exists})
 
 

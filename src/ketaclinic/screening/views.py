@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from ketaclinic.accounts.access import client_ip, require
 from ketaclinic.clinical.conditions import CONDITIONS
 from ketaclinic.clinical.eligibility import FACT_SPECS, FactError
+from ketaclinic.links import absolute_url
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.services import view_patient
 from ketaclinic.screening import services
@@ -205,7 +206,7 @@ def intake_link_create(request: HttpRequest, patient_id: int) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     patient = get_patient_for(actor, patient_id, "clinical.edit")
     link, token = services.create_intake_link(actor=actor, patient=patient)
-    url = request.build_absolute_uri(reverse("screening_public_intake", args=[token]))
+    url = absolute_url(reverse("screening_public_intake", args=[token]))
     return render(
         request,
         "screening/link_created.html",
@@ -612,7 +613,7 @@ def consent_link_create(request: HttpRequest, patient_id: int) -> HttpResponse:
     link, token = services.create_consent_link(
         actor=actor, patient=patient, template_key=form.cleaned_data["template"]
     )
-    url = request.build_absolute_uri(reverse("screening_public_consent", args=[token]))
+    url = absolute_url(reverse("screening_public_consent", args=[token]))
     return render(
         request,
         "screening/link_created.html",
