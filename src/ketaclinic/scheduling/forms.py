@@ -158,7 +158,7 @@ class BookForm(forms.Form):
         min_value=5,
         max_value=720,
         required=False,
-        help_text="Filled in from the kind of appointment; a treatment takes its protocol's time.",
+        help_text="From the kind; a treatment takes its protocol's time.",
     )
     room = forms.ModelChoiceField(queryset=Room.objects.none(), label="Room or chair")
     staff = StaffChoiceField(queryset=Membership.objects.none(), label="With", required=False)
@@ -184,7 +184,8 @@ class BookForm(forms.Form):
             .select_related("user")
             .order_by("role", "user__last_name", "user__first_name")
         )
-        self.fields["staff"].empty_label = "Nobody yet (a treatment gets a free nurse)"
+        self.fields["staff"].empty_label = "Nobody yet"
+        self.fields["staff"].help_text = "Left empty, a treatment gets a nurse who is free then."
         self.fields["course"].choices = [("", "Choose the course…"), *courses]
 
     def clean_day(self) -> date:
