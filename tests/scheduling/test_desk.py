@@ -415,7 +415,7 @@ def test_a_late_patient_is_marked_and_can_be_a_no_show(
     monkeypatch.setattr(timezone, "now", lambda: later)
     client = login(staff["front_desk"])
     page = client.get("/today/")
-    assert "⏱ Late 25 min" in page.text and "No-show" in page.text
+    assert "⚠ Late 25 min" in page.text and "No-show" in page.text
     client.post(f"/today/appointments/{appointment.pk}/status/", {"status": "no_show"})
     appointment.refresh_from_db()
     assert appointment.status == "no_show"

@@ -295,9 +295,8 @@ def _arrival(actor: Actor, a: Appointment, now: datetime, sessions: set[int]) ->
         late_minutes=late,
         can_check_in=books and waiting,
         can_undo=books and a.status == AppointmentStatus.CHECKED_IN and a.pk not in sessions,
-        can_no_show=books
-        and a.status in (AppointmentStatus.BOOKED, AppointmentStatus.CHECKED_IN)
-        and now >= a.start,
+        # Someone who arrived is not a no-show: undo the check-in first if it was a slip.
+        can_no_show=books and waiting and now >= a.start,
         can_start=actor.may("session.chart")
         and a.kind == AppointmentKind.TREATMENT
         and a.status == AppointmentStatus.CHECKED_IN,
