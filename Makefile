@@ -16,6 +16,7 @@ install: $(VENV)/.installed
 
 # A local demo: debug mode unless told otherwise (production needs KETACLINIC_SECRET_KEY).
 run: export KETACLINIC_DEBUG ?= 1
+run: export KETACLINIC_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: install
 	mkdir -p var
 	$(PY) -m ketaclinic migrate --noinput

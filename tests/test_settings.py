@@ -11,6 +11,13 @@ from ketaclinic.settings import email_settings
 pytestmark = pytest.mark.django_db
 
 
+# What production needs to start: a real secret and the address patients' links use.
+SAFE = {
+    "KETACLINIC_SECRET_KEY": "x7Gq!2vLp9#rT4wZ8mK1sD6fH3jN0bC5yU-aE_oI+eR",
+    "KETACLINIC_BASE_URL": "https://clinic.example.org",
+}
+
+
 def run_wsgi(env: dict[str, str]) -> subprocess.CompletedProcess:
     code = "import ketaclinic.wsgi"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("KETACLINIC_")} | env
@@ -25,18 +32,46 @@ def test_production_mode_refuses_to_start_without_a_real_secret():
     assert "KETACLINIC_SECRET_KEY is not set" in refused.stderr
     short = run_wsgi({"KETACLINIC_SECRET_KEY": "short"})
     assert "too short" in short.stderr
-    ok = run_wsgi({"KETACLINIC_SECRET_KEY": "x7Gq!2vLp9#rT4wZ8mK1sD6fH3jN0bC5yU-aE_oI+eR"})
+    ok = run_wsgi(SAFE)
     assert ok.returncode == 0, ok.stderr
     assert run_wsgi({"KETACLINIC_DEBUG": "1"}).returncode == 0
 
 
 def test_production_mode_refuses_to_write_e_mails_into_the_log():
-    secret = {"KETACLINIC_SECRET_KEY": "x7Gq!2vLp9#rT4wZ8mK1sD6fH3jN0bC5yU-aE_oI+eR"}
+    secret = SAFE
     refused = run_wsgi(secret | {"KETACLINIC_EMAIL_URL": "console:"})
     assert refused.returncode != 0 and "patient names" in refused.stderr
     # Unset, production sends nothing (and `check --deploy` warns); debug prints demo mail.
     assert run_wsgi(secret).returncode == 0
     assert run_wsgi({"KETACLINIC_DEBUG": "1", "KETACLINIC_EMAIL_URL": "console:"}).returncode == 0
+
+
+def test_production_mode_refuses_to_start_without_the_base_url_for_links():
+    secret = {"KETACLINIC_SECRET_KEY": SAFE["KETACLINIC_SECRET_KEY"]}
+    refused = run_wsgi(secret)
+    assert refused.returncode != 0
+    assert "KETACLINIC_BASE_URL is not set" in refused.stderr
+    odd = run_wsgi(secret | {"KETACLINIC_BASE_URL": "clinic.example.org"})
+    assert odd.returncode != 0 and "must start with https://" in odd.stderr
+    assert run_wsgi(SAFE).returncode == 0
+    # A laptop in debug mode links to the local server.
+    assert run_wsgi({"KETACLINIC_DEBUG": "1"}).returncode == 0
+
+
+def test_links_in_e_mails_use_the_base_url_not_the_request_host(settings):
+    from ketaclinic.links import absolute_url
+
+    settings.KETACLINIC_BASE_URL = "https://clinic.example.org/"
+    assert absolute_url("/intake/abc/") == "https://clinic.example.org/intake/abc/"
+    settings.KETACLINIC_BASE_URL = ""
+    assert absolute_url("/intake/abc/") == "http://127.0.0.1:8000/intake/abc/"
+
+
+def test_make_run_derives_the_base_url_from_the_port():
+    from pathlib import Path
+
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    assert "run: export KETACLINIC_BASE_URL ?= http://127.0.0.1:$(PORT)" in makefile
 
 
 def test_pages_carry_a_content_security_policy_and_secure_cookies(client, staff):

@@ -35,11 +35,34 @@ def unsafe_email_reason() -> str | None:
     return None
 
 
+def unsafe_base_url_reason() -> str | None:
+    """Why KETACLINIC_BASE_URL is unusable for links in e-mails, or None."""
+    url = settings.KETACLINIC_BASE_URL
+    if not url:
+        return (
+            "KETACLINIC_BASE_URL is not set: links e-mailed to patients (forms, questionnaires) "
+            "need the address they reach this server at, e.g. https://clinic.example.org."
+        )
+    if not url.startswith(("https://", "http://")):
+        return f"KETACLINIC_BASE_URL must start with https:// (or http:// on a closed network); it is {url!r}."
+    return None
+
+
+@register("security", deploy=True)
+def check_base_url(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+    reason = None if settings.DEBUG else unsafe_base_url_reason()
+    return [Error(reason, id="ketaclinic.E003")] if reason else []
+
+
 def refuse_unsafe_production() -> None:
-    """Raise ImproperlyConfigured in production mode with an unsafe secret or e-mail log."""
+    """Raise ImproperlyConfigured in production mode with an unsafe secret, e-mail log or no base URL."""
     if settings.DEBUG:
         return
-    reason = unsafe_secret_reason(settings.SECRET_KEY) or unsafe_email_reason()
+    reason = (
+        unsafe_secret_reason(settings.SECRET_KEY)
+        or unsafe_email_reason()
+        or unsafe_base_url_reason()
+    )
     if reason:
         raise ImproperlyConfigured(f"Refusing to start in production mode: {reason}")
 

@@ -249,8 +249,9 @@ LOGGING = {
 # Where a clinic keeps its own instrument, protocol and rule files:
 # <dir>/instruments, <dir>/protocols, <dir>/rules (each file versioned; see README).
 KETACLINIC_DATA_DIR = os.environ.get("KETACLINIC_DATA_DIR", "")
-# The address patients' e-mailed links point to.
-KETACLINIC_BASE_URL = os.environ.get("KETACLINIC_BASE_URL", "http://127.0.0.1:8000")
+# The address patients' e-mailed links point to (https://clinic.example.org). Production
+# refuses to start without it; `make run` sets it from PORT; unset in debug, the local server.
+KETACLINIC_BASE_URL = os.environ.get("KETACLINIC_BASE_URL", "").strip()
 # Questionnaire and intake links: hours valid, and reminders before they lapse.
 KETACLINIC_LINK_HOURS = int(os.environ.get("KETACLINIC_LINK_HOURS", "72"))
 KETACLINIC_LINK_REMINDERS = int(os.environ.get("KETACLINIC_LINK_REMINDERS", "2"))

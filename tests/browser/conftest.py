@@ -73,3 +73,9 @@ def log_out(page) -> None:
     page.locator("details.account summary").click()
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url("**/login/**")
+
+
+def landed(page, path: str = "/patients/") -> None:
+    """After log-in each role lands on its own home (Today, the chair board...); go to `path`."""
+    page.wait_for_url(lambda url: "/login/" not in url)
+    page.goto(path)

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.demo.management.commands.seed_demo import DEMO_PASSWORD
 from ketaclinic.patients.models import Patient
-from tests.browser.conftest import PHONE, log_in, snap
+from tests.browser.conftest import PHONE, landed, log_in, snap
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -22,7 +22,7 @@ def demo(db):
 def test_a_nurse_logs_in_searches_and_opens_the_chart(page, demo):
     patient = Patient.objects.filter(clinic__slug="harbor").order_by("mrn").first()
     log_in(page, "nurse.okafor", DEMO_PASSWORD)
-    page.wait_for_url("**/patients/")
+    landed(page)
     snap(page, "patients-list")
 
     page.get_by_label("Name, MRN or birth date").fill(patient.family_name[:4])
@@ -47,7 +47,7 @@ def test_a_nurse_logs_in_searches_and_opens_the_chart(page, demo):
 def test_the_front_desk_sees_no_clinical_sections(page, demo):
     patient = Patient.objects.filter(clinic__slug="harbor").order_by("mrn").first()
     log_in(page, "frontdesk.lee", DEMO_PASSWORD)
-    page.wait_for_url("**/patients/")
+    landed(page)
     page.goto(f"/patients/{patient.pk}/")
     expect(page.get_by_role("heading", name="Contact")).to_be_visible()
     assert page.get_by_role("heading", name="Medications").count() == 0
@@ -63,7 +63,7 @@ def test_the_chart_reads_on_a_phone(page, demo):
     patient = Patient.objects.filter(clinic__slug="harbor").order_by("mrn").first()
     page.set_viewport_size(PHONE)
     log_in(page, "dr.chen", DEMO_PASSWORD)
-    page.wait_for_url("**/patients/")
+    landed(page)
     page.goto(f"/patients/{patient.pk}/")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"]
@@ -73,7 +73,7 @@ def test_the_chart_reads_on_a_phone(page, demo):
 @pytest.mark.parametrize("username", ["admin", "dr.chen", "frontdesk.lee"])
 def test_the_top_bar_is_one_row_on_a_tablet_with_every_link_in_view(page, demo, username):
     log_in(page, username, DEMO_PASSWORD)
-    page.wait_for_url("**/patients/")
+    landed(page)
     bar = page.locator("header.topbar")
     expect(bar).to_be_visible()
     snap(page, f"topbar-tablet-{username}")

@@ -23,7 +23,7 @@ from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.models import Room
 from ketaclinic.screening import gates
 from ketaclinic.treatment.models import TreatmentSession
-from tests.browser.conftest import log_in, log_out, snap
+from tests.browser.conftest import landed, log_in, log_out, snap
 from tests.browser.test_session_flow import confirm_checklist, save_vitals, submit
 from tests.conftest import PASSWORD
 from tests.inventory.conftest import actor
@@ -141,7 +141,7 @@ def download_csv(page, report: str, lot: Lot, day) -> list[list[str]]:  # type: 
 def test_a_days_ledger_balances_to_the_milligram_through_real_sessions(page, day, clinic):
     patients = day
     log_in(page, "okafor", PASSWORD)
-    page.wait_for_url("**/patients/")
+    landed(page)
     page.get_by_role("link", name="Drug ledger").click()
     page.wait_for_url("**/inventory/")
 
@@ -238,7 +238,7 @@ def test_a_days_ledger_balances_to_the_milligram_through_real_sessions(page, day
     # The inspector's reports for the day, downloaded by the admin.
     log_out(page)
     log_in(page, "alex", PASSWORD)
-    page.wait_for_url("**/patients/")
+    landed(page)
     today = timezone.localdate(timezone=clinic.tz)
     receipts = download_csv(page, "receipts", lot, today)
     assert [r[1:13] for r in receipts[1:]] == [

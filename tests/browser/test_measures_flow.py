@@ -9,7 +9,7 @@ from django.core import mail
 from playwright.sync_api import expect
 
 from ketaclinic.measures.models import Alert, Response
-from tests.browser.conftest import PHONE, log_in, log_out, snap
+from tests.browser.conftest import PHONE, landed, log_in, log_out, snap
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -31,7 +31,7 @@ def test_a_patient_fills_a_phq9_on_a_phone_and_a_clinician_resolves_the_alert(
     patient = reachable
     # The nurse e-mails a PHQ-9 link from the chart.
     log_in(page, "okafor", PASSWORD)
-    page.wait_for_url("**/patients/")
+    landed(page)
     page.goto(f"/patients/{patient.pk}/")
     send = page.locator("form", has=page.get_by_role("button", name="Send link"))
     send.get_by_label("Patient Health Questionnaire (PHQ-9)").check()
@@ -68,7 +68,7 @@ def test_a_patient_fills_a_phq9_on_a_phone_and_a_clinician_resolves_the_alert(
     # The physician sees the alert in the header and resolves it on the alert list.
     log_out(page)
     log_in(page, "drchen", PASSWORD)
-    page.wait_for_url("**/patients/")
+    landed(page)
     expect(page.get_by_role("link", name=re.compile("Alerts.*1 open"))).to_be_visible()
     page.goto(f"/patients/{patient.pk}/")
     badge = page.get_by_role("link", name="⛔ Suicidality alert — urgent")
@@ -93,7 +93,7 @@ def test_a_patient_fills_a_phq9_on_a_phone_and_a_clinician_resolves_the_alert(
 
 def test_a_clinician_enters_a_phq9_with_the_keyboard(page, staff, patient):
     log_in(page, "okafor", PASSWORD)
-    page.wait_for_url("**/patients/")
+    landed(page)
     page.goto(f"/measures/patients/{patient.pk}/enter/?instrument=phq9")
     # Tab into each item's radio group, arrow to "More than half the days" (value 2).
     first = page.locator("#item_1_0")
@@ -137,7 +137,7 @@ def test_the_chart_shows_the_trend(page, staff, patient):
             taken_at=start + timedelta(weeks=week),
         )
     log_in(page, "drchen", PASSWORD)
-    page.wait_for_url("**/patients/")
+    landed(page)
     page.goto(f"/patients/{patient.pk}/")
     chart = page.get_by_role("img", name=re.compile("Trend of Patient Health Questionnaire"))
     chart.scroll_into_view_if_needed()

@@ -15,7 +15,7 @@ from ketaclinic.demo.management.commands.seed_demo import DEMO_PASSWORD
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import services
 from ketaclinic.scheduling.models import Appointment
-from tests.browser.conftest import log_in, snap
+from tests.browser.conftest import landed, log_in, snap
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -41,7 +41,7 @@ def test_front_desk_books_an_induction_series_and_sees_it_on_the_day_board(page,
     )
 
     log_in(page, "frontdesk.lee", DEMO_PASSWORD)
-    page.wait_for_url("**/patients/")
+    landed(page)
     page.goto(f"/patients/{patient.pk}/")
     panel = page.get_by_role("region", name="Treatment course and appointments")
     expect(panel).to_contain_text("0 of 6")

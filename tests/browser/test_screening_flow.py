@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from ketaclinic.patients.models import Patient
 from ketaclinic.screening.gates import missing_for_course
 from ketaclinic.screening.models import Consent, IntakeVersion, Screening
-from tests.browser.conftest import PHONE, SCREENSHOTS, log_in, log_out, snap
+from tests.browser.conftest import PHONE, SCREENSHOTS, landed, log_in, log_out, snap
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_a_referred_patient_goes_from_intake_to_signed_consent(page, staff, patient):
     assert patient.status == "referred"
     log_in(page, "okafor", PASSWORD)
-    page.wait_for_url("**/patients/")
+    landed(page)
 
     # 1. Intake, filled in by the nurse on one screen.
     page.goto(f"/patients/{patient.pk}/")
@@ -83,7 +83,7 @@ def test_a_referred_patient_goes_from_intake_to_signed_consent(page, staff, pati
 
     # 4. The physician decides.
     log_in(page, "drchen", PASSWORD)
-    page.wait_for_url("**/patients/")
+    landed(page)
     page.goto(f"/screening/{screening.pk}/")
     page.get_by_label("Accept").check()
     page.get_by_role("button", name="Sign decision").click()
@@ -146,7 +146,7 @@ def test_a_referred_patient_goes_from_intake_to_signed_consent(page, staff, pati
 def test_the_consent_page_reads_on_a_phone(page, staff, patient):
     page.set_viewport_size(PHONE)
     log_in(page, "okafor", PASSWORD)
-    page.wait_for_url("**/patients/")
+    landed(page)
     page.goto(f"/screening/patients/{patient.pk}/consent/esketamine-nasal/")
     expect(page.get_by_text("SPRAVATO REMS patient enrollment")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
@@ -173,7 +173,7 @@ def test_the_chart_section_and_intake_read_on_a_phone(page, staff, patient):
     )
     page.set_viewport_size(PHONE)
     log_in(page, "okafor", PASSWORD)
-    page.wait_for_url("**/patients/")
+    landed(page)
     page.goto(f"/patients/{patient.pk}/")
     section = page.get_by_role("region", name="Consultation and eligibility")
     expect(section).to_contain_text("⚑ Accepted (override)")

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from ketaclinic.treatment import checklist as checklist_module
 from ketaclinic.treatment.models import DeviceDose, Observation, TreatmentSession, VitalReading
-from tests.browser.conftest import log_in, snap
+from tests.browser.conftest import landed, log_in, snap
 from tests.conftest import PASSWORD
 from tests.treatment.conftest import make_appointment, make_course, questionnaire_today
 
@@ -135,7 +135,7 @@ def messages_text(page):
 
 def test_a_nurse_runs_an_iv_and_an_esketamine_session(page, floor, staff):
     log_in(page, "okafor", PASSWORD)
-    page.wait_for_url("**/patients/")
+    landed(page)
     page.get_by_role("link", name="Chair board").click()
     page.wait_for_url("**/treatment/board/")
     waiting = page.locator(".waiting li")

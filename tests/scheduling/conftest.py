@@ -68,3 +68,13 @@ def course(staff, patient):
         start_date=next_monday(),
         dose_mg_per_kg=Decimal("0.5"),
     )
+
+
+@pytest.fixture
+def as_if_today(monkeypatch):
+    """as_if_today(day): the clinic's today is `day` (check-in is only possible on the day)."""
+
+    def _pretend(day: date) -> None:
+        monkeypatch.setattr(services, "clinic_today", lambda clinic: day)
+
+    return _pretend

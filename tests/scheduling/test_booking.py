@@ -365,10 +365,11 @@ def test_roles_that_may_not_book_are_refused(clinic, staff, floor, patient, api_
 
 
 def test_a_move_gets_the_same_checks_and_status_changes_follow_the_flow(
-    clinic, staff, floor, patient, course, api_client
+    clinic, staff, floor, patient, course, api_client, as_if_today
 ):
     client = api_client(staff["front_desk"])
     monday = next_monday()
+    as_if_today(monday)
     first = book(
         client,
         patient=patient.pk,
@@ -596,8 +597,9 @@ def test_admins_set_opening_hours_staff_hours_exceptions_and_capacity(
 
 
 def test_a_treatment_goes_in_progress_and_completed_only_through_its_session(
-    clinic, staff, floor, patient, course, api_client, login, no_gate
+    clinic, staff, floor, patient, course, api_client, login, no_gate, as_if_today
 ):
+    as_if_today(next_monday())
     from ketaclinic.treatment import services as treatment
 
     services.activate_course(actor=actor(staff["physician"]), course=course)

@@ -202,9 +202,10 @@ def test_a_treatment_cannot_be_shorter_than_the_protocols_chair_time(
 
 
 def test_stopping_a_course_cancels_its_future_sessions_with_the_reason(
-    clinic, staff, floor, patient, course, api_client
+    clinic, staff, floor, patient, course, api_client, as_if_today
 ):
     monday = next_monday()
+    as_if_today(monday)
     here = book_treatment(staff, patient, course, floor["Chair 1"], at(clinic, monday, 9))
     later = [
         book_treatment(

@@ -248,7 +248,7 @@ def test_the_nurses_feed_and_the_staff_filter_show_her_treatments(
     board = nurse.get(f"/schedule/?day={monday}&staff={staff['nurse'].pk}").content.decode()
     assert patient.display_name in board
     page = nurse.post("/schedule/calendar-feed/")
-    url = re.search(r"http://testserver(/ics/[^<\s]+\.ics)", page.content.decode()).group(1)
+    url = re.search(r"http://127.0.0.1:8000(/ics/[^<\s]+\.ics)", page.content.decode()).group(1)
     feed = client.get(url, REMOTE_ADDR="203.0.113.9")
     body = feed.content.decode()
     assert f"UID:appointment-{appointment_id}@ketaclinic" in body

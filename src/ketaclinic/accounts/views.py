@@ -30,6 +30,14 @@ from ketaclinic.accounts.services import (
 )
 from ketaclinic.audit.services import record
 
+# Where each role's work is (the admin's home is below, in its own branch).
+ROLE_HOME = {
+    Role.FRONT_DESK: "schedule_today",
+    Role.NURSE: "treatment_board",
+    Role.PHYSICIAN: "schedule_my_day",
+    Role.THERAPIST: "schedule_caseload",
+}
+
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
@@ -42,6 +50,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
         if not complete(checklist(membership.clinic)):
             return redirect("setup_home")
+    if membership.role in ROLE_HOME:
+        return redirect(ROLE_HOME[Role(membership.role)])
     return redirect("patient_search")
 
 

@@ -24,6 +24,7 @@ from django.db.models import Case, QuerySet, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
+from ketaclinic import links
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.accounts.roles import Role
@@ -66,7 +67,7 @@ def link_reminders() -> int:
 
 def base_url() -> str:
     """The address staff and patients reach the server at, for links in e-mails."""
-    return str(getattr(settings, "KETACLINIC_BASE_URL", "http://127.0.0.1:8000")).rstrip("/")
+    return links.base_url()
 
 
 # --------------------------------------------------------------------------- responses

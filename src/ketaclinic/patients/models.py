@@ -144,8 +144,13 @@ class Patient(models.Model):
         from django.core.exceptions import ValidationError
         from django.utils import timezone
 
-        if self.birth_date and self.birth_date > timezone.localdate(timezone=self.clinic.tz):
+        # The form validates before the service attaches the clinic: without one, the
+        # server's date is close enough here and the service checks again in the clinic's zone.
+        tz = self.clinic.tz if self.clinic_id else None
+        if self.birth_date and self.birth_date > timezone.localdate(timezone=tz):
             raise ValidationError({"birth_date": "The birth date cannot be in the future."})
+        if self.birth_date and self.birth_date.year < timezone.localdate(timezone=tz).year - 130:
+            raise ValidationError({"birth_date": "Check the year: that is over 130 years ago."})
 
     @property
     def display_name(self) -> str:

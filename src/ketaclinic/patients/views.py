@@ -13,6 +13,7 @@ from ketaclinic.accounts.access import require
 from ketaclinic.patients import services
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.forms import CHART_FORMS, PatientForm
+from ketaclinic.patients.models import Patient
 
 PAGE_SIZE = 25
 
@@ -41,7 +42,11 @@ def _save_errors(form: PatientForm, exc: ValidationError) -> None:
 @require("patient.create")
 def patient_new(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
-    form = PatientForm(request.POST or None)
+    # The instance carries the clinic so the model's own checks (a birth date in the
+    # clinic's today) can run while the form validates.
+    form = PatientForm(
+        request.POST if request.method == "POST" else None, instance=Patient(clinic=actor.clinic)
+    )
     if request.method == "POST" and form.is_valid():
         try:
             patient = services.create_patient(actor=actor, data=form.record_data())
@@ -57,7 +62,7 @@ def patient_new(request: HttpRequest) -> HttpResponse:
 def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     patient = get_patient_for(actor, patient_id, "patient.edit")
-    form = PatientForm(request.POST or None, instance=patient)
+    form = PatientForm(request.POST if request.method == "POST" else None, instance=patient)
     if request.method == "POST" and form.is_valid():
         try:
             services.update_patient(

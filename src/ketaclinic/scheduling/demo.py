@@ -61,10 +61,63 @@ def seed(clinic: Any, patients: list[Any]) -> None:
     courses = [
         _course(clinic, p, physician, i) for i, p in enumerate(patients) if p.status == "active"
     ]
-    if Appointment.objects.filter(clinic=clinic).exists():
-        return  # already seeded: the sessions stay where they were put
-    _sessions(clinic, [c for c in courses if c is not None])
-    _consultations(clinic, patients, physician)
+    if not Appointment.objects.filter(clinic=clinic).exists():
+        _sessions(clinic, [c for c in courses if c is not None])
+        _consultations(clinic, patients, physician)
+    # Already seeded, the sessions stay where they were put; the front desk's day is
+    # added on any day that has none yet, so Today is never empty in the demo.
+    _front_desk_day(clinic, patients, physician)
+
+
+# The front desk's morning relative to now: (minutes from now, minutes long, kind, room,
+# who, status). Some have been and gone, one did not come, one is late, some are due.
+DESK_DAY = [
+    (-150, 60, "consultation", "Consult A", "physician", "no_show"),
+    (-120, 30, "follow_up", "Consult B", "therapist", "completed"),
+    (-30, 60, "consultation", "Consult A", "physician", "checked_in"),
+    (-15, 30, "follow_up", "Consult B", "physician", "booked"),
+    (30, 60, "integration", "Consult B", "therapist", "booked"),
+    (45, 60, "consultation", "Consult A", "physician", "booked"),
+    (90, 60, "preparation", "Consult B", "therapist", "booked"),
+]
+TALKING = ["consultation", "follow_up", "preparation", "integration"]
+
+
+def _front_desk_day(clinic: Any, patients: list[Any], physician: Membership) -> None:
+    """Today's consultations, follow-ups and therapy visits around now, in every state.
+
+    Written directly, like every past booking (the booking service refuses the past).
+    """
+    start, end = services.day_window(clinic, services.clinic_today(clinic))
+    today = Appointment.objects.filter(clinic=clinic, start__gte=start, start__lt=end)
+    if today.filter(kind__in=TALKING).exists():
+        return
+    busy = set(today.values_list("patient_id", flat=True))
+    free = [p for p in patients if p.pk not in busy and p.status in ("screening", "maintenance")]
+    free += [p for p in patients if p.pk not in busy and p not in free]
+    therapist = Membership.objects.filter(clinic=clinic, role="therapist").first()
+    who = {"physician": physician, "therapist": therapist}
+    rooms = {r.name: r for r in Room.objects.filter(clinic=clinic, kind="consult_room")}
+    now = timezone.now().replace(second=0, microsecond=0)
+    now -= timedelta(minutes=now.minute % 15)  # on the board's quarter hours
+    rows = []
+    for patient, (offset, minutes, kind, room, member, status) in zip(free, DESK_DAY, strict=False):
+        begins = now + timedelta(minutes=offset)
+        if begins < start or room not in rooms:
+            continue  # just after midnight the morning has not happened yet
+        rows.append(
+            Appointment(
+                clinic=clinic,
+                patient=patient,
+                kind=kind,
+                room=rooms[room],
+                staff=who[member],
+                start=begins,
+                end=begins + timedelta(minutes=minutes),
+                status=status,
+            )
+        )
+    Appointment.objects.bulk_create(rows)
 
 
 def _floor(clinic: Any) -> None:

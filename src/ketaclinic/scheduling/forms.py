@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 
 from django import forms
 
 from ketaclinic.accounts.models import Membership
-from ketaclinic.scheduling.models import WEEKDAYS, Room
+from ketaclinic.scheduling.models import WEEKDAYS, AppointmentKind, Room
+from ketaclinic.scheduling.services import DEFAULT_MINUTES
 
 
 class DateInput(forms.DateInput):
@@ -135,3 +136,73 @@ class CourseForm(forms.Form):
     def __init__(self, *args: object, protocols: list[tuple[str, str]], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fields["protocol"].choices = protocols
+
+
+# The kinds the booking dialog offers, in the order the front desk books them.
+BOOKING_KINDS = ["consultation", "follow_up", "preparation", "integration", "treatment"]
+# How far ahead a single appointment may be booked (clinic policy; keeps dates sane).
+BOOKING_HORIZON_DAYS = 730
+
+
+class BookForm(forms.Form):
+    """One appointment: who, what, when, where, with whom (the service checks the floor)."""
+
+    patient = forms.IntegerField(
+        widget=forms.HiddenInput, error_messages={"required": "Choose a patient."}
+    )
+    kind = forms.ChoiceField(label="Appointment")
+    day = forms.DateField(label="Date", widget=DateInput)
+    start_time = forms.TimeField(label="Start", widget=TimeInput)
+    minutes = forms.IntegerField(
+        label="Minutes",
+        min_value=5,
+        max_value=720,
+        required=False,
+        help_text="From the kind; a treatment takes its protocol's time.",
+    )
+    room = forms.ModelChoiceField(queryset=Room.objects.none(), label="Room or chair")
+    staff = StaffChoiceField(queryset=Membership.objects.none(), label="With", required=False)
+    course = forms.ChoiceField(label="Treatment course", required=False)
+
+    def __init__(
+        self,
+        *args: object,
+        clinic: object,
+        today: date,
+        courses: list[tuple[str, str]],
+        **kwargs: object,
+    ) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        labels = dict(AppointmentKind.choices)
+        self.fields["kind"].choices = [(k, labels[k]) for k in BOOKING_KINDS]
+        self.default_minutes = DEFAULT_MINUTES
+        self.today = today
+        self.fields["room"].queryset = Room.objects.for_clinic(clinic).filter(active=True)
+        self.fields["staff"].queryset = (
+            Membership.objects.active()
+            .filter(clinic=clinic, role__in=["physician", "nurse", "therapist"])
+            .select_related("user")
+            .order_by("role", "user__last_name", "user__first_name")
+        )
+        self.fields["staff"].empty_label = "Nobody yet"
+        self.fields["staff"].help_text = "Left empty, a treatment gets a nurse who is free then."
+        self.fields["course"].choices = [("", "Choose the course…"), *courses]
+
+    def clean_day(self) -> date:
+        day = self.cleaned_data["day"]
+        if day < self.today:
+            raise forms.ValidationError("That day has passed.")
+        if (day - self.today).days > BOOKING_HORIZON_DAYS:
+            raise forms.ValidationError("Book at most two years ahead.")
+        return day
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        if data.get("kind") == "treatment" and not data.get("course"):
+            self.add_error("course", "A treatment is booked for one of the patient's courses.")
+        return data
+
+    def start(self, tz: object) -> datetime:
+        return datetime.combine(
+            self.cleaned_data["day"], self.cleaned_data["start_time"], tzinfo=tz
+        )  # type: ignore[arg-type]

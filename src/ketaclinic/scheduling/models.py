@@ -252,6 +252,7 @@ class AppointmentKind(models.TextChoices):
     TREATMENT = "treatment", "Treatment"
     INTEGRATION = "integration", "Integration"
     FOLLOW_UP = "follow_up", "Follow-up"
+    PREPARATION = "preparation", "Preparation"
 
 
 class AppointmentStatus(models.TextChoices):

@@ -10,7 +10,7 @@ from ninja import Schema
 from pydantic import Field
 
 Basis = Literal["actual", "ideal", "adjusted"]
-Kind = Literal["consultation", "treatment", "integration", "follow_up"]
+Kind = Literal["consultation", "treatment", "integration", "follow_up", "preparation"]
 Positive = Annotated[Decimal, Field(gt=0, le=10000)]
 
 

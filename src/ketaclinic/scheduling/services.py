@@ -81,17 +81,21 @@ from ketaclinic.screening import gates
 T = TypeVar("T")
 
 # Minutes reserved when the caller gives no end (clinic policy).
-DEFAULT_MINUTES = {"consultation": 60, "integration": 60, "follow_up": 30}
+DEFAULT_MINUTES = {"consultation": 60, "integration": 60, "follow_up": 30, "preparation": 60}
+# Talking appointments (preparation and integration therapy included) take a consult
+# room; only a treatment takes a chair.
 ROOM_KIND_FOR = {
     "treatment": RoomKind.TREATMENT_CHAIR,
     "consultation": RoomKind.CONSULT_ROOM,
     "integration": RoomKind.CONSULT_ROOM,
     "follow_up": RoomKind.CONSULT_ROOM,
+    "preparation": RoomKind.CONSULT_ROOM,
 }
-# Allowed status changes; a move is only possible while booked.
+# Allowed status changes; a move is only possible while booked. Checked in -> booked
+# undoes a mistaken check-in (nothing has started: a session makes it in progress).
 TRANSITIONS = {
     "booked": {"checked_in", "no_show", "cancelled"},
-    "checked_in": {"in_progress", "no_show", "cancelled"},
+    "checked_in": {"booked", "in_progress", "no_show", "cancelled"},
     "in_progress": {"completed"},
     "completed": set(),
     "no_show": set(),
@@ -782,7 +786,9 @@ def make_slot(
 ) -> Slot:
     """Validate the input of a booking (422s) and work out its end."""
     if kind not in AppointmentKind.values:
-        raise ValidationError({"kind": "Choose consultation, treatment, integration or follow_up."})
+        raise ValidationError(
+            {"kind": "Choose consultation, follow_up, preparation, integration or treatment."}
+        )
     start = _aware(start, "start")
     if start < timezone.now():
         raise ValidationError({"start": "That time has passed."})
@@ -1010,7 +1016,27 @@ def allowed_statuses(appointment: Appointment) -> set[str]:
     if appointment.kind == AppointmentKind.TREATMENT and allowed & NEEDS_SESSION:
         if not has_treatment_session(appointment):
             allowed -= NEEDS_SESSION
-    return allowed
+    return allowed - set(_day_refusals(appointment))
+
+
+def _day_refusals(appointment: Appointment) -> dict[str, str]:
+    """Status changes the appointment's day rules out, with the reason.
+
+    A patient arrives on the day of the appointment: checking in (or undoing a
+    check-in) another day's appointment is a slip of the finger on the wrong row, and a
+    no-show cannot be known before the day.
+    """
+    day = appointment.start.astimezone(appointment.clinic.tz).date()
+    today = clinic_today(appointment.clinic)
+    refused = {}
+    if day != today:
+        when = "tomorrow or later" if day > today else "on an earlier day"
+        refused["checked_in"] = f"Only today's appointments can be checked in; this one is {when}."
+        if appointment.status == AppointmentStatus.CHECKED_IN:
+            refused["booked"] = "A check-in can only be undone on the day."
+    if day > today:
+        refused["no_show"] = "A no-show can only be marked on or after the appointment's day."
+    return refused
 
 
 def update_appointment(
@@ -1059,6 +1085,8 @@ def update_appointment(
                         "status": f"A {locked.get_status_display().lower()} appointment cannot become {status}."
                     }
                 )
+            if reason_refused := _day_refusals(locked).get(status):
+                raise ValidationError({"status": reason_refused})
             if status in NEEDS_SESSION and status not in allowed_statuses(locked):
                 raise ValidationError(
                     {

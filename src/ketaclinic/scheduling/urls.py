@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ketaclinic.scheduling import views
+from ketaclinic.scheduling import desk, views
 
 urlpatterns = [
     path("schedule/", views.day_board, name="schedule_day"),
@@ -26,4 +26,14 @@ urlpatterns = [
         name="schedule_course_activate",
     ),
     path("ics/<str:token>.ics", views.calendar_ics, name="calendar_ics"),
+    path("schedule/book/", desk.book, name="schedule_book"),
+    path("schedule/appointments/<int:appointment_id>/move/", desk.move, name="schedule_move"),
+    path("today/", desk.today, name="schedule_today"),
+    path(
+        "today/appointments/<int:appointment_id>/status/",
+        desk.today_status,
+        name="schedule_today_status",
+    ),
+    path("my-day/", desk.my_day, name="schedule_my_day"),
+    path("caseload/", desk.caseload, name="schedule_caseload"),
 ]

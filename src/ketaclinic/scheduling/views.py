@@ -18,6 +18,7 @@ from ketaclinic.accounts.access import require
 from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.audit.services import record
 from ketaclinic.clinical.scheduling import Preferences
+from ketaclinic.links import absolute_url
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.scheduling import services
 from ketaclinic.scheduling.access import get_appointment_for, get_course_for, get_room_for
@@ -109,7 +110,10 @@ def board_grid(
         slots.append(t)
         t += SLOT
     column = {room.pk: i for i, room in enumerate(rooms)}
-    cells: list[list[dict[str, Any] | None]] = [[{} for _ in rooms] for _ in slots]
+    # A free cell knows its room and time, so a click on it can book there.
+    cells: list[list[dict[str, Any] | None]] = [
+        [{"room": room, "time": t} for room in rooms] for t in slots
+    ]
     unplaced = []
     for a in appointments:
         if a.room_id not in column:
@@ -118,7 +122,8 @@ def board_grid(
         col = column[a.room_id]
         first_row = max(0, int((a.start - start) / SLOT))
         last_row = min(len(slots), max(first_row + 1, -int(-(a.end - start) // SLOT)))
-        if any(cells[r][col] is None or cells[r][col] for r in range(first_row, last_row)):
+        taken = (cells[r][col] for r in range(first_row, last_row))
+        if any(cell is None or "appointment" in cell for cell in taken):
             unplaced.append(a)
             continue
         cells[first_row][col] = {"appointment": a, "rowspan": last_row - first_row}
@@ -161,6 +166,8 @@ def day_board(request: HttpRequest) -> HttpResponse:
             "staff": staff,
             "selected": selected,
             "count": len(appointments),
+            "appointments": appointments,
+            "now": timezone.now(),
         },
     )
 
@@ -194,6 +201,7 @@ def week_view(request: HttpRequest) -> HttpResponse:
             "today": services.clinic_today(actor.clinic),
             "staff": staff,
             "selected": selected,
+            "now": timezone.now(),
         },
     )
 
@@ -433,7 +441,7 @@ def calendar_feed(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         raw = services.issue_calendar_feed(actor=actor)
     exists = CalendarFeed.objects.filter(membership=actor.membership).exists()
-    url = request.build_absolute_uri(reverse("calendar_ics", args=[raw])) if raw else None
+    url = absolute_url(reverse("calendar_ics", args=[raw])) if raw else None
     return render(request, "scheduling/calendar_feed.html", {"url": url, "exists": exists})
 
 

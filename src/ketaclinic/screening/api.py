@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field
 
 from ketaclinic.api_auth import allow
 from ketaclinic.clinical.eligibility import FactError
+from ketaclinic.links import absolute_url
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.screening import services
 from ketaclinic.screening.consent import load_templates
@@ -547,7 +548,7 @@ def create_intake_link(request: HttpRequest, patient_id: int) -> Status:
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.edit")
     link, token = services.create_intake_link(actor=actor, patient=patient)
-    url = request.build_absolute_uri(reverse("screening_public_intake", args=[token]))
+    url = absolute_url(reverse("screening_public_intake", args=[token]))
     return Status(201, {"url": url, "expires_at": link.expires_at.isoformat()})
 
 
@@ -561,5 +562,5 @@ def create_consent_link(request: HttpRequest, patient_id: int, payload: ConsentL
     link, token = services.create_consent_link(
         actor=actor, patient=patient, template_key=payload.template
     )
-    url = request.build_absolute_uri(reverse("screening_public_consent", args=[token]))
+    url = absolute_url(reverse("screening_public_consent", args=[token]))
     return Status(201, {"url": url, "expires_at": link.expires_at.isoformat()})

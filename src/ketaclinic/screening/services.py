@@ -31,6 +31,7 @@ from ketaclinic.clinical.eligibility import (
     validate_facts,
 )
 from ketaclinic.datadirs import clinic_data_dirs
+from ketaclinic.links import mail_form_link
 from ketaclinic.patients.models import Condition, Medication, Patient, PatientStatus
 from ketaclinic.screening import intake as intake_rules
 from ketaclinic.screening.consent import (
@@ -275,6 +276,34 @@ def create_intake_link(
         )
         record(actor, "create", patient_id=patient.pk, obj=link, detail={"days": days})
     return link, raw
+
+
+# What a link's e-mail calls the form: plain words, nothing clinical (an e-mail can be
+# read by others).
+LINK_WHAT = {"intake": "a short history form", "consent": "a consent form to read and sign"}
+
+
+def email_link(
+    *, actor: Actor, patient: Patient, link: IntakeLink | ConsentLink, url: str, form: str
+) -> str:
+    """E-mail the patient a link just created (to the address on record); returns the address.
+
+    The audit event and the e-mail go together: the e-mail leaves only if the event is
+    written.
+    """
+    if not patient.email:
+        raise ValidationError({"email": "The patient has no e-mail address on record."})
+    with transaction.atomic():
+        record(actor, "send", patient_id=patient.pk, obj=link, detail={"by": "email"})
+        mail_form_link(
+            to=patient.email,
+            clinic_name=actor.clinic.name,
+            what=LINK_WHAT[form],
+            url=url,
+            expires_at=link.expires_at,
+            tz=actor.clinic.tz,
+        )
+    return patient.email
 
 
 def open_intake_link(token: str) -> IntakeLink:

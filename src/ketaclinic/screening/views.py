@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -14,6 +16,7 @@ from django.views.decorators.http import require_POST
 from ketaclinic.accounts.access import client_ip, require
 from ketaclinic.clinical.conditions import CONDITIONS
 from ketaclinic.clinical.eligibility import FACT_SPECS, FactError
+from ketaclinic.links import absolute_url
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.services import view_patient
 from ketaclinic.screening import services
@@ -204,17 +207,36 @@ def intake_link_create(request: HttpRequest, patient_id: int) -> HttpResponse:
     """Create a single-use intake link and show it once."""
     actor = request.actor  # type: ignore[attr-defined]
     patient = get_patient_for(actor, patient_id, "clinical.edit")
+    if _cannot_email(request, patient):
+        return redirect("patient_chart", patient_id=patient.pk)
     link, token = services.create_intake_link(actor=actor, patient=patient)
-    url = request.build_absolute_uri(reverse("screening_public_intake", args=[token]))
+    url = absolute_url(reverse("screening_public_intake", args=[token]))
+    return _link_created(request, actor, patient, link, url, "intake", "intake history form")
+
+
+def _cannot_email(request: HttpRequest, patient: Any) -> bool:
+    """True (with a message) when the link was to be e-mailed and there is no address."""
+    if request.POST.get("deliver") == "email" and not patient.email:
+        messages.error(
+            request,
+            "The patient has no e-mail address on record: add one under Edit details, "
+            "or create a link to copy. No link was created.",
+        )
+        return True
+    return False
+
+
+def _link_created(
+    request: HttpRequest, actor: Any, patient: Any, link: Any, url: str, form: str, what: str
+) -> HttpResponse:
+    """Show the new link once (to copy), e-mailing it first when that was asked for."""
+    emailed = None
+    if request.POST.get("deliver") == "email":
+        emailed = services.email_link(actor=actor, patient=patient, link=link, url=url, form=form)
     return render(
         request,
         "screening/link_created.html",
-        {
-            "patient": patient,
-            "url": url,
-            "link": link,
-            "what": "intake history form",
-        },
+        {"patient": patient, "url": url, "link": link, "what": what, "emailed": emailed},
     )
 
 
@@ -609,20 +631,14 @@ def consent_link_create(request: HttpRequest, patient_id: int) -> HttpResponse:
     form = ConsentLinkForm(request.POST)
     if not form.is_valid():
         raise Http404
+    if _cannot_email(request, patient):
+        return redirect("patient_chart", patient_id=patient.pk)
     link, token = services.create_consent_link(
         actor=actor, patient=patient, template_key=form.cleaned_data["template"]
     )
-    url = request.build_absolute_uri(reverse("screening_public_consent", args=[token]))
-    return render(
-        request,
-        "screening/link_created.html",
-        {
-            "patient": patient,
-            "url": url,
-            "link": link,
-            "what": f"consent form ({FAMILY_LABELS[form.cleaned_data['template']]})",
-        },
-    )
+    url = absolute_url(reverse("screening_public_consent", args=[token]))
+    what = f"consent form ({FAMILY_LABELS[form.cleaned_data['template']]})"
+    return _link_created(request, actor, patient, link, url, "consent", what)
 
 
 def public_consent(request: HttpRequest, token: str) -> HttpResponse:
