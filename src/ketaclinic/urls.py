@@ -4,10 +4,11 @@ from django.urls import include, path
 from ketaclinic.accounts import views as accounts
 from ketaclinic.api import api
 from ketaclinic.audit import views as audit
+from ketaclinic.home import home
 from ketaclinic.patients import views as patients
 
 urlpatterns = [
-    path("", accounts.home, name="home"),
+    path("", home, name="home"),
     path(
         "login/",
         auth_views.LoginView.as_view(

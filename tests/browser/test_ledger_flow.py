@@ -16,9 +16,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from ketaclinic.clinical.dea import with_check_digit
 from ketaclinic.inventory import services
 from ketaclinic.inventory.models import Kind, LedgerEntry, Lot
-from ketaclinic.inventory.rules import with_check_digit
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.models import Room
 from ketaclinic.screening import gates

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from ketaclinic.accounts.models import Membership
-from ketaclinic.inventory.rules import with_check_digit
+from ketaclinic.clinical.dea import with_check_digit
 from ketaclinic.scheduling.models import OpeningHours, Room, StaffHours
 from tests.browser.conftest import log_in, snap
 

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.services import add_staff
+from ketaclinic.clinical.dea import with_check_digit
 from ketaclinic.inventory import services
-from ketaclinic.inventory.rules import with_check_digit
 from tests.conftest import PASSWORD
 
 DEA = with_check_digit("RH123456")  # fictional distributor, valid check digit

@@ -9,9 +9,9 @@ from django.core.management import call_command
 from django.db.models import Sum
 from django.utils import timezone
 
+from ketaclinic.clinical.dea import dea_number_problem
 from ketaclinic.inventory import services
 from ketaclinic.inventory.models import Container, CountSession, Kind, LedgerEntry
-from ketaclinic.inventory.rules import dea_number_problem
 from ketaclinic.treatment.models import TreatmentSession
 
 pytestmark = pytest.mark.django_db

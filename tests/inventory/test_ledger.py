@@ -14,6 +14,7 @@ from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from ketaclinic.audit.models import AuditEvent
+from ketaclinic.clinical.dea import dea_number_problem, with_check_digit
 from ketaclinic.inventory import services
 from ketaclinic.inventory.models import (
     AppendOnly,
@@ -23,7 +24,7 @@ from ketaclinic.inventory.models import (
     LedgerEntry,
     LossReport,
 )
-from ketaclinic.inventory.rules import dea_number_problem, loss_deadlines, with_check_digit
+from ketaclinic.inventory.rules import loss_deadlines
 from ketaclinic.patients.models import Patient
 from tests.conftest import PASSWORD
 from tests.inventory.conftest import actor, make_session, witness_request

@@ -12,8 +12,8 @@ from PIL import Image
 
 from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.audit.models import AuditEvent
+from ketaclinic.clinical.dea import with_check_digit
 from ketaclinic.inventory.models import Location, Product
-from ketaclinic.inventory.rules import with_check_digit
 from ketaclinic.scheduling.models import (
     ClinicClosure,
     ClinicSchedulingSettings,

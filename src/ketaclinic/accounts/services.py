@@ -13,6 +13,7 @@ from django.utils import timezone as dj_timezone
 
 from ketaclinic.accounts.models import ApiToken, Clinic, Membership, User, validate_timezone
 from ketaclinic.accounts.roles import STAFF_ROLES, Role
+from ketaclinic.clinical.dea import dea_number_problem
 
 # Usernames as people write them: letters, digits, dot, hyphen, underscore and @.
 USERNAME_PATTERN = re.compile(r"^[\w.@-]+\Z")
@@ -311,7 +312,6 @@ LOGO_TYPES = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 
 def update_clinic_profile(*, actor: Any, logo: Any = None, **changes: Any) -> Clinic:
     """Change the clinic's name, contact, time zone, registrations or logo (validated)."""
-    from ketaclinic.inventory.rules import dea_number_problem
 
     actor.check("floor.manage")
     clinic = Clinic.objects.get(pk=actor.clinic.pk)

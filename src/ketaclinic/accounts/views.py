@@ -19,40 +19,16 @@ from django_otp import match_token
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from ketaclinic.accounts.access import SESSION_CLINIC_KEY, current_membership, require
+from ketaclinic.accounts.access import SESSION_CLINIC_KEY, require
 from ketaclinic.accounts.forms import ClinicSettingsForm, OtpForm, StaffForm, TokenForm
 from ketaclinic.accounts.models import ApiToken, Membership, User
-from ketaclinic.accounts.roles import Role, may
+from ketaclinic.accounts.roles import Role
 from ketaclinic.accounts.services import (
     add_staff_member,
     deactivate_staff,
     set_two_factor_requirement,
 )
 from ketaclinic.audit.services import record
-
-# Where each role's work is (the admin's home is below, in its own branch).
-ROLE_HOME = {
-    Role.FRONT_DESK: "schedule_today",
-    Role.NURSE: "treatment_board",
-    Role.PHYSICIAN: "schedule_my_day",
-    Role.THERAPIST: "schedule_caseload",
-}
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    membership = current_membership(request)
-    if membership is None:
-        return redirect("choose_clinic")
-    if may(membership.role, "floor.manage"):
-        # A new clinic's admin lands on the set-up checklist until every step is done.
-        from ketaclinic.setup.checklist import checklist, complete
-
-        if not complete(checklist(membership.clinic)):
-            return redirect("setup_home")
-    if membership.role in ROLE_HOME:
-        return redirect(ROLE_HOME[Role(membership.role)])
-    return redirect("patient_search")
 
 
 @login_required

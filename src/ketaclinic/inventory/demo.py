@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Membership
+from ketaclinic.clinical.dea import with_check_digit
 from ketaclinic.inventory import services
 from ketaclinic.inventory.models import CountSession, LedgerEntry, Location, Lot, Product
-from ketaclinic.inventory.rules import with_check_digit
 
 DISTRIBUTOR = {
     "supplier_name": "Pinecrest Medical Supply (fictional)",

@@ -27,6 +27,7 @@ from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Clinic, Membership, User
 from ketaclinic.accounts.roles import may
 from ketaclinic.audit.services import record
+from ketaclinic.clinical.dea import dea_number_problem
 from ketaclinic.inventory import rules
 from ketaclinic.inventory.models import (
     Container,
@@ -572,7 +573,7 @@ def receive(
         errors["supplier.name"] = "Give the supplier's name."
     if not (supplier_address or "").strip():
         errors["supplier.address"] = "Give the supplier's address."
-    problem = rules.dea_number_problem(supplier_dea_number)
+    problem = dea_number_problem(supplier_dea_number)
     if problem:
         errors["supplier.dea_number"] = problem
     if errors:

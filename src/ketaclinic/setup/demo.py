@@ -16,7 +16,7 @@ from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Membership
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.audit.services import record
-from ketaclinic.inventory.rules import with_check_digit
+from ketaclinic.clinical.dea import with_check_digit
 from ketaclinic.scheduling import services as scheduling
 from ketaclinic.scheduling.models import ClinicClosure, OpeningHours, StaffHours
 from ketaclinic.setup.checklist import CONSENT_REVIEWED, ROSTERED
