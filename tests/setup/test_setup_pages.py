@@ -114,8 +114,8 @@ def test_a_new_clinic_starts_with_nothing_ticked_and_its_admin_lands_on_the_chec
         "Drug products and storage",
         "Consent templates",
     ]
-    # Other roles are not sent there.
-    assert login(staff["nurse"]).get("/").url == "/patients/"
+    # Other roles are not sent there: a nurse lands on the chair board.
+    assert login(staff["nurse"]).get("/").url == "/treatment/board/"
 
 
 def test_every_set_up_form_ticks_its_step_and_then_home_is_the_patient_list(clinic, staff, login):
