@@ -45,5 +45,6 @@ urlpatterns = [
     path("", include("ketaclinic.scheduling.urls")),
     path("", include("ketaclinic.inventory.urls")),
     path("", include("ketaclinic.treatment.urls")),
+    path("", include("ketaclinic.outcomes.urls")),
     path("api/v1/", api.urls),
 ]

@@ -34,7 +34,11 @@ def test_it_refuses_more_successes_than_patients():
         wilson_interval(5, 4)
 
 
-@given(st.integers(min_value=1, max_value=500).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
+@given(
+    st.integers(min_value=1, max_value=500).flatmap(
+        lambda n: st.tuples(st.integers(0, n), st.just(n))
+    )
+)
 def test_the_interval_holds_the_observed_rate_and_stays_in_0_to_1(pair):
     successes, n = pair
     low, high = wilson_interval(successes, n)

@@ -142,6 +142,4 @@ def kaplan_meier(observations: Iterable[tuple[float, bool, int]]) -> KaplanMeier
         if median is None and d and survival <= 0.5 + 1e-12:
             median = time
         at_risk -= d + c
-    return KaplanMeier(
-        n=n, events=sum(events_at.values()), steps=tuple(steps), median=median
-    )
+    return KaplanMeier(n=n, events=sum(events_at.values()), steps=tuple(steps), median=median)
