@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pydantic
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from ketaclinic.api_auth import allow
 from ketaclinic.outcomes import publication, services
@@ -86,24 +89,57 @@ def outcome_safety(request: HttpRequest, query: Query[RangeQuery]) -> dict[str, 
     return services.safety(request.auth.clinic, filters)
 
 
+def _publication_body(request: HttpRequest) -> PublicationIn:
+    """The optional JSON body: nothing at all (or {}) means the default snapshot."""
+    raw = request.body.strip()
+    data: Any = {}
+    if request.content_type != "application/json":
+        # No body, or an empty form (what many clients send for a bare POST).
+        if raw and (request.POST or request.FILES):
+            raise ValidationError({"body": "Send a JSON object (or nothing)."})
+    elif raw:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ValidationError({"body": "The body is not valid JSON."}) from None
+    if not isinstance(data, dict):
+        raise ValidationError({"body": "Send a JSON object (or nothing)."})
+    try:
+        return PublicationIn.model_validate(data)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][-1]) if first["loc"] else "body"
+        raise ValidationError({field: first["msg"]}) from None
+
+
 @router.post(
-    "/outcomes/publications", response={201: PublicationOut}, auth=allow("outcomes.publish")
+    "/outcomes/publications",
+    response={201: PublicationOut},
+    auth=allow("outcomes.publish"),
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": PublicationIn.model_json_schema()}},
+        }
+    },
 )
-def create_publication(
-    request: HttpRequest, payload: PublicationIn | None = None
-) -> tuple[int, dict[str, Any]]:
-    payload = payload or PublicationIn()
+def create_publication(request: HttpRequest) -> Status:
+    """Publish a snapshot; an empty body publishes all time and every table."""
+    payload = _publication_body(request)
     published = publication.publish(
         actor=request.auth,
         from_month=publication.parse_month(payload.date_from, "from"),
         to_month=publication.parse_month(payload.date_to, "to"),
         tables=payload.tables,
     )
-    return 201, {
-        "id": published.pk,
-        "published_at": published.published_at.isoformat(),
-        "snapshot": published.snapshot,
-    }
+    return Status(
+        201,
+        {
+            "id": published.pk,
+            "published_at": published.published_at.isoformat(),
+            "snapshot": published.snapshot,
+        },
+    )
 
 
 @router.get("/public/outcomes", response=dict[str, Any], auth=PublicAccess())
