@@ -14,9 +14,9 @@ from ketaclinic.audit.models import AuditEvent
 from ketaclinic.measures import services as measures
 from ketaclinic.outcomes import services
 from ketaclinic.outcomes.models import InstrumentOutcome, PatientCohort
+from ketaclinic.outcomes.upkeep import backfill
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.models import TreatmentCourse
-from ketaclinic.outcomes.upkeep import backfill
 from tests.outcomes.factories import history
 
 pytestmark = pytest.mark.django_db

@@ -155,9 +155,10 @@ def build_history(
                 status="active",
             )
         )
+    # bulk_create fills in the primary keys (PostgreSQL, and SQLite 3.35+), so nothing
+    # written here is read back.
     Patient.objects.bulk_create(people, batch_size=batch)
     built.add("patients", len(people))
-    people = list(Patient.objects.filter(clinic=clinic, mrn__startswith=mrn_prefix).order_by("mrn"))
 
     conditions, courses, plans = [], [], []
     weights = [c[1] for c in CONDITIONS]
@@ -234,10 +235,8 @@ def build_history(
     built.add("conditions", len(conditions))
     TreatmentCourse.objects.bulk_create(courses, batch_size=batch)
     built.add("courses", len(courses))
-    first_course = {}
-    for c in TreatmentCourse.objects.filter(
-        clinic=clinic, patient__mrn__startswith=mrn_prefix
-    ).order_by("start_date", "pk"):
+    first_course: dict[int, TreatmentCourse] = {}
+    for c in courses:  # a patient's first course is appended before any re-induction
         first_course.setdefault(c.patient_id, c)
 
     appointments, extra_appointments, responses = [], [], []
@@ -298,9 +297,7 @@ def build_history(
     built.add("responses", len(responses))
 
     sessions = []
-    for appointment in Appointment.objects.filter(
-        clinic=clinic, kind="treatment", status="completed", patient__mrn__startswith=mrn_prefix
-    ).select_related("course"):
+    for appointment in appointments:
         used = protocol[appointment.course.family]
         dose = appointment.start + timedelta(minutes=20)
         overridden = rng.random() < 0.02
@@ -334,9 +331,7 @@ def build_history(
 
     events, alerts, forms = [], [], []
     ae_weights = [w for _, w in AE_TYPES]
-    for session in TreatmentSession.objects.filter(
-        clinic=clinic, patient__mrn__startswith=mrn_prefix
-    ).only("pk", "dose_started_at", "drug"):
+    for session in sessions:
         at = session.dose_started_at
         if rng.random() < 0.07:
             kind = rng.choices(AE_TYPES, weights=ae_weights)[0][0]
