@@ -39,6 +39,8 @@ from ketaclinic.treatment.models import TreatmentSession  # noqa: E402
 
 CLINICS = int(os.environ.get("BENCH_CLINICS", "50"))
 PATIENTS = int(os.environ.get("BENCH_PATIENTS", "1000"))
+# Up to this many maintenance sessions after an induction: about 10 sessions a patient.
+MAINTENANCE = int(os.environ.get("BENCH_MAINTENANCE", "9"))
 REPEAT = 5
 
 
@@ -69,6 +71,7 @@ def build(n: int):
         nurse=nurse,
         chairs=chairs,
         mrn_prefix="B",
+        maintenance=MAINTENANCE,
     )
     return clinic, built
 

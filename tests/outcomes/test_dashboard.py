@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -274,3 +275,34 @@ def test_csv_exports_every_table(clinic_history, staff, login):
         assert response["Content-Type"].startswith("text/csv")
         assert len(response.content.decode().splitlines()) >= 2
     assert client.get("/outcomes/export/nothing/").status_code == 404
+
+
+def test_prescribing_and_ending_a_course_updates_the_patients_group(
+    clinic, staff, patient, django_capture_on_commit_callbacks
+):
+    from ketaclinic.scheduling import services as scheduling
+
+    doctor = Actor(user=staff["physician"].user, membership=staff["physician"])
+    with django_capture_on_commit_callbacks(execute=True):
+        course = scheduling.create_course(
+            actor=doctor,
+            patient=patient,
+            protocol_code="ketamine-iv-mood",
+            start_date=timezone.localdate(timezone=clinic.tz),
+            dose_mg_per_kg=Decimal("0.5"),
+        )
+    cohort = PatientCohort.objects.get(patient=patient)
+    assert (cohort.courses, cohort.family, cohort.physician_id) == (
+        1,
+        "ketamine-iv-mood",
+        staff["physician"].user.pk,
+    )
+    assert (cohort.treated, cohort.course_status) == (False, "planned")
+    with django_capture_on_commit_callbacks(execute=True):
+        scheduling.end_course(actor=doctor, course=course, status="stopped", reason="Moved away")
+    cohort = PatientCohort.objects.get(patient=patient)
+    assert (cohort.course_status, cohort.course_stop_reason) == ("stopped", "Moved away")
+    # Stopped before any dose: not treated, so not a drop-out of treatment.
+    assert not PatientCohort.objects.filter(
+        services.dropout_q(timezone.now()), pk=cohort.pk
+    ).exists()

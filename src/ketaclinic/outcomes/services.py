@@ -38,7 +38,7 @@ from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Clinic, User
 from ketaclinic.audit.services import record
 from ketaclinic.clinical.conditions import CONDITIONS
-from ketaclinic.clinical.statistics import KaplanMeier, kaplan_meier, median_of_counts
+from ketaclinic.clinical.statistics import kaplan_meier, median_of_counts
 from ketaclinic.clinical.statistics import wilson_interval as wilson
 from ketaclinic.inventory.models import CountLine
 from ketaclinic.measures.registry import instruments
@@ -337,13 +337,11 @@ def summary(clinic: Clinic, filters: Filters, now: datetime | None = None) -> di
     keys = sorted(set(counts) | set(per_group), key=lambda k: (k == NO_COURSE, k))
     labels = group_labels(filters.group_by, keys)
     groups = []
-    curves: dict[str, KaplanMeier] = {}
     for key in keys:
         c = counts.get(key, {"patients": 0, "treated": 0, "dropouts": 0})
         row = _group_row(key, labels.get(key, key), c, per_group.get(key, EMPTY_OUTCOME))
         row["median_change"] = median_of_counts(changes.get(key, {}))
-        curves[key] = kaplan_meier(times.get(key, []))
-        row["median_days_to_response"] = curves[key].median
+        row["median_days_to_response"] = kaplan_meier(times.get(key, [])).median
         groups.append(row)
     labels_sorted = sorted(groups, key=lambda g: (g["key"] == NO_COURSE, g["label"].lower()))
 
@@ -371,7 +369,6 @@ def summary(clinic: Clinic, filters: Filters, now: datetime | None = None) -> di
         "groups": labels_sorted,
         "total": total,
         "curve": all_curve,
-        "curves": curves,
     }
 
 

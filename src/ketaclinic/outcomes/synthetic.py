@@ -128,9 +128,14 @@ def build_history(
     nurse: User,
     chairs: list[Room],
     mrn_prefix: str,
+    maintenance: int = 0,
     batch: int = 5000,
 ) -> Built:
-    """Write `patients` synthetic histories into `clinic` between two days; returns the counts."""
+    """Write `patients` synthetic histories into `clinic` between two days; returns the counts.
+
+    `maintenance` is the most maintenance sessions (every two weeks) a completed
+    induction is followed by; each patient gets a random number up to it.
+    """
     tz = clinic.tz
     now = timezone.now()
     today = timezone.localdate(now, timezone=tz)
@@ -186,10 +191,16 @@ def build_history(
             given = rng.randint(1, max(1, planned[family] - 2))
         # Sessions twice a week; a course still inside its induction today keeps going.
         days = [start + timedelta(days=(i * 7) // 2) for i in range(given)]
+        phase = "induction"
+        if fate == "done" and maintenance:
+            # Maintenance every two weeks after the induction (the benchmark's volume).
+            extra = rng.randint(0, maintenance)
+            days += [days[-1] + timedelta(days=14 * (k + 1)) for k in range(extra)]
+            phase = "maintenance" if extra else phase
         days = [d for d in days if d < today]
         if not days:
             continue
-        status = "completed"
+        status = "completed" if phase == "induction" else "active"
         if fate == "stopped":
             status = "stopped"
         elif len(days) < planned[family] and fate == "done":
@@ -204,6 +215,7 @@ def build_history(
                 protocol_code=protocol[family].code,
                 protocol_version=protocol[family].version,
                 family=family,
+                phase=phase,
                 planned_sessions=planned[family],
                 start_date=start,
                 status=status,
