@@ -143,6 +143,8 @@ def test_the_publish_page_previews_then_publishes(clinic_history, clinic, staff,
 def test_the_public_sees_only_published_snapshots(clinic_history, clinic, staff, api_client):
     anonymous = Client()
     assert anonymous.get("/api/v1/public/outcomes?clinic=harbor").status_code == 404
+    assert anonymous.get("/api/v1/public/outcomes?clinic=%00").status_code == 404
+    assert anonymous.get("/api/v1/public/outcomes").status_code == 422
     assert anonymous.get("/outcomes/published/harbor/").status_code == 404
     assert anonymous.get("/outcomes/published/").status_code == 200
     api_client(staff["admin"]).post("/api/v1/outcomes/publications")

@@ -311,6 +311,8 @@ def publish(
 
 def latest_for(slug: str) -> Publication | None:
     """The clinic's latest published snapshot, or None (the public's only view)."""
+    if "\x00" in slug:  # no slug holds one, and PostgreSQL refuses it in a query
+        return None
     return (
         Publication.objects.filter(clinic__slug=slug)
         .select_related("clinic")

@@ -15,7 +15,7 @@ from ketaclinic.accounts.access import require
 from ketaclinic.audit.services import record
 from ketaclinic.outcomes import publication, services
 from ketaclinic.outcomes.charts import km_svg
-from ketaclinic.outcomes.models import Publication
+from ketaclinic.outcomes.models import InstrumentOutcome, Publication
 from ketaclinic.treatment.models import AdverseEvent
 
 PAGE_SIZE = 100
@@ -96,9 +96,15 @@ def patients(request: HttpRequest) -> HttpResponse:
     measure = request.GET.get("measure", "")
     if errors or measure not in MEASURE_LABELS:
         raise Http404("Unknown figure.")
-    key = request.GET.get("key", "")[:60] or None
-    ae_type = request.GET.get("type", "")[:40] or None
-    severity = request.GET.get("severity", "")[:20] or None
+    # PostgreSQL refuses NUL in text; a group key never holds one.
+    key = request.GET.get("key", "")[:60].replace("\x00", "") or None
+    ae_type = request.GET.get("type") or None
+    severity = request.GET.get("severity") or None
+    if ae_type not in (None, *AdverseEvent.Type.values) or severity not in (
+        None,
+        *AdverseEvent.Severity.values,
+    ):
+        raise Http404("Unknown adverse event type or severity.")
     found = services.patients_behind(
         actor.clinic, filters, measure=measure, key=key, ae_type=ae_type, severity=severity
     )
@@ -111,6 +117,15 @@ def patients(request: HttpRequest) -> HttpResponse:
     services.record_drilldown(
         actor=actor, measure=measure, patient_ids=[p.pk for p in shown], query=query
     )
+    scores: dict[int, Any] = {}
+    if measure in ("with_baseline", "with_followup", "responders", "remitters"):
+        # The scores behind the figure, for the patients on this page (one query).
+        scores = {
+            row.patient_id: row
+            for row in InstrumentOutcome.objects.filter(
+                clinic=actor.clinic, instrument=filters.instrument, patient__in=shown
+            )
+        }
     what = MEASURE_LABELS[measure]
     if measure in services.OUTCOME_MEASURES:
         context_label = ""
@@ -132,7 +147,9 @@ def patients(request: HttpRequest) -> HttpResponse:
             "what": what,
             "context_label": context_label,
             "page": page,
+            "rows": [(p, scores.get(p.pk)) for p in shown],
             "patients": shown,
+            "with_scores": bool(scores),
             "query": query,
             "back": filters.as_query(),
         },
