@@ -8,6 +8,12 @@ times), the per-patient outcome rows are rebuilt with the backfill, and then one
 clinic's dashboard (summary, safety and operations, drop-out reasons, and the whole
 page through Django) is timed. The goal from issue 17: under 1 s, with a query count
 that does not depend on the data size. Re-running reuses the clinics already built.
+
+Measured 2026-12-06 on PostgreSQL on the shared 2-core box (load average ~15): 50 clinics,
+50,000 patients, 449,723 sessions, 544,431 responses (build 27 min, backfill 123 s). One
+1,000-patient clinic: summary 101 ms (4 queries), safety and operations 177 ms (8),
+drop-out reasons 7 ms (1), the whole page 613 ms (21 queries); a 60-day cohort of another
+clinic the same 4 queries; refreshing one patient's rows after a write 63 ms (13 queries).
 """
 
 from __future__ import annotations
