@@ -18,6 +18,8 @@ def test_the_openapi_document_lists_every_route_with_bearer_auth(client):
     schemes = document["components"]["securitySchemes"]
     assert any(s.get("scheme") == "bearer" for s in schemes.values())
     for path, operations in paths.items():
+        if path.startswith("/api/v1/public/"):
+            continue  # published, de-identified outcomes: no credentials by design
         for method, operation in operations.items():
             assert operation.get("security"), f"{method.upper()} {path} has no security"
 

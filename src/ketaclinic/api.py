@@ -53,6 +53,7 @@ def mount_routers() -> None:
     from ketaclinic.audit.api import router as audit_router
     from ketaclinic.inventory.api import router as inventory_router
     from ketaclinic.measures.api import router as measures_router
+    from ketaclinic.outcomes.api import router as outcomes_router
     from ketaclinic.patients.api import router as patients_router
     from ketaclinic.scheduling.api import router as scheduling_router
     from ketaclinic.screening.api import router as screening_router
@@ -70,6 +71,7 @@ def mount_routers() -> None:
     api.add_router("", inventory_router)
     api.add_router("", treatment_router)
     api.add_router("", setup_router)
+    api.add_router("", outcomes_router)
 
 
 mount_routers()

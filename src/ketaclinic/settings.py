@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "ketaclinic.scheduling",
     "ketaclinic.inventory",
     "ketaclinic.treatment",
+    "ketaclinic.outcomes",
     "ketaclinic.demo",
     "ketaclinic.worker",
 ]

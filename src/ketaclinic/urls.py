@@ -47,5 +47,6 @@ urlpatterns = [
     path("", include("ketaclinic.inventory.urls")),
     path("", include("ketaclinic.treatment.urls")),
     path("", include("ketaclinic.setup.urls")),
+    path("", include("ketaclinic.outcomes.urls")),
     path("api/v1/", api.urls),
 ]

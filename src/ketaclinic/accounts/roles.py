@@ -69,6 +69,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Treatment sessions: nurses and physicians chart them; REMS forms are tracked by staff.
     "session.chart": frozenset({P, N}),
     "rems.manage": frozenset({A, P, N}),
+    # Clinic outcome dashboards (with drill-down to patients) and publishing de-identified ones.
+    "outcomes.view": frozenset({A, P}),
+    "outcomes.publish": frozenset({A}),
 }
 
 

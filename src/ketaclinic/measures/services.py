@@ -44,6 +44,7 @@ from ketaclinic.measures.models import (
     Source,
 )
 from ketaclinic.measures.registry import get_instrument, has_total, patient_may_fill
+from ketaclinic.outcomes.hooks import patient_changed
 from ketaclinic.patients.models import Patient
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ def _store(
         entered_by_id=entered_by_id,
         source=source,
     )
+    patient_changed(patient.pk)
     response.score = result  # type: ignore[attr-defined]
     opened = [
         Alert.objects.create(

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.audit.services import record
+from ketaclinic.outcomes.hooks import patient_changed
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, search_key
 
 PATIENT_FIELDS = (
@@ -77,6 +78,7 @@ def create_patient(*, actor: Actor, data: dict[str, Any]) -> Patient:
             with transaction.atomic():
                 patient.save(force_insert=True)
                 record(actor, "create", patient_id=patient.pk, obj=patient)
+                patient_changed(patient.pk)
                 return patient
         except IntegrityError:
             patient.pk = None
@@ -206,6 +208,7 @@ def add_chart_entry(
     entry.full_clean()
     entry.save()
     record(actor, "create", patient_id=patient.pk, obj=entry)
+    patient_changed(patient.pk)
     return entry
 
 
@@ -215,3 +218,4 @@ def stop_chart_entry(*, actor: Actor, entry: ChartEntry) -> None:
     actor.check("clinical.edit")
     type(entry).objects.filter(pk=entry.pk).update(is_active=False)
     record(actor, "deactivate", patient_id=entry.patient_id, obj=entry)
+    patient_changed(entry.patient_id)

@@ -59,6 +59,7 @@ from ketaclinic.clinical.scheduling import (
 )
 from ketaclinic.datadirs import clinic_data_dirs
 from ketaclinic.measures import services as measures_services
+from ketaclinic.outcomes.hooks import patient_changed
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.models import (
     Appointment,
@@ -262,6 +263,7 @@ def create_course(
         obj=course,
         detail={"protocol": protocol.code, "version": protocol.version, "order": order.pk},
     )
+    patient_changed(patient.pk)
     return course
 
 
@@ -331,6 +333,7 @@ def activate_course(*, actor: Actor, course: TreatmentCourse) -> TreatmentCourse
     locked.activated_at = timezone.now()
     locked.save(update_fields=["status", "activated_at"])
     record(actor, "activate", patient_id=course.patient_id, obj=locked)
+    patient_changed(course.patient_id)
     return locked
 
 
@@ -374,6 +377,7 @@ def end_course(
             )
             cancelled.append(appointment.pk)
     record(actor, status, patient_id=course.patient_id, obj=locked, detail={"cancelled": cancelled})
+    patient_changed(course.patient_id)
     return locked
 
 

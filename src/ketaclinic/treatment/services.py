@@ -41,6 +41,7 @@ from ketaclinic.clinical.monitoring import (
     vital_alerts,
 )
 from ketaclinic.clinical.protocols import FixedDose, Protocol
+from ketaclinic.outcomes.hooks import patient_changed
 from ketaclinic.patients.services import StaleVersion
 from ketaclinic.scheduling import services as scheduling
 from ketaclinic.scheduling.models import Appointment, CourseStatus
@@ -868,6 +869,7 @@ def begin_dosing(
         if not fixed:
             session.dose_started_at = started
             _save(session, "dose_started_at")
+            patient_changed(session.patient_id)
         _transition(
             actor,
             session,
@@ -914,6 +916,7 @@ def record_device(
         if session.dose_started_at != first:
             session.dose_started_at = first
             _save(session, "dose_started_at")
+            patient_changed(session.patient_id)
         _event(
             actor,
             session,
@@ -1697,6 +1700,7 @@ def sign_session(
             _save(session, "nurse_signed_by", "nurse_signed_at")
             _event(actor, session, "sign", "Signed", at=now)
             record(actor, "sign", patient_id=session.patient_id, obj=session)
+            patient_changed(session.patient_id)
         elif session.physician_signed_at is None:
             actor.check("medical.sign")
             if session.nurse_signed_by_id == actor.user.pk:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from ketaclinic.accounts.services import add_clinic, add_staff
 from ketaclinic.inventory import demo as inventory_demo
 from ketaclinic.measures import demo as measures_demo
+from ketaclinic.outcomes import demo as outcomes_demo
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient
 from ketaclinic.scheduling import demo as scheduling_demo
 from ketaclinic.screening import demo as screening_demo
@@ -169,6 +170,7 @@ class Command(BaseCommand):
         inventory_demo.seed(clinic, patients)
         treatment_demo.seed(clinic, patients)
         setup_demo.seed(clinic)
+        outcomes_demo.seed(clinic, patients)
         self.stdout.write(f"demo clinic ready ({created} new patients)")
 
     def seed_patients(self, clinic, *, count: int, seed: int) -> int:
