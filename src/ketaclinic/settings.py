@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "ketaclinic.scheduling",
     "ketaclinic.inventory",
     "ketaclinic.treatment",
+    "ketaclinic.interop",
     "ketaclinic.demo",
     "ketaclinic.worker",
 ]
@@ -256,3 +257,7 @@ KETACLINIC_LINK_REMINDERS = int(os.environ.get("KETACLINIC_LINK_REMINDERS", "2")
 KETACLINIC_CONSENT_MONTHS = int(os.environ.get("KETACLINIC_CONSENT_MONTHS", "12"))
 # Trust X-Forwarded-For from the clinic's own reverse proxy (for audit addresses).
 KETACLINIC_TRUST_PROXY = env_flag("KETACLINIC_TRUST_PROXY")
+# FHIR Bulk Data export: where files go, hours they are kept, largest file before a new one.
+KETACLINIC_EXPORT_DIR = Path(os.environ.get("KETACLINIC_EXPORT_DIR", VAR_DIR / "exports"))
+KETACLINIC_EXPORT_HOURS = int(os.environ.get("KETACLINIC_EXPORT_HOURS", "24"))
+KETACLINIC_EXPORT_FILE_BYTES = int(os.environ.get("KETACLINIC_EXPORT_FILE_BYTES", str(100 * 2**20)))

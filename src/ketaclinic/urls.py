@@ -46,4 +46,5 @@ urlpatterns = [
     path("", include("ketaclinic.inventory.urls")),
     path("", include("ketaclinic.treatment.urls")),
     path("api/v1/", api.urls),
+    path("fhir/R4/", include("ketaclinic.interop.urls")),
 ]

@@ -67,6 +67,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Treatment sessions: nurses and physicians chart them; REMS forms are tracked by staff.
     "session.chart": frozenset({P, N}),
     "rems.manage": frozenset({A, P, N}),
+    # FHIR Bulk Data export of the whole clinic (or a cohort): admins only.
+    "fhir.export": frozenset({A}),
 }
 
 
