@@ -12,7 +12,6 @@ cancelled, fails, or expires (KETACLINIC_EXPORT_HOURS after it completed).
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import threading
@@ -22,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.utils import timezone
@@ -179,7 +179,7 @@ def resources_of(
     search = sources.Search(kind, clinic, since=since, count=2**62)
     if patient_ids is not None and kind.patient_linked:
         search.patient_ids = patient_ids
-    yield from sources.matches(search)
+    yield from sources.matches(search, ordered=False)
 
 
 def write_type(
@@ -196,7 +196,7 @@ def write_type(
     size = 0
     try:
         for resource in resources:
-            line = json.dumps(resource, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+            line = orjson.dumps(resource, option=orjson.OPT_APPEND_NEWLINE)
             if handle is None or (size + len(line) > limit_bytes and files[-1][1] > 0):
                 if handle is not None:
                     handle.close()

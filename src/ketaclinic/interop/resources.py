@@ -285,33 +285,53 @@ def _quantity(value: Decimal | int, unit: str, ucum: str) -> dict[str, Any]:
     return {"value": number(value), "unit": unit, "system": t.UCUM, "code": ucum}
 
 
+def _vital_parts(vital: t.VitalSign) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The parts every Observation of one vital sign shares: its profile and its code."""
+    codings = [coding(t.LOINC, vital.loinc, vital.display)]
+    codings += [coding(t.LOINC, code, display) for code, display in vital.also]
+    return {"profile": [f"{t.US_CORE}/{vital.profile}"]}, concept(*codings, text=vital.display)
+
+
+# Built once: a bulk export writes these for every reading (the JSON writer only reads them).
+_VITAL_PARTS = {key: _vital_parts(vital) for key, vital in t.VITALS.items()}
+_VITAL_CATEGORY = _category(*VITAL_CATEGORY)
+_BP_PROFILE = [f"{t.US_CORE}/{t.BP_PROFILE}"]
+_BP_CODE = concept(coding(t.LOINC, *t.BP_PANEL), text="Blood pressure")
+_BP_SYSTOLIC = concept(coding(t.LOINC, *t.BP_SYSTOLIC))
+_BP_DIASTOLIC = concept(coding(t.LOINC, *t.BP_DIASTOLIC))
+
+
 def vital_observation(
     *,
     obs_id: str,
     key: str,
     value: Decimal | int,
-    patient_id: int,
+    subject: dict[str, str],
     effective: str,
-    encounter_id: int | None,
-    updated: datetime | None,
+    encounter: dict[str, str] | None,
+    updated: str | None,
 ) -> Resource:
     vital = t.VITALS[key]
-    codings = [coding(t.LOINC, vital.loinc, vital.display)]
-    codings += [coding(t.LOINC, code, display) for code, display in vital.also]
-    return _prune(
-        {
-            "resourceType": "Observation",
-            "id": obs_id,
-            "meta": _meta(updated, vital.profile),
-            "status": "final",
-            "category": _category(*VITAL_CATEGORY),
-            "code": concept(*codings, text=vital.display),
-            "subject": ref("Patient", patient_id),
-            "encounter": ref("Encounter", encounter_id) if encounter_id else None,
-            "effectiveDateTime": effective,
-            "valueQuantity": _quantity(value, vital.unit, vital.ucum),
-        }
-    )
+    profile, code = _VITAL_PARTS[key]
+    found: Resource = {
+        "resourceType": "Observation",
+        "id": obs_id,
+        "meta": {"lastUpdated": updated, **profile} if updated else profile,
+        "status": "final",
+        "category": _VITAL_CATEGORY,
+        "code": code,
+        "subject": subject,
+        "effectiveDateTime": effective,
+        "valueQuantity": {
+            "value": number(value),
+            "unit": vital.unit,
+            "system": t.UCUM,
+            "code": vital.ucum,
+        },
+    }
+    if encounter is not None:
+        found["encounter"] = encounter
+    return found
 
 
 # Reading field -> (id suffix, vital key); blood pressure is its own panel.
@@ -326,27 +346,30 @@ READING_VITALS = (
 
 def reading_observations(row: Any, *, patient_id: int, encounter_id: int) -> list[Resource]:
     """The Observations of one vital-sign reading: the BP panel, then each single sign."""
+    effective = instant(row.taken_at) or ""
+    updated = instant(row.recorded_at)
+    subject = {"reference": f"Patient/{patient_id}"}
+    encounter = {"reference": f"Encounter/{encounter_id}"}
     found = []
-    effective = instant(row.taken_at)
     if row.systolic is not None and row.diastolic is not None:
         found.append(
             {
                 "resourceType": "Observation",
                 "id": f"vital-{row.pk}-bp",
-                "meta": _meta(row.recorded_at, t.BP_PROFILE),
+                "meta": {"lastUpdated": updated, "profile": _BP_PROFILE},
                 "status": "final",
-                "category": _category(*VITAL_CATEGORY),
-                "code": concept(coding(t.LOINC, *t.BP_PANEL), text="Blood pressure"),
-                "subject": ref("Patient", patient_id),
-                "encounter": ref("Encounter", encounter_id),
+                "category": _VITAL_CATEGORY,
+                "code": _BP_CODE,
+                "subject": subject,
+                "encounter": encounter,
                 "effectiveDateTime": effective,
                 "component": [
                     {
-                        "code": concept(coding(t.LOINC, *t.BP_SYSTOLIC)),
+                        "code": _BP_SYSTOLIC,
                         "valueQuantity": _quantity(row.systolic, "mmHg", "mm[Hg]"),
                     },
                     {
-                        "code": concept(coding(t.LOINC, *t.BP_DIASTOLIC)),
+                        "code": _BP_DIASTOLIC,
                         "valueQuantity": _quantity(row.diastolic, "mmHg", "mm[Hg]"),
                     },
                 ],
@@ -361,10 +384,10 @@ def reading_observations(row: Any, *, patient_id: int, encounter_id: int) -> lis
                 obs_id=f"vital-{row.pk}-{suffix}",
                 key=key,
                 value=value,
-                patient_id=patient_id,
-                effective=effective or "",
-                encounter_id=encounter_id,
-                updated=row.recorded_at,
+                subject=subject,
+                effective=effective,
+                encounter=encounter,
+                updated=updated,
             )
         )
     return found
@@ -384,10 +407,10 @@ def body_observations(row: Any) -> list[Resource]:
                 obs_id=f"body-{row.pk}-{suffix}",
                 key=key,
                 value=value,
-                patient_id=row.pk,
+                subject=ref("Patient", row.pk),
                 effective=day(measured) or "",
-                encounter_id=None,
-                updated=row.updated_at,
+                encounter=None,
+                updated=instant(row.updated_at),
             )
         )
     return found
@@ -570,10 +593,15 @@ ENCOUNTER_TYPE = {
 
 
 def encounter(row: Any) -> Resource:
-    """A visit that took place (an appointment checked in, in progress or completed)."""
-    session = getattr(row, "treatment_session", None)
-    start = session.started_at if session else row.start
-    end = (session.discharged_at if session else row.end) if row.status == "completed" else None
+    """A visit that took place (an appointment checked in, in progress or completed).
+
+    `row` is a named tuple of sources.APPOINTMENT_FIELDS; a treatment session's own
+    times, where there is one, are the visit's.
+    """
+    start = row.treatment_session__started_at or row.start
+    end = None
+    if row.status == "completed":
+        end = row.treatment_session__discharged_at if row.treatment_session__started_at else row.end
     return _prune(
         {
             "resourceType": "Encounter",
@@ -590,7 +618,9 @@ def encounter(row: Any) -> Resource:
             ],
             "subject": ref("Patient", row.patient_id),
             "participant": (
-                [{"individual": ref("Practitioner", row.staff.user_id)}] if row.staff_id else []
+                [{"individual": ref("Practitioner", row.staff__user_id)}]
+                if row.staff__user_id
+                else []
             ),
             "appointment": [ref("Appointment", row.pk)],
             "period": _prune({"start": instant(start), "end": instant(end)}),
@@ -612,8 +642,10 @@ APPOINTMENT_STATUS = {
 
 def appointment(row: Any) -> Resource:
     participants = [{"actor": ref("Patient", row.patient_id), "status": "accepted"}]
-    if row.staff_id:
-        participants.append({"actor": ref("Practitioner", row.staff.user_id), "status": "accepted"})
+    if row.staff__user_id:
+        participants.append(
+            {"actor": ref("Practitioner", row.staff__user_id), "status": "accepted"}
+        )
     participants.append({"actor": ref("Location", row.room_id), "status": "accepted"})
     return {
         "resourceType": "Appointment",
@@ -679,7 +711,7 @@ def _medication(row: Any) -> Resource:
     ingredient = t.RXNORM_INGREDIENT.get(DRUG_TEXT.get(row.drug, ""))
     if ingredient:
         codings.append(coding(t.RXNORM, *ingredient))
-    ndc = row.ledger_lot.product.ndc if row.ledger_lot_id else ""
+    ndc = row.ledger_lot__product__ndc
     if ndc:
         codings.append(coding(t.NDC, ndc))
     return _prune(
@@ -693,10 +725,13 @@ def _medication(row: Any) -> Resource:
 
 
 def medication_administration(row: Any) -> Resource:
-    """What was given in a session: drug and product (RxNorm, NDC), lot, dose, route, times."""
-    session = row.session
-    status = "in-progress" if session.state in ("pre_dose", "dosing") else "completed"
-    if session.state == "stopped":
+    """What was given in a session: drug and product (RxNorm, NDC), lot, dose, route, times.
+
+    `row` is a named tuple of sources.ADMINISTRATION_FIELDS.
+    """
+    state = row.session__state
+    status = "in-progress" if state in ("pre_dose", "dosing") else "completed"
+    if state == "stopped":
         status = "stopped"
     given_mg = row.total_given_mg if row.total_given_mg is not None else row.dose_mg
     route = t.ROUTES.get(row.route)
@@ -709,14 +744,11 @@ def medication_administration(row: Any) -> Resource:
             ),
         }
     )
-    start = session.dose_started_at or row.recorded_at
+    start = row.session__dose_started_at or row.recorded_at
+    ended = row.session__dose_ended_at
     effective = (
-        {
-            "effectivePeriod": _prune(
-                {"start": instant(start), "end": instant(session.dose_ended_at)}
-            )
-        }
-        if session.dose_ended_at
+        {"effectivePeriod": {"start": instant(start), "end": instant(ended)}}
+        if ended
         else {"effectiveDateTime": instant(start)}
     )
     return _prune(
@@ -727,11 +759,11 @@ def medication_administration(row: Any) -> Resource:
             "contained": [_medication(row)],
             "status": status,
             "medicationReference": {"reference": "#med", "display": row.product},
-            "subject": ref("Patient", session.patient_id),
-            "context": ref("Encounter", session.appointment_id),
+            "subject": ref("Patient", row.session__patient_id),
+            "context": ref("Encounter", row.session__appointment_id),
             **effective,
             "performer": [{"actor": ref("Practitioner", row.recorded_by_id)}],
-            "partOf": [ref("Procedure", session.pk)],
+            "partOf": [ref("Procedure", row.session_id)],
             "dosage": dosage,
         }
     )
