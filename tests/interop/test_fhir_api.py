@@ -345,3 +345,54 @@ def test_every_model_read_is_on_the_whitelist():
         "Location": ["scheduling.Room"],
         "AuditEvent": ["audit.AuditEvent"],
     }
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Patient?name=%00",
+        "Patient?name=" + "x" * 10_000,
+        "Patient?identifier=%00%00",
+        "Patient?birthdate=9999-12-31",
+        "Observation?date=ge9999-12-31T23:59:59Z",
+        "Observation?date=0001-01-01",
+        "Observation?_count=99999999999999999999",
+        "Observation?_offset=99999999",
+        "Observation?patient=99999999999999999999999",
+        "Observation?code=%3Cscript%3E",
+        "Observation?_lastUpdated=gt2026-02-30",
+        "Condition?clinical-status=%00",
+        "QuestionnaireResponse?questionnaire=phq9-99999999999999999999",
+        "Patient/" + "9" * 40,
+        "Observation/score-" + "9" * 30,
+        "Observation/%00",
+    ],
+)
+def test_hostile_input_never_answers_500(api_client, staff, patient, record, query):
+    response = get(api_client(staff["admin"]), query)
+    assert response.status_code in (200, 400, 403, 404)
+    assert response["Content-Type"] == "application/fhir+json"
+
+
+def test_a_search_costs_the_same_queries_however_long_the_history(
+    api_client, staff, patient, record
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.interop.conftest import _reading, at
+
+    client = api_client(staff["nurse"])
+    url = f"Observation?patient={patient.pk}&_count=500"
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert get(client, url).status_code == 200
+        return len(captured)
+
+    queries()  # the token's first use of the minute is recorded once
+    before = queries()
+    session = record["sessions"][1]
+    for minute in range(40):
+        _reading(session, staff["nurse"], at("2026-11-09", f"10:{minute:02d}"), heart_rate=70)
+    assert queries() == before

@@ -681,6 +681,10 @@ def _wanted(search: Search, resource: Resource) -> bool:
     return True
 
 
+# Rows fetched per round trip: what an export holds in memory at once, whatever its size.
+CHUNK_ROWS = 500
+
+
 def _checks_resources(search: Search) -> bool:
     """True when built resources must be checked one by one (see _wanted)."""
     return bool(
@@ -709,7 +713,7 @@ def _stream(
         return
     order = [source.when, "pk"] if ordered and source.when else ["pk"]
     unordered = ("", "")
-    for row in qs.order_by(*order).iterator(chunk_size=2000):
+    for row in qs.order_by(*order).iterator(chunk_size=CHUNK_ROWS):
         for resource in source.build(row, ctx):
             if check and not _wanted(search, resource):
                 continue
