@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor
@@ -355,4 +355,4 @@ def _run_in_thread() -> None:
     try:
         run_queued()
     finally:
-        close_old_connections()
+        connection.close()  # the thread's own connection; nobody else would close it

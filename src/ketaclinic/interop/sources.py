@@ -514,6 +514,8 @@ def parse_search(kind: ResourceType, clinic: Clinic, query: dict[str, list[str]]
         for value in values:
             if value == "" and base != "_format":
                 raise SearchError(f"{name}: an empty value")
+            if "\x00" in value:
+                raise SearchError(f"{name}: a value may not contain a NUL character")
             _apply(search, base, value, tz)
     return search
 
