@@ -15,7 +15,12 @@ import pytest
 from ketaclinic.measures.models import Response
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient
 from ketaclinic.scheduling.models import Appointment, Room, TreatmentCourse
-from ketaclinic.treatment.models import Administration, TreatmentSession, VitalReading
+from ketaclinic.treatment.models import (
+    Administration,
+    AdverseEvent,
+    TreatmentSession,
+    VitalReading,
+)
 
 VALIDATOR = Path(__file__).parent / "validator"
 
@@ -148,6 +153,17 @@ def record(clinic, staff, patient):
         recorded_by=nurse.user,
         recorded_at=at("2026-11-02", "09:20"),
     )
+    adverse = AdverseEvent.objects.create(
+        session=first,
+        type="hypertension",
+        severity="moderate",
+        onset_at=at("2026-11-02", "10:00"),
+        interventions=["infusion_paused"],
+        outcome="resolved",
+        note="BP 146/91 at 40 minutes; settled after a pause.",
+        recorded_by=nurse.user,
+        recorded_at=at("2026-11-02", "10:05"),
+    )
     phq9 = [
         _phq9(clinic, patient, at("2026-10-30"), [2, 2, 2, 2, 2, 2, 2, 1, 1]),
         _phq9(clinic, patient, at("2026-11-06"), [1, 1, 1, 1, 1, 1, 1, 1, 0]),
@@ -160,6 +176,7 @@ def record(clinic, staff, patient):
         "sessions": [first, second],
         "readings": readings,
         "phq9": phq9,
+        "adverse_event": adverse,
     }
 
 

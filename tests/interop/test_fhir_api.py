@@ -283,7 +283,7 @@ def test_unknown_types_and_ids_answer_operation_outcomes(api_client, staff):
     assert client.post("/fhir/R4/Patient", {}).status_code == 405
 
 
-def test_the_administration_carries_drug_codes_lot_dose_and_times(
+def test_the_session_as_administration_adverse_event_encounter_and_procedure(
     api_client, staff, patient, record, fhir_validate
 ):
     client = api_client(staff["nurse"])
@@ -309,10 +309,21 @@ def test_the_administration_carries_drug_codes_lot_dose_and_times(
         "start": "2026-11-02T09:20:00+00:00",
         "end": "2026-11-02T10:00:00+00:00",
     }
+    (adverse,) = [
+        e["resource"] for e in get(client, f"AdverseEvent?subject={patient.pk}").json()["entry"]
+    ]
+    assert adverse["event"]["text"] == "Hypertension"
+    assert adverse["outcome"]["coding"][0]["code"] == "resolved"
+    assert adverse["suspectEntity"] == [
+        {"instance": {"reference": f"Procedure/{record['sessions'][0].pk}"}}
+    ]
+    assert "note" not in adverse  # the nurse's free text stays in the chart
     encounters = get(client, f"Encounter?patient={patient.pk}").json()
     procedures = get(client, f"Procedure?patient={patient.pk}").json()
     assert len(encounters["entry"]) == len(procedures["entry"]) == 2
-    resources = [given] + [e["resource"] for e in encounters["entry"] + procedures["entry"]]
+    resources = [given, adverse] + [
+        e["resource"] for e in encounters["entry"] + procedures["entry"]
+    ]
     assert fhir_validate(resources) == []
 
 
