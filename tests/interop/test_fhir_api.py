@@ -369,6 +369,7 @@ def test_every_model_read_is_on_the_whitelist():
         "Observation?date=0001-01-01",
         "Observation?_count=99999999999999999999",
         "Observation?_offset=99999999",
+        "Observation?_count=0",
         "Observation?patient=99999999999999999999999",
         "Observation?code=%3Cscript%3E",
         "Observation?_lastUpdated=gt2026-02-30",

@@ -743,7 +743,9 @@ def matches(search: Search, *, ordered: bool = True) -> Iterator[Resource]:
 
 
 def page(search: Search) -> tuple[list[Resource], bool]:
-    """One page of results, and whether there is a next one."""
+    """One page of results, and whether there is a next one (`_count=0`: none, and no next)."""
+    if search.count == 0:
+        return [], False
     found: list[Resource] = []
     for index, resource in enumerate(matches(search)):
         if index < search.offset:
