@@ -684,7 +684,7 @@ def _wanted(search: Search, resource: Resource) -> bool:
 
 
 # Rows fetched per round trip: what an export holds in memory at once, whatever its size.
-CHUNK_ROWS = 2000
+CHUNK_ROWS = 500
 
 
 def _checks_resources(search: Search) -> bool:
