@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean fhir-validator
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,7 +27,16 @@ run: install
 	$(VENV)/bin/granian --interface wsgi --host 127.0.0.1 --port $(PORT) --workers 1 --blocking-threads 8 \
 		ketaclinic.wsgi:application
 
-test: install
+# The FHIR validator (Medplum, pinned in its package-lock.json) for tests/interop.
+FHIR_VALIDATOR := tests/interop/validator
+$(FHIR_VALIDATOR)/node_modules/.package-lock.json: $(FHIR_VALIDATOR)/package-lock.json
+	npm ci --prefix $(FHIR_VALIDATOR) --no-audit --no-fund
+
+fhir-validator:
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory $(FHIR_VALIDATOR)/node_modules/.package-lock.json; \
+	else echo "npm is missing: the FHIR validation tests will be skipped (apt-get install npm)"; fi
+
+test: install fhir-validator
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy --strict src/ketaclinic/clinical
 	$(VENV)/bin/lint-imports

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "ketaclinic.inventory",
     "ketaclinic.treatment",
     "ketaclinic.outcomes",
+    "ketaclinic.interop",
     "ketaclinic.demo",
     "ketaclinic.worker",
 ]
@@ -264,3 +265,7 @@ KETACLINIC_TRUST_PROXY = env_flag("KETACLINIC_TRUST_PROXY")
 MEDIA_ROOT = Path(os.environ.get("KETACLINIC_MEDIA_DIR", VAR_DIR / "media"))
 # A clinic's logo: at most this many bytes (PNG, JPEG or WebP).
 KETACLINIC_LOGO_MAX_BYTES = 512 * 1024
+# FHIR Bulk Data export: where files go, hours they are kept, largest file before a new one.
+KETACLINIC_EXPORT_DIR = Path(os.environ.get("KETACLINIC_EXPORT_DIR", VAR_DIR / "exports"))
+KETACLINIC_EXPORT_HOURS = int(os.environ.get("KETACLINIC_EXPORT_HOURS", "24"))
+KETACLINIC_EXPORT_FILE_BYTES = int(os.environ.get("KETACLINIC_EXPORT_FILE_BYTES", str(100 * 2**20)))

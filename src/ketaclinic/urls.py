@@ -49,4 +49,5 @@ urlpatterns = [
     path("", include("ketaclinic.setup.urls")),
     path("", include("ketaclinic.outcomes.urls")),
     path("api/v1/", api.urls),
+    path("fhir/R4/", include("ketaclinic.interop.urls")),
 ]

@@ -72,6 +72,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Clinic outcome dashboards (with drill-down to patients) and publishing de-identified ones.
     "outcomes.view": frozenset({A, P}),
     "outcomes.publish": frozenset({A}),
+    # FHIR Bulk Data export of the whole clinic (or a cohort): admins only.
+    "fhir.export": frozenset({A}),
 }
 
 

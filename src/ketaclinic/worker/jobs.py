@@ -12,6 +12,7 @@ from datetime import datetime
 from django.db import connection
 
 from ketaclinic.audit.services import seal_pending
+from ketaclinic.interop.bulk import dispatch_exports
 from ketaclinic.inventory.services import send_inventory_reminders
 from ketaclinic.measures.services import notify_unnotified_alerts, send_due_questionnaires
 from ketaclinic.scheduling.services import (
@@ -53,4 +54,6 @@ JOBS: list[tuple[Job, float]] = [
     (send_due_reminders, 60),
     (optimize_sqlite, 600),
     (remind_inventories, 3600),
+    # FHIR Bulk Data exports run in a thread of their own; this starts and recovers them.
+    (dispatch_exports, 2),
 ]

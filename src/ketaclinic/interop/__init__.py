@@ -1,0 +1,1 @@
+"""FHIR R4 API and Bulk Data export (docs/fhir.md)."""
