@@ -44,7 +44,7 @@ from ketaclinic.measures.models import (
     Source,
 )
 from ketaclinic.measures.registry import get_instrument, has_total, patient_may_fill
-from ketaclinic.outcomes.hooks import patient_changed
+from ketaclinic.patients.changes import patient_changed
 from ketaclinic.patients.models import Patient
 
 log = logging.getLogger(__name__)

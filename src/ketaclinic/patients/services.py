@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.audit.services import record
-from ketaclinic.outcomes.hooks import patient_changed
+from ketaclinic.patients.changes import patient_changed
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, search_key
 
 PATIENT_FIELDS = (

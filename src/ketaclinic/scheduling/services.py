@@ -59,7 +59,7 @@ from ketaclinic.clinical.scheduling import (
 )
 from ketaclinic.datadirs import clinic_data_dirs
 from ketaclinic.measures import services as measures_services
-from ketaclinic.outcomes.hooks import patient_changed
+from ketaclinic.patients.changes import patient_changed
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.models import (
     Appointment,

@@ -41,7 +41,7 @@ from ketaclinic.clinical.monitoring import (
     vital_alerts,
 )
 from ketaclinic.clinical.protocols import FixedDose, Protocol
-from ketaclinic.outcomes.hooks import patient_changed
+from ketaclinic.patients.changes import patient_changed
 from ketaclinic.patients.services import StaleVersion
 from ketaclinic.scheduling import services as scheduling
 from ketaclinic.scheduling.models import Appointment, CourseStatus
