@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from datetime import date
 
 import pytest
@@ -13,6 +15,19 @@ from ketaclinic.patients.models import Patient
 
 PASSWORD = "correct-horse-battery"
 ROLES = ["admin", "physician", "nurse", "therapist", "front_desk"]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(request, django_db_modify_db_settings_parallel_suffix):
+    """SQLite tests run on a file, as the clinic does: threads then queue on the write lock
+    (an in-memory shared-cache database answers "table is locked" at once instead)."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+        name = f"ketaclinic-test-{os.getpid()}-{worker}.sqlite3"
+        database.setdefault("TEST", {})["NAME"] = os.path.join(tempfile.gettempdir(), name)
 
 
 @pytest.fixture(autouse=True)
