@@ -31,6 +31,12 @@ def django_db_modify_db_settings(request, django_db_modify_db_settings_parallel_
 
 
 @pytest.fixture(autouse=True)
+def plain_http(settings):
+    # The test client speaks plain HTTP; production redirects it (tests/test_security_headers.py).
+    settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # Argon2 is the production hasher (tested in test_settings); tests need speed.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
