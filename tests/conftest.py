@@ -30,9 +30,11 @@ def django_db_modify_db_settings(request, django_db_modify_db_settings_parallel_
         database.setdefault("TEST", {})["NAME"] = os.path.join(tempfile.gettempdir(), name)
 
 
-@pytest.fixture(autouse=True)
-def plain_http(settings):
-    # The test client speaks plain HTTP; production redirects it (tests/test_security_headers.py).
+def pytest_configure(config):
+    # The test client and the browser's live server speak plain HTTP; production redirects
+    # it to HTTPS (tests/test_security_headers.py).
+    from django.conf import settings
+
     settings.SECURE_SSL_REDIRECT = False
 
 

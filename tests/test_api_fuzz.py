@@ -140,4 +140,5 @@ def test_fuzzing_the_api_finds_no_server_error_and_no_schema_violation(wsgi_app)
                     _fuzz(operation, headers[username], ids, examples)
                 except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collect them all
                     failures.append(f"{operation.label} as {username}, {text} text:\n{exc}"[:3000])
+                    print(failures[-1], flush=True)  # noqa: T201 - progress of a long hunt
     assert not failures, f"{len(failures)} failing operations:\n\n" + "\n\n".join(failures)
