@@ -343,8 +343,7 @@ def test_a_waste_quantity_too_large_for_any_column_is_refused_naming_it(staff, a
     lot_id = post(nurse, "/api/v1/inventory/receipts", receipt_body(product_id)).json()["lot"]
     huge = nurse.post(
         "/api/v1/inventory/waste",
-        '{"lot": %d, "quantity": 1e308, "unit": "mL", "manner": "x", "witness": "drchen"}'
-        % lot_id,
+        f'{{"lot": {lot_id}, "quantity": 1e308, "unit": "mL", "manner": "x", "witness": "drchen"}}',
         content_type="application/json",
     )
     assert huge.status_code == 422
