@@ -15,7 +15,12 @@ from ketaclinic.scheduling.models import OpeningHours
 
 pytestmark = pytest.mark.django_db
 
-NEW = {"given_name": "Omar", "family_name": "Haddad", "birth_date": "1990-05-01", "sex_at_birth": "male"}
+NEW = {
+    "given_name": "Omar",
+    "family_name": "Haddad",
+    "birth_date": "1990-05-01",
+    "sex_at_birth": "male",
+}
 
 
 def post(client, url, raw: str):
@@ -37,9 +42,7 @@ def test_a_nul_byte_in_a_search_is_refused_naming_the_query_field(staff, patient
     assert "NUL" in response.json()["detail"][0]["msg"]
 
 
-@pytest.mark.parametrize(
-    ("text", "problem"), [("Om\\u0000ar", "NUL"), ("Om\\ud800ar", "Unicode")]
-)
+@pytest.mark.parametrize(("text", "problem"), [("Om\\u0000ar", "NUL"), ("Om\\ud800ar", "Unicode")])
 def test_unstorable_text_in_a_body_is_refused_naming_the_field(text, problem, staff, api_client):
     raw = json.dumps(NEW).replace('"Omar"', f'"{text}"')
     response = post(api_client(staff["front_desk"]), "/api/v1/patients", raw)
@@ -65,7 +68,9 @@ def test_a_number_beyond_64_bits_is_refused_naming_the_field(number, staff, api_
     assert not Patient.objects.exists()
 
 
-@pytest.mark.parametrize("path", ["/api/v1/patients/{}", "/api/v1/courses/{}", "/api/v1/sessions/{}"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/patients/{}", "/api/v1/courses/{}", "/api/v1/sessions/{}"]
+)
 def test_an_id_above_2_to_the_63_is_not_found(path, staff, api_client):
     response = api_client(staff["physician"]).get(path.format(2**63))
     assert response.status_code == 404
@@ -123,6 +128,7 @@ def test_the_openapi_document_lists_each_routes_error_answers_and_types_times(cl
     }  # fmt: skip
     assert set(paths["/api/v1/instruments"]["get"]["responses"]) == {"200", "401", "403"}
     assert "409" in paths["/api/v1/appointments"]["post"]["responses"]
+    assert "409" in paths["/api/v1/patients/{patient_id}"]["patch"]["responses"]  # stale version
     interval = document["components"]["schemas"]["IntervalIn"]["properties"]["starts"]
     assert interval.get("format") != "time"  # RFC 3339 full-time would require an offset
     assert interval["type"] == "string" and interval["pattern"].startswith("^")

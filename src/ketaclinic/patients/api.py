@@ -5,7 +5,7 @@ from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 
 from ketaclinic.api_auth import allow
-from ketaclinic.api_safety import PageNumbers
+from ketaclinic.api_safety import ErrorOut, PageNumbers
 from ketaclinic.patients import services
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient
@@ -59,7 +59,9 @@ def read_patient(request: HttpRequest, patient_id: int) -> Patient:
     return patient
 
 
-@router.patch("/{patient_id}", response=PatientOut, auth=allow("patient.edit"))
+@router.patch(
+    "/{patient_id}", response={200: PatientOut, 409: ErrorOut}, auth=allow("patient.edit")
+)
 def update_patient(request: HttpRequest, patient_id: int, payload: PatientPatch) -> Patient:
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "patient.edit")
