@@ -132,3 +132,10 @@ def test_the_openapi_document_lists_each_routes_error_answers_and_types_times(cl
     interval = document["components"]["schemas"]["IntervalIn"]["properties"]["starts"]
     assert interval.get("format") != "time"  # RFC 3339 full-time would require an offset
     assert interval["type"] == "string" and interval["pattern"].startswith("^")
+
+
+def test_a_body_nested_beyond_reason_is_a_client_error(staff, api_client):
+    raw = "[" * 100_000 + "]" * 100_000
+    response = post(api_client(staff["front_desk"]), "/api/v1/patients", raw)
+    assert response.status_code == 400
+    assert not Patient.objects.exists()

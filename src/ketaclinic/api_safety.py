@@ -65,28 +65,35 @@ def _text_problem(text: str) -> str | None:
 
 
 def _value_problems(value: Any, loc: list[str | int]) -> list[dict[str, Any]]:
-    """Errors for every unstorable string, key or number inside a parsed JSON value."""
-    if isinstance(value, str):
-        problem = _text_problem(value)
-        return [] if problem is None else [_error(loc, problem)]
-    if isinstance(value, bool):
-        return []
-    if isinstance(value, int):
-        return [] if abs(value) <= INT64_MAX else [_error(loc, TOO_LARGE)]
-    if isinstance(value, float):
-        return [] if math.isfinite(value) and abs(value) <= INT64_MAX else [_error(loc, TOO_LARGE)]
+    """Errors for every unstorable string, key or number inside a parsed JSON value.
+
+    Walked with a stack, not recursion: a deeply nested body must not exhaust Python's.
+    """
     errors = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            problem = _text_problem(key)
+    stack: list[tuple[Any, list[str | int]]] = [(value, loc)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            problem = _text_problem(item)
             if problem is not None:
-                errors.append(_error([*loc, key.encode("utf-8", "replace").decode()], problem))
-            else:
-                errors += _value_problems(item, [*loc, key])
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            errors += _value_problems(item, [*loc, index])
-    return errors
+                errors.append(_error(where, problem))
+        elif isinstance(item, bool):
+            continue
+        elif isinstance(item, int | float):
+            if not (math.isfinite(item) and abs(item) <= INT64_MAX):
+                errors.append(_error(where, TOO_LARGE))
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                problem = _text_problem(key)
+                if problem is not None:
+                    errors.append(
+                        _error([*where, key.encode("utf-8", "replace").decode()], problem)
+                    )
+                else:
+                    stack.append((inner, [*where, key]))
+        elif isinstance(item, list):
+            stack.extend((inner, [*where, index]) for index, inner in enumerate(item))
+    return sorted(errors, key=lambda e: [str(part) for part in e["loc"]])
 
 
 def _error(loc: list[str | int], msg: str) -> dict[str, Any]:
@@ -101,7 +108,7 @@ def _parsed_body(request: HttpRequest) -> Any:
         return None
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None  # ninja answers the unparseable body with its own 400
 
 
