@@ -11,7 +11,7 @@ import json
 import pytest
 
 from ketaclinic.patients.models import Patient
-from ketaclinic.scheduling.models import OpeningHours
+from ketaclinic.scheduling.models import Appointment, OpeningHours
 
 pytestmark = pytest.mark.django_db
 
@@ -139,3 +139,27 @@ def test_a_body_nested_beyond_reason_is_a_client_error(staff, api_client):
     response = post(api_client(staff["front_desk"]), "/api/v1/patients", raw)
     assert response.status_code == 400
     assert not Patient.objects.exists()
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_a_day_at_the_end_of_the_calendar_is_refused_naming_the_field(day, staff, api_client):
+    # The day's window (the next midnight, in the clinic's zone) used to overflow: 500.
+    response = api_client(staff["front_desk"]).get(f"/api/v1/appointments?day={day}")
+    assert response.status_code == 422
+    assert locs(response) == [["query", "day"]]
+    assert response.json()["detail"][0]["msg"] == "must be a date between 1900 and 2999"
+
+
+def test_a_booking_at_the_end_of_the_calendar_is_refused_naming_the_field(
+    staff, patient, api_client
+):
+    body = {
+        "patient": patient.pk,
+        "kind": "consultation",
+        "room": 1,
+        "start": "9999-12-31T23:00:00-05:00",
+    }
+    response = post(api_client(staff["front_desk"]), "/api/v1/appointments", json.dumps(body))
+    assert response.status_code == 422
+    assert locs(response) == [["body", "start"]]
+    assert not Appointment.objects.exists()

@@ -3,7 +3,8 @@
 Values the database cannot hold are refused here, once for every route, instead of in
 each schema: a NUL character (PostgreSQL text refuses it), text that is not valid
 Unicode (a lone surrogate cannot be encoded), numbers beyond a 64-bit integer (no column
-holds them) and ids in the path beyond one (no record has them, so 404). `Allow` calls
+holds them), dates at the ends of the calendar (arithmetic on them overflows) and ids in
+the path beyond one (no record has them, so 404). `Allow` calls
 `refuse_unstorable` after the role check, so a role that may not act still gets 403
 whatever it sends. Narrower bounds (a heart rate, a quantity) belong to each schema.
 """
@@ -27,6 +28,12 @@ INTEGER = re.compile(r"^[+-]?\d+$")
 NUL = "must not contain a NUL character"
 NOT_UNICODE = "must be valid Unicode text"
 TOO_LARGE = "is too large"
+# A date (or date and time) in ISO form, anywhere in a query or body. Calendar arithmetic
+# near year 1 or 9999 (the next day, a change of time zone) overflows Python's dates, and
+# no clinic records anything outside these years.
+ISO_DATE = re.compile(r"^(\d{4})-\d{2}-\d{2}([T ]\d{2}:\d{2}.*)?$")
+YEARS = (1900, 2999)
+OUT_OF_YEARS = f"must be a date between {YEARS[0]} and {YEARS[1]}"
 # An id in a query or body filter: larger ones name no record and overflow the column.
 RecordId = Annotated[int, Field(ge=-INT64_MAX, le=INT64_MAX)]
 
@@ -61,6 +68,9 @@ def _text_problem(text: str) -> str | None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return NOT_UNICODE
+    date = ISO_DATE.match(text)
+    if date and not YEARS[0] <= int(date.group(1)) <= YEARS[1]:
+        return OUT_OF_YEARS
     return None
 
 
