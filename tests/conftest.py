@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from datetime import date
 
 import pytest
@@ -19,6 +21,29 @@ hypothesis_settings.load_profile("ketaclinic")
 
 PASSWORD = "correct-horse-battery"
 ROLES = ["admin", "physician", "nurse", "therapist", "front_desk"]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(request, django_db_modify_db_settings_parallel_suffix):
+    """SQLite tests run on a file, as the clinic does: threads then queue on the write lock
+    (an in-memory shared-cache database answers "table is locked" at once instead)."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+        name = f"ketaclinic-test-{os.getpid()}-{worker}.sqlite3"
+        # In memory-backed /dev/shm where there is one: as fast as ":memory:".
+        folder = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+        database.setdefault("TEST", {})["NAME"] = os.path.join(folder, name)
+
+
+def pytest_configure(config):
+    # The test client and the browser's live server speak plain HTTP; production redirects
+    # it to HTTPS (tests/test_security_headers.py).
+    from django.conf import settings
+
+    settings.SECURE_SSL_REDIRECT = False
 
 
 @pytest.fixture(autouse=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 
 from ketaclinic.api_auth import Allow
+from ketaclinic.api_safety import document_errors
 from ketaclinic.patients.services import StaleVersion
 
 api = NinjaAPI(
@@ -48,6 +50,12 @@ def stale_version(request: HttpRequest, exc: StaleVersion) -> HttpResponse:
     )
 
 
+@api.exception_handler(RequestDataTooBig)
+def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return _error(request, f"The request body is larger than the {limit}-byte limit.", 413)
+
+
 def mount_routers() -> None:
     from ketaclinic.accounts.api import router as accounts_router
     from ketaclinic.audit.api import router as audit_router
@@ -75,3 +83,4 @@ def mount_routers() -> None:
 
 
 mount_routers()
+document_errors(api)

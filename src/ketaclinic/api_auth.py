@@ -13,6 +13,7 @@ from ninja.utils import check_csrf
 
 from ketaclinic.accounts.access import Actor, actor_for, require_api
 from ketaclinic.accounts.models import ApiToken, hash_token
+from ketaclinic.api_safety import refuse_unstorable
 from ketaclinic.audit.services import record
 
 
@@ -52,7 +53,8 @@ class Allow(HttpBearer):
 
     Every route declares its action: `@router.get(..., auth=allow("patient.view"))`.
     The check runs before the body is parsed, so a role that may not act gets 403
-    whatever it sends; the handler receives the Actor as `request.auth`.
+    whatever it sends; then values no column can hold are refused (api_safety). The
+    handler receives the Actor as `request.auth`.
     """
 
     def __init__(self, action: str) -> None:
@@ -70,7 +72,9 @@ class Allow(HttpBearer):
                 raise PermissionDenied("CSRF check failed: reload the page and try again.")
         else:
             return None
-        return require_api(request, self.action)
+        actor = require_api(request, self.action)
+        refuse_unstorable(request)
+        return actor
 
     def authenticate(self, request: HttpRequest, token: str) -> Actor | None:
         raise NotImplementedError  # __call__ handles both credentials

@@ -2,7 +2,8 @@
 
 Environment: DATABASE_URL, KETACLINIC_SECRET_KEY, KETACLINIC_DEBUG,
 KETACLINIC_ALLOWED_HOSTS, KETACLINIC_EMAIL_URL, KETACLINIC_IDLE_MINUTES,
-KETACLINIC_VAR_DIR, KETACLINIC_INSTRUMENTS_DIR, KETACLINIC_AUDIT_ANCHOR.
+KETACLINIC_VAR_DIR, KETACLINIC_INSTRUMENTS_DIR, KETACLINIC_AUDIT_ANCHOR,
+KETACLINIC_SECURE_SSL_REDIRECT, KETACLINIC_HSTS_SECONDS.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "ketaclinic.accounts.middleware.NoStoreMiddleware",
     "ketaclinic.accounts.middleware.IdleSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -160,8 +162,14 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SECURE_REFERRER_POLICY = "same-origin"
-    SECURE_HSTS_SECONDS = int(os.environ.get("KETACLINIC_HSTS_SECONDS", "0"))
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Outside debug, plain HTTP is redirected to HTTPS and browsers are told to stay on HTTPS
+# for a year. Behind a proxy that terminates TLS and redirects itself, turn the redirect off
+# (KETACLINIC_SECURE_SSL_REDIRECT=0); the proxy must then send X-Forwarded-Proto.
+SECURE_SSL_REDIRECT = env_flag("KETACLINIC_SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = int(os.environ.get("KETACLINIC_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+# Load balancers probe health over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$"]
 X_FRAME_OPTIONS = "DENY"
 
 # One content security policy, in every mode so that violations show in development.

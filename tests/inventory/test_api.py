@@ -334,3 +334,18 @@ def test_the_ledger_treats_empty_filters_as_none_and_shows_every_recorded_field(
     )
     assert witnessed.status_code == 422
     assert LedgerEntry.objects.get(pk=waste.json()["id"]).witness_id is None
+
+
+def test_a_waste_quantity_too_large_for_any_column_is_refused_naming_it(staff, api_client):
+    # 1e308 used to answer 500 (issue 14).
+    nurse = api_client(staff["nurse"])
+    product_id = post(nurse, "/api/v1/inventory/products", PRODUCT).json()["id"]
+    lot_id = post(nurse, "/api/v1/inventory/receipts", receipt_body(product_id)).json()["lot"]
+    huge = nurse.post(
+        "/api/v1/inventory/waste",
+        f'{{"lot": {lot_id}, "quantity": 1e308, "unit": "mL", "manner": "x", "witness": "drchen"}}',
+        content_type="application/json",
+    )
+    assert huge.status_code == 422
+    assert huge.json()["detail"][0]["loc"] == ["body", "quantity"]
+    assert LedgerEntry.objects.count() == 1

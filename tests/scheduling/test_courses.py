@@ -180,3 +180,19 @@ def test_a_stop_needs_a_reason(course, staff, api_client):
     )
     assert response.json()["status"] == "stopped"
     assert response.json()["stop_reason"] == "Patient moved away."
+
+
+def test_a_dose_change_without_a_dose_is_refused_naming_the_field(staff, patient, api_client):
+    # An esketamine course's change with no dose used to break the one-kind constraint: 500.
+    client = api_client(staff["physician"])
+    course = post_course(
+        client, patient, protocol="esketamine-nasal", start_date=str(next_monday())
+    ).json()
+    response = client.post(
+        f"/api/v1/courses/{course['id']}/dose-orders",
+        {"reason": "Tolerating well"},
+        content_type="application/json",
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "dose_mg"]
+    assert DoseOrder.objects.filter(course_id=course["id"]).count() == 1

@@ -14,6 +14,24 @@ from django.utils.cache import patch_vary_headers
 from ketaclinic.accounts.access import current_membership
 
 
+class NoStoreMiddleware:
+    """Cache-Control: no-store on every page and API answer (static files never get here).
+
+    Nearly every answer carries patient data or a form for it, and a shared computer's
+    browser cache or a proxy must keep none of it. A view that sets its own Cache-Control
+    (a public, cacheable page) keeps it.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not response.has_header("Cache-Control"):
+            response["Cache-Control"] = "no-store"
+        return response
+
+
 class ClinicTimezoneMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

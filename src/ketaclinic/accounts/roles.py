@@ -41,6 +41,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Doses are recorded by nurses and physicians; a therapist never does.
     "dose.record": frozenset({P, N}),
     "dose.calculate": frozenset({P, N}),
+    # Dose orders (dose, reason, why a course stopped): those who prescribe, give or oversee.
+    "dose.view": frozenset({A, P, N}),
     # Only physicians sign medical decisions (eligibility, orders, overrides, co-sign).
     "medical.sign": frozenset({P}),
     # Eligibility screening runs and consent signing (witness, links, withdrawal).

@@ -4,16 +4,17 @@ from datetime import date, datetime
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 
 from ketaclinic.api_auth import allow
+from ketaclinic.api_safety import PageNumbers, RecordId
 from ketaclinic.audit.queries import events_for
 
 router = Router(tags=["audit"])
 
 
 class EventFilters(Schema):
-    patient: int | None = None
+    patient: RecordId | None = None
     user: str | None = None
     date_from: date | None = None
     date_to: date | None = None
@@ -38,7 +39,7 @@ class EventOut(Schema):
 
 
 @router.get("/events", response=list[EventOut], auth=allow("audit.view"))
-@paginate(PageNumberPagination, page_size=50)
+@paginate(PageNumbers, page_size=50)
 def list_events(request: HttpRequest, filters: Query[EventFilters]):  # type: ignore[no-untyped-def]
     return events_for(
         request.auth,

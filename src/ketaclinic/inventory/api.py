@@ -3,9 +3,10 @@
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from ninja import Query, Router, Status
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 
 from ketaclinic.api_auth import allow
+from ketaclinic.api_safety import PageNumbers
 from ketaclinic.audit.services import record
 from ketaclinic.inventory import services
 from ketaclinic.inventory.access import (
@@ -175,7 +176,7 @@ def create_count(request: HttpRequest, payload: CountIn) -> Status:
     return Status(201, session)
 
 
-class AuditedLedgerPage(PageNumberPagination):
+class AuditedLedgerPage(PageNumbers):
     """Page numbers; the page read is audited with the patients whose doses it shows."""
 
     def paginate_queryset(self, queryset, pagination, request, **params):  # type: ignore[no-untyped-def]

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from ninja import Schema
 from pydantic import Field, field_validator
 
+from ketaclinic.api_safety import RecordId
+
 Text = Annotated[str, Field(max_length=300)]
 
 
@@ -151,8 +153,8 @@ class CountOut(Schema):
 
 
 class LedgerFilters(Schema):
-    product: int | None = None
-    lot: int | None = None
+    product: RecordId | None = None
+    lot: RecordId | None = None
     from_: date | None = Field(default=None, alias="from")
     to: date | None = None
 

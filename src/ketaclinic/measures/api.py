@@ -2,9 +2,10 @@
 
 from django.http import HttpRequest
 from ninja import Query, Router, Status
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 
 from ketaclinic.api_auth import allow
+from ketaclinic.api_safety import PageNumbers
 from ketaclinic.measures import services
 from ketaclinic.measures.models import Alert, Response
 from ketaclinic.measures.registry import instruments, patient_may_fill
@@ -59,7 +60,7 @@ def record_measure(request: HttpRequest, patient_id: int, payload: MeasureIn) ->
     return Status(201, _measure_out(response))
 
 
-class AuditedMeasures(PageNumberPagination):
+class AuditedMeasures(PageNumbers):
     """Page numbers; the page shown is audited with the ids of its responses."""
 
     def paginate_queryset(self, queryset, pagination, request, **params):  # type: ignore[no-untyped-def]
@@ -109,7 +110,7 @@ def list_instruments(request: HttpRequest) -> list[dict]:
     ]
 
 
-class AuditedAlerts(PageNumberPagination):
+class AuditedAlerts(PageNumbers):
     """Page numbers; the page shown is audited with its alert and patient ids."""
 
     def paginate_queryset(self, queryset, pagination, request, **params):  # type: ignore[no-untyped-def]

@@ -2,9 +2,10 @@
 
 from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema, Status
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 
 from ketaclinic.api_auth import allow
+from ketaclinic.api_safety import ErrorOut, PageNumbers
 from ketaclinic.patients import services
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient
@@ -28,7 +29,7 @@ class SearchParams(Schema):
     q: str = ""
 
 
-class AuditedPagination(PageNumberPagination):
+class AuditedPagination(PageNumbers):
     """Page numbers; the search is audited with the ids of the patients shown."""
 
     def paginate_queryset(self, queryset, pagination, request, **params):  # type: ignore[no-untyped-def]
@@ -58,7 +59,9 @@ def read_patient(request: HttpRequest, patient_id: int) -> Patient:
     return patient
 
 
-@router.patch("/{patient_id}", response=PatientOut, auth=allow("patient.edit"))
+@router.patch(
+    "/{patient_id}", response={200: PatientOut, 409: ErrorOut}, auth=allow("patient.edit")
+)
 def update_patient(request: HttpRequest, patient_id: int, payload: PatientPatch) -> Patient:
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "patient.edit")

@@ -183,6 +183,22 @@ class Patient(models.Model):
         return day.year - self.birth_date.year - int(before_birthday)
 
 
+class MrnCounter(models.Model):
+    """The last automatic MRN number given out in one clinic (patients/services.py).
+
+    One row per clinic, incremented under its row lock: registrations at the same
+    moment queue on it for a few milliseconds instead of colliding on the MRN.
+    """
+
+    clinic = models.OneToOneField(
+        "accounts.Clinic", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    last_number = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"MRN{self.last_number:06d}"
+
+
 class Condition(models.Model):
     """A coded diagnosis (codes from clinical/conditions.py, DOMAIN.md §1)."""
 

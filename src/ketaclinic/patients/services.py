@@ -14,7 +14,14 @@ from django.utils import timezone
 from ketaclinic.accounts.access import Actor
 from ketaclinic.audit.services import record
 from ketaclinic.patients.changes import patient_changed
-from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, search_key
+from ketaclinic.patients.models import (
+    Allergy,
+    Condition,
+    Medication,
+    MrnCounter,
+    Patient,
+    search_key,
+)
 
 PATIENT_FIELDS = (
     "mrn given_name family_name preferred_name birth_date sex_at_birth gender_identity pronouns "
@@ -29,20 +36,59 @@ class StaleVersion(Exception):
 
 
 AUTOMATIC_MRN = re.compile(r"^MRN(\d{6,})$")
+MRN_NUMBER_MAX = 10**18  # fits the counter's 64-bit column
 DATE_FIELDS = ("birth_date", "weight_measured_on", "height_measured_on")
 
 
-def _next_mrn(clinic_id: int) -> str:
-    """One past the highest automatic MRN (MRN000123) of the clinic.
+def automatic_number(mrn: str) -> int | None:
+    """The counter number that gives exactly `mrn` (MRN000123 -> 123), else None."""
+    match = AUTOMATIC_MRN.match(mrn)
+    if match is None:
+        return None
+    number = int(match.group(1))
+    # Beyond the counter's column the counter never gets there, so nothing can collide.
+    return number if f"MRN{number:06d}" == mrn and number <= MRN_NUMBER_MAX else None
 
-    Not a count of patients: a hand-entered MRN that the count later reaches would make
-    every automatic number collide for good.
-    """
+
+def _highest_automatic(clinic_id: int) -> int:
+    """The highest automatic-form MRN number in use: a scan, run only to (re)build a counter."""
     taken = Patient.objects.filter(clinic_id=clinic_id, mrn__startswith="MRN").values_list(
         "mrn", flat=True
     )
-    numbers = [int(m.group(1)) for mrn in taken if (m := AUTOMATIC_MRN.match(mrn))]
-    return f"MRN{max(numbers, default=0) + 1:06d}"
+    return max((n for mrn in taken if (n := automatic_number(mrn)) is not None), default=0)
+
+
+def _counter(clinic_id: int) -> QuerySet[MrnCounter]:
+    """The clinic's counter row, created on first use from the MRNs already given."""
+    MrnCounter.objects.get_or_create(
+        clinic_id=clinic_id, defaults={"last_number": _highest_automatic(clinic_id)}
+    )
+    return MrnCounter.objects.filter(clinic_id=clinic_id)
+
+
+def _next_mrn(clinic_id: int) -> str:
+    """Take the clinic's next automatic MRN; call inside the registering transaction.
+
+    The increment locks the counter row until the transaction ends, so registrations at
+    the same moment each get their own number: O(1), never a read of every MRN.
+    """
+    counter = MrnCounter.objects.filter(clinic_id=clinic_id)
+    if not counter.update(last_number=F("last_number") + 1):
+        counter = _counter(clinic_id)
+        counter.update(last_number=F("last_number") + 1)
+    return f"MRN{counter.values_list('last_number', flat=True).get():06d}"
+
+
+def _step_past(clinic_id: int, mrn: str) -> None:
+    """Move the counter past a hand-entered MRN of the automatic form, so none repeats it."""
+    number = automatic_number(mrn)
+    if number is not None:
+        _counter(clinic_id).filter(last_number__lt=number).update(last_number=number)
+
+
+def _resync_counter(clinic_id: int) -> None:
+    """After a collision (a row written around the counter): start past every MRN in use."""
+    _step_past(clinic_id, f"MRN{_highest_automatic(clinic_id):06d}")
 
 
 def _apply(patient: Patient, data: dict[str, Any], clinic_today: date) -> list[str]:
@@ -70,20 +116,26 @@ def create_patient(*, actor: Actor, data: dict[str, Any]) -> Patient:
     actor.check("patient.create")
     patient = Patient(clinic=actor.clinic)
     _apply(patient, data, timezone.localdate(timezone=actor.clinic.tz))
-    for _attempt in range(5):
-        if not data.get("mrn"):
-            patient.mrn = _next_mrn(actor.clinic.pk)
-        patient.full_clean(validate_unique=False, validate_constraints=False)
+    automatic = not data.get("mrn")
+    patient.full_clean(
+        exclude=["mrn"] if automatic else None, validate_unique=False, validate_constraints=False
+    )
+    for _attempt in range(2):
         try:
             with transaction.atomic():
+                if automatic:
+                    patient.mrn = _next_mrn(actor.clinic.pk)
+                else:
+                    _step_past(actor.clinic.pk, patient.mrn)
                 patient.save(force_insert=True)
                 record(actor, "create", patient_id=patient.pk, obj=patient)
                 patient_changed(patient.pk)
                 return patient
         except IntegrityError:
             patient.pk = None
-            if data.get("mrn"):
+            if not automatic:
                 break
+            _resync_counter(actor.clinic.pk)
     raise ValidationError({"mrn": "This MRN is already in use in this clinic."})
 
 
@@ -113,6 +165,8 @@ def update_patient(
             )
             if updated == 0:
                 raise StaleVersion
+            if "mrn" in changed:
+                _step_past(actor.clinic.pk, patient.mrn)
             record(
                 actor,
                 "update",

@@ -6,7 +6,9 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema, Status
 
+from ketaclinic.accounts.access import Actor
 from ketaclinic.api_auth import allow
+from ketaclinic.api_safety import RecordId
 from ketaclinic.clinical.dosing import DoseError, calculate_dose
 from ketaclinic.clinical.scheduling import Preferences
 from ketaclinic.patients.access import get_patient_for
@@ -139,8 +141,13 @@ def list_protocols(request: HttpRequest) -> list:
 # --- courses -----------------------------------------------------------------------
 
 
-def _course_out(course: TreatmentCourse) -> TreatmentCourse:
-    course.current_dose = services.current_order(course)  # type: ignore[attr-defined]
+def _course_out(course: TreatmentCourse, actor: Actor) -> TreatmentCourse:
+    """The course as the actor may see it: the dose order and why it stopped need dose.view."""
+    if actor.may("dose.view"):
+        course.current_dose = services.current_order(course)  # type: ignore[attr-defined]
+    else:
+        course.current_dose = None  # type: ignore[attr-defined]
+        course.stop_reason = None  # type: ignore[assignment]
     return course
 
 
@@ -159,7 +166,7 @@ def create_course(request: HttpRequest, patient_id: int, payload: CourseIn) -> S
         dose_mg=payload.dose_mg,
         weight_basis=payload.weight_basis,
     )
-    return Status(201, _course_out(course))
+    return Status(201, _course_out(course, actor))
 
 
 @router.get("/patients/{patient_id}/courses", response=list[CourseOut], auth=allow("schedule.view"))
@@ -172,7 +179,7 @@ def list_courses(request: HttpRequest, patient_id: int) -> list:
         .order_by("-start_date")
     )
     services.record(actor, "view", patient_id=patient.pk, obj=patient, detail={"view": "courses"})
-    return [_course_out(c) for c in courses]
+    return [_course_out(c, actor) for c in courses]
 
 
 @router.get("/courses/{course_id}", response=CourseOut, auth=allow("schedule.view"))
@@ -180,7 +187,7 @@ def read_course(request: HttpRequest, course_id: int) -> dict:
     actor = request.auth  # type: ignore[attr-defined]
     course = get_course_for(actor, course_id)
     services.record(actor, "view", patient_id=course.patient_id, obj=course)
-    return _course_out(course)
+    return _course_out(course, actor)
 
 
 @router.post(
@@ -201,7 +208,7 @@ def activate_course(request: HttpRequest, course_id: int) -> Status:
                 "missing": exc.missing,
             },
         )
-    return Status(200, _course_out(course))
+    return Status(200, _course_out(course, actor))
 
 
 @router.post("/courses/{course_id}/end", response=CourseOut, auth=allow("medical.sign"))
@@ -211,7 +218,8 @@ def end_course(request: HttpRequest, course_id: int, payload: CourseEndIn) -> di
     return _course_out(
         services.end_course(
             actor=actor, course=course, status=payload.status, reason=payload.reason
-        )
+        ),
+        actor,
     )
 
 
@@ -233,11 +241,11 @@ def change_dose(request: HttpRequest, course_id: int, payload: DoseOrderIn) -> S
 
 
 @router.get(
-    "/courses/{course_id}/dose-orders", response=list[DoseOrderOut], auth=allow("clinical.view")
+    "/courses/{course_id}/dose-orders", response=list[DoseOrderOut], auth=allow("dose.view")
 )
 def list_dose_orders(request: HttpRequest, course_id: int) -> list:
     actor = request.auth  # type: ignore[attr-defined]
-    course = get_course_for(actor, course_id, "clinical.view")
+    course = get_course_for(actor, course_id, "dose.view")
     services.record(
         actor, "view", patient_id=course.patient_id, obj=course, detail={"view": "dose_orders"}
     )
@@ -324,7 +332,7 @@ def patch_settings(request: HttpRequest, payload: SettingsIn):  # type: ignore[n
 
 class DayParams(Schema):
     day: date | None = None
-    staff: int | None = None
+    staff: RecordId | None = None
 
 
 @router.get("/appointments", response=list[AppointmentOut], auth=allow("schedule.view"))

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from ninja import Schema
 from pydantic import Field
 
+from ketaclinic.api_safety import LocalTime
+
 Basis = Literal["actual", "ideal", "adjusted"]
 Kind = Literal["consultation", "treatment", "integration", "follow_up", "preparation"]
 Positive = Annotated[Decimal, Field(gt=0, le=10000)]
@@ -106,7 +108,8 @@ class CourseOut(Schema):
     planned_sessions: int
     start_date: date
     status: str
-    stop_reason: str
+    # Null for a role without dose.view (the front desk, therapists), like current_dose.
+    stop_reason: str | None
     prescriber: int = Field(alias="prescriber_id")
     signed_at: datetime
     current_dose: DoseOrderOut | None = None
@@ -181,8 +184,8 @@ class MoveIn(Schema):
 
 class PlanIn(Schema):
     weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(default=[0, 1, 2, 3, 4], min_length=1)
-    earliest: time = time(8, 0)
-    latest_start: time = time(17, 0)
+    earliest: LocalTime = time(8, 0)
+    latest_start: LocalTime = time(17, 0)
     move: MoveIn | None = None
 
 
@@ -223,8 +226,8 @@ class BookIn(Schema):
 
 class IntervalIn(Schema):
     weekday: Annotated[int, Field(ge=0, le=6)]
-    starts: time
-    ends: time
+    starts: LocalTime
+    ends: LocalTime
 
 
 class WeeklyIn(Schema):
@@ -237,16 +240,16 @@ class WeeklyOut(Schema):
 
 class ExceptionIn(Schema):
     day: date
-    starts: time | None = None
-    ends: time | None = None
+    starts: LocalTime | None = None
+    ends: LocalTime | None = None
     note: Annotated[str, Field(max_length=100)] = ""
 
 
 class ExceptionOut(Schema):
     id: int
     day: date
-    starts: time | None
-    ends: time | None
+    starts: LocalTime | None
+    ends: LocalTime | None
     note: str
 
 

@@ -284,6 +284,10 @@ def change_dose(
     if course.status in (CourseStatus.COMPLETED, CourseStatus.STOPPED):
         raise ValidationError({"course": "The course has ended."})
     protocol = course_protocol(course)
+    if dose_mg_per_kg is None and dose_mg is None:
+        # Only a course's first order may default to the protocol's starting dose.
+        field = "dose_mg_per_kg" if protocol.dose.kind == "mg_per_kg" else "dose_mg"
+        raise ValidationError({field: "Give the new dose."})
     if protocol.dose.kind == "mg_per_kg" and weight_basis is None:
         weight_basis = protocol.dose.default_weight_basis
     _check_prescription(

@@ -16,6 +16,7 @@ from ninja import Router, Schema, Status
 from ninja.errors import HttpError  # noqa: F401 - re-exported for clients' type hints
 
 from ketaclinic.api_auth import allow
+from ketaclinic.api_safety import PageNumber
 from ketaclinic.scheduling.access import get_appointment_for
 from ketaclinic.scheduling.services import clinic_today
 from ketaclinic.treatment import presenters, rems, reports, services
@@ -513,7 +514,7 @@ def summary_pdf(request, session_id: int):
 
 
 @router.get("/rems-forms", response=list[dict], auth=allow("rems.manage"))
-def rems_forms(request, page: int = 1):
+def rems_forms(request, page: PageNumber = 1):
     """Every overdue and due form (oldest due first), then one page of submitted ones."""
     today = clinic_today(request.auth.clinic)
     listing = rems.forms_listing(request.auth.clinic, today, page=page)

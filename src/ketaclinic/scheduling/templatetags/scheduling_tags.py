@@ -16,18 +16,22 @@ UPCOMING = 8
 
 @register.inclusion_tag("scheduling/_chart_panel.html", takes_context=True)
 def scheduling_chart(context: Any, patient: Any) -> dict[str, Any]:
-    courses = list(
-        TreatmentCourse.objects.filter(clinic_id=patient.clinic_id, patient=patient)
-        .exclude(status__in=["completed", "stopped"])
+    allowed = context.get("allowed", frozenset())
+    courses = TreatmentCourse.objects.filter(clinic_id=patient.clinic_id, patient=patient)
+    courses = (
+        courses.exclude(status__in=["completed", "stopped"])
         .annotate(booked=Count("appointments", filter=Q(appointments__status__in=HOLDING)))
-        .prefetch_related(
-            Prefetch("orders", queryset=DoseOrder.objects.order_by("-signed_at", "-pk"))
-        )
-        .order_by("-start_date", "-pk")[:5]
+        .order_by("-start_date", "-pk")
     )
+    # Dose orders are loaded only for a role that may see them (dose.view).
+    if "dose.view" in allowed:
+        orders = DoseOrder.objects.order_by("-signed_at", "-pk")
+        courses = courses.prefetch_related(Prefetch("orders", queryset=orders))
+    courses = list(courses[:5])
     for course in courses:
-        orders = list(course.orders.all())
-        course.current_order = orders[0] if orders else None
+        if "dose.view" in allowed:
+            current = list(course.orders.all())
+            course.current_order = current[0] if current else None
     upcoming = list(
         Appointment.objects.filter(
             clinic_id=patient.clinic_id,
@@ -40,7 +44,7 @@ def scheduling_chart(context: Any, patient: Any) -> dict[str, Any]:
     )
     return {
         "patient": patient,
-        "allowed": context.get("allowed", frozenset()),
+        "allowed": allowed,
         "courses": courses,
         "upcoming": upcoming[:UPCOMING],
         "more": len(upcoming) > UPCOMING,
