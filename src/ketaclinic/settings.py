@@ -2,7 +2,8 @@
 
 Environment: DATABASE_URL, KETACLINIC_SECRET_KEY, KETACLINIC_DEBUG,
 KETACLINIC_ALLOWED_HOSTS, KETACLINIC_EMAIL_URL, KETACLINIC_IDLE_MINUTES,
-KETACLINIC_VAR_DIR, KETACLINIC_INSTRUMENTS_DIR, KETACLINIC_AUDIT_ANCHOR.
+KETACLINIC_VAR_DIR, KETACLINIC_INSTRUMENTS_DIR, KETACLINIC_AUDIT_ANCHOR,
+KETACLINIC_AUDIT_ANCHOR_COPIES, KETACLINIC_CACHE_URL.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ VAR_DIR = Path(os.environ.get("KETACLINIC_VAR_DIR", BASE_DIR / "var"))
 # Each audit seal's head is also appended here, outside the database, so that removing the
 # newest seals and their events is detected (verify_audit). Keep a copy off the machine.
 AUDIT_ANCHOR = Path(os.environ.get("KETACLINIC_AUDIT_ANCHOR", VAR_DIR / "audit-anchor.log"))
+# Copies of the anchor off this machine, comma-separated: file:///mnt/other/anchor.log,
+# syslog://collector:514, syslog+tcp://collector:601, syslog:///dev/log (audit/anchor.py).
+AUDIT_ANCHOR_COPIES = [
+    c.strip() for c in os.environ.get("KETACLINIC_AUDIT_ANCHOR_COPIES", "").split(",") if c.strip()
+]
 
 
 def env_flag(name: str, default: bool = False) -> bool:

@@ -21,7 +21,7 @@ from ketaclinic.accounts.forms import ClinicSettingsForm, OtpForm, StaffForm, To
 from ketaclinic.accounts.models import ApiToken, Membership, User
 from ketaclinic.accounts.roles import Role
 from ketaclinic.accounts.services import add_staff
-from ketaclinic.audit.services import record
+from ketaclinic.audit.services import health_warnings, record
 
 
 @login_required
@@ -135,7 +135,12 @@ def _staff_page(request: HttpRequest, actor: Any, form: StaffForm) -> HttpRespon
     return render(
         request,
         "accounts/staff.html",
-        {"form": form, "memberships": memberships, "settings_form": settings_form},
+        {
+            "form": form,
+            "memberships": memberships,
+            "settings_form": settings_form,
+            "audit_warnings": health_warnings(),
+        },
     )
 
 
