@@ -6,18 +6,25 @@ and returns how much it did; one failing job never stops the others.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from django.db import connection
 
-from ketaclinic.audit.services import seal_pending
-from ketaclinic.inventory.services import send_inventory_reminders
+from ketaclinic.audit.services import beat, last_beat, seal_pending
+from ketaclinic.inventory.services import (
+    alert_admins_of_ledger_problems,
+    send_inventory_reminders,
+    verify_ledger,
+)
 from ketaclinic.measures.services import notify_unnotified_alerts, send_due_questionnaires
 from ketaclinic.scheduling.services import (
     send_due_reminders,
     send_pre_appointment_questionnaires,
 )
+
+log = logging.getLogger(__name__)
 
 
 def seal_audit(now: datetime) -> int:
@@ -37,6 +44,19 @@ def optimize_sqlite(now: datetime) -> int:
     return 1
 
 
+def verify_ledger_nightly(now: datetime) -> int:
+    """Verify the drug ledger once a day (after 02:00 UTC) and e-mail admins what is wrong."""
+    last = last_beat("verify_ledger")
+    if now.hour < 2 or (last is not None and last.date() == now.date()):
+        return 0
+    problems = verify_ledger()
+    beat("verify_ledger")
+    if problems:
+        # Entry ids only: the message goes to the log, the details go to the admins.
+        log.error("worker: the drug ledger failed verification at %s", problems[0])
+    return alert_admins_of_ledger_problems(problems)
+
+
 def remind_inventories(now: datetime) -> int:
     return send_inventory_reminders()  # each clinic on its own date
 
@@ -53,4 +73,5 @@ JOBS: list[tuple[Job, float]] = [
     (send_due_reminders, 60),
     (optimize_sqlite, 600),
     (remind_inventories, 3600),
+    (verify_ledger_nightly, 600),
 ]
