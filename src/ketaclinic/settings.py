@@ -126,6 +126,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    "ketaclinic.accounts.login_limits.LoginLimitBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 PASSWORD_HASHERS = [
@@ -232,6 +233,31 @@ globals().update(
     email_settings(os.environ.get("KETACLINIC_EMAIL_URL", "console:" if DEBUG else "none:"))
 )
 DEFAULT_FROM_EMAIL = globals().get("DEFAULT_FROM_EMAIL", "ketaclinic@localhost")
+
+# One cache shared by every process and host (rate limits, lockouts): the database by
+# default (its table is made by migrate), Redis when KETACLINIC_CACHE_URL is set
+# (redis://host:6379/0). See ketaclinic/limits.py.
+CACHE_URL = os.environ.get("KETACLINIC_CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "ketaclinic_cache",
+            # Rate-limit keys are many and short-lived; culling must not drop live counts.
+            "OPTIONS": {"MAX_ENTRIES": 200_000},
+        }
+    )
+}
+# Log-in limits besides django-axes' lock of one account from one address (AXES_*):
+# failures per address over all accounts (password spraying) and per account over all
+# addresses (distributed guessing), each in a 15-minute window.
+LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("KETACLINIC_LOGIN_FAILURES_PER_ADDRESS", "30"))
+LOGIN_FAILURES_PER_ACCOUNT = int(os.environ.get("KETACLINIC_LOGIN_FAILURES_PER_ACCOUNT", "20"))
+LOGIN_WINDOW_SECONDS = 15 * 60
+# API requests per token per minute.
+API_REQUESTS_PER_MINUTE = int(os.environ.get("KETACLINIC_API_REQUESTS_PER_MINUTE", "600"))
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 

@@ -25,6 +25,11 @@ urlpatterns = [
     path(
         "staff/<int:membership_id>/deactivate/", accounts.staff_deactivate, name="staff_deactivate"
     ),
+    path(
+        "staff/<int:membership_id>/reset-two-factor/",
+        accounts.staff_reset_second_factor,
+        name="staff_reset_second_factor",
+    ),
     path("patients/", patients.patient_search, name="patient_search"),
     path("patients/new/", patients.patient_new, name="patient_new"),
     path("patients/<int:patient_id>/", patients.patient_chart, name="patient_chart"),

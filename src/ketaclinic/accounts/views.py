@@ -20,7 +20,13 @@ from ketaclinic.accounts.access import SESSION_CLINIC_KEY, current_membership, r
 from ketaclinic.accounts.forms import ClinicSettingsForm, OtpForm, StaffForm, TokenForm
 from ketaclinic.accounts.models import ApiToken, Membership, User
 from ketaclinic.accounts.roles import Role
-from ketaclinic.accounts.services import add_staff
+from ketaclinic.accounts.services import (
+    add_staff,
+    issue_api_token,
+    may_enrol_second_factor,
+    reset_second_factor,
+    set_two_factor_required,
+)
 from ketaclinic.audit.services import health_warnings, record
 
 
@@ -53,6 +59,9 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     """Enrol a TOTP device (QR code) or confirm a code from an enrolled one."""
     device = TOTPDevice.objects.filter(user=request.user, confirmed=True).first()
     enrolling = device is None
+    if enrolling and not may_enrol_second_factor(request.user):
+        # A password alone must not let anyone attach their own authenticator.
+        return render(request, "accounts/two_factor_reset_needed.html", status=403)
     if enrolling:
         device = TOTPDevice.objects.filter(user=request.user, confirmed=False).first()
         if device is None:
@@ -167,12 +176,7 @@ def clinic_settings(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     form = ClinicSettingsForm(request.POST)
     if form.is_valid():
-        clinic = actor.clinic
-        clinic.require_two_factor = form.cleaned_data["require_two_factor"]
-        clinic.save(update_fields=["require_two_factor"])
-        record(
-            actor, "update", obj=clinic, detail={"require_two_factor": clinic.require_two_factor}
-        )
+        set_two_factor_required(actor=actor, required=form.cleaned_data["require_two_factor"])
         messages.success(request, "Clinic settings saved.")
     return redirect("staff")
 
@@ -184,12 +188,25 @@ def tokens(request: HttpRequest) -> HttpResponse:
     form = TokenForm(request.POST or None)
     new_token = None
     if request.method == "POST" and form.is_valid():
-        token, new_token = ApiToken.issue(actor.membership, name=form.cleaned_data["name"])
-        record(actor, "create", obj=token)
-        form = TokenForm()
+        try:
+            _, new_token = issue_api_token(
+                actor=actor, name=form.cleaned_data["name"], otp_code=form.cleaned_data["otp_code"]
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            form = TokenForm()
     mine = ApiToken.objects.filter(membership=actor.membership).order_by("-created_at")
     return render(
-        request, "accounts/tokens.html", {"form": form, "tokens": mine, "new_token": new_token}
+        request,
+        "accounts/tokens.html",
+        {
+            "form": form,
+            "tokens": mine,
+            "new_token": new_token,
+            "needs_code": actor.clinic.require_two_factor,
+        },
     )
 
 
@@ -202,3 +219,16 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     record(actor, "revoke", obj=token)
     messages.success(request, "Token revoked.")
     return redirect("tokens")
+
+
+@require_POST
+@require("staff.manage")
+def staff_reset_second_factor(request: HttpRequest, membership_id: int) -> HttpResponse:
+    """An admin removes a member's lost authenticator; they enrol a new one within a day."""
+    actor = request.actor  # type: ignore[attr-defined]
+    membership = get_object_or_404(Membership, pk=membership_id, clinic=actor.clinic)
+    reset_second_factor(actor=actor, membership=membership)
+    messages.success(
+        request, f"{membership.user}'s authenticator was removed; they can enrol a new one today."
+    )
+    return redirect("staff")
