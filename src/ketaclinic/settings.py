@@ -256,6 +256,11 @@ CACHES = {
 LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("KETACLINIC_LOGIN_FAILURES_PER_ADDRESS", "30"))
 LOGIN_FAILURES_PER_ACCOUNT = int(os.environ.get("KETACLINIC_LOGIN_FAILURES_PER_ACCOUNT", "20"))
 LOGIN_WINDOW_SECONDS = 15 * 60
+# The worker's daily backup (worker/backup.py): where, how many to keep, after which hour (UTC).
+# An empty KETACLINIC_BACKUP_DIR turns it off (e.g. when the database host backs up itself).
+BACKUP_DIR = os.environ.get("KETACLINIC_BACKUP_DIR", str(VAR_DIR / "backups"))
+BACKUP_KEEP = int(os.environ.get("KETACLINIC_BACKUP_KEEP", "14"))
+BACKUP_HOUR = int(os.environ.get("KETACLINIC_BACKUP_HOUR", "1"))
 # API requests per token per minute.
 API_REQUESTS_PER_MINUTE = int(os.environ.get("KETACLINIC_API_REQUESTS_PER_MINUTE", "600"))
 

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 TAG = "ketaclinic-audit-anchor"
 LINE = re.compile(r"(?:^|\s)(\d+) (\d+) ([0-9a-f]{64})\s*$")
+RESTORE = "restore "  # a line `restore <when> from-backup <created> <sha256>` (worker/backup.py)
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", ""}
 
 
@@ -108,6 +109,11 @@ def read_heads(path: Path) -> dict[int, tuple[int, str]] | None:
         return None
     heads: dict[int, tuple[int, str]] = {}
     for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if RESTORE in raw:
+            # A restore from a backup: the heads that follow it are the backup's; what was
+            # anchored before it and is not in the backup was lost, knowingly.
+            heads = {}
+            continue
         match = LINE.search(raw)
         if match is None:
             continue

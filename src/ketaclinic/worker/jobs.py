@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
+from django.conf import settings
 from django.db import connection
 
 from ketaclinic.audit.services import beat, last_beat, seal_pending
@@ -23,6 +25,7 @@ from ketaclinic.scheduling.services import (
     send_due_reminders,
     send_pre_appointment_questionnaires,
 )
+from ketaclinic.worker.backup import scheduled_backup
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,18 @@ def verify_ledger_nightly(now: datetime) -> int:
     return alert_admins_of_ledger_problems(problems)
 
 
+def daily_backup(now: datetime) -> int:
+    """A backup once a day after BACKUP_HOUR (UTC), the newest BACKUP_KEEP kept."""
+    if not settings.BACKUP_DIR or now.hour < settings.BACKUP_HOUR:
+        return 0
+    last = last_beat("backup")
+    if last is not None and last.date() == now.date():
+        return 0
+    scheduled_backup(now, Path(settings.BACKUP_DIR), settings.BACKUP_KEEP)
+    beat("backup")
+    return 1
+
+
 def remind_inventories(now: datetime) -> int:
     return send_inventory_reminders()  # each clinic on its own date
 
@@ -74,4 +89,5 @@ JOBS: list[tuple[Job, float]] = [
     (optimize_sqlite, 600),
     (remind_inventories, 3600),
     (verify_ledger_nightly, 600),
+    (daily_backup, 600),
 ]
