@@ -183,3 +183,25 @@ def test_a_damaged_backup_is_refused(sites, tmp_path):
             "print(connection.introspection.table_names())",
         ).stdout
     )
+
+
+@pytest.mark.django_db
+def test_the_worker_backs_up_once_a_day_and_keeps_the_newest(settings, tmp_path, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from ketaclinic.worker import backup, jobs
+
+    monkeypatch.setattr(backup, "backup", lambda out: out.write_text("backup"))
+    settings.BACKUP_DIR, settings.BACKUP_KEEP, settings.BACKUP_HOUR = str(tmp_path), 3, 1
+    day = datetime(2026, 12, 1, 0, 30, tzinfo=UTC)
+    assert jobs.daily_backup(day) == 0  # before the hour
+    for n in range(5):
+        morning = day + timedelta(days=n, hours=1)
+        assert jobs.daily_backup(morning) == 1
+        assert jobs.daily_backup(morning + timedelta(hours=2)) == 0  # once a day
+    kept = sorted(p.name for p in tmp_path.glob("ketaclinic-*.tar"))
+    assert kept == [
+        "ketaclinic-20261203-013000.tar",
+        "ketaclinic-20261204-013000.tar",
+        "ketaclinic-20261205-013000.tar",
+    ]

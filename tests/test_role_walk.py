@@ -19,7 +19,7 @@ from tests.conftest import ROLES
 pytestmark = pytest.mark.django_db
 
 # Pages that need no role: the log-in flow, and links for patients (their token is the key).
-OPEN_PAGES = {"login", "logout", "home", "choose_clinic", "two_factor"}
+OPEN_PAGES = {"login", "logout", "home", "choose_clinic", "two_factor", "healthz", "readyz"}
 PUBLIC_PREFIXES = ("q/", "intake-link/", "consent-link/", "ics/")
 MISSING_ID = 999_999
 

@@ -55,6 +55,7 @@ def test_two_workers_send_each_alert_email_once(api_client, staff, clinic, monke
     physician = staff["physician"].user
     physician.email = "chen@harbor.example"
     physician.save(update_fields=["email"])
+
     def down(**kwargs):
         raise ConnectionRefusedError("mail server down when the alerts opened")
 
@@ -93,6 +94,7 @@ def test_two_workers_send_each_alert_email_once(api_client, staff, clinic, monke
 
 def test_two_workers_seal_every_event_once_and_the_chain_stays_whole(login, staff, patient):
     _postgres_only()
+
     def views_then_seal():
         client = login(staff["nurse"])  # each worker thread its own browser
         for _ in range(5):

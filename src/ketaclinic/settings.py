@@ -261,6 +261,8 @@ LOGIN_WINDOW_SECONDS = 15 * 60
 BACKUP_DIR = os.environ.get("KETACLINIC_BACKUP_DIR", str(VAR_DIR / "backups"))
 BACKUP_KEEP = int(os.environ.get("KETACLINIC_BACKUP_KEEP", "14"))
 BACKUP_HOUR = int(os.environ.get("KETACLINIC_BACKUP_HOUR", "1"))
+# /readyz fails when no worker finished a pass for this long.
+WORKER_STALE_SECONDS = int(os.environ.get("KETACLINIC_WORKER_STALE_SECONDS", "60"))
 # API requests per token per minute.
 API_REQUESTS_PER_MINUTE = int(os.environ.get("KETACLINIC_API_REQUESTS_PER_MINUTE", "600"))
 
@@ -270,10 +272,14 @@ NINJA_PAGINATION_PER_PAGE = 25
 NINJA_PAGINATION_MAX_LIMIT = 100
 
 # Application logs never carry patient data: only event kinds and ids.
+LOG_JSON = env_flag("KETACLINIC_LOG_JSON", default=not DEBUG)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "ketaclinic.logjson.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", **({"formatter": "json"} if LOG_JSON else {})}
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},

@@ -5,6 +5,7 @@ from ketaclinic.accounts import views as accounts
 from ketaclinic.api import api
 from ketaclinic.audit import views as audit
 from ketaclinic.patients import views as patients
+from ketaclinic.worker import views as health
 
 urlpatterns = [
     path("", accounts.home, name="home"),
@@ -51,4 +52,6 @@ urlpatterns = [
     path("", include("ketaclinic.inventory.urls")),
     path("", include("ketaclinic.treatment.urls")),
     path("api/v1/", api.urls),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
 ]

@@ -53,7 +53,7 @@ def verify_ledger_nightly(now: datetime) -> int:
     if now.hour < 2 or (last is not None and last.date() == now.date()):
         return 0
     problems = verify_ledger()
-    beat("verify_ledger")
+    beat("verify_ledger", now)
     if problems:
         # Entry ids only: the message goes to the log, the details go to the admins.
         log.error("worker: the drug ledger failed verification at %s", problems[0])
@@ -68,7 +68,7 @@ def daily_backup(now: datetime) -> int:
     if last is not None and last.date() == now.date():
         return 0
     scheduled_backup(now, Path(settings.BACKUP_DIR), settings.BACKUP_KEEP)
-    beat("backup")
+    beat("backup", now)
     return 1
 
 
