@@ -93,6 +93,19 @@ def _append(event: AuditEvent) -> AuditEvent:
     return event
 
 
+def hold_chain(clinic_id: int | None) -> None:
+    """Take the clinic's chain row now, for a transaction that will lock other rows first.
+
+    Every audit event holds its clinic's chain row until commit. A transaction that locks
+    a row and then records, running beside one that recorded and then wants that row,
+    would deadlock; taking the chain first, where a service locks, keeps one order.
+    """
+    chain = clinic_id or 0
+    if not AuditChain.objects.select_for_update().filter(chain=chain).exists():
+        _start_chain(chain)
+        AuditChain.objects.select_for_update().filter(chain=chain).exists()
+
+
 def _start_chain(chain: int) -> None:
     try:
         with transaction.atomic():

@@ -27,7 +27,7 @@ from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Clinic, Membership, User
 from ketaclinic.accounts.roles import may
 from ketaclinic.audit.models import AuditEvent
-from ketaclinic.audit.services import record
+from ketaclinic.audit.services import hold_chain, record
 from ketaclinic.inventory import ledger_chain, rules
 from ketaclinic.inventory.models import (
     Container,
@@ -318,6 +318,7 @@ def _lock_lot(lot: Lot) -> Lot:
     the second reads the balance the first wrote. SQLite runs transactions IMMEDIATE
     (settings), which already serialises writers; select_for_update is a no-op there.
     """
+    hold_chain(lot.clinic_id)  # the audit chain first, as every ledger write will record
     return Lot.objects.select_for_update().get(pk=lot.pk)
 
 
