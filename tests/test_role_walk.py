@@ -19,7 +19,7 @@ from tests.conftest import ROLES
 pytestmark = pytest.mark.django_db
 
 # Pages that need no role: the log-in flow, and links for patients (their token is the key).
-OPEN_PAGES = {"login", "logout", "home", "choose_clinic", "two_factor"}
+OPEN_PAGES = {"login", "logout", "home", "choose_clinic", "two_factor", "healthz", "readyz"}
 # Set-up: the recovery codes shown once after enrolment, and the e-mailed password link.
 OPEN_PAGES |= {"two_factor_recovery", "password_reset_confirm"}
 PUBLIC_PREFIXES = ("q/", "intake-link/", "consent-link/", "ics/", "outcomes/published/")

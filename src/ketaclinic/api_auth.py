@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
+from ninja.errors import HttpError
 from ninja.security import HttpBearer
 from ninja.utils import check_csrf
 
+from ketaclinic import limits
 from ketaclinic.accounts.access import Actor, actor_for, require_api
 from ketaclinic.accounts.models import ApiToken, hash_token
 from ketaclinic.api_safety import refuse_unstorable
@@ -31,6 +34,8 @@ def _token_membership(request: HttpRequest, raw: str) -> bool:
     )
     if found is None:
         return False
+    if limits.limited_after_hit(f"api:token:{found.pk}", settings.API_REQUESTS_PER_MINUTE, 60):
+        raise HttpError(429, "Too many requests with this token: wait a minute and retry.")
     request.user = found.membership.user
     request._membership = found.membership  # type: ignore[attr-defined]
     request.api_token_id = found.pk  # type: ignore[attr-defined]

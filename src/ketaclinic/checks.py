@@ -82,3 +82,17 @@ def check_email(app_configs, **kwargs):  # type: ignore[no-untyped-def]
             )
         ]
     return []
+
+
+@register("security", deploy=True)
+def check_audit_trail(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+    """Sealing late or an anchor kept only on this machine (audit.services.health_warnings)."""
+    from django.db import DatabaseError
+
+    from ketaclinic.audit.services import health_warnings
+
+    try:
+        warnings = health_warnings()
+    except DatabaseError:  # not migrated yet: `migrate` comes first
+        return []
+    return [Warning(text, id="ketaclinic.W002") for text in warnings]

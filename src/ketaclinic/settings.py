@@ -3,7 +3,7 @@
 Environment: DATABASE_URL, KETACLINIC_SECRET_KEY, KETACLINIC_DEBUG,
 KETACLINIC_ALLOWED_HOSTS, KETACLINIC_EMAIL_URL, KETACLINIC_IDLE_MINUTES,
 KETACLINIC_VAR_DIR, KETACLINIC_INSTRUMENTS_DIR, KETACLINIC_AUDIT_ANCHOR,
-KETACLINIC_SECURE_SSL_REDIRECT, KETACLINIC_HSTS_SECONDS.
+KETACLINIC_SECURE_SSL_REDIRECT, KETACLINIC_HSTS_SECONDS, KETACLINIC_AUDIT_ANCHOR_COPIES, KETACLINIC_CACHE_URL.
 """
 
 from __future__ import annotations
@@ -20,6 +20,11 @@ VAR_DIR = Path(os.environ.get("KETACLINIC_VAR_DIR", BASE_DIR / "var"))
 # Each audit seal's head is also appended here, outside the database, so that removing the
 # newest seals and their events is detected (verify_audit). Keep a copy off the machine.
 AUDIT_ANCHOR = Path(os.environ.get("KETACLINIC_AUDIT_ANCHOR", VAR_DIR / "audit-anchor.log"))
+# Copies of the anchor off this machine, comma-separated: file:///mnt/other/anchor.log,
+# syslog://collector:514, syslog+tcp://collector:601, syslog:///dev/log (audit/anchor.py).
+AUDIT_ANCHOR_COPIES = [
+    c.strip() for c in os.environ.get("KETACLINIC_AUDIT_ANCHOR_COPIES", "").split(",") if c.strip()
+]
 
 
 def env_flag(name: str, default: bool = False) -> bool:
@@ -125,6 +130,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    "ketaclinic.accounts.login_limits.LoginLimitBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 PASSWORD_HASHERS = [
@@ -239,16 +245,52 @@ globals().update(
 )
 DEFAULT_FROM_EMAIL = globals().get("DEFAULT_FROM_EMAIL", "ketaclinic@localhost")
 
+# One cache shared by every process and host (rate limits, lockouts): the database by
+# default (its table is made by migrate), Redis when KETACLINIC_CACHE_URL is set
+# (redis://host:6379/0). See ketaclinic/limits.py.
+CACHE_URL = os.environ.get("KETACLINIC_CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "ketaclinic_cache",
+            # Rate-limit keys are many and short-lived; culling must not drop live counts.
+            "OPTIONS": {"MAX_ENTRIES": 200_000},
+        }
+    )
+}
+# Log-in limits besides django-axes' lock of one account from one address (AXES_*):
+# failures per address over all accounts (password spraying) and per account over all
+# addresses (distributed guessing), each in a 15-minute window.
+LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("KETACLINIC_LOGIN_FAILURES_PER_ADDRESS", "30"))
+LOGIN_FAILURES_PER_ACCOUNT = int(os.environ.get("KETACLINIC_LOGIN_FAILURES_PER_ACCOUNT", "20"))
+LOGIN_WINDOW_SECONDS = 15 * 60
+# The worker's daily backup (worker/backup.py): where, how many to keep, after which hour (UTC).
+# An empty KETACLINIC_BACKUP_DIR turns it off (e.g. when the database host backs up itself).
+BACKUP_DIR = os.environ.get("KETACLINIC_BACKUP_DIR", str(VAR_DIR / "backups"))
+BACKUP_KEEP = int(os.environ.get("KETACLINIC_BACKUP_KEEP", "14"))
+BACKUP_HOUR = int(os.environ.get("KETACLINIC_BACKUP_HOUR", "1"))
+# /readyz fails when no worker finished a pass for this long.
+WORKER_STALE_SECONDS = int(os.environ.get("KETACLINIC_WORKER_STALE_SECONDS", "60"))
+# API requests per token per minute.
+API_REQUESTS_PER_MINUTE = int(os.environ.get("KETACLINIC_API_REQUESTS_PER_MINUTE", "600"))
+
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 NINJA_PAGINATION_PER_PAGE = 25
 NINJA_PAGINATION_MAX_LIMIT = 100
 
 # Application logs never carry patient data: only event kinds and ids.
+LOG_JSON = env_flag("KETACLINIC_LOG_JSON", default=not DEBUG)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "ketaclinic.logjson.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", **({"formatter": "json"} if LOG_JSON else {})}
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},

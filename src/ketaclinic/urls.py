@@ -6,6 +6,7 @@ from ketaclinic.api import api
 from ketaclinic.audit import views as audit
 from ketaclinic.home import home
 from ketaclinic.patients import views as patients
+from ketaclinic.worker import views as health
 
 urlpatterns = [
     path("", home, name="home"),
@@ -50,4 +51,6 @@ urlpatterns = [
     path("", include("ketaclinic.outcomes.urls")),
     path("api/v1/", api.urls),
     path("fhir/R4/", include("ketaclinic.interop.urls")),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
 ]

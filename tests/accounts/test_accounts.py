@@ -97,9 +97,13 @@ def test_lockout_after_repeated_failures_is_audited(staff, settings):
 
 
 def test_two_factor_is_required_when_the_clinic_turns_it_on(staff, patient):
-    clinic = patient.clinic
-    clinic.require_two_factor = True
-    clinic.save()
+    from ketaclinic.accounts.access import Actor
+    from ketaclinic.accounts.services import set_two_factor_requirement
+
+    admin = staff["admin"]
+    set_two_factor_requirement(
+        actor=Actor(user=admin.user, membership=admin), required=True, grace_days=0
+    )
     client = Client()
     client.post("/login/", {"username": "okafor", "password": "correct-horse-battery"})
     response = client.get(f"/patients/{patient.pk}/")
@@ -228,9 +232,12 @@ def test_a_new_account_from_the_staff_page_needs_a_password(login, staff):
     [("/patients/", "/patients/"), ("https://evil.example/phish", "/"), ("//evil.example", "/")],
 )
 def test_after_two_factor_only_this_site_is_a_destination(staff, target, lands):
+    from ketaclinic.accounts.services import open_second_factor_enrolment
+
     clinic = staff["nurse"].clinic
     clinic.require_two_factor = True
     clinic.save()
+    open_second_factor_enrolment(staff["nurse"].user)
     client = Client()
     client.post("/login/", {"username": "okafor", "password": "correct-horse-battery"})
     client.get("/account/two-factor/")

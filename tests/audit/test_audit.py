@@ -57,7 +57,7 @@ def test_sealing_chains_batches_per_clinic_and_verify_passes(login, staff, patie
     assert verify() == []
 
 
-GUARD = importlib.import_module("ketaclinic.audit.migrations.0002_append_only_guard")
+GUARD = importlib.import_module("ketaclinic.audit.migrations.0003_event_numbers_ops")
 
 
 @contextmanager
@@ -66,8 +66,9 @@ def guard_lifted():
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN (%s, %s)",
-                [GUARD.EVENTS, GUARD.SEALS],
+                "SELECT name, sql FROM sqlite_master"
+                " WHERE type = 'trigger' AND tbl_name IN (%s, %s, %s)",
+                [GUARD.EVENTS, GUARD.SEALS, GUARD.CHAINS],
             )
             triggers = cursor.fetchall()
             for name, _ in triggers:
@@ -186,7 +187,8 @@ def test_verify_detects_the_newest_seal_removed_with_its_events(
         AuditEvent.objects.filter(seal=newest).delete()
         newest.delete()
     assert [str(p) for p in verify()] == [
-        f"seal {newest.chain}/{newest.seq}: is anchored but missing: the newest events were removed"
+        f"chain {newest.chain}: event 2 is missing: the newest events were removed",
+        f"seal {newest.chain}/{newest.seq}: is anchored but missing: the newest events were removed",
     ]
 
 

@@ -29,9 +29,7 @@ from tests.inventory.conftest import actor, witness_request
 
 pytestmark = pytest.mark.django_db
 
-GUARD = importlib.import_module(
-    "ketaclinic.inventory.migrations.0003_append_only_guards_everywhere"
-)
+GUARD = importlib.import_module("ketaclinic.inventory.migrations.0004_ledger_chain_ops")
 
 
 def refused(sql: str, params: list) -> None:

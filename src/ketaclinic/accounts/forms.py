@@ -24,6 +24,13 @@ class StaffForm(forms.Form):
 
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, label="Label", help_text="e.g. chair tablet 3")
+    otp_code = forms.CharField(
+        max_length=8,
+        required=False,
+        label="Code from your authenticator",
+        help_text="Your clinic requires two-factor: a token is created only with a fresh code.",
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code"}),
+    )
 
 
 class OtpForm(forms.Form):

@@ -22,6 +22,10 @@ def validate_timezone(value: str) -> None:
 class User(AbstractUser):
     """A person who logs in. What they may do depends on their membership in a clinic."""
 
+    # Until when this user may enrol an authenticator with their password alone, once a
+    # clinic of theirs requires two-factor (accounts.services.may_enrol_second_factor).
+    second_factor_enrolment_until = models.DateTimeField(null=True, blank=True)
+
     def __str__(self) -> str:
         return self.get_full_name() or self.username
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone as dj_timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ketaclinic.accounts.models import ApiToken, Clinic, Membership, User, validate_timezone
 from ketaclinic.accounts.roles import STAFF_ROLES, Role
@@ -100,6 +101,8 @@ def add_staff(
     membership, _ = Membership.objects.update_or_create(
         user=user, clinic=clinic, defaults={"role": role.value, "is_active": True}
     )
+    if clinic.require_two_factor and not _has_authenticator(user):
+        open_second_factor_enrolment(user)  # the admin adding them vouches for them
     return membership
 
 
@@ -275,9 +278,8 @@ def unlock_staff(*, actor: Any, membership: Membership) -> int:
 
 
 def reset_two_factor(*, actor: Any, membership: Membership) -> None:
-    """Remove the member's authenticator and recovery codes; they enrol again at next log-in."""
+    """Remove the member's authenticator and recovery codes; they enrol again within a day."""
     from django_otp.plugins.otp_static.models import StaticDevice
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
     actor.check("staff.manage")
     try:
@@ -287,6 +289,7 @@ def reset_two_factor(*, actor: Any, membership: Membership) -> None:
     with transaction.atomic():
         TOTPDevice.objects.filter(user_id=membership.user_id).delete()
         StaticDevice.objects.filter(user_id=membership.user_id).delete()
+        open_second_factor_enrolment(membership.user, timedelta(days=1))
         _record(actor, "two_factor_reset", membership, {})
 
 
@@ -415,6 +418,10 @@ def set_two_factor_requirement(*, actor: Any, required: bool, grace_days: int) -
                 "two_factor_required_since",
             ]
         )
+        if starting:  # members without an authenticator may enrol one with their password
+            for membership in Membership.objects.active().filter(clinic=clinic):
+                if not _has_authenticator(membership.user):
+                    open_second_factor_enrolment(membership.user)
         from ketaclinic.audit.services import record
 
         record(
@@ -424,6 +431,67 @@ def set_two_factor_requirement(*, actor: Any, required: bool, grace_days: int) -
             detail={"require_two_factor": required, "grace_days": grace_days},
         )
     return clinic
+
+
+# --- two-factor guards -----------------------------------------------------------------
+#
+# Once a clinic requires two-factor, a stolen password alone must not be enough to enrol
+# the thief's authenticator, nor to mint an API token (which skips the second factor).
+# Enrolling with the password alone is allowed while the clinic's grace period runs
+# (set_two_factor_requirement), or in a window an admin opened for one person: adding
+# them while two-factor is required, or resetting a lost authenticator.
+
+ENROLMENT_WINDOW = timedelta(days=7)
+
+
+def _has_authenticator(user: User) -> bool:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def open_second_factor_enrolment(user: User, window: timedelta = ENROLMENT_WINDOW) -> None:
+    User.objects.filter(pk=user.pk).update(second_factor_enrolment_until=dj_timezone.now() + window)
+
+
+def may_enrol_second_factor(user: User) -> bool:
+    """Whether `user` may enrol an authenticator now, with only their password behind them."""
+    from ketaclinic.accounts.access import two_factor_grace_ends
+
+    if _has_authenticator(user):
+        return False  # a second one is enrolled by confirming with the first (or a reset)
+    requiring = [
+        m.clinic
+        for m in Membership.objects.active()
+        .filter(user=user, clinic__require_two_factor=True)
+        .select_related("clinic")
+    ]
+    if not requiring:
+        return True
+    if any(two_factor_grace_ends(user, clinic) is not None for clinic in requiring):
+        return True
+    until = User.objects.filter(pk=user.pk).values_list("second_factor_enrolment_until", flat=True)
+    return until[0] is not None and until[0] > dj_timezone.now()
+
+
+@transaction.atomic
+def issue_api_token(*, actor: Any, name: str, otp_code: str = "") -> tuple[ApiToken, str]:
+    """A new token for the actor's membership; the raw secret is returned once.
+
+    When the clinic requires two-factor, a code from the member's authenticator is
+    checked now, whatever the session passed earlier: the token will skip that check.
+    """
+    from ketaclinic.audit.services import record
+
+    if actor.clinic.require_two_factor:
+        device = TOTPDevice.objects.filter(user=actor.user, confirmed=True).first()
+        if device is None:
+            raise ValidationError(
+                {"otp_code": "Enrol an authenticator first: your clinic requires two-factor."}
+            )
+        if not device.verify_token((otp_code or "").strip()):
+            raise ValidationError({"otp_code": "That code is not valid."})
+    token, raw = ApiToken.issue(actor.membership, name=name)
+    record(actor, "create", obj=token)
+    return token, raw
 
 
 def create_clinic(

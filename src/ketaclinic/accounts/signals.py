@@ -39,9 +39,12 @@ def on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 def on_login_failed(
     sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any
 ) -> None:
+    from ketaclinic.accounts import login_limits
     from ketaclinic.audit.services import record_system
 
-    record_system("login_failed", username=str(credentials.get("username", "")), ip=_ip(request))
+    username = str(credentials.get("username", ""))
+    login_limits.record_failure(request, username)
+    record_system("login_failed", username=username, ip=_ip(request))
 
 
 @receiver(user_locked_out)

@@ -26,9 +26,11 @@ from ketaclinic.accounts.roles import Role
 from ketaclinic.accounts.services import (
     add_staff_member,
     deactivate_staff,
+    issue_api_token,
+    may_enrol_second_factor,
     set_two_factor_requirement,
 )
-from ketaclinic.audit.services import record
+from ketaclinic.audit.services import health_warnings, record
 
 
 @login_required
@@ -57,6 +59,9 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     """
     device = TOTPDevice.objects.filter(user=request.user, confirmed=True).first()
     enrolling = device is None
+    if enrolling and not may_enrol_second_factor(request.user):
+        # A password alone must not let anyone attach their own authenticator.
+        return render(request, "accounts/two_factor_reset_needed.html", status=403)
     if enrolling:
         device = TOTPDevice.objects.filter(user=request.user, confirmed=False).first()
         if device is None:
@@ -178,7 +183,12 @@ def _staff_page(request: HttpRequest, actor: Any, form: StaffForm) -> HttpRespon
     return render(
         request,
         "accounts/staff.html",
-        {"form": form, "memberships": memberships, "settings_form": settings_form},
+        {
+            "form": form,
+            "memberships": memberships,
+            "settings_form": settings_form,
+            "audit_warnings": health_warnings(),
+        },
     )
 
 
@@ -220,12 +230,25 @@ def tokens(request: HttpRequest) -> HttpResponse:
     form = TokenForm(request.POST or None)
     new_token = None
     if request.method == "POST" and form.is_valid():
-        token, new_token = ApiToken.issue(actor.membership, name=form.cleaned_data["name"])
-        record(actor, "create", obj=token)
-        form = TokenForm()
+        try:
+            _, new_token = issue_api_token(
+                actor=actor, name=form.cleaned_data["name"], otp_code=form.cleaned_data["otp_code"]
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            form = TokenForm()
     mine = ApiToken.objects.filter(membership=actor.membership).order_by("-created_at")
     return render(
-        request, "accounts/tokens.html", {"form": form, "tokens": mine, "new_token": new_token}
+        request,
+        "accounts/tokens.html",
+        {
+            "form": form,
+            "tokens": mine,
+            "new_token": new_token,
+            "needs_code": actor.clinic.require_two_factor,
+        },
     )
 
 

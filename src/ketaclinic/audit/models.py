@@ -6,6 +6,12 @@ requests. Within seconds the worker (or `seal_audit`) seals the new events of ea
 clinic in a batch: a Merkle root over their digests, chained to the clinic's
 previous seal. Altering an event breaks its digest; removing one breaks its seal's
 root and count; removing a seal breaks the chain. See `audit.services.verify`.
+
+Before it is sealed, an event is already numbered: each clinic's chain (`AuditChain`)
+hands out the next sequence number and a running hash (`link`) over every digest so
+far, in one UPDATE in the event's own transaction. A missing event, sealed or not,
+leaves a gap in the numbers and a broken link, and the chain's head row says how many
+events there must be.
 """
 
 from __future__ import annotations
@@ -40,6 +46,11 @@ class AuditEvent(models.Model):
     via_token = models.BigIntegerField(null=True, blank=True)
     detail = models.JSONField(default=dict, blank=True)
     digest = models.CharField(max_length=64)
+    # Position in the clinic's chain (1, 2, 3, ...) and the running hash after this event:
+    # sha256(link of the previous event + digest). Empty only on events written before
+    # numbering existed and never backfilled (the migration backfills them).
+    seq = models.PositiveBigIntegerField(null=True, blank=True)
+    link = models.CharField(max_length=64, blank=True)
     seal = models.ForeignKey(
         "AuditSeal", null=True, blank=True, on_delete=models.PROTECT, related_name="events"
     )
@@ -53,6 +64,9 @@ class AuditEvent(models.Model):
                 condition=models.Q(seal__isnull=True),
                 name="audit_unsealed_idx",
             ),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "seq"], name="audit_one_event_per_seq")
         ]
 
     def __str__(self) -> str:
@@ -80,3 +94,31 @@ class AuditSeal(models.Model):
 
     def __str__(self) -> str:
         return f"seal {self.chain}/{self.seq} ({self.count} events)"
+
+
+class AuditChain(models.Model):
+    """The head of one clinic's event chain: how many events it holds and their running hash.
+
+    Its row is taken (UPDATE) by every event of the clinic, inside the event's
+    transaction, so numbers follow commit order and a rolled-back event leaves no gap.
+    A database trigger lets `seq` only grow by one.
+    """
+
+    chain = models.BigIntegerField(
+        unique=True, help_text="The clinic id, or 0 for events outside a clinic."
+    )
+    seq = models.PositiveBigIntegerField(default=0)
+    head = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"chain {self.chain} at {self.seq}"
+
+
+class Heartbeat(models.Model):
+    """When a background loop last finished a pass ("seal", "worker"): for health checks."""
+
+    name = models.CharField(max_length=40, unique=True)
+    at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"

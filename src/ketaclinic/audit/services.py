@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,10 @@ from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Clinic, User
-from ketaclinic.audit.models import AuditEvent, AuditSeal
+from ketaclinic.audit import anchor
+from ketaclinic.audit.models import AuditChain, AuditEvent, AuditSeal, Heartbeat
 
 GENESIS = "0" * 64
-log = logging.getLogger(__name__)
 
 
 def _sha(text: str) -> str:
@@ -52,6 +52,68 @@ def _new_event(**fields: Any) -> AuditEvent:
     return event
 
 
+def chain_link(previous: str, digest: str) -> str:
+    """The running hash of a chain after an event: sha256(previous link + digest)."""
+    return _sha(previous + digest)
+
+
+# One statement takes the next number and extends the running hash (the same function
+# as chain_link, computed by the database so that no second round trip is needed).
+_NEXT_LINK = {
+    "postgresql": (
+        "UPDATE audit_auditchain SET seq = seq + 1,"
+        " head = encode(sha256(convert_to(head || %s, 'UTF8')), 'hex')"
+        " WHERE chain = %s RETURNING seq, head"
+    ),
+    # SHA256() is registered on every SQLite connection by Django.
+    "sqlite": (
+        "UPDATE audit_auditchain SET seq = seq + 1, head = SHA256(head || %s)"
+        " WHERE chain = %s RETURNING seq, head"
+    ),
+}
+
+
+def _append(event: AuditEvent) -> AuditEvent:
+    """Number and link the event in its clinic's chain, then insert it, in one transaction.
+
+    The chain row stays locked until the surrounding transaction ends, so numbers follow
+    commit order; a rollback takes back both the number and the event.
+    """
+    chain = event.clinic_id or 0
+    connection = transaction.get_connection()
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(_NEXT_LINK[connection.vendor], [event.digest, chain])
+        row = cursor.fetchone()
+        if row is None:  # the chain's first event ever
+            _start_chain(chain)
+            cursor.execute(_NEXT_LINK[connection.vendor], [event.digest, chain])
+            row = cursor.fetchone()
+        event.seq, event.link = row
+        event.save(force_insert=True)
+    return event
+
+
+def hold_chain(clinic_id: int | None) -> None:
+    """Take the clinic's chain row now, for a transaction that will lock other rows first.
+
+    Every audit event holds its clinic's chain row until commit. A transaction that locks
+    a row and then records, running beside one that recorded and then wants that row,
+    would deadlock; taking the chain first, where a service locks, keeps one order.
+    """
+    chain = clinic_id or 0
+    if not AuditChain.objects.select_for_update().filter(chain=chain).exists():
+        _start_chain(chain)
+        AuditChain.objects.select_for_update().filter(chain=chain).exists()
+
+
+def _start_chain(chain: int) -> None:
+    try:
+        with transaction.atomic():
+            AuditChain.objects.create(chain=chain, seq=0, head=GENESIS)
+    except IntegrityError:
+        pass  # another transaction started it first; its row is now ours to wait for
+
+
 def record(
     actor: Actor,
     action: str,
@@ -82,8 +144,7 @@ def record(
         via_token=actor.token_id,
         detail=detail or {},
     )
-    event.save(force_insert=True)
-    return event
+    return _append(event)
 
 
 def record_system(
@@ -106,8 +167,7 @@ def record_system(
         ip=ip,
         detail=detail or {},
     )
-    event.save(force_insert=True)
-    return event
+    return _append(event)
 
 
 def record_patient_link(
@@ -132,8 +192,7 @@ def record_patient_link(
         ip=ip,
         detail=detail or {},
     )
-    event.save(force_insert=True)
-    return event
+    return _append(event)
 
 
 def merkle_root(digests: list[str]) -> str:
@@ -164,7 +223,7 @@ def seal_pending(batch_size: int = 5000) -> int:
             .distinct()
         )
         if not chains:
-            return sealed
+            break
         progress = 0
         for clinic_id in chains:
             try:
@@ -173,16 +232,34 @@ def seal_pending(batch_size: int = 5000) -> int:
                 continue  # another sealer took this sequence number; the next pass retries
         sealed += progress
         if progress == 0:
-            return sealed
+            break
+    beat("seal")
+    return sealed
+
+
+def beat(name: str, at: datetime | None = None) -> None:
+    """Record that the loop `name` finished a pass at `at` (now), for health checks."""
+    now = at or timezone.now()
+    if not Heartbeat.objects.filter(name=name).update(at=now):
+        try:
+            with transaction.atomic():
+                Heartbeat.objects.create(name=name, at=now)
+        except IntegrityError:
+            Heartbeat.objects.filter(name=name).update(at=now)
+
+
+def last_beat(name: str) -> datetime | None:
+    return Heartbeat.objects.filter(name=name).values_list("at", flat=True).first()
 
 
 @transaction.atomic
 def _seal_batch(clinic_id: int | None, batch_size: int) -> int:
     chain = clinic_id or 0
+    # Oldest numbers first: a seal covers a run of consecutive numbers of its chain.
     events = list(
         AuditEvent.objects.select_for_update()
         .filter(clinic_id=clinic_id, seal__isnull=True)
-        .order_by("id")
+        .order_by("seq", "id")
         .values_list("id", "digest")[:batch_size]
     )
     if not events:
@@ -207,35 +284,13 @@ def _seal_batch(clinic_id: int | None, batch_size: int) -> int:
         sealed_at=timezone.now(),
     )
     AuditEvent.objects.filter(id__in=ids).update(seal=seal)
-    transaction.on_commit(lambda: _anchor(seal))
+    transaction.on_commit(lambda: anchor.write_line(f"{seal.chain} {seal.seq} {seal.hash}"))
     return len(ids)
-
-
-def _anchor(seal: AuditSeal) -> None:
-    """Append the new chain head to the anchor file (one line: chain seq hash)."""
-    path = Path(settings.AUDIT_ANCHOR)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="ascii") as anchor:
-            anchor.write(f"{seal.chain} {seal.seq} {seal.hash}\n")
-    except OSError:
-        # Sealing stands without the anchor; verify_audit then cannot vouch for the tail.
-        log.exception(
-            "audit seal %s/%s: the anchor file could not be written", seal.chain, seal.seq
-        )
 
 
 def anchored_heads(path: Path | None = None) -> dict[int, tuple[int, str]] | None:
     """The newest anchored (seq, hash) per chain, or None when there is no anchor file."""
-    path = Path(path or settings.AUDIT_ANCHOR)
-    if not path.exists():
-        return None
-    heads: dict[int, tuple[int, str]] = {}
-    for line in path.read_text(encoding="ascii").splitlines():
-        chain, seq, digest = line.split()
-        if int(seq) >= heads.get(int(chain), (0, ""))[0]:
-            heads[int(chain)] = (int(seq), digest)
-    return heads
+    return anchor.read_heads(Path(path or settings.AUDIT_ANCHOR))
 
 
 @dataclass(frozen=True)
@@ -247,15 +302,14 @@ class Problem:
         return f"{self.where}: {self.what}"
 
 
-def verify() -> list[Problem]:
-    """Every way the stored log differs from what was written, first problem first."""
-    problems: list[Problem] = []
-    # 1. Each event's content still matches its digest.
-    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
-        if event_digest(event) != event.digest:
-            problems.append(
-                Problem(f"event {event.pk}", "content was altered after it was written")
-            )
+def verify(anchor_path: Path | None = None) -> list[Problem]:
+    """Every way the stored log differs from what was written, first problem first.
+
+    `anchor_path`: the anchor file to check the newest seals against (default the local one).
+    """
+    # 1. Each event's content still matches its digest, and each clinic's events are
+    # numbered 1, 2, 3 ... with every link following from the one before.
+    problems = _verify_events()
     # 2. Each chain of seals is unbroken, and each seal still covers exactly its events.
     chains = AuditSeal.objects.values_list("chain", flat=True).distinct()
     for chain in sorted(set(chains)):
@@ -267,7 +321,7 @@ def verify() -> list[Problem]:
                 problems.append(Problem(where, f"seal {chain}/{expected_seq} is missing"))
             if seal.prev_hash != prev:
                 problems.append(Problem(where, "does not follow the previous seal"))
-            digests = list(seal.events.order_by("id").values_list("digest", flat=True))
+            digests = list(seal.events.order_by("seq", "id").values_list("digest", flat=True))
             if len(digests) != seal.count:
                 problems.append(
                     Problem(where, f"{seal.count - len(digests)} sealed event(s) were removed")
@@ -290,7 +344,7 @@ def verify() -> list[Problem]:
     # 3. The newest seal of each chain written to the anchor file is still there, unchanged:
     # removing the newest seals with their events leaves a chain that is otherwise whole.
     stored = {(c, q): h for c, q, h in AuditSeal.objects.values_list("chain", "seq", "hash")}
-    for chain, (seq, digest) in sorted((anchored_heads() or {}).items()):
+    for chain, (seq, digest) in sorted((anchored_heads(anchor_path) or {}).items()):
         found = stored.get((chain, seq))
         if found is None:
             problems.append(
@@ -303,6 +357,56 @@ def verify() -> list[Problem]:
     return problems
 
 
+def _numbers(first: int, last: int) -> str:
+    return f"event {first} is" if first == last else f"events {first}–{last} are"
+
+
+def _verify_events() -> list[Problem]:
+    problems: list[Problem] = []
+    heads = {c.chain: c for c in AuditChain.objects.all()}
+    chain: int | None = None
+    expected, link = 1, GENESIS
+
+    def close(chain: int) -> None:
+        head = heads.pop(chain, None)
+        if head is not None and head.seq >= expected:
+            missing = _numbers(expected, head.seq)
+            problems.append(
+                Problem(f"chain {chain}", f"{missing} missing: the newest events were removed")
+            )
+        elif head is not None and head.head != link:
+            problems.append(Problem(f"chain {chain}", "its head does not match its last event"))
+
+    events = AuditEvent.objects.order_by("clinic_id", "seq", "id")
+    for event in events.iterator(chunk_size=2000):
+        if (event.clinic_id or 0) != chain:
+            if chain is not None:
+                close(chain)
+            chain, expected, link = event.clinic_id or 0, 1, GENESIS
+        if event_digest(event) != event.digest:
+            problems.append(
+                Problem(f"event {event.pk}", "content was altered after it was written")
+            )
+        if event.seq is None:
+            problems.append(Problem(f"event {event.pk}", "has no place in its clinic's chain"))
+            continue
+        if event.seq != expected:
+            missing = _numbers(expected, event.seq - 1)
+            problems.append(
+                Problem(f"chain {chain}", f"{missing} missing (the gap is before event {event.pk})")
+            )
+            link = event.link  # judge the links after the gap on their own
+        elif chain_link(link, event.digest) != event.link:
+            problems.append(Problem(f"event {event.pk}", "does not follow the event before it"))
+        link, expected = event.link, event.seq + 1
+    if chain is not None:
+        close(chain)
+    for chain, head in sorted(heads.items()):  # chains whose every event is gone
+        if head.seq:
+            problems.append(Problem(f"chain {chain}", f"all {head.seq} events are missing"))
+    return problems
+
+
 def chain_heads() -> dict[int, tuple[int, str]]:
     """The latest seal of each chain: (seq, hash), to be written down outside the database."""
     heads: dict[int, tuple[int, str]] = {}
@@ -311,3 +415,31 @@ def chain_heads() -> dict[int, tuple[int, str]]:
         assert seal is not None
         heads[chain] = (seal.seq, seal.hash)
     return heads
+
+
+SEALING_LATE = timedelta(minutes=5)
+
+
+def health_warnings(now: datetime | None = None) -> list[str]:
+    """What an administrator must fix for the audit trail to stay provable, in plain words.
+
+    Sealing late widens the window in which unsealed events rest on the database alone;
+    an anchor kept only on this machine can be rewritten with it.
+    """
+    now = now or timezone.now()
+    warnings = []
+    beat_at = last_beat("seal")
+    oldest = (
+        AuditEvent.objects.filter(seal__isnull=True).order_by("at").values_list("at", flat=True)
+    ).first()
+    if (oldest is not None and now - oldest > SEALING_LATE) or (
+        beat_at is not None and now - beat_at > SEALING_LATE
+    ):
+        since = f" since {beat_at:%Y-%m-%d %H:%M} UTC" if beat_at else ""
+        warnings.append(
+            f"Audit events have not been sealed{since}: is the worker running "
+            "(python -m ketaclinic worker)?"
+        )
+    if not settings.DEBUG and (reason := anchor.off_host_reason()):
+        warnings.append(reason)
+    return warnings

@@ -7,6 +7,7 @@ from django.shortcuts import render
 
 from ketaclinic.accounts.access import require
 from ketaclinic.audit.queries import events_for
+from ketaclinic.audit.services import health_warnings
 
 
 class AuditFilterForm(forms.Form):
@@ -32,5 +33,12 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     query.pop("page", None)
     return render(
-        request, "audit/log.html", {"form": form, "page": page, "query": query.urlencode()}
+        request,
+        "audit/log.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "audit_warnings": health_warnings(),
+        },
     )

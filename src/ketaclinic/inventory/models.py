@@ -277,6 +277,9 @@ class LedgerEntry(AppendOnlyModel):
     )
     witnessed_at = models.DateTimeField(null=True, blank=True)
     reason = models.TextField(blank=True)
+    # The chain (inventory/ledger_chain.py): the lot's previous entry's hash, and this one's.
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64, blank=True)
 
     objects = LedgerQuerySet.as_manager()
 

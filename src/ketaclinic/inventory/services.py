@@ -26,9 +26,10 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Clinic, Membership, User
 from ketaclinic.accounts.roles import may
-from ketaclinic.audit.services import record
+from ketaclinic.audit.models import AuditEvent
+from ketaclinic.audit.services import hold_chain, record
 from ketaclinic.clinical.dea import dea_number_problem
-from ketaclinic.inventory import rules
+from ketaclinic.inventory import ledger_chain, rules
 from ketaclinic.inventory.models import (
     Container,
     ContainerState,
@@ -340,6 +341,7 @@ def _lock_lot(lot: Lot) -> Lot:
     the second reads the balance the first wrote. SQLite runs transactions IMMEDIATE
     (settings), which already serialises writers; select_for_update is a no-op there.
     """
+    hold_chain(lot.clinic_id)  # the audit chain first, as every ledger write will record
     return Lot.objects.select_for_update().get(pk=lot.pk)
 
 
@@ -392,6 +394,12 @@ def _post(
         occurred_at=_aware(occurred_at),
         **fields,
     )
+    # The lot is locked: its newest entry is the one this entry follows.
+    entry.prev_hash = (
+        LedgerEntry.objects.filter(lot=lot).order_by("-id").values_list("hash", flat=True).first()
+        or ledger_chain.GENESIS
+    )
+    entry.hash = ledger_chain.entry_hash(entry.__dict__, entry.prev_hash)
     entry.save()
     if follow_containers:
         _containers_follow(lot, location, delta, product, now)
@@ -400,7 +408,8 @@ def _post(
         audit_action,
         patient_id=entry.patient_id,
         obj=entry,
-        detail={"kind": kind, "lot": lot.pk, "location": location.pk},
+        # The hash, sealed with the audit log, vouches for the entry (verify_ledger).
+        detail={"kind": kind, "lot": lot.pk, "location": location.pk, "hash": entry.hash},
     )
     return entry
 
@@ -1506,3 +1515,59 @@ def expiring_lots(clinic: Clinic, today: date, days: int = 60) -> list[Balance]:
     """Lots with stock on hand that expire within `days` (or have expired)."""
     horizon = today + timezone.timedelta(days=days)
     return [b for b in balances(clinic) if b.lot.expiry <= horizon]
+
+
+def verify_ledger() -> list[ledger_chain.Problem]:
+    """Every way the stored ledger differs from what was written, first problem first."""
+    columns = ("id", "hash", "prev_hash", *ledger_chain.HASHED)
+    entries = LedgerEntry.objects.order_by("lot_id", "id").values(*columns)
+    mg_per_unit = dict(Product.objects.values_list("id", "mg_per_unit"))
+    vouched = {}
+    for object_id, detail in AuditEvent.objects.filter(
+        object_type=LedgerEntry._meta.label_lower
+    ).values_list("object_id", "detail"):
+        if isinstance(detail, dict) and "hash" in detail:
+            vouched[int(object_id)] = detail["hash"]
+    return ledger_chain.check_entries(entries.iterator(chunk_size=2000), mg_per_unit, vouched)
+
+
+def alert_admins_of_ledger_problems(problems: list[ledger_chain.Problem]) -> int:
+    """E-mail every clinic's admins that the ledger failed verification; returns e-mails sent.
+
+    The message names entry ids and what is wrong, never a patient.
+    """
+    from django.core.mail import send_mail
+
+    if not problems:
+        return 0
+    ids = [p.entry for p in problems if p.entry]
+    clinics = dict(LedgerEntry.objects.filter(pk__in=ids).values_list("pk", "clinic_id"))
+    # An entry that is gone is still named by its audit event.
+    for object_id, clinic_id in AuditEvent.objects.filter(
+        object_type=LedgerEntry._meta.label_lower,
+        object_id__in=[str(pk) for pk in ids if pk not in clinics],
+    ).values_list("object_id", "clinic_id"):
+        clinics[int(object_id)] = clinic_id
+    sent = 0
+    for clinic in Clinic.objects.filter(pk__in=set(clinics.values())):
+        mine = [p for p in problems if clinics.get(p.entry or 0) == clinic.pk]
+        recipients = sorted(
+            m.user.email
+            for m in Membership.objects.active().select_related("user").filter(clinic=clinic)
+            if m.user.email and may(m.role, "audit.view")
+        )
+        if not recipients:
+            continue
+        lines = [str(p) for p in mine[:50]]
+        send_mail(
+            f"{clinic.name}: the controlled-substance ledger failed verification",
+            "The nightly check (python -m ketaclinic verify_ledger) found:\n\n"
+            + "\n".join(lines)
+            + "\n\nThe ledger may have been altered outside the application. Secure the "
+            "database, compare with the last backup and the paper records, and report as "
+            "your state and DEA rules require.",
+            None,
+            recipients,
+        )
+        sent += 1
+    return sent

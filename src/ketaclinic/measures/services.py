@@ -11,6 +11,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, QuerySet, Value, When
 from django.urls import reverse
 from django.utils import timezone
@@ -282,21 +283,38 @@ def notify_physicians(*, clinic_id: int, alert_ids: Sequence[int]) -> int:
     The e-mail names alert and patient ids and links to the chart; it never carries the
     patient's name or answers.
     """
-    alerts = list(
+    patients = (
         Alert.objects.filter(
-            clinic_id=clinic_id,
-            pk__in=alert_ids,
-            status=AlertStatus.OPEN,
-            notified_at__isnull=True,
-        ).order_by("pk")
+            clinic_id=clinic_id, pk__in=alert_ids, status=AlertStatus.OPEN, notified_at__isnull=True
+        )
+        .values_list("patient_id", flat=True)
+        .distinct()
     )
-    by_patient: dict[int, list[Alert]] = {}
-    for alert in alerts:
-        by_patient.setdefault(alert.patient_id, []).append(alert)
     sent = 0
-    for patient_id, group in by_patient.items():
-        if _mail_alerts(clinic_id, patient_id, group):
-            sent += 1
+    for patient_id in sorted(set(patients)):
+        # Claimed once: on PostgreSQL the alerts stay locked while their e-mail goes, and a
+        # second worker (or the request's own on_commit) skips them instead of sending again.
+        # SQLite has one writer at a time: holding it during SMTP would stop every write in
+        # the clinic, so there the claim is the notified_at check alone.
+        claim = (
+            transaction.atomic()
+            if connection.features.has_select_for_update_skip_locked
+            else nullcontext()
+        )
+        with claim:
+            group = list(
+                Alert.objects.select_for_update(skip_locked=True)
+                .filter(
+                    clinic_id=clinic_id,
+                    patient_id=patient_id,
+                    pk__in=alert_ids,
+                    status=AlertStatus.OPEN,
+                    notified_at__isnull=True,
+                )
+                .order_by("pk")
+            )
+            if group and _mail_alerts(clinic_id, patient_id, group):
+                sent += 1
     return sent
 
 

@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from ketaclinic import limits
 from ketaclinic.accounts.access import client_ip, require
 from ketaclinic.clinical.instruments import Instrument
 from ketaclinic.measures import services
@@ -300,21 +300,14 @@ def schedule_stop(request: HttpRequest, schedule_id: int) -> HttpResponse:
 
 
 def _rate_limited(request: HttpRequest, token: str) -> bool:
-    """True when this address or this link asked too often in the window (Django's cache)."""
+    """True when this address or this link asked too often in the window (shared cache)."""
     keys = [
         (f"measures:q:ip:{client_ip(request) or '-'}", RATE_PER_IP),
         (f"measures:q:tok:{services.hash_link_token(token)[:32]}", RATE_PER_TOKEN),
     ]
-    limited = False
-    for key, limit in keys:
-        cache.add(key, 0, RATE_WINDOW_SECONDS)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # evicted between add and incr
-            cache.set(key, 1, RATE_WINDOW_SECONDS)
-            count = 1
-        limited = limited or count > limit
-    return limited
+    # Both are counted, always: a limited address must not stop a link's own count.
+    over = [limits.limited_after_hit(key, limit, RATE_WINDOW_SECONDS) for key, limit in keys]
+    return any(over)
 
 
 def _link_state(request: HttpRequest, state: str, link: Any) -> HttpResponse:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -13,6 +12,7 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from ketaclinic import limits
 from ketaclinic.accounts.access import client_ip, require
 from ketaclinic.clinical.conditions import CONDITIONS
 from ketaclinic.clinical.eligibility import FACT_SPECS, FactError
@@ -242,12 +242,7 @@ def _link_created(
 
 def _rate_limited(request: HttpRequest) -> bool:
     key = f"screening:link-rate:{client_ip(request) or 'unknown'}"
-    cache.add(key, 0, LINK_RATE_WINDOW)
-    try:
-        return cache.incr(key) > LINK_RATE_LIMIT
-    except ValueError:  # the key expired between add and incr
-        cache.set(key, 1, LINK_RATE_WINDOW)
-        return False
+    return limits.limited_after_hit(key, LINK_RATE_LIMIT, LINK_RATE_WINDOW)
 
 
 def _link_problem(request: HttpRequest, reason: str, status: int = 410) -> HttpResponse:

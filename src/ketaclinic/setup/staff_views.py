@@ -100,7 +100,7 @@ def staff_unlock(actor: Any, member: Membership) -> str:
 @_member_action
 def staff_reset_two_factor(actor: Any, member: Membership) -> str:
     accounts.reset_two_factor(actor=actor, membership=member)
-    return f"{member.user} sets up two-factor log-in again at their next log-in."
+    return f"{member.user} can enrol a new authenticator within a day, at their next log-in."
 
 
 @_member_action

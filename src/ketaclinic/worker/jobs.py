@@ -6,19 +6,29 @@ and returns how much it did; one failing job never stops the others.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
+from django.conf import settings
 from django.db import connection
 
-from ketaclinic.audit.services import seal_pending
+from ketaclinic.audit.services import beat, last_beat, seal_pending
 from ketaclinic.interop.bulk import dispatch_exports
-from ketaclinic.inventory.services import send_inventory_reminders
+from ketaclinic.inventory.services import (
+    alert_admins_of_ledger_problems,
+    send_inventory_reminders,
+    verify_ledger,
+)
 from ketaclinic.measures.services import notify_unnotified_alerts, send_due_questionnaires
 from ketaclinic.scheduling.services import (
     send_due_reminders,
     send_pre_appointment_questionnaires,
 )
+from ketaclinic.worker.backup import scheduled_backup
+
+log = logging.getLogger(__name__)
 
 
 def seal_audit(now: datetime) -> int:
@@ -35,6 +45,31 @@ def optimize_sqlite(now: datetime) -> int:
         return 0
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA optimize=0x10002")
+    return 1
+
+
+def verify_ledger_nightly(now: datetime) -> int:
+    """Verify the drug ledger once a day (after 02:00 UTC) and e-mail admins what is wrong."""
+    last = last_beat("verify_ledger")
+    if now.hour < 2 or (last is not None and last.date() == now.date()):
+        return 0
+    problems = verify_ledger()
+    beat("verify_ledger", now)
+    if problems:
+        # Entry ids only: the message goes to the log, the details go to the admins.
+        log.error("worker: the drug ledger failed verification at %s", problems[0])
+    return alert_admins_of_ledger_problems(problems)
+
+
+def daily_backup(now: datetime) -> int:
+    """A backup once a day after BACKUP_HOUR (UTC), the newest BACKUP_KEEP kept."""
+    if not settings.BACKUP_DIR or now.hour < settings.BACKUP_HOUR:
+        return 0
+    last = last_beat("backup")
+    if last is not None and last.date() == now.date():
+        return 0
+    scheduled_backup(now, Path(settings.BACKUP_DIR), settings.BACKUP_KEEP)
+    beat("backup", now)
     return 1
 
 
@@ -56,4 +91,6 @@ JOBS: list[tuple[Job, float]] = [
     (remind_inventories, 3600),
     # FHIR Bulk Data exports run in a thread of their own; this starts and recovers them.
     (dispatch_exports, 2),
+    (verify_ledger_nightly, 600),
+    (daily_backup, 600),
 ]

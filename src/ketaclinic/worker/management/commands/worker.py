@@ -4,8 +4,10 @@ import logging
 import time
 
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError
 from django.utils import timezone
 
+from ketaclinic.audit.services import beat
 from ketaclinic.worker import jobs
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,10 @@ class Command(BaseCommand):
                 except Exception as exc:  # noqa: BLE001 - one failed job must not stop the others
                     # The job's name and the error's type only: messages may carry patient data.
                     log.error("worker: %s failed (%s); retrying later", name, type(exc).__name__)
+            try:
+                beat("worker")  # /readyz reads it
+            except DatabaseError as exc:
+                log.error("worker: heartbeat failed (%s)", type(exc).__name__)
             if once:
                 return
             time.sleep(every)
