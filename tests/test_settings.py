@@ -105,6 +105,7 @@ def test_seed_demo_is_idempotent():
     from django.core.management import call_command
 
     from ketaclinic.accounts.models import Membership
+    from ketaclinic.outcomes import demo as outcomes_demo
     from ketaclinic.patients.models import Condition, Patient
 
     call_command("seed_demo", stdout=open(os.devnull, "w"))
@@ -115,6 +116,7 @@ def test_seed_demo_is_idempotent():
         Condition.objects.count(),
         Membership.objects.count(),
     ) == counts
-    assert Patient.objects.filter(clinic__slug="harbor").count() == 30
+    # 30 patients of today, and the outcomes demo's past patients.
+    assert Patient.objects.filter(clinic__slug="harbor").count() == 30 + outcomes_demo.PATIENTS
     roles = set(Membership.objects.filter(clinic__slug="harbor").values_list("role", flat=True))
     assert roles == {"admin", "physician", "nurse", "therapist", "front_desk"}

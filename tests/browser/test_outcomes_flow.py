@@ -18,6 +18,7 @@ def test_a_physician_reads_the_dashboard_and_an_admin_publishes(page, clinic, st
     history(clinic, staff, patients=90)
     log_in(page, "drchen", PASSWORD)
     page.wait_for_url("**/patients/")
+    page.locator("details.account summary").click()  # the account menu holds Outcomes
     page.get_by_role("link", name="Outcomes").click()
     expect(page.get_by_role("heading", name="Outcomes", exact=True)).to_be_visible()
     expect(page.get_by_role("heading", name="PHQ-9 by protocol family")).to_be_visible()
