@@ -307,6 +307,7 @@ TYPES: dict[str, ResourceType] = {
                 Source(
                     SessionObservation, "session__clinic", _session_obs,
                     patient="session__patient_id", when="taken_at", related=("session",),
+                    updated="taken_at",  # never edited once recorded (amendments are separate)
                     where=Q(kind__in=tuple(term.LOCAL_OBSERVATIONS)),
                     id_pattern=SESSION_OBS_ID, categories=frozenset({"exam"}),
                     narrow=_narrow_session_obs,
