@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
@@ -109,6 +111,9 @@ def test_an_admin_sets_up_a_new_clinic_in_the_browser(page, new_clinic):
     add_person(page, "nurse.okafor", "Grace", "Okafor", "Nurse")
     add_person(page, "frontdesk.lee", "Jordan", "Lee", "Front desk")
     snap(page, "setup-5-staff")
+    page.get_by_role("link", name="Lena Chen").click()
+    expect(page.get_by_role("button", name="Unlock log-in")).to_be_visible()
+    snap(page, "setup-5-staff-edit")
 
     # Working hours for each of them.
     page.goto("/setup/staff-hours/")
@@ -175,3 +180,8 @@ def test_an_admin_sets_up_a_new_clinic_in_the_browser(page, new_clinic):
     page.wait_for_url("**/patients/")
     page.locator("details.account summary").click()
     expect(page.get_by_role("link", name="Clinic set-up")).to_be_visible()
+
+    # Two-factor enrolment shows the key to type in beside the QR code.
+    page.goto("/account/two-factor/")
+    expect(page.locator(".manual-key code")).to_have_text(re.compile(r"^[A-Z2-7 ]{32,}$"))
+    snap(page, "setup-10-two-factor-enrol")

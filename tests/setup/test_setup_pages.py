@@ -429,3 +429,31 @@ def test_the_schedule_links_to_the_rooms_page_when_there_are_none(staff, login):
     page = login(staff["admin"]).get("/schedule/").content.decode()
     assert "POST /api/v1/rooms" not in page
     assert 'href="/setup/rooms/"' in page
+
+
+def test_the_consent_review_api_ticks_the_step(clinic, staff, api_client):
+    response = api_client(staff["admin"]).post("/api/v1/setup/consent-templates/reviewed")
+    assert response.status_code == 200
+    assert response.json()["versions"]["esketamine-nasal"] >= 1
+    assert {s.key: s.done for s in checklist(clinic)}["consent"] is True
+    refused = api_client(staff["nurse"]).post("/api/v1/setup/consent-templates/reviewed")
+    assert refused.status_code == 403
+    assert AuditEvent.objects.filter(action="consent_templates_reviewed").count() == 1
+
+
+def test_a_huge_image_is_refused_not_crashed(staff, login, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    data = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(data, "PNG")  # small file, 400 megapixels
+    response = login(staff["admin"]).post(
+        "/setup/profile/",
+        {
+            "name": "Harbor Light",
+            "timezone": "America/New_York",
+            "logo": SimpleUploadedFile("bomb.png", data.getvalue(), "image/png"),
+        },
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["logo"] == [
+        "The logo must be a PNG, JPEG or WebP image."
+    ]
