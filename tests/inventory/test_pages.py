@@ -355,7 +355,9 @@ def test_a_location_is_added_and_a_front_desk_may_not(staff, login, clinic):
 
     # Admins register storage at set-up (issue 10); it writes no ledger entry.
     for role in ("front_desk", "therapist"):
-        assert login(staff[role]).post("/inventory/locations/new/", {"name": "X"}).status_code == 403
+        assert (
+            login(staff[role]).post("/inventory/locations/new/", {"name": "X"}).status_code == 403
+        )
     assert (
         login(staff["nurse"])
         .post("/inventory/locations/new/", {"name": "Treatment room lockbox"})

@@ -457,3 +457,28 @@ def test_a_huge_image_is_refused_not_crashed(staff, login, settings, tmp_path):
     assert response.context["form"].errors["logo"] == [
         "The logo must be a PNG, JPEG or WebP image."
     ]
+
+
+@pytest.mark.parametrize("url", ["/setup/staff-hours/", "/staff/", "/setup/rooms/", "/setup/"])
+def test_list_pages_cost_the_same_with_more_staff_and_rooms(clinic, staff, login, url):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ketaclinic.accounts.services import add_staff
+
+    client = login(staff["admin"])
+    client.get(url)  # warm the session and the settings row
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    before = queries()
+    for i in range(12):
+        member = add_staff(username=f"nurse.{i}", clinic=clinic, role="nurse")
+        StaffHours.objects.create(
+            clinic=clinic, membership=member, weekday=0, starts=time(8), ends=time(16)
+        )
+        Room.objects.create(clinic=clinic, name=f"Chair {i}", kind="treatment_chair")
+    assert queries() == before
