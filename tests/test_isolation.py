@@ -44,6 +44,9 @@ MODELS = {
     "product_id": "inventory.Product",
     "membership_id": "accounts.Membership",
     "token_id": "accounts.ApiToken",
+    "location_id": "inventory.Location",
+    "room_id": "scheduling.Room",
+    "closure_id": "scheduling.ClinicClosure",
 }
 # Where a route's parameter means another model than the default.
 BY_ROUTE = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 
 import pytest
 from django.core.management import call_command
@@ -121,9 +122,20 @@ def test_an_admin_sets_up_a_new_clinic_in_the_browser(page, new_clinic):
     for name in ("Lena Chen", "Grace Okafor", "Jordan Lee"):
         page.get_by_role("link", name=name).click()
         set_week(page, "08:00-17:00")
+        if name == "Grace Okafor":
+            snap(page, "setup-6-staff-hours-edit")
         page.get_by_role("button", name="Save hours").click()
         page.wait_for_url("**/setup/staff-hours/")
     snap(page, "setup-6-staff-hours")
+
+    # Closed on a coming day, with its reason.
+    page.goto("/setup/closures/")
+    closed_on = date.today() + timedelta(days=30)
+    page.get_by_label("First day closed").fill(closed_on.isoformat())
+    page.get_by_label("Reason").fill("Staff training")
+    page.get_by_role("button", name="Close these days").click()
+    expect(page.get_by_role("cell", name="Staff training")).to_be_visible()
+    snap(page, "setup-6-closures")
 
     # A product and a storage location for the ledger.
     page.goto("/setup/")
