@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date, timedelta
+
 import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
@@ -109,6 +112,9 @@ def test_an_admin_sets_up_a_new_clinic_in_the_browser(page, new_clinic):
     add_person(page, "nurse.okafor", "Grace", "Okafor", "Nurse")
     add_person(page, "frontdesk.lee", "Jordan", "Lee", "Front desk")
     snap(page, "setup-5-staff")
+    page.get_by_role("link", name="Lena Chen").click()
+    expect(page.get_by_role("button", name="Unlock log-in")).to_be_visible()
+    snap(page, "setup-5-staff-edit")
 
     # Working hours for each of them.
     page.goto("/setup/staff-hours/")
@@ -116,9 +122,20 @@ def test_an_admin_sets_up_a_new_clinic_in_the_browser(page, new_clinic):
     for name in ("Lena Chen", "Grace Okafor", "Jordan Lee"):
         page.get_by_role("link", name=name).click()
         set_week(page, "08:00-17:00")
+        if name == "Grace Okafor":
+            snap(page, "setup-6-staff-hours-edit")
         page.get_by_role("button", name="Save hours").click()
         page.wait_for_url("**/setup/staff-hours/")
     snap(page, "setup-6-staff-hours")
+
+    # Closed on a coming day, with its reason.
+    page.goto("/setup/closures/")
+    closed_on = date.today() + timedelta(days=30)
+    page.get_by_label("First day closed").fill(closed_on.isoformat())
+    page.get_by_label("Reason").fill("Staff training")
+    page.get_by_role("button", name="Close these days").click()
+    expect(page.get_by_role("cell", name="Staff training")).to_be_visible()
+    snap(page, "setup-6-closures")
 
     # A product and a storage location for the ledger.
     page.goto("/setup/")
@@ -175,3 +192,8 @@ def test_an_admin_sets_up_a_new_clinic_in_the_browser(page, new_clinic):
     page.wait_for_url("**/patients/")
     page.locator("details.account summary").click()
     expect(page.get_by_role("link", name="Clinic set-up")).to_be_visible()
+
+    # Two-factor enrolment shows the key to type in beside the QR code.
+    page.goto("/account/two-factor/")
+    expect(page.locator(".manual-key code")).to_have_text(re.compile(r"^[A-Z2-7 ]{32,}$"))
+    snap(page, "setup-10-two-factor-enrol")

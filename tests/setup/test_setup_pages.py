@@ -429,3 +429,56 @@ def test_the_schedule_links_to_the_rooms_page_when_there_are_none(staff, login):
     page = login(staff["admin"]).get("/schedule/").content.decode()
     assert "POST /api/v1/rooms" not in page
     assert 'href="/setup/rooms/"' in page
+
+
+def test_the_consent_review_api_ticks_the_step(clinic, staff, api_client):
+    response = api_client(staff["admin"]).post("/api/v1/setup/consent-templates/reviewed")
+    assert response.status_code == 200
+    assert response.json()["versions"]["esketamine-nasal"] >= 1
+    assert {s.key: s.done for s in checklist(clinic)}["consent"] is True
+    refused = api_client(staff["nurse"]).post("/api/v1/setup/consent-templates/reviewed")
+    assert refused.status_code == 403
+    assert AuditEvent.objects.filter(action="consent_templates_reviewed").count() == 1
+
+
+def test_a_huge_image_is_refused_not_crashed(staff, login, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    data = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(data, "PNG")  # small file, 400 megapixels
+    response = login(staff["admin"]).post(
+        "/setup/profile/",
+        {
+            "name": "Harbor Light",
+            "timezone": "America/New_York",
+            "logo": SimpleUploadedFile("bomb.png", data.getvalue(), "image/png"),
+        },
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["logo"] == [
+        "The logo must be a PNG, JPEG or WebP image."
+    ]
+
+
+@pytest.mark.parametrize("url", ["/setup/staff-hours/", "/staff/", "/setup/rooms/", "/setup/"])
+def test_list_pages_cost_the_same_with_more_staff_and_rooms(clinic, staff, login, url):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ketaclinic.accounts.services import add_staff
+
+    client = login(staff["admin"])
+    client.get(url)  # warm the session and the settings row
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    before = queries()
+    for i in range(12):
+        member = add_staff(username=f"nurse.{i}", clinic=clinic, role="nurse")
+        StaffHours.objects.create(
+            clinic=clinic, membership=member, weekday=0, starts=time(8), ends=time(16)
+        )
+        Room.objects.create(clinic=clinic, name=f"Chair {i}", kind="treatment_chair")
+    assert queries() == before

@@ -378,7 +378,13 @@ def _image_format(upload: Any) -> str | None:
         with Image.open(upload) as image:
             image.verify()
             found = image.format
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        OSError,
+        ValueError,
+        SyntaxError,
+    ):
         return None
     finally:
         upload.seek(0)

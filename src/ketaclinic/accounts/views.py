@@ -69,6 +69,8 @@ def two_factor(request: HttpRequest) -> HttpResponse:
                 user=request.user, name="authenticator", confirmed=False
             )
     form = OtpForm(request.POST or None)
+    if enrolling:
+        form.fields["code"].label = "6-digit code"  # recovery codes come after enrolment
     if request.method == "POST" and form.is_valid():
         code = form.cleaned_data["code"].strip().replace(" ", "")
         matched = device if device.verify_token(code) else None

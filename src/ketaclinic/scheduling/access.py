@@ -56,11 +56,11 @@ def get_room_for(actor: Actor, room_id: int | str, action: str = "schedule.view"
     return found
 
 
-def get_staff_for(actor: Actor, membership_id: int | str) -> Membership:
-    """An active staff membership of the actor's clinic, or 404."""
+def get_staff_for(actor: Actor, membership_id: int | str, *, active: bool = True) -> Membership:
+    """A staff membership of the actor's clinic (active only, unless asked), or 404."""
+    found = Membership.objects.active() if active else Membership.objects.all()
     found = (
-        Membership.objects.active()
-        .select_related("user")
+        found.select_related("user")
         .filter(clinic=actor.clinic, pk=_pk(membership_id))
         .exclude(role="patient")
         .first()

@@ -18,7 +18,7 @@ from ketaclinic.scheduling import services as scheduling
 from ketaclinic.scheduling.access import get_closure_for, get_room_for
 from ketaclinic.scheduling.models import ClinicClosure
 from ketaclinic.scheduling.schemas import RoomOut
-from ketaclinic.setup.checklist import checklist
+from ketaclinic.setup.checklist import checklist, mark_consent_reviewed
 from ketaclinic.setup.staff_views import get_member_for
 
 router = Router(tags=["set-up"])
@@ -81,6 +81,15 @@ class StepOut(Schema):
 @router.get("/setup/checklist", response=list[StepOut], auth=allow("floor.manage"))
 def read_checklist(request: HttpRequest) -> list:
     return checklist(request.auth.clinic)  # type: ignore[attr-defined]
+
+
+class ReviewedOut(Schema):
+    versions: dict[str, int]
+
+
+@router.post("/setup/consent-templates/reviewed", response=ReviewedOut, auth=allow("floor.manage"))
+def consent_reviewed(request: HttpRequest) -> dict:
+    return {"versions": mark_consent_reviewed(request.auth)}  # type: ignore[attr-defined]
 
 
 # --- staff ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.audit.models import AuditEvent
@@ -122,3 +123,19 @@ def checklist(clinic: Clinic) -> list[Step]:
 
 def complete(steps: list[Step]) -> bool:
     return all(s.done for s in steps)
+
+
+def mark_consent_reviewed(actor: Any) -> dict[str, int]:
+    """Record that an admin read the consent templates in use (family -> version)."""
+    from ketaclinic.audit.services import record
+    from ketaclinic.screening.consent import load_templates
+
+    actor.check("floor.manage")
+    versions = {t.family: t.version for t in load_templates().values()}
+    record(
+        actor,
+        CONSENT_REVIEWED,
+        object_type="screening.consenttemplate",
+        detail={"versions": versions},
+    )
+    return versions

@@ -16,24 +16,14 @@ from django.views.decorators.http import require_POST
 from ketaclinic.accounts import services as accounts
 from ketaclinic.accounts.access import require
 from ketaclinic.accounts.models import Membership
-from ketaclinic.scheduling.access import _pk
+from ketaclinic.scheduling.access import get_staff_for
 from ketaclinic.setup import forms
 from ketaclinic.setup.views import _posted, form_errors
 
 
 def get_member_for(actor: Any, membership_id: int | str) -> Membership:
-    """A staff membership (active or not) of the actor's clinic, or 404."""
-    from django.http import Http404
-
-    found = (
-        Membership.objects.select_related("user")
-        .filter(clinic=actor.clinic, pk=_pk(membership_id))
-        .exclude(role="patient")
-        .first()
-    )
-    if found is None:
-        raise Http404("No such staff member in this clinic.")
-    return found
+    """A staff membership (with access or removed) of the actor's clinic, or 404."""
+    return get_staff_for(actor, membership_id, active=False)
 
 
 @require("staff.manage")

@@ -14,7 +14,6 @@ from django.views.decorators.http import require_POST
 from ketaclinic.accounts.access import require
 from ketaclinic.accounts.models import Membership
 from ketaclinic.accounts.services import update_clinic_profile
-from ketaclinic.audit.services import record
 from ketaclinic.inventory import services as inventory_services
 from ketaclinic.inventory.forms import LocationForm, ProductForm
 from ketaclinic.inventory.models import Location, Product
@@ -23,7 +22,7 @@ from ketaclinic.scheduling.access import get_closure_for, get_room_for, get_staf
 from ketaclinic.scheduling.models import ClinicClosure, Room, StaffException, StaffHours
 from ketaclinic.screening.consent import load_templates, to_html
 from ketaclinic.setup import forms
-from ketaclinic.setup.checklist import CONSENT_REVIEWED, ROSTERED, checklist, complete
+from ketaclinic.setup.checklist import ROSTERED, checklist, complete, mark_consent_reviewed
 
 
 def form_errors(form: Any, exc: ValidationError, aliases: dict[str, str] | None = None) -> None:
@@ -374,12 +373,7 @@ def consent_templates(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     templates = sorted(load_templates().values(), key=lambda t: t.title)
     if request.method == "POST":
-        record(
-            actor,
-            CONSENT_REVIEWED,
-            object_type="screening.consenttemplate",
-            detail={"versions": {t.family: t.version for t in templates}},
-        )
+        mark_consent_reviewed(actor)
         messages.success(request, "Consent templates marked as reviewed.")
         return redirect("setup_home")
     shown = [{"template": t, "html": to_html(t.render(actor.clinic.name))} for t in templates]
