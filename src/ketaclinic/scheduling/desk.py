@@ -83,11 +83,10 @@ def _book_errors(form: BookForm, exc: ValidationError) -> None:
         form.add_error(name if name in form.fields else None, errors)
 
 
-def _book(actor: Actor, form: BookForm, patient: Patient) -> Appointment:
-    """Book the form's appointment through the service the API uses (conflicts raise)."""
+def _slot(actor: Actor, form: BookForm, patient: Patient) -> services.Slot:
+    """The form's appointment as the booking service takes it (the API's checks, 422s)."""
     data = form.cleaned_data
-    tz = actor.clinic.tz
-    start = form.start(tz)
+    start = form.start(actor.clinic.tz)
     course = None
     if data["kind"] == AppointmentKind.TREATMENT:
         course = next(
@@ -96,17 +95,15 @@ def _book(actor: Actor, form: BookForm, patient: Patient) -> Appointment:
         )
         if course is None:
             raise ValidationError({"course": "Choose one of the patient's open courses."})
-    end = start + timedelta(minutes=data["minutes"]) if data.get("minutes") else None
-    slot = services.make_slot(
+    return services.make_slot(
         patient=patient,
         kind=data["kind"],
         room=data["room"],
         start=start,
-        end=end,
+        end=start + timedelta(minutes=data["minutes"]) if data.get("minutes") else None,
         course=course,
         staff=data.get("staff"),
     )
-    return services.book_appointment(actor=actor, slot=slot)
 
 
 @require("schedule.book")
@@ -165,7 +162,9 @@ def book(request: HttpRequest) -> HttpResponse:
                     context["checked"] = _check(actor, form, patient)
                     context["conflicts"] = context["checked"]
                 else:
-                    appointment = _book(actor, form, patient)
+                    appointment = services.book_appointment(
+                        actor=actor, slot=_slot(actor, form, patient)
+                    )
             except services.BookingConflict as exc:
                 context["conflicts"] = exc.conflicts
             except ValidationError as exc:
@@ -180,20 +179,8 @@ def book(request: HttpRequest) -> HttpResponse:
 
 def _check(actor: Actor, form: BookForm, patient: Patient) -> list[dict[str, Any]]:
     """The conflicts the booking would meet now, as the API reports them (nothing written)."""
-    data = form.cleaned_data
-    if data["kind"] == AppointmentKind.TREATMENT:
-        return []  # a treatment's course rules are checked when it is booked
-    start = form.start(actor.clinic.tz)
-    end = start + timedelta(minutes=data["minutes"]) if data.get("minutes") else None
-    slot = services.make_slot(
-        patient=patient,
-        kind=data["kind"],
-        room=data["room"],
-        start=start,
-        end=end,
-        staff=data.get("staff"),
-    )
-    return [{"code": c.code, "message": c.message} for c in services.check_slot(slot)]
+    conflicts = services.check_slot(_slot(actor, form, patient))
+    return [{"code": c.code, "message": c.message} for c in conflicts]
 
 
 def _booked(request: HttpRequest, actor: Actor, appointment: Appointment) -> HttpResponse:
