@@ -516,3 +516,60 @@ def test_a_therapist_sees_their_caseload(clinic, staff, floor, patient, login):
     page = login(staff["therapist"]).get("/caseload/")
     assert "Maria Garcia" in page.text and "Integration" in page.text
     assert "Maria Garcia" not in login(staff["physician"]).get("/caseload/").text
+
+
+def test_today_costs_the_same_queries_however_many_arrive(
+    clinic, staff, floor, patient, login, as_if_today
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ketaclinic.patients.models import Patient
+
+    monday = next_monday()
+    as_if_today(monday)
+    client = login(staff["front_desk"])
+    consult(clinic, staff, floor, patient, monday, hh=8)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get("/today/").status_code == 200
+        return len(ctx.captured_queries)
+
+    few = queries()
+    for hour in range(9, 17):
+        other = Patient.objects.create(
+            clinic=clinic,
+            mrn=f"MRN0009{hour:02d}",
+            given_name="P",
+            family_name=f"Test{hour}",
+            birth_date=patient.birth_date,
+            sex_at_birth="female",
+        )
+        consult(clinic, staff, floor, other, monday, hh=hour)
+    assert queries() == few
+
+
+def test_the_nurse_starts_a_checked_in_treatment_from_its_appointment(
+    clinic, staff, floor, patient, course, login, as_if_today, no_gate
+):
+    monday = next_monday()
+    as_if_today(monday)
+    services.activate_course(actor=actor(staff["physician"]), course=course)
+    treatment = services.book_appointment(
+        actor=actor(staff["front_desk"]),
+        slot=services.make_slot(
+            patient=patient,
+            kind="treatment",
+            room=floor["Chair 1"],
+            start=at(clinic, monday, 9),
+            course=course,
+        ),
+    )
+    services.update_appointment(
+        actor=actor(staff["front_desk"]), appointment=treatment, status="checked_in"
+    )
+    start_url = f'action="/treatment/appointments/{treatment.pk}/start/"'
+    assert start_url in login(staff["nurse"]).get(f"/schedule/appointments/{treatment.pk}/").text
+    assert start_url in login(staff["nurse"]).get("/today/").text
+    assert start_url not in login(staff["front_desk"]).get("/today/").text
