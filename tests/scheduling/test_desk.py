@@ -573,3 +573,20 @@ def test_the_nurse_starts_a_checked_in_treatment_from_its_appointment(
     assert start_url in login(staff["nurse"]).get(f"/schedule/appointments/{treatment.pk}/").text
     assert start_url in login(staff["nurse"]).get("/today/").text
     assert start_url not in login(staff["front_desk"]).get("/today/").text
+
+
+def test_hostile_addresses_answer_plainly(clinic, staff, floor, patient, login):
+    client = login(staff["front_desk"])
+    mine = consult(clinic, staff, floor, patient, next_monday())
+    far = client.post(
+        f"/schedule/appointments/{mine.pk}/move/",
+        {"day": "9999-12-31", "start_time": "23:45", "room": floor["Consult 1"].pk},
+    )
+    assert far.context["form"].errors["day"] == ["Choose a date within the next two years."]
+    hostile = "day=9999-12-31&time=23:45&room=abc&staff=<script>&kind=zzz&patient=" + "9" * 30
+    assert client.get(f"/schedule/book/?{hostile}").status_code == 200
+    for page in ("/schedule/", "/schedule/week/"):
+        for day in ("9999-12-31", "0001-01-01", "\x00"):
+            assert client.get(page, {"day": day}).status_code == 200
+    mine.refresh_from_db()
+    assert mine.start == at(clinic, next_monday(), 10)

@@ -61,7 +61,12 @@ def _initial(actor: Actor, params: QueryDict) -> dict[str, Any]:
         value = params.get(name, "")
         if value and len(value) < 40:
             initial["start_time" if name == "time" else name] = value
-    room = Room.objects.for_clinic(actor.clinic).filter(pk=initial.get("room") or 0).first()
+    room_id = initial.get("room", "")
+    room = (
+        Room.objects.for_clinic(actor.clinic).filter(pk=int(room_id)).first()
+        if _is_id(room_id)
+        else None
+    )
     kind = initial.get("kind")
     if kind not in AppointmentKind.values:
         kind = "treatment" if room and room.kind == RoomKind.TREATMENT_CHAIR else "consultation"
@@ -70,8 +75,14 @@ def _initial(actor: Actor, params: QueryDict) -> dict[str, Any]:
     return initial
 
 
+def _is_id(value: object) -> bool:
+    """A primary key as typed: digits, small enough for the database's integer."""
+    text = str(value or "")
+    return text.isdigit() and len(text) <= 18
+
+
 def _patient_from(actor: Actor, value: object) -> Patient | None:
-    if not str(value or "").isdigit():
+    if not _is_id(value):
         return None
     return Patient.objects.for_clinic(actor.clinic).filter(pk=int(str(value))).first()
 
@@ -119,7 +130,7 @@ def book(request: HttpRequest) -> HttpResponse:
     data: QueryDict | None = None
     if request.method == "POST":
         data = request.POST.copy()
-        if data.get("choose", "").isdigit():
+        if _is_id(data.get("choose")):
             data["patient"] = data["choose"]
         if data.get("action") == "change":
             data["patient"] = ""
