@@ -590,3 +590,35 @@ def test_hostile_addresses_answer_plainly(clinic, staff, floor, patient, login):
             assert client.get(page, {"day": day}).status_code == 200
     mine.refresh_from_db()
     assert mine.start == at(clinic, next_monday(), 10)
+
+
+def test_the_api_checks_a_booking_without_writing_it(clinic, staff, floor, patient, api_client):
+    monday = next_monday()
+    consult(clinic, staff, floor, patient, monday)
+    body = {
+        "patient": patient.pk,
+        "kind": "preparation",
+        "room": floor["Consult 1"].pk,
+        "start": at(clinic, monday, 10, 30).isoformat(),
+    }
+    desk = api_client(staff["front_desk"])
+    busy = desk.post("/api/v1/appointments/check", body, content_type="application/json")
+    assert busy.status_code == 200
+    assert {c["code"] for c in busy.json()["conflicts"]} == {"patient_busy", "room_taken"}
+    free = desk.post(
+        "/api/v1/appointments/check",
+        body | {"start": at(clinic, monday, 15).isoformat()},
+        content_type="application/json",
+    )
+    assert free.json() == {"conflicts": []}
+    chair = desk.post(
+        "/api/v1/appointments/check",
+        body | {"room": floor["Chair 1"].pk},
+        content_type="application/json",
+    )
+    assert chair.status_code == 422 and chair.json()["detail"][0]["loc"][-1] == "room"
+    refused = api_client(staff["therapist"]).post(
+        "/api/v1/appointments/check", body, content_type="application/json"
+    )
+    assert refused.status_code == 403
+    assert Appointment.objects.count() == 1
