@@ -149,24 +149,7 @@ def test_front_desk_registers_books_by_slot_and_checks_in_then_the_physician_ope
 
 def test_a_card_dragged_to_another_slot_moves_after_the_same_checks(page, floor):
     clinic, staff = floor
-    patient = Patient.objects.create(
-        clinic=clinic,
-        mrn="MRN000001",
-        given_name="Tomás",
-        family_name="Ruiz",
-        birth_date=datetime(1990, 1, 1).date(),
-        sex_at_birth="male",
-    )
-    today = services.clinic_today(clinic)
-    booked = services.book_appointment(
-        actor=Actor(user=staff["front_desk"].user, membership=staff["front_desk"]),
-        slot=services.make_slot(
-            patient=patient,
-            kind="follow_up",
-            room=clinic_room(clinic, "Consult A"),
-            start=datetime.combine(today, time(12), tzinfo=clinic.tz),
-        ),
-    )
+    booked = booked_today(floor, "Tomás", "Ruiz", "follow_up", time(12))
     log_in(page, "lee", PASSWORD)
     page.wait_for_url("**/today/")
     page.goto("/schedule/")
@@ -188,32 +171,32 @@ def test_a_card_dragged_to_another_slot_moves_after_the_same_checks(page, floor)
     )
 
 
-def clinic_room(clinic, name):
+def booked_today(floor, given: str, family: str, kind: str, at: time) -> Appointment:
+    """A new patient booked today in Consult A through the booking service."""
     from ketaclinic.scheduling.models import Room
 
-    return Room.objects.get(clinic=clinic, name=name)
-
-
-def test_the_day_board_is_a_list_on_a_phone(page, floor):
     clinic, staff = floor
     patient = Patient.objects.create(
         clinic=clinic,
-        mrn="MRN000002",
-        given_name="Bartholomew-Alexander",
-        family_name="Konstantinopoulos",
+        mrn=f"MRN{Patient.objects.count() + 1:06d}",
+        given_name=given,
+        family_name=family,
         birth_date=datetime(1985, 6, 1).date(),
-        sex_at_birth="male",
+        sex_at_birth="female",
     )
-    today = services.clinic_today(clinic)
-    services.book_appointment(
+    return services.book_appointment(
         actor=Actor(user=staff["front_desk"].user, membership=staff["front_desk"]),
         slot=services.make_slot(
             patient=patient,
-            kind="consultation",
-            room=clinic_room(clinic, "Consult A"),
-            start=datetime.combine(today, time(15), tzinfo=clinic.tz),
+            kind=kind,
+            room=Room.objects.get(clinic=clinic, name="Consult A"),
+            start=datetime.combine(services.clinic_today(clinic), at, tzinfo=clinic.tz),
         ),
     )
+
+
+def test_the_day_board_is_a_list_on_a_phone(page, floor):
+    booked_today(floor, "Bartholomew-Alexander", "Konstantinopoulos", "consultation", time(15))
     page.set_viewport_size(PHONE)
     log_in(page, "lee", PASSWORD)
     page.wait_for_url("**/today/")

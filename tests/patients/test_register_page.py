@@ -110,3 +110,9 @@ def test_the_form_needs_its_csrf_token(staff):
     client.force_login(staff["front_desk"].user)
     assert client.post("/patients/new/", VALID).status_code == 403
     assert Patient.objects.count() == 0
+
+
+def test_a_nul_byte_in_a_search_is_ignored_rather_than_failing(patient, staff, login):
+    response = login(staff["front_desk"]).post("/patients/", {"q": "Gar\x00"})
+    assert response.status_code == 200
+    assert "Garcia, Maria" in response.text

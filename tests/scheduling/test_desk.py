@@ -517,3 +517,109 @@ def test_a_therapist_sees_their_caseload(clinic, staff, floor, patient, login):
     page = login(staff["therapist"]).get("/caseload/")
     assert "Maria Garcia" in page.text and "Integration" in page.text
     assert "Maria Garcia" not in login(staff["physician"]).get("/caseload/").text
+
+
+def test_today_costs_the_same_queries_however_many_arrive(
+    clinic, staff, floor, patient, login, as_if_today
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ketaclinic.patients.models import Patient
+
+    monday = next_monday()
+    as_if_today(monday)
+    client = login(staff["front_desk"])
+    consult(clinic, staff, floor, patient, monday, hh=8)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get("/today/").status_code == 200
+        return len(ctx.captured_queries)
+
+    few = queries()
+    for hour in range(9, 17):
+        other = Patient.objects.create(
+            clinic=clinic,
+            mrn=f"MRN0009{hour:02d}",
+            given_name="P",
+            family_name=f"Test{hour}",
+            birth_date=patient.birth_date,
+            sex_at_birth="female",
+        )
+        consult(clinic, staff, floor, other, monday, hh=hour)
+    assert queries() == few
+
+
+def test_the_nurse_starts_a_checked_in_treatment_from_its_appointment(
+    clinic, staff, floor, patient, course, login, as_if_today, no_gate
+):
+    monday = next_monday()
+    as_if_today(monday)
+    services.activate_course(actor=actor(staff["physician"]), course=course)
+    treatment = services.book_appointment(
+        actor=actor(staff["front_desk"]),
+        slot=services.make_slot(
+            patient=patient,
+            kind="treatment",
+            room=floor["Chair 1"],
+            start=at(clinic, monday, 9),
+            course=course,
+        ),
+    )
+    services.update_appointment(
+        actor=actor(staff["front_desk"]), appointment=treatment, status="checked_in"
+    )
+    start_url = f'action="/treatment/appointments/{treatment.pk}/start/"'
+    assert start_url in login(staff["nurse"]).get(f"/schedule/appointments/{treatment.pk}/").text
+    assert start_url in login(staff["nurse"]).get("/today/").text
+    assert start_url not in login(staff["front_desk"]).get("/today/").text
+
+
+def test_hostile_addresses_answer_plainly(clinic, staff, floor, patient, login):
+    client = login(staff["front_desk"])
+    mine = consult(clinic, staff, floor, patient, next_monday())
+    far = client.post(
+        f"/schedule/appointments/{mine.pk}/move/",
+        {"day": "9999-12-31", "start_time": "23:45", "room": floor["Consult 1"].pk},
+    )
+    assert far.context["form"].errors["day"] == ["Choose a date within the next two years."]
+    hostile = "day=9999-12-31&time=23:45&room=abc&staff=<script>&kind=zzz&patient=" + "9" * 30
+    assert client.get(f"/schedule/book/?{hostile}").status_code == 200
+    for page in ("/schedule/", "/schedule/week/"):
+        for day in ("9999-12-31", "0001-01-01", "\x00"):
+            assert client.get(page, {"day": day}).status_code == 200
+    mine.refresh_from_db()
+    assert mine.start == at(clinic, next_monday(), 10)
+
+
+def test_the_api_checks_a_booking_without_writing_it(clinic, staff, floor, patient, api_client):
+    monday = next_monday()
+    consult(clinic, staff, floor, patient, monday)
+    body = {
+        "patient": patient.pk,
+        "kind": "preparation",
+        "room": floor["Consult 1"].pk,
+        "start": at(clinic, monday, 10, 30).isoformat(),
+    }
+    desk = api_client(staff["front_desk"])
+    busy = desk.post("/api/v1/appointments/check", body, content_type="application/json")
+    assert busy.status_code == 200
+    assert {c["code"] for c in busy.json()["conflicts"]} == {"patient_busy", "room_taken"}
+    free = desk.post(
+        "/api/v1/appointments/check",
+        body | {"start": at(clinic, monday, 15).isoformat()},
+        content_type="application/json",
+    )
+    assert free.json() == {"conflicts": []}
+    chair = desk.post(
+        "/api/v1/appointments/check",
+        body | {"room": floor["Chair 1"].pk},
+        content_type="application/json",
+    )
+    assert chair.status_code == 422 and chair.json()["detail"][0]["loc"][-1] == "room"
+    refused = api_client(staff["therapist"]).post(
+        "/api/v1/appointments/check", body, content_type="application/json"
+    )
+    assert refused.status_code == 403
+    assert Appointment.objects.count() == 1

@@ -214,7 +214,8 @@ def search_patients(*, actor: Actor, query: str) -> QuerySet[Patient]:
     """Patients of the actor's clinic matching a name, MRN or birth date, by name."""
     actor.check("patient.view")
     patients = Patient.objects.for_clinic(actor.clinic)
-    text = query.strip()
+    # No name holds a NUL, and PostgreSQL refuses one in a query parameter.
+    text = query.replace("\x00", "").strip()
     if not text:
         return patients.order_by("family_key", "given_key", "pk")
     born = _as_date(text)

@@ -31,6 +31,7 @@ from ketaclinic.scheduling.schemas import (
     AppointmentOut,
     AppointmentPatch,
     BookIn,
+    CheckOut,
     ConflictOut,
     CourseEndIn,
     CourseIn,
@@ -357,24 +358,32 @@ def list_appointments(request: HttpRequest, filters: Query[DayParams]) -> list:
     return found
 
 
+def _slot(actor, payload: AppointmentIn) -> services.Slot:  # type: ignore[no-untyped-def]
+    patient = get_patient_for(actor, payload.patient, "schedule.book")
+    return services.make_slot(
+        patient=patient,
+        kind=payload.kind,
+        room=_room(actor, payload.room),
+        start=payload.start,
+        course=_course(actor, payload.course) if payload.course is not None else None,
+        staff=_staff(actor, payload.staff) if payload.staff is not None else None,
+        end=payload.end,
+    )
+
+
+@router.post("/appointments/check", response=CheckOut, auth=allow("schedule.book"))
+def check(request: HttpRequest, payload: AppointmentIn) -> dict:
+    """What booking this appointment now would meet (nothing is written): [] = free."""
+    conflicts = services.check_slot(_slot(request.auth, payload))  # type: ignore[attr-defined]
+    return {"conflicts": [{"code": c.code, "message": c.message} for c in conflicts]}
+
+
 @router.post(
     "/appointments", response={201: AppointmentOut, 409: ConflictOut}, auth=allow("schedule.book")
 )
 def book(request: HttpRequest, payload: AppointmentIn) -> Status:
     actor = request.auth  # type: ignore[attr-defined]
-    patient = get_patient_for(actor, payload.patient, "schedule.book")
-    room = _room(actor, payload.room)
-    course = _course(actor, payload.course) if payload.course is not None else None
-    staff = _staff(actor, payload.staff) if payload.staff is not None else None
-    slot = services.make_slot(
-        patient=patient,
-        kind=payload.kind,
-        room=room,
-        start=payload.start,
-        course=course,
-        staff=staff,
-        end=payload.end,
-    )
+    slot = _slot(actor, payload)
     try:
         appointment = services.book_appointment(actor=actor, slot=slot)
     except services.BookingConflict as exc:

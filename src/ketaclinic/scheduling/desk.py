@@ -61,7 +61,12 @@ def _initial(actor: Actor, params: QueryDict) -> dict[str, Any]:
         value = params.get(name, "")
         if value and len(value) < 40:
             initial["start_time" if name == "time" else name] = value
-    room = Room.objects.for_clinic(actor.clinic).filter(pk=initial.get("room") or 0).first()
+    room_id = initial.get("room", "")
+    room = (
+        Room.objects.for_clinic(actor.clinic).filter(pk=int(room_id)).first()
+        if _is_id(room_id)
+        else None
+    )
     kind = initial.get("kind")
     if kind not in AppointmentKind.values:
         kind = "treatment" if room and room.kind == RoomKind.TREATMENT_CHAIR else "consultation"
@@ -70,8 +75,14 @@ def _initial(actor: Actor, params: QueryDict) -> dict[str, Any]:
     return initial
 
 
+def _is_id(value: object) -> bool:
+    """A primary key as typed: digits, small enough for the database's integer."""
+    text = str(value or "")
+    return text.isdigit() and len(text) <= 18
+
+
 def _patient_from(actor: Actor, value: object) -> Patient | None:
-    if not str(value or "").isdigit():
+    if not _is_id(value):
         return None
     return Patient.objects.for_clinic(actor.clinic).filter(pk=int(str(value))).first()
 
@@ -83,11 +94,10 @@ def _book_errors(form: BookForm, exc: ValidationError) -> None:
         form.add_error(name if name in form.fields else None, errors)
 
 
-def _book(actor: Actor, form: BookForm, patient: Patient) -> Appointment:
-    """Book the form's appointment through the service the API uses (conflicts raise)."""
+def _slot(actor: Actor, form: BookForm, patient: Patient) -> services.Slot:
+    """The form's appointment as the booking service takes it (the API's checks, 422s)."""
     data = form.cleaned_data
-    tz = actor.clinic.tz
-    start = form.start(tz)
+    start = form.start(actor.clinic.tz)
     course = None
     if data["kind"] == AppointmentKind.TREATMENT:
         course = next(
@@ -96,17 +106,15 @@ def _book(actor: Actor, form: BookForm, patient: Patient) -> Appointment:
         )
         if course is None:
             raise ValidationError({"course": "Choose one of the patient's open courses."})
-    end = start + timedelta(minutes=data["minutes"]) if data.get("minutes") else None
-    slot = services.make_slot(
+    return services.make_slot(
         patient=patient,
         kind=data["kind"],
         room=data["room"],
         start=start,
-        end=end,
+        end=start + timedelta(minutes=data["minutes"]) if data.get("minutes") else None,
         course=course,
         staff=data.get("staff"),
     )
-    return services.book_appointment(actor=actor, slot=slot)
 
 
 @require("schedule.book")
@@ -122,7 +130,7 @@ def book(request: HttpRequest) -> HttpResponse:
     data: QueryDict | None = None
     if request.method == "POST":
         data = request.POST.copy()
-        if data.get("choose", "").isdigit():
+        if _is_id(data.get("choose")):
             data["patient"] = data["choose"]
         if data.get("action") == "change":
             data["patient"] = ""
@@ -165,7 +173,9 @@ def book(request: HttpRequest) -> HttpResponse:
                     context["checked"] = _check(actor, form, patient)
                     context["conflicts"] = context["checked"]
                 else:
-                    appointment = _book(actor, form, patient)
+                    appointment = services.book_appointment(
+                        actor=actor, slot=_slot(actor, form, patient)
+                    )
             except services.BookingConflict as exc:
                 context["conflicts"] = exc.conflicts
             except ValidationError as exc:
@@ -180,20 +190,8 @@ def book(request: HttpRequest) -> HttpResponse:
 
 def _check(actor: Actor, form: BookForm, patient: Patient) -> list[dict[str, Any]]:
     """The conflicts the booking would meet now, as the API reports them (nothing written)."""
-    data = form.cleaned_data
-    if data["kind"] == AppointmentKind.TREATMENT:
-        return []  # a treatment's course rules are checked when it is booked
-    start = form.start(actor.clinic.tz)
-    end = start + timedelta(minutes=data["minutes"]) if data.get("minutes") else None
-    slot = services.make_slot(
-        patient=patient,
-        kind=data["kind"],
-        room=data["room"],
-        start=start,
-        end=end,
-        staff=data.get("staff"),
-    )
-    return [{"code": c.code, "message": c.message} for c in services.check_slot(slot)]
+    conflicts = services.check_slot(_slot(actor, form, patient))
+    return [{"code": c.code, "message": c.message} for c in conflicts]
 
 
 def _booked(request: HttpRequest, actor: Actor, appointment: Appointment) -> HttpResponse:

@@ -172,6 +172,10 @@ class ConflictOut(Schema):
     conflicts: list[dict]
 
 
+class CheckOut(Schema):
+    conflicts: list[dict]
+
+
 class MissingOut(Schema):
     detail: str
     missing: list[str]

@@ -36,11 +36,17 @@ from ketaclinic.scheduling.models import (
 SLOT = timedelta(minutes=15)
 
 
+# A board further away than this is a typo (and year 9999 has no next day to show).
+BOARD_RANGE = timedelta(days=3660)
+
+
 def _day(request: HttpRequest, clinic: Clinic) -> date:
+    today = services.clinic_today(clinic)
     try:
-        return date.fromisoformat(request.GET.get("day", ""))
+        day = date.fromisoformat(request.GET.get("day", ""))
     except ValueError:
-        return services.clinic_today(clinic)
+        return today
+    return day if abs(day - today) <= BOARD_RANGE else today
 
 
 def _staff_filter(request: HttpRequest, actor: Any) -> tuple[list[Membership], Membership | None]:
