@@ -36,6 +36,24 @@ class CoursePhase(models.TextChoices):
     MAINTENANCE = "maintenance", "Maintenance"
 
 
+class ProtocolSnapshot(models.Model):
+    """The exact text of a protocol file, stored once per distinct file (by its SHA-256).
+
+    A course names the snapshot it was started with, so a later edit of the file (even
+    one that keeps the version) never changes how a running course is dosed, monitored
+    or discharged. Snapshots are never edited or deleted.
+    """
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    code = models.CharField(max_length=60)
+    version = models.PositiveIntegerField()
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.code} v{self.version} ({self.sha256[:12]})"
+
+
 class TreatmentCourse(models.Model):
     """A patient's course of one protocol (code + version). The dose lives in DoseOrder rows."""
 
@@ -45,6 +63,9 @@ class TreatmentCourse(models.Model):
     )
     protocol_code = models.CharField(max_length=60)
     protocol_version = models.PositiveIntegerField()
+    # SHA-256 of the protocol file the course was started with (a ProtocolSnapshot);
+    # blank for courses from before snapshots, which follow the current file.
+    protocol_hash = models.CharField(max_length=64, blank=True, default="")
     family = models.CharField(max_length=30)
     phase = models.CharField(
         max_length=12, choices=CoursePhase.choices, default=CoursePhase.INDUCTION
