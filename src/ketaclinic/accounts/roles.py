@@ -67,6 +67,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Treatment sessions: nurses and physicians chart them; REMS forms are tracked by staff.
     "session.chart": frozenset({P, N}),
     "rems.manage": frozenset({A, P, N}),
+    # Follow-up calls after dosing: nurses and physicians call; admins see the work list.
+    "followup.call": frozenset({P, N}),
+    "followup.view": frozenset({A, P, N}),
 }
 
 

@@ -341,3 +341,47 @@ class CalendarFeed(models.Model):
 
     def __str__(self) -> str:
         return f"Calendar feed ({self.membership_id})"
+
+
+class ReviewDecision(models.TextChoices):
+    CONTINUE = "continue", "Continue into maintenance"
+    CHANGE = "change", "Continue with a change"
+    STOP = "stop", "Stop treatment"
+
+
+class InductionReview(models.Model):
+    """The physician's signed end-of-induction review of a course (never edited).
+
+    The outcome numbers shown when it was signed are stored with it, so the review
+    reads the same later whatever questionnaires are added afterwards.
+    """
+
+    clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
+    course = models.OneToOneField(
+        TreatmentCourse, on_delete=models.PROTECT, related_name="induction_review"
+    )
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=10, choices=ReviewDecision.choices)
+    reason = models.TextField(blank=True)
+    maintenance_sessions = models.PositiveSmallIntegerField(null=True, blank=True)
+    outcomes = models.JSONField(default=list)
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    signed_name = models.CharField(max_length=200)
+    signed_at = models.DateTimeField()
+
+    objects = ClinicScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decision__in=ReviewDecision.values), name="review_decision_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(decision="continue") | ~Q(reason=""), name="review_change_stop_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Induction review of course {self.course_id} ({self.decision})"

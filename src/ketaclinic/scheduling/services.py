@@ -61,6 +61,7 @@ from ketaclinic.clinical.scheduling import (
 from ketaclinic.datadirs import clinic_data_dirs
 from ketaclinic.measures import services as measures_services
 from ketaclinic.patients.models import Condition, Patient
+from ketaclinic.scheduling import reviews
 from ketaclinic.scheduling.models import (
     Appointment,
     AppointmentKind,
@@ -811,6 +812,9 @@ def _course_full(course: TreatmentCourse, adding: int) -> list[Conflict]:
     held = (
         Appointment.objects.holding().filter(course=course, kind=AppointmentKind.TREATMENT).count()
     )
+    waiting = reviews.review_conflict(course, held=held, adding=adding)
+    if waiting is not None:
+        return [Conflict("induction_review_due", waiting)]
     if held + adding <= course.planned_sessions:
         return []
     return [

@@ -1664,6 +1664,10 @@ def _finish_appointment(actor: Actor, session: TreatmentSession) -> None:
     appointment = Appointment.objects.get(pk=session.appointment_id)
     if appointment.status == "in_progress":
         scheduling.update_appointment(actor=actor, appointment=appointment, status="completed")
+    # Every session that gave a dose gets its follow-up call (issue 12).
+    from ketaclinic.treatment.followup import create_follow_up
+
+    create_follow_up(session, session_protocol(session), at=timezone.now())
 
 
 def stop_session(

@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 from django.utils import timezone
 
-from ketaclinic.scheduling.models import HOLDING, Appointment, DoseOrder, TreatmentCourse
+from ketaclinic.scheduling.models import (
+    HOLDING,
+    Appointment,
+    DoseOrder,
+    InductionReview,
+    TreatmentCourse,
+)
 
 register = template.Library()
 UPCOMING = 8
@@ -19,7 +25,14 @@ def scheduling_chart(context: Any, patient: Any) -> dict[str, Any]:
     courses = list(
         TreatmentCourse.objects.filter(clinic_id=patient.clinic_id, patient=patient)
         .exclude(status__in=["completed", "stopped"])
-        .annotate(booked=Count("appointments", filter=Q(appointments__status__in=HOLDING)))
+        .annotate(
+            booked=Count("appointments", filter=Q(appointments__status__in=HOLDING)),
+            completed=Count(
+                "appointments",
+                filter=Q(appointments__status="completed", appointments__kind="treatment"),
+            ),
+            reviewed=Exists(InductionReview.objects.filter(course=OuterRef("pk"))),
+        )
         .prefetch_related(
             Prefetch("orders", queryset=DoseOrder.objects.order_by("-signed_at", "-pk"))
         )
@@ -28,6 +41,13 @@ def scheduling_chart(context: Any, patient: Any) -> dict[str, Any]:
     for course in courses:
         orders = list(course.orders.all())
         course.current_order = orders[0] if orders else None
+        # Every shipped protocol asks for the review; its page checks the course's own file.
+        course.review_due = (
+            course.status == "active"
+            and course.phase == "induction"
+            and course.completed >= course.planned_sessions
+            and not course.reviewed
+        )
     upcoming = list(
         Appointment.objects.filter(
             clinic_id=patient.clinic_id,
