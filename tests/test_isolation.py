@@ -32,6 +32,7 @@ MODELS = {
     "course_id": "scheduling.TreatmentCourse",
     "session_id": "treatment.TreatmentSession",
     "form_id": "treatment.RemsForm",
+    "call_id": "treatment.FollowUpCall",
     "consent_id": "screening.Consent",
     "screening_id": "screening.Screening",
     "note_id": "screening.ConsultationNote",

@@ -64,9 +64,11 @@ def mount_routers() -> None:
     from ketaclinic.outcomes.api import router as outcomes_router
     from ketaclinic.patients.api import router as patients_router
     from ketaclinic.scheduling.api import router as scheduling_router
+    from ketaclinic.scheduling.review_api import router as review_router
     from ketaclinic.screening.api import router as screening_router
     from ketaclinic.setup.api import router as setup_router
     from ketaclinic.treatment.api import router as treatment_router
+    from ketaclinic.treatment.followup_api import router as followup_router
 
     api.add_router("/patients", patients_router)
     api.add_router("/audit", audit_router)
@@ -76,10 +78,12 @@ def mount_routers() -> None:
     api.add_router("", measures_router)
     api.add_router("", screening_router)
     api.add_router("", scheduling_router)
+    api.add_router("", review_router)
     api.add_router("", inventory_router)
     api.add_router("", treatment_router)
     api.add_router("", setup_router)
     api.add_router("", outcomes_router)
+    api.add_router("", followup_router)
 
 
 mount_routers()

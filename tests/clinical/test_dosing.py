@@ -56,7 +56,7 @@ def test_it_doses_half_a_mg_per_kg_over_40_minutes_by_default():
     assert result.rate_ml_per_h == Decimal("5.25")
     assert result.devices is None
     assert result.warnings == ()
-    assert (result.protocol_code, result.protocol_version) == ("ketamine-iv-mood", 1)
+    assert (result.protocol_code, result.protocol_version) == ("ketamine-iv-mood", 2)
 
 
 def test_it_computes_the_rate_at_the_other_offered_concentration():

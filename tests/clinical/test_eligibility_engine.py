@@ -282,6 +282,7 @@ def test_to_dict_gives_the_stored_shape():
     assert result.to_dict() == {
         "protocol": "test-family",
         "ruleset_version": 3,
+        "ruleset_hash": "",
         "decision": "needs_review",
         "findings": [
             {

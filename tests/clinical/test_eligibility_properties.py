@@ -70,7 +70,7 @@ def raw_facts(draw, complete: bool = False):
 
 @st.composite
 def benign_mood_patients(draw):
-    """Adults under 65 with TRD, BP below 140/90 and nothing in their history."""
+    """Adults under 65 with TRD, BP below 140/90, C-SSRS risk none or low, nothing in their history."""
     diastolic = draw(st.integers(50, 89))
     return validate_facts(
         {
@@ -84,7 +84,7 @@ def benign_mood_patients(draw):
             "heart_rate": draw(st.integers(50, 100)),
             "weight_kg": draw(st.floats(40, 150)),
             "height_cm": draw(st.floats(140, 200)),
-            "suicide_risk": draw(st.sampled_from(["none", "low", "moderate"])),
+            "suicide_risk": draw(st.sampled_from(["none", "low"])),
         }
     )
 

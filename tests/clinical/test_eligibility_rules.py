@@ -118,6 +118,11 @@ ESKETAMINE = {
         meds("oral_antidepressant", "antihypertensive"),
     ),
     "esk-caution-stimulant-or-maoi": (meds("psychostimulant", "maoi"), meds("lamotrigine")),
+    "esk-caution-suicide-risk-moderate-or-high": (
+        [{"suicide_risk": "moderate"}, {"suicide_risk": "high"}],
+        [{"suicide_risk": "none"}, {"suicide_risk": "low"}],
+    ),
+    "esk-caution-age-65-or-older": ([{"age": 65}, {"age": 88}], [{"age": 64}]),
 }
 
 IV_MOOD = {
@@ -169,6 +174,24 @@ IV_MOOD = {
 IM_MOOD = {rule_id.replace("ivm-", "imm-", 1): case for rule_id, case in IV_MOOD.items()}
 
 IV_PAIN = {
+    "ivp-exclude-under-18": ([{"age": 17}], [{"age": 18}]),
+    "ivp-exclude-bp-180-110": (
+        [{"systolic_bp": 180}, {"systolic_bp": 150, "diastolic_bp": 110}],
+        [{"systolic_bp": 179, "diastolic_bp": 109}],
+    ),
+    "ivp-caution-bp-140-90": (
+        [{"systolic_bp": 140}, {"diastolic_bp": 90}],
+        [{"systolic_bp": 139, "diastolic_bp": 89}],
+    ),
+    "ivp-caution-substance-misuse-history": (
+        flags("substance_use_history", "ketamine_misuse_history"),
+        flags("substance_use_active"),
+    ),
+    "ivp-caution-psychosis-history": (flags("psychosis_history"), flags("psychosis_current")),
+    "ivp-caution-suicide-risk-moderate-or-high": (
+        [{"suicide_risk": "moderate"}, {"suicide_risk": "high"}],
+        [{"suicide_risk": "none"}, {"suicide_risk": "low"}],
+    ),
     "ivp-exclude-hepatic-severe": (
         flags("hepatic_impairment_severe"),
         flags("hepatic_impairment_moderate"),
@@ -252,10 +275,10 @@ def test_the_four_families_ship():
         "ketamine-iv-pain",
     ]
     assert {family: rs.version for family, rs in RULESETS.items()} == {
-        "esketamine-nasal": 2,
+        "esketamine-nasal": 3,
         "ketamine-im-mood": 1,
         "ketamine-iv-mood": 1,
-        "ketamine-iv-pain": 1,
+        "ketamine-iv-pain": 2,
     }
 
 
@@ -362,6 +385,7 @@ def test_alice_is_eligible_for_iv_mood_exactly_as_stored():
     assert run("ketamine-iv-mood", {}).to_dict() == {
         "protocol": "ketamine-iv-mood",
         "ruleset_version": 1,
+        "ruleset_hash": RULESETS["ketamine-iv-mood"].file_hash,
         "decision": "eligible",
         "findings": [
             {
@@ -436,7 +460,11 @@ def test_mdd_with_acute_suicidal_ideation_on_an_antidepressant_fits_the_esketami
         "suicide_risk": "high",
     }
     esk = run("esketamine-nasal", carol)
-    assert (esk.decision, decisive(esk)) == ("eligible", [])
+    # The indication fits; the high C-SSRS risk still asks for the physician's own review.
+    assert (esk.decision, decisive(esk)) == (
+        "needs_review",
+        ["esk-caution-suicide-risk-moderate-or-high"],
+    )
     ivm = run("ketamine-iv-mood", carol)
     assert (ivm.decision, decisive(ivm)) == (
         "needs_review",
@@ -464,9 +492,10 @@ def run_raw(family: str, raw: dict) -> Evaluation:
     return evaluate(RULESETS[family], validate_facts(raw))
 
 
-def test_a_70_year_old_needs_review_for_iv_ketamine_only():
+def test_a_70_year_old_needs_review_for_iv_ketamine_and_esketamine():
     assert decisive(run("ketamine-iv-mood", {"age": 70})) == ["ivm-caution-age-65-or-older"]
-    assert run("esketamine-nasal", {"age": 70}).decision == "eligible"
+    assert decisive(run("esketamine-nasal", {"age": 70})) == ["esk-caution-age-65-or-older"]
+    assert run("ketamine-iv-pain", {"age": 70}).decision == "eligible"
 
 
 def test_a_benzodiazepine_and_an_opioid_caution_esketamine_once():
@@ -505,6 +534,7 @@ def test_depression_is_not_a_pain_indication():
 DOMAIN_KEYS = {
     "SPRAVATO-LABEL",
     "SPRAVATO-REMS",
+    "MIMS-HK",
     "APA-2017",
     "ANDRADE-2017",
     "FAVA-2020",
@@ -537,6 +567,8 @@ def test_the_bp_thresholds_carry_their_domain_marks():
         "ivm-caution-bp-140-90": "APA-2017 [verify]",
         "imm-exclude-bp-180-110": "policy",
         "imm-caution-bp-140-90": "APA-2017 [verify]",
+        "ivp-exclude-bp-180-110": "COHEN-2018, policy",
+        "ivp-caution-bp-140-90": "COHEN-2018, policy",
     }
 
 
@@ -544,6 +576,7 @@ def test_the_age_rules_not_in_a_label_are_policy():
     assert RULESETS["ketamine-iv-mood"].rule("ivm-exclude-under-18").source == "policy"
     assert RULESETS["ketamine-iv-mood"].rule("ivm-caution-age-65-or-older").source == "policy"
     assert RULESETS["esketamine-nasal"].rule("esk-exclude-under-18").source == "SPRAVATO-LABEL"
+    assert RULESETS["ketamine-iv-pain"].rule("ivp-exclude-under-18").source == "policy"
 
 
 def test_every_mood_rule_based_on_the_apa_statement_is_marked_verify():

@@ -34,7 +34,7 @@ def write(folder: Path, name: str, data: dict[str, Any] | str) -> Path:
     return path
 
 
-def test_it_ships_the_nine_instruments_at_version_1():
+def test_it_ships_the_nine_instruments_at_their_versions():
     instruments = load_instruments()
     assert sorted(instruments) == [
         "cadss6",
@@ -47,7 +47,8 @@ def test_it_ships_the_nine_instruments_at_version_1():
         "phq9",
         "qids_sr16",
     ]
-    assert {i.version for i in instruments.values()} == {1}
+    # MADRS 2: the item 10 suicidality alert (issue 12).
+    assert {code: i.version for code, i in instruments.items() if i.version != 1} == {"madrs": 2}
     assert instruments["phq9"].key == "phq9@1"
 
 
@@ -173,7 +174,7 @@ def test_unlicensed_wording_is_not_shipped():
 
 def test_a_clinic_file_with_a_higher_version_replaces_the_shipped_one(tmp_path):
     data = shipped_yaml("madrs")
-    data["version"] = 2
+    data["version"] = 3
     for item in data["items"]:
         item["text"] = f"Clinic wording for MADRS item {item['number']}"
     write(tmp_path / "clinic", "madrs_licensed.yaml", data)
@@ -181,10 +182,10 @@ def test_a_clinic_file_with_a_higher_version_replaces_the_shipped_one(tmp_path):
     instruments = load_instruments([tmp_path / "clinic"])
 
     madrs = instruments["madrs"]
-    assert madrs.version == 2
+    assert madrs.version == 3
     assert madrs.items[0].text == "Clinic wording for MADRS item 1"
-    assert score(madrs, [2] * 10).version == 2
-    assert load_instruments()["madrs"].version == 1  # the shipped cache is untouched
+    assert score(madrs, [2] * 10).version == 3
+    assert load_instruments()["madrs"].version == 2  # the shipped cache is untouched
 
 
 def test_a_clinic_may_tighten_a_threshold_with_a_new_version(tmp_path):
@@ -420,3 +421,20 @@ def test_a_skipped_alert_cannot_name_an_item_left_blank_by_design():
     )
     with pytest.raises(ValueError, match="item 7 may be left blank by design"):
         Instrument.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("item10", "expected"),
+    [(3, []), (4, [("suicidality", "high")]), (6, [("suicidality", "high")])],
+)
+def test_madrs_item_10_at_4_or_more_opens_a_suicidality_alert(item10, expected):
+    madrs = load_instruments()["madrs"]
+    result = score(madrs, [1] * 9 + [item10])
+    assert [(a.code, a.level) for a in result.alerts] == expected
+
+
+def test_every_depression_scale_keeps_its_suicidality_rule_in_its_file():
+    items = {"phq9": 9, "qids_sr16": 12, "madrs": 10}
+    for code, item in items.items():
+        rules = [r for r in load_instruments()[code].alerts if r.code == "suicidality"]
+        assert [r.item for r in rules] == [item], code

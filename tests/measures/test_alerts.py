@@ -112,6 +112,7 @@ def test_alerts_list_open_ones_for_the_clinic(api_client, staff, patient):
     assert item == {
         "id": alert.pk,
         "patient_id": patient.pk,
+        "origin": "",
         "response_id": alert.response_id,
         "code": "suicidality",
         "level": "urgent",

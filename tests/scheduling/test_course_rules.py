@@ -52,10 +52,13 @@ def test_a_single_booking_beyond_the_courses_session_count_is_refused(
         room=floor["Chair 1"].pk,
         course=course.pk,
     )
+    # A seventh session is maintenance: it waits for the end-of-induction review.
     assert conflicts(response) == [
         (
-            "course_full",
-            "The course has 6 planned sessions; 6 are booked and 1 more was asked for.",
+            "induction_review_due",
+            "The induction series has 6 sessions. A physician records the end-of-induction "
+            "review (benefit, and continue, change or stop) before any maintenance session can "
+            "be booked.",
         )
     ]
     assert Appointment.objects.filter(course=course).count() == 6

@@ -29,7 +29,7 @@ def test_a_physician_prescribes_a_course_with_its_first_signed_order(staff, pati
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["protocol"] == "ketamine-iv-mood"
-    assert body["protocol_version"] == 1
+    assert body["protocol_version"] == 2
     assert body["planned_sessions"] == 6
     assert body["status"] == "planned"
     assert body["phase"] == "induction"

@@ -145,6 +145,7 @@ def test_it_lists_the_loaded_protocols(staff, api_client):
     by_code = {p["code"]: p for p in response.json()}
     assert set(by_code) == {
         "esketamine-nasal",
+        "esketamine-nasal-mdsi",
         "ketamine-im-mood",
         "ketamine-iv-mood",
         "ketamine-iv-pain",

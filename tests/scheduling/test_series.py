@@ -53,7 +53,7 @@ def test_booking_a_proposal_books_every_session(clinic, staff, floor, course, ap
     assert len(response.json()) == 6
     assert Appointment.objects.filter(course=course, kind="treatment").count() == 6
     assert AuditEvent.objects.filter(action="book", patient_id=course.patient_id).count() == 6
-    # The course is full: one more is refused.
+    # The induction is fully booked: one more waits for the end-of-induction review.
     extra = post(
         client,
         f"/api/v1/courses/{course.pk}/book",
@@ -67,12 +67,7 @@ def test_booking_a_proposal_books_every_session(clinic, staff, floor, course, ap
         },
     )
     assert extra.status_code == 409
-    assert extra.json()["conflicts"] == [
-        {
-            "code": "course_full",
-            "message": "The course has 6 planned sessions; 6 are booked and 1 more was asked for.",
-        }
-    ]
+    assert [c["code"] for c in extra.json()["conflicts"]] == ["induction_review_due"]
     assert Appointment.objects.filter(course=course, kind="treatment").count() == 6
 
 

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from ketaclinic.audit.models import AuditEvent
+from ketaclinic.clinical.eligibility import load_rulesets
 from ketaclinic.patients.models import Patient
 from ketaclinic.screening import services
 from ketaclinic.screening.models import Consent, IntakeVersion, Screening
@@ -86,6 +87,9 @@ def with_intake(patient, staff):
     return patient
 
 
+RULESETS = load_rulesets()
+
+
 def screen(client, patient, protocol="ketamine-iv-mood", facts=None):
     return post(
         client,
@@ -103,6 +107,7 @@ class TestCreateScreening:
             "id": screening.pk,
             "protocol": "ketamine-iv-mood",
             "ruleset_version": 1,
+            "ruleset_hash": RULESETS["ketamine-iv-mood"].file_hash,
             "decision": "eligible",
             "findings": [INFO_OFF_LABEL],
             "missing": [],
@@ -143,6 +148,7 @@ class TestCreateScreening:
             "id": Screening.objects.get().pk,
             "protocol": "ketamine-iv-mood",
             "ruleset_version": 1,
+            "ruleset_hash": RULESETS["ketamine-iv-mood"].file_hash,
             "decision": "ineligible",
             "findings": [PSYCHOSIS, INFO_OFF_LABEL],
             "missing": [

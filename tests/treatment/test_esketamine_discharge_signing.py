@@ -120,7 +120,7 @@ def finish_monitoring(nurse, sid, first):
     post(
         nurse,
         f"/api/v1/sessions/{sid}/vitals",
-        {"systolic": 128, "diastolic": 80, "heart_rate": 70, "spo2": 98},
+        {"systolic": 128, "diastolic": 80, "heart_rate": 70, "spo2": 98, "respiratory_rate": 14},
     )
     post(nurse, f"/api/v1/sessions/{sid}/observations", {"kind": "moaas", "value": 5})
     post(nurse, f"/api/v1/sessions/{sid}/observations", {"kind": "cadss6", "value": 0})

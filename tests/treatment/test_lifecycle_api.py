@@ -42,7 +42,7 @@ def test_it_starts_a_session_from_a_checked_in_appointment(staff, api_client, iv
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["state"] == "pre_dose"
-    assert body["protocol"] == {"code": "ketamine-iv-mood", "version": 1}
+    assert body["protocol"] == {"code": "ketamine-iv-mood", "version": 2}
     items = [i["item"] for i in body["checklist"]]
     assert items[:3] == ["identity_confirmed", "consent_valid", "eligibility_accepted"]
     assert "pregnancy_test" in items  # a 42-year-old woman

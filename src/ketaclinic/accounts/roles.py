@@ -76,6 +76,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "outcomes.publish": frozenset({A}),
     # FHIR Bulk Data export of the whole clinic (or a cohort): admins only.
     "fhir.export": frozenset({A}),
+    # Follow-up calls after dosing: nurses and physicians call; admins see the work list.
+    "followup.call": frozenset({P, N}),
+    "followup.view": frozenset({A, P, N}),
 }
 
 

@@ -12,7 +12,7 @@ key cannot leave a value unchecked.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -87,6 +87,7 @@ class Alert:
     value: Decimal
     rule_id: str  # the threshold's id in the protocol file
     source: str
+    escalated: bool = False  # raised again, higher, because the recheck still breaches
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,47 +169,83 @@ _OPS = {
 _OP_WORDS = {">": "above", ">=": "at or above", "<": "below", "<=": "at or below"}
 
 
-def _alert(rule: Threshold, value: Decimal) -> Alert:
+def _breach(rule: Threshold, value: Decimal) -> str:
+    """Return one breach in words: 'Systolic BP 78 mmHg is below 90 mmHg'."""
     spec = PLAUSIBLE_RANGES[rule.signal]
     unit = f" {spec.unit}" if spec.unit and spec.unit != "%" else spec.unit
+    return f"{spec.label} {value}{unit} is {_OP_WORDS[rule.op]} {rule.value}{unit}"
+
+
+def _alert(fired: Sequence[tuple[Threshold, Decimal]], *, escalate: bool) -> Alert:
+    """Return one alert for the rules of one code that fired on one reading.
+
+    The most severe rule gives the level, action and source; every breach is named, so a
+    blood pressure of 78/45 is one hypotension alert that states both values.
+    """
+    rule, value = fired[0]
+    level: str = rule.level
+    escalated = escalate and rule.escalate_to is not None
+    if escalated:
+        assert rule.escalate_to is not None
+        level = rule.escalate_to
+    breaches = [_breach(r, v) for r, v in fired]
+    text = breaches[0] + "".join(f" and {b[0].lower()}{b[1:]}" for b in breaches[1:])
+    if escalated:
+        text += f", still on the recheck ({rule.level} raised to {level}; physician notified again)"
+    else:
+        text += f" ({level})"
     source = f"{rule.source} [verify]" if rule.verify else rule.source
-    message = (
-        f"{spec.label} {value}{unit} is {_OP_WORDS[rule.op]} {rule.value}{unit} "
-        f"({rule.level}): {rule.action}."
-    )
     return Alert(
         code=rule.code,
-        level=rule.level,
-        message=message,
+        level=level,
+        message=f"{text}: {rule.action}.",
         signal=rule.signal,
         value=value,
         rule_id=rule.id,
         source=source,
+        escalated=escalated,
     )
 
 
-def vital_alerts(protocol: Protocol, reading: Mapping[str, object], *, phase: Phase) -> list[Alert]:
+def vital_alerts(
+    protocol: Protocol,
+    reading: Mapping[str, object],
+    *,
+    phase: Phase,
+    persisting: Collection[str] = (),
+) -> list[Alert]:
     """Return the alerts ``reading`` raises under ``protocol`` in ``phase``, most severe first.
 
-    The reading is checked for plausibility first (VitalError). Where several rules
-    fire for one signal and code (SpO2 85 is below 92 and below 88), only the most
-    severe is returned.
+    The reading is checked for plausibility first (VitalError). One reading raises at
+    most one alert per code: SpO2 85 is below 92 and below 88 (the urgent rule wins), and
+    a systolic and a diastolic below their limits are one hypotension alert naming both.
+
+    ``persisting`` holds the codes the previous reading of the session raised: when this
+    reading is the recheck and the breach persists, a rule with ``escalate_to`` raises
+    its alert at that higher level (``Alert.escalated``), so the physician hears again.
     """
     if phase not in ("pre_dose", "during"):
         raise ValueError(f"phase must be 'pre_dose' or 'during', not {phase!r}")
     values = _values(reading)
-    best: dict[tuple[str, str], Alert] = {}
+    signal_order = list(PLAUSIBLE_RANGES)
+    by_code: dict[str, list[tuple[Threshold, Decimal]]] = {}
     for rule in protocol.thresholds:
         value = values.get(rule.signal)
         if value is None or phase not in rule.phases or not _OPS[rule.op](value, rule.value):
             continue
-        key = (rule.code, rule.signal)
-        current = best.get(key)
-        if current is None or LEVEL_ORDER.index(rule.level) < LEVEL_ORDER.index(current.level):
-            best[key] = _alert(rule, value)
-    signal_order = list(PLAUSIBLE_RANGES)
+        by_code.setdefault(rule.code, []).append((rule, value))
+    alerts = []
+    for code, fired in by_code.items():
+        # Most severe first; per signal keep only its most severe rule.
+        fired.sort(
+            key=lambda rv: (LEVEL_ORDER.index(rv[0].level), signal_order.index(rv[0].signal))
+        )
+        worst_per_signal: dict[str, tuple[Threshold, Decimal]] = {}
+        for rule, value in fired:
+            worst_per_signal.setdefault(rule.signal, (rule, value))
+        alerts.append(_alert(list(worst_per_signal.values()), escalate=code in persisting))
     return sorted(
-        best.values(),
+        alerts,
         key=lambda a: (LEVEL_ORDER.index(a.level), signal_order.index(a.signal)),
     )
 

@@ -83,7 +83,12 @@ class Alert(models.Model):
     patient = models.ForeignKey(
         "patients.Patient", on_delete=models.PROTECT, related_name="measure_alerts"
     )
-    response = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="alerts")
+    # The questionnaire that opened the alert; None when a person opened it from a
+    # conversation (a follow-up call), named in `origin`.
+    response = models.ForeignKey(
+        Response, null=True, blank=True, on_delete=models.PROTECT, related_name="alerts"
+    )
+    origin = models.CharField(max_length=60, blank=True)
     code = models.CharField(max_length=40)
     level = models.CharField(max_length=10, choices=AlertLevel.choices)
     message = models.TextField()

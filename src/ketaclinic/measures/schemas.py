@@ -87,7 +87,8 @@ class InstrumentOut(Schema):
 class AlertOut(Schema):
     id: int
     patient_id: int
-    response_id: int
+    response_id: int | None
+    origin: str
     code: str
     level: str
     message: str

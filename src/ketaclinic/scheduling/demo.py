@@ -192,6 +192,7 @@ def _course(clinic: Any, patient: Any, physician: Membership, index: int) -> Tre
         patient=patient,
         protocol_code=protocol.code,
         protocol_version=protocol.version,
+        protocol_hash=services.freeze_protocol(protocol),
         family=protocol.family,
         planned_sessions=rule.sessions,
         start_date=monday,

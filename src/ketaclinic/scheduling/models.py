@@ -36,6 +36,24 @@ class CoursePhase(models.TextChoices):
     MAINTENANCE = "maintenance", "Maintenance"
 
 
+class ProtocolSnapshot(models.Model):
+    """The exact text of a protocol file, stored once per distinct file (by its SHA-256).
+
+    A course names the snapshot it was started with, so a later edit of the file (even
+    one that keeps the version) never changes how a running course is dosed, monitored
+    or discharged. Snapshots are never edited or deleted.
+    """
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    code = models.CharField(max_length=60)
+    version = models.PositiveIntegerField()
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.code} v{self.version} ({self.sha256[:12]})"
+
+
 class TreatmentCourse(models.Model):
     """A patient's course of one protocol (code + version). The dose lives in DoseOrder rows."""
 
@@ -45,6 +63,9 @@ class TreatmentCourse(models.Model):
     )
     protocol_code = models.CharField(max_length=60)
     protocol_version = models.PositiveIntegerField()
+    # SHA-256 of the protocol file the course was started with (a ProtocolSnapshot);
+    # blank for courses from before snapshots, which follow the current file.
+    protocol_hash = models.CharField(max_length=64, blank=True, default="")
     family = models.CharField(max_length=30)
     phase = models.CharField(
         max_length=12, choices=CoursePhase.choices, default=CoursePhase.INDUCTION
@@ -344,3 +365,47 @@ class CalendarFeed(models.Model):
 
     def __str__(self) -> str:
         return f"Calendar feed ({self.membership_id})"
+
+
+class ReviewDecision(models.TextChoices):
+    CONTINUE = "continue", "Continue into maintenance"
+    CHANGE = "change", "Continue with a change"
+    STOP = "stop", "Stop treatment"
+
+
+class InductionReview(models.Model):
+    """The physician's signed end-of-induction review of a course (never edited).
+
+    The outcome numbers shown when it was signed are stored with it, so the review
+    reads the same later whatever questionnaires are added afterwards.
+    """
+
+    clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
+    course = models.OneToOneField(
+        TreatmentCourse, on_delete=models.PROTECT, related_name="induction_review"
+    )
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=10, choices=ReviewDecision.choices)
+    reason = models.TextField(blank=True)
+    maintenance_sessions = models.PositiveSmallIntegerField(null=True, blank=True)
+    outcomes = models.JSONField(default=list)
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    signed_name = models.CharField(max_length=200)
+    signed_at = models.DateTimeField()
+
+    objects = ClinicScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decision__in=ReviewDecision.values), name="review_decision_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(decision="continue") | ~Q(reason=""), name="review_change_stop_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Induction review of course {self.course_id} ({self.decision})"

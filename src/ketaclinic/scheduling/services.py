@@ -21,6 +21,7 @@ capacity; a move keeps the nurse when she is still free and otherwise picks anot
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import time as time_module
@@ -42,8 +43,9 @@ from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.accounts.services import check_text
 from ketaclinic.audit.services import record, record_system
+from ketaclinic.clinical.conditions import CONDITIONS
 from ketaclinic.clinical.dosing import DoseError, calculate_dose
-from ketaclinic.clinical.protocols import Protocol, load_protocols
+from ketaclinic.clinical.protocols import Protocol, load_protocol_text, load_protocols
 from ketaclinic.clinical.scheduling import (
     LATE_DAYS,
     Conflict,
@@ -60,7 +62,8 @@ from ketaclinic.clinical.scheduling import (
 from ketaclinic.datadirs import clinic_data_dirs
 from ketaclinic.measures import services as measures_services
 from ketaclinic.patients.changes import patient_changed
-from ketaclinic.patients.models import Patient
+from ketaclinic.patients.models import Condition, Patient
+from ketaclinic.scheduling import reviews
 from ketaclinic.scheduling.models import (
     Appointment,
     AppointmentKind,
@@ -71,6 +74,7 @@ from ketaclinic.scheduling.models import (
     CourseStatus,
     DoseOrder,
     OpeningHours,
+    ProtocolSnapshot,
     Room,
     RoomKind,
     StaffException,
@@ -145,7 +149,50 @@ def get_protocol(code: str, field: str = "protocol") -> Protocol:
 
 
 def course_protocol(course: TreatmentCourse) -> Protocol:
+    """The protocol the course runs under: the file it was started with, not today's file."""
+    if course.protocol_hash:
+        return frozen_protocol(course.protocol_hash)
     return get_protocol(course.protocol_code)
+
+
+@functools.lru_cache(maxsize=64)
+def frozen_protocol(sha256: str) -> Protocol:
+    """The protocol stored under this hash (snapshots never change, so caching is safe)."""
+    snapshot = ProtocolSnapshot.objects.get(sha256=sha256)
+    return load_protocol_text(snapshot.text, origin=f"snapshot {snapshot}")
+
+
+def freeze_protocol(protocol: Protocol) -> str:
+    """Store the protocol's file text once (keyed by its hash) and return the hash."""
+    if not protocol.file_hash:
+        raise ValueError(f"protocol {protocol.code} was not loaded from a file")
+    ProtocolSnapshot.objects.get_or_create(
+        sha256=protocol.file_hash,
+        defaults={"code": protocol.code, "version": protocol.version, "text": protocol.file_text},
+    )
+    return protocol.file_hash
+
+
+def check_indication(protocol: Protocol, patient: Patient) -> None:
+    """Refuse a protocol limited to an indication the patient's active diagnoses do not show."""
+    if not protocol.requires_diagnoses:
+        return
+    active = set(
+        Condition.objects.filter(
+            clinic_id=patient.clinic_id, patient=patient, is_active=True
+        ).values_list("code", flat=True)
+    )
+    missing = [code for code in protocol.requires_diagnoses if code not in active]
+    if missing:
+        names = ", ".join(
+            CONDITIONS[code].display if code in CONDITIONS else code for code in missing
+        )
+        raise ValidationError(
+            {
+                "protocol": f"{protocol.title} needs these diagnoses on the patient's record: "
+                f"{names}."
+            }
+        )
 
 
 def dose_error(exc: DoseError) -> ValidationError:
@@ -216,6 +263,7 @@ def create_course(
     """Prescribe a course (status planned) with its first signed dose order."""
     actor.check("medical.sign")
     protocol = get_protocol(protocol_code)
+    check_indication(protocol, patient)
     if start_date < clinic_today(actor.clinic):
         raise ValidationError({"start_date": "The start date is in the past."})
     if protocol.dose.kind == "fixed_mg":
@@ -240,6 +288,7 @@ def create_course(
         patient=patient,
         protocol_code=protocol.code,
         protocol_version=protocol.version,
+        protocol_hash=freeze_protocol(protocol),
         family=protocol.family,
         planned_sessions=rule.sessions,
         start_date=start_date,
@@ -261,7 +310,12 @@ def create_course(
         "create",
         patient_id=patient.pk,
         obj=course,
-        detail={"protocol": protocol.code, "version": protocol.version, "order": order.pk},
+        detail={
+            "protocol": protocol.code,
+            "version": protocol.version,
+            "hash": protocol.file_hash,
+            "order": order.pk,
+        },
     )
     patient_changed(patient.pk)
     return course
@@ -913,6 +967,9 @@ def _course_full(course: TreatmentCourse, adding: int) -> list[Conflict]:
     held = (
         Appointment.objects.holding().filter(course=course, kind=AppointmentKind.TREATMENT).count()
     )
+    waiting = reviews.review_conflict(course, held=held, adding=adding)
+    if waiting is not None:
+        return [Conflict("induction_review_due", waiting)]
     if held + adding <= course.planned_sessions:
         return []
     return [

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ketaclinic.scheduling import desk, views
+from ketaclinic.scheduling import desk, review_views, views
 
 urlpatterns = [
     path("schedule/", views.day_board, name="schedule_day"),
@@ -24,6 +24,11 @@ urlpatterns = [
         "schedule/courses/<int:course_id>/activate/",
         views.course_activate,
         name="schedule_course_activate",
+    ),
+    path(
+        "schedule/courses/<int:course_id>/induction-review/",
+        review_views.induction_review,
+        name="schedule_induction_review",
     ),
     path("ics/<str:token>.ics", views.calendar_ics, name="calendar_ics"),
     path("schedule/book/", desk.book, name="schedule_book"),

@@ -52,6 +52,7 @@ class ScreeningCreated(Schema):
     id: int
     protocol: str
     ruleset_version: int
+    ruleset_hash: str
     decision: str
     findings: list[FindingOut]
     missing: list[str]
@@ -146,6 +147,7 @@ def screening_created(s: Screening) -> dict[str, Any]:
         "id": s.pk,
         "protocol": s.protocol,
         "ruleset_version": s.ruleset_version,
+        "ruleset_hash": s.ruleset_hash,
         "decision": s.result,
         "findings": s.findings,
         "missing": s.missing,

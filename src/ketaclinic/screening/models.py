@@ -112,6 +112,8 @@ class Screening(models.Model):
     )
     protocol = models.CharField(max_length=30, choices=FAMILY_CHOICES)
     ruleset_version = models.PositiveIntegerField()
+    # SHA-256 of the rule file: two files with one version are still told apart.
+    ruleset_hash = models.CharField(max_length=64, blank=True, default="")
     intake = models.ForeignKey(
         IntakeVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

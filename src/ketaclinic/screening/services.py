@@ -430,6 +430,7 @@ def run_screening(
             patient=patient,
             protocol=protocol,
             ruleset_version=result.version,
+            ruleset_hash=result.ruleset_hash,
             intake=current,
             facts=facts.to_dict(),
             # Explicit nulls ("make this fact unknown") are kept alongside the given values.
@@ -453,6 +454,7 @@ def run_screening(
             detail={
                 "protocol": protocol,
                 "ruleset_version": result.version,
+                "ruleset_hash": result.ruleset_hash,
                 "result": result.decision,
                 "facts_overridden": sorted(overrides),
                 **({"status": "screening"} if moved else {}),

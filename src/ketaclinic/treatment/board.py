@@ -21,7 +21,7 @@ from ketaclinic.audit.models import AuditEvent
 from ketaclinic.audit.services import record
 from ketaclinic.clinical.monitoring import DueCheck, due_checks
 from ketaclinic.scheduling.models import Appointment, Room
-from ketaclinic.scheduling.services import get_protocol
+from ketaclinic.scheduling.services import course_protocol
 from ketaclinic.treatment.models import (
     ACTIVE_STATES,
     Observation,
@@ -77,7 +77,7 @@ def board(clinic: Any, now: datetime) -> Board:
     sessions = list(
         TreatmentSession.objects.for_clinic(clinic)
         .filter(state__in=ACTIVE_STATES)
-        .select_related("patient", "room", "administration")
+        .select_related("patient", "room", "administration", "course")
         .annotate(
             last_reading_id=_latest(VitalReading, None, "pk"),
             last_moaas_at=_latest(Observation, "moaas", "taken_at"),
@@ -131,7 +131,7 @@ def board(clinic: Any, now: datetime) -> Board:
                 )
                 if at is not None
             ]
-            protocol = get_protocol(session.protocol_code)
+            protocol = course_protocol(session.course)
             kinds = {c.kind for c in protocol.monitoring.checks}
             due = due_checks(
                 protocol,

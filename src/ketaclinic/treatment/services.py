@@ -128,8 +128,8 @@ class SessionConflict(Exception):
 
 
 def session_protocol(session: TreatmentSession) -> Protocol:
-    """The protocol the session runs under (the course's code)."""
-    return scheduling.get_protocol(session.protocol_code)
+    """The protocol the session runs under: the one its course was started with."""
+    return scheduling.course_protocol(session.course)
 
 
 def _now(value: datetime | None = None) -> datetime:
@@ -1230,7 +1230,12 @@ def record_vitals(
         if session.state in (State.DISCHARGED, State.STOPPED):
             raise SessionConflict("The session has ended; no readings can be added.")
         phase = _phase(session, taken)
-        alerts = vital_alerts(protocol, reading_values, phase=phase)  # type: ignore[arg-type]
+        alerts = vital_alerts(
+            protocol,
+            reading_values,
+            phase=phase,  # type: ignore[arg-type]
+            persisting=_previous_reading_codes(session, taken),
+        )
         whole = {
             k: None if v is None else int(v)
             for k, v in reading_values.items()
@@ -1260,7 +1265,28 @@ def record_vitals(
         _back_to_monitoring(actor, session, stored, at=now)
         if session.state == State.PRE_DOSE:
             refresh_checklist(session, protocol, now=now, actor=actor)
+        escalated = [row for row, alert in zip(stored, alerts, strict=True) if alert.escalated]
+        for row in escalated:
+            _event(
+                actor, session, "alert", f"Alert raised on recheck: {row.message}"[:500], at=taken
+            )
+        if escalated:
+            clinic_id, session_id = session.clinic_id, session.pk
+            alert_ids = [row.pk for row in escalated]
+            transaction.on_commit(
+                lambda: notify_escalated_alerts(
+                    clinic_id=clinic_id, session_id=session_id, alert_ids=alert_ids
+                )
+            )
     return reading, stored
+
+
+def _previous_reading_codes(session: TreatmentSession, taken: datetime) -> set[str]:
+    """The alert codes the session's reading just before ``taken`` raised (the one rechecked)."""
+    previous = session.readings.filter(taken_at__lte=taken).order_by("-taken_at", "-pk").first()
+    if previous is None:
+        return set()
+    return set(previous.alerts.values_list("code", flat=True))
 
 
 def _back_to_monitoring(
@@ -1449,6 +1475,30 @@ def record_adverse_event(
 
 def notify_serious_event(*, clinic_id: int, session_id: int, event_id: int) -> int:
     """E-mail the clinic's physicians that a serious adverse event happened (ids only)."""
+    return _mail_physicians(
+        clinic_id=clinic_id,
+        session_id=session_id,
+        subject=f"[ketaclinic] Serious adverse event in treatment session {session_id}",
+        text=f"A serious adverse event (event id {event_id}) was recorded in treatment "
+        f"session {session_id}.",
+        what=f"serious adverse event {event_id}",
+    )
+
+
+def notify_escalated_alerts(*, clinic_id: int, session_id: int, alert_ids: Sequence[int]) -> int:
+    """E-mail the clinic's physicians again: an alert persisted on its recheck (ids only)."""
+    return _mail_physicians(
+        clinic_id=clinic_id,
+        session_id=session_id,
+        subject=f"[ketaclinic] Alert persists on recheck in treatment session {session_id}",
+        text=f"An alert in treatment session {session_id} persisted on its recheck and was "
+        f"raised to a higher level (alert id {', '.join(str(i) for i in alert_ids)}).",
+        what=f"escalated alert(s) {list(alert_ids)}",
+    )
+
+
+def _mail_physicians(*, clinic_id: int, session_id: int, subject: str, text: str, what: str) -> int:
+    """E-mail the clinic's physicians a link to the session; the text names ids, never the patient."""
     from ketaclinic.measures.services import base_url
 
     recipients = sorted(
@@ -1461,25 +1511,18 @@ def notify_serious_event(*, clinic_id: int, session_id: int, event_id: int) -> i
         }
     )
     if not recipients:
-        log.warning("serious adverse event %s: no physician has an e-mail address", event_id)
+        log.warning("%s: no physician has an e-mail address", what)
         return 0
     link = base_url() + reverse("treatment_session", args=[session_id])
     try:
         send_mail(
-            subject=f"[ketaclinic] Serious adverse event in treatment session {session_id}",
-            message="\n".join(
-                [
-                    f"A serious adverse event (event id {event_id}) was recorded in treatment "
-                    f"session {session_id}.",
-                    "",
-                    f"Open the session: {link}",
-                ]
-            ),
+            subject=subject,
+            message="\n".join([text, "", f"Open the session: {link}"]),
             from_email=None,
             recipient_list=recipients,
         )
-    except Exception:  # noqa: BLE001 - the event is stored whatever the mail server does
-        log.exception("serious adverse event %s: e-mail failed", event_id)
+    except Exception:  # noqa: BLE001 - the record is stored whatever the mail server does
+        log.exception("%s: e-mail failed", what)
         return 0
     return len(recipients)
 
@@ -1624,6 +1667,10 @@ def _finish_appointment(actor: Actor, session: TreatmentSession) -> None:
     appointment = Appointment.objects.get(pk=session.appointment_id)
     if appointment.status == "in_progress":
         scheduling.update_appointment(actor=actor, appointment=appointment, status="completed")
+    # Every session that gave a dose gets its follow-up call (issue 12).
+    from ketaclinic.treatment.followup import create_follow_up
+
+    create_follow_up(session, session_protocol(session), at=timezone.now())
 
 
 def stop_session(

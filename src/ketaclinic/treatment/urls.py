@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ketaclinic.treatment import views
+from ketaclinic.treatment import followup_views, views
 
 urlpatterns = [
     path("treatment/board/", views.board, name="treatment_board"),
@@ -25,6 +25,16 @@ urlpatterns = [
         "treatment/sessions/<int:session_id>/vitals-chart.svg",
         views.session_chart_svg,
         name="treatment_session_chart",
+    ),
+    path(
+        "treatment/follow-up-calls/",
+        followup_views.follow_up_calls,
+        name="treatment_follow_up_calls",
+    ),
+    path(
+        "treatment/follow-up-calls/<int:call_id>/",
+        followup_views.follow_up_call,
+        name="treatment_follow_up_call",
     ),
     path("treatment/rems/", views.rems_list, name="treatment_rems"),
     path("treatment/rems/<int:form_id>/", views.rems_form, name="treatment_rems_form"),

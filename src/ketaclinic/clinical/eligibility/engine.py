@@ -61,19 +61,21 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
-    """The outcome of one screening, naming the rule set version that produced it."""
+    """The outcome of one screening, naming the rule set (version and file hash) behind it."""
 
     family: str
     version: int
     decision: Decision
     findings: tuple[Finding, ...]
     missing: tuple[str, ...]
+    ruleset_hash: str = ""
 
     def to_dict(self) -> dict[str, object]:
         """Return the evaluation as JSON-ready data for storage and the API."""
         return {
             "protocol": self.family,
             "ruleset_version": self.version,
+            "ruleset_hash": self.ruleset_hash,
             "decision": self.decision,
             "findings": [f.to_dict() for f in self.findings],
             "missing": list(self.missing),
@@ -179,4 +181,5 @@ def evaluate(ruleset: RuleSet, facts: Facts) -> Evaluation:
         decision=decision,
         findings=tuple(findings),
         missing=tuple(sorted(missing)),
+        ruleset_hash=ruleset.file_hash,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,14 @@ def _describe(error: ValidationError) -> str:
 
 
 def load_ruleset_file(path: Path) -> RuleSet:
-    """Return the validated RuleSet in one YAML file; raise RuleLoadError if it is invalid."""
+    """Return the validated RuleSet in one YAML file; raise RuleLoadError if it is invalid.
+
+    The rule set carries the SHA-256 of the file's bytes (``file_hash``): two files with
+    the same version but different content are told apart in every stored result.
+    """
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+        content = path.read_bytes()
+        raw = yaml.load(content.decode("utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise RuleLoadError(path, None, f"cannot read YAML: {exc}") from exc
     if not isinstance(raw, dict):
@@ -93,9 +99,11 @@ def load_ruleset_file(path: Path) -> RuleSet:
         rule_id, problem = problems[0]
         raise RuleLoadError(path, rule_id, problem)
     try:
-        return RuleSet.model_validate({**raw, "rules": rules})
+        ruleset = RuleSet.model_validate({**raw, "rules": rules})
     except ValidationError as exc:
         raise RuleLoadError(path, None, _describe(exc)) from exc
+    ruleset._file_hash = hashlib.sha256(content).hexdigest()
+    return ruleset
 
 
 def _load_dir(directory: Path) -> dict[str, RuleSet]:

@@ -32,6 +32,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     StrictFloat,
     StrictInt,
     StrictStr,
@@ -295,6 +296,13 @@ class RuleSet(BaseModel):
     title: str = Field(min_length=1)
     sources: tuple[SourceRef, ...] = Field(min_length=1)
     rules: tuple[Rule, ...] = Field(min_length=1)
+    # SHA-256 of the file the rule set was read from ("" when built in code).
+    _file_hash: str = PrivateAttr(default="")
+
+    @property
+    def file_hash(self) -> str:
+        """Return the SHA-256 (hex) of the rule file this set was loaded from."""
+        return self._file_hash
 
     @model_validator(mode="after")
     def _consistent(self) -> RuleSet:

@@ -7,7 +7,14 @@ should record next to the code.
 
 from __future__ import annotations
 
-from .loader import DEFINITIONS_DIR, ProtocolError, load_protocol_file, load_protocols
+from .loader import (
+    DEFINITIONS_DIR,
+    ProtocolError,
+    load_protocol_file,
+    load_protocol_text,
+    load_protocols,
+    protocol_text_hash,
+)
 from .schema import (
     ChecklistItem,
     CheckPlan,
@@ -33,5 +40,7 @@ __all__ = [
     "ProtocolError",
     "Threshold",
     "load_protocol_file",
+    "load_protocol_text",
     "load_protocols",
+    "protocol_text_hash",
 ]

@@ -8,6 +8,7 @@ points at one definition.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -17,7 +18,14 @@ from pydantic import ValidationError
 
 from .schema import Protocol
 
-__all__ = ["DEFINITIONS_DIR", "ProtocolError", "load_protocol_file", "load_protocols"]
+__all__ = [
+    "DEFINITIONS_DIR",
+    "ProtocolError",
+    "load_protocol_file",
+    "load_protocol_text",
+    "load_protocols",
+    "protocol_text_hash",
+]
 
 DEFINITIONS_DIR = Path(__file__).resolve().parent / "definitions"
 
@@ -34,15 +42,37 @@ class ProtocolError(ValueError):
 def load_protocol_file(path: Path) -> Protocol:
     """Return the validated protocol in one YAML file, or raise ProtocolError."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ProtocolError(path, f"cannot read: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ProtocolError(path, "the file must hold one mapping (a protocol)")
+    return load_protocol_text(text, origin=path)
+
+
+def protocol_text_hash(text: str) -> str:
+    """Return the SHA-256 (hex) of a protocol file's text, as stored with a course."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def load_protocol_text(text: str, *, origin: Path | str = "<snapshot>") -> Protocol:
+    """Return the validated protocol in a file's text (a stored snapshot), or raise ProtocolError.
+
+    The protocol keeps the text and its hash (``file_text``, ``file_hash``), so a course can
+    store exactly what it was started with and be run from it after the file changes.
+    """
+    where = Path(origin)
     try:
-        return Protocol.model_validate(data)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ProtocolError(where, f"cannot read: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ProtocolError(where, "the file must hold one mapping (a protocol)")
+    try:
+        protocol = Protocol.model_validate(data)
     except ValidationError as exc:
-        raise ProtocolError(path, str(exc)) from exc
+        raise ProtocolError(where, str(exc)) from exc
+    protocol._file_text = text
+    protocol._file_hash = protocol_text_hash(text)
+    return protocol
 
 
 def _load_dir(directory: Path) -> list[Protocol]:

@@ -15,7 +15,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "CHECKLIST_CONDITIONS",
@@ -29,6 +37,8 @@ __all__ = [
     "DoseRule",
     "Fasting",
     "FixedDose",
+    "FollowUpCall",
+    "LongTermMonitoring",
     "Instruction",
     "MgPerKgDose",
     "MonitoringPlan",
@@ -110,6 +120,7 @@ Drug = Literal["racemic_ketamine", "esketamine"]
 Route = Literal["iv", "intranasal", "im"]
 WeightBasis = Literal["actual", "ideal", "adjusted"]
 AlertLevel = Literal["caution", "high", "urgent"]
+_LEVEL_RANK = {"caution": 1, "high": 2, "urgent": 3}
 Comparison = Literal[">", ">=", "<", "<="]
 DosePhase = Literal["pre_dose", "during"]
 
@@ -347,6 +358,19 @@ class Threshold(SourcedBase):
     level: AlertLevel
     phases: tuple[DosePhase, ...] = Field(min_length=1)
     action: Text
+    # When the recheck the action asks for (the session's next reading of this signal)
+    # still breaches the rule, the alert is raised again at this level and the physician
+    # is notified again. None: a persisting breach is raised again at its own level.
+    escalate_to: AlertLevel | None = None
+
+    @model_validator(mode="after")
+    def _escalation_is_higher(self) -> Threshold:
+        if (
+            self.escalate_to is not None
+            and _LEVEL_RANK[self.escalate_to] <= _LEVEL_RANK[self.level]
+        ):
+            raise ValueError(f"threshold {self.id}: escalate_to must be above {self.level}")
+        return self
 
 
 class Observation(SourcedBase):
@@ -384,6 +408,24 @@ class Discharge(_Model):
     vitals_in_range: VitalsRequirement
     walks_steadily: DischargeRequirement
     escort_present: DischargeRequirement
+
+
+# --- after the session -------------------------------------------------------------
+
+
+class FollowUpCall(SourcedBase):
+    """The nurse's follow-up call after every dosing session."""
+
+    after_days: Annotated[int, Field(ge=0, le=14)]
+
+
+class LongTermMonitoring(_Model):
+    """What repeated dosing asks for beyond one session (urinary symptoms, liver tests)."""
+
+    # Asked at every session once the induction series is over.
+    urinary_symptoms_after_induction: DischargeRequirement | None = None
+    # Liver tests due this many days after the last one (or the course start).
+    liver_tests_every_days: SourcedInt | None = None
 
 
 # --- before the dose --------------------------------------------------------------
@@ -446,6 +488,25 @@ class Protocol(_Model):
     fasting: Fasting
     chair_minutes: tuple[ChairSegment, ...] = Field(min_length=1)
     patient_instructions: tuple[Instruction, ...] = Field(min_length=1)
+    follow_up_call: FollowUpCall | None = None
+    # A physician reviews the benefit when the induction series ends, before maintenance.
+    end_of_induction_review: DischargeRequirement | None = None
+    long_term_monitoring: LongTermMonitoring | None = None
+    # The indication (condition codes, all needed) a protocol is limited to; empty = any.
+    requires_diagnoses: tuple[SnakeCode, ...] = ()
+    # The file's text and its SHA-256, set by the loader ("" when built in code).
+    _file_text: str = PrivateAttr(default="")
+    _file_hash: str = PrivateAttr(default="")
+
+    @property
+    def file_text(self) -> str:
+        """Return the text of the file this protocol was loaded from."""
+        return self._file_text
+
+    @property
+    def file_hash(self) -> str:
+        """Return the SHA-256 (hex) of the file this protocol was loaded from."""
+        return self._file_hash
 
     @field_validator("sources")
     @classmethod

@@ -19,9 +19,11 @@ from ketaclinic.measures import demo as measures_demo
 from ketaclinic.outcomes import demo as outcomes_demo
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient
 from ketaclinic.scheduling import demo as scheduling_demo
+from ketaclinic.scheduling import review_demo
 from ketaclinic.screening import demo as screening_demo
 from ketaclinic.setup import demo as setup_demo
 from ketaclinic.treatment import demo as treatment_demo
+from ketaclinic.treatment import followup_demo
 
 DEMO_PASSWORD = "ketaclinic-demo"
 CLINIC_SLUG = "harbor"
@@ -167,10 +169,12 @@ class Command(BaseCommand):
         measures_demo.seed(clinic, patients)
         screening_demo.seed(clinic, patients)
         scheduling_demo.seed(clinic, patients)
+        review_demo.seed(clinic, patients)
         inventory_demo.seed(clinic, patients)
         treatment_demo.seed(clinic, patients)
         setup_demo.seed(clinic)
         outcomes_demo.seed(clinic, patients)
+        followup_demo.seed(clinic)
         self.stdout.write(f"demo clinic ready ({created} new patients)")
 
     def seed_patients(self, clinic, *, count: int, seed: int) -> int:
