@@ -1468,14 +1468,11 @@ def ledger_entries(
         entries = entries.filter(lot_id=lot)
     if kinds:
         entries = entries.filter(kind__in=kinds)
-    tz = clinic.tz
-    if start:
-        entries = entries.filter(occurred_at__gte=datetime.combine(start, datetime.min.time(), tz))
-    if end:
-        entries = entries.filter(
-            occurred_at__lt=datetime.combine(end, datetime.min.time(), tz)
-            + timezone.timedelta(days=1)
-        )
+    lower, upper = clinic.day_span(start, end)
+    if lower:
+        entries = entries.filter(occurred_at__gte=lower)
+    if upper:
+        entries = entries.filter(occurred_at__lt=upper)
     return entries.order_by("id")
 
 
