@@ -1183,20 +1183,30 @@ def _vital_values(values: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
     reading: dict[str, Any] = {}
+    errors: dict[str, str] = {}  # every bad field at once, so the nurse fixes them in one go
     for field, key in VITAL_FIELDS.items():
         raw = values.get(field)
+        reading[key] = None
         if raw is None or raw == "":
-            reading[key] = None
             continue
         try:
             number = Decimal(str(raw))
         except (InvalidOperation, ValueError):
-            raise ValidationError({field: "Enter a number."}) from None
+            errors[field] = "Enter a number."
+            continue
         if field in WHOLE_FIELDS and number.is_finite():
             if number != number.to_integral_value():
-                raise ValidationError({field: "Enter a whole number."})
+                errors[field] = "Enter a whole number."
+                continue
             number = number.quantize(Decimal(1))  # 180.0 from a JSON float reads as 180
+        try:
+            check_plausible({key: number})
+        except VitalError as exc:
+            errors[field] = exc.message
+            continue
         reading[key] = number
+    if errors:
+        raise ValidationError(errors)
     if all(v is None for v in reading.values()):
         raise ValidationError({"systolic": "Enter at least one vital sign."})
     try:
