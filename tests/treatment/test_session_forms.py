@@ -79,3 +79,13 @@ def test_hard_stops_that_block_dosing_render_as_a_list(staff, login, iv_appointm
     assert 'value="35"' in _field(html, "dose_mg")
     session.refresh_from_db()
     assert session.state == "pre_dose"
+
+
+def test_an_amended_time_reads_in_the_clinics_zone_not_as_an_iso_string():
+    from django.utils import timezone
+
+    from ketaclinic.treatment.templatetags.treatment_tags import as_recorded
+
+    with timezone.override("America/New_York"):
+        assert as_recorded("2026-03-02T17:05:00+00:00") == "12:05, 2 Mar 2026"
+    assert as_recorded("Lot K-2231") == "Lot K-2231"
