@@ -553,6 +553,18 @@ def receive(
     problem = rules.dea_number_problem(supplier_dea_number)
     if problem:
         errors["supplier.dea_number"] = problem
+    # Expired stock is never received into usable stock: the supplier takes it back (a
+    # return), so nothing expired can be picked for a patient from the ledger.
+    received_on = (
+        timezone.localdate(occurred_at, timezone=actor.clinic.tz)
+        if occurred_at
+        else clinic_today(actor.clinic)
+    )
+    if isinstance(expiry, date) and expiry < received_on:
+        errors["expiry"] = (
+            f"This lot expired on {expiry:%d %b %Y}: expired stock cannot be received. "
+            "Return it to the supplier."
+        )
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
