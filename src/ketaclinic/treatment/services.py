@@ -885,22 +885,46 @@ def record_device(
     session: TreatmentSession,
     given_at: datetime | None,
     expected_version: int | None,
+    override_reason: str = "",
 ) -> tuple[DeviceDose, list[str]]:
-    """Record one esketamine device; returns it and any spacing warnings (< 5 min apart)."""
+    """Record one esketamine device; returns it and the spacing it breached, if overridden.
+
+    A device sooner after another than the protocol's interval (the label's 5 minutes)
+    is refused: only a physician records it, with a written reason (an override), as
+    for a failed hard stop. No device is recorded past the number the dose needs.
+    """
     actor.check("dose.record")
     protocol = session_protocol(session)
     if not isinstance(protocol.dose, FixedDose):
         raise ValidationError({"device": "Devices are recorded for esketamine nasal spray only."})
+    override_reason = (override_reason or "").strip()
+    if override_reason and not actor.may("medical.sign"):
+        raise ValidationError(
+            {"override_reason": "Only a physician overrides the interval between devices."}
+        )
+    if len(override_reason) > 2000:
+        raise ValidationError({"override_reason": "At most 2000 characters."})
     now = timezone.now()
     given = _aware(given_at, "given_at", now=now)
     with transaction.atomic():
         _claim(session, expected_version)
         _require_state(session, State.DOSING, doing="record a device")
         administration = session.administration
-        count = session.devices.count()
+        earlier = list(session.devices.values_list("given_at", flat=True))
+        count = len(earlier)
         if administration.devices_planned and count >= administration.devices_planned:
             raise ValidationError(
                 {"device": f"All {administration.devices_planned} devices are already recorded."}
+            )
+        before = device_spacing_warnings(earlier, protocol=protocol)
+        warnings = device_spacing_warnings([*earlier, given], protocol=protocol)
+        breached = warnings[len(before) :]
+        if breached and not override_reason:
+            raise ValidationError(
+                {
+                    "given_at": " ".join(breached)
+                    + " Not recorded: a physician may record it with an override reason."
+                }
             )
         device = DeviceDose.objects.create(
             session=session,
@@ -909,27 +933,26 @@ def record_device(
             mg=protocol.dose.mg_per_device.value,
             by=actor.user,
         )
-        times = list(session.devices.values_list("given_at", flat=True))
-        warnings = device_spacing_warnings(times, protocol=protocol)
-        first = min(times)
+        first = min([*earlier, given])
         if session.dose_started_at != first:
             session.dose_started_at = first
             _save(session, "dose_started_at")
-        _event(
-            actor,
-            session,
-            "device",
-            f"Device {device.number} ({device.mg} mg)" + (f". {warnings[-1]}" if warnings else ""),
-            at=given,
-        )
+        text = f"Device {device.number} ({device.mg} mg)"
+        if breached:
+            text += f". {breached[-1]} Physician override: {override_reason}"
+        _event(actor, session, "device", text, at=given)
         record(
             actor,
             "device",
             patient_id=session.patient_id,
             obj=session,
-            detail={"device": device.number, "spacing_warning": bool(warnings)},
+            detail={
+                "device": device.number,
+                "spacing_warning": bool(breached),
+                **({"override_reason": override_reason} if breached else {}),
+            },
         )
-    return device, warnings
+    return device, breached
 
 
 def change_infusion(

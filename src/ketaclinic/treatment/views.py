@@ -280,11 +280,15 @@ def _step_dosing(request: HttpRequest, actor: Any, session: Any, v: int | None) 
 
 
 def _step_device(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
-    device, warnings = services.record_device(
-        actor=actor, session=session, given_at=_when(request, "given_at"), expected_version=v
+    device, overridden = services.record_device(
+        actor=actor,
+        session=session,
+        given_at=_when(request, "given_at"),
+        expected_version=v,
+        override_reason=request.POST.get("override_reason", ""),
     )
-    for warning in warnings:
-        messages.error(request, warning)
+    if overridden:
+        return f"Device {device.number} recorded with a physician override: {overridden[-1]}"
     return f"Device {device.number} recorded."
 
 
