@@ -120,3 +120,29 @@ def test_seed_demo_is_idempotent():
     assert Patient.objects.filter(clinic__slug="harbor").count() == 30 + outcomes_demo.PATIENTS
     roles = set(Membership.objects.filter(clinic__slug="harbor").values_list("role", flat=True))
     assert roles == {"admin", "physician", "nurse", "therapist", "front_desk"}
+
+
+def test_the_sender_of_every_e_mail_comes_from_ketaclinic_email_from():
+    def sender(env: dict[str, str]) -> str:
+        code = "from django.conf import settings as s; print(s.DEFAULT_FROM_EMAIL, s.SERVER_EMAIL)"
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("KETACLINIC_")}
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import django, os; os.environ.setdefault("
+                "'DJANGO_SETTINGS_MODULE', 'ketaclinic.settings'); django.setup(); " + code,
+            ],
+            env=full_env | {"KETACLINIC_DEBUG": "1"} | env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return result.stdout.strip()
+
+    named = "Harbor Light <care@harbor.example>"
+    assert sender({"KETACLINIC_EMAIL_FROM": named}) == f"{named} {named}"
+    url = "smtp://mail.example.org?from=url@example.org"
+    assert sender({"KETACLINIC_EMAIL_URL": url}) == "url@example.org url@example.org"
+    assert sender({"KETACLINIC_EMAIL_URL": url, "KETACLINIC_EMAIL_FROM": named}).startswith(named)
+    assert sender({}) == "ketaclinic@localhost ketaclinic@localhost"

@@ -1,9 +1,10 @@
 """ketaclinic settings: one file, driven by the environment, safe with no configuration.
 
 Environment: DATABASE_URL, KETACLINIC_SECRET_KEY, KETACLINIC_DEBUG,
-KETACLINIC_ALLOWED_HOSTS, KETACLINIC_EMAIL_URL, KETACLINIC_IDLE_MINUTES,
+KETACLINIC_ALLOWED_HOSTS, KETACLINIC_EMAIL_URL, KETACLINIC_EMAIL_FROM, KETACLINIC_IDLE_MINUTES,
 KETACLINIC_VAR_DIR, KETACLINIC_INSTRUMENTS_DIR, KETACLINIC_AUDIT_ANCHOR,
-KETACLINIC_SECURE_SSL_REDIRECT, KETACLINIC_HSTS_SECONDS, KETACLINIC_AUDIT_ANCHOR_COPIES, KETACLINIC_CACHE_URL.
+KETACLINIC_SECURE_SSL_REDIRECT, KETACLINIC_HSTS_SECONDS, KETACLINIC_AUDIT_ANCHOR_COPIES,
+KETACLINIC_CACHE_URL.
 """
 
 from __future__ import annotations
@@ -243,7 +244,12 @@ def email_settings(url: str) -> dict[str, object]:
 globals().update(
     email_settings(os.environ.get("KETACLINIC_EMAIL_URL", "console:" if DEBUG else "none:"))
 )
-DEFAULT_FROM_EMAIL = globals().get("DEFAULT_FROM_EMAIL", "ketaclinic@localhost")
+# KETACLINIC_EMAIL_FROM names the sender on its own (e.g. "Harbor Light <care@example.org>");
+# it wins over a `?from=` in KETACLINIC_EMAIL_URL.
+DEFAULT_FROM_EMAIL = os.environ.get("KETACLINIC_EMAIL_FROM") or globals().get(
+    "DEFAULT_FROM_EMAIL", "ketaclinic@localhost"
+)
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # One cache shared by every process and host (rate limits, lockouts): the database by
 # default (its table is made by migrate), Redis when KETACLINIC_CACHE_URL is set

@@ -133,6 +133,11 @@ def messages_text(page):
     return page.locator(".messages").inner_text()
 
 
+def form_errors_text(page):
+    """What a refused form says, above its fields (the page came back as typed)."""
+    return page.locator(".form-errors").first.inner_text()
+
+
 def test_a_nurse_runs_an_iv_and_an_esketamine_session(page, floor, staff):
     log_in(page, "okafor", PASSWORD)
     landed(page)
@@ -204,10 +209,9 @@ def test_a_nurse_runs_an_iv_and_an_esketamine_session(page, floor, staff):
     observe(page, "cadss6", 0)
     assess_and_discharge(page)
     submit(page, page.get_by_role("button", name="Discharge"))
-    assert "does not yet meet the discharge criteria" in messages_text(page)
-    assert "observation lasts 30 minutes" in messages_text(
-        page
-    ) or "Observed 0 of 30" in messages_text(page)
+    assert "does not yet meet the discharge criteria" in form_errors_text(page)
+    listed = page.locator(".form-errors .hard-stops").inner_text()
+    assert "observation lasts 30 minutes" in listed or "Observed 0 of 30" in listed
     snap(page, "treatment-iv-discharge-refused")
 
     # Forty minutes later (the clock is moved back in the database).
@@ -215,7 +219,7 @@ def test_a_nurse_runs_an_iv_and_an_esketamine_session(page, floor, staff):
         dose_started_at=F("dose_started_at") - timedelta(minutes=80),
         dose_ended_at=F("dose_ended_at") - timedelta(minutes=40),
     )
-    page.reload()
+    page.goto(f"/treatment/sessions/{iv_id}/")
     submit(page, page.get_by_role("button", name="Discharge"))
     assert "Patient discharged." in messages_text(page)
     submit(page, page.get_by_role("button", name="Sign session"))
@@ -231,7 +235,14 @@ def test_a_nurse_runs_an_iv_and_an_esketamine_session(page, floor, staff):
     submit(page, dose.get_by_role("button", name="Start dosing"))
     submit(page, page.get_by_role("button", name="Device 1 given"))
     submit(page, page.get_by_role("button", name="Device 2 given"))
-    assert "wait at least 5 minutes between devices" in messages_text(page)  # given seconds apart
+    assert "wait at least 5 minutes between devices" in page.locator("#dose").inner_text()
+    assert DeviceDose.objects.filter(session_id=esk_id).count() == 1  # seconds apart: refused
+    snap(page, "treatment-esketamine-device-too-soon")
+    move_back(esk_id, timedelta(minutes=6))
+    page.goto(f"/treatment/sessions/{esk_id}/")
+    submit(page, page.get_by_role("button", name="Device 2 given"))
+    assert "Device 2 recorded." in messages_text(page)
+    expect(page.get_by_text("✓ All 2 devices given.")).to_be_visible()
     end = page.locator("#dose form").last
     end.get_by_label("Drawn (device)").fill("2")
     end.get_by_label("Given (device)").fill("2")
@@ -249,19 +260,20 @@ def test_a_nurse_runs_an_iv_and_an_esketamine_session(page, floor, staff):
     # when the patient could have left without the 2-hour rule: 95 minutes after the first.
     # The checks taken at 45 minutes are too old to count: before discharge they are taken
     # again (vitals, MOAA/S, CADSS-6).
-    move_back(esk_id, timedelta(minutes=119 - 45))
+    # (The first device went in 6 minutes before the second: 45 + 6 + 68 = 119.)
+    move_back(esk_id, timedelta(minutes=119 - 45 - 6))
     page.reload()
-    expect(page.locator("#discharge")).to_contain_text("Vital signs: last recorded 74 minutes ago")
+    expect(page.locator("#discharge")).to_contain_text("Vital signs: last recorded 68 minutes ago")
     save_vitals(page, 124, 78)
     observe(page, "moaas", 5)
     observe(page, "cadss6", 0)
     could_have_left = page.get_by_label("Could have left at without the 2-hour rule")
     could_have_left.fill((timezone.now() - timedelta(minutes=24)).isoformat())
     submit(page, page.get_by_role("button", name="Discharge"))
-    assert "Observed 119 of 120 minutes" in messages_text(page)
+    assert "Observed 119 of 120 minutes" in page.locator(".form-errors .hard-stops").inner_text()
     snap(page, "treatment-esk-discharge-refused")
     move_back(esk_id, timedelta(minutes=1))
-    page.reload()
+    page.goto(f"/treatment/sessions/{esk_id}/")
     could_have_left.fill((timezone.now() - timedelta(minutes=25)).isoformat())
     submit(page, page.get_by_role("button", name="Discharge"))
     assert "Patient discharged." in messages_text(page)

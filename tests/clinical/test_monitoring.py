@@ -388,9 +388,19 @@ def test_esketamine_may_not_discharge_at_119_minutes():
         (
             "observation_time",
             "Observed 119 of 120 minutes since the first dose; earliest discharge at "
-            "2026-03-02T12:00:00+00:00.",
+            "12:00.",
         )
     ]
+
+
+def test_the_earliest_discharge_reads_in_the_zone_of_now_with_the_date_when_not_today():
+    from zoneinfo import ZoneInfo
+
+    new_york = at(119).astimezone(ZoneInfo("America/New_York"))
+    assert _discharge(SPRAY, now=new_york)[0][1].endswith("earliest discharge at 07:00.")
+    late = START.replace(hour=23, minute=30)
+    message = _discharge(SPRAY, first_dose_at=late, now=late + timedelta(minutes=5))[0][1]
+    assert message.endswith("earliest discharge at 01:30 on 3 Mar.")
 
 
 def test_esketamine_119_minutes_59_seconds_is_still_too_early():
@@ -404,7 +414,7 @@ def test_iv_may_discharge_30_minutes_after_the_infusion_ends():
         (
             "observation_time",
             "Observed 29 of 30 minutes since the infusion ended; earliest discharge at "
-            "2026-03-02T11:10:00+00:00.",
+            "11:10.",
         )
     ]
 

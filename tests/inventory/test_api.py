@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from ketaclinic.audit.models import AuditEvent
-from ketaclinic.inventory.models import LedgerEntry, Product
+from ketaclinic.inventory.models import LedgerEntry, Lot, Product
 from tests.conftest import PASSWORD
 from tests.inventory.conftest import DEA
 
@@ -280,8 +280,12 @@ def test_an_expired_lot_cannot_be_administered_through_the_api(
 
     nurse = api_client(staff["nurse"])
     product_id = post(nurse, "/api/v1/inventory/products", PRODUCT).json()["id"]
-    expired = {**receipt_body(product_id), "expiry": str(clinic_today(clinic) - timedelta(days=1))}
-    lot_id = post(nurse, "/api/v1/inventory/receipts", expired).json()["lot"]
+    refused = {**receipt_body(product_id), "expiry": str(clinic_today(clinic) - timedelta(days=1))}
+    answer = post(nurse, "/api/v1/inventory/receipts", refused)
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"][-1] == "expiry"
+    lot_id = post(nurse, "/api/v1/inventory/receipts", receipt_body(product_id)).json()["lot"]
+    Lot.objects.filter(pk=lot_id).update(expiry=clinic_today(clinic) - timedelta(days=1))
     given = post(
         nurse,
         "/api/v1/inventory/administrations",

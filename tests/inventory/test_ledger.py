@@ -23,6 +23,7 @@ from ketaclinic.inventory.models import (
     Kind,
     LedgerEntry,
     LossReport,
+    Lot,
 )
 from ketaclinic.inventory.rules import loss_deadlines
 from ketaclinic.patients.models import Patient
@@ -770,17 +771,54 @@ def test_a_waste_names_a_session_of_the_clinic_and_takes_its_patient(lot, nurse,
 
 
 def _expired_lot(vial, nurse, clinic):
+    """A lot received in date that expired yesterday (expired stock cannot be received)."""
     expiry = services.clinic_today(clinic) - timezone.timedelta(days=1)
-    return services.receive(
+    lot = services.receive(
         actor=nurse,
         product=vial,
         lot_number="OLD1",
-        expiry=expiry,
+        expiry=expiry + timezone.timedelta(days=365),
         containers=2,
         supplier_name="S",
         supplier_address="A",
         supplier_dea_number=with_check_digit("RS765432"),
     ).lot
+    Lot.objects.filter(pk=lot.pk).update(expiry=expiry)
+    lot.refresh_from_db()
+    return lot
+
+
+def test_an_expired_lot_is_refused_at_receipt_and_nothing_is_recorded(vial, nurse, clinic):
+    before = (LedgerEntry.objects.count(), Lot.objects.count(), AuditEvent.objects.count())
+    yesterday = services.clinic_today(clinic) - timezone.timedelta(days=1)
+    with pytest.raises(ValidationError) as refused:
+        services.receive(
+            actor=nurse,
+            product=vial,
+            lot_number="OLD2",
+            expiry=yesterday,
+            containers=2,
+            supplier_name="S",
+            supplier_address="A",
+            supplier_dea_number=with_check_digit("RS765432"),
+        )
+    assert refused.value.message_dict["expiry"] == [
+        f"This lot expired on {yesterday:%d %b %Y}: expired stock cannot be received. "
+        "Return it to the supplier."
+    ]
+    assert (LedgerEntry.objects.count(), Lot.objects.count(), AuditEvent.objects.count()) == before
+    today = services.clinic_today(clinic)
+    entry = services.receive(
+        actor=nurse,
+        product=vial,
+        lot_number="TODAY1",
+        expiry=today,
+        containers=1,
+        supplier_name="S",
+        supplier_address="A",
+        supplier_dea_number=with_check_digit("RS765432"),
+    )
+    assert entry.lot.expiry == today  # usable through its expiry date
 
 
 def test_an_expired_lot_is_not_given_nor_wasted_from_stock_but_is_destroyed_or_returned(

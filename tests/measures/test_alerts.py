@@ -76,7 +76,8 @@ def test_the_physicians_are_emailed_on_commit_without_patient_data(
     text = message.subject + message.body
     assert f"patient id {patient.pk}" in text
     assert f"/patients/{patient.pk}/" in text
-    assert f"Alert {alert.pk}: suicidality (urgent)" in text
+    assert f"Alert {alert.pk}: Suicidality (urgent)" in text
+    assert "An urgent safety alert is open" in message.body
     for private in (
         patient.given_name,
         patient.family_name,
@@ -417,7 +418,7 @@ def test_a_failed_email_is_retried_by_the_worker_until_it_goes(
     assert (services.notify_unnotified_alerts, 60) in jobs.JOBS
     assert services.notify_unnotified_alerts(later) == 1
     assert mail.outbox[-1].to == [doctor_email]
-    assert f"Alert {alert.pk}: suicidality (urgent)" in mail.outbox[-1].body
+    assert f"Alert {alert.pk}: Suicidality (urgent)" in mail.outbox[-1].body
     alert.refresh_from_db()
     assert alert.notified_at is not None
     # Sent once: the next pass has nothing to do.

@@ -166,10 +166,35 @@ def test_a_missing_answer_keeps_the_link_and_names_the_question(
     page = Client().post(f"/q/{token}/", answers)
     assert page.status_code == 200
     html = page.content.decode()
-    assert "item 7: an answer is required" in html
+    assert "1 question left blank" in html
+    assert "Not answered yet" in html
     assert 'value="1" checked' in html  # what was answered stays answered
     assert not Response.objects.exists()
     assert QuestionnaireLink.objects.get().used_at is None
+    # GAD-7 scores only when complete: sending with the blank is refused by the service.
+    anyway = Client().post(f"/q/{token}/", answers | {"skip_anyway": "1"})
+    assert "item 7: an answer is required" in anyway.content.decode()
+    assert not Response.objects.exists()
+    assert QuestionnaireLink.objects.get().used_at is None
+
+
+def test_a_blank_item_9_is_asked_again_before_the_link_is_spent_and_alerts_when_sent(
+    login, staff, emailed, django_capture_on_commit_callbacks
+):
+
+    token = send(login, staff["nurse"], emailed, ["phq9"], django_capture_on_commit_callbacks)
+    blank_9 = {k: v for k, v in PHQ9_CALM.items() if k != "phq9-item_9"}
+    asked = Client().post(f"/q/{token}/", blank_9)
+    html = asked.content.decode()
+    assert asked.status_code == 200
+    assert "1 question left blank" in html and "Send with blanks" in html
+    assert not Response.objects.exists() and not Alert.objects.exists()
+    assert QuestionnaireLink.objects.get().used_at is None
+    sent = Client().post(f"/q/{token}/", blank_9 | {"skip_anyway": "1"})
+    assert sent.status_code == 200
+    assert Response.objects.count() == 1
+    assert QuestionnaireLink.objects.get().used_at is not None
+    assert list(Alert.objects.values_list("code", flat=True)) == ["suicidality_unanswered"]
 
 
 def test_the_cssrs_form_skips_what_its_gate_says_to_skip(

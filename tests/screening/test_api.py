@@ -331,6 +331,36 @@ class TestDecision:
         assert response.json()["detail"][0]["loc"] == ["body", "decision"]
         assert Screening.objects.get().decision == ""
 
+    @pytest.mark.parametrize(
+        ("facts", "decision", "msg"),
+        [
+            (None, "decline", "Declining an eligible result needs a written reason."),
+            (
+                {"history": ["pregnant"]},
+                "accept",
+                "Accepting a result that needs review needs a written reason: say how the "
+                "flagged findings were reviewed.",
+            ),
+        ],
+    )
+    def test_a_decision_against_the_engine_needs_a_written_reason(
+        self, nurse, doctor, with_intake, facts, decision, msg
+    ):
+        created = screen(nurse, with_intake, facts=facts).json()
+        before = AuditEvent.objects.filter(action="sign").count()
+        for reason in ("", "   "):
+            response = self.decide(doctor, created["id"], {"decision": decision, "reason": reason})
+            assert response.status_code == 422
+            assert response.json()["detail"] == [{"loc": ["body", "reason"], "msg": msg}]
+        assert Screening.objects.get().decision == ""
+        assert Patient.objects.get().status == "screening"
+        assert AuditEvent.objects.filter(action="sign").count() == before
+        signed = self.decide(
+            doctor, created["id"], {"decision": decision, "reason": "Discussed with the team"}
+        )
+        assert signed.status_code == 200
+        assert signed.json()["signoff"]["reason"] == "Discussed with the team"
+
     def test_a_needs_review_result_is_accepted_not_overridden(self, nurse, doctor, with_intake):
         created = screen(nurse, with_intake, facts={"history": ["pregnant"]}).json()
         assert created["decision"] == "needs_review"
@@ -370,7 +400,7 @@ class TestDecision:
     def test_a_screening_is_decided_once(self, nurse, doctor, with_intake):
         created = screen(nurse, with_intake).json()
         self.decide(doctor, created["id"], {"decision": "accept"})
-        response = self.decide(doctor, created["id"], {"decision": "decline"})
+        response = self.decide(doctor, created["id"], {"decision": "decline", "reason": "Later"})
         assert response.status_code == 409
         assert Screening.objects.get().decision == "accept"
 

@@ -337,6 +337,26 @@ class TestResultAndDecision:
         assert refused.status_code == 422
         assert Screening.objects.get().decision == ""
 
+    def test_declining_an_eligible_result_asks_for_the_reason_by_its_field(
+        self, login, staff, patient
+    ):
+        from tests.screening.test_api import FULL_INTAKE
+
+        services.save_intake(actor=actor(staff["nurse"]), patient=patient, data=FULL_INTAKE)
+        screening = services.run_screening(
+            actor=actor(staff["nurse"]), patient=patient, protocol="ketamine-iv-mood"
+        )
+        assert screening.result == "eligible"
+        client = login(staff["physician"])
+        refused = client.post(
+            reverse("screening_decide", args=[screening.pk]), {"decision": "decline", "reason": ""}
+        )
+        html = refused.content.decode()
+        assert refused.status_code == 422
+        reason_field = html[html.index('name="reason"') :]
+        assert reason_field.index("Declining an eligible result needs a written reason.") < 400
+        assert Screening.objects.get().decision == ""
+
     def test_a_nurse_cannot_post_a_decision(self, login, staff, ineligible):
         response = login(staff["nurse"]).post(
             reverse("screening_decide", args=[ineligible.pk]), {"decision": "decline"}

@@ -12,6 +12,7 @@ from django.core import mail
 from django.db.models import F
 from django.utils import timezone
 
+from ketaclinic.audit.models import AuditEvent
 from ketaclinic.patients.models import Medication
 from ketaclinic.treatment.models import (
     Administration,
@@ -141,21 +142,71 @@ def finish_monitoring(nurse, sid, first):
     return assessed.json()
 
 
-def test_devices_less_than_5_minutes_apart_warn(esk):
+def test_a_device_inside_the_interval_is_refused_unless_a_physician_overrides(
+    esk, staff, api_client
+):
     nurse, sid, first = esk["nurse"], esk["sid"], esk["first"]
     post(nurse, f"/api/v1/sessions/{sid}/devices", {"given_at": first.isoformat()})
+    too_soon = {"given_at": (first + timedelta(minutes=4)).isoformat()}
+    before = AuditEvent.objects.count()
+    refused = post(nurse, f"/api/v1/sessions/{sid}/devices", too_soon)
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == [
+        {
+            "loc": ["body", "given_at"],
+            "msg": "Device 2 was given 4 min 0 s after device 1; wait at least 5 minutes "
+            "between devices (SPRAVATO-LABEL). Not recorded: a physician may record it with "
+            "an override reason.",
+        }
+    ]
+    nurse_override = post(
+        nurse, f"/api/v1/sessions/{sid}/devices", {**too_soon, "override_reason": "Urgent"}
+    )
+    assert nurse_override.status_code == 422
+    assert nurse_override.json()["detail"][0]["loc"] == ["body", "override_reason"]
+    assert DeviceDose.objects.filter(session_id=sid).count() == 1
+    assert AuditEvent.objects.count() == before
+    physician = api_client(staff["physician"])
     second = post(
-        nurse,
+        physician,
         f"/api/v1/sessions/{sid}/devices",
-        {"given_at": (first + timedelta(minutes=4)).isoformat()},
+        {**too_soon, "override_reason": "Patient sneezed; re-dosed on my order"},
     )
     assert second.status_code == 201
     assert second.json()["warnings"] == [
         "Device 2 was given 4 min 0 s after device 1; wait at least 5 minutes between devices (SPRAVATO-LABEL)."
     ]
+    event = AuditEvent.objects.filter(action="device").latest("pk")
+    assert event.detail["override_reason"] == "Patient sneezed; re-dosed on my order"
     third = post(nurse, f"/api/v1/sessions/{sid}/devices", {})
     assert third.status_code == 422  # 56 mg = 2 devices
     assert DeviceDose.objects.filter(session_id=sid).count() == 2
+
+
+def test_the_page_offers_no_device_after_the_last_and_refuses_one_too_soon_without_a_tick(
+    esk, staff, login
+):
+    nurse, sid, first = esk["nurse"], esk["sid"], esk["first"]
+    post(nurse, f"/api/v1/sessions/{sid}/devices", {"given_at": first.isoformat()})
+    page = login(staff["nurse"])
+    session = TreatmentSession.objects.get(pk=sid)
+    clock = timezone.localtime(first + timedelta(minutes=3), session.clinic.tz)
+    refused = page.post(
+        f"/treatment/sessions/{sid}/do/device/",
+        {"given_at": clock.isoformat(), "version": session.version},
+    )
+    html = refused.content.decode()
+    assert refused.status_code == 422
+    assert "Device 2 was given 3 min 0 s after device 1" in html
+    assert "Device 2 recorded" not in html and "✓ All" not in html
+    post(
+        nurse,
+        f"/api/v1/sessions/{sid}/devices",
+        {"given_at": (first + timedelta(minutes=6)).isoformat()},
+    )
+    done = page.get(f"/treatment/sessions/{sid}/").content.decode()
+    assert "✓ All 2 devices given." in done
+    assert "Device 3 given" not in done
 
 
 def test_discharge_is_refused_at_119_minutes_and_allowed_at_120(esk):

@@ -158,7 +158,8 @@ def test_a_nurse_starts_and_charts_from_the_page(staff, login, iv_appointment):
         {"systolic": "400", "version": session.version},
         follow=True,
     )
-    assert "systolic: Systolic BP 400" in refused.content.decode()
+    assert refused.status_code == 422
+    assert "Systolic BP 400 mmHg is not plausible" in refused.content.decode()
     assert VitalReading.objects.count() == 1
 
 

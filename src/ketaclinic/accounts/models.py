@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import zoneinfo
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
@@ -56,6 +57,26 @@ class Clinic(models.Model):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    def day_span(
+        self, first: date | None, last: date | None
+    ) -> tuple[datetime | None, datetime | None]:
+        """[local midnight of `first`, local midnight after `last`) for filtering by whole days.
+
+        A bound that lies beyond what a datetime can hold (a filter "to 9999-12-31", or
+        "from 0001-01-01" east of Greenwich) is None: leaving it out filters the same rows.
+        """
+        return self._midnight(first, 0), self._midnight(last, 1)
+
+    def _midnight(self, day: date | None, days_after: int) -> datetime | None:
+        if day is None:
+            return None
+        try:
+            start = datetime.combine(day + timedelta(days=days_after), time.min, self.tz)
+            start.astimezone(UTC)  # the database stores UTC; this is where year 9999 overflows
+        except OverflowError:
+            return None
+        return start
 
 
 class MembershipQuerySet(models.QuerySet["Membership"]):

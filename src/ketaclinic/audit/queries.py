@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date
 
 from django.db.models import Q, QuerySet
 
@@ -50,9 +50,9 @@ def events_for(
         events = events.filter(patient_id=patient_id)
     if username:
         events = events.filter(username=username)
-    tz = actor.clinic.tz
-    if date_from:
-        events = events.filter(at__gte=datetime.combine(date_from, time.min, tz))
-    if date_to:
-        events = events.filter(at__lt=datetime.combine(date_to + timedelta(days=1), time.min, tz))
+    lower, upper = actor.clinic.day_span(date_from, date_to)
+    if lower:
+        events = events.filter(at__gte=lower)
+    if upper:
+        events = events.filter(at__lt=upper)
     return events.order_by("-at", "-id")

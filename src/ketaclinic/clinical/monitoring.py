@@ -386,6 +386,15 @@ def _minutes(delta: timedelta) -> str:
     return str(int(delta.total_seconds() // 60))
 
 
+def _clock(moment: datetime, now: datetime) -> str:
+    """A moment as the clock shows it in `now`'s time zone (the caller's clinic): "14:05",
+    with the date when it is not today ("14:05 on 7 Dec")."""
+    local = moment.astimezone(now.tzinfo)
+    if local.date() == now.date():
+        return f"{local:%H:%M}"
+    return f"{local:%H:%M} on {local.day} {local:%b}"
+
+
 def discharge_check(
     protocol: Protocol,
     *,
@@ -457,7 +466,7 @@ def discharge_check(
                 UnmetCriterion(
                     "observation_time",
                     f"Observed {_minutes(elapsed)} of {observation.minimum_minutes} minutes since "
-                    f"{what}; earliest discharge at {(anchor + needed).isoformat()}.",
+                    f"{what}; earliest discharge at {_clock(anchor + needed, now)}.",
                 )
             )
 

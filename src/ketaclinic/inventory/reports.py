@@ -12,7 +12,7 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from decimal import Decimal
 
 from django.utils import timezone
@@ -299,14 +299,11 @@ def build(
         if lot:
             lines = lines.filter(lot_id=lot)
         # Whole days in the clinic's time zone (a `__date` lookup would take the UTC date).
-        if start:
-            lines = lines.filter(
-                session__counted_at__gte=datetime.combine(start, time(), clinic.tz)
-            )
-        if end:
-            lines = lines.filter(
-                session__counted_at__lt=datetime.combine(end + timedelta(days=1), time(), clinic.tz)
-            )
+        lower, upper = clinic.day_span(start, end)
+        if lower:
+            lines = lines.filter(session__counted_at__gte=lower)
+        if upper:
+            lines = lines.filter(session__counted_at__lt=upper)
         return Report(
             "Inventories and counts",
             [

@@ -585,6 +585,18 @@ def receive(
     problem = dea_number_problem(supplier_dea_number)
     if problem:
         errors["supplier.dea_number"] = problem
+    # Expired stock is never received into usable stock: the supplier takes it back (a
+    # return), so nothing expired can be picked for a patient from the ledger.
+    received_on = (
+        timezone.localdate(occurred_at, timezone=actor.clinic.tz)
+        if occurred_at
+        else clinic_today(actor.clinic)
+    )
+    if isinstance(expiry, date) and expiry < received_on:
+        errors["expiry"] = (
+            f"This lot expired on {expiry:%d %b %Y}: expired stock cannot be received. "
+            "Return it to the supplier."
+        )
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
@@ -1500,14 +1512,11 @@ def ledger_entries(
         entries = entries.filter(lot_id=lot)
     if kinds:
         entries = entries.filter(kind__in=kinds)
-    tz = clinic.tz
-    if start:
-        entries = entries.filter(occurred_at__gte=datetime.combine(start, datetime.min.time(), tz))
-    if end:
-        entries = entries.filter(
-            occurred_at__lt=datetime.combine(end, datetime.min.time(), tz)
-            + timezone.timedelta(days=1)
-        )
+    lower, upper = clinic.day_span(start, end)
+    if lower:
+        entries = entries.filter(occurred_at__gte=lower)
+    if upper:
+        entries = entries.filter(occurred_at__lt=upper)
     return entries.order_by("id")
 
 

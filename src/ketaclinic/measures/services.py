@@ -324,12 +324,12 @@ def _mail_alerts(clinic_id: int, patient_id: int, alerts: list[Alert]) -> bool:
     if not recipients:
         log.warning("measures alerts %s: no physician has an e-mail address", ids)
         return False
-    worst = "urgent" if any(a.level == AlertLevel.URGENT for a in alerts) else "high"
+    worst = "An urgent" if any(a.level == AlertLevel.URGENT for a in alerts) else "A high"
     chart = base_url() + reverse("patient_chart", args=[patient_id])
     lines = [
-        f"A {worst} safety alert is open for patient id {patient_id}.",
+        f"{worst} safety alert is open for patient id {patient_id}.",
         "",
-        *[f"Alert {a.pk}: {a.code} ({a.level})" for a in alerts],
+        *[f"Alert {a.pk}: {a.code.replace('_', ' ').capitalize()} ({a.level})" for a in alerts],
         "",
         f"Open the chart: {chart}",
         f"Alert list: {base_url() + reverse('alert_list')}",

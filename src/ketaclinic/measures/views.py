@@ -107,6 +107,26 @@ def item_rows(
     return rows
 
 
+def unanswered(definition: Instrument, answers: list[Any]) -> list[int]:
+    """The numbers of the items left blank that the patient was meant to answer.
+
+    Items the instrument's skip logic skips, and the other half of an "answer one of"
+    pair that was answered, are not missing.
+    """
+    exempt: set[int] = set()
+    for rule in definition.scoring.skip_rules:
+        if answers[rule.gate - 1] == rule.when:
+            exempt.update(rule.skip)
+    for group in definition.scoring.answer_one_of:
+        if any(answers[n - 1] is not None for n in group.items):
+            exempt.update(group.items)
+    return [
+        item.number
+        for item in definition.items
+        if answers[item.number - 1] is None and item.number not in exempt
+    ]
+
+
 def parse_taken_at(text: str) -> datetime | None:
     """A datetime-local value read in the clinic's time zone (None when blank)."""
     text = (text or "").strip()
@@ -337,8 +357,25 @@ def questionnaire_link(request: HttpRequest, token: str) -> HttpResponse:
     answers: dict[str, list[Any]] = {}
     errors: dict[str, dict[str, str]] = {}
     form_error = ""
+    asks_again = False
     if request.method == "POST":
         answers = {d.code: parse_answers(d, request.POST, prefix=f"{d.code}-") for d in definitions}
+        blanks = {d.code: unanswered(d, answers[d.code]) for d in definitions}
+        if any(blanks.values()) and not request.POST.get("skip_anyway"):
+            # The link works once: ask about a blank before spending it (a slip of the
+            # thumb is more likely than a choice). The patient may still send it as it is.
+            for code, numbers in blanks.items():
+                for number in numbers:
+                    errors.setdefault(code, {})[f"answers.{number}"] = (
+                        "Not answered yet: choose an answer, or leave it blank on purpose."
+                    )
+            count = sum(len(n) for n in blanks.values())
+            form_error = (
+                f"{count} question{'s' if count != 1 else ''} left blank: see the ones marked "
+                "below. Answer them, or choose “Send with blanks” if you prefer not to answer."
+            )
+            asks_again = True
+    if request.method == "POST" and not asks_again:
         try:
             stored = services.submit_link(raw=token, answers=answers, ip=client_ip(request))
         except services.LinkUnavailable as exc:
@@ -355,7 +392,7 @@ def questionnaire_link(request: HttpRequest, token: str) -> HttpResponse:
                 "measures/link_done.html",
                 {"clinic": link.clinic, "alerted": any(alerts for _, alerts in stored)},
             )
-    else:
+    elif request.method != "POST":
         services.open_link(link=link, ip=client_ip(request))
     sections = [
         {
@@ -368,7 +405,13 @@ def questionnaire_link(request: HttpRequest, token: str) -> HttpResponse:
     response = render(
         request,
         "measures/link_form.html",
-        {"clinic": link.clinic, "sections": sections, "form_error": form_error, "token": token},
+        {
+            "clinic": link.clinic,
+            "sections": sections,
+            "form_error": form_error,
+            "token": token,
+            "asks_again": asks_again,
+        },
     )
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "same-origin"

@@ -218,6 +218,9 @@ def search_patients(*, actor: Actor, query: str) -> QuerySet[Patient]:
     text = query.replace("\x00", "").strip()
     if not text:
         return patients.order_by("family_key", "given_key", "pk")
+    if "\x00" in text:
+        # No stored name or MRN holds a NUL byte, and PostgreSQL refuses one in a query.
+        return patients.none()
     born = _as_date(text)
     if born:
         match = Q(birth_date=born)

@@ -348,6 +348,11 @@ class DecisionForm(forms.Form):
             self.fields["reason"].help_text = "Required for an override."
         else:
             self.fields["decision"].choices = [("accept", "Accept"), ("decline", "Decline")]
+            self.fields["reason"].help_text = (
+                "Required to decline an eligible result."
+                if result == "eligible"
+                else "Required to accept: say how the flagged findings were reviewed."
+            )
 
 
 class NoteForm(forms.Form):

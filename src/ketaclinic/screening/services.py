@@ -491,6 +491,17 @@ class DecisionConflict(Exception):
     conflicts: list[str]
 
 
+# (engine result, decision) -> why a written reason is needed. The record must say why
+# the physician's judgement differs from the rules, as it does for an override.
+AGAINST_THE_ENGINE = {
+    ("eligible", "decline"): "Declining an eligible result needs a written reason.",
+    ("needs_review", "accept"): (
+        "Accepting a result that needs review needs a written reason: say how the "
+        "flagged findings were reviewed."
+    ),
+}
+
+
 def decide(*, actor: Actor, screening: Screening, decision: str, reason: str = "") -> Screening:
     """Sign the physician's decision on a screening; moves the patient to `active` on approval.
 
@@ -498,6 +509,8 @@ def decide(*, actor: Actor, screening: Screening, decision: str, reason: str = "
     - accepting an `ineligible` result raises DecisionConflict (use override);
     - override applies only to an `ineligible` result and needs a written reason (a
       `needs_review` result is accepted or declined: there is no exclusion to override);
+    - a decision that goes against the engine (declining an eligible result, accepting
+      one that needs review) needs a written reason, as an override does;
     - a screening is decided once; a new decision needs a new screening.
     """
     actor.check("medical.sign")
@@ -511,6 +524,9 @@ def decide(*, actor: Actor, screening: Screening, decision: str, reason: str = "
             )
         if not reason:
             raise ValidationError({"reason": "An override needs a written reason."})
+    against = AGAINST_THE_ENGINE.get((screening.result, decision))
+    if against and not reason:
+        raise ValidationError({"reason": against})
     if len(reason) > 4000:
         raise ValidationError({"reason": "At most 4000 characters."})
     with transaction.atomic():

@@ -167,6 +167,8 @@ def dosing_start(request, session_id: int, payload: DosingIn):
 class DeviceIn(Schema):
     given_at: datetime | None = None
     version: int | None = None
+    # A physician's reason to record a device sooner than the protocol's interval.
+    override_reason: str = ""
 
 
 @router.post(
@@ -180,6 +182,7 @@ def device(request, session_id: int, payload: DeviceIn):
         session=session,
         given_at=payload.given_at,
         expected_version=payload.version,
+        override_reason=payload.override_reason,
     )
     return Status(
         201,

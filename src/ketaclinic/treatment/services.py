@@ -195,7 +195,8 @@ def discharge_unmet(
         first_dose_at=session.dose_started_at,
         infusion_ended_at=session.dose_ended_at if session.route == "iv" else None,
         dose_ended_at=session.dose_ended_at,
-        now=max(now, session.dose_started_at),
+        # In the clinic's zone: the messages name clock times the staff read at the chair.
+        now=timezone.localtime(max(now, session.dose_started_at), session.clinic.tz),
         last_vitals=reading.as_monitoring() if reading else None,
         last_vitals_at=reading.taken_at if reading else None,
         last_moaas=moaas.value if moaas else None,
@@ -886,22 +887,46 @@ def record_device(
     session: TreatmentSession,
     given_at: datetime | None,
     expected_version: int | None,
+    override_reason: str = "",
 ) -> tuple[DeviceDose, list[str]]:
-    """Record one esketamine device; returns it and any spacing warnings (< 5 min apart)."""
+    """Record one esketamine device; returns it and the spacing it breached, if overridden.
+
+    A device sooner after another than the protocol's interval (the label's 5 minutes)
+    is refused: only a physician records it, with a written reason (an override), as
+    for a failed hard stop. No device is recorded past the number the dose needs.
+    """
     actor.check("dose.record")
     protocol = session_protocol(session)
     if not isinstance(protocol.dose, FixedDose):
         raise ValidationError({"device": "Devices are recorded for esketamine nasal spray only."})
+    override_reason = (override_reason or "").strip()
+    if override_reason and not actor.may("medical.sign"):
+        raise ValidationError(
+            {"override_reason": "Only a physician overrides the interval between devices."}
+        )
+    if len(override_reason) > 2000:
+        raise ValidationError({"override_reason": "At most 2000 characters."})
     now = timezone.now()
     given = _aware(given_at, "given_at", now=now)
     with transaction.atomic():
         _claim(session, expected_version)
         _require_state(session, State.DOSING, doing="record a device")
         administration = session.administration
-        count = session.devices.count()
+        earlier = list(session.devices.values_list("given_at", flat=True))
+        count = len(earlier)
         if administration.devices_planned and count >= administration.devices_planned:
             raise ValidationError(
                 {"device": f"All {administration.devices_planned} devices are already recorded."}
+            )
+        before = device_spacing_warnings(earlier, protocol=protocol)
+        warnings = device_spacing_warnings([*earlier, given], protocol=protocol)
+        breached = warnings[len(before) :]
+        if breached and not override_reason:
+            raise ValidationError(
+                {
+                    "given_at": " ".join(breached)
+                    + " Not recorded: a physician may record it with an override reason."
+                }
             )
         device = DeviceDose.objects.create(
             session=session,
@@ -910,28 +935,27 @@ def record_device(
             mg=protocol.dose.mg_per_device.value,
             by=actor.user,
         )
-        times = list(session.devices.values_list("given_at", flat=True))
-        warnings = device_spacing_warnings(times, protocol=protocol)
-        first = min(times)
+        first = min([*earlier, given])
         if session.dose_started_at != first:
             session.dose_started_at = first
             _save(session, "dose_started_at")
             patient_changed(session.patient_id)
-        _event(
-            actor,
-            session,
-            "device",
-            f"Device {device.number} ({device.mg} mg)" + (f". {warnings[-1]}" if warnings else ""),
-            at=given,
-        )
+        text = f"Device {device.number} ({device.mg} mg)"
+        if breached:
+            text += f". {breached[-1]} Physician override: {override_reason}"
+        _event(actor, session, "device", text, at=given)
         record(
             actor,
             "device",
             patient_id=session.patient_id,
             obj=session,
-            detail={"device": device.number, "spacing_warning": bool(warnings)},
+            detail={
+                "device": device.number,
+                "spacing_warning": bool(breached),
+                **({"override_reason": override_reason} if breached else {}),
+            },
         )
-    return device, warnings
+    return device, breached
 
 
 def change_infusion(
@@ -1186,20 +1210,30 @@ def _vital_values(values: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
     reading: dict[str, Any] = {}
+    errors: dict[str, str] = {}  # every bad field at once, so the nurse fixes them in one go
     for field, key in VITAL_FIELDS.items():
         raw = values.get(field)
+        reading[key] = None
         if raw is None or raw == "":
-            reading[key] = None
             continue
         try:
             number = Decimal(str(raw))
         except (InvalidOperation, ValueError):
-            raise ValidationError({field: "Enter a number."}) from None
+            errors[field] = "Enter a number."
+            continue
         if field in WHOLE_FIELDS and number.is_finite():
             if number != number.to_integral_value():
-                raise ValidationError({field: "Enter a whole number."})
+                errors[field] = "Enter a whole number."
+                continue
             number = number.quantize(Decimal(1))  # 180.0 from a JSON float reads as 180
+        try:
+            check_plausible({key: number})
+        except VitalError as exc:
+            errors[field] = exc.message
+            continue
         reading[key] = number
+    if errors:
+        raise ValidationError(errors)
     if all(v is None for v in reading.values()):
         raise ValidationError({"systolic": "Enter at least one vital sign."})
     try:

@@ -71,7 +71,17 @@ def session_start(request: HttpRequest, appointment_id: int) -> HttpResponse:
 @require("clinical.view")
 def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
-    session = get_session_for(actor, session_id)
+    return _session_response(request, get_session_for(actor, session_id))
+
+
+def _session_response(
+    request: HttpRequest,
+    session: Any,
+    filled: dict[str, dict[str, Any]] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The charting page; `filled` brings back one form's typed values and its errors."""
+    actor = request.actor  # type: ignore[attr-defined]
     services.refresh_checklist(session, actor=actor)
     services.view_session(actor=actor, session=session)
     data = presenters.detail(session)
@@ -126,7 +136,9 @@ def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
             "blocking": [row for row in session.checklist_rows if row.blocks],
             "now": timezone.now(),
             "earliest": services.earliest_discharge(session, services.session_protocol(session)),
+            "filled": filled or {},
         },
+        status=status,
     )
 
 
@@ -268,11 +280,15 @@ def _step_dosing(request: HttpRequest, actor: Any, session: Any, v: int | None) 
 
 
 def _step_device(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
-    device, warnings = services.record_device(
-        actor=actor, session=session, given_at=_when(request, "given_at"), expected_version=v
+    device, overridden = services.record_device(
+        actor=actor,
+        session=session,
+        given_at=_when(request, "given_at"),
+        expected_version=v,
+        override_reason=request.POST.get("override_reason", ""),
     )
-    for warning in warnings:
-        messages.error(request, warning)
+    if overridden:
+        return f"Device {device.number} recorded with a physician override: {overridden[-1]}"
     return f"Device {device.number} recorded."
 
 
@@ -457,6 +473,7 @@ def session_action(request: HttpRequest, session_id: int, step: str) -> HttpResp
         )
         return redirect(reverse("treatment_session", args=[session.pk]) + f"#{anchor}")
     try:
+        _refuse_nul_bytes(request)
         messages.success(request, handler(request, actor, session, version))
     except StaleVersion:
         messages.error(
@@ -473,15 +490,54 @@ def session_action(request: HttpRequest, session_id: int, step: str) -> HttpResp
             ]
             if isinstance(item, dict)
         ]
-        messages.error(request, " ".join([exc.detail, *listed]))
+        return _refused(request, session_id, step, {"form": [exc.detail]}, listed, status=409)
     except ValidationError as exc:
-        text = (
-            " ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
-            if hasattr(exc, "error_dict")
-            else " ".join(exc.messages)
-        )
-        messages.error(request, text)
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"form": exc.messages}
+        return _refused(request, session_id, step, errors, [], status=422)
     return redirect(reverse("treatment_session", args=[session.pk]) + f"#{anchor}")
+
+
+def _refuse_nul_bytes(request: HttpRequest) -> None:
+    """No typed text may hold a NUL byte (PostgreSQL cannot store one): name each field."""
+    bad = {
+        name: "Remove the invisible NUL character from this field."
+        for name, values in request.POST.lists()
+        if any("\x00" in value for value in values)
+    }
+    if bad:
+        raise ValidationError(bad)
+
+
+def _refused(
+    request: HttpRequest,
+    session_id: int,
+    step: str,
+    errors: dict[str, list[str]],
+    listed: list[str],
+    *,
+    status: int,
+) -> HttpResponse:
+    """The page again with the refused form as it was typed, each error by its field.
+
+    An error about a field the form does not show goes at the top of the form, with the
+    field's name, so that nothing the service said is lost.
+    """
+    actor = request.actor  # type: ignore[attr-defined]
+    shown = set(request.POST)
+    by_field: dict[str, list[str]] = {"form": list(errors.get("form", []))}
+    for name, messages_ in errors.items():
+        if name == "form":
+            continue
+        if name in shown and name not in ("version", "csrfmiddlewaretoken"):
+            by_field[name] = list(messages_)
+        else:
+            by_field["form"] += [f"{name}: {m}" for m in messages_]
+    values = {name: request.POST.get(name, "") for name in request.POST}
+    values["checked"] = request.POST.getlist("interventions")
+    filled = {step: {"v": values, "e": by_field, "listed": listed}}
+    # Re-read: a refused write rolled back, and the page shows what is stored.
+    session = get_session_for(actor, session_id)
+    return _session_response(request, session, filled, status=status)
 
 
 @require("clinical.view")

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django import template
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
 
 from ketaclinic.treatment.models import ACTIVE_STATES, TreatmentSession
 
 register = template.Library()
 SHOWN = 10
+
+
+@register.filter
+def as_recorded(value: str) -> str:
+    """An amended value for reading: a stored ISO time in the clinic's zone, anything else as is."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return value
+    if timezone.is_naive(moment):
+        return value
+    return date_format(timezone.localtime(moment), "H:i, j M Y")
 
 
 @register.inclusion_tag("treatment/_chart_panel.html", takes_context=True)
