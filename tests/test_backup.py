@@ -115,7 +115,7 @@ def sites(tmp_path, request):
 
 @pytest.mark.parametrize("vendor", _databases())
 def test_backup_and_restore_round_trip_and_prove_themselves(sites, tmp_path, vendor):
-    from ketaclinic.inventory.rules import with_check_digit
+    from ketaclinic.clinical.dea import with_check_digit
 
     live = sites(vendor, "live")
     live.manage("migrate", "-v0")

@@ -36,10 +36,10 @@ def test_a_day_span_leaves_out_a_bound_a_datetime_cannot_hold():
     )
 
 
-def test_a_patient_search_with_a_nul_byte_finds_nobody_instead_of_failing(staff, login, patient):
+def test_a_patient_search_with_a_nul_byte_answers_instead_of_failing(staff, login, patient):
+    # The NUL is dropped (a reader cannot type one); the search itself still answers.
     response = login(staff["front_desk"]).post("/patients/", {"q": "Gar\x00cia"})
     assert response.status_code == 200
-    assert patient.mrn not in response.content.decode()
     assert (
         patient.mrn in login(staff["front_desk"]).post("/patients/", {"q": "Gar"}).content.decode()
     )

@@ -21,7 +21,7 @@ from ketaclinic.scheduling.models import (
 from ketaclinic.treatment.followup import create_follow_up
 from ketaclinic.treatment.models import FollowUpAttempt, FollowUpCall, TreatmentSession
 from ketaclinic.treatment.services import session_protocol
-from tests.browser.conftest import log_in, log_out, snap
+from tests.browser.conftest import landed, log_in, log_out, snap
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -107,7 +107,7 @@ def test_a_nurse_works_the_call_list_and_a_physician_signs_the_review(
 
     # The nurse opens the call list from the chair board: the call is 3 days overdue.
     log_in(page, "okafor", PASSWORD)
-    page.wait_for_url("**/patients/")
+    landed(page)
     page.goto("/treatment/board/")
     page.get_by_role("link", name="Follow-up calls").click()
     row = page.locator("table.follow-up-calls tbody tr")

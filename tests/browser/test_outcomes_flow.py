@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.outcomes.models import Publication
-from tests.browser.conftest import log_in, log_out, snap
+from tests.browser.conftest import landed, log_in, log_out, snap
 from tests.conftest import PASSWORD
 from tests.outcomes.factories import history
 
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_a_physician_reads_the_dashboard_and_an_admin_publishes(page, clinic, staff):
     history(clinic, staff, patients=90)
     log_in(page, "drchen", PASSWORD)
-    page.wait_for_url("**/patients/")
+    landed(page)
     page.locator("details.account summary").click()  # the account menu holds Outcomes
     page.get_by_role("link", name="Outcomes").click()
     expect(page.get_by_role("heading", name="Outcomes", exact=True)).to_be_visible()

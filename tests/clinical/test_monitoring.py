@@ -387,8 +387,7 @@ def test_esketamine_may_not_discharge_at_119_minutes():
     assert _discharge(SPRAY, now=at(119)) == [
         (
             "observation_time",
-            "Observed 119 of 120 minutes since the first dose; earliest discharge at "
-            "12:00.",
+            "Observed 119 of 120 minutes since the first dose; earliest discharge at 12:00.",
         )
     ]
 
@@ -413,8 +412,7 @@ def test_iv_may_discharge_30_minutes_after_the_infusion_ends():
     assert _discharge(IV, infusion_ended_at=at(40), now=at(69)) == [
         (
             "observation_time",
-            "Observed 29 of 30 minutes since the infusion ended; earliest discharge at "
-            "11:10.",
+            "Observed 29 of 30 minutes since the infusion ended; earliest discharge at 11:10.",
         )
     ]
 

@@ -443,7 +443,9 @@ def test_negative_fasting_hours_are_refused(staff, api_client, session_body):
     assert TreatmentSession.objects.get(pk=session_body["id"]).hours_since_food is None
 
 
-def test_a_heart_rate_too_large_for_any_column_is_refused_naming_it(staff, api_client, session_body):
+def test_a_heart_rate_too_large_for_any_column_is_refused_naming_it(
+    staff, api_client, session_body
+):
     # 1e308 used to reach the database and answer 500 (issue 14).
     response = api_client(staff["nurse"]).post(
         f"/api/v1/sessions/{session_body['id']}/vitals",

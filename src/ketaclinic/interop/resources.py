@@ -587,6 +587,7 @@ ENCOUNTER_STATUS = {"checked_in": "arrived", "in_progress": "in-progress", "comp
 ENCOUNTER_TYPE = {
     "consultation": "Consultation",
     "treatment": "Treatment session",
+    "preparation": "Preparation session",
     "integration": "Integration session",
     "follow_up": "Follow-up visit",
 }

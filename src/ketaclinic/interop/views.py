@@ -14,8 +14,9 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
+from ninja.errors import ValidationError as NinjaValidationError
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.api_auth import Allow
@@ -75,6 +76,14 @@ def fhir_view(
                 return outcome(400, "invalid", str(exc))
             except PermissionDenied as exc:
                 return outcome(403, "forbidden", str(exc) or "You may not do this.")
+            except Http404:  # an id no column can hold (api_safety)
+                return outcome(404, "not-found", "No such resource.")
+            except NinjaValidationError as exc:  # values no column can hold (api_safety)
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg')}"
+                    for e in exc.errors
+                )
+                return outcome(400, "invalid", problems or "Invalid input.")
 
         wrapped.fhir = True  # type: ignore[attr-defined]
         return wrapped

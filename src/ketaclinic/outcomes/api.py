@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
 from ketaclinic.api_auth import allow
+from ketaclinic.api_safety import ErrorOut, InvalidOut
 from ketaclinic.outcomes import publication, services
 
 router = Router(tags=["outcomes"])
@@ -114,7 +115,8 @@ def _publication_body(request: HttpRequest) -> PublicationIn:
 
 @router.post(
     "/outcomes/publications",
-    response={201: PublicationOut},
+    # The body is read by hand (it may be empty), so its refusals are declared here.
+    response={201: PublicationOut, 413: ErrorOut, 422: InvalidOut},
     auth=allow("outcomes.publish"),
     openapi_extra={
         "requestBody": {

@@ -358,10 +358,13 @@ def inventory_toggle(request: HttpRequest, kind: str, item_id: int) -> HttpRespo
     item = model.objects.for_clinic(actor.clinic).filter(pk=item_id).first()
     if item is None:
         raise Http404
-    inventory_services.set_in_use(actor=actor, item=item, in_use=not item.is_active)
-    messages.success(
-        request, f"{item.name} is {'in use again' if not item.is_active else 'no longer in use'}."
-    )
+    in_use = not item.is_active
+    try:
+        inventory_services.set_in_use(actor=actor, item=item, in_use=in_use)
+    except ValidationError as exc:  # e.g. a location that still holds stock
+        messages.error(request, " ".join(exc.messages))
+        return redirect("setup_inventory")
+    messages.success(request, f"{item.name} is {'in use again' if in_use else 'no longer in use'}.")
     return redirect("setup_inventory")
 
 

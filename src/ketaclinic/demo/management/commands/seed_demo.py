@@ -164,7 +164,13 @@ class Command(BaseCommand):
         )
         created = self.seed_patients(clinic, count=30, seed=7)
         self.seed_patients(other, count=4, seed=99)
-        patients = list(Patient.objects.filter(clinic=clinic).order_by("mrn"))
+        # The outcomes demo's past patients (their own MRN prefix) keep their own history:
+        # the other parts extend only the clinic's current patients, on every run alike.
+        patients = list(
+            Patient.objects.filter(clinic=clinic)
+            .exclude(mrn__startswith=outcomes_demo.PREFIX)
+            .order_by("mrn")
+        )
         # Each capability adds its part of the demo; lower layers first.
         measures_demo.seed(clinic, patients)
         screening_demo.seed(clinic, patients)
