@@ -1,18 +1,23 @@
 """Series planner on a busy month: 12 chairs, 300 patients starting induction in the same month.
 
-Plans each patient's whole induction series in turn (greedy earliest feasible slot, the
-same pure planner the API uses), holding each series on the floor before the next.
+Greedy: plans each patient's whole induction series in turn (earliest feasible slot, the
+pure planner the app falls back to), holding each series on the floor before the next.
+CP-SAT: plans all of them together (``plan_many``, OR-Tools CP-SAT, time-limited, started
+from the greedy plan), then gives chairs and nurses with the floor's own checks.
 Every session gets a named nurse who is free for all of it (capacity 2 patients each).
-Prints the time to plan and the share of sessions placed inside their protocol windows,
-once per nurse count: by default 6 nurses (6 x 2 = 12 places, as many as chairs, so the
+Prints, for greedy and CP-SAT, the time to plan, the share of sessions placed inside
+their protocol windows, and the chair moves and nurse changes between a patient's
+consecutive sessions, once per nurse count: by default 6 nurses (6 x 2 = 12 places, as many as chairs, so the
 chairs bind) and 4 nurses (8 places for 12 chairs, so the nurses bind).
 
 Run: .venv/bin/python bench/planner.py [--patients 300] [--chairs 12] [--nurses 6,4] [--seed 1]
+         [--time-limit 4]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -26,11 +31,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from ketaclinic.clinical.protocols import load_protocols  # noqa: E402
 from ketaclinic.clinical.scheduling import (  # noqa: E402
     Floor,
+    Plan,
     Preferences,
     SeriesRule,
+    Span,
     plan_series,
     series_rule,
     spans_for_days,
+)
+from ketaclinic.clinical.scheduling_cpsat import (  # noqa: E402
+    SeriesRequest,
+    continuity,
+    plan_many,
 )
 
 TZ = ZoneInfo("America/New_York")
@@ -58,22 +70,30 @@ def requests(count: int, seed: int) -> list[Request]:
     return patients
 
 
-def run(patients: list[Request], rules: dict[str, SeriesRule], chairs: int, nurses: int) -> None:
+def build_floor(chairs: int, nurses: int) -> Floor:
     shifts = spans_for_days(DAYS, TZ, OPEN)
-    floor = Floor.build(
+    return Floor.build(
         tz=TZ,
         opening=OPEN,
         chairs=list(range(1, chairs + 1)),
         nurse_capacity=CAPACITY,
         rota={nurse: shifts for nurse in range(1, nurses + 1)},
     )
+
+
+def run(
+    patients: list[Request], rules: dict[str, SeriesRule], chairs: int, nurses: int
+) -> list[Plan]:
+    floor = build_floor(chairs, nurses)
     timings = []
+    plans = []
     total = inside = unplaced = 0
     started = clock.perf_counter()
     for code, start, prefs in patients:
         t0 = clock.perf_counter()
         plan = plan_series(floor, rule=rules[code], prefs=prefs, start_date=start, hold=True)
         timings.append(clock.perf_counter() - t0)
+        plans.append(plan)
         total += rules[code].sessions
         inside += plan.placed_in_window
         unplaced += plan.unplaced
@@ -104,6 +124,63 @@ def run(patients: list[Request], rules: dict[str, SeriesRule], chairs: int, nurs
         f"(open chair hours from {MONTH} to the last window end {last_window}: {capacity})"
     )
     print(f"  sessions per nurse: {per_nurse[0]}-{per_nurse[-1]}")
+    moves, changes = (sum(c) for c in zip(*(continuity(p) for p in plans), strict=True))
+    print(f"  chair moves: {moves}; nurse changes: {changes}")
+    return plans
+
+
+def run_cpsat(
+    patients: list[Request],
+    rules: dict[str, SeriesRule],
+    chairs: int,
+    nurses: int,
+    greedy: list[Plan],
+    time_limit: float,
+) -> None:
+    floor = build_floor(chairs, nurses)
+    requests = [
+        SeriesRequest(rule=rules[code], prefs=prefs, start_date=start)
+        for code, start, prefs in patients
+    ]
+    started = clock.perf_counter()
+    result = plan_many(floor, requests, time_limit=time_limit, greedy=greedy)
+    elapsed = clock.perf_counter() - started
+    total = sum(rules[code].sessions for code, _, _ in patients)
+    inside = result.in_window
+    unplaced = sum(p.unplaced for p in result.plans)
+    moves, changes = (sum(c) for c in zip(*(continuity(p) for p in result.plans), strict=True))
+    print(
+        f"  CP-SAT ({result.solver}, {result.status}, limit {time_limit:g} s): "
+        f"{elapsed:.2f} s after the greedy plan"
+    )
+    print(f"    placed inside their window: {inside}/{total} = {inside / total:.1%}")
+    print(f"    placed late (outside window): {total - inside - unplaced}; unplaced: {unplaced}")
+    print(f"    chair moves: {moves}; nurse changes: {changes}")
+    check(floor, result.plans, rules, patients)
+
+
+def check(floor: Floor, plans, rules, patients) -> None:
+    """Re-check every planned session with the booking checks (a benchmark that lies is worse)."""
+    from ketaclinic.clinical.scheduling import slot_conflicts
+
+    bad = 0
+    for plan, (code, start, _) in zip(plans, patients, strict=True):
+        starts = []
+        for s in sorted(plan.sessions, key=lambda s: s.start):
+            span = Span(s.start, s.end)
+            found = slot_conflicts(
+                floor,
+                room=s.room,
+                span=span,
+                treatment=True,
+                rule=rules[code],
+                course_starts=starts,
+                course_anchor=start,
+            )
+            bad += bool(found)
+            starts.append(s.start)
+            floor.hold(s.room, span, treatment=True, nurse=s.nurse)
+    print(f"    sessions failing a booking check when re-checked: {bad}")
 
 
 def main() -> None:
@@ -114,6 +191,7 @@ def main() -> None:
         "--nurses", default="6,4", help="nurse counts to compare, comma-separated (default 6,4)"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--time-limit", type=float, default=4.0, help="CP-SAT seconds")
     args = parser.parse_args()
     protocols = load_protocols()
     rules = {code: series_rule(protocols[code]) for code, _ in MIX}
@@ -123,7 +201,9 @@ def main() -> None:
         f"({', '.join(f'{int(w * 100)}% {c}' for c, w in MIX)})"
     )
     for nurses in (int(n) for n in args.nurses.split(",")):
-        run(patients, rules, args.chairs, nurses)
+        greedy = run(patients, rules, args.chairs, nurses)
+        run_cpsat(patients, rules, args.chairs, nurses, greedy, args.time_limit)
+    print(f"load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -54,11 +54,11 @@ from ketaclinic.clinical.scheduling import (
     Preferences,
     SeriesRule,
     Span,
-    plan_series,
     series_rule,
     slot_conflicts,
     spans_for_days,
 )
+from ketaclinic.clinical.scheduling_cpsat import plan_series_best
 from ketaclinic.datadirs import clinic_data_dirs
 from ketaclinic.measures import services as measures_services
 from ketaclinic.patients.changes import patient_changed
@@ -1359,7 +1359,7 @@ def plan_course(
             span_days=rule.span_days,
             notes=rule.notes,
         )
-    plan: Plan = plan_series(
+    plan: Plan = plan_series_best(
         floor,
         rule=rule,
         prefs=prefs,
