@@ -62,6 +62,7 @@ def test_front_desk_books_an_induction_series_and_sees_it_on_the_day_board(page,
     rows = proposal.get_by_role("row")
     assert rows.count() == 7  # header + six sessions
     assert proposal.get_by_text("✓ inside").count() == 6
+    expect(proposal).to_contain_text("Planned by the optimiser (OR-Tools CP-SAT")
     assert Appointment.objects.filter(course=course).count() == 0  # nothing saved yet
     snap(page, "scheduling-series-proposal")
 
