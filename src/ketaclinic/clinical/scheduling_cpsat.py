@@ -763,17 +763,25 @@ class _DayModel:
         horizon = r.start_date + timedelta(days=r.rule.span_days + self.extra_days)
         days = []
         day = first
+        duration = timedelta(minutes=r.rule.chair_minutes)
         while day < horizon:
             if day.weekday() in r.prefs.weekdays and day not in self.floor.closed_days:
-                for slot in self.candidates.day_slots(day, r.rule.chair_minutes):
-                    if not earliest <= slot.local <= latest:
-                        continue
-                    if not_before is not None and slot.minute < not_before:
-                        continue
-                    if kept and _spacing_conflicts(slot.start, kept, r.rule, r.start_date, tz):
-                        continue
-                    days.append(day)
-                    break
+                # A start on the grid inside the patient's times and the opening hours
+                # (what is already booked is left to the day's capacity and the filling).
+                for opening in spans_for_days([day], tz, self.floor.opening):
+                    t = opening.start
+                    found = False
+                    while t + duration <= opening.end and not found:
+                        local = t.hour * 60 + t.minute
+                        found = (
+                            earliest <= local <= latest
+                            and (not_before is None or self.candidates.minute(t) >= not_before)
+                            and not (kept and _spacing_conflicts(t, kept, r.rule, r.start_date, tz))
+                        )
+                        t += self.candidates.step
+                    if found:
+                        days.append(day)
+                        break
             day += timedelta(days=1)
         return days
 
