@@ -103,22 +103,48 @@ def spans_for_days(
     return sorted(spans)
 
 
+def _key(span: Span) -> tuple[float, float]:
+    return span.start.timestamp(), span.end.timestamp()
+
+
 class _Timeline:
-    """Spans sorted by start, with the longest duration kept for bounded overlap search."""
+    """Spans sorted by start, with the longest duration kept for bounded overlap search.
+
+    The search bisects a parallel list of (start, end) timestamps (comparing floats, not
+    aware datetimes: the planner's hot loop); ``spans`` stays in the same order.
+    """
 
     def __init__(self, spans: Iterable[Span] = ()) -> None:
         self.spans: list[Span] = sorted(spans)
+        self._keys = [_key(s) for s in self.spans]
         self.longest = max((s.end - s.start for s in self.spans), default=timedelta(0))
+        self._reach = self.longest.total_seconds()
 
     def add(self, span: Span) -> None:
-        bisect.insort(self.spans, span)
-        self.longest = max(self.longest, span.end - span.start)
+        key = _key(span)
+        i = bisect.bisect_right(self._keys, key)
+        self._keys.insert(i, key)
+        self.spans.insert(i, span)
+        if span.end - span.start > self.longest:
+            self.longest = span.end - span.start
+            self._reach = self.longest.total_seconds()
+
+    def remove(self, span: Span) -> None:
+        """Remove one span equal to ``span`` (ValueError when there is none)."""
+        key = _key(span)
+        i = bisect.bisect_left(self._keys, key)
+        while i < len(self.spans) and self._keys[i] == key:
+            if self.spans[i] == span:
+                del self.spans[i]
+                del self._keys[i]
+                return
+            i += 1
+        raise ValueError("span not in timeline")
 
     def overlapping(self, span: Span) -> list[Span]:
-        low = bisect.bisect_left(
-            self.spans, Span(span.start - self.longest, span.start - self.longest)
-        )
-        high = bisect.bisect_left(self.spans, Span(span.end, span.end))
+        start, end = span.start.timestamp(), span.end.timestamp()
+        low = bisect.bisect_left(self._keys, (start - self._reach, start - self._reach))
+        high = bisect.bisect_left(self._keys, (end, end))
         return [s for s in self.spans[low:high] if s.overlaps(span)]
 
 
@@ -215,10 +241,10 @@ class Floor:
 
     def release(self, room: int, span: Span, *, nurse: int | None = None) -> None:
         """Undo ``hold`` of a treatment."""
-        self.busy[room].spans.remove(span)
-        self.treatments.spans.remove(span)
+        self.busy[room].remove(span)
+        self.treatments.remove(span)
         if nurse is not None:
-            self.nurse_load[nurse].spans.remove(span)
+            self.nurse_load[nurse].remove(span)
 
     # --- the individual checks ---------------------------------------------------
 

@@ -42,6 +42,7 @@ import time as clock
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from .scheduling import (
@@ -760,7 +761,7 @@ class _DayModel:
         first = r.start_date
         if r.not_before is not None:
             first = max(first, r.not_before.astimezone(tz).date())
-        horizon = r.start_date + timedelta(days=r.rule.span_days + self.extra_days)
+        horizon = r.start_date + timedelta(days=r.rule.span_days)  # the window only
         days = []
         day = first
         duration = timedelta(minutes=r.rule.chair_minutes)
@@ -788,11 +789,8 @@ class _DayModel:
     def _build(self, greedy: Sequence[Plan]) -> None:
         m, floor = self.model, self.floor
         tz = floor.tz
-        total = sum(max(r.rule.sessions - len(r.kept_starts), 0) for r in self.requests)
-        # In window first, then placed at all (day choice within those is free: the day
-        # is filled earliest-first afterwards).
-        w_placed = 1
-        w_window = total + 1
+        # Days inside the window only: the most sessions there. Sessions it leaves out
+        # are placed afterwards by the greedy planner (after the window if need be).
         objective: list[cp_model.LinearExprT] = []
         load: dict[date, list[tuple[int, int, cp_model.IntVar]]] = {}
         for i, r in enumerate(self.requests):
@@ -802,10 +800,6 @@ class _DayModel:
             if not x:
                 continue
             m.add(sum(x.values()) <= to_place)
-            placed_by_greedy = len(greedy[i].sessions) if i < len(greedy) else 0
-            if placed_by_greedy:
-                m.add(sum(x.values()) >= min(placed_by_greedy, len(x)))
-            window_end = r.start_date + timedelta(days=r.rule.span_days)
             # No two sessions closer than the interval in whole days (48 h: not on
             # consecutive days); no interval: one a day (a variable per day already).
             if r.rule.min_hours is not None:
@@ -830,7 +824,7 @@ class _DayModel:
                         m.add(sum(chosen) <= max(room, 0))
             earliest = r.prefs.earliest.hour * 60 + r.prefs.earliest.minute
             for d, var in x.items():
-                objective.append((w_window if d < window_end else w_placed) * var)
+                objective.append(var)
                 load.setdefault(d, []).append((earliest, r.rule.chair_minutes, var))
         for d, sessions in load.items():
             for cut in sorted({e for e, _, _ in sessions}):
@@ -896,6 +890,16 @@ class _DayModel:
         days = [sorted(d for d, v in x.items() if solver.boolean_value(v)) for x in self.x]
         return status, self._fill(days)
 
+    def _full(self, day: date, r: SeriesRequest, duration: timedelta, step: timedelta) -> bool:
+        """No slot on ``day`` in ``r``'s hours passes the floor's checks, for anyone."""
+        anyone = replace(r.rule, min_hours=Decimal(0), max_per_week=None)
+        every_day = replace(r.prefs, weekdays=frozenset(range(7)))
+        found = _first_slot_on(
+            self.floor, day, anyone, every_day, _Timeline(), [], day, duration, step,
+            None, None, None,
+        )  # fmt: skip
+        return found is None
+
     def _fill(self, chosen: Sequence[Sequence[date]]) -> list[Plan]:
         """Place the chosen days with the greedy checks, then complete with the greedy planner."""
         floor, tz = self.floor, self.floor.tz
@@ -952,25 +956,43 @@ class _DayModel:
                 )
                 if found is not None:
                     keep(i, *found)
-        # Sessions still missing: the greedy planner around what is placed.
+        # Sessions still missing: the greedy planner's search (``plan_series``: each day
+        # from the course start, the first slot passing every check), around what is
+        # placed. A day with no slot free for anyone (chair, nurse places, a named nurse)
+        # in the patient's hours stays full while the floor only fills: remembered.
+        full: set[tuple[date, int, time, time]] = set()
         for i, r in enumerate(requests):
             missing = max(r.rule.sessions - len(r.kept_starts), 0) - len(placed[i])
-            if missing <= 0:
-                continue
-            rest = plan_series(
-                floor,
-                rule=r.rule,
-                prefs=r.prefs,
-                start_date=r.start_date,
-                patient_busy=busy[i].spans,
-                kept_starts=starts[i],
-                not_before=r.not_before,
-                step_minutes=self.step_minutes,
-                extra_days=self.extra_days,
-                hold=False,
-            )
-            for s in rest.sessions:
-                keep(i, Span(s.start, s.end), s.room, s.nurse)
+            duration = timedelta(minutes=r.rule.chair_minutes)
+            horizon = r.start_date + timedelta(days=r.rule.span_days + self.extra_days)
+            day = r.start_date
+            if r.not_before is not None:
+                day = max(day, r.not_before.astimezone(tz).date())
+            while missing > 0 and day < horizon:
+                key = (day, r.rule.chair_minutes, r.prefs.earliest, r.prefs.latest_start)
+                found = None
+                if key not in full:
+                    found = _first_slot_on(
+                        floor,
+                        day,
+                        r.rule,
+                        r.prefs,
+                        busy[i],
+                        starts[i],
+                        r.start_date,
+                        duration,
+                        step,
+                        r.not_before,
+                        last_room[i],
+                        last_nurse[i],
+                    )
+                    if found is None and self._full(day, r, duration, step):
+                        full.add(key)
+                if found is None:
+                    day += timedelta(days=1)
+                    continue
+                keep(i, *found)
+                missing -= 1
         for room, span, nurse in held:
             floor.release(room, span, nurse=nurse)
         return _plans(requests, placed)
