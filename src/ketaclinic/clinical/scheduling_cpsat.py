@@ -823,9 +823,12 @@ class _DayModel:
                     if len(chosen) > room:
                         m.add(sum(chosen) <= max(room, 0))
             earliest = r.prefs.earliest.hour * 60 + r.prefs.earliest.minute
+            # Chair time on the start grid: a 100-minute session holds its chair until
+            # the next start 105 minutes on (15-minute steps).
+            held = math.ceil(r.rule.chair_minutes / self.step_minutes) * self.step_minutes
             for d, var in x.items():
                 objective.append(var)
-                load.setdefault(d, []).append((earliest, r.rule.chair_minutes, var))
+                load.setdefault(d, []).append((earliest, held, var))
         for d, sessions in load.items():
             for cut in sorted({e for e, _, _ in sessions}):
                 terms = [minutes * var for e, minutes, var in sessions if e >= cut]
