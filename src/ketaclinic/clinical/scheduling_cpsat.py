@@ -862,7 +862,9 @@ class _DayModel:
                     (min(s.end, window.end) - max(s.start, window.start)).total_seconds() // 60
                     for s in floor.busy.get(room, _Timeline()).overlapping(window)
                 )
-                chairs += max(minutes - int(taken), 0)
+                free = max(minutes - int(taken), 0)
+                # The last session of the chair needs no rounding up to the grid.
+                chairs += free + (self.step_minutes - 1 if free else 0)
             shifts = [s for s in floor._shifts.overlapping(window)]
             places = sum(
                 (min(s.end, window.end) - max(s.start, window.start)).total_seconds() // 60
@@ -871,6 +873,7 @@ class _DayModel:
                 (min(s.end, window.end) - max(s.start, window.start)).total_seconds() // 60
                 for s in floor.treatments.overlapping(window)
             )
+            places += len(shifts) * floor.nurse_capacity * (self.step_minutes - 1)
             total += min(chairs, int(places))
         return max(total, 0)
 
