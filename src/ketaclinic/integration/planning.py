@@ -99,15 +99,11 @@ def _least_busy_therapist(course: TreatmentCourse, now: datetime) -> Membership 
 
 
 def _rooms(course: TreatmentCourse) -> list[Room]:
-    rooms = list(
+    """The clinic's therapy rooms: planned sessions are booked only there (a clinic without
+    one sees its windows on the work list, to book by hand)."""
+    return list(
         Room.objects.for_clinic(course.clinic)
         .filter(active=True, kind=RoomKind.THERAPY_ROOM)
-        .order_by("position", "name")
-    )
-    # A clinic without a therapy room uses its consult rooms (scheduling allows both).
-    return rooms or list(
-        Room.objects.for_clinic(course.clinic)
-        .filter(active=True, kind=RoomKind.CONSULT_ROOM)
         .order_by("position", "name")
     )
 
@@ -249,8 +245,24 @@ def plan_for_course(actor: Actor, course: TreatmentCourse, *, book: bool = True)
         if slot is None:
             continue
         if current is None:
-            appointment = scheduling.book_appointment(actor=actor, slot=slot)
+            # Inside the course booking's transaction and clinic lock; checked just above.
+            appointment = Appointment.objects.create(
+                clinic=course.clinic,
+                patient=course.patient,
+                kind=slot.kind,
+                room=slot.room,
+                staff=slot.staff,
+                start=slot.start,
+                end=slot.end,
+            )
             SessionDetail.objects.create(clinic=course.clinic, appointment=appointment)
+            record(
+                actor,
+                "book_integration",
+                patient_id=course.patient_id,
+                obj=appointment,
+                detail={"kind": slot.kind, "room": slot.room.pk, "planned": item.pk},
+            )
             item.appointment = appointment
             item.save(update_fields=["appointment"])
         else:
