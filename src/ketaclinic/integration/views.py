@@ -248,7 +248,7 @@ def progress_note_new(request: HttpRequest, patient_id: int) -> HttpResponse:
     chosen = request.GET.get("appointment")
     if chosen and chosen.isdigit():
         initial["appointment"] = int(chosen)
-    form = ProgressNoteForm(request.POST or None, appointments=appointments, initial=initial)
+    form = ProgressNoteForm(request.POST if request.method == "POST" else None, appointments=appointments, initial=initial)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -286,8 +286,9 @@ def progress_note(request: HttpRequest, note_id: int) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     note = notes.get_progress_note(actor, note_id)
     mine = note.author_id == actor.user.pk and actor.may("integration.note")
-    amend_form = AmendForm(request.POST or None) if mine and note.signed_at else None
+    amend_form = AmendForm(request.POST if request.method == "POST" else None) if mine and note.signed_at else None
     status = 200
+    error = ""
     if request.method == "POST":
         if not mine:
             raise PermissionDenied("Only the note's author can sign or amend it.")
@@ -305,10 +306,10 @@ def progress_note(request: HttpRequest, note_id: int) -> HttpResponse:
             else:
                 raise ValidationError({"note": "Choose sign, or amend a signed note."})
         except ValidationError as exc:
-            if amend_form is not None:
+            if amend_form is not None and action == "amend":
                 _errors_to_form(amend_form, exc)
             else:
-                messages.error(request, " ".join(exc.messages))
+                error = " ".join(exc.messages)
         status = 422
     record(actor, "view", patient_id=note.patient_id, obj=note)
     return render(
@@ -319,6 +320,7 @@ def progress_note(request: HttpRequest, note_id: int) -> HttpResponse:
             "patient": note.patient,
             "mine": mine,
             "amend_form": amend_form,
+            "error": error,
             "amendments": list(note.amendments.select_related("author")),
             "labels": notes.FIELD_LABELS,
             "order": (*notes.TEMPLATE_FIELDS[note.template], *notes.COMMON_FIELDS),
@@ -331,7 +333,7 @@ def progress_note(request: HttpRequest, note_id: int) -> HttpResponse:
 def private_note_new(request: HttpRequest, patient_id: int) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     patient = get_patient_for(actor, patient_id, "psychotherapy.note")
-    form = PsychotherapyNoteForm(request.POST or None)
+    form = PsychotherapyNoteForm(request.POST if request.method == "POST" else None)
     appointment = request.GET.get("appointment")
     status = 200
     if request.method == "POST":
@@ -407,10 +409,10 @@ def plan_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
         if plan
         else {"review_on": timezone.localdate(timezone=actor.clinic.tz) + timedelta(days=42)}
     )
-    form = PlanForm(request.POST or None, initial=initial)
+    form = PlanForm(request.POST if request.method == "POST" else None, initial=initial)
     goal_forms = [
         GoalForm(
-            request.POST or None,
+            request.POST if request.method == "POST" else None,
             prefix=f"goal{i}",
             instrument_choices=choices,
             initial=(
@@ -511,13 +513,16 @@ def goal_rate(request: HttpRequest, goal_id: int) -> HttpResponse:
         try:
             plans.rate_goal(actor=actor, goal=goal, value=form.cleaned_data["value"])
         except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
+            _errors_to_form(form, exc)
         else:
             messages.success(request, "Rating saved.")
             return redirect("integration_patient", goal.plan.patient_id)
-    else:
-        messages.error(request, "Give a rating from 0 to 10.")
-    return redirect("integration_patient", goal.plan.patient_id)
+    return render(
+        request,
+        "integration/rate_form.html",
+        {"patient": goal.plan.patient, "goal": goal, "form": form},
+        status=422,
+    )
 
 
 @require("integration.circle")
@@ -534,7 +539,7 @@ def session_format(request: HttpRequest, appointment_id: int) -> HttpResponse:
         raise Http404("No such session.")
     detail = SessionDetail.objects.filter(appointment=appointment).first()
     form = SessionFormatForm(
-        request.POST or None,
+        request.POST if request.method == "POST" else None,
         initial={"mode": detail.mode if detail else "in_person", "meeting_url": detail.meeting_url if detail else ""},
     )
     status = 200
@@ -572,7 +577,7 @@ def _circle_form_choices(actor: Any) -> dict[str, Any]:
     }
 
 
-@require("integration.view")
+@require("schedule.view")
 def circle_list(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     now = timezone.now()
@@ -586,7 +591,7 @@ def circle_list(request: HttpRequest) -> HttpResponse:
     if actor.may("integration.circle"):
         choices = _circle_form_choices(actor)
         initial = {"therapist": actor.membership.pk} if actor.role == "therapist" else {}
-        form = CircleForm(request.POST or None, initial=initial, **choices)
+        form = CircleForm(request.POST if request.method == "POST" else None, initial=initial, **choices)
         if request.method == "POST":
             if form.is_valid():
                 data = form.cleaned_data
@@ -618,10 +623,10 @@ def circle_list(request: HttpRequest) -> HttpResponse:
     return render(request, "integration/circles.html", {"rows": rows, "form": form}, status=status)
 
 
-@require("integration.view")
+@require("schedule.view")
 def circle_detail(request: HttpRequest, circle_id: int) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
-    circle = circles.get_circle_for(actor, circle_id)
+    circle = circles.get_circle_for(actor, circle_id, "schedule.view")
     seats = list(circle.seats.select_related("patient"))
     seated = {s.patient_id for s in seats}
     add_form = None
@@ -630,8 +635,10 @@ def circle_detail(request: HttpRequest, circle_id: int) -> HttpResponse:
         add_form = AddSeatForm(request.POST if request.POST.get("action") == "add" else None, patients=others)
     cancel_form = CancelForm(request.POST if request.POST.get("action") == "cancel" else None) if actor.may("integration.circle") and circle.status == CircleStatus.BOOKED else None
     status = 200
+    error = ""
     if request.method == "POST":
         action = request.POST.get("action")
+        actor.check("integration.attend" if action == "attendance" else "integration.circle")
         try:
             if action == "attendance":
                 actor.check("integration.attend")
@@ -657,7 +664,7 @@ def circle_detail(request: HttpRequest, circle_id: int) -> HttpResponse:
             elif action not in ("add", "cancel"):
                 raise PermissionDenied("You may not change this circle.")
         except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
+            error = " ".join(exc.messages)
         status = 422
     record(actor, "view", obj=circle, detail={"patients": sorted(seated)})
     return render(
@@ -667,6 +674,7 @@ def circle_detail(request: HttpRequest, circle_id: int) -> HttpResponse:
             "circle": circle,
             "seats": seats,
             "attendance": Attendance.choices,
+            "error": error,
             "add_form": add_form,
             "cancel_form": cancel_form,
             "may_attend": actor.may("integration.attend") and circle.status != CircleStatus.CANCELLED and circle.start <= timezone.now(),
