@@ -10,13 +10,13 @@ from ketaclinic.accounts.services import add_staff
 from ketaclinic.integration import notes
 from ketaclinic.scheduling.models import Room, StaffHours
 from tests.conftest import PASSWORD
-from tests.scheduling.conftest import actor, at, course, floor, next_monday, no_gate  # noqa: F401
+from tests.scheduling.conftest import actor, at, course, floor, next_monday, no_gate  # noqa: F401, F811
 
 SECRET = "Zebra-Lantern transference 7731"  # the psychotherapy note's text, searched for everywhere
 
 
 @pytest.fixture
-def therapy(floor, clinic):
+def therapy(floor, clinic):  # noqa: F811
     floor["Therapy 1"] = Room.objects.create(clinic=clinic, name="Therapy 1", kind="therapy_room", position=9)
     return floor
 

@@ -17,7 +17,6 @@ from ketaclinic.accounts.access import require
 from ketaclinic.accounts.models import Membership
 from ketaclinic.audit.services import record
 from ketaclinic.integration import circles, notes, planning, plans
-from ketaclinic.integration.sessions import set_format
 from ketaclinic.integration.forms import (
     GOAL_ROWS,
     AddSeatForm,
@@ -43,6 +42,7 @@ from ketaclinic.integration.models import (
     SessionDetail,
     TreatmentPlan,
 )
+from ketaclinic.integration.sessions import set_format
 from ketaclinic.measures.models import Alert, Response
 from ketaclinic.measures.registry import instruments
 from ketaclinic.patients.access import get_patient_for
