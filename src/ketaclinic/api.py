@@ -59,8 +59,8 @@ def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 def mount_routers() -> None:
     from ketaclinic.accounts.api import router as accounts_router
     from ketaclinic.audit.api import router as audit_router
-    from ketaclinic.inventory.api import router as inventory_router
     from ketaclinic.integration.api import router as integration_router
+    from ketaclinic.inventory.api import router as inventory_router
     from ketaclinic.measures.api import router as measures_router
     from ketaclinic.outcomes.api import router as outcomes_router
     from ketaclinic.patients.api import router as patients_router

@@ -17,21 +17,32 @@ SECRET = "Zebra-Lantern transference 7731"  # the psychotherapy note's text, sea
 
 @pytest.fixture
 def therapy(floor, clinic):  # noqa: F811
-    floor["Therapy 1"] = Room.objects.create(clinic=clinic, name="Therapy 1", kind="therapy_room", position=9)
+    floor["Therapy 1"] = Room.objects.create(
+        clinic=clinic, name="Therapy 1", kind="therapy_room", position=9
+    )
     return floor
 
 
 @pytest.fixture
 def second_therapist(clinic):
     member = add_staff(
-        username="kim", clinic=clinic, role="therapist", password=PASSWORD,
-        first_name="Jo", last_name="Kim", check_password=False,
+        username="kim",
+        clinic=clinic,
+        role="therapist",
+        password=PASSWORD,
+        first_name="Jo",
+        last_name="Kim",
+        check_password=False,
     )
     for weekday in range(5):
-        StaffHours.objects.create(clinic=clinic, membership=member, weekday=weekday, starts=time(8), ends=time(18))
+        StaffHours.objects.create(
+            clinic=clinic, membership=member, weekday=weekday, starts=time(8), ends=time(18)
+        )
     return member
 
 
 @pytest.fixture
 def private_note(staff, patient):
-    return notes.write_psychotherapy_note(actor=actor(staff["therapist"]), patient=patient, text=SECRET)
+    return notes.write_psychotherapy_note(
+        actor=actor(staff["therapist"]), patient=patient, text=SECRET
+    )

@@ -39,87 +39,199 @@ SCRIPT = "<script>alert(1)</script>"
 def world(clinic, staff, therapy, patient):
     monday = next_monday()
     appointment = Appointment.objects.create(
-        clinic=clinic, patient=patient, kind="integration", room=therapy["Therapy 1"],
-        staff=staff["therapist"], start=at(clinic, monday, 10), end=at(clinic, monday, 11),
+        clinic=clinic,
+        patient=patient,
+        kind="integration",
+        room=therapy["Therapy 1"],
+        staff=staff["therapist"],
+        start=at(clinic, monday, 10),
+        end=at(clinic, monday, 11),
     )
     note = notes.create_progress_note(
-        actor=actor(staff["therapist"]), patient=patient, template="dap",
+        actor=actor(staff["therapist"]),
+        patient=patient,
+        template="dap",
         fields={"data": "Seen.", "risk": "none"},
     )
     signed = notes.create_progress_note(
-        actor=actor(staff["therapist"]), patient=patient, template="soap",
-        fields={"subjective": "Calmer.", "risk": "none"}, sign=True,
+        actor=actor(staff["therapist"]),
+        patient=patient,
+        template="soap",
+        fields={"subjective": "Calmer.", "risk": "none"},
+        sign=True,
     )
     plan = plans.save_plan(
-        actor=actor(staff["therapist"]), patient=patient,
+        actor=actor(staff["therapist"]),
+        patient=patient,
         goals=[{"words": "Sleep", "measure": "personal", "target": 7, "baseline": 3}],
-        interventions="", review_on=timezone.localdate() + timedelta(days=30),
+        interventions="",
+        review_on=timezone.localdate() + timedelta(days=30),
     )
-    homework = plans.add_homework(actor=actor(staff["therapist"]), patient=patient, kind="walking", title="Walk")
+    homework = plans.add_homework(
+        actor=actor(staff["therapist"]), patient=patient, kind="walking", title="Walk"
+    )
     start = timezone.now() - timedelta(hours=1)
     circle = Circle.objects.create(
-        clinic=clinic, title="Past circle", therapist=staff["therapist"], room=therapy["Therapy 1"],
-        start=start, end=start + timedelta(minutes=90),
+        clinic=clinic,
+        title="Past circle",
+        therapist=staff["therapist"],
+        room=therapy["Therapy 1"],
+        start=start,
+        end=start + timedelta(minutes=90),
     )
     CircleSeat.objects.create(clinic=clinic, circle=circle, patient=patient)
     return {
-        "patient": patient, "appointment": appointment, "note": note, "signed": signed,
-        "goal": plan.goals.get(), "homework": homework, "circle": circle, "monday": monday,
+        "patient": patient,
+        "appointment": appointment,
+        "note": note,
+        "signed": signed,
+        "goal": plan.goals.get(),
+        "homework": homework,
+        "circle": circle,
+        "monday": monday,
     }
 
 
 def counts():
     return (
-        ProgressNote.objects.count(), NoteAmendment.objects.count(), PsychotherapyNote.objects.count(),
-        TreatmentPlan.objects.filter(version__gt=1).count(), Homework.objects.count(),
-        Homework.objects.filter(done_at__isnull=False).count(), GoalRating.objects.count(),
-        SessionDetail.objects.count(), Circle.objects.count(), CircleSeat.objects.exclude(attendance="expected").count(),
+        ProgressNote.objects.count(),
+        NoteAmendment.objects.count(),
+        PsychotherapyNote.objects.count(),
+        TreatmentPlan.objects.filter(version__gt=1).count(),
+        Homework.objects.count(),
+        Homework.objects.filter(done_at__isnull=False).count(),
+        GoalRating.objects.count(),
+        SessionDetail.objects.count(),
+        Circle.objects.count(),
+        CircleSeat.objects.exclude(attendance="expected").count(),
     )
 
 
 def forms(w, staff, clinic, therapy):
     p = w["patient"].pk
     start = f"{w['monday'] + timedelta(days=1)}T14:00"
-    plan_valid = {"review_on": str(timezone.localdate() + timedelta(days=40)), "interventions": "KAP",
-                  "version": 1, "goal0-words": "Enjoy mornings", "goal0-measure": "instrument",
-                  "goal0-instrument": "phq9", "goal0-baseline": "18", "goal0-target": "9"}
+    plan_valid = {
+        "review_on": str(timezone.localdate() + timedelta(days=40)),
+        "interventions": "KAP",
+        "version": 1,
+        "goal0-words": "Enjoy mornings",
+        "goal0-measure": "instrument",
+        "goal0-instrument": "phq9",
+        "goal0-baseline": "18",
+        "goal0-target": "9",
+    }
     return [
-        ("note_new", f"/integration/patients/{p}/notes/new/", "integration.note",
-         {"template": "dap", "data": "Talked about the session.", "risk": "none", "sign": "on"},
-         {},
-         {"template": "dap", "data": NUL, "risk": "none", "appointment": "999999"}),
-        ("note_new_hostile_template", f"/integration/patients/{p}/notes/new/", "integration.note",
-         {"template": "soap", "subjective": SCRIPT, "risk": "chronic"},
-         {"template": "soap", "risk": "none"},
-         {"template": "freud", "data": HUGE, "risk": "maybe"}),
-        ("note_sign", f"/integration/notes/{w['note'].pk}/", "integration.note",
-         {"action": "sign"}, {}, {"action": "delete"}),
-        ("note_amend", f"/integration/notes/{w['signed'].pk}/", "integration.note",
-         {"action": "amend", "reason": "Wrong date", "text": "Seen on Tuesday."},
-         {"action": "amend"},
-         {"action": "amend", "reason": NUL, "text": HUGE}),
-        ("private_new", f"/integration/patients/{p}/private/new/", "psychotherapy.note",
-         {"text": "Private impressions."}, {}, {"text": NUL}),
-        ("goal_rate", f"/integration/goals/{w['goal'].pk}/rate/", "integration.plan",
-         {"value": "6"}, {}, {"value": "NaN"}),
-        ("plan", f"/integration/patients/{p}/plan/", "integration.plan",
-         plan_valid, {},
-         {**plan_valid, "goal0-target": "99", "review_on": "2001-01-01", "goal0-instrument": "nope"}),
-        ("homework_add", f"/integration/patients/{p}/homework/", "integration.plan",
-         {"kind": "breathing", "title": "Box breathing"}, {},
-         {"kind": "levitate", "title": NUL, "due_on": "9999-99-99"}),
-        ("session_format", f"/integration/sessions/{w['appointment'].pk}/format/", "integration.circle",
-         {"mode": "video", "meeting_url": "https://meet.example.org/abc"}, {},
-         {"mode": "video", "meeting_url": "javascript:alert(1)"}),
-        ("circle_new", "/integration/circles/", "integration.circle",
-         {"title": "Circle", "therapist": staff["therapist"].pk, "room": therapy["Therapy 1"].pk,
-          "start": start, "minutes": 90, "capacity": 6, "mode": "in_person", "patients": [p]},
-         {},
-         {"title": SCRIPT, "therapist": staff["front_desk"].pk, "room": therapy["Chair 1"].pk,
-          "start": "2001-01-01T10:00", "minutes": 9999, "capacity": 1, "mode": "video", "meeting_url": "http://x"}),
-        ("circle_attendance", f"/integration/circles/{w['circle'].pk}/", "integration.attend",
-         {"action": "attendance", f"seat-{p}": "attended"}, {"action": "attendance", f"seat-{p}": ""} ,
-         {"action": "attendance", f"seat-{p}": "teleported"}),
+        (
+            "note_new",
+            f"/integration/patients/{p}/notes/new/",
+            "integration.note",
+            {"template": "dap", "data": "Talked about the session.", "risk": "none", "sign": "on"},
+            {},
+            {"template": "dap", "data": NUL, "risk": "none", "appointment": "999999"},
+        ),
+        (
+            "note_new_hostile_template",
+            f"/integration/patients/{p}/notes/new/",
+            "integration.note",
+            {"template": "soap", "subjective": SCRIPT, "risk": "chronic"},
+            {"template": "soap", "risk": "none"},
+            {"template": "freud", "data": HUGE, "risk": "maybe"},
+        ),
+        (
+            "note_sign",
+            f"/integration/notes/{w['note'].pk}/",
+            "integration.note",
+            {"action": "sign"},
+            {},
+            {"action": "delete"},
+        ),
+        (
+            "note_amend",
+            f"/integration/notes/{w['signed'].pk}/",
+            "integration.note",
+            {"action": "amend", "reason": "Wrong date", "text": "Seen on Tuesday."},
+            {"action": "amend"},
+            {"action": "amend", "reason": NUL, "text": HUGE},
+        ),
+        (
+            "private_new",
+            f"/integration/patients/{p}/private/new/",
+            "psychotherapy.note",
+            {"text": "Private impressions."},
+            {},
+            {"text": NUL},
+        ),
+        (
+            "goal_rate",
+            f"/integration/goals/{w['goal'].pk}/rate/",
+            "integration.plan",
+            {"value": "6"},
+            {},
+            {"value": "NaN"},
+        ),
+        (
+            "plan",
+            f"/integration/patients/{p}/plan/",
+            "integration.plan",
+            plan_valid,
+            {},
+            {
+                **plan_valid,
+                "goal0-target": "99",
+                "review_on": "2001-01-01",
+                "goal0-instrument": "nope",
+            },
+        ),
+        (
+            "homework_add",
+            f"/integration/patients/{p}/homework/",
+            "integration.plan",
+            {"kind": "breathing", "title": "Box breathing"},
+            {},
+            {"kind": "levitate", "title": NUL, "due_on": "9999-99-99"},
+        ),
+        (
+            "session_format",
+            f"/integration/sessions/{w['appointment'].pk}/format/",
+            "integration.circle",
+            {"mode": "video", "meeting_url": "https://meet.example.org/abc"},
+            {},
+            {"mode": "video", "meeting_url": "javascript:alert(1)"},
+        ),
+        (
+            "circle_new",
+            "/integration/circles/",
+            "integration.circle",
+            {
+                "title": "Circle",
+                "therapist": staff["therapist"].pk,
+                "room": therapy["Therapy 1"].pk,
+                "start": start,
+                "minutes": 90,
+                "capacity": 6,
+                "mode": "in_person",
+                "patients": [p],
+            },
+            {},
+            {
+                "title": SCRIPT,
+                "therapist": staff["front_desk"].pk,
+                "room": therapy["Chair 1"].pk,
+                "start": "2001-01-01T10:00",
+                "minutes": 9999,
+                "capacity": 1,
+                "mode": "video",
+                "meeting_url": "http://x",
+            },
+        ),
+        (
+            "circle_attendance",
+            f"/integration/circles/{w['circle'].pk}/",
+            "integration.attend",
+            {"action": "attendance", f"seat-{p}": "attended"},
+            {"action": "attendance", f"seat-{p}": ""},
+            {"action": "attendance", f"seat-{p}": "teleported"},
+        ),
     ]
 
 
@@ -164,12 +276,18 @@ def test_homework_done_and_cancel_as_every_role(role, clinic, staff, world, logi
     else:
         assert response.status_code == 403
     circle = Circle.objects.create(
-        clinic=clinic, title="Later", therapist=staff["therapist"], room=therapy["Therapy 1"],
-        start=timezone.now() + timedelta(days=9), end=timezone.now() + timedelta(days=9, hours=1),
+        clinic=clinic,
+        title="Later",
+        therapist=staff["therapist"],
+        room=therapy["Therapy 1"],
+        start=timezone.now() + timedelta(days=9),
+        end=timezone.now() + timedelta(days=9, hours=1),
     )
     refused = client.post(f"/integration/circles/{circle.pk}/", {"action": "cancel", "reason": NUL})
     assert refused.status_code in (403, 422)
-    response = client.post(f"/integration/circles/{circle.pk}/", {"action": "cancel", "reason": "Therapist ill"})
+    response = client.post(
+        f"/integration/circles/{circle.pk}/", {"action": "cancel", "reason": "Therapist ill"}
+    )
     circle.refresh_from_db()
     if may(role, "integration.circle"):
         assert response.status_code == 302 and circle.status == "cancelled"

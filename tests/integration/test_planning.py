@@ -33,8 +33,9 @@ def test_booking_a_course_books_preparation_and_integration_on_the_therapists_ho
 ):
     doses = book_series(course, staff, clinic)
     therapy_sessions = list(
-        Appointment.objects.filter(patient=course.patient, kind__in=["preparation", "integration"])
-        .order_by("start")
+        Appointment.objects.filter(
+            patient=course.patient, kind__in=["preparation", "integration"]
+        ).order_by("start")
     )
     # One preparation before the first dose; integration after doses 1, 2 and 3 (policy:
     # the first three, then every second: dose 5, 7 ...); none after dose 4.
@@ -62,7 +63,9 @@ def test_moving_a_dose_moves_its_integration_window_and_session(clinic, staff, t
     window = PlannedSession.objects.get(course=course, kind="integration", dosing_number=1)
     before = window.appointment.start
     new_start = first.start + timedelta(days=1)
-    services.update_appointment(actor=actor(staff["front_desk"]), appointment=first, start=new_start)
+    services.update_appointment(
+        actor=actor(staff["front_desk"]), appointment=first, start=new_start
+    )
     window.refresh_from_db()
     assert window.opens >= new_start
     assert window.closes == new_start + timedelta(hours=72)
@@ -98,12 +101,20 @@ def test_a_circle_holds_its_room_therapist_and_patients_in_every_booking(
 ):
     monday = next_monday()
     circles.create_circle(
-        actor=actor(staff["therapist"]), title="Circle", therapist=staff["therapist"],
-        room=therapy["Therapy 1"], start=at(clinic, monday, 14), minutes=90, patients=[patient],
+        actor=actor(staff["therapist"]),
+        title="Circle",
+        therapist=staff["therapist"],
+        room=therapy["Therapy 1"],
+        start=at(clinic, monday, 14),
+        minutes=90,
+        patients=[patient],
     )
     slot = services.make_slot(
-        patient=patient, kind="integration", room=therapy["Therapy 1"],
-        start=at(clinic, monday, 14, 30), staff=staff["therapist"],
+        patient=patient,
+        kind="integration",
+        room=therapy["Therapy 1"],
+        start=at(clinic, monday, 14, 30),
+        staff=staff["therapist"],
     )
     codes = {c.code for c in services.check_slot(slot)}
     assert {"room_taken", "staff_busy", "patient_busy"} <= codes

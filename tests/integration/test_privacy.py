@@ -59,7 +59,9 @@ def every_api_get(client: Client, patient_id: int, note_id: int) -> dict[str, st
     for method, path, _action in api_operations():
         if method != "GET":
             continue
-        url = re.sub(r"\{(\w+)\}", lambda m: str(patient_id if m.group(1) == "patient_id" else note_id), path)
+        url = re.sub(
+            r"\{(\w+)\}", lambda m: str(patient_id if m.group(1) == "patient_id" else note_id), path
+        )
         response = client.get(url)
         assert response.status_code < 500, url
         seen[url] = body(response)
@@ -70,8 +72,11 @@ def every_api_get(client: Client, patient_id: int, note_id: int) -> dict[str, st
 def record_with_notes(staff, patient, private_note):
     # A progress note of the same session, which the care team does read.
     notes.create_progress_note(
-        actor=actor(staff["therapist"]), patient=patient, template="dap",
-        fields={"data": "Discussed the dosing experience.", "risk": "none"}, sign=True,
+        actor=actor(staff["therapist"]),
+        patient=patient,
+        template="dap",
+        fields={"data": "Discussed the dosing experience.", "risk": "none"},
+        sign=True,
     )
     return private_note
 
@@ -89,7 +94,9 @@ def test_no_one_but_the_author_sees_the_text_on_any_page_or_api(
     assert leaked == []
     # The note's own address answers 404 (or 403 for a role that never writes one).
     assert session.get(f"/integration/private/{record_with_notes.pk}/").status_code in (403, 404)
-    assert api_client(member).get(f"/api/v1/psychotherapy-notes/{record_with_notes.pk}").status_code in (403, 404)
+    assert api_client(member).get(
+        f"/api/v1/psychotherapy-notes/{record_with_notes.pk}"
+    ).status_code in (403, 404)
     listed = api_client(member).get(f"/api/v1/patients/{patient.pk}/notes")
     if listed.status_code == 200:
         assert [n["kind"] for n in listed.json()] == ["progress"]
@@ -102,7 +109,11 @@ def test_the_author_reads_it_and_every_read_and_write_is_audited_without_the_tex
     assert SECRET in author.get(f"/integration/private/{record_with_notes.pk}/").content.decode()
     listed = api_client(staff["therapist"]).get(f"/api/v1/patients/{patient.pk}/notes").json()
     assert sorted(n["kind"] for n in listed) == ["progress", "psychotherapy"]
-    actions = set(AuditEvent.objects.filter(object_type="integration.psychotherapynote").values_list("action", flat=True))
+    actions = set(
+        AuditEvent.objects.filter(object_type="integration.psychotherapynote").values_list(
+            "action", flat=True
+        )
+    )
     assert {"psychotherapy_note_write", "psychotherapy_note_view"} <= actions
     assert not [e for e in AuditEvent.objects.all() if SECRET in json.dumps(e.detail)]
     # The admin's audit log shows the access, never the text.
@@ -115,8 +126,18 @@ def test_fhir_searches_and_the_bulk_export_never_hold_it(
 ):
     settings.KETACLINIC_EXPORT_DIR = tmp_path / "exports"
     admin = api_client(staff["admin"])
-    for resource in ("Patient", "Encounter", "Observation", "Condition", "Procedure",
-                     "DocumentReference", "QuestionnaireResponse", "Consent", "CarePlan", "Goal"):
+    for resource in (
+        "Patient",
+        "Encounter",
+        "Observation",
+        "Condition",
+        "Procedure",
+        "DocumentReference",
+        "QuestionnaireResponse",
+        "Consent",
+        "CarePlan",
+        "Goal",
+    ):
         response = admin.get(f"/fhir/R4/{resource}?patient={patient.pk}")
         assert SECRET not in body(response)
     everything = admin.get(f"/fhir/R4/Patient/{patient.pk}")
@@ -153,16 +174,26 @@ def test_a_release_needs_a_current_authorization_and_only_the_author_records_it(
     author = login(staff["therapist"])
     expired = author.post(
         f"/integration/private/{private_note.pk}/",
-        {"action": "release", "authorized_on": today - timedelta(days=400),
-         "expires_on": today - timedelta(days=35), "scope": "All notes for court", "recipient": "Dr X"},
+        {
+            "action": "release",
+            "authorized_on": today - timedelta(days=400),
+            "expires_on": today - timedelta(days=35),
+            "scope": "All notes for court",
+            "recipient": "Dr X",
+        },
     )
     assert expired.status_code == 422
     assert "expired" in expired.content.decode()
     assert not private_note.releases.exists()
     done = author.post(
         f"/integration/private/{private_note.pk}/",
-        {"action": "release", "authorized_on": today, "expires_on": today + timedelta(days=90),
-         "scope": "Notes of November for the treating psychiatrist", "recipient": "Dr Osei"},
+        {
+            "action": "release",
+            "authorized_on": today,
+            "expires_on": today + timedelta(days=90),
+            "scope": "Notes of November for the treating psychiatrist",
+            "recipient": "Dr Osei",
+        },
     )
     assert done.status_code == 302
     assert private_note.releases.count() == 1

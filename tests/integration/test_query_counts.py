@@ -21,13 +21,28 @@ def add_history(clinic, staff, therapy, patient, n):
     for i in range(n):
         start = now - timedelta(days=2 + i)
         appointment = Appointment.objects.create(
-            clinic=clinic, patient=patient, kind="integration", room=therapy["Therapy 1"],
-            staff=staff["therapist"], start=start, end=start + timedelta(hours=1), status="completed",
+            clinic=clinic,
+            patient=patient,
+            kind="integration",
+            room=therapy["Therapy 1"],
+            staff=staff["therapist"],
+            start=start,
+            end=start + timedelta(hours=1),
+            status="completed",
         )
-        notes.create_progress_note(actor=actor(staff["therapist"]), patient=patient, template="dap",
-                                   fields={"data": f"Session {i}", "risk": "none"}, appointment=appointment)
-        notes.write_psychotherapy_note(actor=actor(staff["therapist"]), patient=patient, text=f"p{i}")
-        plans.add_homework(actor=actor(staff["therapist"]), patient=patient, kind="journal", title=f"Prompt {i}")
+        notes.create_progress_note(
+            actor=actor(staff["therapist"]),
+            patient=patient,
+            template="dap",
+            fields={"data": f"Session {i}", "risk": "none"},
+            appointment=appointment,
+        )
+        notes.write_psychotherapy_note(
+            actor=actor(staff["therapist"]), patient=patient, text=f"p{i}"
+        )
+        plans.add_homework(
+            actor=actor(staff["therapist"]), patient=patient, kind="journal", title=f"Prompt {i}"
+        )
 
 
 def cost(client, url):
@@ -36,10 +51,16 @@ def cost(client, url):
     return len(queries)
 
 
-def test_pages_cost_the_same_with_three_or_thirty_sessions_of_history(clinic, staff, therapy, patient, login):
-    plans.save_plan(actor=actor(staff["therapist"]), patient=patient,
-                    goals=[{"words": "Sleep", "measure": "personal", "target": 7}], interventions="",
-                    review_on=timezone.localdate() + timedelta(days=30))
+def test_pages_cost_the_same_with_three_or_thirty_sessions_of_history(
+    clinic, staff, therapy, patient, login
+):
+    plans.save_plan(
+        actor=actor(staff["therapist"]),
+        patient=patient,
+        goals=[{"words": "Sleep", "measure": "personal", "target": 7}],
+        interventions="",
+        review_on=timezone.localdate() + timedelta(days=30),
+    )
     client = login(staff["therapist"])
     urls = ["/integration/", f"/integration/patients/{patient.pk}/", f"/patients/{patient.pk}/"]
     add_history(clinic, staff, therapy, patient, 3)

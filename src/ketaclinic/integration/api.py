@@ -105,7 +105,13 @@ def _progress_out(note: ProgressNote) -> dict[str, Any]:
         "signed_at": note.signed_at,
         "alert_id": note.alert_id,
         "amendments": [
-            {"id": a.pk, "author": _name(a.author), "reason": a.reason, "text": a.text, "created_at": a.created_at}
+            {
+                "id": a.pk,
+                "author": _name(a.author),
+                "reason": a.reason,
+                "text": a.text,
+                "created_at": a.created_at,
+            }
             for a in note.amendments.all()
         ],
     }
@@ -147,14 +153,19 @@ def list_notes(request: HttpRequest, patient_id: int) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["created_at"], reverse=True)
 
 
-@router.post("/patients/{patient_id}/notes", response={201: NoteOut}, auth=allow("integration.note"))
+@router.post(
+    "/patients/{patient_id}/notes", response={201: NoteOut}, auth=allow("integration.note")
+)
 def create_note(request: HttpRequest, patient_id: int, payload: NoteIn) -> Status:
     actor = request.auth  # type: ignore[attr-defined]
     patient = get_patient_for(actor, patient_id, "integration.note")
     if payload.kind == "psychotherapy":
         note = notes.write_psychotherapy_note(
-            actor=actor, patient=patient, text=payload.text,
-            appointment=payload.appointment, circle=payload.circle,
+            actor=actor,
+            patient=patient,
+            text=payload.text,
+            appointment=payload.appointment,
+            circle=payload.circle,
         )
         return Status(201, _private_out(note, actor.user))
     from django.core.exceptions import ValidationError
@@ -162,8 +173,14 @@ def create_note(request: HttpRequest, patient_id: int, payload: NoteIn) -> Statu
     if payload.template is None:
         raise ValidationError({"template": "Choose dap or soap."})
     progress = notes.create_progress_note(
-        actor=actor, patient=patient, template=payload.template, fields=payload.fields,
-        text=payload.text, appointment=payload.appointment, circle=payload.circle, sign=payload.sign,
+        actor=actor,
+        patient=patient,
+        template=payload.template,
+        fields=payload.fields,
+        text=payload.text,
+        appointment=payload.appointment,
+        circle=payload.circle,
+        sign=payload.sign,
     )
     return Status(201, _progress_out(progress))
 
@@ -208,19 +225,32 @@ def edit_private_note(request: HttpRequest, note_id: int, payload: PrivateEditIn
 
 
 @router.post(
-    "/psychotherapy-notes/{note_id}/releases", response={201: ReleaseOut}, auth=allow("psychotherapy.note")
+    "/psychotherapy-notes/{note_id}/releases",
+    response={201: ReleaseOut},
+    auth=allow("psychotherapy.note"),
 )
 def release_private_note(request: HttpRequest, note_id: int, payload: ReleaseIn) -> Status:
     actor = request.auth  # type: ignore[attr-defined]
     note = notes.get_own_psychotherapy_note(actor, note_id)
     release = notes.release_psychotherapy_note(
-        actor=actor, note=note, authorized_on=payload.authorized_on, expires_on=payload.expires_on,
-        scope=payload.scope, recipient=payload.recipient,
+        actor=actor,
+        note=note,
+        authorized_on=payload.authorized_on,
+        expires_on=payload.expires_on,
+        scope=payload.scope,
+        recipient=payload.recipient,
     )
-    return Status(201, {
-        "id": release.pk, "note_id": note.pk, "authorized_on": release.authorized_on,
-        "expires_on": release.expires_on, "scope": release.scope, "recipient": release.recipient,
-    })
+    return Status(
+        201,
+        {
+            "id": release.pk,
+            "note_id": note.pk,
+            "authorized_on": release.authorized_on,
+            "expires_on": release.expires_on,
+            "scope": release.scope,
+            "recipient": release.recipient,
+        },
+    )
 
 
 # --- treatment plan and homework ------------------------------------------------------
@@ -270,7 +300,14 @@ class HomeworkIn(Schema):
 
 
 def _homework_out(h: Homework) -> dict[str, Any]:
-    return {"id": h.pk, "kind": h.kind, "title": h.title, "instructions": h.instructions, "due_on": h.due_on, "done_at": h.done_at}
+    return {
+        "id": h.pk,
+        "kind": h.kind,
+        "title": h.title,
+        "instructions": h.instructions,
+        "due_on": h.due_on,
+        "done_at": h.done_at,
+    }
 
 
 def _plan_out(plan: TreatmentPlan, patient: Patient) -> dict[str, Any]:
@@ -281,13 +318,21 @@ def _plan_out(plan: TreatmentPlan, patient: Patient) -> dict[str, Any]:
         "interventions": plan.interventions,
         "goals": [
             {
-                "words": p.goal.words, "measure": p.goal.measure, "instrument": p.goal.instrument,
-                "scale_label": p.goal.scale_label, "baseline": p.goal.baseline, "target": p.goal.target,
-                "latest": p.latest, "reached": p.reached,
+                "words": p.goal.words,
+                "measure": p.goal.measure,
+                "instrument": p.goal.instrument,
+                "scale_label": p.goal.scale_label,
+                "baseline": p.goal.baseline,
+                "target": p.goal.target,
+                "latest": p.latest,
+                "reached": p.reached,
             }
             for p in plans.goal_progress(plan)
         ],
-        "homework": [_homework_out(h) for h in Homework.objects.filter(clinic=plan.clinic_id, patient=patient)[:50]],
+        "homework": [
+            _homework_out(h)
+            for h in Homework.objects.filter(clinic=plan.clinic_id, patient=patient)[:50]
+        ],
     }
 
 
@@ -307,14 +352,19 @@ def put_plan(request: HttpRequest, patient_id: int, payload: PlanIn) -> dict[str
     actor = request.auth  # type: ignore[attr-defined]
     patient = get_patient_for(actor, patient_id, "integration.plan")
     plan = plans.save_plan(
-        actor=actor, patient=patient,
+        actor=actor,
+        patient=patient,
         goals=[g.dict(exclude={"latest", "reached"}) for g in payload.goals],
-        interventions=payload.interventions, review_on=payload.review_on, version=payload.version,
+        interventions=payload.interventions,
+        review_on=payload.review_on,
+        version=payload.version,
     )
     return _plan_out(plan, patient)
 
 
-@router.post("/patients/{patient_id}/homework", response={201: HomeworkOut}, auth=allow("integration.plan"))
+@router.post(
+    "/patients/{patient_id}/homework", response={201: HomeworkOut}, auth=allow("integration.plan")
+)
 def post_homework(request: HttpRequest, patient_id: int, payload: HomeworkIn) -> Status:
     actor = request.auth  # type: ignore[attr-defined]
     patient = get_patient_for(actor, patient_id, "integration.plan")
@@ -345,14 +395,24 @@ class FormatOut(Schema):
     meeting_url: str
 
 
-@router.put("/integration/sessions/{appointment_id}/format", response=FormatOut, auth=allow("integration.circle"))
+@router.put(
+    "/integration/sessions/{appointment_id}/format",
+    response=FormatOut,
+    auth=allow("integration.circle"),
+)
 def put_format(request: HttpRequest, appointment_id: int, payload: FormatIn) -> dict[str, Any]:
     actor = request.auth  # type: ignore[attr-defined]
     appointment = Appointment.objects.for_clinic(actor.clinic).filter(pk=appointment_id).first()
     if appointment is None:
         raise Http404("No such session.")
-    detail = set_format(actor=actor, appointment=appointment, mode=payload.mode, meeting_url=payload.meeting_url)
-    return {"appointment_id": appointment.pk, "mode": detail.mode, "meeting_url": detail.meeting_url}
+    detail = set_format(
+        actor=actor, appointment=appointment, mode=payload.mode, meeting_url=payload.meeting_url
+    )
+    return {
+        "appointment_id": appointment.pk,
+        "mode": detail.mode,
+        "meeting_url": detail.meeting_url,
+    }
 
 
 class CircleIn(Schema):
@@ -393,10 +453,18 @@ class AttendanceIn(Schema):
 
 def _circle_out(circle: Any) -> dict[str, Any]:
     return {
-        "id": circle.pk, "title": circle.title, "therapist_id": circle.therapist_id, "room_id": circle.room_id,
-        "start": circle.start, "end": circle.end, "mode": circle.mode, "meeting_url": circle.meeting_url,
+        "id": circle.pk,
+        "title": circle.title,
+        "therapist_id": circle.therapist_id,
+        "room_id": circle.room_id,
+        "start": circle.start,
+        "end": circle.end,
+        "mode": circle.mode,
+        "meeting_url": circle.meeting_url,
         "status": circle.status,
-        "seats": [{"patient_id": s.patient_id, "attendance": s.attendance} for s in circle.seats.all()],
+        "seats": [
+            {"patient_id": s.patient_id, "attendance": s.attendance} for s in circle.seats.all()
+        ],
     }
 
 
@@ -417,14 +485,25 @@ def post_circle(request: HttpRequest, payload: CircleIn) -> Status:
     if len(patients) != len(set(payload.patient_ids)):
         raise ValidationError({"patient_ids": "Choose patients of this clinic."})
     circle = circles.create_circle(
-        actor=actor, title=payload.title, therapist=therapist, room=room, start=payload.start,
-        minutes=payload.minutes, capacity=payload.capacity, mode=payload.mode,
-        meeting_url=payload.meeting_url, patients=patients,
+        actor=actor,
+        title=payload.title,
+        therapist=therapist,
+        room=room,
+        start=payload.start,
+        minutes=payload.minutes,
+        capacity=payload.capacity,
+        mode=payload.mode,
+        meeting_url=payload.meeting_url,
+        patients=patients,
     )
     return Status(201, _circle_out(circle))
 
 
-@router.post("/integration/circles/{circle_id}/attendance", response=CircleOut, auth=allow("integration.attend"))
+@router.post(
+    "/integration/circles/{circle_id}/attendance",
+    response=CircleOut,
+    auth=allow("integration.attend"),
+)
 def post_attendance(request: HttpRequest, circle_id: int, payload: AttendanceIn) -> dict[str, Any]:
     from django.core.exceptions import ValidationError
 
@@ -458,9 +537,15 @@ class WorklistOut(Schema):
 def _planned_out(row: planning.PlannedRow) -> dict[str, Any]:
     item = row.item
     return {
-        "id": item.pk, "patient_id": item.patient_id, "course_id": item.course_id, "kind": item.kind,
-        "dosing_number": item.dosing_number, "opens": item.opens, "closes": item.closes,
-        "appointment_id": item.appointment_id, "status": row.status,
+        "id": item.pk,
+        "patient_id": item.patient_id,
+        "course_id": item.course_id,
+        "kind": item.kind,
+        "dosing_number": item.dosing_number,
+        "opens": item.opens,
+        "closes": item.closes,
+        "appointment_id": item.appointment_id,
+        "status": row.status,
     }
 
 
@@ -470,14 +555,30 @@ def worklist(request: HttpRequest) -> dict[str, Any]:
     mine = actor.membership if actor.role == "therapist" else None
     missed = planning.missed_for(actor.clinic, mine)
     due = notes.notes_due(actor) if actor.may("integration.note") else []
-    record(actor, "view", detail={"what": "integration_worklist", "patients": sorted({r.item.patient_id for r in missed})})
+    record(
+        actor,
+        "view",
+        detail={
+            "what": "integration_worklist",
+            "patients": sorted({r.item.patient_id for r in missed}),
+        },
+    )
     return {"missed": [_planned_out(r) for r in missed], "notes_due": [n.pk for n in due]}
 
 
-@router.get("/courses/{course_id}/integration", response=list[PlannedOut], auth=allow("integration.view"))
+@router.get(
+    "/courses/{course_id}/integration", response=list[PlannedOut], auth=allow("integration.view")
+)
 def course_integration(request: HttpRequest, course_id: int) -> list[dict[str, Any]]:
     actor = request.auth  # type: ignore[attr-defined]
-    rows = planning.planned_rows(planning.planned_for(actor.clinic).filter(course_id=course_id)[:100])
+    rows = planning.planned_rows(
+        planning.planned_for(actor.clinic).filter(course_id=course_id)[:100]
+    )
     if rows:
-        record(actor, "view", patient_id=rows[0].item.patient_id, detail={"what": "course_integration", "course": course_id})
+        record(
+            actor,
+            "view",
+            patient_id=rows[0].item.patient_id,
+            detail={"what": "course_integration", "course": course_id},
+        )
     return [_planned_out(r) for r in rows]

@@ -48,9 +48,11 @@ def circle_conflicts(slot: Any, exclude: Sequence[int]) -> list[Conflict]:
         found.append(Conflict("room_taken", "The room holds a group circle then."))
     if slot.staff is not None and circles.filter(therapist=slot.staff).exists():
         found.append(Conflict("staff_busy", "The assigned staff member runs a group circle then."))
-    if circles.filter(seats__patient=slot.patient).exclude(
-        seats__attendance__in=[Attendance.EXCUSED]
-    ).exists():
+    if (
+        circles.filter(seats__patient=slot.patient)
+        .exclude(seats__attendance__in=[Attendance.EXCUSED])
+        .exists()
+    ):
         found.append(Conflict("patient_busy", "The patient is in a group circle then."))
     return found
 
@@ -89,8 +91,13 @@ def get_circle_for(actor: Actor, circle_id: int | str, action: str = "integratio
 
 
 def _busy(
-    clinic: Any, start: datetime, end: datetime, room: Room, therapist: Membership,
-    patients: Sequence[Patient], exclude_circle: int | None = None,
+    clinic: Any,
+    start: datetime,
+    end: datetime,
+    room: Room,
+    therapist: Membership,
+    patients: Sequence[Patient],
+    exclude_circle: int | None = None,
 ) -> list[str]:
     problems = []
     appointments = Appointment.objects.for_clinic(clinic).holding().overlapping(start, end)
@@ -101,7 +108,10 @@ def _busy(
         circles = circles.exclude(pk=exclude_circle)
     if appointments.filter(room=room).exists() or circles.filter(room=room).exists():
         problems.append("The room is taken then.")
-    if appointments.filter(staff=therapist).exists() or circles.filter(therapist=therapist).exists():
+    if (
+        appointments.filter(staff=therapist).exists()
+        or circles.filter(therapist=therapist).exists()
+    ):
         problems.append("The therapist has another appointment then.")
     shifts = scheduling.staff_spans(clinic, Span(start, end), Q(membership=therapist)).get(
         therapist.pk, []
@@ -137,9 +147,14 @@ def create_circle(
         errors["title"] = "Give the circle a name (up to 80 characters)."
     if therapist.clinic_id != actor.clinic.pk or therapist.role not in ("therapist", "physician"):
         errors["therapist"] = "Choose a therapist of this clinic."
-    if room.clinic_id != actor.clinic.pk or not room.active or room.kind not in (
-        RoomKind.THERAPY_ROOM,
-        RoomKind.CONSULT_ROOM,
+    if (
+        room.clinic_id != actor.clinic.pk
+        or not room.active
+        or room.kind
+        not in (
+            RoomKind.THERAPY_ROOM,
+            RoomKind.CONSULT_ROOM,
+        )
     ):
         errors["room"] = "Choose an active therapy room."
     if start is None:
@@ -205,9 +220,13 @@ def add_to_circle(*, actor: Actor, circle: Circle, patient: Patient) -> CircleSe
         raise ValidationError({"patient": "This patient is already in the circle."})
     if locked.seats.count() >= locked.capacity:
         raise ValidationError({"patient": f"The circle is full ({locked.capacity} seats)."})
-    busy = Appointment.objects.for_clinic(actor.clinic).holding().overlapping(
-        locked.start, locked.end
-    ).filter(patient=patient).exists()
+    busy = (
+        Appointment.objects.for_clinic(actor.clinic)
+        .holding()
+        .overlapping(locked.start, locked.end)
+        .filter(patient=patient)
+        .exists()
+    )
     if busy:
         raise ValidationError({"patient": "The patient has another appointment then."})
     seat = CircleSeat.objects.create(clinic=actor.clinic, circle=locked, patient=patient)
@@ -216,9 +235,7 @@ def add_to_circle(*, actor: Actor, circle: Circle, patient: Patient) -> CircleSe
 
 
 @transaction.atomic
-def mark_attendance(
-    *, actor: Actor, circle: Circle, marks: dict[int, str]
-) -> list[CircleSeat]:
+def mark_attendance(*, actor: Actor, circle: Circle, marks: dict[int, str]) -> list[CircleSeat]:
     """Set attendance per patient id; a circle with every seat marked is completed."""
     actor.check("integration.attend")
     locked = Circle.objects.select_for_update().get(pk=circle.pk)

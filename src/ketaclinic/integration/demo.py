@@ -126,17 +126,19 @@ def _notes(actor: Actor, held: list[Appointment], now: datetime) -> None:
         sign = index != len(held) - 1  # the latest note is still unsigned (notes due)
         template = "dap" if index % 2 == 0 else "soap"
         fields = {
-                "data": "Reflected on the dosing session; described a sense of distance from "
-                "long-held worries." if index % 2 == 0 else "",
-                "subjective": "Felt calmer for two days after the session." if index % 2 else "",
-                "objective": "Engaged, affect brighter than at preparation." if index % 2 else "",
-                "assessment": "Integrating the experience; no new risk.",
-                "plan": "Continue the breathing practice; next integration after the next dose.",
-                "themes": "Connection, letting go of control",
-                "coping": "Walking, journaling",
-                "homework": "Journal prompt: what felt different this week?",
-                "risk": "none",
-            }
+            "data": "Reflected on the dosing session; described a sense of distance from "
+            "long-held worries."
+            if index % 2 == 0
+            else "",
+            "subjective": "Felt calmer for two days after the session." if index % 2 else "",
+            "objective": "Engaged, affect brighter than at preparation." if index % 2 else "",
+            "assessment": "Integrating the experience; no new risk.",
+            "plan": "Continue the breathing practice; next integration after the next dose.",
+            "themes": "Connection, letting go of control",
+            "coping": "Walking, journaling",
+            "homework": "Journal prompt: what felt different this week?",
+            "risk": "none",
+        }
         allowed = (*notes.TEMPLATE_FIELDS[template], *notes.COMMON_FIELDS, "risk")
         note = notes.create_progress_note(
             actor=actor,
@@ -167,10 +169,20 @@ def _plan(actor: Actor, patient: Any) -> None:
         actor=actor,
         patient=patient,
         goals=[
-            {"words": "I want to enjoy mornings again", "measure": "instrument",
-             "instrument": "phq9", "baseline": Decimal(18), "target": Decimal(9)},
-            {"words": "Feel safe enough to sleep through the night", "measure": "personal",
-             "scale_label": "Feeling safe at night", "baseline": Decimal(3), "target": Decimal(7)},
+            {
+                "words": "I want to enjoy mornings again",
+                "measure": "instrument",
+                "instrument": "phq9",
+                "baseline": Decimal(18),
+                "target": Decimal(9),
+            },
+            {
+                "words": "Feel safe enough to sleep through the night",
+                "measure": "personal",
+                "scale_label": "Feeling safe at night",
+                "baseline": Decimal(3),
+                "target": Decimal(7),
+            },
         ],
         interventions="Ketamine-assisted psychotherapy: preparation, integration within 72 h of "
         "the first three doses, then every second; mindfulness-based practices.",
@@ -185,12 +197,21 @@ def _plan(actor: Actor, patient: Any) -> None:
         ("walking", "A 20-minute walk outside", 7),
     ):
         plans.add_homework(
-            actor=actor, patient=patient, kind=kind, title=title, due_on=today + timedelta(days=days)
+            actor=actor,
+            patient=patient,
+            kind=kind,
+            title=title,
+            due_on=today + timedelta(days=days),
         )
 
 
 def _circles(
-    actor: Actor, clinic: Any, member: Membership, rooms: list[Room], people: list[Any], now: datetime
+    actor: Actor,
+    clinic: Any,
+    member: Membership,
+    rooms: list[Room],
+    people: list[Any],
+    now: datetime,
 ) -> None:
     seen: set[int] = set()
     group = [p for p in people if not (p.pk in seen or seen.add(p.pk))][:5]
@@ -200,21 +221,34 @@ def _circles(
     past_day = today - timedelta(days=(today.weekday() - 2) % 7 or 7)  # the last Wednesday
     start = datetime.combine(past_day, time(15), tzinfo=clinic.tz)
     past = Circle.objects.create(
-        clinic=clinic, title="Integration circle", therapist=member, room=rooms[-1],
-        start=start, end=start + timedelta(minutes=90), status=CircleStatus.COMPLETED,
+        clinic=clinic,
+        title="Integration circle",
+        therapist=member,
+        room=rooms[-1],
+        start=start,
+        end=start + timedelta(minutes=90),
+        status=CircleStatus.COMPLETED,
     )
     for i, patient in enumerate(group[:4]):
         CircleSeat.objects.create(
-            clinic=clinic, circle=past, patient=patient,
-            attendance=Attendance.ABSENT if i == 3 else Attendance.ATTENDED, marked_at=past.end,
+            clinic=clinic,
+            circle=past,
+            patient=patient,
+            attendance=Attendance.ABSENT if i == 3 else Attendance.ATTENDED,
+            marked_at=past.end,
         )
     # The next one is booked through the service (room, therapist and patients checked).
     for days, hour in ((7, 15), (7, 10), (8, 15), (8, 10), (14, 15)):
         upcoming = datetime.combine(past_day + timedelta(days=days), time(hour), tzinfo=clinic.tz)
         try:
             circles.create_circle(
-                actor=actor, title="Integration circle", therapist=member, room=rooms[-1],
-                start=upcoming, minutes=90, patients=group,
+                actor=actor,
+                title="Integration circle",
+                therapist=member,
+                room=rooms[-1],
+                start=upcoming,
+                minutes=90,
+                patients=group,
             )
         except ValidationError:
             continue

@@ -59,9 +59,7 @@ class Circle(models.Model):
 
     clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
     title = models.CharField(max_length=80)
-    therapist = models.ForeignKey(
-        "accounts.Membership", on_delete=models.PROTECT, related_name="+"
-    )
+    therapist = models.ForeignKey("accounts.Membership", on_delete=models.PROTECT, related_name="+")
     room = models.ForeignKey("scheduling.Room", on_delete=models.PROTECT, related_name="+")
     start = models.DateTimeField()
     end = models.DateTimeField()

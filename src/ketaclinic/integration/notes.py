@@ -89,7 +89,10 @@ def clean_fields(template: str, fields: Any) -> tuple[dict[str, str], str]:
 
 
 def _session_for(
-    actor: Actor, patient: Patient, appointment: Appointment | int | None, circle: Circle | int | None
+    actor: Actor,
+    patient: Patient,
+    appointment: Appointment | int | None,
+    circle: Circle | int | None,
 ) -> tuple[Appointment | None, Circle | None]:
     found_appointment = found_circle = None
     if appointment is not None:
@@ -292,7 +295,9 @@ def notes_due(actor: Actor, limit: int = 50) -> list[ProgressNote]:
 # --- psychotherapy notes ------------------------------------------------------------
 
 
-def own_psychotherapy_notes(actor: Actor, patient: Patient | None = None) -> QuerySet[PsychotherapyNote]:
+def own_psychotherapy_notes(
+    actor: Actor, patient: Patient | None = None
+) -> QuerySet[PsychotherapyNote]:
     """The actor's own psychotherapy notes (never anyone else's), newest first."""
     actor.check("psychotherapy.note")
     rows = PsychotherapyNote.objects.filter(clinic=actor.clinic, author=actor.user)
@@ -353,7 +358,9 @@ def write_psychotherapy_note(
 
 
 @transaction.atomic
-def edit_psychotherapy_note(*, actor: Actor, note: PsychotherapyNote, text: str) -> PsychotherapyNote:
+def edit_psychotherapy_note(
+    *, actor: Actor, note: PsychotherapyNote, text: str
+) -> PsychotherapyNote:
     own = get_own_psychotherapy_note(actor, note.pk)
     text = _clean(text, "text", MAX_TEXT)
     if not text:

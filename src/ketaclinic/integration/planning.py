@@ -142,9 +142,9 @@ def find_slot(
     begin = _search_from(course, kind, opens, closes)
     if begin + timedelta(minutes=SESSION_MINUTES) > closes or not rooms:
         return None
-    shifts = scheduling.staff_spans(course.clinic, Span(begin, closes), Q(membership=therapist)).get(
-        therapist.pk, []
-    )
+    shifts = scheduling.staff_spans(
+        course.clinic, Span(begin, closes), Q(membership=therapist)
+    ).get(therapist.pk, [])
     tries = 0
     for shift in sorted(shifts, key=lambda s: s.start):
         at = _round_up(max(shift.start, begin))
@@ -162,7 +162,9 @@ def find_slot(
     return None
 
 
-def plan_for_course(actor: Actor, course: TreatmentCourse, *, book: bool = True) -> list[PlannedSession]:
+def plan_for_course(
+    actor: Actor, course: TreatmentCourse, *, book: bool = True
+) -> list[PlannedSession]:
     """Create or update the course's planned sessions and book (or move) them.
 
     Runs inside the caller's transaction; never raises for a window it cannot book
@@ -324,7 +326,9 @@ def planned_for(clinic: Any) -> QuerySet[PlannedSession]:
     )
 
 
-def missed_for(clinic: Any, membership: Membership | None = None, limit: int = 50) -> list[PlannedRow]:
+def missed_for(
+    clinic: Any, membership: Membership | None = None, limit: int = 50
+) -> list[PlannedRow]:
     """Planned sessions whose window has closed without a held session (newest first)."""
     now = timezone.now()
     rows = (

@@ -78,12 +78,12 @@ def clean_goals(goals: Any) -> list[dict[str, Any]]:
             raise ValidationError({f"goals.{index}": "Give each goal as an object."})
         words = _text(goal.get("words"), f"goals.{index}.words", 300)
         if not words:
-            raise ValidationError({f"goals.{index}.words": "Write the goal in the patient's words."})
+            raise ValidationError(
+                {f"goals.{index}.words": "Write the goal in the patient's words."}
+            )
         measure = goal.get("measure")
         if measure not in MeasureKind.values:
-            raise ValidationError(
-                {f"goals.{index}.measure": "Choose instrument, nrs or personal."}
-            )
+            raise ValidationError({f"goals.{index}.measure": "Choose instrument, nrs or personal."})
         low, high = _scale(goal, index)
         target = _number(goal.get("target"), f"goals.{index}.target")
         baseline = _number(goal.get("baseline"), f"goals.{index}.baseline")
@@ -157,9 +157,7 @@ def save_plan(
         row.save()
     for extra in existing[len(cleaned) :]:
         extra.delete()
-    record(
-        actor, action, patient_id=patient.pk, obj=plan, detail={"goals": len(cleaned)}
-    )
+    record(actor, action, patient_id=patient.pk, obj=plan, detail={"goals": len(cleaned)})
     return plan
 
 
@@ -185,7 +183,9 @@ def goal_progress(plan: TreatmentPlan | None) -> list[GoalProgress]:
     if codes:
         for code, total, at in (
             Response.objects.filter(
-                clinic_id=plan.clinic_id, patient_id=plan.patient_id, instrument__in=codes,
+                clinic_id=plan.clinic_id,
+                patient_id=plan.patient_id,
+                instrument__in=codes,
                 total__isnull=False,
             )
             .order_by("instrument", "-taken_at", "-pk")
@@ -230,7 +230,13 @@ def rate_goal(*, actor: Actor, goal: PlanGoal, value: Any) -> GoalRating:
     if number is None or not Decimal(0) <= number <= Decimal(10):
         raise ValidationError({"value": "Give a rating from 0 to 10."})
     rating = GoalRating.objects.create(goal=goal, value=number, by=actor.user)
-    record(actor, "goal_rating", patient_id=goal.plan.patient_id, obj=goal.plan, detail={"goal": goal.pk})
+    record(
+        actor,
+        "goal_rating",
+        patient_id=goal.plan.patient_id,
+        obj=goal.plan,
+        detail={"goal": goal.pk},
+    )
     return rating
 
 

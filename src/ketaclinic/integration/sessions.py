@@ -15,7 +15,9 @@ THERAPY_KINDS = ("preparation", "integration")
 
 
 @transaction.atomic
-def set_format(*, actor: Actor, appointment: Appointment, mode: str, meeting_url: str = "") -> SessionDetail:
+def set_format(
+    *, actor: Actor, appointment: Appointment, mode: str, meeting_url: str = ""
+) -> SessionDetail:
     actor.check("integration.circle")
     if appointment.clinic_id != actor.clinic.pk or appointment.kind not in THERAPY_KINDS:
         raise ValidationError({"appointment": "Choose a preparation or integration session."})
@@ -24,5 +26,11 @@ def set_format(*, actor: Actor, appointment: Appointment, mode: str, meeting_url
         appointment=appointment,
         defaults={"clinic": actor.clinic, "mode": mode, "meeting_url": meeting_url},
     )
-    record(actor, "session_format", patient_id=appointment.patient_id, obj=appointment, detail={"mode": mode})
+    record(
+        actor,
+        "session_format",
+        patient_id=appointment.patient_id,
+        obj=appointment,
+        detail={"mode": mode},
+    )
     return detail

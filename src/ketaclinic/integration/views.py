@@ -64,7 +64,6 @@ def _local(actor: Any, when: datetime) -> datetime:
     return when.astimezone(actor.clinic.tz)
 
 
-
 def _caseload_ids(actor: Any) -> list[int]:
     """Patients with a therapy session with this member in the last 90 days or ahead."""
     since = timezone.now() - timedelta(days=90)
@@ -93,9 +92,11 @@ def workspace(request: HttpRequest) -> HttpResponse:
         .select_related("patient", "room", "staff__user", "integration_detail")
         .order_by("start")
     )
-    week_circles = circles.circles_for(actor.clinic).filter(
-        start__gte=day_start, start__lt=week_end
-    ).exclude(status=CircleStatus.CANCELLED)
+    week_circles = (
+        circles.circles_for(actor.clinic)
+        .filter(start__gte=day_start, start__lt=week_end)
+        .exclude(status=CircleStatus.CANCELLED)
+    )
     if mine:
         sessions = sessions.filter(staff=actor.membership)
         week_circles = week_circles.filter(therapist=actor.membership)
@@ -130,10 +131,9 @@ def workspace(request: HttpRequest) -> HttpResponse:
     to_book = [
         r
         for r in planning.planned_rows(
-            planning.planned_for(actor.clinic)
-            .filter(appointment__isnull=True, closes__gte=now, opens__lte=now + timedelta(days=7))[
-                :LIST
-            ]
+            planning.planned_for(actor.clinic).filter(
+                appointment__isnull=True, closes__gte=now, opens__lte=now + timedelta(days=7)
+            )[:LIST]
         )
         if r.status == "to_book"
     ]
@@ -193,11 +193,17 @@ def _timeline(actor: Any, patient: Patient) -> dict[str, Any]:
     )
     events: list[dict[str, Any]] = []
     for a in appointments:
-        events.append({"at": a.start, "kind": a.kind, "label": a.get_kind_display(), "appointment": a})
+        events.append(
+            {"at": a.start, "kind": a.kind, "label": a.get_kind_display(), "appointment": a}
+        )
     for seat in seats:
-        events.append({"at": seat.circle.start, "kind": "circle", "label": "Group circle", "seat": seat})
+        events.append(
+            {"at": seat.circle.start, "kind": "circle", "label": "Group circle", "seat": seat}
+        )
     for score in scores:
-        events.append({"at": score["taken_at"], "kind": "score", "label": score["instrument"], "score": score})
+        events.append(
+            {"at": score["taken_at"], "kind": "score", "label": score["instrument"], "score": score}
+        )
     events.sort(key=lambda e: e["at"], reverse=True)
     return {"events": events[:60]}
 
@@ -209,11 +215,15 @@ def patient_timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
     plan = TreatmentPlan.objects.filter(patient=patient, clinic=actor.clinic).first()
     progress_rows = list(notes.progress_notes(actor, patient)[:LIST])
     own_private = (
-        list(notes.own_psychotherapy_notes(actor, patient).only("pk", "created_at", "patient")[:LIST])
+        list(
+            notes.own_psychotherapy_notes(actor, patient).only("pk", "created_at", "patient")[:LIST]
+        )
         if actor.may("psychotherapy.note")
         else []
     )
-    planned = planning.planned_rows(planning.planned_for(actor.clinic).filter(patient=patient)[:LIST])
+    planned = planning.planned_rows(
+        planning.planned_for(actor.clinic).filter(patient=patient)[:LIST]
+    )
     homework = list(Homework.objects.for_clinic(actor.clinic).filter(patient=patient)[:LIST])
     context = {
         "patient": patient,
@@ -248,12 +258,18 @@ def progress_note_new(request: HttpRequest, patient_id: int) -> HttpResponse:
     chosen = request.GET.get("appointment")
     if chosen and chosen.isdigit():
         initial["appointment"] = int(chosen)
-    form = ProgressNoteForm(request.POST if request.method == "POST" else None, appointments=appointments, initial=initial)
+    form = ProgressNoteForm(
+        request.POST if request.method == "POST" else None,
+        appointments=appointments,
+        initial=initial,
+    )
     status = 200
     if request.method == "POST":
         if form.is_valid():
             data = form.cleaned_data
-            fields = {k: data[k] for k in (*notes.TEMPLATE_FIELDS[data["template"]], *notes.COMMON_FIELDS)}
+            fields = {
+                k: data[k] for k in (*notes.TEMPLATE_FIELDS[data["template"]], *notes.COMMON_FIELDS)
+            }
             fields["risk"] = data["risk"]
             try:
                 note = notes.create_progress_note(
@@ -270,7 +286,12 @@ def progress_note_new(request: HttpRequest, patient_id: int) -> HttpResponse:
             else:
                 if note.alert_id:
                     messages.warning(request, "Urgent suicidality alert opened: see Alerts.")
-                messages.success(request, "Progress note signed." if note.signed_at else "Progress note saved (not signed yet).")
+                messages.success(
+                    request,
+                    "Progress note signed."
+                    if note.signed_at
+                    else "Progress note saved (not signed yet).",
+                )
                 return redirect("integration_note", note.pk)
         status = 422
     return render(
@@ -286,7 +307,11 @@ def progress_note(request: HttpRequest, note_id: int) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     note = notes.get_progress_note(actor, note_id)
     mine = note.author_id == actor.user.pk and actor.may("integration.note")
-    amend_form = AmendForm(request.POST if request.method == "POST" else None) if mine and note.signed_at else None
+    amend_form = (
+        AmendForm(request.POST if request.method == "POST" else None)
+        if mine and note.signed_at
+        else None
+    )
     status = 200
     error = ""
     if request.method == "POST":
@@ -351,7 +376,9 @@ def private_note_new(request: HttpRequest, patient_id: int) -> HttpResponse:
                 messages.success(request, "Private note saved. Only you can read it.")
                 return redirect("integration_private_note", note.pk)
         status = 422
-    return render(request, "integration/private_form.html", {"patient": patient, "form": form}, status=status)
+    return render(
+        request, "integration/private_form.html", {"patient": patient, "form": form}, status=status
+    )
 
 
 @require("integration.view")
@@ -359,18 +386,24 @@ def private_note(request: HttpRequest, note_id: int) -> HttpResponse:
     """The author's own psychotherapy note; 404 for everybody else (admin included)."""
     actor = request.actor  # type: ignore[attr-defined]
     note = notes.get_own_psychotherapy_note(actor, note_id)
-    edit_form = PsychotherapyNoteForm(request.POST if request.POST.get("action") == "edit" else None, initial={"text": note.text})
+    edit_form = PsychotherapyNoteForm(
+        request.POST if request.POST.get("action") == "edit" else None, initial={"text": note.text}
+    )
     release_form = ReleaseForm(request.POST if request.POST.get("action") == "release" else None)
     status = 200
     if request.method == "POST":
         action = request.POST.get("action")
         try:
             if action == "edit" and edit_form.is_valid():
-                notes.edit_psychotherapy_note(actor=actor, note=note, text=edit_form.cleaned_data["text"])
+                notes.edit_psychotherapy_note(
+                    actor=actor, note=note, text=edit_form.cleaned_data["text"]
+                )
                 messages.success(request, "Private note saved.")
                 return redirect("integration_private_note", note.pk)
             if action == "release" and release_form.is_valid():
-                notes.release_psychotherapy_note(actor=actor, note=note, **release_form.cleaned_data)
+                notes.release_psychotherapy_note(
+                    actor=actor, note=note, **release_form.cleaned_data
+                )
                 messages.success(request, "Release recorded with the patient's authorization.")
                 return redirect("integration_private_note", note.pk)
             if action not in ("edit", "release"):
@@ -449,15 +482,33 @@ def plan_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
                     version=data["version"],
                 )
             except StaleVersion:
-                form.add_error(None, "Someone else saved this plan since you opened it. Reload and try again.")
+                form.add_error(
+                    None, "Someone else saved this plan since you opened it. Reload and try again."
+                )
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
                     if field.startswith("goals."):
                         parts = field.split(".")
-                        index = next((n for n, g in enumerate(goal_forms) if (g.cleaned_data.get("words") or "").strip()), 0)
-                        filled = [g for g in goal_forms if (g.cleaned_data.get("words") or "").strip()]
-                        target = filled[int(parts[1])] if parts[1].isdigit() and int(parts[1]) < len(filled) else goal_forms[index]
-                        target.add_error(parts[2] if len(parts) > 2 and parts[2] in target.fields else None, errors)
+                        index = next(
+                            (
+                                n
+                                for n, g in enumerate(goal_forms)
+                                if (g.cleaned_data.get("words") or "").strip()
+                            ),
+                            0,
+                        )
+                        filled = [
+                            g for g in goal_forms if (g.cleaned_data.get("words") or "").strip()
+                        ]
+                        target = (
+                            filled[int(parts[1])]
+                            if parts[1].isdigit() and int(parts[1]) < len(filled)
+                            else goal_forms[index]
+                        )
+                        target.add_error(
+                            parts[2] if len(parts) > 2 and parts[2] in target.fields else None,
+                            errors,
+                        )
                     else:
                         form.add_error(field if field in form.fields else None, errors)
             else:
@@ -486,7 +537,9 @@ def homework_add(request: HttpRequest, patient_id: int) -> HttpResponse:
         else:
             messages.success(request, "Practice added.")
             return redirect("integration_patient", patient.pk)
-    return render(request, "integration/homework_form.html", {"patient": patient, "form": form}, status=422)
+    return render(
+        request, "integration/homework_form.html", {"patient": patient, "form": form}, status=422
+    )
 
 
 @require_POST
@@ -505,7 +558,11 @@ def homework_done(request: HttpRequest, homework_id: int) -> HttpResponse:
 @require("integration.plan")
 def goal_rate(request: HttpRequest, goal_id: int) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
-    goal = PlanGoal.objects.filter(pk=goal_id, plan__clinic=actor.clinic).select_related("plan").first()
+    goal = (
+        PlanGoal.objects.filter(pk=goal_id, plan__clinic=actor.clinic)
+        .select_related("plan")
+        .first()
+    )
     if goal is None:
         raise Http404("No such goal.")
     form = RatingForm(request.POST)
@@ -540,7 +597,10 @@ def session_format(request: HttpRequest, appointment_id: int) -> HttpResponse:
     detail = SessionDetail.objects.filter(appointment=appointment).first()
     form = SessionFormatForm(
         request.POST if request.method == "POST" else None,
-        initial={"mode": detail.mode if detail else "in_person", "meeting_url": detail.meeting_url if detail else ""},
+        initial={
+            "mode": detail.mode if detail else "in_person",
+            "meeting_url": detail.meeting_url if detail else "",
+        },
     )
     status = 200
     if request.method == "POST":
@@ -564,7 +624,9 @@ def session_format(request: HttpRequest, appointment_id: int) -> HttpResponse:
 def _circle_form_choices(actor: Any) -> dict[str, Any]:
     return {
         "therapists": list(
-            Membership.objects.filter(clinic=actor.clinic, role__in=["therapist", "physician"], is_active=True)
+            Membership.objects.filter(
+                clinic=actor.clinic, role__in=["therapist", "physician"], is_active=True
+            )
             .select_related("user")
             .order_by("role", "user__last_name")
         ),
@@ -573,7 +635,9 @@ def _circle_form_choices(actor: Any) -> dict[str, Any]:
             .filter(active=True, kind__in=[RoomKind.THERAPY_ROOM, RoomKind.CONSULT_ROOM])
             .order_by("-kind", "position", "name")
         ),
-        "patients": list(Patient.objects.for_clinic(actor.clinic).order_by("family_name", "given_name")[:200]),
+        "patients": list(
+            Patient.objects.for_clinic(actor.clinic).order_by("family_name", "given_name")[:200]
+        ),
     }
 
 
@@ -591,7 +655,9 @@ def circle_list(request: HttpRequest) -> HttpResponse:
     if actor.may("integration.circle"):
         choices = _circle_form_choices(actor)
         initial = {"therapist": actor.membership.pk} if actor.role == "therapist" else {}
-        form = CircleForm(request.POST if request.method == "POST" else None, initial=initial, **choices)
+        form = CircleForm(
+            request.POST if request.method == "POST" else None, initial=initial, **choices
+        )
         if request.method == "POST":
             if form.is_valid():
                 data = form.cleaned_data
@@ -631,9 +697,21 @@ def circle_detail(request: HttpRequest, circle_id: int) -> HttpResponse:
     seated = {s.patient_id for s in seats}
     add_form = None
     if actor.may("integration.circle") and circle.status == CircleStatus.BOOKED:
-        others = [p for p in Patient.objects.for_clinic(actor.clinic).order_by("family_name", "given_name")[:200] if p.pk not in seated]
-        add_form = AddSeatForm(request.POST if request.POST.get("action") == "add" else None, patients=others)
-    cancel_form = CancelForm(request.POST if request.POST.get("action") == "cancel" else None) if actor.may("integration.circle") and circle.status == CircleStatus.BOOKED else None
+        others = [
+            p
+            for p in Patient.objects.for_clinic(actor.clinic).order_by("family_name", "given_name")[
+                :200
+            ]
+            if p.pk not in seated
+        ]
+        add_form = AddSeatForm(
+            request.POST if request.POST.get("action") == "add" else None, patients=others
+        )
+    cancel_form = (
+        CancelForm(request.POST if request.POST.get("action") == "cancel" else None)
+        if actor.may("integration.circle") and circle.status == CircleStatus.BOOKED
+        else None
+    )
     status = 200
     error = ""
     if request.method == "POST":
@@ -652,13 +730,17 @@ def circle_detail(request: HttpRequest, circle_id: int) -> HttpResponse:
                 return redirect("integration_circle", circle.pk)
             if action == "add" and add_form is not None:
                 if add_form.is_valid():
-                    patient = get_patient_for(actor, add_form.cleaned_data["patient"], "integration.circle")
+                    patient = get_patient_for(
+                        actor, add_form.cleaned_data["patient"], "integration.circle"
+                    )
                     circles.add_to_circle(actor=actor, circle=circle, patient=patient)
                     messages.success(request, "Patient added.")
                     return redirect("integration_circle", circle.pk)
             elif action == "cancel" and cancel_form is not None:
                 if cancel_form.is_valid():
-                    circles.cancel_circle(actor=actor, circle=circle, reason=cancel_form.cleaned_data["reason"])
+                    circles.cancel_circle(
+                        actor=actor, circle=circle, reason=cancel_form.cleaned_data["reason"]
+                    )
                     messages.success(request, "Circle cancelled.")
                     return redirect("integration_circle", circle.pk)
             elif action not in ("add", "cancel"):
@@ -677,7 +759,9 @@ def circle_detail(request: HttpRequest, circle_id: int) -> HttpResponse:
             "error": error,
             "add_form": add_form,
             "cancel_form": cancel_form,
-            "may_attend": actor.may("integration.attend") and circle.status != CircleStatus.CANCELLED and circle.start <= timezone.now(),
+            "may_attend": actor.may("integration.attend")
+            and circle.status != CircleStatus.CANCELLED
+            and circle.start <= timezone.now(),
         },
         status=status,
     )
