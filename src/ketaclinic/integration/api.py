@@ -25,7 +25,7 @@ from ketaclinic.scheduling.models import Appointment, Room
 router = Router(tags=["integration"])
 
 
-class AmendmentOut(Schema):
+class IntegrationAmendmentOut(Schema):
     id: int
     author: str
     reason: str
@@ -33,7 +33,7 @@ class AmendmentOut(Schema):
     created_at: datetime
 
 
-class NoteOut(Schema):
+class IntegrationNoteOut(Schema):
     id: int
     kind: Literal["progress", "psychotherapy"]
     patient_id: int
@@ -47,10 +47,10 @@ class NoteOut(Schema):
     created_at: datetime
     signed_at: datetime | None
     alert_id: int | None
-    amendments: list[AmendmentOut]
+    amendments: list[IntegrationAmendmentOut]
 
 
-class NoteIn(Schema):
+class IntegrationNoteIn(Schema):
     kind: Literal["progress", "psychotherapy"]
     appointment: int | None = None
     circle: int | None = None
@@ -60,23 +60,23 @@ class NoteIn(Schema):
     sign: bool = False
 
 
-class AmendIn(Schema):
+class IntegrationAmendIn(Schema):
     reason: str = Field(..., max_length=300)
     text: str = Field(..., max_length=notes.MAX_TEXT)
 
 
-class PrivateEditIn(Schema):
+class IntegrationPrivateEditIn(Schema):
     text: str = Field(..., max_length=notes.MAX_TEXT)
 
 
-class ReleaseIn(Schema):
+class IntegrationReleaseIn(Schema):
     authorized_on: date
     expires_on: date
     scope: str = Field(..., max_length=300)
     recipient: str = Field(..., max_length=200)
 
 
-class ReleaseOut(Schema):
+class IntegrationReleaseOut(Schema):
     id: int
     note_id: int
     authorized_on: date
@@ -136,7 +136,11 @@ def _private_out(note: PsychotherapyNote, author: Any) -> dict[str, Any]:
     }
 
 
-@router.get("/patients/{patient_id}/notes", response=list[NoteOut], auth=allow("integration.view"))
+@router.get(
+    "/patients/{patient_id}/notes",
+    response=list[IntegrationNoteOut],
+    auth=allow("integration.view"),
+)
 def list_notes(request: HttpRequest, patient_id: int) -> list[dict[str, Any]]:
     actor = request.auth  # type: ignore[attr-defined]
     patient = get_patient_for(actor, patient_id, "integration.view")
@@ -154,9 +158,11 @@ def list_notes(request: HttpRequest, patient_id: int) -> list[dict[str, Any]]:
 
 
 @router.post(
-    "/patients/{patient_id}/notes", response={201: NoteOut}, auth=allow("integration.note")
+    "/patients/{patient_id}/notes",
+    response={201: IntegrationNoteOut},
+    auth=allow("integration.note"),
 )
-def create_note(request: HttpRequest, patient_id: int, payload: NoteIn) -> Status:
+def create_note(request: HttpRequest, patient_id: int, payload: IntegrationNoteIn) -> Status:
     actor = request.auth  # type: ignore[attr-defined]
     patient = get_patient_for(actor, patient_id, "integration.note")
     if payload.kind == "psychotherapy":
@@ -185,7 +191,7 @@ def create_note(request: HttpRequest, patient_id: int, payload: NoteIn) -> Statu
     return Status(201, _progress_out(progress))
 
 
-@router.get("/notes/{note_id}", response=NoteOut, auth=allow("integration.view"))
+@router.get("/notes/{note_id}", response=IntegrationNoteOut, auth=allow("integration.view"))
 def get_note(request: HttpRequest, note_id: int) -> dict[str, Any]:
     actor = request.auth  # type: ignore[attr-defined]
     note = notes.get_progress_note(actor, note_id)
@@ -193,22 +199,28 @@ def get_note(request: HttpRequest, note_id: int) -> dict[str, Any]:
     return _progress_out(note)
 
 
-@router.post("/notes/{note_id}/sign", response=NoteOut, auth=allow("integration.note"))
+@router.post("/notes/{note_id}/sign", response=IntegrationNoteOut, auth=allow("integration.note"))
 def sign_note(request: HttpRequest, note_id: int) -> dict[str, Any]:
     actor = request.auth  # type: ignore[attr-defined]
     note = notes.sign_progress_note(actor=actor, note=notes.get_progress_note(actor, note_id))
     return _progress_out(notes.get_progress_note(actor, note.pk))
 
 
-@router.post("/notes/{note_id}/amendments", response={201: NoteOut}, auth=allow("integration.note"))
-def amend_note(request: HttpRequest, note_id: int, payload: AmendIn) -> Status:
+@router.post(
+    "/notes/{note_id}/amendments",
+    response={201: IntegrationNoteOut},
+    auth=allow("integration.note"),
+)
+def amend_note(request: HttpRequest, note_id: int, payload: IntegrationAmendIn) -> Status:
     actor = request.auth  # type: ignore[attr-defined]
     note = notes.get_progress_note(actor, note_id)
     notes.amend_progress_note(actor=actor, note=note, reason=payload.reason, text=payload.text)
     return Status(201, _progress_out(notes.get_progress_note(actor, note.pk)))
 
 
-@router.get("/psychotherapy-notes/{note_id}", response=NoteOut, auth=allow("psychotherapy.note"))
+@router.get(
+    "/psychotherapy-notes/{note_id}", response=IntegrationNoteOut, auth=allow("psychotherapy.note")
+)
 def get_private_note(request: HttpRequest, note_id: int) -> dict[str, Any]:
     actor = request.auth  # type: ignore[attr-defined]
     note = notes.get_own_psychotherapy_note(actor, note_id)
@@ -216,8 +228,12 @@ def get_private_note(request: HttpRequest, note_id: int) -> dict[str, Any]:
     return _private_out(note, actor.user)
 
 
-@router.put("/psychotherapy-notes/{note_id}", response=NoteOut, auth=allow("psychotherapy.note"))
-def edit_private_note(request: HttpRequest, note_id: int, payload: PrivateEditIn) -> dict[str, Any]:
+@router.put(
+    "/psychotherapy-notes/{note_id}", response=IntegrationNoteOut, auth=allow("psychotherapy.note")
+)
+def edit_private_note(
+    request: HttpRequest, note_id: int, payload: IntegrationPrivateEditIn
+) -> dict[str, Any]:
     actor = request.auth  # type: ignore[attr-defined]
     note = notes.get_own_psychotherapy_note(actor, note_id)
     note = notes.edit_psychotherapy_note(actor=actor, note=note, text=payload.text)
@@ -226,10 +242,12 @@ def edit_private_note(request: HttpRequest, note_id: int, payload: PrivateEditIn
 
 @router.post(
     "/psychotherapy-notes/{note_id}/releases",
-    response={201: ReleaseOut},
+    response={201: IntegrationReleaseOut},
     auth=allow("psychotherapy.note"),
 )
-def release_private_note(request: HttpRequest, note_id: int, payload: ReleaseIn) -> Status:
+def release_private_note(
+    request: HttpRequest, note_id: int, payload: IntegrationReleaseIn
+) -> Status:
     actor = request.auth  # type: ignore[attr-defined]
     note = notes.get_own_psychotherapy_note(actor, note_id)
     release = notes.release_psychotherapy_note(
@@ -256,7 +274,7 @@ def release_private_note(request: HttpRequest, note_id: int, payload: ReleaseIn)
 # --- treatment plan and homework ------------------------------------------------------
 
 
-class GoalIO(Schema):
+class IntegrationGoalIO(Schema):
     words: str = Field(..., max_length=300)
     measure: Literal["instrument", "nrs", "personal"]
     instrument: str = Field("", max_length=40)
@@ -267,14 +285,14 @@ class GoalIO(Schema):
     reached: bool | None = None
 
 
-class PlanIn(Schema):
-    goals: list[GoalIO] = Field(default_factory=list, max_length=plans.MAX_GOALS)
+class IntegrationPlanIn(Schema):
+    goals: list[IntegrationGoalIO] = Field(default_factory=list, max_length=plans.MAX_GOALS)
     interventions: str = Field("", max_length=4000)
     review_on: date
     version: int | None = None
 
 
-class HomeworkOut(Schema):
+class IntegrationHomeworkOut(Schema):
     id: int
     kind: str
     title: str
@@ -283,16 +301,16 @@ class HomeworkOut(Schema):
     done_at: datetime | None
 
 
-class PlanOut(Schema):
+class IntegrationPlanOut(Schema):
     patient_id: int
     version: int
     review_on: date
     interventions: str
-    goals: list[GoalIO]
-    homework: list[HomeworkOut]
+    goals: list[IntegrationGoalIO]
+    homework: list[IntegrationHomeworkOut]
 
 
-class HomeworkIn(Schema):
+class IntegrationHomeworkIn(Schema):
     kind: Literal["journal", "breathing", "walking", "other"]
     title: str = Field(..., max_length=120)
     instructions: str = Field("", max_length=2000)
@@ -336,7 +354,9 @@ def _plan_out(plan: TreatmentPlan, patient: Patient) -> dict[str, Any]:
     }
 
 
-@router.get("/patients/{patient_id}/plan", response=PlanOut, auth=allow("integration.view"))
+@router.get(
+    "/patients/{patient_id}/plan", response=IntegrationPlanOut, auth=allow("integration.view")
+)
 def get_plan(request: HttpRequest, patient_id: int) -> dict[str, Any]:
     actor = request.auth  # type: ignore[attr-defined]
     patient = get_patient_for(actor, patient_id, "integration.view")
@@ -347,8 +367,10 @@ def get_plan(request: HttpRequest, patient_id: int) -> dict[str, Any]:
     return _plan_out(plan, patient)
 
 
-@router.put("/patients/{patient_id}/plan", response=PlanOut, auth=allow("integration.plan"))
-def put_plan(request: HttpRequest, patient_id: int, payload: PlanIn) -> dict[str, Any]:
+@router.put(
+    "/patients/{patient_id}/plan", response=IntegrationPlanOut, auth=allow("integration.plan")
+)
+def put_plan(request: HttpRequest, patient_id: int, payload: IntegrationPlanIn) -> dict[str, Any]:
     actor = request.auth  # type: ignore[attr-defined]
     patient = get_patient_for(actor, patient_id, "integration.plan")
     plan = plans.save_plan(
@@ -363,16 +385,20 @@ def put_plan(request: HttpRequest, patient_id: int, payload: PlanIn) -> dict[str
 
 
 @router.post(
-    "/patients/{patient_id}/homework", response={201: HomeworkOut}, auth=allow("integration.plan")
+    "/patients/{patient_id}/homework",
+    response={201: IntegrationHomeworkOut},
+    auth=allow("integration.plan"),
 )
-def post_homework(request: HttpRequest, patient_id: int, payload: HomeworkIn) -> Status:
+def post_homework(request: HttpRequest, patient_id: int, payload: IntegrationHomeworkIn) -> Status:
     actor = request.auth  # type: ignore[attr-defined]
     patient = get_patient_for(actor, patient_id, "integration.plan")
     homework = plans.add_homework(actor=actor, patient=patient, **payload.dict())
     return Status(201, _homework_out(homework))
 
 
-@router.post("/homework/{homework_id}/done", response=HomeworkOut, auth=allow("integration.plan"))
+@router.post(
+    "/homework/{homework_id}/done", response=IntegrationHomeworkOut, auth=allow("integration.plan")
+)
 def homework_done(request: HttpRequest, homework_id: int) -> dict[str, Any]:
     actor = request.auth  # type: ignore[attr-defined]
     homework = Homework.objects.for_clinic(actor.clinic).filter(pk=homework_id).first()
@@ -384,12 +410,12 @@ def homework_done(request: HttpRequest, homework_id: int) -> dict[str, Any]:
 # --- sessions, circles, the work list -------------------------------------------------
 
 
-class FormatIn(Schema):
+class IntegrationFormatIn(Schema):
     mode: Literal["in_person", "video"]
     meeting_url: str = Field("", max_length=300)
 
 
-class FormatOut(Schema):
+class IntegrationFormatOut(Schema):
     appointment_id: int
     mode: str
     meeting_url: str
@@ -397,10 +423,12 @@ class FormatOut(Schema):
 
 @router.put(
     "/integration/sessions/{appointment_id}/format",
-    response=FormatOut,
+    response=IntegrationFormatOut,
     auth=allow("integration.circle"),
 )
-def put_format(request: HttpRequest, appointment_id: int, payload: FormatIn) -> dict[str, Any]:
+def put_format(
+    request: HttpRequest, appointment_id: int, payload: IntegrationFormatIn
+) -> dict[str, Any]:
     actor = request.auth  # type: ignore[attr-defined]
     appointment = Appointment.objects.for_clinic(actor.clinic).filter(pk=appointment_id).first()
     if appointment is None:
@@ -415,7 +443,7 @@ def put_format(request: HttpRequest, appointment_id: int, payload: FormatIn) -> 
     }
 
 
-class CircleIn(Schema):
+class IntegrationCircleIn(Schema):
     title: str = Field(..., max_length=80)
     therapist_id: int
     room_id: int
@@ -427,12 +455,12 @@ class CircleIn(Schema):
     patient_ids: list[int] = Field(default_factory=list, max_length=12)
 
 
-class SeatOut(Schema):
+class IntegrationSeatOut(Schema):
     patient_id: int
     attendance: str
 
 
-class CircleOut(Schema):
+class IntegrationCircleOut(Schema):
     id: int
     title: str
     therapist_id: int
@@ -442,10 +470,10 @@ class CircleOut(Schema):
     mode: str
     meeting_url: str
     status: str
-    seats: list[SeatOut]
+    seats: list[IntegrationSeatOut]
 
 
-class AttendanceIn(Schema):
+class IntegrationAttendanceIn(Schema):
     attendance: dict[str, Literal["expected", "attended", "absent", "excused"]] = Field(
         default_factory=dict, max_length=12
     )
@@ -468,8 +496,10 @@ def _circle_out(circle: Any) -> dict[str, Any]:
     }
 
 
-@router.post("/integration/circles", response={201: CircleOut}, auth=allow("integration.circle"))
-def post_circle(request: HttpRequest, payload: CircleIn) -> Status:
+@router.post(
+    "/integration/circles", response={201: IntegrationCircleOut}, auth=allow("integration.circle")
+)
+def post_circle(request: HttpRequest, payload: IntegrationCircleIn) -> Status:
     from django.core.exceptions import ValidationError
 
     from ketaclinic.accounts.models import Membership
@@ -501,10 +531,12 @@ def post_circle(request: HttpRequest, payload: CircleIn) -> Status:
 
 @router.post(
     "/integration/circles/{circle_id}/attendance",
-    response=CircleOut,
+    response=IntegrationCircleOut,
     auth=allow("integration.attend"),
 )
-def post_attendance(request: HttpRequest, circle_id: int, payload: AttendanceIn) -> dict[str, Any]:
+def post_attendance(
+    request: HttpRequest, circle_id: int, payload: IntegrationAttendanceIn
+) -> dict[str, Any]:
     from django.core.exceptions import ValidationError
 
     actor = request.auth  # type: ignore[attr-defined]
@@ -517,7 +549,7 @@ def post_attendance(request: HttpRequest, circle_id: int, payload: AttendanceIn)
     return _circle_out(circles.get_circle_for(actor, circle.pk))
 
 
-class PlannedOut(Schema):
+class IntegrationPlannedOut(Schema):
     id: int
     patient_id: int
     course_id: int
@@ -529,8 +561,8 @@ class PlannedOut(Schema):
     status: str
 
 
-class WorklistOut(Schema):
-    missed: list[PlannedOut]
+class IntegrationWorklistOut(Schema):
+    missed: list[IntegrationPlannedOut]
     notes_due: list[int]
 
 
@@ -549,7 +581,9 @@ def _planned_out(row: planning.PlannedRow) -> dict[str, Any]:
     }
 
 
-@router.get("/integration/worklist", response=WorklistOut, auth=allow("integration.view"))
+@router.get(
+    "/integration/worklist", response=IntegrationWorklistOut, auth=allow("integration.view")
+)
 def worklist(request: HttpRequest) -> dict[str, Any]:
     actor = request.auth  # type: ignore[attr-defined]
     mine = actor.membership if actor.role == "therapist" else None
@@ -567,7 +601,9 @@ def worklist(request: HttpRequest) -> dict[str, Any]:
 
 
 @router.get(
-    "/courses/{course_id}/integration", response=list[PlannedOut], auth=allow("integration.view")
+    "/courses/{course_id}/integration",
+    response=list[IntegrationPlannedOut],
+    auth=allow("integration.view"),
 )
 def course_integration(request: HttpRequest, course_id: int) -> list[dict[str, Any]]:
     actor = request.auth  # type: ignore[attr-defined]
