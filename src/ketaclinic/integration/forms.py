@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils import timezone
 
 from ketaclinic.integration.models import HomeworkKind, MeasureKind, Mode, NoteTemplate, Risk
 from ketaclinic.integration.notes import FIELD_LABELS, MAX_FIELD, MAX_TEXT
@@ -80,7 +81,7 @@ class ProgressNoteForm(forms.Form):
     def __init__(self, *args, appointments=(), **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         self.fields["appointment"].choices = [("", "Not tied to a session")] + [
-            (a.pk, f"{a.get_kind_display()} · {a.start:%a %d %b %Y %H:%M}") for a in appointments
+            (a.pk, f"{a.get_kind_display()} · {timezone.localtime(a.start):%a %d %b %Y %H:%M}") for a in appointments
         ]
 
 
