@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "ketaclinic.scheduling",
     "ketaclinic.inventory",
     "ketaclinic.treatment",
+    "ketaclinic.integration",
     "ketaclinic.outcomes",
     "ketaclinic.interop",
     "ketaclinic.demo",

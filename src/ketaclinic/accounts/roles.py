@@ -79,6 +79,17 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Follow-up calls after dosing: nurses and physicians call; admins see the work list.
     "followup.call": frozenset({P, N}),
     "followup.view": frozenset({A, P, N}),
+    # Integration support (issue 15): the workspace, timelines and progress notes are
+    # the care team's (the record); therapists and physicians write notes and plans.
+    "integration.view": frozenset({A, P, N, T}),
+    "integration.note": frozenset({P, T}),
+    "integration.plan": frozenset({P, T}),
+    # Group circles: created by those who book or run them; attendance by who runs them.
+    "integration.circle": frozenset({A, P, T, F}),
+    "integration.attend": frozenset({P, T}),
+    # Psychotherapy notes (45 CFR 164.501): written by therapists and physicians and read
+    # only by their author, whatever the role table says about anyone else.
+    "psychotherapy.note": frozenset({P, T}),
 }
 
 

@@ -138,6 +138,7 @@ class DoseOrder(models.Model):
 class RoomKind(models.TextChoices):
     TREATMENT_CHAIR = "treatment_chair", "Treatment chair"
     CONSULT_ROOM = "consult_room", "Consult room"
+    THERAPY_ROOM = "therapy_room", "Therapy room"
 
 
 class Room(models.Model):

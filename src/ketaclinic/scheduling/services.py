@@ -63,7 +63,7 @@ from ketaclinic.datadirs import clinic_data_dirs
 from ketaclinic.measures import services as measures_services
 from ketaclinic.patients.changes import patient_changed
 from ketaclinic.patients.models import Condition, Patient
-from ketaclinic.scheduling import reviews
+from ketaclinic.scheduling import hooks, reviews
 from ketaclinic.scheduling.models import (
     Appointment,
     AppointmentKind,
@@ -96,6 +96,8 @@ ROOM_KIND_FOR = {
     "follow_up": RoomKind.CONSULT_ROOM,
     "preparation": RoomKind.CONSULT_ROOM,
 }
+# Preparation and integration therapy may also use a therapy room (the integration app).
+THERAPY_KINDS = ("integration", "preparation")
 # Allowed status changes; a move is only possible while booked. Checked in -> booked
 # undoes a mistaken check-in (nothing has started: a session makes it in progress).
 TRANSITIONS = {
@@ -854,7 +856,8 @@ def make_slot(
     start = _aware(start, "start")
     if start < timezone.now():
         raise ValidationError({"start": "That time has passed."})
-    if room.kind != ROOM_KIND_FOR[kind] or not room.active:
+    therapy = kind in THERAPY_KINDS and room.kind == RoomKind.THERAPY_ROOM
+    if (room.kind != ROOM_KIND_FOR[kind] and not therapy) or not room.active:
         raise ValidationError(
             {
                 "room": f"A {kind.replace('_', '-')} needs an active {ROOM_KIND_FOR[kind].label.lower()}."
@@ -955,6 +958,7 @@ def _check(
     )
     if slot.staff is not None:
         conflicts.extend(_staff_conflicts(slot, span, exclude))
+    conflicts.extend(hooks.extra_conflicts(slot, exclude))
     if assign and not conflicts:
         nurse = floor.free_nurse(span, prefer_nurse)
         if nurse is not None:
@@ -1214,6 +1218,7 @@ def update_appointment(
         _audit_appointment(
             actor, "move", locked, moved_from=moved_from.isoformat(), staff=locked.staff_id
         )
+        hooks.appointment_moved(actor, locked, moved_from)
 
     return _serialized(work)
 
@@ -1516,6 +1521,7 @@ def book_course(
             booked.append(appointment)
         if conflicts:
             raise BookingConflict(conflicts)
+        hooks.course_booked(actor, course, booked)
         return booked
 
     return _serialized(work)

@@ -419,6 +419,20 @@ class FollowUpCall(SourcedBase):
     after_days: Annotated[int, Field(ge=0, le=14)]
 
 
+class IntegrationPlan(SourcedBase):
+    """The psychotherapy a protocol asks for around dosing (ketamine-assisted psychotherapy).
+
+    ``preparation_sessions`` before the first dose; an integration session within
+    ``within_hours`` after each of the first ``first_n`` dosing sessions, then after
+    every ``then_every``-th (0 = none after the first N).
+    """
+
+    preparation_sessions: Annotated[int, Field(ge=0, le=3)] = 1
+    within_hours: Annotated[int, Field(ge=12, le=336)] = 72
+    first_n: Annotated[int, Field(ge=0, le=30)] = 0
+    then_every: Annotated[int, Field(ge=0, le=30)] = 0
+
+
 class LongTermMonitoring(_Model):
     """What repeated dosing asks for beyond one session (urinary symptoms, liver tests)."""
 
@@ -492,6 +506,8 @@ class Protocol(_Model):
     # A physician reviews the benefit when the induction series ends, before maintenance.
     end_of_induction_review: DischargeRequirement | None = None
     long_term_monitoring: LongTermMonitoring | None = None
+    # Preparation and integration sessions planned and booked with the course.
+    integration: IntegrationPlan | None = None
     # The indication (condition codes, all needed) a protocol is limited to; empty = any.
     requires_diagnoses: tuple[SnakeCode, ...] = ()
     # The file's text and its SHA-256, set by the loader ("" when built in code).

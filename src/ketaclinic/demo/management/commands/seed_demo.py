@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ketaclinic.accounts.services import add_clinic, add_staff
+from ketaclinic.integration import demo as integration_demo
 from ketaclinic.inventory import demo as inventory_demo
 from ketaclinic.measures import demo as measures_demo
 from ketaclinic.outcomes import demo as outcomes_demo
@@ -181,6 +182,7 @@ class Command(BaseCommand):
         setup_demo.seed(clinic)
         outcomes_demo.seed(clinic, patients)
         followup_demo.seed(clinic)
+        integration_demo.seed(clinic, patients)
         self.stdout.write(f"demo clinic ready ({created} new patients)")
 
     def seed_patients(self, clinic, *, count: int, seed: int) -> int:

@@ -1,0 +1,620 @@
+"""Integration support under /api/v1/ (the same services and checks as the pages).
+
+A psychotherapy note is returned only to its author: it appears in the author's list
+and nobody else's, and ``/psychotherapy-notes/{id}`` answers 404 to anyone else.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from django.http import Http404, HttpRequest
+from ninja import Field, Router, Schema, Status
+
+from ketaclinic.api_auth import allow
+from ketaclinic.audit.services import record
+from ketaclinic.integration import circles, notes, planning, plans
+from ketaclinic.integration.models import Homework, ProgressNote, PsychotherapyNote, TreatmentPlan
+from ketaclinic.integration.sessions import set_format
+from ketaclinic.patients.access import get_patient_for
+from ketaclinic.patients.models import Patient
+from ketaclinic.scheduling.models import Appointment, Room
+
+router = Router(tags=["integration"])
+
+
+class IntegrationAmendmentOut(Schema):
+    id: int
+    author: str
+    reason: str
+    text: str
+    created_at: datetime
+
+
+class IntegrationNoteOut(Schema):
+    id: int
+    kind: Literal["progress", "psychotherapy"]
+    patient_id: int
+    appointment_id: int | None
+    circle_id: int | None
+    template: str | None
+    fields: dict[str, str]
+    risk: str | None
+    text: str
+    author: str
+    created_at: datetime
+    signed_at: datetime | None
+    alert_id: int | None
+    amendments: list[IntegrationAmendmentOut]
+
+
+class IntegrationNoteIn(Schema):
+    kind: Literal["progress", "psychotherapy"]
+    appointment: int | None = None
+    circle: int | None = None
+    template: Literal["dap", "soap"] | None = None
+    fields: dict[str, str] = Field(default_factory=dict)
+    text: str = Field("", max_length=notes.MAX_TEXT)
+    sign: bool = False
+
+
+class IntegrationAmendIn(Schema):
+    reason: str = Field(..., max_length=300)
+    text: str = Field(..., max_length=notes.MAX_TEXT)
+
+
+class IntegrationPrivateEditIn(Schema):
+    text: str = Field(..., max_length=notes.MAX_TEXT)
+
+
+class IntegrationReleaseIn(Schema):
+    authorized_on: date
+    expires_on: date
+    scope: str = Field(..., max_length=300)
+    recipient: str = Field(..., max_length=200)
+
+
+class IntegrationReleaseOut(Schema):
+    id: int
+    note_id: int
+    authorized_on: date
+    expires_on: date
+    scope: str
+    recipient: str
+
+
+def _name(user: Any) -> str:
+    return user.get_full_name() or user.username
+
+
+def _progress_out(note: ProgressNote) -> dict[str, Any]:
+    return {
+        "id": note.pk,
+        "kind": "progress",
+        "patient_id": note.patient_id,
+        "appointment_id": note.appointment_id,
+        "circle_id": note.circle_id,
+        "template": note.template,
+        "fields": note.fields,
+        "risk": note.risk,
+        "text": note.text,
+        "author": _name(note.author),
+        "created_at": note.created_at,
+        "signed_at": note.signed_at,
+        "alert_id": note.alert_id,
+        "amendments": [
+            {
+                "id": a.pk,
+                "author": _name(a.author),
+                "reason": a.reason,
+                "text": a.text,
+                "created_at": a.created_at,
+            }
+            for a in note.amendments.all()
+        ],
+    }
+
+
+def _private_out(note: PsychotherapyNote, author: Any) -> dict[str, Any]:
+    return {
+        "id": note.pk,
+        "kind": "psychotherapy",
+        "patient_id": note.patient_id,
+        "appointment_id": note.appointment_id,
+        "circle_id": note.circle_id,
+        "template": None,
+        "fields": {},
+        "risk": None,
+        "text": note.text,
+        "author": _name(author),
+        "created_at": note.created_at,
+        "signed_at": None,
+        "alert_id": None,
+        "amendments": [],
+    }
+
+
+@router.get(
+    "/patients/{patient_id}/notes",
+    response=list[IntegrationNoteOut],
+    auth=allow("integration.view"),
+)
+def list_notes(request: HttpRequest, patient_id: int) -> list[dict[str, Any]]:
+    actor = request.auth  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id, "integration.view")
+    rows = [
+        _progress_out(n)
+        for n in notes.progress_notes(actor, patient).prefetch_related("amendments__author")[:100]
+    ]
+    if actor.may("psychotherapy.note"):
+        own = list(notes.own_psychotherapy_notes(actor, patient)[:100])
+        rows += [_private_out(n, actor.user) for n in own]
+        for note in own:
+            notes.audit_read(actor, note)
+    record(actor, "view", patient_id=patient.pk, detail={"what": "integration_notes"})
+    return sorted(rows, key=lambda r: r["created_at"], reverse=True)
+
+
+@router.post(
+    "/patients/{patient_id}/notes",
+    response={201: IntegrationNoteOut},
+    auth=allow("integration.note"),
+)
+def create_note(request: HttpRequest, patient_id: int, payload: IntegrationNoteIn) -> Status:
+    actor = request.auth  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id, "integration.note")
+    if payload.kind == "psychotherapy":
+        note = notes.write_psychotherapy_note(
+            actor=actor,
+            patient=patient,
+            text=payload.text,
+            appointment=payload.appointment,
+            circle=payload.circle,
+        )
+        return Status(201, _private_out(note, actor.user))
+    from django.core.exceptions import ValidationError
+
+    if payload.template is None:
+        raise ValidationError({"template": "Choose dap or soap."})
+    progress = notes.create_progress_note(
+        actor=actor,
+        patient=patient,
+        template=payload.template,
+        fields=payload.fields,
+        text=payload.text,
+        appointment=payload.appointment,
+        circle=payload.circle,
+        sign=payload.sign,
+    )
+    return Status(201, _progress_out(progress))
+
+
+@router.get("/notes/{note_id}", response=IntegrationNoteOut, auth=allow("integration.view"))
+def get_note(request: HttpRequest, note_id: int) -> dict[str, Any]:
+    actor = request.auth  # type: ignore[attr-defined]
+    note = notes.get_progress_note(actor, note_id)
+    record(actor, "view", patient_id=note.patient_id, obj=note)
+    return _progress_out(note)
+
+
+@router.post("/notes/{note_id}/sign", response=IntegrationNoteOut, auth=allow("integration.note"))
+def sign_note(request: HttpRequest, note_id: int) -> dict[str, Any]:
+    actor = request.auth  # type: ignore[attr-defined]
+    note = notes.sign_progress_note(actor=actor, note=notes.get_progress_note(actor, note_id))
+    return _progress_out(notes.get_progress_note(actor, note.pk))
+
+
+@router.post(
+    "/notes/{note_id}/amendments",
+    response={201: IntegrationNoteOut},
+    auth=allow("integration.note"),
+)
+def amend_note(request: HttpRequest, note_id: int, payload: IntegrationAmendIn) -> Status:
+    actor = request.auth  # type: ignore[attr-defined]
+    note = notes.get_progress_note(actor, note_id)
+    notes.amend_progress_note(actor=actor, note=note, reason=payload.reason, text=payload.text)
+    return Status(201, _progress_out(notes.get_progress_note(actor, note.pk)))
+
+
+@router.get(
+    "/psychotherapy-notes/{note_id}", response=IntegrationNoteOut, auth=allow("psychotherapy.note")
+)
+def get_private_note(request: HttpRequest, note_id: int) -> dict[str, Any]:
+    actor = request.auth  # type: ignore[attr-defined]
+    note = notes.get_own_psychotherapy_note(actor, note_id)
+    notes.audit_read(actor, note)
+    return _private_out(note, actor.user)
+
+
+@router.put(
+    "/psychotherapy-notes/{note_id}", response=IntegrationNoteOut, auth=allow("psychotherapy.note")
+)
+def edit_private_note(
+    request: HttpRequest, note_id: int, payload: IntegrationPrivateEditIn
+) -> dict[str, Any]:
+    actor = request.auth  # type: ignore[attr-defined]
+    note = notes.get_own_psychotherapy_note(actor, note_id)
+    note = notes.edit_psychotherapy_note(actor=actor, note=note, text=payload.text)
+    return _private_out(note, actor.user)
+
+
+@router.post(
+    "/psychotherapy-notes/{note_id}/releases",
+    response={201: IntegrationReleaseOut},
+    auth=allow("psychotherapy.note"),
+)
+def release_private_note(
+    request: HttpRequest, note_id: int, payload: IntegrationReleaseIn
+) -> Status:
+    actor = request.auth  # type: ignore[attr-defined]
+    note = notes.get_own_psychotherapy_note(actor, note_id)
+    release = notes.release_psychotherapy_note(
+        actor=actor,
+        note=note,
+        authorized_on=payload.authorized_on,
+        expires_on=payload.expires_on,
+        scope=payload.scope,
+        recipient=payload.recipient,
+    )
+    return Status(
+        201,
+        {
+            "id": release.pk,
+            "note_id": note.pk,
+            "authorized_on": release.authorized_on,
+            "expires_on": release.expires_on,
+            "scope": release.scope,
+            "recipient": release.recipient,
+        },
+    )
+
+
+# --- treatment plan and homework ------------------------------------------------------
+
+
+class IntegrationGoalIO(Schema):
+    words: str = Field(..., max_length=300)
+    measure: Literal["instrument", "nrs", "personal"]
+    instrument: str = Field("", max_length=40)
+    scale_label: str = Field("", max_length=80)
+    baseline: Decimal | None = None
+    target: Decimal
+    latest: Decimal | None = None
+    reached: bool | None = None
+
+
+class IntegrationPlanIn(Schema):
+    goals: list[IntegrationGoalIO] = Field(default_factory=list, max_length=plans.MAX_GOALS)
+    interventions: str = Field("", max_length=4000)
+    review_on: date
+    version: int | None = None
+
+
+class IntegrationHomeworkOut(Schema):
+    id: int
+    kind: str
+    title: str
+    instructions: str
+    due_on: date | None
+    done_at: datetime | None
+
+
+class IntegrationPlanOut(Schema):
+    patient_id: int
+    version: int
+    review_on: date
+    interventions: str
+    goals: list[IntegrationGoalIO]
+    homework: list[IntegrationHomeworkOut]
+
+
+class IntegrationHomeworkIn(Schema):
+    kind: Literal["journal", "breathing", "walking", "other"]
+    title: str = Field(..., max_length=120)
+    instructions: str = Field("", max_length=2000)
+    due_on: date | None = None
+
+
+def _homework_out(h: Homework) -> dict[str, Any]:
+    return {
+        "id": h.pk,
+        "kind": h.kind,
+        "title": h.title,
+        "instructions": h.instructions,
+        "due_on": h.due_on,
+        "done_at": h.done_at,
+    }
+
+
+def _plan_out(plan: TreatmentPlan, patient: Patient) -> dict[str, Any]:
+    return {
+        "patient_id": patient.pk,
+        "version": plan.version,
+        "review_on": plan.review_on,
+        "interventions": plan.interventions,
+        "goals": [
+            {
+                "words": p.goal.words,
+                "measure": p.goal.measure,
+                "instrument": p.goal.instrument,
+                "scale_label": p.goal.scale_label,
+                "baseline": p.goal.baseline,
+                "target": p.goal.target,
+                "latest": p.latest,
+                "reached": p.reached,
+            }
+            for p in plans.goal_progress(plan)
+        ],
+        "homework": [
+            _homework_out(h)
+            for h in Homework.objects.filter(clinic=plan.clinic_id, patient=patient)[:50]
+        ],
+    }
+
+
+@router.get(
+    "/patients/{patient_id}/plan", response=IntegrationPlanOut, auth=allow("integration.view")
+)
+def get_plan(request: HttpRequest, patient_id: int) -> dict[str, Any]:
+    actor = request.auth  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id, "integration.view")
+    plan = TreatmentPlan.objects.filter(patient=patient, clinic=actor.clinic).first()
+    if plan is None:
+        raise Http404("This patient has no treatment plan yet.")
+    record(actor, "view", patient_id=patient.pk, obj=plan)
+    return _plan_out(plan, patient)
+
+
+@router.put(
+    "/patients/{patient_id}/plan", response=IntegrationPlanOut, auth=allow("integration.plan")
+)
+def put_plan(request: HttpRequest, patient_id: int, payload: IntegrationPlanIn) -> dict[str, Any]:
+    actor = request.auth  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id, "integration.plan")
+    plan = plans.save_plan(
+        actor=actor,
+        patient=patient,
+        goals=[g.dict(exclude={"latest", "reached"}) for g in payload.goals],
+        interventions=payload.interventions,
+        review_on=payload.review_on,
+        version=payload.version,
+    )
+    return _plan_out(plan, patient)
+
+
+@router.post(
+    "/patients/{patient_id}/homework",
+    response={201: IntegrationHomeworkOut},
+    auth=allow("integration.plan"),
+)
+def post_homework(request: HttpRequest, patient_id: int, payload: IntegrationHomeworkIn) -> Status:
+    actor = request.auth  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id, "integration.plan")
+    homework = plans.add_homework(actor=actor, patient=patient, **payload.dict())
+    return Status(201, _homework_out(homework))
+
+
+@router.post(
+    "/homework/{homework_id}/done", response=IntegrationHomeworkOut, auth=allow("integration.plan")
+)
+def homework_done(request: HttpRequest, homework_id: int) -> dict[str, Any]:
+    actor = request.auth  # type: ignore[attr-defined]
+    homework = Homework.objects.for_clinic(actor.clinic).filter(pk=homework_id).first()
+    if homework is None:
+        raise Http404("No such practice.")
+    return _homework_out(plans.mark_homework_done(actor=actor, homework=homework))
+
+
+# --- sessions, circles, the work list -------------------------------------------------
+
+
+class IntegrationFormatIn(Schema):
+    mode: Literal["in_person", "video"]
+    meeting_url: str = Field("", max_length=300)
+
+
+class IntegrationFormatOut(Schema):
+    appointment_id: int
+    mode: str
+    meeting_url: str
+
+
+@router.put(
+    "/integration/sessions/{appointment_id}/format",
+    response=IntegrationFormatOut,
+    auth=allow("integration.circle"),
+)
+def put_format(
+    request: HttpRequest, appointment_id: int, payload: IntegrationFormatIn
+) -> dict[str, Any]:
+    actor = request.auth  # type: ignore[attr-defined]
+    appointment = Appointment.objects.for_clinic(actor.clinic).filter(pk=appointment_id).first()
+    if appointment is None:
+        raise Http404("No such session.")
+    detail = set_format(
+        actor=actor, appointment=appointment, mode=payload.mode, meeting_url=payload.meeting_url
+    )
+    return {
+        "appointment_id": appointment.pk,
+        "mode": detail.mode,
+        "meeting_url": detail.meeting_url,
+    }
+
+
+class IntegrationCircleIn(Schema):
+    title: str = Field(..., max_length=80)
+    therapist_id: int
+    room_id: int
+    start: datetime
+    minutes: int = Field(90, ge=15, le=240)
+    capacity: int = Field(8, ge=2, le=12)
+    mode: Literal["in_person", "video"] = "in_person"
+    meeting_url: str = Field("", max_length=300)
+    patient_ids: list[int] = Field(default_factory=list, max_length=12)
+
+
+class IntegrationSeatOut(Schema):
+    patient_id: int
+    attendance: str
+
+
+class IntegrationCircleOut(Schema):
+    id: int
+    title: str
+    therapist_id: int
+    room_id: int
+    start: datetime
+    end: datetime
+    mode: str
+    meeting_url: str
+    status: str
+    seats: list[IntegrationSeatOut]
+
+
+class IntegrationAttendanceIn(Schema):
+    attendance: dict[str, Literal["expected", "attended", "absent", "excused"]] = Field(
+        default_factory=dict, max_length=12
+    )
+
+
+def _circle_out(circle: Any) -> dict[str, Any]:
+    return {
+        "id": circle.pk,
+        "title": circle.title,
+        "therapist_id": circle.therapist_id,
+        "room_id": circle.room_id,
+        "start": circle.start,
+        "end": circle.end,
+        "mode": circle.mode,
+        "meeting_url": circle.meeting_url,
+        "status": circle.status,
+        "seats": [
+            {"patient_id": s.patient_id, "attendance": s.attendance} for s in circle.seats.all()
+        ],
+    }
+
+
+@router.post(
+    "/integration/circles", response={201: IntegrationCircleOut}, auth=allow("integration.circle")
+)
+def post_circle(request: HttpRequest, payload: IntegrationCircleIn) -> Status:
+    from django.core.exceptions import ValidationError
+
+    from ketaclinic.accounts.models import Membership
+
+    actor = request.auth  # type: ignore[attr-defined]
+    therapist = Membership.objects.filter(clinic=actor.clinic, pk=payload.therapist_id).first()
+    room = Room.objects.for_clinic(actor.clinic).filter(pk=payload.room_id).first()
+    if therapist is None:
+        raise ValidationError({"therapist_id": "Choose a therapist of this clinic."})
+    if room is None:
+        raise ValidationError({"room_id": "Choose a room of this clinic."})
+    patients = list(Patient.objects.for_clinic(actor.clinic).filter(pk__in=payload.patient_ids))
+    if len(patients) != len(set(payload.patient_ids)):
+        raise ValidationError({"patient_ids": "Choose patients of this clinic."})
+    circle = circles.create_circle(
+        actor=actor,
+        title=payload.title,
+        therapist=therapist,
+        room=room,
+        start=payload.start,
+        minutes=payload.minutes,
+        capacity=payload.capacity,
+        mode=payload.mode,
+        meeting_url=payload.meeting_url,
+        patients=patients,
+    )
+    return Status(201, _circle_out(circle))
+
+
+@router.post(
+    "/integration/circles/{circle_id}/attendance",
+    response=IntegrationCircleOut,
+    auth=allow("integration.attend"),
+)
+def post_attendance(
+    request: HttpRequest, circle_id: int, payload: IntegrationAttendanceIn
+) -> dict[str, Any]:
+    from django.core.exceptions import ValidationError
+
+    actor = request.auth  # type: ignore[attr-defined]
+    circle = circles.get_circle_for(actor, circle_id, "integration.attend")
+    try:
+        marks = {int(k): v for k, v in payload.attendance.items()}
+    except ValueError:
+        raise ValidationError({"attendance": "Key attendance by patient id."}) from None
+    circles.mark_attendance(actor=actor, circle=circle, marks=marks)
+    return _circle_out(circles.get_circle_for(actor, circle.pk))
+
+
+class IntegrationPlannedOut(Schema):
+    id: int
+    patient_id: int
+    course_id: int
+    kind: str
+    dosing_number: int
+    opens: datetime
+    closes: datetime
+    appointment_id: int | None
+    status: str
+
+
+class IntegrationWorklistOut(Schema):
+    missed: list[IntegrationPlannedOut]
+    notes_due: list[int]
+
+
+def _planned_out(row: planning.PlannedRow) -> dict[str, Any]:
+    item = row.item
+    return {
+        "id": item.pk,
+        "patient_id": item.patient_id,
+        "course_id": item.course_id,
+        "kind": item.kind,
+        "dosing_number": item.dosing_number,
+        "opens": item.opens,
+        "closes": item.closes,
+        "appointment_id": item.appointment_id,
+        "status": row.status,
+    }
+
+
+@router.get(
+    "/integration/worklist", response=IntegrationWorklistOut, auth=allow("integration.view")
+)
+def worklist(request: HttpRequest) -> dict[str, Any]:
+    actor = request.auth  # type: ignore[attr-defined]
+    mine = actor.membership if actor.role == "therapist" else None
+    missed = planning.missed_for(actor.clinic, mine)
+    due = notes.notes_due(actor) if actor.may("integration.note") else []
+    record(
+        actor,
+        "view",
+        detail={
+            "what": "integration_worklist",
+            "patients": sorted({r.item.patient_id for r in missed}),
+        },
+    )
+    return {"missed": [_planned_out(r) for r in missed], "notes_due": [n.pk for n in due]}
+
+
+@router.get(
+    "/courses/{course_id}/integration",
+    response=list[IntegrationPlannedOut],
+    auth=allow("integration.view"),
+)
+def course_integration(request: HttpRequest, course_id: int) -> list[dict[str, Any]]:
+    actor = request.auth  # type: ignore[attr-defined]
+    rows = planning.planned_rows(
+        planning.planned_for(actor.clinic).filter(course_id=course_id)[:100]
+    )
+    if rows:
+        record(
+            actor,
+            "view",
+            patient_id=rows[0].item.patient_id,
+            detail={"what": "course_integration", "course": course_id},
+        )
+    return [_planned_out(r) for r in rows]

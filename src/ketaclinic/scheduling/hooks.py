@@ -1,0 +1,37 @@
+"""Extension points a higher app registers at start-up (scheduling never imports it).
+
+The integration app plans and books preparation and integration sessions with a
+course, follows a moved dosing session with its integration window, and adds the
+conflicts of group circles (one room, one therapist, several patients) to every
+booking check. Each hook runs inside the booking's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+# (actor, course, appointments just booked or moved) -> None
+COURSE_BOOKED: list[Callable[[Any, Any, Sequence[Any]], None]] = []
+# (actor, appointment after the move, its start before) -> None
+APPOINTMENT_MOVED: list[Callable[[Any, Any, datetime], None]] = []
+# (slot, excluded appointment ids) -> extra conflicts (clinical.scheduling.Conflict)
+EXTRA_CONFLICTS: list[Callable[[Any, Sequence[int]], list[Any]]] = []
+
+
+def course_booked(actor: Any, course: Any, appointments: Sequence[Any]) -> None:
+    for hook in COURSE_BOOKED:
+        hook(actor, course, appointments)
+
+
+def appointment_moved(actor: Any, appointment: Any, moved_from: datetime) -> None:
+    for hook in APPOINTMENT_MOVED:
+        hook(actor, appointment, moved_from)
+
+
+def extra_conflicts(slot: Any, exclude: Sequence[int]) -> list[Any]:
+    found: list[Any] = []
+    for hook in EXTRA_CONFLICTS:
+        found.extend(hook(slot, exclude))
+    return found
