@@ -5,17 +5,20 @@ The reference for writes in bench/load.py: what any insert through this stack co
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
+from django.urls import path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from ketaclinic.urls import urlpatterns as app_patterns
-from django.urls import path
 
 
 @csrf_exempt
 def insert(request: HttpRequest) -> HttpResponse:
     with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO bench_row (at, body) VALUES (%s, %s)", [timezone.now(), request.body[:200].decode()])
+        cursor.execute(
+            "INSERT INTO bench_row (at, body) VALUES (%s, %s)",
+            [timezone.now(), request.body[:200].decode()],
+        )
     return HttpResponse(status=201)
 
 

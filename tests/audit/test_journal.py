@@ -225,3 +225,18 @@ def test_kill_9_under_load_loses_no_acknowledged_read(settings, tmp_path, staff,
     call_command("verify_audit")  # drains the journal first, then verifies; raises on tampering
     assert AuditEvent.objects.filter(patient_id=patient.pk, action="view").count() >= answered
     assert journal.pending_files(folder) == []  # both workers are gone: their files drained
+
+
+def test_events_left_in_the_journal_raise_the_sealing_warning(journal_dir, staff, patient):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ketaclinic.audit.services import health_warnings
+
+    actor = Actor(user=staff["nurse"].user, membership=staff["nurse"])
+    record(actor, "view", patient_id=patient.pk, obj=patient)
+
+    assert not any("have not been sealed" in w for w in health_warnings(timezone.now()))
+    later = timezone.now() + timedelta(minutes=6)
+    assert any("have not been sealed" in w for w in health_warnings(later))

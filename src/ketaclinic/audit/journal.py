@@ -292,3 +292,17 @@ def drain(folder: Path | None = None, *, wait: bool = False) -> int:
 def pending_files(folder: Path | None = None) -> list[Path]:
     folder = folder or directory()
     return sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []
+
+
+def oldest_waiting(folder: Path | None = None) -> datetime | None:
+    """When the oldest event not yet moved into the database was written (None: none waits)."""
+    oldest = None
+    for path in pending_files(folder):
+        offset = _drained_offset(path)
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            first = handle.readline()
+        if first.endswith(b"\n"):
+            at = datetime.fromisoformat(json.loads(first)["at"])
+            oldest = at if oldest is None or at < oldest else oldest
+    return oldest

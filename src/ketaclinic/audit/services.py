@@ -441,6 +441,9 @@ def health_warnings(now: datetime | None = None) -> list[str]:
     oldest = (
         AuditEvent.objects.filter(seal__isnull=True).order_by("at").values_list("at", flat=True)
     ).first()
+    waiting = journal.oldest_waiting() if journal.enabled() else None
+    if waiting is not None and (oldest is None or waiting < oldest):
+        oldest = waiting  # journaled events not yet in the database (audit/journal.py)
     if (oldest is not None and now - oldest > SEALING_LATE) or (
         beat_at is not None and now - beat_at > SEALING_LATE
     ):
