@@ -240,3 +240,18 @@ def test_events_left_in_the_journal_raise_the_sealing_warning(journal_dir, staff
     assert not any("have not been sealed" in w for w in health_warnings(timezone.now()))
     later = timezone.now() + timedelta(minutes=6)
     assert any("have not been sealed" in w for w in health_warnings(later))
+
+
+def test_an_unreadable_line_is_itself_audited_and_the_rest_drained(journal_dir, staff, patient):
+    actor = Actor(user=staff["nurse"].user, membership=staff["nurse"])
+    record(actor, "view", patient_id=patient.pk, obj=patient)
+    (path,) = journal.pending_files(journal_dir)
+    with path.open("ab") as handle:
+        handle.write(b"{not json\n")
+    record(actor, "view", patient_id=patient.pk, obj=patient)
+
+    journal.drain()
+    journal.drain()  # the note about the unreadable line was journaled by the first drain
+
+    assert AuditEvent.objects.filter(patient_id=patient.pk).count() == 2
+    assert AuditEvent.objects.filter(action="audit_journal_unreadable").count() == 1

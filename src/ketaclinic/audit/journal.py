@@ -255,8 +255,20 @@ def drain_file(path: Path, batch_size: int = 2000) -> int:
                     if writer_gone:
                         log.error("audit journal: discarded a torn last line of %s", path.name)
                     break
-                batch.append(_event_from(json.loads(raw)))
                 position += len(raw)
+                try:
+                    batch.append(_event_from(json.loads(raw)))
+                except (ValueError, KeyError, TypeError):
+                    # Not a line this code wrote: kept in the log's error stream by place only
+                    # (a line may hold patient ids), and the file's other events go on.
+                    log.error(
+                        "audit journal: unreadable line at byte %d of %s", position, path.name
+                    )
+                    from ketaclinic.audit.services import record_system
+
+                    record_system(  # the audit trail itself says an event was unreadable
+                        "audit_journal_unreadable", detail={"file": path.name, "byte": position}
+                    )
                 if len(batch) >= batch_size:
                     _insert(batch)
                     _store_offset(path, position)
