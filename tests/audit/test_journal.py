@@ -209,7 +209,9 @@ def test_kill_9_under_load_loses_no_acknowledged_read(settings, tmp_path, staff,
         clients = [threading.Thread(target=read_chart) for _ in range(8)]
         for client in clients:
             client.start()
-        time.sleep(3)
+        deadline = time.monotonic() + 90  # a loaded machine starts the workers slowly
+        while acknowledged < 40 and time.monotonic() < deadline:
+            time.sleep(0.1)
         os.killpg(server.pid, signal.SIGKILL)  # the whole server: master and both workers
         server.wait(timeout=10)
         with lock:
@@ -221,7 +223,7 @@ def test_kill_9_under_load_loses_no_acknowledged_read(settings, tmp_path, staff,
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
 
-    assert answered > 20
+    assert answered >= 40  # the kill came under load, not before it
     call_command("verify_audit")  # drains the journal first, then verifies; raises on tampering
     assert AuditEvent.objects.filter(patient_id=patient.pk, action="view").count() >= answered
     assert journal.pending_files(folder) == []  # both workers are gone: their files drained
