@@ -49,6 +49,7 @@ lint: install
 	$(VENV)/bin/lint-imports
 
 bench: install
+	@command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || echo "bench/load.py needs wrk (apt-get install wrk)"
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:

@@ -59,6 +59,16 @@ def audit_anchor(settings, tmp_path):
     return settings.AUDIT_ANCHOR
 
 
+@pytest.fixture(autouse=True)
+def audit_synchronous(settings):
+    """Tests read audit rows at once: events go straight into the database.
+
+    Production journals them (audit/journal.py); tests/audit/test_journal.py covers that
+    path, with `journal.drain()` as its flush.
+    """
+    settings.AUDIT_JOURNAL = False
+
+
 @pytest.fixture
 def clinic(db) -> Clinic:
     return add_clinic(slug="harbor", name="Harbor Light", timezone="America/New_York")

@@ -14,6 +14,7 @@ from ninja.security import HttpBearer
 from ninja.utils import check_csrf
 
 from ketaclinic import limits
+from ketaclinic.accounts import token_cache
 from ketaclinic.accounts.access import Actor, actor_for, require_api
 from ketaclinic.accounts.models import ApiToken, hash_token
 from ketaclinic.api_safety import refuse_unstorable
@@ -22,16 +23,8 @@ from ketaclinic.audit.services import record
 
 def _token_membership(request: HttpRequest, raw: str) -> bool:
     """Authenticate a bearer token; records its use at most once a minute."""
-    found = (
-        ApiToken.objects.select_related("membership__user", "membership__clinic")
-        .filter(
-            digest=hash_token(raw),
-            revoked_at__isnull=True,
-            membership__is_active=True,
-            membership__user__is_active=True,
-        )
-        .first()
-    )
+    digest = hash_token(raw)
+    found = token_cache.find(digest)
     if found is None:
         return False
     if limits.limited_after_hit(f"api:token:{found.pk}", settings.API_REQUESTS_PER_MINUTE, 60):
@@ -42,10 +35,13 @@ def _token_membership(request: HttpRequest, raw: str) -> bool:
     # Each event also names the token, so once a minute is enough to trace its use
     # without doubling every request's writes.
     now = timezone.now()
+    stale = now - timedelta(minutes=1)
+    if found.last_used_at is not None and found.last_used_at >= stale:
+        return True  # used within the minute, as this process remembers it
     fresh = ApiToken.objects.filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=1)),
-        pk=found.pk,
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=found.pk
     ).update(last_used_at=now)
+    token_cache.used(digest, now)
     if fresh:
         actor = actor_for(request)
         assert actor is not None

@@ -127,7 +127,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Each request thread keeps its connection: opening one (functions registered, the
+    # PRAGMAs run) cost a request with a session cookie more than its three queries did.
+    DATABASES["default"]["CONN_MAX_AGE"] = 600
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -326,3 +329,11 @@ KETACLINIC_LOGO_MAX_BYTES = 512 * 1024
 KETACLINIC_EXPORT_DIR = Path(os.environ.get("KETACLINIC_EXPORT_DIR", VAR_DIR / "exports"))
 KETACLINIC_EXPORT_HOURS = int(os.environ.get("KETACLINIC_EXPORT_HOURS", "24"))
 KETACLINIC_EXPORT_FILE_BYTES = int(os.environ.get("KETACLINIC_EXPORT_FILE_BYTES", str(100 * 2**20)))
+# Audit events go to a per-process, fsync'd local journal and the worker moves them into
+# the database in batches (audit/journal.py); 0 writes each event in the request's own
+# transaction instead (the tests do, to read events at once).
+AUDIT_JOURNAL = env_flag("KETACLINIC_AUDIT_JOURNAL", default=True)
+AUDIT_JOURNAL_DIR = Path(os.environ.get("KETACLINIC_AUDIT_JOURNAL_DIR", VAR_DIR / "audit-journal"))
+# A bearer token's membership is remembered this long per process (api_auth.py): a revoked
+# token may answer for at most this many seconds more.
+API_TOKEN_CACHE_SECONDS = int(os.environ.get("KETACLINIC_API_TOKEN_CACHE_SECONDS", "10"))

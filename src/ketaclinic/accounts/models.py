@@ -142,3 +142,6 @@ class ApiToken(models.Model):
         ApiToken.objects.filter(pk=self.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
+        from ketaclinic.accounts import token_cache
+
+        token_cache.forget()

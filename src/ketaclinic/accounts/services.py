@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone as dj_timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from ketaclinic.accounts import token_cache
 from ketaclinic.accounts.models import ApiToken, Clinic, Membership, User, validate_timezone
 from ketaclinic.accounts.roles import STAFF_ROLES, Role
 from ketaclinic.clinical.dea import dea_number_problem
@@ -208,6 +209,7 @@ def deactivate_staff(*, actor: Any, membership: Membership) -> Membership:
             revoked_at=dj_timezone.now()
         )
         _record(actor, "deactivate", membership, {})
+    token_cache.forget()  # this process stops accepting the member's tokens at once
     membership.is_active = False
     return membership
 

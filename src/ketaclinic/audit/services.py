@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Clinic, User
-from ketaclinic.audit import anchor
+from ketaclinic.audit import anchor, journal
 from ketaclinic.audit.models import AuditChain, AuditEvent, AuditSeal, Heartbeat
 
 GENESIS = "0" * 64
@@ -74,14 +74,25 @@ _NEXT_LINK = {
 
 
 def _append(event: AuditEvent) -> AuditEvent:
-    """Number and link the event in its clinic's chain, then insert it, in one transaction.
+    """Journal the event (audit/journal.py), or number, link and insert it in one transaction.
 
-    The chain row stays locked until the surrounding transaction ends, so numbers follow
-    commit order; a rollback takes back both the number and the event.
+    Synchronously, the chain row stays locked until the surrounding transaction ends, so
+    numbers follow commit order; a rollback takes back both the number and the event.
     """
+    if journal.enabled():
+        journal.submit(event)
+        return event
+    with transaction.atomic(savepoint=False):
+        number_in_chain(event)
+        event.save(force_insert=True)
+    return event
+
+
+def number_in_chain(event: AuditEvent) -> None:
+    """Give the event the next number and link of its clinic's chain (inside a transaction)."""
     chain = event.clinic_id or 0
     connection = transaction.get_connection()
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(_NEXT_LINK[connection.vendor], [event.digest, chain])
         row = cursor.fetchone()
         if row is None:  # the chain's first event ever
@@ -89,8 +100,6 @@ def _append(event: AuditEvent) -> AuditEvent:
             cursor.execute(_NEXT_LINK[connection.vendor], [event.digest, chain])
             row = cursor.fetchone()
         event.seq, event.link = row
-        event.save(force_insert=True)
-    return event
 
 
 def hold_chain(clinic_id: int | None) -> None:
@@ -432,6 +441,9 @@ def health_warnings(now: datetime | None = None) -> list[str]:
     oldest = (
         AuditEvent.objects.filter(seal__isnull=True).order_by("at").values_list("at", flat=True)
     ).first()
+    waiting = journal.oldest_waiting() if journal.enabled() else None
+    if waiting is not None and (oldest is None or waiting < oldest):
+        oldest = waiting  # journaled events not yet in the database (audit/journal.py)
     if (oldest is not None and now - oldest > SEALING_LATE) or (
         beat_at is not None and now - beat_at > SEALING_LATE
     ):

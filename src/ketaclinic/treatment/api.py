@@ -20,6 +20,7 @@ from ketaclinic.api_safety import PageNumber
 from ketaclinic.scheduling.access import get_appointment_for
 from ketaclinic.scheduling.services import clinic_today
 from ketaclinic.treatment import presenters, rems, reports, services
+from ketaclinic.treatment import vitals as vitals_path
 from ketaclinic.treatment.access import get_rems_form_for, get_session_for
 
 router = Router(tags=["treatment"])
@@ -69,7 +70,6 @@ def start(request, appointment_id: int, payload: StartIn | None = None):
 @router.get("/sessions/{session_id}", response=dict, auth=allow("clinical.view"))
 def session_get(request, session_id: int):
     session = _fresh(request, session_id)
-    services.refresh_checklist(session, actor=request.auth)
     services.view_session(actor=request.auth, session=session, what="api")
     return _detail(session)
 
@@ -283,7 +283,7 @@ def vitals(request, session_id: int, payload: VitalsIn):
     session = _fresh(request, session_id, "session.chart")
     _refuse_unknown_fields(request, VitalsIn)
     values = payload.dict(exclude={"taken_at", "version"})
-    reading, alerts = services.record_vitals(
+    reading, alerts = vitals_path.record_vitals(
         actor=request.auth,
         session=session,
         values=values,

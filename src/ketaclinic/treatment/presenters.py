@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from ketaclinic.treatment import services
+from ketaclinic.treatment import checklist_now, services
 from ketaclinic.treatment.models import Administration, TreatmentSession, VitalReading
 
 # Timeline events that change what the checklist asks or lets through: shown with the
@@ -96,6 +96,8 @@ def detail(session: TreatmentSession, now: datetime | None = None) -> dict[str, 
     now = now or timezone.now()
     protocol = services.session_protocol(session)
     load(session)
+    # What the automatic checks find now, without writing it (treatment/checklist_now.py).
+    checklist_now.overlay(session, session.checklist_rows, now)
     by_reading: dict[int, list[Any]] = {}
     for alert in session.alert_rows:
         if alert.reading_id:

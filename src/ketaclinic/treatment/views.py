@@ -23,6 +23,7 @@ from ketaclinic.scheduling.access import get_appointment_for
 from ketaclinic.scheduling.services import clinic_today
 from ketaclinic.treatment import board as board_data
 from ketaclinic.treatment import presenters, rems, reports, services
+from ketaclinic.treatment import vitals as vitals_path
 from ketaclinic.treatment.access import get_rems_form_for, get_session_for
 from ketaclinic.treatment.models import (
     ANXIETY_SCALE,
@@ -82,7 +83,6 @@ def _session_response(
 ) -> HttpResponse:
     """The charting page; `filled` brings back one form's typed values and its errors."""
     actor = request.actor  # type: ignore[attr-defined]
-    services.refresh_checklist(session, actor=actor)
     services.view_session(actor=actor, session=session)
     data = presenters.detail(session)
     prefill = None
@@ -320,7 +320,7 @@ def _step_dosing_end(request: HttpRequest, actor: Any, session: Any, v: int | No
 
 def _step_vitals(request: HttpRequest, actor: Any, session: Any, v: int | None) -> str:
     values = {field: request.POST.get(field) or None for field in services.VITAL_FIELDS}
-    reading, alerts = services.record_vitals(
+    reading, alerts = vitals_path.record_vitals(
         actor=actor,
         session=session,
         values=values,

@@ -14,6 +14,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from ketaclinic.audit import journal
 from ketaclinic.audit.services import beat, last_beat, seal_pending
 from ketaclinic.interop.bulk import dispatch_exports
 from ketaclinic.inventory.services import (
@@ -29,6 +30,11 @@ from ketaclinic.scheduling.services import (
 from ketaclinic.worker.backup import scheduled_backup
 
 log = logging.getLogger(__name__)
+
+
+def drain_audit_journal(now: datetime) -> int:
+    """Move journaled audit events into the database (audit/journal.py), before sealing."""
+    return journal.drain()
 
 
 def seal_audit(now: datetime) -> int:
@@ -81,6 +87,7 @@ Job = Callable[[datetime], int]
 
 # (job, seconds between runs)
 JOBS: list[tuple[Job, float]] = [
+    (drain_audit_journal, 0),
     (seal_audit, 0),
     # Safety alerts whose physician e-mail has not gone yet (mail server down at commit).
     (notify_unnotified_alerts, 60),

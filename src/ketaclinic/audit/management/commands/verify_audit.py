@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ketaclinic.audit import journal
 from ketaclinic.audit.services import anchored_heads, chain_heads, health_warnings, verify
 
 
@@ -16,6 +17,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, anchor=None, **options):
+        journal.drain(wait=True)  # every journaled event is checked too (audit/journal.py)
         problems = verify(anchor)
         if problems:
             for problem in problems:
