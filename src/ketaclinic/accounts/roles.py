@@ -79,6 +79,12 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Follow-up calls after dosing: nurses and physicians call; admins see the work list.
     "followup.call": frozenset({P, N}),
     "followup.view": frozenset({A, P, N}),
+    # Restricted charts (patients/restricted.py): admins (the privacy officer) mark a chart
+    # restricted, name its care team and review every break-glass opening; any staff member
+    # may break the glass, with a reason, for a limited time.
+    "patient.restrict": frozenset({A}),
+    "breakglass.open": frozenset({A, P, N, T, F}),
+    "breakglass.review": frozenset({A}),
 }
 
 
