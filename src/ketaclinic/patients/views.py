@@ -96,7 +96,10 @@ def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     patient = get_patient_for(actor, patient_id)
     services.view_patient(actor=actor, patient=patient)
-    context: dict[str, object] = {"patient": patient}
+    context: dict[str, object] = {
+        "patient": patient,
+        "break_glass": restricted.open_grant(actor, patient),
+    }
     if actor.may("clinical.view"):
         context.update(
             conditions=list(patient.conditions.filter(is_active=True).order_by("recorded_at")),
