@@ -43,8 +43,7 @@ class AuditedPagination(PageNumbers):
 def list_patients(request: HttpRequest, filters: Query[SearchParams]):  # type: ignore[no-untyped-def]
     found = services.search_patients(actor=request.auth, query=filters.q)  # type: ignore[attr-defined]
     # Restricted charts the caller may not open are left out (break-glass is in the browser).
-    hidden = restricted.hidden_patient_ids(request.auth)  # type: ignore[attr-defined]
-    return found.exclude(pk__in=hidden) if hidden else found
+    return restricted.visible(found, request.auth)  # type: ignore[attr-defined]
 
 
 @router.post("", response={201: PatientOut}, auth=allow("patient.create"))

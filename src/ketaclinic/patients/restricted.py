@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -90,6 +90,18 @@ def hidden_patient_ids_for(clinic_id: int, membership_id: int | None) -> frozens
             )
         ).exclude(Exists(_active_grants(clinic_id, membership_id).filter(patient=OuterRef("pk"))))
     return frozenset(restricted.values_list("pk", flat=True))
+
+
+def visible(patients: QuerySet[Patient], actor: Actor) -> QuerySet[Patient]:
+    """`patients` less the restricted charts the actor may not open, in the same query."""
+    membership_id = actor.membership.pk
+    return patients.exclude(
+        Q(restricted=True)
+        & ~Exists(
+            CareTeamMember.objects.filter(patient=OuterRef("pk"), membership_id=membership_id)
+        )
+        & ~Exists(_active_grants(actor.clinic.pk, membership_id).filter(patient=OuterRef("pk")))
+    )
 
 
 def hidden_patient_ids(actor: Actor) -> frozenset[int]:
