@@ -116,8 +116,8 @@ def test_seed_demo_is_idempotent():
         Condition.objects.count(),
         Membership.objects.count(),
     ) == counts
-    # 30 patients of today, and the outcomes demo's past patients.
-    assert Patient.objects.filter(clinic__slug="harbor").count() == 30 + outcomes_demo.PATIENTS
+    # 30 patients of today, the outcomes demo's past patients, and one restricted chart.
+    assert Patient.objects.filter(clinic__slug="harbor").count() == 30 + outcomes_demo.PATIENTS + 1
     roles = set(Membership.objects.filter(clinic__slug="harbor").values_list("role", flat=True))
     assert roles == {"admin", "physician", "nurse", "therapist", "front_desk"}
 

@@ -90,6 +90,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "ketaclinic.accounts.middleware.ClinicTimezoneMiddleware",
+    # A restricted chart met by a page sends the browser to the break-glass form.
+    "ketaclinic.patients.restricted.BreakGlassMiddleware",
     # AxesMiddleware must be last: it turns lockouts into responses.
     "axes.middleware.AxesMiddleware",
 ]
@@ -228,6 +230,11 @@ def email_settings(url: str) -> dict[str, object]:
         return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
     if parsed.scheme == "memory":
         return {"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
+    if parsed.scheme == "file":  # one file per message in a folder (tests across processes)
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": unquote(parsed.path),
+        }
     if parsed.scheme not in {"smtp", "smtps", "submission"}:
         raise ValueError(f"KETACLINIC_EMAIL_URL: unsupported scheme {parsed.scheme!r}")
     query = parse_qs(parsed.query)
@@ -314,6 +321,8 @@ KETACLINIC_DATA_DIR = os.environ.get("KETACLINIC_DATA_DIR", "")
 # The address patients' e-mailed links point to (https://clinic.example.org). Production
 # refuses to start without it; `make run` sets it from PORT; unset in debug, the local server.
 KETACLINIC_BASE_URL = os.environ.get("KETACLINIC_BASE_URL", "").strip()
+# Who besides the clinic's admins is e-mailed when a restricted chart is opened by break-glass.
+KETACLINIC_PRIVACY_OFFICER_EMAIL = os.environ.get("KETACLINIC_PRIVACY_OFFICER_EMAIL", "").strip()
 # Questionnaire and intake links: hours valid, and reminders before they lapse.
 KETACLINIC_LINK_HOURS = int(os.environ.get("KETACLINIC_LINK_HOURS", "72"))
 KETACLINIC_LINK_REMINDERS = int(os.environ.get("KETACLINIC_LINK_REMINDERS", "2"))

@@ -5,6 +5,7 @@ from ketaclinic.accounts import views as accounts
 from ketaclinic.api import api
 from ketaclinic.audit import views as audit
 from ketaclinic.home import home
+from ketaclinic.patients import restricted_views
 from ketaclinic.patients import views as patients
 from ketaclinic.worker import views as health
 
@@ -42,6 +43,17 @@ urlpatterns = [
         name="chart_entry_stop",
     ),
     path("audit/", audit.audit_log, name="audit_log"),
+    path(
+        "patients/<int:patient_id>/break-glass/",
+        restricted_views.break_glass,
+        name="break_glass",
+    ),
+    path(
+        "patients/<int:patient_id>/restriction/",
+        restricted_views.restriction,
+        name="patient_restriction",
+    ),
+    path("audit/break-glass/", restricted_views.break_glass_reviews, name="break_glass_reviews"),
     path("", include("ketaclinic.measures.urls")),
     path("", include("ketaclinic.screening.urls")),
     path("", include("ketaclinic.scheduling.urls")),

@@ -90,6 +90,12 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Psychotherapy notes (45 CFR 164.501): written by therapists and physicians and read
     # only by their author, whatever the role table says about anyone else.
     "psychotherapy.note": frozenset({P, T}),
+    # Restricted charts (patients/restricted.py): admins (the privacy officer) mark a chart
+    # restricted, name its care team and review every break-glass opening; any staff member
+    # may break the glass, with a reason, for a limited time.
+    "patient.restrict": frozenset({A}),
+    "breakglass.open": frozenset({A, P, N, T, F}),
+    "breakglass.review": frozenset({A}),
 }
 
 

@@ -27,11 +27,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor
-from ketaclinic.accounts.models import Clinic
+from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.audit.services import record
 from ketaclinic.interop import groups, sources
 from ketaclinic.interop.models import ExportJob, Status
 from ketaclinic.interop.params import SearchError, parse_date
+from ketaclinic.patients import restricted
 
 __all__ = ["EXPORT_ACTION", "ExportJob", "Status"]
 
@@ -169,7 +170,12 @@ def file_path(job: ExportJob, name: str) -> Path | None:
 
 
 def resources_of(
-    clinic: Clinic, type_name: str, *, since: datetime | None, patient_ids: list[int] | None
+    clinic: Clinic,
+    type_name: str,
+    *,
+    since: datetime | None,
+    patient_ids: list[int] | None,
+    hidden: frozenset[int] = frozenset(),
 ) -> Iterator[dict[str, Any]]:
     """Every resource of one type for an export, streamed."""
     if type_name == "Questionnaire":
@@ -177,6 +183,7 @@ def resources_of(
         return
     kind = sources.TYPES[type_name]
     search = sources.Search(kind, clinic, since=since, count=2**62)
+    search.hidden = hidden
     if patient_ids is not None and kind.patient_linked:
         search.patient_ids = patient_ids
     yield from sources.matches(search, ordered=False)
@@ -228,6 +235,13 @@ def run_job(job: ExportJob) -> None:
     written = sum(count for done in job.done for _n, count in done["files"])
     finished = {done["type"] for done in job.done}
     patient_ids = _patient_ids(job)
+    # Restricted charts go into an export only for their care team (or an open break-glass).
+    requester = (
+        Membership.objects.filter(clinic=job.clinic, user_id=job.requested_by_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    hidden = restricted.hidden_patient_ids_for(job.clinic_id, requester)
     state = {"written": written, "since_beat": 0}
 
     def tick(n: int) -> None:
@@ -245,7 +259,13 @@ def run_job(job: ExportJob) -> None:
                 stale.unlink()  # cut short by a crash: written again from the start
             _beat(job, state["written"], current=type_name)
             files = write_type(
-                resources_of(job.clinic, type_name, since=job.since, patient_ids=patient_ids),
+                resources_of(
+                    job.clinic,
+                    type_name,
+                    since=job.since,
+                    patient_ids=patient_ids,
+                    hidden=hidden,
+                ),
                 folder,
                 type_name,
                 limit_bytes=limit,

@@ -460,14 +460,22 @@ def allowed_params(kind: ResourceType) -> frozenset[str]:
 # --- Reading and searching ------------------------------------------------------------------
 
 
-def read(kind: ResourceType, clinic: Clinic, resource_id: str) -> Resource | None:
-    """The resource with this id in the clinic, or None (another clinic's id is None too)."""
+def read(
+    kind: ResourceType, clinic: Clinic, resource_id: str, hidden: frozenset[int] = frozenset()
+) -> Resource | None:
+    """The resource with this id in the clinic, or None (another clinic's id is None too).
+
+    `hidden`: restricted charts the caller may not open (patients/restricted.py).
+    """
     ctx = Context(clinic, clinic_today(clinic))
     for source in kind.sources:
         pk = source.pk_for(resource_id)
         if pk is None:
             continue
-        row = source.rows(clinic).filter(**{source.id_field: pk}).first()
+        rows = source.rows(clinic)
+        if hidden and source.patient:
+            rows = rows.exclude(**{f"{source.patient}__in": hidden})
+        row = rows.filter(**{source.id_field: pk}).first()
         if row is None:
             continue
         for resource in source.build(row, ctx):
@@ -494,6 +502,7 @@ class Search:
     offset: int = 0
     includes: list[str] = field(default_factory=list)
     patient_ids: list[int] | None = None  # a group export: these patients only
+    hidden: frozenset[int] = frozenset()  # restricted charts the caller may not open
 
 
 MAX_COUNT = 500
@@ -560,6 +569,8 @@ def _apply(search: Search, name: str, value: str, tz: Any) -> None:
 def _row_filter(search: Search, source: Source) -> QuerySet[Any] | None:
     """The source's rows for this search, or None when the source cannot match it."""
     qs = source.rows(search.clinic)
+    if search.hidden and source.patient:
+        qs = qs.exclude(**{f"{source.patient}__in": search.hidden})
     kind = search.kind
     if search.patient_id is not None:
         if not source.patient:

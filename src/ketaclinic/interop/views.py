@@ -24,6 +24,7 @@ from ketaclinic.audit.services import record
 from ketaclinic.interop import bulk, groups, sources
 from ketaclinic.interop.capability import capability_statement
 from ketaclinic.interop.params import SearchError
+from ketaclinic.patients import restricted
 
 FHIR_JSON = "application/fhir+json"
 
@@ -150,7 +151,10 @@ def read(request: HttpRequest, resource_type: str, resource_id: str) -> HttpResp
         return fhir_response(groups.group(actor.clinic, resource_id))
     kind = _kind(resource_type)
     actor = authenticate(request, kind.action)
-    resource = sources.read(kind, actor.clinic, resource_id)
+    hidden = restricted.hidden_patient_ids(actor)
+    resource = sources.read(kind, actor.clinic, resource_id, hidden)
+    if resource is None and hidden and sources.read(kind, actor.clinic, resource_id):
+        raise FhirError(403, "forbidden", "This belongs to a restricted chart (break-glass).")
     if resource is None:
         raise FhirError(404, "not-found", f"{resource_type}/{resource_id} does not exist here.")
     with transaction.atomic():
@@ -171,6 +175,7 @@ def search(request: HttpRequest, resource_type: str) -> HttpResponse:
     kind = _kind(resource_type)
     actor = authenticate(request, kind.action)
     wanted = sources.parse_search(kind, actor.clinic, _query(request))
+    wanted.hidden = restricted.hidden_patient_ids(actor)
     found, more = sources.page(wanted)
     included = _includes(wanted, found, actor)
     with transaction.atomic():
@@ -201,6 +206,7 @@ def _includes(
                 search = sources.Search(
                     sources.TYPES["Patient"], actor.clinic, ids=ids, count=len(ids)
                 )
+                search.hidden = wanted.hidden
                 included += sources.page(search)[0]
         elif target == "questionnaire":
             urls = {r.get("questionnaire", "").split("|")[0] for r in found}

@@ -47,6 +47,7 @@ from ketaclinic.measures.models import (
 from ketaclinic.measures.registry import get_instrument, has_total, patient_may_fill
 from ketaclinic.patients.changes import patient_changed
 from ketaclinic.patients.models import Patient
+from ketaclinic.patients.restricted import check_chart
 
 log = logging.getLogger(__name__)
 
@@ -388,13 +389,15 @@ def get_alert_for(actor: Actor, alert_id: int | str, action: str = "clinical.vie
 
     actor.check(action)
     try:
-        return (
+        found = (
             Alert.objects.for_clinic(actor.clinic)
             .select_related("patient", "response", "resolved_by")
             .get(pk=int(alert_id))
         )
     except (Alert.DoesNotExist, ValueError, TypeError):
         raise Http404("No such alert in this clinic.") from None
+    check_chart(actor, found.patient)
+    return found
 
 
 def alerts_for(*, actor: Actor, status: str | None = "open") -> QuerySet[Alert]:

@@ -6,7 +6,7 @@ from ninja.pagination import paginate
 
 from ketaclinic.api_auth import allow
 from ketaclinic.api_safety import ErrorOut, PageNumbers
-from ketaclinic.patients import services
+from ketaclinic.patients import restricted, services
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient
 from ketaclinic.patients.schemas import (
@@ -41,7 +41,9 @@ class AuditedPagination(PageNumbers):
 @router.get("", response=list[PatientListItem], auth=allow("patient.view"))
 @paginate(AuditedPagination, page_size=25)
 def list_patients(request: HttpRequest, filters: Query[SearchParams]):  # type: ignore[no-untyped-def]
-    return services.search_patients(actor=request.auth, query=filters.q)  # type: ignore[attr-defined]
+    found = services.search_patients(actor=request.auth, query=filters.q)  # type: ignore[attr-defined]
+    # Restricted charts the caller may not open are left out (break-glass is in the browser).
+    return restricted.visible(found, request.auth)  # type: ignore[attr-defined]
 
 
 @router.post("", response={201: PatientOut}, auth=allow("patient.create"))

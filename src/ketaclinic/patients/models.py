@@ -98,6 +98,9 @@ class Patient(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # Bumped on every update so two people editing at once cannot overwrite each other.
     version = models.PositiveIntegerField(default=1)
+    # A restricted chart opens only for its care team, or through break-glass
+    # (patients/restricted.py): a staff member who is also a patient, a public figure.
+    restricted = models.BooleanField(default=False)
 
     objects = ClinicScopedQuerySet.as_manager()
 
@@ -256,3 +259,51 @@ class Allergy(models.Model):
 
     def __str__(self) -> str:
         return self.substance
+
+
+class CareTeamMember(models.Model):
+    """A staff member who may open a restricted chart without break-glass."""
+
+    clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="care_team")
+    membership = models.ForeignKey(
+        "accounts.Membership", on_delete=models.CASCADE, related_name="care_of"
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "membership"], name="care_team_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"care team {self.patient_id}/{self.membership_id}"
+
+
+class BreakGlass(models.Model):
+    """One emergency opening of a restricted chart by someone outside its care team.
+
+    Time-limited (until `expires_at`), with the reason given; listed for the clinic's
+    admins until one of them reviews it.
+    """
+
+    clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    membership = models.ForeignKey("accounts.Membership", on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    opened_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        "accounts.Membership", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    review_note = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["clinic", "reviewed_at", "opened_at"], name="breakglass_review_idx"),
+            models.Index(fields=["patient", "membership", "expires_at"], name="breakglass_open_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"break-glass {self.pk} ({self.patient_id})"

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.access import require
-from ketaclinic.patients import services
+from ketaclinic.patients import restricted, services
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.forms import CHART_FORMS, PatientForm
 from ketaclinic.patients.models import Patient
@@ -28,7 +28,13 @@ def patient_search(request: HttpRequest) -> HttpResponse:
         page_number
     )
     services.record_search(actor=actor, patient_ids=[p.pk for p in page.object_list])
-    context = {"page": page, "query": query}
+    # A restricted chart the actor may not open is listed by name only (break-glass to open).
+    hidden = (
+        restricted.hidden_patient_ids(actor)
+        if any(p.restricted for p in page.object_list)
+        else frozenset()
+    )
+    context = {"page": page, "query": query, "hidden": hidden}
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "patients/search.html#results", context)
     return render(request, "patients/search.html", context)
@@ -90,7 +96,10 @@ def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     patient = get_patient_for(actor, patient_id)
     services.view_patient(actor=actor, patient=patient)
-    context: dict[str, object] = {"patient": patient}
+    context: dict[str, object] = {
+        "patient": patient,
+        "break_glass": restricted.open_grant(actor, patient),
+    }
     if actor.may("clinical.view"):
         context.update(
             conditions=list(patient.conditions.filter(is_active=True).order_by("recorded_at")),

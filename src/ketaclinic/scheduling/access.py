@@ -6,6 +6,7 @@ from django.http import Http404
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Membership
+from ketaclinic.patients.restricted import check_chart
 from ketaclinic.scheduling.models import Appointment, ClinicClosure, Room, TreatmentCourse
 
 
@@ -29,6 +30,7 @@ def get_course_for(
     )
     if found is None:
         raise Http404("No such course in this clinic.")
+    check_chart(actor, found.patient)
     return found
 
 
@@ -45,6 +47,7 @@ def get_appointment_for(
     )
     if found is None:
         raise Http404("No such appointment in this clinic.")
+    check_chart(actor, found.patient)
     return found
 
 

@@ -33,6 +33,7 @@ from ketaclinic.clinical.eligibility import (
 from ketaclinic.datadirs import clinic_data_dirs
 from ketaclinic.links import mail_form_link
 from ketaclinic.patients.models import Condition, Medication, Patient, PatientStatus
+from ketaclinic.patients.restricted import check_chart
 from ketaclinic.screening import intake as intake_rules
 from ketaclinic.screening.consent import (
     ConsentTemplate,
@@ -476,6 +477,7 @@ def get_screening_for(actor: Actor, screening_id: int, action: str = "clinical.v
     )
     if found is None:
         raise Http404("No such screening in this clinic.")
+    check_chart(actor, found.patient)
     return found
 
 
@@ -828,6 +830,7 @@ def get_consent_for(actor: Actor, consent_id: int, action: str = "clinical.view"
     )
     if found is None:
         raise Http404("No such consent in this clinic.")
+    check_chart(actor, found.patient)
     return found
 
 

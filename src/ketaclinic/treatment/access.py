@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import Http404
 
 from ketaclinic.accounts.access import Actor
+from ketaclinic.patients.restricted import check_chart
 from ketaclinic.treatment.models import RemsForm, TreatmentSession
 
 
@@ -28,6 +29,7 @@ def get_session_for(
     )
     if found is None:
         raise Http404("No such treatment session in this clinic.")
+    check_chart(actor, found.patient)
     return found
 
 
@@ -42,4 +44,5 @@ def get_rems_form_for(actor: Actor, form_id: int | str, action: str = "rems.mana
     )
     if found is None:
         raise Http404("No such REMS form in this clinic.")
+    check_chart(actor, found.session.patient)
     return found

@@ -24,6 +24,7 @@ from ketaclinic.audit.services import record
 from ketaclinic.clinical.protocols import Protocol
 from ketaclinic.measures.models import Alert, AlertLevel
 from ketaclinic.measures.services import notify_physicians
+from ketaclinic.patients.restricted import check_chart
 from ketaclinic.treatment.models import FollowUpAttempt, FollowUpCall, TreatmentSession
 
 __all__ = [
@@ -82,6 +83,7 @@ def get_call_for(actor: Actor, call_id: int | str, action: str = "followup.view"
     )
     if found is None:
         raise Http404("No such follow-up call in this clinic.")
+    check_chart(actor, found.patient)
     return found
 
 

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.access import require
 from ketaclinic.audit.services import record
+from ketaclinic.patients import restricted
 from ketaclinic.patients.services import StaleVersion
 from ketaclinic.scheduling.access import get_appointment_for
 from ketaclinic.scheduling.services import clinic_today
@@ -40,7 +41,14 @@ def _board_context(request: HttpRequest) -> dict[str, Any]:
     now = timezone.now()
     data = board_data.board(actor.clinic, now)
     board_data.record_view(actor=actor, board=data, now=now)
-    return {"board": data, "now": now}
+    # A restricted patient's chair keeps its safety facts (vitals, alerts, checks due) but
+    # not the name, unless the viewer is on the care team or broke the glass.
+    shown = [c.session.patient for c in [*data.chairs, *data.elsewhere] if c.session]
+    shown += [a.patient for a in data.waiting]
+    hidden = (
+        restricted.hidden_patient_ids(actor) if any(p.restricted for p in shown) else frozenset()
+    )
+    return {"board": data, "now": now, "hidden": hidden}
 
 
 @require("clinical.view")

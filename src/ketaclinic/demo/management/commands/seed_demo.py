@@ -18,6 +18,7 @@ from ketaclinic.integration import demo as integration_demo
 from ketaclinic.inventory import demo as inventory_demo
 from ketaclinic.measures import demo as measures_demo
 from ketaclinic.outcomes import demo as outcomes_demo
+from ketaclinic.patients import restricted_demo
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient
 from ketaclinic.scheduling import demo as scheduling_demo
 from ketaclinic.scheduling import review_demo
@@ -170,6 +171,7 @@ class Command(BaseCommand):
         patients = list(
             Patient.objects.filter(clinic=clinic)
             .exclude(mrn__startswith=outcomes_demo.PREFIX)
+            .exclude(mrn=restricted_demo.MRN)
             .order_by("mrn")
         )
         # Each capability adds its part of the demo; lower layers first.
@@ -183,6 +185,7 @@ class Command(BaseCommand):
         outcomes_demo.seed(clinic, patients)
         followup_demo.seed(clinic)
         integration_demo.seed(clinic, patients)
+        restricted_demo.seed(clinic)
         self.stdout.write(f"demo clinic ready ({created} new patients)")
 
     def seed_patients(self, clinic, *, count: int, seed: int) -> int:
