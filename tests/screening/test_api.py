@@ -218,7 +218,9 @@ class TestCreateScreening:
                 ),
             }
         )
-        patch_everywhere(monkeypatch, services, "rulesets", lambda: {**original, "ketamine-iv-mood": changed})
+        patch_everywhere(
+            monkeypatch, services, "rulesets", lambda: {**original, "ketamine-iv-mood": changed}
+        )
         second = screen(nurse, with_intake).json()
         assert (second["ruleset_version"], second["findings"]) == (2, [])
         again = doctor.get(f"/api/v1/screenings/{first['id']}").json()
