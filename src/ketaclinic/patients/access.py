@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from django.http import Http404
-
-from ketaclinic.accounts.access import Actor
+from ketaclinic.accounts.access import Actor, get_for
 from ketaclinic.patients.models import Patient
 
 
 def get_patient_for(actor: Actor, patient_id: int | str, action: str = "patient.view") -> Patient:
     """The patient with this id in the actor's clinic, or 404; PermissionDenied if the role may not."""
-    actor.check(action)
-    try:
-        return Patient.objects.for_clinic(actor.clinic).get(pk=int(patient_id))
-    except (Patient.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such patient in this clinic.") from None
+    return get_for(actor, Patient, patient_id, action, what="patient")

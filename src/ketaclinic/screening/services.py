@@ -20,7 +20,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from ketaclinic.accounts.access import Actor
+from ketaclinic.accounts.access import Actor, get_for
 from ketaclinic.accounts.models import User, hash_token
 from ketaclinic.audit.services import record, record_patient_link
 from ketaclinic.clinical.eligibility import (
@@ -465,18 +465,9 @@ def run_screening(
 
 def get_screening_for(actor: Actor, screening_id: int, action: str = "clinical.view") -> Screening:
     """The screening with this id in the actor's clinic, or 404."""
-    from django.http import Http404
-
-    actor.check(action)
-    found = (
-        Screening.objects.for_clinic(actor.clinic)
-        .select_related("patient", "intake")
-        .filter(pk=screening_id)
-        .first()
+    return get_for(
+        actor, Screening, screening_id, action, related=("patient", "intake"), what="screening"
     )
-    if found is None:
-        raise Http404("No such screening in this clinic.")
-    return found
 
 
 def view_screening(*, actor: Actor, screening: Screening) -> None:
@@ -817,18 +808,7 @@ def sign_consent(
 
 def get_consent_for(actor: Actor, consent_id: int, action: str = "clinical.view") -> Consent:
     """The consent with this id in the actor's clinic, or 404."""
-    from django.http import Http404
-
-    actor.check(action)
-    found = (
-        Consent.objects.for_clinic(actor.clinic)
-        .select_related("patient")
-        .filter(pk=consent_id)
-        .first()
-    )
-    if found is None:
-        raise Http404("No such consent in this clinic.")
-    return found
+    return get_for(actor, Consent, consent_id, action, related=("patient",), what="consent")
 
 
 def consent_pdf(*, actor: Actor, consent: Consent) -> bytes:

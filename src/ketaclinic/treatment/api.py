@@ -15,6 +15,7 @@ from django.http import HttpResponse
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError  # noqa: F401 - re-exported for clients' type hints
 
+from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
 from ketaclinic.api_safety import PageNumber
 from ketaclinic.scheduling.access import get_appointment_for
@@ -42,7 +43,7 @@ def _detail(session: Any) -> dict[str, Any]:
     return presenters.detail(session)
 
 
-def _fresh(request: Any, session_id: int, action: str = "clinical.view") -> Any:
+def _fresh(request: ClinicRequest, session_id: int, action: str = "clinical.view") -> Any:
     return get_session_for(request.auth, session_id, action)
 
 
@@ -56,7 +57,7 @@ class StartIn(Schema):
     auth=allow("session.chart"),
 )
 @conflicts
-def start(request, appointment_id: int, payload: StartIn | None = None):
+def start(request: ClinicRequest, appointment_id: int, payload: StartIn | None = None):
     appointment = get_appointment_for(request.auth, appointment_id)
     session = services.start_session(
         actor=request.auth,
@@ -67,7 +68,7 @@ def start(request, appointment_id: int, payload: StartIn | None = None):
 
 
 @router.get("/sessions/{session_id}", response=dict, auth=allow("clinical.view"))
-def session_get(request, session_id: int):
+def session_get(request: ClinicRequest, session_id: int):
     session = _fresh(request, session_id)
     services.refresh_checklist(session, actor=request.auth)
     services.view_session(actor=request.auth, session=session, what="api")
@@ -89,7 +90,7 @@ class CheckIn(Schema):
     auth=allow("session.chart"),
 )
 @conflicts
-def checklist_item(request, session_id: int, item_id: str, payload: CheckIn):
+def checklist_item(request: ClinicRequest, session_id: int, item_id: str, payload: CheckIn):
     session = _fresh(request, session_id, "session.chart")
     services.check_item(
         actor=request.auth,
@@ -115,7 +116,7 @@ class OverrideIn(Schema):
     auth=allow("medical.sign"),
 )
 @conflicts
-def checklist_override(request, session_id: int, item_id: str, payload: OverrideIn):
+def checklist_override(request: ClinicRequest, session_id: int, item_id: str, payload: OverrideIn):
     session = _fresh(request, session_id, "medical.sign")
     services.override_item(
         actor=request.auth,
@@ -141,7 +142,7 @@ class DosingIn(Schema):
     "/sessions/{session_id}/dosing", response={200: dict, 409: dict}, auth=allow("dose.record")
 )
 @conflicts
-def dosing_start(request, session_id: int, payload: DosingIn):
+def dosing_start(request: ClinicRequest, session_id: int, payload: DosingIn):
     session = _fresh(request, session_id, "dose.record")
     lot = None
     if payload.ledger_lot_id is not None:
@@ -175,7 +176,7 @@ class DeviceIn(Schema):
     "/sessions/{session_id}/devices", response={201: dict, 409: dict}, auth=allow("dose.record")
 )
 @conflicts
-def device(request, session_id: int, payload: DeviceIn):
+def device(request: ClinicRequest, session_id: int, payload: DeviceIn):
     session = _fresh(request, session_id, "dose.record")
     found, warnings = services.record_device(
         actor=request.auth,
@@ -208,7 +209,7 @@ class InfusionIn(Schema):
     "/sessions/{session_id}/infusion", response={200: dict, 409: dict}, auth=allow("dose.record")
 )
 @conflicts
-def infusion(request, session_id: int, payload: InfusionIn):
+def infusion(request: ClinicRequest, session_id: int, payload: InfusionIn):
     session = _fresh(request, session_id, "dose.record")
     services.change_infusion(
         actor=request.auth,
@@ -237,7 +238,7 @@ class DosingEndIn(Schema):
     auth=allow("dose.record"),
 )
 @conflicts
-def dosing_end(request, session_id: int, payload: DosingEndIn):
+def dosing_end(request: ClinicRequest, session_id: int, payload: DosingEndIn):
     session = _fresh(request, session_id, "dose.record")
     services.end_dosing(
         actor=request.auth,
@@ -279,7 +280,7 @@ class VitalsIn(Schema):
     "/sessions/{session_id}/vitals", response={201: dict, 409: dict}, auth=allow("session.chart")
 )
 @conflicts
-def vitals(request, session_id: int, payload: VitalsIn):
+def vitals(request: ClinicRequest, session_id: int, payload: VitalsIn):
     session = _fresh(request, session_id, "session.chart")
     _refuse_unknown_fields(request, VitalsIn)
     values = payload.dict(exclude={"taken_at", "version"})
@@ -309,7 +310,7 @@ class ObservationIn(Schema):
     auth=allow("session.chart"),
 )
 @conflicts
-def observation(request, session_id: int, payload: ObservationIn):
+def observation(request: ClinicRequest, session_id: int, payload: ObservationIn):
     session = _fresh(request, session_id, "session.chart")
     found, alerts = services.record_observation(
         actor=request.auth,
@@ -340,7 +341,7 @@ def observation(request, session_id: int, payload: ObservationIn):
     auth=allow("session.chart"),
 )
 @conflicts
-def acknowledge(request, session_id: int, alert_id: int):
+def acknowledge(request: ClinicRequest, session_id: int, alert_id: int):
     session = _fresh(request, session_id, "session.chart")
     alert = services.acknowledge_alert(actor=request.auth, session=session, alert_id=alert_id)
     return presenters.alert_out(alert)
@@ -364,7 +365,7 @@ class AdverseIn(Schema):
     auth=allow("session.chart"),
 )
 @conflicts
-def adverse_event(request, session_id: int, payload: AdverseIn):
+def adverse_event(request: ClinicRequest, session_id: int, payload: AdverseIn):
     session = _fresh(request, session_id, "session.chart")
     event = services.record_adverse_event(
         actor=request.auth,
@@ -397,7 +398,7 @@ class AssessmentIn(Schema):
     auth=allow("session.chart"),
 )
 @conflicts
-def assessment(request, session_id: int, payload: AssessmentIn):
+def assessment(request: ClinicRequest, session_id: int, payload: AssessmentIn):
     session = _fresh(request, session_id, "session.chart")
     services.assess_discharge(
         actor=request.auth,
@@ -424,7 +425,7 @@ class DischargeIn(Schema):
     auth=allow("session.chart"),
 )
 @conflicts
-def discharge(request, session_id: int, payload: DischargeIn):
+def discharge(request: ClinicRequest, session_id: int, payload: DischargeIn):
     session = _fresh(request, session_id, "session.chart")
     services.discharge(
         actor=request.auth,
@@ -450,7 +451,7 @@ class StopIn(Schema):
     "/sessions/{session_id}/stop", response={200: dict, 409: dict}, auth=allow("session.chart")
 )
 @conflicts
-def stop(request, session_id: int, payload: StopIn):
+def stop(request: ClinicRequest, session_id: int, payload: StopIn):
     session = _fresh(request, session_id, "session.chart")
     services.stop_session(
         actor=request.auth,
@@ -473,7 +474,7 @@ class SignIn(Schema):
     "/sessions/{session_id}/sign", response={200: dict, 409: dict}, auth=allow("session.chart")
 )
 @conflicts
-def sign(request, session_id: int, payload: SignIn):
+def sign(request: ClinicRequest, session_id: int, payload: SignIn):
     session = _fresh(request, session_id, "session.chart")
     services.sign_session(actor=request.auth, session=session, expected_version=payload.version)
     return _detail(_fresh(request, session_id))
@@ -493,7 +494,7 @@ class AmendmentIn(Schema):
     auth=allow("session.chart"),
 )
 @conflicts
-def amend(request, session_id: int, payload: AmendmentIn):
+def amend(request: ClinicRequest, session_id: int, payload: AmendmentIn):
     session = _fresh(request, session_id, "session.chart")
     services.add_amendment(
         actor=request.auth,
@@ -508,7 +509,7 @@ def amend(request, session_id: int, payload: AmendmentIn):
 
 
 @router.get("/sessions/{session_id}/summary.pdf", auth=allow("clinical.view"))
-def summary_pdf(request, session_id: int):
+def summary_pdf(request: ClinicRequest, session_id: int):
     session = _fresh(request, session_id)
     services.view_session(actor=request.auth, session=session, what="summary_pdf")
     response = HttpResponse(reports.summary_pdf(session), content_type="application/pdf")
@@ -517,7 +518,7 @@ def summary_pdf(request, session_id: int):
 
 
 @router.get("/rems-forms", response=list[dict], auth=allow("rems.manage"))
-def rems_forms(request, page: PageNumber = 1):
+def rems_forms(request: ClinicRequest, page: PageNumber = 1):
     """Every overdue and due form (oldest due first), then one page of submitted ones."""
     today = clinic_today(request.auth.clinic)
     listing = rems.forms_listing(request.auth.clinic, today, page=page)
@@ -539,7 +540,7 @@ class SubmittedIn(Schema):
 
 
 @router.post("/rems-forms/{form_id}/submitted", response=dict, auth=allow("rems.manage"))
-def rems_submitted(request, form_id: int, payload: SubmittedIn):
+def rems_submitted(request: ClinicRequest, form_id: int, payload: SubmittedIn):
     form = get_rems_form_for(request.auth, form_id)
     rems.mark_submitted(actor=request.auth, form=form, submitted_on=payload.submitted_on)
     return {"id": form.pk, "submitted_on": form.submitted_on.isoformat()}
