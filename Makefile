@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test lint checks bench clean fhir-validator
+.PHONY: install run test lint checks openapi-snapshot bench clean fhir-validator
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -57,6 +57,10 @@ checks: install
 	$(PY) -m ketaclinic makemigrations --check --dry-run
 	KETACLINIC_DEBUG= KETACLINIC_SECRET_KEY=checks-only-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
 		KETACLINIC_BASE_URL=https://clinic.example $(PY) -m ketaclinic check --deploy --fail-level ERROR
+
+# After an intended API change: rewrite tests/snapshots/openapi.json (commit the diff).
+openapi-snapshot: install
+	KETACLINIC_UPDATE_SNAPSHOT=1 $(PY) -m pytest -q -n 0 tests/test_openapi_snapshot.py
 
 bench: install
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
