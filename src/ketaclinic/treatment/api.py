@@ -22,6 +22,17 @@ from ketaclinic.scheduling.access import get_appointment_for
 from ketaclinic.scheduling.services import clinic_today
 from ketaclinic.treatment import presenters, rems, reports, services
 from ketaclinic.treatment.access import get_rems_form_for, get_session_for
+from ketaclinic.treatment.api_schemas import (
+    AdverseEventOut,
+    AlertOut,
+    ConflictOut,
+    DeviceOut,
+    ObservationOut,
+    RecordedReadingOut,
+    RemsFormOut,
+    RemsSubmittedOut,
+    SessionOut,
+)
 
 router = Router(tags=["treatment"])
 
@@ -53,7 +64,7 @@ class StartIn(Schema):
 
 @router.post(
     "/appointments/{appointment_id}/session",
-    response={201: dict, 409: dict},
+    response={201: SessionOut, 409: ConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
@@ -67,7 +78,7 @@ def start(request: ClinicRequest, appointment_id: int, payload: StartIn | None =
     return Status(201, _detail(_fresh(request, session.pk)))
 
 
-@router.get("/sessions/{session_id}", response=dict, auth=allow("clinical.view"))
+@router.get("/sessions/{session_id}", response=SessionOut, auth=allow("clinical.view"))
 def session_get(request: ClinicRequest, session_id: int):
     session = _fresh(request, session_id)
     services.refresh_checklist(session, actor=request.auth)
@@ -86,7 +97,7 @@ class CheckIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/checklist/{item_id}",
-    response={200: dict, 409: dict},
+    response={200: SessionOut, 409: ConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
@@ -112,7 +123,7 @@ class OverrideIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/checklist/{item_id}/override",
-    response={200: dict, 409: dict},
+    response={200: SessionOut, 409: ConflictOut},
     auth=allow("medical.sign"),
 )
 @conflicts
@@ -139,7 +150,9 @@ class DosingIn(Schema):
 
 
 @router.post(
-    "/sessions/{session_id}/dosing", response={200: dict, 409: dict}, auth=allow("dose.record")
+    "/sessions/{session_id}/dosing",
+    response={200: SessionOut, 409: ConflictOut},
+    auth=allow("dose.record"),
 )
 @conflicts
 def dosing_start(request: ClinicRequest, session_id: int, payload: DosingIn):
@@ -173,7 +186,9 @@ class DeviceIn(Schema):
 
 
 @router.post(
-    "/sessions/{session_id}/devices", response={201: dict, 409: dict}, auth=allow("dose.record")
+    "/sessions/{session_id}/devices",
+    response={201: DeviceOut, 409: ConflictOut},
+    auth=allow("dose.record"),
 )
 @conflicts
 def device(request: ClinicRequest, session_id: int, payload: DeviceIn):
@@ -206,7 +221,9 @@ class InfusionIn(Schema):
 
 
 @router.post(
-    "/sessions/{session_id}/infusion", response={200: dict, 409: dict}, auth=allow("dose.record")
+    "/sessions/{session_id}/infusion",
+    response={200: SessionOut, 409: ConflictOut},
+    auth=allow("dose.record"),
 )
 @conflicts
 def infusion(request: ClinicRequest, session_id: int, payload: InfusionIn):
@@ -234,7 +251,7 @@ class DosingEndIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/dosing/end",
-    response={200: dict, 409: dict},
+    response={200: SessionOut, 409: ConflictOut},
     auth=allow("dose.record"),
 )
 @conflicts
@@ -277,7 +294,9 @@ class VitalsIn(Schema):
 
 
 @router.post(
-    "/sessions/{session_id}/vitals", response={201: dict, 409: dict}, auth=allow("session.chart")
+    "/sessions/{session_id}/vitals",
+    response={201: RecordedReadingOut, 409: ConflictOut},
+    auth=allow("session.chart"),
 )
 @conflicts
 def vitals(request: ClinicRequest, session_id: int, payload: VitalsIn):
@@ -306,7 +325,7 @@ class ObservationIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/observations",
-    response={201: dict, 409: dict},
+    response={201: ObservationOut, 409: ConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
@@ -337,7 +356,7 @@ def observation(request: ClinicRequest, session_id: int, payload: ObservationIn)
 
 @router.post(
     "/sessions/{session_id}/alerts/{alert_id}/acknowledge",
-    response={200: dict, 409: dict},
+    response={200: AlertOut, 409: ConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
@@ -361,7 +380,7 @@ class AdverseIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/adverse-events",
-    response={201: dict, 409: dict},
+    response={201: AdverseEventOut, 409: ConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
@@ -394,7 +413,7 @@ class AssessmentIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/assessment",
-    response={200: dict, 409: dict},
+    response={200: SessionOut, 409: ConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
@@ -421,7 +440,7 @@ class DischargeIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/discharge",
-    response={200: dict, 409: dict},
+    response={200: SessionOut, 409: ConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
@@ -448,7 +467,9 @@ class StopIn(Schema):
 
 
 @router.post(
-    "/sessions/{session_id}/stop", response={200: dict, 409: dict}, auth=allow("session.chart")
+    "/sessions/{session_id}/stop",
+    response={200: SessionOut, 409: ConflictOut},
+    auth=allow("session.chart"),
 )
 @conflicts
 def stop(request: ClinicRequest, session_id: int, payload: StopIn):
@@ -471,7 +492,9 @@ class SignIn(Schema):
 
 
 @router.post(
-    "/sessions/{session_id}/sign", response={200: dict, 409: dict}, auth=allow("session.chart")
+    "/sessions/{session_id}/sign",
+    response={200: SessionOut, 409: ConflictOut},
+    auth=allow("session.chart"),
 )
 @conflicts
 def sign(request: ClinicRequest, session_id: int, payload: SignIn):
@@ -490,7 +513,7 @@ class AmendmentIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/amendments",
-    response={201: dict, 409: dict},
+    response={201: SessionOut, 409: ConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
@@ -517,7 +540,7 @@ def summary_pdf(request: ClinicRequest, session_id: int):
     return response
 
 
-@router.get("/rems-forms", response=list[dict], auth=allow("rems.manage"))
+@router.get("/rems-forms", response=list[RemsFormOut], auth=allow("rems.manage"))
 def rems_forms(request: ClinicRequest, page: PageNumber = 1):
     """Every overdue and due form (oldest due first), then one page of submitted ones."""
     today = clinic_today(request.auth.clinic)
@@ -539,7 +562,9 @@ class SubmittedIn(Schema):
     submitted_on: date
 
 
-@router.post("/rems-forms/{form_id}/submitted", response=dict, auth=allow("rems.manage"))
+@router.post(
+    "/rems-forms/{form_id}/submitted", response=RemsSubmittedOut, auth=allow("rems.manage")
+)
 def rems_submitted(request: ClinicRequest, form_id: int, payload: SubmittedIn):
     form = get_rems_form_for(request.auth, form_id)
     rems.mark_submitted(actor=request.auth, form=form, submitted_on=payload.submitted_on)
