@@ -81,6 +81,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Follow-up calls after dosing: nurses and physicians call; admins see the work list.
     "followup.call": frozenset({P, N}),
     "followup.view": frozenset({A, P, N}),
+    # Creating clinics: the platform's administrator (a Django superuser), no clinic role.
+    "platform.manage": frozenset(),
 }
 
 
