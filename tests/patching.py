@@ -18,9 +18,16 @@ import pytest
 def patch_everywhere(
     monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str, value: Any
 ) -> None:
-    original = getattr(module, name)
     prefix = module.__name__ + "."
-    for loaded_name, loaded in list(sys.modules.items()):
-        if loaded is module or loaded_name.startswith(prefix):
-            if loaded is not None and loaded.__dict__.get(name) is original:
-                monkeypatch.setattr(loaded, name, value)
+    modules = [
+        loaded
+        for loaded_name, loaded in sorted(sys.modules.items())
+        if loaded is not None and (loaded is module or loaded_name.startswith(prefix))
+    ]
+    holders = [m for m in modules if name in m.__dict__]
+    if not holders:
+        raise AttributeError(f"{module.__name__} and its submodules have no {name!r}")
+    original = module.__dict__.get(name, holders[0].__dict__[name])
+    for holder in holders:
+        if holder.__dict__[name] is original:
+            monkeypatch.setattr(holder, name, value)
