@@ -13,7 +13,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
@@ -32,6 +31,7 @@ from ketaclinic.clinical.eligibility import (
 )
 from ketaclinic.datadirs import clinic_data_dirs
 from ketaclinic.links import mail_form_link
+from ketaclinic.measures.models import Response
 from ketaclinic.patients.models import Condition, Medication, Patient, PatientStatus
 from ketaclinic.screening import intake as intake_rules
 from ketaclinic.screening.consent import (
@@ -163,12 +163,8 @@ def _measures_query(build: Any) -> Any:
     screening decides on (see _latest_cssrs, which fails closed).
     """
     try:
-        response_model = apps.get_model("measures", "Response")
-    except LookupError:
-        return None
-    try:
         with transaction.atomic():
-            return build(response_model)
+            return build(Response)
     except DatabaseError:
         return None
 
@@ -179,9 +175,8 @@ def _latest_cssrs(patient: Patient) -> tuple[str, datetime] | None:
     A database error propagates: a screening must not silently fall back to an older
     risk when the newer one could not be read.
     """
-    response_model = apps.get_model("measures", "Response")
     found = (
-        response_model.objects.filter(
+        Response.objects.filter(
             clinic_id=patient.clinic_id, patient_id=patient.pk, instrument="cssrs_screen"
         )
         .exclude(severity="")
