@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test lint bench clean fhir-validator
+.PHONY: install run test lint checks openapi-snapshot bench clean fhir-validator
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -38,6 +38,8 @@ fhir-validator:
 
 test: install fhir-validator
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(MAKE) --no-print-directory checks
 	$(VENV)/bin/mypy --strict src/ketaclinic/clinical
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n $(PYTEST_WORKERS)
@@ -47,6 +49,18 @@ lint: install
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy --strict src/ketaclinic/clinical
 	$(VENV)/bin/lint-imports
+	$(MAKE) --no-print-directory checks
+
+# What a deployment would refuse: a model change without its migration, and settings that
+# are unsafe in production (run with production settings: DEBUG off, a real-length key).
+checks: install
+	$(PY) -m ketaclinic makemigrations --check --dry-run
+	KETACLINIC_DEBUG= KETACLINIC_SECRET_KEY=checks-only-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
+		KETACLINIC_BASE_URL=https://clinic.example $(PY) -m ketaclinic check --deploy --fail-level ERROR
+
+# After an intended API change: rewrite tests/snapshots/openapi.json (commit the diff).
+openapi-snapshot: install
+	KETACLINIC_UPDATE_SNAPSHOT=1 $(PY) -m pytest -q -n 0 tests/test_openapi_snapshot.py
 
 bench: install
 	@command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || echo "bench/load.py needs wrk (apt-get install wrk)"

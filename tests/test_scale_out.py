@@ -21,6 +21,7 @@ from ketaclinic.measures.models import Alert
 from ketaclinic.patients.models import Patient
 from tests.measures.conftest import PHQ9_URL, post
 from tests.measures.test_alerts import ITEM9
+from tests.patching import patch_everywhere
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,7 +60,7 @@ def test_two_workers_send_each_alert_email_once(api_client, staff, clinic, monke
     def down(**kwargs):
         raise ConnectionRefusedError("mail server down when the alerts opened")
 
-    monkeypatch.setattr(services, "send_mail", down)
+    patch_everywhere(monkeypatch, services, "send_mail", down)
     nurse = api_client(staff["nurse"])
     for n in range(6):
         patient = Patient.objects.create(
@@ -84,7 +85,7 @@ def test_two_workers_send_each_alert_email_once(api_client, staff, clinic, monke
         sent.append(subject)
         return 1
 
-    monkeypatch.setattr(services, "send_mail", slow_mail)
+    patch_everywhere(monkeypatch, services, "send_mail", slow_mail)
     later = timezone.now() + timedelta(minutes=5)
     assert _two_workers(lambda: services.notify_unnotified_alerts(later)) == []
     assert len(sent) == 6

@@ -17,6 +17,7 @@ from ketaclinic import limits
 from ketaclinic.accounts import token_cache
 from ketaclinic.accounts.access import Actor, actor_for, require_api
 from ketaclinic.accounts.models import ApiToken, hash_token
+from ketaclinic.accounts.roles import permission
 from ketaclinic.api_safety import refuse_unstorable
 from ketaclinic.audit.services import record
 
@@ -60,7 +61,7 @@ class Allow(HttpBearer):
 
     def __init__(self, action: str) -> None:
         super().__init__()
-        self.action = action
+        self.action = action if action == "undeclared" else permission(action)
 
     def __call__(self, request: HttpRequest) -> Actor | None:
         header = request.headers.get("Authorization", "")

@@ -29,6 +29,7 @@ from ketaclinic.inventory.rules import loss_deadlines
 from ketaclinic.patients.models import Patient
 from tests.conftest import PASSWORD
 from tests.inventory.conftest import actor, make_session, witness_request
+from tests.patching import patch_everywhere
 
 pytestmark = pytest.mark.django_db
 
@@ -955,7 +956,7 @@ def test_a_correction_posted_at_the_same_time_as_another_is_refused(
             )
         return witness
 
-    monkeypatch.setattr(services, "_cosigned", meanwhile_someone_corrects_it)
+    patch_everywhere(monkeypatch, services, "_cosigned", meanwhile_someone_corrects_it)
     with pytest.raises(ValidationError, match="already been corrected"):
         services.correct_entry(
             actor=nurse,

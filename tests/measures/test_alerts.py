@@ -12,6 +12,7 @@ from ketaclinic.measures import services
 from ketaclinic.measures.models import Alert, Response
 from ketaclinic.outcomes.upkeep import refresh_patients
 from tests.measures.conftest import PHQ9_URL, post
+from tests.patching import patch_everywhere
 
 pytestmark = pytest.mark.django_db
 
@@ -406,7 +407,7 @@ def test_a_failed_email_is_retried_by_the_worker_until_it_goes(
     def down(*args, **kwargs):
         raise ConnectionRefusedError("mail server down")
 
-    monkeypatch.setattr(services, "send_mail", down)
+    patch_everywhere(monkeypatch, services, "send_mail", down)
     with django_capture_on_commit_callbacks(execute=True):
         alert = open_alert(api_client(staff["nurse"]), patient)
     alert.refresh_from_db()

@@ -15,6 +15,7 @@ from django.utils import timezone
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.measures import services
 from ketaclinic.measures.models import Alert, LinkToken, QuestionnaireLink, Response, Schedule
+from tests.patching import patch_everywhere
 
 pytestmark = pytest.mark.django_db
 
@@ -309,7 +310,7 @@ def test_a_link_that_expires_while_the_answers_are_sent_says_expired_not_used(
         QuestionnaireLink.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
         return found
 
-    monkeypatch.setattr(services, "find_link", expires_after_the_page_reads_it)
+    patch_everywhere(monkeypatch, services, "find_link", expires_after_the_page_reads_it)
     page = Client().post(f"/q/{token}/", PHQ9_CALM)
     assert calls[0] == "valid"
     assert page.status_code == 410
@@ -330,7 +331,7 @@ def test_a_link_spent_between_reading_and_storing_says_used(
         QuestionnaireLink.objects.update(used_at=timezone.now())  # another tab submitted
         return found
 
-    monkeypatch.setattr(services, "find_link", read_then_spent_elsewhere)
+    patch_everywhere(monkeypatch, services, "find_link", read_then_spent_elsewhere)
     with pytest.raises(services.LinkUnavailable) as err:
         services.submit_link(raw=token, answers={"phq9": [0] * 9})
     assert err.value.state == "used"

@@ -11,6 +11,7 @@ from django.utils import timezone
 from ketaclinic.accounts.access import Actor
 from ketaclinic.scheduling import services
 from ketaclinic.scheduling.models import OpeningHours, Room, StaffHours
+from tests.patching import patch_everywhere
 
 
 def actor(membership) -> Actor:
@@ -75,6 +76,6 @@ def as_if_today(monkeypatch):
     """as_if_today(day): the clinic's today is `day` (check-in is only possible on the day)."""
 
     def _pretend(day: date) -> None:
-        monkeypatch.setattr(services, "clinic_today", lambda clinic: day)
+        patch_everywhere(monkeypatch, services, "clinic_today", lambda clinic: day)
 
     return _pretend

@@ -14,6 +14,7 @@ from ketaclinic.clinical.eligibility import load_rulesets
 from ketaclinic.patients.models import Patient
 from ketaclinic.screening import services
 from ketaclinic.screening.models import Consent, IntakeVersion, Screening
+from tests.patching import patch_everywhere
 
 pytestmark = pytest.mark.django_db
 
@@ -217,7 +218,9 @@ class TestCreateScreening:
                 ),
             }
         )
-        monkeypatch.setattr(services, "rulesets", lambda: {**original, "ketamine-iv-mood": changed})
+        patch_everywhere(
+            monkeypatch, services, "rulesets", lambda: {**original, "ketamine-iv-mood": changed}
+        )
         second = screen(nurse, with_intake).json()
         assert (second["ruleset_version"], second["findings"]) == (2, [])
         again = doctor.get(f"/api/v1/screenings/{first['id']}").json()

@@ -2,9 +2,10 @@
 
 from datetime import datetime
 
-from django.http import Http404, HttpRequest
+from django.http import Http404
 from ninja import Router, Schema
 
+from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.accounts.models import ApiToken
 from ketaclinic.api_auth import allow
 from ketaclinic.audit.services import record
@@ -22,12 +23,12 @@ class TokenOut(Schema):
 
 
 @router.get("", response=list[TokenOut], auth=allow("account.tokens"))
-def list_tokens(request: HttpRequest):  # type: ignore[no-untyped-def]
+def list_tokens(request: ClinicRequest):  # type: ignore[no-untyped-def]
     return list(ApiToken.objects.filter(membership=request.auth.membership).order_by("-created_at"))
 
 
 @router.post("/{token_id}/revoke", response=TokenOut, auth=allow("account.tokens"))
-def revoke_token(request: HttpRequest, token_id: int) -> ApiToken:
+def revoke_token(request: ClinicRequest, token_id: int) -> ApiToken:
     actor = request.auth
     token = ApiToken.objects.filter(pk=token_id, membership=actor.membership).first()
     if token is None:

@@ -66,6 +66,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "ledger.record": frozenset({P, N}),
     "ledger.report": frozenset({A}),
     "ledger.view": frozenset({A, P, N}),  # see the ledger, balances, losses (record or report)
+    # A theft or loss report's follow-up (DEA notified, Form 106 filed): who sees losses.
+    "loss.record": frozenset({A, P, N}),
     # Set-up: register drug products and storage locations (no ledger entry is written).
     "inventory.setup": frozenset({A, P, N}),
     # Treatment sessions: nurses and physicians chart them; REMS forms are tracked by staff.
@@ -96,17 +98,37 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "patient.restrict": frozenset({A}),
     "breakglass.open": frozenset({A, P, N, T, F}),
     "breakglass.review": frozenset({A}),
+    # Creating clinics: the platform's administrator (a Django superuser), no clinic role.
+    "platform.manage": frozenset(),
 }
 
 
 def may(role: Role | str | None, action: str) -> bool:
-    """True when `role` may perform `action`; an action missing from the table is refused."""
+    """True when `role` may perform `action`; an action missing from the table is a ValueError."""
+    if action == "undeclared":  # the API's default for a route that declares no action
+        return False
+    allowed = PERMISSIONS[permission(action)]
     if role is None:
         return False
-    allowed = PERMISSIONS.get(action, frozenset())
     return Role(role) in allowed
 
 
 def actions_for(role: Role | str) -> frozenset[str]:
     """Every action a role may perform (for templates that hide what is not allowed)."""
     return frozenset(action for action, roles in PERMISSIONS.items() if Role(role) in roles)
+
+
+# The actions as a closed vocabulary, made from the table so the two cannot drift:
+# `Permission.CLINICAL_VIEW == "clinical.view"`. `require`, `allow` and `may` refuse an
+# action that is not here (ValueError), so a misspelt action fails when its module is
+# imported (decorators) or on first use, instead of silently refusing everyone.
+Permission = StrEnum(  # type: ignore[misc]
+    "Permission", [(action.replace(".", "_").upper(), action) for action in PERMISSIONS]
+)
+
+
+def permission(action: str) -> str:
+    """`action` when it is in the role table; ValueError naming it otherwise."""
+    if action not in PERMISSIONS:
+        raise ValueError(f"{action!r} is not an action in accounts/roles.py")
+    return action

@@ -19,7 +19,7 @@ from django_otp import match_token
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from ketaclinic.accounts.access import SESSION_CLINIC_KEY, require
+from ketaclinic.accounts.access import SESSION_CLINIC_KEY, ClinicRequest, require
 from ketaclinic.accounts.forms import ClinicSettingsForm, OtpForm, StaffForm, TokenForm
 from ketaclinic.accounts.models import ApiToken, Membership, User
 from ketaclinic.accounts.roles import Role
@@ -151,8 +151,8 @@ def _qr_svg(data: str) -> str:
 
 
 @require("staff.manage")
-def staff(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def staff(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     form = StaffForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -196,8 +196,8 @@ def _staff_page(request: HttpRequest, actor: Any, form: StaffForm) -> HttpRespon
 
 @require_POST
 @require("staff.manage")
-def staff_deactivate(request: HttpRequest, membership_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def staff_deactivate(request: ClinicRequest, membership_id: int) -> HttpResponse:
+    actor = request.actor
     membership = get_object_or_404(Membership, pk=membership_id, clinic=actor.clinic)
     try:
         deactivate_staff(actor=actor, membership=membership)
@@ -210,8 +210,8 @@ def staff_deactivate(request: HttpRequest, membership_id: int) -> HttpResponse:
 
 @require_POST
 @require("staff.manage")
-def clinic_settings(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def clinic_settings(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     form = ClinicSettingsForm(request.POST)
     if form.is_valid():
         set_two_factor_requirement(
@@ -226,9 +226,9 @@ def clinic_settings(request: HttpRequest) -> HttpResponse:
 
 
 @require("account.tokens")
-def tokens(request: HttpRequest) -> HttpResponse:
+def tokens(request: ClinicRequest) -> HttpResponse:
     """Every staff member manages their own API tokens (tablets, integrations)."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     form = TokenForm(request.POST or None)
     new_token = None
     if request.method == "POST" and form.is_valid():
@@ -256,8 +256,8 @@ def tokens(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @require("account.tokens")
-def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def token_revoke(request: ClinicRequest, token_id: int) -> HttpResponse:
+    actor = request.actor
     token = get_object_or_404(ApiToken, pk=token_id, membership=actor.membership)
     token.revoke()
     record(actor, "revoke", obj=token)

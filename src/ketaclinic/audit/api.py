@@ -2,10 +2,10 @@
 
 from datetime import date, datetime
 
-from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from ninja.pagination import paginate
 
+from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
 from ketaclinic.api_safety import PageNumbers, RecordId
 from ketaclinic.audit.queries import events_for
@@ -40,7 +40,7 @@ class EventOut(Schema):
 
 @router.get("/events", response=list[EventOut], auth=allow("audit.view"))
 @paginate(PageNumbers, page_size=50)
-def list_events(request: HttpRequest, filters: Query[EventFilters]):  # type: ignore[no-untyped-def]
+def list_events(request: ClinicRequest, filters: Query[EventFilters]):  # type: ignore[no-untyped-def]
     return events_for(
         request.auth,
         patient_id=filters.patient,

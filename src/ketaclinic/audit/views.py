@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from django import forms
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 
-from ketaclinic.accounts.access import require
+from ketaclinic.accounts.access import ClinicRequest, require
 from ketaclinic.audit.queries import events_for
 from ketaclinic.audit.services import health_warnings
 
@@ -18,8 +18,8 @@ class AuditFilterForm(forms.Form):
 
 
 @require("audit.view")
-def audit_log(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def audit_log(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     form = AuditFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     events = events_for(

@@ -10,9 +10,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from django.http import Http404, HttpRequest
+from django.http import Http404
 from ninja import Field, Router, Schema, Status
 
+from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
 from ketaclinic.audit.services import record
 from ketaclinic.integration import circles, notes, planning, plans
@@ -141,8 +142,8 @@ def _private_out(note: PsychotherapyNote, author: Any) -> dict[str, Any]:
     response=list[IntegrationNoteOut],
     auth=allow("integration.view"),
 )
-def list_notes(request: HttpRequest, patient_id: int) -> list[dict[str, Any]]:
-    actor = request.auth  # type: ignore[attr-defined]
+def list_notes(request: ClinicRequest, patient_id: int) -> list[dict[str, Any]]:
+    actor = request.auth
     patient = get_patient_for(actor, patient_id, "integration.view")
     rows = [
         _progress_out(n)
@@ -162,8 +163,8 @@ def list_notes(request: HttpRequest, patient_id: int) -> list[dict[str, Any]]:
     response={201: IntegrationNoteOut},
     auth=allow("integration.note"),
 )
-def create_note(request: HttpRequest, patient_id: int, payload: IntegrationNoteIn) -> Status:
-    actor = request.auth  # type: ignore[attr-defined]
+def create_note(request: ClinicRequest, patient_id: int, payload: IntegrationNoteIn) -> Status:
+    actor = request.auth
     patient = get_patient_for(actor, patient_id, "integration.note")
     if payload.kind == "psychotherapy":
         note = notes.write_psychotherapy_note(
@@ -192,16 +193,16 @@ def create_note(request: HttpRequest, patient_id: int, payload: IntegrationNoteI
 
 
 @router.get("/notes/{note_id}", response=IntegrationNoteOut, auth=allow("integration.view"))
-def get_note(request: HttpRequest, note_id: int) -> dict[str, Any]:
-    actor = request.auth  # type: ignore[attr-defined]
+def get_note(request: ClinicRequest, note_id: int) -> dict[str, Any]:
+    actor = request.auth
     note = notes.get_progress_note(actor, note_id)
     record(actor, "view", patient_id=note.patient_id, obj=note)
     return _progress_out(note)
 
 
 @router.post("/notes/{note_id}/sign", response=IntegrationNoteOut, auth=allow("integration.note"))
-def sign_note(request: HttpRequest, note_id: int) -> dict[str, Any]:
-    actor = request.auth  # type: ignore[attr-defined]
+def sign_note(request: ClinicRequest, note_id: int) -> dict[str, Any]:
+    actor = request.auth
     note = notes.sign_progress_note(actor=actor, note=notes.get_progress_note(actor, note_id))
     return _progress_out(notes.get_progress_note(actor, note.pk))
 
@@ -211,8 +212,8 @@ def sign_note(request: HttpRequest, note_id: int) -> dict[str, Any]:
     response={201: IntegrationNoteOut},
     auth=allow("integration.note"),
 )
-def amend_note(request: HttpRequest, note_id: int, payload: IntegrationAmendIn) -> Status:
-    actor = request.auth  # type: ignore[attr-defined]
+def amend_note(request: ClinicRequest, note_id: int, payload: IntegrationAmendIn) -> Status:
+    actor = request.auth
     note = notes.get_progress_note(actor, note_id)
     notes.amend_progress_note(actor=actor, note=note, reason=payload.reason, text=payload.text)
     return Status(201, _progress_out(notes.get_progress_note(actor, note.pk)))
@@ -221,8 +222,8 @@ def amend_note(request: HttpRequest, note_id: int, payload: IntegrationAmendIn) 
 @router.get(
     "/psychotherapy-notes/{note_id}", response=IntegrationNoteOut, auth=allow("psychotherapy.note")
 )
-def get_private_note(request: HttpRequest, note_id: int) -> dict[str, Any]:
-    actor = request.auth  # type: ignore[attr-defined]
+def get_private_note(request: ClinicRequest, note_id: int) -> dict[str, Any]:
+    actor = request.auth
     note = notes.get_own_psychotherapy_note(actor, note_id)
     notes.audit_read(actor, note)
     return _private_out(note, actor.user)
@@ -232,9 +233,9 @@ def get_private_note(request: HttpRequest, note_id: int) -> dict[str, Any]:
     "/psychotherapy-notes/{note_id}", response=IntegrationNoteOut, auth=allow("psychotherapy.note")
 )
 def edit_private_note(
-    request: HttpRequest, note_id: int, payload: IntegrationPrivateEditIn
+    request: ClinicRequest, note_id: int, payload: IntegrationPrivateEditIn
 ) -> dict[str, Any]:
-    actor = request.auth  # type: ignore[attr-defined]
+    actor = request.auth
     note = notes.get_own_psychotherapy_note(actor, note_id)
     note = notes.edit_psychotherapy_note(actor=actor, note=note, text=payload.text)
     return _private_out(note, actor.user)
@@ -246,9 +247,9 @@ def edit_private_note(
     auth=allow("psychotherapy.note"),
 )
 def release_private_note(
-    request: HttpRequest, note_id: int, payload: IntegrationReleaseIn
+    request: ClinicRequest, note_id: int, payload: IntegrationReleaseIn
 ) -> Status:
-    actor = request.auth  # type: ignore[attr-defined]
+    actor = request.auth
     note = notes.get_own_psychotherapy_note(actor, note_id)
     release = notes.release_psychotherapy_note(
         actor=actor,
@@ -357,8 +358,8 @@ def _plan_out(plan: TreatmentPlan, patient: Patient) -> dict[str, Any]:
 @router.get(
     "/patients/{patient_id}/plan", response=IntegrationPlanOut, auth=allow("integration.view")
 )
-def get_plan(request: HttpRequest, patient_id: int) -> dict[str, Any]:
-    actor = request.auth  # type: ignore[attr-defined]
+def get_plan(request: ClinicRequest, patient_id: int) -> dict[str, Any]:
+    actor = request.auth
     patient = get_patient_for(actor, patient_id, "integration.view")
     plan = TreatmentPlan.objects.filter(patient=patient, clinic=actor.clinic).first()
     if plan is None:
@@ -370,8 +371,8 @@ def get_plan(request: HttpRequest, patient_id: int) -> dict[str, Any]:
 @router.put(
     "/patients/{patient_id}/plan", response=IntegrationPlanOut, auth=allow("integration.plan")
 )
-def put_plan(request: HttpRequest, patient_id: int, payload: IntegrationPlanIn) -> dict[str, Any]:
-    actor = request.auth  # type: ignore[attr-defined]
+def put_plan(request: ClinicRequest, patient_id: int, payload: IntegrationPlanIn) -> dict[str, Any]:
+    actor = request.auth
     patient = get_patient_for(actor, patient_id, "integration.plan")
     plan = plans.save_plan(
         actor=actor,
@@ -389,8 +390,10 @@ def put_plan(request: HttpRequest, patient_id: int, payload: IntegrationPlanIn) 
     response={201: IntegrationHomeworkOut},
     auth=allow("integration.plan"),
 )
-def post_homework(request: HttpRequest, patient_id: int, payload: IntegrationHomeworkIn) -> Status:
-    actor = request.auth  # type: ignore[attr-defined]
+def post_homework(
+    request: ClinicRequest, patient_id: int, payload: IntegrationHomeworkIn
+) -> Status:
+    actor = request.auth
     patient = get_patient_for(actor, patient_id, "integration.plan")
     homework = plans.add_homework(actor=actor, patient=patient, **payload.dict())
     return Status(201, _homework_out(homework))
@@ -399,8 +402,8 @@ def post_homework(request: HttpRequest, patient_id: int, payload: IntegrationHom
 @router.post(
     "/homework/{homework_id}/done", response=IntegrationHomeworkOut, auth=allow("integration.plan")
 )
-def homework_done(request: HttpRequest, homework_id: int) -> dict[str, Any]:
-    actor = request.auth  # type: ignore[attr-defined]
+def homework_done(request: ClinicRequest, homework_id: int) -> dict[str, Any]:
+    actor = request.auth
     homework = Homework.objects.for_clinic(actor.clinic).filter(pk=homework_id).first()
     if homework is None:
         raise Http404("No such practice.")
@@ -427,9 +430,9 @@ class IntegrationFormatOut(Schema):
     auth=allow("integration.circle"),
 )
 def put_format(
-    request: HttpRequest, appointment_id: int, payload: IntegrationFormatIn
+    request: ClinicRequest, appointment_id: int, payload: IntegrationFormatIn
 ) -> dict[str, Any]:
-    actor = request.auth  # type: ignore[attr-defined]
+    actor = request.auth
     appointment = Appointment.objects.for_clinic(actor.clinic).filter(pk=appointment_id).first()
     if appointment is None:
         raise Http404("No such session.")
@@ -499,12 +502,12 @@ def _circle_out(circle: Any) -> dict[str, Any]:
 @router.post(
     "/integration/circles", response={201: IntegrationCircleOut}, auth=allow("integration.circle")
 )
-def post_circle(request: HttpRequest, payload: IntegrationCircleIn) -> Status:
+def post_circle(request: ClinicRequest, payload: IntegrationCircleIn) -> Status:
     from django.core.exceptions import ValidationError
 
     from ketaclinic.accounts.models import Membership
 
-    actor = request.auth  # type: ignore[attr-defined]
+    actor = request.auth
     therapist = Membership.objects.filter(clinic=actor.clinic, pk=payload.therapist_id).first()
     room = Room.objects.for_clinic(actor.clinic).filter(pk=payload.room_id).first()
     if therapist is None:
@@ -535,11 +538,11 @@ def post_circle(request: HttpRequest, payload: IntegrationCircleIn) -> Status:
     auth=allow("integration.attend"),
 )
 def post_attendance(
-    request: HttpRequest, circle_id: int, payload: IntegrationAttendanceIn
+    request: ClinicRequest, circle_id: int, payload: IntegrationAttendanceIn
 ) -> dict[str, Any]:
     from django.core.exceptions import ValidationError
 
-    actor = request.auth  # type: ignore[attr-defined]
+    actor = request.auth
     circle = circles.get_circle_for(actor, circle_id, "integration.attend")
     try:
         marks = {int(k): v for k, v in payload.attendance.items()}
@@ -584,8 +587,8 @@ def _planned_out(row: planning.PlannedRow) -> dict[str, Any]:
 @router.get(
     "/integration/worklist", response=IntegrationWorklistOut, auth=allow("integration.view")
 )
-def worklist(request: HttpRequest) -> dict[str, Any]:
-    actor = request.auth  # type: ignore[attr-defined]
+def worklist(request: ClinicRequest) -> dict[str, Any]:
+    actor = request.auth
     mine = actor.membership if actor.role == "therapist" else None
     missed = planning.missed_for(actor.clinic, mine)
     due = notes.notes_due(actor) if actor.may("integration.note") else []
@@ -605,8 +608,8 @@ def worklist(request: HttpRequest) -> dict[str, Any]:
     response=list[IntegrationPlannedOut],
     auth=allow("integration.view"),
 )
-def course_integration(request: HttpRequest, course_id: int) -> list[dict[str, Any]]:
-    actor = request.auth  # type: ignore[attr-defined]
+def course_integration(request: ClinicRequest, course_id: int) -> list[dict[str, Any]]:
+    actor = request.auth
     rows = planning.planned_rows(
         planning.planned_for(actor.clinic).filter(course_id=course_id)[:100]
     )

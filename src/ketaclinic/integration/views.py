@@ -8,12 +8,12 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from ketaclinic.accounts.access import require
+from ketaclinic.accounts.access import ClinicRequest, require
 from ketaclinic.accounts.models import Membership
 from ketaclinic.audit.services import record
 from ketaclinic.integration import circles, notes, planning, plans
@@ -76,9 +76,9 @@ def _caseload_ids(actor: Any) -> list[int]:
 
 
 @require("integration.view")
-def workspace(request: HttpRequest) -> HttpResponse:
+def workspace(request: ClinicRequest) -> HttpResponse:
     """Today and this week, notes due, overdue integration, open risk alerts (fixed cost)."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     now = timezone.now()
     tz = actor.clinic.tz
     today = timezone.localdate(timezone=tz)
@@ -209,8 +209,8 @@ def _timeline(actor: Any, patient: Patient) -> dict[str, Any]:
 
 
 @require("integration.view")
-def patient_timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def patient_timeline(request: ClinicRequest, patient_id: int) -> HttpResponse:
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "integration.view")
     plan = TreatmentPlan.objects.filter(patient=patient, clinic=actor.clinic).first()
     progress_rows = list(notes.progress_notes(actor, patient)[:LIST])
@@ -250,8 +250,8 @@ def _therapy_appointments(actor: Any, patient: Patient) -> list[Appointment]:
 
 
 @require("integration.note")
-def progress_note_new(request: HttpRequest, patient_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def progress_note_new(request: ClinicRequest, patient_id: int) -> HttpResponse:
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "integration.note")
     appointments = _therapy_appointments(actor, patient)
     initial = {"template": "dap", "risk": "none"}
@@ -303,8 +303,8 @@ def progress_note_new(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 @require("integration.view")
-def progress_note(request: HttpRequest, note_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def progress_note(request: ClinicRequest, note_id: int) -> HttpResponse:
+    actor = request.actor
     note = notes.get_progress_note(actor, note_id)
     mine = note.author_id == actor.user.pk and actor.may("integration.note")
     amend_form = (
@@ -355,8 +355,8 @@ def progress_note(request: HttpRequest, note_id: int) -> HttpResponse:
 
 
 @require("psychotherapy.note")
-def private_note_new(request: HttpRequest, patient_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def private_note_new(request: ClinicRequest, patient_id: int) -> HttpResponse:
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "psychotherapy.note")
     form = PsychotherapyNoteForm(request.POST if request.method == "POST" else None)
     appointment = request.GET.get("appointment")
@@ -382,9 +382,9 @@ def private_note_new(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 @require("integration.view")
-def private_note(request: HttpRequest, note_id: int) -> HttpResponse:
+def private_note(request: ClinicRequest, note_id: int) -> HttpResponse:
     """The author's own psychotherapy note; 404 for everybody else (admin included)."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     note = notes.get_own_psychotherapy_note(actor, note_id)
     edit_form = PsychotherapyNoteForm(
         request.POST if request.POST.get("action") == "edit" else None, initial={"text": note.text}
@@ -431,8 +431,8 @@ def _instrument_choices() -> list[tuple[str, str]]:
 
 
 @require("integration.plan")
-def plan_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def plan_edit(request: ClinicRequest, patient_id: int) -> HttpResponse:
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "integration.plan")
     plan = TreatmentPlan.objects.filter(patient=patient, clinic=actor.clinic).first()
     goals = list(plan.goals.all()) if plan else []
@@ -525,8 +525,8 @@ def plan_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_POST
 @require("integration.plan")
-def homework_add(request: HttpRequest, patient_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def homework_add(request: ClinicRequest, patient_id: int) -> HttpResponse:
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "integration.plan")
     form = HomeworkForm(request.POST)
     if form.is_valid():
@@ -544,8 +544,8 @@ def homework_add(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_POST
 @require("integration.plan")
-def homework_done(request: HttpRequest, homework_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def homework_done(request: ClinicRequest, homework_id: int) -> HttpResponse:
+    actor = request.actor
     homework = Homework.objects.for_clinic(actor.clinic).filter(pk=homework_id).first()
     if homework is None:
         raise Http404("No such practice.")
@@ -556,8 +556,8 @@ def homework_done(request: HttpRequest, homework_id: int) -> HttpResponse:
 
 @require_POST
 @require("integration.plan")
-def goal_rate(request: HttpRequest, goal_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def goal_rate(request: ClinicRequest, goal_id: int) -> HttpResponse:
+    actor = request.actor
     goal = (
         PlanGoal.objects.filter(pk=goal_id, plan__clinic=actor.clinic)
         .select_related("plan")
@@ -583,9 +583,9 @@ def goal_rate(request: HttpRequest, goal_id: int) -> HttpResponse:
 
 
 @require("integration.circle")
-def session_format(request: HttpRequest, appointment_id: int) -> HttpResponse:
+def session_format(request: ClinicRequest, appointment_id: int) -> HttpResponse:
     """In person or video (with its meeting link) for one preparation/integration session."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     appointment = (
         Appointment.objects.for_clinic(actor.clinic)
         .filter(pk=appointment_id, kind__in=THERAPY_KINDS)
@@ -642,8 +642,8 @@ def _circle_form_choices(actor: Any) -> dict[str, Any]:
 
 
 @require("schedule.view")
-def circle_list(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def circle_list(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     now = timezone.now()
     rows = list(
         circles.circles_for(actor.clinic)
@@ -690,8 +690,8 @@ def circle_list(request: HttpRequest) -> HttpResponse:
 
 
 @require("schedule.view")
-def circle_detail(request: HttpRequest, circle_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def circle_detail(request: ClinicRequest, circle_id: int) -> HttpResponse:
+    actor = request.actor
     circle = circles.get_circle_for(actor, circle_id, "schedule.view")
     seats = list(circle.seats.select_related("patient"))
     seated = {s.patient_id for s in seats}

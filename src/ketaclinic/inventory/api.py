@@ -1,10 +1,10 @@
 """Controlled-substance ledger API: /api/v1/inventory/…"""
 
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
 from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
+from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
 from ketaclinic.api_safety import PageNumbers
 from ketaclinic.audit.services import record
@@ -54,20 +54,20 @@ def _in_clinic(fetch, actor, pk, field: str, action: str = "ledger.record"):  # 
 
 
 @router.post("/inventory/products", response={201: ProductOut}, auth=allow("inventory.setup"))
-def create_product(request: HttpRequest, payload: ProductIn) -> Status:
+def create_product(request: ClinicRequest, payload: ProductIn) -> Status:
     product = services.create_product(actor=request.auth, **payload.dict())
     return Status(201, product)
 
 
 @router.get("/inventory/products", response=list[ProductOut], auth=allow("ledger.view"))
-def list_products(request: HttpRequest):  # type: ignore[no-untyped-def]
+def list_products(request: ClinicRequest):  # type: ignore[no-untyped-def]
     from ketaclinic.inventory.models import Product
 
     return list(Product.objects.for_clinic(request.auth.clinic).order_by("name"))
 
 
 @router.post("/inventory/receipts", response={201: EntryOut}, auth=allow("ledger.record"))
-def create_receipt(request: HttpRequest, payload: ReceiptIn) -> Status:
+def create_receipt(request: ClinicRequest, payload: ReceiptIn) -> Status:
     actor = request.auth
     product = _in_clinic(get_product_for, actor, payload.product, "product")
     location = (
@@ -91,7 +91,7 @@ def create_receipt(request: HttpRequest, payload: ReceiptIn) -> Status:
 
 
 @router.get("/inventory/balances", response=list[BalanceOut], auth=allow("ledger.view"))
-def list_balances(request: HttpRequest):  # type: ignore[no-untyped-def]
+def list_balances(request: ClinicRequest):  # type: ignore[no-untyped-def]
     return [
         {
             "product": b.product.pk,
@@ -112,7 +112,7 @@ def list_balances(request: HttpRequest):  # type: ignore[no-untyped-def]
 
 
 @router.post("/inventory/waste", response={201: EntryOut}, auth=allow("ledger.record"))
-def create_waste(request: HttpRequest, payload: WasteIn) -> Status:
+def create_waste(request: ClinicRequest, payload: WasteIn) -> Status:
     actor = request.auth
     lot = _in_clinic(get_lot_for, actor, payload.lot, "lot")
     location = (
@@ -135,7 +135,7 @@ def create_waste(request: HttpRequest, payload: WasteIn) -> Status:
 
 
 @router.post("/inventory/waste/{entry_id}/witness", response=EntryOut, auth=allow("ledger.record"))
-def witness_waste(request: HttpRequest, entry_id: int, payload: WitnessIn):  # type: ignore[no-untyped-def]
+def witness_waste(request: ClinicRequest, entry_id: int, payload: WitnessIn):  # type: ignore[no-untyped-def]
     actor = request.auth
     entry = get_entry_for(actor, entry_id, "ledger.record")
     return services.confirm_waste_witness(
@@ -149,7 +149,7 @@ def witness_waste(request: HttpRequest, entry_id: int, payload: WitnessIn):  # t
 
 
 @router.post("/inventory/counts", response={201: CountOut}, auth=allow("ledger.record"))
-def create_count(request: HttpRequest, payload: CountIn) -> Status:
+def create_count(request: ClinicRequest, payload: CountIn) -> Status:
     actor = request.auth
     location = (
         _in_clinic(get_location_for, actor, payload.location, "location")
@@ -179,7 +179,7 @@ def create_count(request: HttpRequest, payload: CountIn) -> Status:
 class AuditedLedgerPage(PageNumbers):
     """Page numbers; the page read is audited with the patients whose doses it shows."""
 
-    def paginate_queryset(self, queryset, pagination, request, **params):  # type: ignore[no-untyped-def]
+    def paginate_queryset(self, queryset, pagination, request: ClinicRequest, **params):  # type: ignore[no-untyped-def]
         page = super().paginate_queryset(queryset, pagination, request, **params)
         patient_ids = sorted({e.patient_id for e in page["items"] if e.patient_id})
         record(request.auth, "view", detail={"view": "ledger", "patients": patient_ids})
@@ -188,7 +188,7 @@ class AuditedLedgerPage(PageNumbers):
 
 @router.get("/inventory/ledger", response=list[EntryOut], auth=allow("ledger.view"))
 @paginate(AuditedLedgerPage, page_size=50)
-def list_ledger(request: HttpRequest, filters: Query[LedgerFilters]):  # type: ignore[no-untyped-def]
+def list_ledger(request: ClinicRequest, filters: Query[LedgerFilters]):  # type: ignore[no-untyped-def]
     return services.ledger_entries(
         request.auth.clinic,
         product=filters.product,
@@ -203,7 +203,7 @@ def _location(actor, pk):  # type: ignore[no-untyped-def]
 
 
 @router.post("/inventory/administrations", response={201: EntryOut}, auth=allow("ledger.record"))
-def create_administration(request: HttpRequest, payload: AdministrationIn) -> Status:
+def create_administration(request: ClinicRequest, payload: AdministrationIn) -> Status:
     """A dose given in a treatment session (sessions post this themselves once they exist)."""
     actor = request.auth
     entry = services.post_administration(
@@ -220,7 +220,7 @@ def create_administration(request: HttpRequest, payload: AdministrationIn) -> St
 
 
 @router.post("/inventory/destructions", response={201: EntryOut}, auth=allow("ledger.record"))
-def create_destruction(request: HttpRequest, payload: DestroyIn) -> Status:
+def create_destruction(request: ClinicRequest, payload: DestroyIn) -> Status:
     actor = request.auth
     data = payload.dict(exclude={"lot", "location"})
     entry = services.destroy(
@@ -234,7 +234,7 @@ def create_destruction(request: HttpRequest, payload: DestroyIn) -> Status:
 
 
 @router.post("/inventory/returns", response={201: EntryOut}, auth=allow("ledger.record"))
-def create_return(request: HttpRequest, payload: ReturnIn) -> Status:
+def create_return(request: ClinicRequest, payload: ReturnIn) -> Status:
     actor = request.auth
     entry = services.return_stock(
         actor=actor,
@@ -247,7 +247,7 @@ def create_return(request: HttpRequest, payload: ReturnIn) -> Status:
 
 
 @router.post("/inventory/adjustments", response={201: EntryOut}, auth=allow("ledger.record"))
-def create_adjustment(request: HttpRequest, payload: AdjustIn) -> Status:
+def create_adjustment(request: ClinicRequest, payload: AdjustIn) -> Status:
     actor = request.auth
     data = payload.dict(exclude={"lot", "location"})
     entry = services.adjust(
@@ -261,7 +261,7 @@ def create_adjustment(request: HttpRequest, payload: AdjustIn) -> Status:
 
 
 @router.post("/inventory/transfers", response={201: list[EntryOut]}, auth=allow("ledger.record"))
-def create_transfer(request: HttpRequest, payload: TransferIn) -> Status:
+def create_transfer(request: ClinicRequest, payload: TransferIn) -> Status:
     actor = request.auth
     out, into = services.transfer(
         actor=actor,
@@ -278,7 +278,7 @@ def create_transfer(request: HttpRequest, payload: TransferIn) -> Status:
     response={201: EntryOut},
     auth=allow("ledger.record"),
 )
-def correct_entry(request: HttpRequest, entry_id: int, payload: CorrectIn) -> Status:
+def correct_entry(request: ClinicRequest, entry_id: int, payload: CorrectIn) -> Status:
     actor = request.auth
     entry = services.correct_entry(
         actor=actor,
@@ -294,7 +294,7 @@ def correct_entry(request: HttpRequest, entry_id: int, payload: CorrectIn) -> St
     response={201: EntryOut},
     auth=allow("ledger.record"),
 )
-def resolve_count_line(request: HttpRequest, line_id: int, payload: ResolveIn) -> Status:
+def resolve_count_line(request: ClinicRequest, line_id: int, payload: ResolveIn) -> Status:
     actor = request.auth
     entry = services.resolve_discrepancy(
         actor=actor, request=request, line=get_count_line_for(actor, line_id), **payload.dict()
@@ -303,7 +303,7 @@ def resolve_count_line(request: HttpRequest, line_id: int, payload: ResolveIn) -
 
 
 @router.post("/inventory/losses", response={201: LossOut}, auth=allow("ledger.record"))
-def create_loss(request: HttpRequest, payload: LossIn) -> Status:
+def create_loss(request: ClinicRequest, payload: LossIn) -> Status:
     actor = request.auth
     data = payload.dict(exclude={"lot", "location"})
     report = services.record_loss(
@@ -316,7 +316,7 @@ def create_loss(request: HttpRequest, payload: LossIn) -> Status:
 
 
 @router.get("/inventory/losses", response=list[LossOut], auth=allow("ledger.view"))
-def list_losses(request: HttpRequest):  # type: ignore[no-untyped-def]
+def list_losses(request: ClinicRequest):  # type: ignore[no-untyped-def]
     from ketaclinic.inventory.models import LossReport
 
     return list(
@@ -324,14 +324,14 @@ def list_losses(request: HttpRequest):  # type: ignore[no-untyped-def]
     )
 
 
-@router.post("/inventory/losses/{report_id}/notice", response=LossOut, auth=allow("ledger.view"))
-def loss_notice_sent(request: HttpRequest, report_id: int):  # type: ignore[no-untyped-def]
+@router.post("/inventory/losses/{report_id}/notice", response=LossOut, auth=allow("loss.record"))
+def loss_notice_sent(request: ClinicRequest, report_id: int):  # type: ignore[no-untyped-def]
     actor = request.auth
     return services.mark_loss_notice_sent(actor=actor, report=get_loss_report_for(actor, report_id))
 
 
-@router.post("/inventory/losses/{report_id}/filed", response=LossOut, auth=allow("ledger.view"))
-def loss_filed(request: HttpRequest, report_id: int, payload: LossFiledIn):  # type: ignore[no-untyped-def]
+@router.post("/inventory/losses/{report_id}/filed", response=LossOut, auth=allow("loss.record"))
+def loss_filed(request: ClinicRequest, report_id: int, payload: LossFiledIn):  # type: ignore[no-untyped-def]
     actor = request.auth
     return services.mark_loss_filed(
         actor=actor, report=get_loss_report_for(actor, report_id), reference=payload.reference

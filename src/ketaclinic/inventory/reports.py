@@ -10,10 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.utils import timezone
 
@@ -118,6 +119,289 @@ def _one_line(text: str | None) -> str:
     return ", ".join(part.strip() for part in (text or "").splitlines() if part.strip())
 
 
+@dataclass
+class _Ask:
+    """What a report was asked for, and the per-report helpers its rows share."""
+
+    filters: dict[str, Any]
+    names: _Names
+    when: Callable[[Any], str]
+    period: str
+    product: int | None
+    lot: int | None
+    start: date | None
+    end: date | None
+    today: date | None
+
+
+def _receipts(clinic: Clinic, ask: _Ask) -> Report:
+    """Stock received, with the supplier (the DEA's receiving record)."""
+    filters, names, when, period = ask.filters, ask.names, ask.when, ask.period
+    return Report(
+        "Receipts",
+        [
+            "Received",
+            "Product",
+            "NDC",
+            "Lot",
+            "Expiry",
+            "Containers",
+            "Quantity",
+            "mg",
+            "Supplier",
+            "Supplier address",
+            "Supplier DEA",
+            "Invoice",
+            "Received by",
+        ],
+        [62, 110, 58, 44, 50, 34, 40, 42, 80, 100, 52, 48, 70],
+        (
+            [
+                when(e["occurred_at"]),
+                e["product__name"],
+                e["product__ndc"],
+                e["lot__number"],
+                f"{e['lot__expiry']:%Y-%m-%d}",
+                str(e["containers"] or ""),
+                f"{_q(e['delta'])} {e['product__unit']}",
+                _mg(e) if e["delta"] > 0 else _q(-e["mg"]),
+                e["supplier_name"],
+                e["supplier_address"],
+                e["supplier_dea_number"],
+                e["invoice"],
+                names[e["recorded_by_id"]],
+            ]
+            for e in _entries(clinic, [Kind.RECEIVE], **filters)
+        ),
+        period,
+    )
+
+
+def _administrations(clinic: Clinic, ask: _Ask) -> Report:
+    """Doses given, with the patient's name and address."""
+    filters, names, when, period = ask.filters, ask.names, ask.when, ask.period
+    return Report(
+        "Administrations",
+        # 21 CFR 1304.22(c): the name and address of the person the drug was given to.
+        [
+            "Given",
+            "Patient MRN",
+            "Patient",
+            "Patient address",
+            "Session",
+            "Product",
+            "Lot",
+            "Quantity",
+            "mg",
+            "Given by",
+            "Note",
+        ],
+        [62, 56, 80, 130, 40, 110, 44, 46, 40, 90, 100],
+        (
+            [
+                when(e["occurred_at"]),
+                e["patient__mrn"] or "",
+                _patient_name(e),
+                _one_line(e["patient__address"]),
+                e["session_ref"],
+                e["product__name"],
+                e["lot__number"],
+                f"{_q(-e['delta'])} {e['product__unit']}",
+                _mg(e) if e["delta"] < 0 else _q(-e["mg"]),
+                names[e["recorded_by_id"]],
+                f"reverses #{e['corrects_id']}: {e['reason']}" if e["corrects_id"] else "",
+            ]
+            for e in _entries(clinic, [Kind.ADMINISTER], **filters)
+        ),
+        period,
+    )
+
+
+def _disposals(clinic: Clinic, ask: _Ask) -> Report:
+    """Waste, destruction and returns."""
+    filters, names, when, period = ask.filters, ask.names, ask.when, ask.period
+    return Report(
+        "Disposals: waste, destruction, return",
+        [
+            "Date",
+            "Kind",
+            "Product",
+            "Lot",
+            "Quantity",
+            "mg",
+            "Manner",
+            "Patient MRN",
+            "Recorded by",
+            "Witness",
+            "Witnessed",
+        ],
+        [62, 50, 120, 46, 52, 46, 120, 62, 90, 90, 62],
+        (
+            [
+                when(e["occurred_at"]),
+                KIND_LABELS[e["kind"]],
+                e["product__name"],
+                e["lot__number"],
+                f"{_q(-e['delta'])} {e['product__unit']}",
+                _mg(e) if e["delta"] < 0 else _q(-e["mg"]),
+                e["manner"],
+                e["patient__mrn"] or "",
+                names[e["recorded_by_id"]],
+                names[e["witness_id"]] if e["witness_id"] else "AWAITING WITNESS",
+                when(e["witnessed_at"]),
+            ]
+            for e in _entries(clinic, [Kind.WASTE, Kind.DESTROY, Kind.RETURN], **filters)
+        ),
+        period,
+    )
+
+
+def _ledger(clinic: Clinic, ask: _Ask) -> Report:
+    """Every ledger entry in order, with the running balance."""
+    filters, names, when, period = ask.filters, ask.names, ask.when, ask.period
+    return Report(
+        "Controlled-substance ledger",
+        [
+            "#",
+            "Date",
+            "Kind",
+            "Product",
+            "Lot",
+            "Location",
+            "Change",
+            "mg",
+            "Balance",
+            "By",
+            "Witness",
+            "Patient MRN",
+            "Detail",
+        ],
+        [34, 62, 56, 110, 44, 60, 46, 46, 46, 80, 80, 56, 100],
+        (
+            [
+                str(e["id"]),
+                when(e["occurred_at"]),
+                KIND_LABELS[e["kind"]],
+                e["product__name"],
+                e["lot__number"],
+                e["location__name"],
+                f"{_q(e['delta'])} {e['product__unit']}",
+                _mg(e) if e["delta"] > 0 else _q(-e["mg"]),
+                _q(e["balance_after"]),
+                names[e["recorded_by_id"]],
+                names[e["witness_id"]],
+                e["patient__mrn"] or "",
+                " ".join(
+                    x
+                    for x in [
+                        e["manner"],
+                        e["reason"],
+                        e["supplier_name"],
+                        f"corrects #{e['corrects_id']}" if e["corrects_id"] else "",
+                    ]
+                    if x
+                ),
+            ]
+            for e in _entries(clinic, None, **filters)
+        ),
+        period,
+    )
+
+
+def _counts(clinic: Clinic, ask: _Ask) -> Report:
+    """Inventory counts, line by line, with their discrepancies and resolutions."""
+    names, when, period, product, lot = ask.names, ask.when, ask.period, ask.product, ask.lot
+    start, end = ask.start, ask.end
+    lines = CountLine.objects.filter(session__clinic=clinic).select_related(
+        "session__location", "session__counted_by", "lot__product", "resolved_by"
+    )
+    if product:
+        lines = lines.filter(lot__product_id=product)
+    if lot:
+        lines = lines.filter(lot_id=lot)
+    # Whole days in the clinic's time zone (a `__date` lookup would take the UTC date).
+    lower, upper = clinic.day_span(start, end)
+    if lower:
+        lines = lines.filter(session__counted_at__gte=lower)
+    if upper:
+        lines = lines.filter(session__counted_at__lt=upper)
+    return Report(
+        "Inventories and counts",
+        [
+            "Counted",
+            "Kind",
+            "Timing",
+            "Location",
+            "Product",
+            "Strength",
+            "Per container",
+            "Lot",
+            "Counted",
+            "Sealed",
+            "Estimated",
+            "Ledger",
+            "Difference",
+            "Counted by",
+            "Resolved by",
+        ],
+        [62, 62, 60, 60, 100, 44, 44, 44, 44, 34, 40, 44, 44, 80, 50],
+        (
+            [
+                when(ln.session.counted_at),
+                ln.session.get_kind_display(),
+                ln.session.get_timing_display(),
+                ln.session.location.name,
+                ln.lot.product.name,
+                ln.lot.product.strength,
+                f"{_q(ln.lot.product.units_per_container)} {ln.lot.product.unit}",
+                ln.lot.number,
+                f"{_q(ln.counted)} {ln.lot.product.unit}",
+                "" if ln.sealed_containers is None else str(ln.sealed_containers),
+                "yes" if ln.estimated else "no",
+                _q(ln.ledger_balance),
+                _q(ln.discrepancy),
+                names[ln.session.counted_by_id],
+                f"#{ln.resolved_by_id} {ln.resolved_by.kind}" if ln.resolved_by_id else "",
+            ]
+            for ln in lines.order_by("session__counted_at", "id").iterator(chunk_size=2000)
+        ),
+        period,
+    )
+
+
+def _expiring(clinic: Clinic, ask: _Ask) -> Report:
+    """Lots expiring in the next 60 days, as of `today`."""
+    today = ask.today or services.clinic_today(clinic)
+    return Report(
+        "Lots expiring in the next 60 days",
+        ["Expiry", "Product", "NDC", "Lot", "Location", "On hand", "mg"],
+        [70, 200, 80, 70, 110, 80, 80],
+        (
+            [
+                f"{b.lot.expiry:%Y-%m-%d}",
+                b.product.name,
+                b.product.ndc,
+                b.lot.number,
+                b.location.name,
+                f"{_q(b.quantity)} {b.product.unit}",
+                _q(b.mg),
+            ]
+            for b in sorted(services.expiring_lots(clinic, today), key=lambda b: b.lot.expiry)
+        ),
+        f"as of {today}",
+    )
+
+
+_BUILDERS = {
+    "receipts": _receipts,
+    "administrations": _administrations,
+    "disposals": _disposals,
+    "ledger": _ledger,
+    "counts": _counts,
+    "expiring": _expiring,
+}
+
+
 def build(
     kind: str,
     clinic: Clinic,
@@ -129,244 +413,20 @@ def build(
     today: date | None = None,
 ) -> Report:
     """The report `kind` for the clinic and period (whole days in the clinic's time zone)."""
-    filters = {"product": product, "lot": lot, "start": start, "end": end}
-    names, when = _Names(), _clock(clinic)
-    period = f"{start or 'first entry'} to {end or 'today'}"
-    if kind == "receipts":
-        return Report(
-            "Receipts",
-            [
-                "Received",
-                "Product",
-                "NDC",
-                "Lot",
-                "Expiry",
-                "Containers",
-                "Quantity",
-                "mg",
-                "Supplier",
-                "Supplier address",
-                "Supplier DEA",
-                "Invoice",
-                "Received by",
-            ],
-            [62, 110, 58, 44, 50, 34, 40, 42, 80, 100, 52, 48, 70],
-            (
-                [
-                    when(e["occurred_at"]),
-                    e["product__name"],
-                    e["product__ndc"],
-                    e["lot__number"],
-                    f"{e['lot__expiry']:%Y-%m-%d}",
-                    str(e["containers"] or ""),
-                    f"{_q(e['delta'])} {e['product__unit']}",
-                    _mg(e) if e["delta"] > 0 else _q(-e["mg"]),
-                    e["supplier_name"],
-                    e["supplier_address"],
-                    e["supplier_dea_number"],
-                    e["invoice"],
-                    names[e["recorded_by_id"]],
-                ]
-                for e in _entries(clinic, [Kind.RECEIVE], **filters)
-            ),
-            period,
-        )
-    if kind == "administrations":
-        return Report(
-            "Administrations",
-            # 21 CFR 1304.22(c): the name and address of the person the drug was given to.
-            [
-                "Given",
-                "Patient MRN",
-                "Patient",
-                "Patient address",
-                "Session",
-                "Product",
-                "Lot",
-                "Quantity",
-                "mg",
-                "Given by",
-                "Note",
-            ],
-            [62, 56, 80, 130, 40, 110, 44, 46, 40, 90, 100],
-            (
-                [
-                    when(e["occurred_at"]),
-                    e["patient__mrn"] or "",
-                    _patient_name(e),
-                    _one_line(e["patient__address"]),
-                    e["session_ref"],
-                    e["product__name"],
-                    e["lot__number"],
-                    f"{_q(-e['delta'])} {e['product__unit']}",
-                    _mg(e) if e["delta"] < 0 else _q(-e["mg"]),
-                    names[e["recorded_by_id"]],
-                    f"reverses #{e['corrects_id']}: {e['reason']}" if e["corrects_id"] else "",
-                ]
-                for e in _entries(clinic, [Kind.ADMINISTER], **filters)
-            ),
-            period,
-        )
-    if kind == "disposals":
-        return Report(
-            "Disposals: waste, destruction, return",
-            [
-                "Date",
-                "Kind",
-                "Product",
-                "Lot",
-                "Quantity",
-                "mg",
-                "Manner",
-                "Patient MRN",
-                "Recorded by",
-                "Witness",
-                "Witnessed",
-            ],
-            [62, 50, 120, 46, 52, 46, 120, 62, 90, 90, 62],
-            (
-                [
-                    when(e["occurred_at"]),
-                    KIND_LABELS[e["kind"]],
-                    e["product__name"],
-                    e["lot__number"],
-                    f"{_q(-e['delta'])} {e['product__unit']}",
-                    _mg(e) if e["delta"] < 0 else _q(-e["mg"]),
-                    e["manner"],
-                    e["patient__mrn"] or "",
-                    names[e["recorded_by_id"]],
-                    names[e["witness_id"]] if e["witness_id"] else "AWAITING WITNESS",
-                    when(e["witnessed_at"]),
-                ]
-                for e in _entries(clinic, [Kind.WASTE, Kind.DESTROY, Kind.RETURN], **filters)
-            ),
-            period,
-        )
-    if kind == "ledger":
-        return Report(
-            "Controlled-substance ledger",
-            [
-                "#",
-                "Date",
-                "Kind",
-                "Product",
-                "Lot",
-                "Location",
-                "Change",
-                "mg",
-                "Balance",
-                "By",
-                "Witness",
-                "Patient MRN",
-                "Detail",
-            ],
-            [34, 62, 56, 110, 44, 60, 46, 46, 46, 80, 80, 56, 100],
-            (
-                [
-                    str(e["id"]),
-                    when(e["occurred_at"]),
-                    KIND_LABELS[e["kind"]],
-                    e["product__name"],
-                    e["lot__number"],
-                    e["location__name"],
-                    f"{_q(e['delta'])} {e['product__unit']}",
-                    _mg(e) if e["delta"] > 0 else _q(-e["mg"]),
-                    _q(e["balance_after"]),
-                    names[e["recorded_by_id"]],
-                    names[e["witness_id"]],
-                    e["patient__mrn"] or "",
-                    " ".join(
-                        x
-                        for x in [
-                            e["manner"],
-                            e["reason"],
-                            e["supplier_name"],
-                            f"corrects #{e['corrects_id']}" if e["corrects_id"] else "",
-                        ]
-                        if x
-                    ),
-                ]
-                for e in _entries(clinic, None, **filters)
-            ),
-            period,
-        )
-    if kind == "counts":
-        lines = CountLine.objects.filter(session__clinic=clinic).select_related(
-            "session__location", "session__counted_by", "lot__product", "resolved_by"
-        )
-        if product:
-            lines = lines.filter(lot__product_id=product)
-        if lot:
-            lines = lines.filter(lot_id=lot)
-        # Whole days in the clinic's time zone (a `__date` lookup would take the UTC date).
-        lower, upper = clinic.day_span(start, end)
-        if lower:
-            lines = lines.filter(session__counted_at__gte=lower)
-        if upper:
-            lines = lines.filter(session__counted_at__lt=upper)
-        return Report(
-            "Inventories and counts",
-            [
-                "Counted",
-                "Kind",
-                "Timing",
-                "Location",
-                "Product",
-                "Strength",
-                "Per container",
-                "Lot",
-                "Counted",
-                "Sealed",
-                "Estimated",
-                "Ledger",
-                "Difference",
-                "Counted by",
-                "Resolved by",
-            ],
-            [62, 62, 60, 60, 100, 44, 44, 44, 44, 34, 40, 44, 44, 80, 50],
-            (
-                [
-                    when(ln.session.counted_at),
-                    ln.session.get_kind_display(),
-                    ln.session.get_timing_display(),
-                    ln.session.location.name,
-                    ln.lot.product.name,
-                    ln.lot.product.strength,
-                    f"{_q(ln.lot.product.units_per_container)} {ln.lot.product.unit}",
-                    ln.lot.number,
-                    f"{_q(ln.counted)} {ln.lot.product.unit}",
-                    "" if ln.sealed_containers is None else str(ln.sealed_containers),
-                    "yes" if ln.estimated else "no",
-                    _q(ln.ledger_balance),
-                    _q(ln.discrepancy),
-                    names[ln.session.counted_by_id],
-                    f"#{ln.resolved_by_id} {ln.resolved_by.kind}" if ln.resolved_by_id else "",
-                ]
-                for ln in lines.order_by("session__counted_at", "id").iterator(chunk_size=2000)
-            ),
-            period,
-        )
-    if kind == "expiring":
-        today = today or services.clinic_today(clinic)
-        return Report(
-            "Lots expiring in the next 60 days",
-            ["Expiry", "Product", "NDC", "Lot", "Location", "On hand", "mg"],
-            [70, 200, 80, 70, 110, 80, 80],
-            (
-                [
-                    f"{b.lot.expiry:%Y-%m-%d}",
-                    b.product.name,
-                    b.product.ndc,
-                    b.lot.number,
-                    b.location.name,
-                    f"{_q(b.quantity)} {b.product.unit}",
-                    _q(b.mg),
-                ]
-                for b in sorted(services.expiring_lots(clinic, today), key=lambda b: b.lot.expiry)
-            ),
-            f"as of {today}",
-        )
-    raise ValueError(kind)
+    if kind not in _BUILDERS:
+        raise ValueError(kind)
+    ask = _Ask(
+        filters={"product": product, "lot": lot, "start": start, "end": end},
+        names=_Names(),
+        when=_clock(clinic),
+        period=f"{start or 'first entry'} to {end or 'today'}",
+        product=product,
+        lot=lot,
+        start=start,
+        end=end,
+        today=today,
+    )
+    return _BUILDERS[kind](clinic, ask)
 
 
 def write_csv(report: Report, out: io.StringIO | None = None) -> str:

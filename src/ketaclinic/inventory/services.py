@@ -1217,7 +1217,7 @@ def mark_loss_notice_sent(
     *, actor: Actor, report: LossReport, sent_at: datetime | None = None
 ) -> LossReport:
     """Note that the written notice went to the DEA Field Division Office."""
-    actor.check("ledger.view")
+    actor.check("loss.record")
     _check_clinic(actor, report)
     if report.notice_sent_at is not None:
         raise ValidationError("The written notice is already marked as sent.")
@@ -1237,7 +1237,7 @@ def mark_loss_filed(
     *, actor: Actor, report: LossReport, reference: str, filed_at: datetime | None = None
 ) -> LossReport:
     """Note that DEA Form 106 was filed, with its reference."""
-    actor.check("ledger.view")
+    actor.check("loss.record")
     _check_clinic(actor, report)
     if report.filed_at is not None:
         raise ValidationError("Form 106 is already marked as filed.")

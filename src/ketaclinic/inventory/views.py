@@ -7,12 +7,12 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from ketaclinic.accounts.access import require
+from ketaclinic.accounts.access import ClinicRequest, require
 from ketaclinic.audit.services import record
 from ketaclinic.inventory import forms, reports, services
 from ketaclinic.inventory.access import (
@@ -59,9 +59,9 @@ def _banner_context(actor) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
 
 @require("ledger.view")
-def ledger(request: HttpRequest) -> HttpResponse:
+def ledger(request: ClinicRequest) -> HttpResponse:
     """The ledger with running balances, filtered by product, lot and dates."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     form = forms.LedgerFilterForm(request.GET or None, clinic=actor.clinic)
     filters: dict[str, Any] = {}
     if form.is_valid():
@@ -93,8 +93,8 @@ def ledger(request: HttpRequest) -> HttpResponse:
 
 
 @require("ledger.view")
-def balances(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def balances(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     today = services.clinic_today(actor.clinic)
     rows = services.balances(actor.clinic)
     return render(
@@ -110,8 +110,8 @@ def balances(request: HttpRequest) -> HttpResponse:
 
 
 @require("inventory.setup")
-def product_new(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def product_new(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     form = forms.ProductForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -133,8 +133,8 @@ def product_new(request: HttpRequest) -> HttpResponse:
 
 
 @require("ledger.record")
-def receive(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def receive(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     form = forms.ReceiveForm(request.POST or None, clinic=actor.clinic)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -173,9 +173,9 @@ def receive(request: HttpRequest) -> HttpResponse:
 
 
 @require("ledger.record")
-def administer(request: HttpRequest) -> HttpResponse:
+def administer(request: ClinicRequest) -> HttpResponse:
     """Record a dose given (until treatment sessions post it themselves)."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     form = forms.AdministerForm(request.POST or None, clinic=actor.clinic)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -211,9 +211,9 @@ def administer(request: HttpRequest) -> HttpResponse:
 
 
 @require("ledger.record")
-def waste(request: HttpRequest) -> HttpResponse:
+def waste(request: ClinicRequest) -> HttpResponse:
     """Record waste; the witness types their password now, or confirms it later."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     form = forms.WasteForm(request.POST or None, clinic=actor.clinic)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -253,8 +253,8 @@ def waste(request: HttpRequest) -> HttpResponse:
 
 
 @require("ledger.view")
-def unwitnessed(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def unwitnessed(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     entries = list(services.unwitnessed_waste(actor.clinic)[:200])
     record(
         actor,
@@ -268,9 +268,9 @@ def unwitnessed(request: HttpRequest) -> HttpResponse:
 
 
 @require("ledger.record")
-def witness(request: HttpRequest, entry_id: int) -> HttpResponse:
+def witness(request: ClinicRequest, entry_id: int) -> HttpResponse:
     """The witness confirms a waste with their own password or code, on this tablet."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     entry = get_entry_for(actor, entry_id, "ledger.record")
     if entry.kind != Kind.WASTE:
         raise Http404
@@ -294,9 +294,9 @@ def witness(request: HttpRequest, entry_id: int) -> HttpResponse:
 
 
 @require("ledger.record")
-def movement(request: HttpRequest, kind: str) -> HttpResponse:
+def movement(request: ClinicRequest, kind: str) -> HttpResponse:
     """Destroy, return, adjust, report a loss, or transfer between locations."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     if kind not in forms.MOVEMENT_FORMS:
         raise Http404
     title, form_class = forms.MOVEMENT_FORMS[kind]
@@ -338,9 +338,9 @@ def _movement(actor, request, kind: str, data: dict[str, Any]):  # type: ignore[
 
 
 @require("ledger.record")
-def correct(request: HttpRequest, entry_id: int) -> HttpResponse:
+def correct(request: ClinicRequest, entry_id: int) -> HttpResponse:
     """Reverse a mistaken entry by a new, co-signed entry that references it."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     entry = get_entry_for(actor, entry_id, "ledger.record")
     form = forms.CorrectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -359,8 +359,8 @@ def correct(request: HttpRequest, entry_id: int) -> HttpResponse:
 
 
 @require("ledger.view")
-def locations(request: HttpRequest, form: forms.LocationForm | None = None) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def locations(request: ClinicRequest, form: forms.LocationForm | None = None) -> HttpResponse:
+    actor = request.actor
     services.default_location(actor.clinic)
     return render(
         request,
@@ -374,8 +374,8 @@ def locations(request: HttpRequest, form: forms.LocationForm | None = None) -> H
 
 @require_POST
 @require("inventory.setup")
-def location_add(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def location_add(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     form = forms.LocationForm(request.POST)
     if form.is_valid():
         try:
@@ -389,8 +389,8 @@ def location_add(request: HttpRequest) -> HttpResponse:
 
 
 @require("ledger.view")
-def counts(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def counts(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     sessions = (
         CountSession.objects.for_clinic(actor.clinic)
         .select_related("location", "counted_by")
@@ -410,13 +410,13 @@ def counts(request: HttpRequest) -> HttpResponse:
 
 
 @require("ledger.record")
-def count_new(request: HttpRequest) -> HttpResponse:
+def count_new(request: ClinicRequest) -> HttpResponse:
     """Count one location: every lot the ledger has on hand there.
 
     A stray container (a lot the ledger does not have at this location) is recorded
     through the API's count (any lot of the clinic), or by a transfer or adjustment.
     """
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     location_id = request.POST.get("location") or request.GET.get("location")
     location = (
         Location.objects.for_clinic(actor.clinic).filter(pk=location_id).first()
@@ -481,8 +481,8 @@ def count_new(request: HttpRequest) -> HttpResponse:
 
 
 @require("ledger.view")
-def count_detail(request: HttpRequest, count_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def count_detail(request: ClinicRequest, count_id: int) -> HttpResponse:
+    actor = request.actor
     session = (
         CountSession.objects.for_clinic(actor.clinic)
         .select_related("location", "counted_by")
@@ -508,8 +508,8 @@ def count_detail(request: HttpRequest, count_id: int) -> HttpResponse:
 
 @require_POST
 @require("ledger.record")
-def count_resolve(request: HttpRequest, line_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def count_resolve(request: ClinicRequest, line_id: int) -> HttpResponse:
+    actor = request.actor
     line = get_count_line_for(actor, line_id)
     form = forms.ResolveForm(request.POST)
     if form.is_valid():
@@ -527,8 +527,8 @@ def count_resolve(request: HttpRequest, line_id: int) -> HttpResponse:
 
 
 @require("ledger.view")
-def losses(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def losses(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     reports_ = (
         LossReport.objects.for_clinic(actor.clinic)
         .select_related("entry__product", "entry__lot")
@@ -545,8 +545,8 @@ def losses(request: HttpRequest) -> HttpResponse:
 
 
 @require("ledger.view")
-def loss_detail(request: HttpRequest, report_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def loss_detail(request: ClinicRequest, report_id: int) -> HttpResponse:
+    actor = request.actor
     report = get_loss_report_for(actor, report_id)
     if request.method == "POST":
         try:
@@ -573,8 +573,8 @@ def loss_detail(request: HttpRequest, report_id: int) -> HttpResponse:
 
 
 @require("ledger.report")
-def reports_page(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def reports_page(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     config = services.settings_for(actor.clinic)
     settings_form = forms.SettingsForm(request.POST or None, instance=config)
     if request.method == "POST" and settings_form.is_valid():
@@ -600,9 +600,9 @@ def reports_page(request: HttpRequest) -> HttpResponse:
 
 
 @require("ledger.report")
-def report_download(request: HttpRequest) -> HttpResponse:
+def report_download(request: ClinicRequest) -> HttpResponse:
     """A report as PDF or CSV; every download is audited as an export."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     form = forms.ReportForm(request.GET or None, clinic=actor.clinic)
     if not form.is_valid():
         return render(

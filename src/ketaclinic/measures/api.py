@@ -4,6 +4,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
+from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
 from ketaclinic.api_safety import PageNumbers
 from ketaclinic.measures import services
@@ -47,7 +48,7 @@ def _measure_out(response: Response) -> dict:
 @router.post(
     "/patients/{patient_id}/measures", response={201: MeasureOut}, auth=allow("measures.record")
 )
-def record_measure(request: HttpRequest, patient_id: int, payload: MeasureIn) -> Status:
+def record_measure(request: ClinicRequest, patient_id: int, payload: MeasureIn) -> Status:
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "measures.record")
     response, _alerts = services.record_response(
@@ -63,7 +64,7 @@ def record_measure(request: HttpRequest, patient_id: int, payload: MeasureIn) ->
 class AuditedMeasures(PageNumbers):
     """Page numbers; the page shown is audited with the ids of its responses."""
 
-    def paginate_queryset(self, queryset, pagination, request, **params):  # type: ignore[no-untyped-def]
+    def paginate_queryset(self, queryset, pagination, request: ClinicRequest, **params):  # type: ignore[no-untyped-def]
         page = super().paginate_queryset(queryset, pagination, request, **params)
         services.view_measures(
             actor=request.auth,
@@ -78,7 +79,7 @@ class AuditedMeasures(PageNumbers):
     "/patients/{patient_id}/measures", response=list[MeasureListItem], auth=allow("clinical.view")
 )
 @paginate(AuditedMeasures, page_size=25)
-def list_measures(request: HttpRequest, patient_id: int, filters: Query[MeasuresQuery]):  # type: ignore[no-untyped-def]
+def list_measures(request: ClinicRequest, patient_id: int, filters: Query[MeasuresQuery]):  # type: ignore[no-untyped-def]
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.view")
     request._measures_patient = patient  # type: ignore[attr-defined]
@@ -113,7 +114,7 @@ def list_instruments(request: HttpRequest) -> list[dict]:
 class AuditedAlerts(PageNumbers):
     """Page numbers; the page shown is audited with its alert and patient ids."""
 
-    def paginate_queryset(self, queryset, pagination, request, **params):  # type: ignore[no-untyped-def]
+    def paginate_queryset(self, queryset, pagination, request: ClinicRequest, **params):  # type: ignore[no-untyped-def]
         page = super().paginate_queryset(queryset, pagination, request, **params)
         services.view_alerts(actor=request.auth, alerts=list(page["items"]), what="api")
         return page
@@ -121,13 +122,13 @@ class AuditedAlerts(PageNumbers):
 
 @router.get("/alerts", response=list[AlertOut], auth=allow("clinical.view"))
 @paginate(AuditedAlerts, page_size=50)
-def list_alerts(request: HttpRequest, filters: Query[AlertsQuery]):  # type: ignore[no-untyped-def]
+def list_alerts(request: ClinicRequest, filters: Query[AlertsQuery]):  # type: ignore[no-untyped-def]
     status = None if filters.status == "all" else filters.status
     return services.alerts_for(actor=request.auth, status=status)
 
 
 @router.post("/alerts/{alert_id}/resolve", response=AlertOut, auth=allow("alerts.resolve"))
-def resolve_alert(request: HttpRequest, alert_id: int, payload: AlertResolveIn) -> Alert:
+def resolve_alert(request: ClinicRequest, alert_id: int, payload: AlertResolveIn) -> Alert:
     actor = request.auth
     alert = services.get_alert_for(actor, alert_id, "alerts.resolve")
     return services.resolve_alert(
@@ -136,7 +137,7 @@ def resolve_alert(request: HttpRequest, alert_id: int, payload: AlertResolveIn) 
 
 
 @router.get("/patients/{patient_id}/outcomes", response=OutcomesOut, auth=allow("clinical.view"))
-def patient_outcomes(request: HttpRequest, patient_id: int) -> dict:
+def patient_outcomes(request: ClinicRequest, patient_id: int) -> dict:
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.view")
     return {"instruments": services.outcomes_for(actor=actor, patient=patient)}

@@ -26,7 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ketaclinic import links
-from ketaclinic.accounts.access import Actor
+from ketaclinic.accounts.access import Actor, get_for
 from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.accounts.roles import Role
 from ketaclinic.audit.services import record, record_patient_link, record_system
@@ -385,17 +385,14 @@ def notify_unnotified_alerts(now: datetime | None = None) -> int:
 
 def get_alert_for(actor: Actor, alert_id: int | str, action: str = "clinical.view") -> Alert:
     """The alert with this id in the actor's clinic, or 404; PermissionDenied if the role may not."""
-    from django.http import Http404
-
-    actor.check(action)
-    try:
-        found = (
-            Alert.objects.for_clinic(actor.clinic)
-            .select_related("patient", "response", "resolved_by")
-            .get(pk=int(alert_id))
-        )
-    except (Alert.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such alert in this clinic.") from None
+    found = get_for(
+        actor,
+        Alert,
+        alert_id,
+        action,
+        related=("patient", "response", "resolved_by"),
+        what="alert",
+    )
     check_chart(actor, found.patient)
     return found
 

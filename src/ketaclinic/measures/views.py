@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from ketaclinic import limits
-from ketaclinic.accounts.access import client_ip, require
+from ketaclinic.accounts.access import ClinicRequest, client_ip, require
 from ketaclinic.clinical.instruments import Instrument
 from ketaclinic.measures import services
 from ketaclinic.measures.charts import trend_svg
@@ -146,9 +146,9 @@ def _errors(exc: ValidationError) -> dict[str, str]:
 
 
 @require("measures.record")
-def measure_entry(request: HttpRequest, patient_id: int) -> HttpResponse:
+def measure_entry(request: ClinicRequest, patient_id: int) -> HttpResponse:
     """One screen to enter any instrument; the result (severity, alerts) shows at once."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "measures.record")
     loaded = instruments()
     code = request.POST.get("instrument") or request.GET.get("instrument") or ""
@@ -193,15 +193,15 @@ def measure_entry(request: HttpRequest, patient_id: int) -> HttpResponse:
         view_patient(actor=actor, patient=patient, what="measure_entry")
     if definition is not None:
         context["rows"] = item_rows(definition, answers, errors)
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(request, "measures/entry.html#entry", context)
     return render(request, "measures/entry.html", context)
 
 
 @require("clinical.view")
-def trend_chart(request: HttpRequest, patient_id: int, code: str) -> HttpResponse:
+def trend_chart(request: ClinicRequest, patient_id: int, code: str) -> HttpResponse:
     """The trend chart of one instrument for a patient, as image/svg+xml."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "clinical.view")
     definition = instruments().get(code)
     if definition is None or not has_total(definition):
@@ -218,9 +218,9 @@ def trend_chart(request: HttpRequest, patient_id: int, code: str) -> HttpRespons
 
 
 @require("clinical.view")
-def alert_list(request: HttpRequest) -> HttpResponse:
+def alert_list(request: ClinicRequest) -> HttpResponse:
     """The clinic's alerts: open ones first; resolved ones on request."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     status = request.GET.get("status", "open")
     if status not in AlertStatus.values:
         status = AlertStatus.OPEN
@@ -237,9 +237,9 @@ def alert_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @require("alerts.resolve")
-def alert_resolve(request: HttpRequest, alert_id: int) -> HttpResponse:
+def alert_resolve(request: ClinicRequest, alert_id: int) -> HttpResponse:
     """Close an alert with the action taken and a note (a person, never a process)."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     alert = services.get_alert_for(actor, alert_id, "alerts.resolve")
     try:
         services.resolve_alert(
@@ -265,8 +265,8 @@ def alert_resolve(request: HttpRequest, alert_id: int) -> HttpResponse:
 
 @require_POST
 @require("measures.send")
-def send_link(request: HttpRequest, patient_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def send_link(request: ClinicRequest, patient_id: int) -> HttpResponse:
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "measures.send")
     try:
         link = services.send_questionnaire(
@@ -285,8 +285,8 @@ def send_link(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_POST
 @require("measures.send")
-def schedule_add(request: HttpRequest, patient_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def schedule_add(request: ClinicRequest, patient_id: int) -> HttpResponse:
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "measures.send")
     every = request.POST.get("every_days", "")
     try:
@@ -306,8 +306,8 @@ def schedule_add(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_POST
 @require("measures.send")
-def schedule_stop(request: HttpRequest, schedule_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def schedule_stop(request: ClinicRequest, schedule_id: int) -> HttpResponse:
+    actor = request.actor
     schedule = Schedule.objects.for_clinic(actor.clinic).filter(pk=schedule_id).first()
     if schedule is None:
         raise Http404("No such schedule in this clinic.")

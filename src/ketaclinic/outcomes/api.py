@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
+from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
 from ketaclinic.api_safety import ErrorOut, InvalidOut
 from ketaclinic.outcomes import publication, services
@@ -73,7 +74,7 @@ class PublicationOut(Schema):
 
 
 @router.get("/outcomes/summary", response=SummaryOut, auth=allow("outcomes.view"))
-def outcome_summary(request: HttpRequest, query: Query[SummaryQuery]) -> dict[str, Any]:
+def outcome_summary(request: ClinicRequest, query: Query[SummaryQuery]) -> dict[str, Any]:
     filters = services.parse_filters(
         instrument=query.instrument,
         group_by=query.group_by,
@@ -85,7 +86,7 @@ def outcome_summary(request: HttpRequest, query: Query[SummaryQuery]) -> dict[st
 
 
 @router.get("/outcomes/safety", response=dict[str, Any], auth=allow("outcomes.view"))
-def outcome_safety(request: HttpRequest, query: Query[RangeQuery]) -> dict[str, Any]:
+def outcome_safety(request: ClinicRequest, query: Query[RangeQuery]) -> dict[str, Any]:
     filters = services.parse_filters(date_from=query.date_from, date_to=query.date_to)
     return services.safety(request.auth.clinic, filters)
 
@@ -125,7 +126,7 @@ def _publication_body(request: HttpRequest) -> PublicationIn:
         }
     },
 )
-def create_publication(request: HttpRequest) -> Status:
+def create_publication(request: ClinicRequest) -> Status:
     """Publish a snapshot; an empty body publishes all time and every table."""
     payload = _publication_body(request)
     published = publication.publish(

@@ -11,7 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from ketaclinic.accounts.access import require
+from ketaclinic.accounts.access import ClinicRequest, require
 from ketaclinic.audit.services import record
 from ketaclinic.outcomes import publication, services
 from ketaclinic.outcomes.charts import km_svg
@@ -50,8 +50,8 @@ def _filters(request: HttpRequest) -> tuple[services.Filters, dict[str, str], di
 
 
 @require("outcomes.view")
-def dashboard(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def dashboard(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     filters, typed, errors = _filters(request)
     result = services.summary(actor.clinic, filters)
     title = f"Time to first {result['instrument_label']} response"
@@ -89,9 +89,9 @@ MEASURE_LABELS = {
 
 
 @require("outcomes.view")
-def patients(request: HttpRequest) -> HttpResponse:
+def patients(request: ClinicRequest) -> HttpResponse:
     """The patients behind one dashboard number; the list shown is audited."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     filters, _typed, errors = _filters(request)
     measure = request.GET.get("measure", "")
     if errors or measure not in MEASURE_LABELS:
@@ -177,9 +177,9 @@ EXPORTS = ("summary", "adverse_events", "operations", "dropout_reasons")
 
 
 @require("outcomes.view")
-def export(request: HttpRequest, table: str) -> HttpResponse:
+def export(request: ClinicRequest, table: str) -> HttpResponse:
     """One dashboard table as CSV (aggregates only; the export is audited)."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     if table not in EXPORTS:
         raise Http404("Unknown table.")
     filters, _typed, errors = _filters(request)
@@ -272,9 +272,9 @@ def _operations_rows(f: dict[str, Any]) -> list[list[Any]]:
 
 
 @require("outcomes.publish")
-def publish(request: HttpRequest) -> HttpResponse:
+def publish(request: ClinicRequest) -> HttpResponse:
     """Review the de-identified snapshot exactly as the public will see it, then publish it."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     source = request.POST if request.method == "POST" else request.GET
     typed = {"from": source.get("from", "")[:20], "to": source.get("to", "")[:20]}
     chosen = [t for t in source.getlist("tables") if t in publication.TABLES] or list(

@@ -4,6 +4,7 @@ from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 
+from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
 from ketaclinic.api_safety import ErrorOut, PageNumbers
 from ketaclinic.patients import restricted, services
@@ -32,7 +33,7 @@ class SearchParams(Schema):
 class AuditedPagination(PageNumbers):
     """Page numbers; the search is audited with the ids of the patients shown."""
 
-    def paginate_queryset(self, queryset, pagination, request, **params):  # type: ignore[no-untyped-def]
+    def paginate_queryset(self, queryset, pagination, request: ClinicRequest, **params):  # type: ignore[no-untyped-def]
         page = super().paginate_queryset(queryset, pagination, request, **params)
         services.record_search(actor=request.auth, patient_ids=[p.pk for p in page["items"]])
         return page
@@ -40,21 +41,21 @@ class AuditedPagination(PageNumbers):
 
 @router.get("", response=list[PatientListItem], auth=allow("patient.view"))
 @paginate(AuditedPagination, page_size=25)
-def list_patients(request: HttpRequest, filters: Query[SearchParams]):  # type: ignore[no-untyped-def]
-    found = services.search_patients(actor=request.auth, query=filters.q)  # type: ignore[attr-defined]
+def list_patients(request: ClinicRequest, filters: Query[SearchParams]):  # type: ignore[no-untyped-def]
+    found = services.search_patients(actor=request.auth, query=filters.q)
     # Restricted charts the caller may not open are left out (break-glass is in the browser).
-    return restricted.visible(found, request.auth)  # type: ignore[attr-defined]
+    return restricted.visible(found, request.auth)
 
 
 @router.post("", response={201: PatientOut}, auth=allow("patient.create"))
-def create_patient(request: HttpRequest, payload: PatientIn) -> Status:
+def create_patient(request: ClinicRequest, payload: PatientIn) -> Status:
     actor = request.auth
     data = payload.dict(exclude_none=True, exclude={"version"})
     return Status(201, services.create_patient(actor=actor, data=data))
 
 
 @router.get("/{patient_id}", response=PatientOut, auth=allow("patient.view"))
-def read_patient(request: HttpRequest, patient_id: int) -> Patient:
+def read_patient(request: ClinicRequest, patient_id: int) -> Patient:
     actor = request.auth
     patient = get_patient_for(actor, patient_id)
     services.view_patient(actor=actor, patient=patient, what="api")
@@ -64,7 +65,7 @@ def read_patient(request: HttpRequest, patient_id: int) -> Patient:
 @router.patch(
     "/{patient_id}", response={200: PatientOut, 409: ErrorOut}, auth=allow("patient.edit")
 )
-def update_patient(request: HttpRequest, patient_id: int, payload: PatientPatch) -> Patient:
+def update_patient(request: ClinicRequest, patient_id: int, payload: PatientPatch) -> Patient:
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "patient.edit")
     data = payload.dict(exclude_unset=True, exclude={"version"})
@@ -73,14 +74,14 @@ def update_patient(request: HttpRequest, patient_id: int, payload: PatientPatch)
     )
 
 
-def _entries(request: HttpRequest, patient_id: int, model: type) -> list:  # type: ignore[type-arg]
+def _entries(request: ClinicRequest, patient_id: int, model: type) -> list:  # type: ignore[type-arg]
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.view")
     services.view_patient(actor=actor, patient=patient, what=model._meta.model_name)
     return list(model.objects.filter(patient=patient).order_by("-is_active", "-recorded_at"))
 
 
-def _add(request: HttpRequest, patient_id: int, model: type, payload: Schema):  # type: ignore[no-untyped-def,type-arg]
+def _add(request: ClinicRequest, patient_id: int, model: type, payload: Schema):  # type: ignore[no-untyped-def,type-arg]
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.edit")
     return Status(
@@ -128,7 +129,7 @@ CHART_MODELS: dict[str, type] = {
 }
 
 
-def _stop(request: HttpRequest, patient_id: int, kind: str, entry_id: int):  # type: ignore[no-untyped-def]
+def _stop(request: ClinicRequest, patient_id: int, kind: str, entry_id: int):  # type: ignore[no-untyped-def]
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.edit")
     entry = CHART_MODELS[kind].objects.filter(patient=patient, pk=entry_id).first()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
-from ketaclinic.accounts.access import require
+from ketaclinic.accounts.access import ClinicRequest, require
 from ketaclinic.accounts.models import Membership
 from ketaclinic.accounts.roles import Role
 from ketaclinic.patients import restricted
@@ -22,9 +22,9 @@ def _errors(exc: ValidationError) -> dict[str, list[str]]:
 
 
 @require("breakglass.open")
-def break_glass(request: HttpRequest, patient_id: int) -> HttpResponse:
+def break_glass(request: ClinicRequest, patient_id: int) -> HttpResponse:
     """The form that opens a restricted chart for a limited time, with a stated reason."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = restricted.patient_in_clinic(actor, patient_id)
     next_path = restricted.safe_next(request, patient.pk)
     if restricted.may_open(actor, patient):
@@ -62,9 +62,9 @@ def break_glass(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 @require("patient.restrict")
-def restriction(request: HttpRequest, patient_id: int) -> HttpResponse:
+def restriction(request: ClinicRequest, patient_id: int) -> HttpResponse:
     """Mark a chart restricted and name its care team (the chart itself is not shown here)."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = restricted.patient_in_clinic(actor, patient_id)
     staff = list(
         Membership.objects.active()
@@ -116,9 +116,9 @@ def restriction(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 @require("breakglass.review")
-def break_glass_reviews(request: HttpRequest) -> HttpResponse:
+def break_glass_reviews(request: ClinicRequest) -> HttpResponse:
     """Every break-glass opening not yet reviewed, oldest first; the review form on each."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     errors: dict[str, list[str]] = {}
     failed = None
     if request.method == "POST":

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from ketaclinic.accounts.access import require
+from ketaclinic.accounts.access import ClinicRequest, require
 from ketaclinic.patients import restricted, services
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.forms import CHART_FORMS, PatientForm
@@ -19,9 +19,9 @@ PAGE_SIZE = 25
 
 
 @require("patient.view")
-def patient_search(request: HttpRequest) -> HttpResponse:
+def patient_search(request: ClinicRequest) -> HttpResponse:
     """Search by name, MRN or birth date. The query travels in the POST body, never the URL."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     query = request.POST.get("q", "") if request.method == "POST" else ""
     page_number = request.POST.get("page") or request.GET.get("page") or 1
     page = Paginator(services.search_patients(actor=actor, query=query), PAGE_SIZE).get_page(
@@ -35,7 +35,7 @@ def patient_search(request: HttpRequest) -> HttpResponse:
         else frozenset()
     )
     context = {"page": page, "query": query, "hidden": hidden}
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(request, "patients/search.html#results", context)
     return render(request, "patients/search.html", context)
 
@@ -46,8 +46,8 @@ def _save_errors(form: PatientForm, exc: ValidationError) -> None:
 
 
 @require("patient.create")
-def patient_new(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def patient_new(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     # The instance carries the clinic so the model's own checks (a birth date in the
     # clinic's today) can run while the form validates.
     form = PatientForm(
@@ -65,8 +65,8 @@ def patient_new(request: HttpRequest) -> HttpResponse:
 
 
 @require("patient.edit")
-def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def patient_edit(request: ClinicRequest, patient_id: int) -> HttpResponse:
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "patient.edit")
     form = PatientForm(request.POST if request.method == "POST" else None, instance=patient)
     if request.method == "POST" and form.is_valid():
@@ -92,8 +92,8 @@ def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 @require("patient.view")
-def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def patient_chart(request: ClinicRequest, patient_id: int) -> HttpResponse:
+    actor = request.actor
     patient = get_patient_for(actor, patient_id)
     services.view_patient(actor=actor, patient=patient)
     context: dict[str, object] = {
@@ -111,8 +111,8 @@ def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_POST
 @require("clinical.edit")
-def chart_entry_add(request: HttpRequest, patient_id: int, kind: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def chart_entry_add(request: ClinicRequest, patient_id: int, kind: str) -> HttpResponse:
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "clinical.edit")
     form_class = CHART_FORMS.get(kind)
     if form_class is None:
@@ -132,9 +132,9 @@ def chart_entry_add(request: HttpRequest, patient_id: int, kind: str) -> HttpRes
 @require_POST
 @require("clinical.edit")
 def chart_entry_stop(
-    request: HttpRequest, patient_id: int, kind: str, entry_id: int
+    request: ClinicRequest, patient_id: int, kind: str, entry_id: int
 ) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "clinical.edit")
     form_class = CHART_FORMS.get(kind)
     if form_class is None:

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema, Status
 
-from ketaclinic.accounts.access import Actor
+from ketaclinic.accounts.access import Actor, ClinicRequest
 from ketaclinic.api_auth import allow
 from ketaclinic.api_safety import RecordId
 from ketaclinic.clinical.dosing import DoseError, calculate_dose
@@ -62,7 +62,7 @@ def _num(value):  # type: ignore[no-untyped-def]
 
 
 @router.post("/dosing/calculate", response=DoseOut, auth=allow("dose.calculate"))
-def calculate(request: HttpRequest, payload: DoseIn) -> dict:
+def calculate(request: ClinicRequest, payload: DoseIn) -> dict:
     protocol = services.get_protocol(payload.protocol)
     try:
         result = calculate_dose(
@@ -75,7 +75,7 @@ def calculate(request: HttpRequest, payload: DoseIn) -> dict:
             weight_basis=payload.weight_basis,
             concentration_mg_per_ml=payload.concentration_mg_per_ml,
             weight_measured_on=payload.weight_measured_on,
-            today=services.clinic_today(request.auth.clinic),  # type: ignore[attr-defined]
+            today=services.clinic_today(request.auth.clinic),
             first_session=payload.first_session,
         )
     except DoseError as exc:
@@ -155,8 +155,8 @@ def _course_out(course: TreatmentCourse, actor: Actor) -> TreatmentCourse:
 @router.post(
     "/patients/{patient_id}/courses", response={201: CourseOut}, auth=allow("medical.sign")
 )
-def create_course(request: HttpRequest, patient_id: int, payload: CourseIn) -> Status:
-    actor = request.auth  # type: ignore[attr-defined]
+def create_course(request: ClinicRequest, patient_id: int, payload: CourseIn) -> Status:
+    actor = request.auth
     patient = get_patient_for(actor, patient_id, "medical.sign")
     course = services.create_course(
         actor=actor,
@@ -171,8 +171,8 @@ def create_course(request: HttpRequest, patient_id: int, payload: CourseIn) -> S
 
 
 @router.get("/patients/{patient_id}/courses", response=list[CourseOut], auth=allow("schedule.view"))
-def list_courses(request: HttpRequest, patient_id: int) -> list:
-    actor = request.auth  # type: ignore[attr-defined]
+def list_courses(request: ClinicRequest, patient_id: int) -> list:
+    actor = request.auth
     patient = get_patient_for(actor, patient_id, "schedule.view")
     courses = (
         TreatmentCourse.objects.for_clinic(actor.clinic)
@@ -184,8 +184,8 @@ def list_courses(request: HttpRequest, patient_id: int) -> list:
 
 
 @router.get("/courses/{course_id}", response=CourseOut, auth=allow("schedule.view"))
-def read_course(request: HttpRequest, course_id: int) -> dict:
-    actor = request.auth  # type: ignore[attr-defined]
+def read_course(request: ClinicRequest, course_id: int) -> dict:
+    actor = request.auth
     course = get_course_for(actor, course_id)
     services.record(actor, "view", patient_id=course.patient_id, obj=course)
     return _course_out(course, actor)
@@ -196,8 +196,8 @@ def read_course(request: HttpRequest, course_id: int) -> dict:
     response={200: CourseOut, 409: MissingOut},
     auth=allow("medical.sign"),
 )
-def activate_course(request: HttpRequest, course_id: int) -> Status:
-    actor = request.auth  # type: ignore[attr-defined]
+def activate_course(request: ClinicRequest, course_id: int) -> Status:
+    actor = request.auth
     course = get_course_for(actor, course_id, "medical.sign")
     try:
         course = services.activate_course(actor=actor, course=course)
@@ -213,8 +213,8 @@ def activate_course(request: HttpRequest, course_id: int) -> Status:
 
 
 @router.post("/courses/{course_id}/end", response=CourseOut, auth=allow("medical.sign"))
-def end_course(request: HttpRequest, course_id: int, payload: CourseEndIn) -> dict:
-    actor = request.auth  # type: ignore[attr-defined]
+def end_course(request: ClinicRequest, course_id: int, payload: CourseEndIn) -> dict:
+    actor = request.auth
     course = get_course_for(actor, course_id, "medical.sign")
     return _course_out(
         services.end_course(
@@ -227,8 +227,8 @@ def end_course(request: HttpRequest, course_id: int, payload: CourseEndIn) -> di
 @router.post(
     "/courses/{course_id}/dose-orders", response={201: DoseOrderOut}, auth=allow("medical.sign")
 )
-def change_dose(request: HttpRequest, course_id: int, payload: DoseOrderIn) -> Status:
-    actor = request.auth  # type: ignore[attr-defined]
+def change_dose(request: ClinicRequest, course_id: int, payload: DoseOrderIn) -> Status:
+    actor = request.auth
     course = get_course_for(actor, course_id, "medical.sign")
     order = services.change_dose(
         actor=actor,
@@ -244,8 +244,8 @@ def change_dose(request: HttpRequest, course_id: int, payload: DoseOrderIn) -> S
 @router.get(
     "/courses/{course_id}/dose-orders", response=list[DoseOrderOut], auth=allow("dose.view")
 )
-def list_dose_orders(request: HttpRequest, course_id: int) -> list:
-    actor = request.auth  # type: ignore[attr-defined]
+def list_dose_orders(request: ClinicRequest, course_id: int) -> list:
+    actor = request.auth
     course = get_course_for(actor, course_id, "dose.view")
     services.record(
         actor, "view", patient_id=course.patient_id, obj=course, detail={"view": "dose_orders"}
@@ -257,42 +257,42 @@ def list_dose_orders(request: HttpRequest, course_id: int) -> list:
 
 
 @router.get("/rooms", response=list[RoomOut], auth=allow("schedule.view"))
-def list_rooms(request: HttpRequest) -> list:
-    return list(Room.objects.for_clinic(request.auth.clinic))  # type: ignore[attr-defined]
+def list_rooms(request: ClinicRequest) -> list:
+    return list(Room.objects.for_clinic(request.auth.clinic))
 
 
 @router.post("/rooms", response={201: RoomOut}, auth=allow("floor.manage"))
-def create_room(request: HttpRequest, payload: RoomIn) -> Status:
+def create_room(request: ClinicRequest, payload: RoomIn) -> Status:
     return Status(
         201, services.create_room(actor=request.auth, name=payload.name, kind=payload.kind)
     )  # type: ignore[attr-defined]
 
 
 @router.get("/opening-hours", response=WeeklyOut, auth=allow("schedule.view"))
-def get_opening_hours(request: HttpRequest) -> dict:
-    rows = OpeningHours.objects.filter(clinic=request.auth.clinic)  # type: ignore[attr-defined]
+def get_opening_hours(request: ClinicRequest) -> dict:
+    rows = OpeningHours.objects.filter(clinic=request.auth.clinic)
     return {"hours": [{"weekday": r.weekday, "starts": r.opens, "ends": r.closes} for r in rows]}
 
 
 @router.put("/opening-hours", response=WeeklyOut, auth=allow("floor.manage"))
-def put_opening_hours(request: HttpRequest, payload: WeeklyIn) -> dict:
+def put_opening_hours(request: ClinicRequest, payload: WeeklyIn) -> dict:
     hours = [(h.weekday, h.starts, h.ends) for h in payload.hours]
-    services.set_opening_hours(actor=request.auth, hours=hours)  # type: ignore[attr-defined]
+    services.set_opening_hours(actor=request.auth, hours=hours)
     return get_opening_hours(request)
 
 
 @router.get("/staff/{membership_id}/hours", response=WeeklyOut, auth=allow("schedule.view"))
-def get_staff_hours(request: HttpRequest, membership_id: int) -> dict:
-    member = get_staff_for(request.auth, membership_id)  # type: ignore[attr-defined]
+def get_staff_hours(request: ClinicRequest, membership_id: int) -> dict:
+    member = get_staff_for(request.auth, membership_id)
     rows = StaffHours.objects.filter(membership=member)
     return {"hours": [{"weekday": r.weekday, "starts": r.starts, "ends": r.ends} for r in rows]}
 
 
 @router.put("/staff/{membership_id}/hours", response=WeeklyOut, auth=allow("floor.manage"))
-def put_staff_hours(request: HttpRequest, membership_id: int, payload: WeeklyIn) -> dict:
-    member = get_staff_for(request.auth, membership_id)  # type: ignore[attr-defined]
+def put_staff_hours(request: ClinicRequest, membership_id: int, payload: WeeklyIn) -> dict:
+    member = get_staff_for(request.auth, membership_id)
     hours = [(h.weekday, h.starts, h.ends) for h in payload.hours]
-    services.set_staff_hours(actor=request.auth, membership=member, hours=hours)  # type: ignore[attr-defined]
+    services.set_staff_hours(actor=request.auth, membership=member, hours=hours)
     return get_staff_hours(request, membership_id)
 
 
@@ -301,10 +301,10 @@ def put_staff_hours(request: HttpRequest, membership_id: int, payload: WeeklyIn)
     response={201: ExceptionOut},
     auth=allow("floor.manage"),
 )
-def add_staff_exception(request: HttpRequest, membership_id: int, payload: ExceptionIn) -> Status:
-    member = get_staff_for(request.auth, membership_id)  # type: ignore[attr-defined]
+def add_staff_exception(request: ClinicRequest, membership_id: int, payload: ExceptionIn) -> Status:
+    member = get_staff_for(request.auth, membership_id)
     found = services.add_staff_exception(
-        actor=request.auth,  # type: ignore[attr-defined]
+        actor=request.auth,
         membership=member,
         day=payload.day,
         starts=payload.starts,
@@ -315,14 +315,14 @@ def add_staff_exception(request: HttpRequest, membership_id: int, payload: Excep
 
 
 @router.get("/scheduling-settings", response=SettingsOut, auth=allow("schedule.view"))
-def get_settings(request: HttpRequest):  # type: ignore[no-untyped-def]
-    return services.settings_for(request.auth.clinic)  # type: ignore[attr-defined]
+def get_settings(request: ClinicRequest):  # type: ignore[no-untyped-def]
+    return services.settings_for(request.auth.clinic)
 
 
 @router.patch("/scheduling-settings", response=SettingsOut, auth=allow("floor.manage"))
-def patch_settings(request: HttpRequest, payload: SettingsIn):  # type: ignore[no-untyped-def]
+def patch_settings(request: ClinicRequest, payload: SettingsIn):  # type: ignore[no-untyped-def]
     return services.update_settings(
-        actor=request.auth,  # type: ignore[attr-defined]
+        actor=request.auth,
         nurse_capacity=payload.nurse_capacity,
         reminder_hours_before=payload.reminder_hours_before,
     )
@@ -337,9 +337,9 @@ class DayParams(Schema):
 
 
 @router.get("/appointments", response=list[AppointmentOut], auth=allow("schedule.view"))
-def list_appointments(request: HttpRequest, filters: Query[DayParams]) -> list:
+def list_appointments(request: ClinicRequest, filters: Query[DayParams]) -> list:
     """Appointments of one local day (default today), optionally one staff member's."""
-    actor = request.auth  # type: ignore[attr-defined]
+    actor = request.auth
     start, end = services.day_window(
         actor.clinic, filters.day or services.clinic_today(actor.clinic)
     )
@@ -372,17 +372,17 @@ def _slot(actor, payload: AppointmentIn) -> services.Slot:  # type: ignore[no-un
 
 
 @router.post("/appointments/check", response=CheckOut, auth=allow("schedule.book"))
-def check(request: HttpRequest, payload: AppointmentIn) -> dict:
+def check(request: ClinicRequest, payload: AppointmentIn) -> dict:
     """What booking this appointment now would meet (nothing is written): [] = free."""
-    conflicts = services.check_slot(_slot(request.auth, payload))  # type: ignore[attr-defined]
+    conflicts = services.check_slot(_slot(request.auth, payload))
     return {"conflicts": [{"code": c.code, "message": c.message} for c in conflicts]}
 
 
 @router.post(
     "/appointments", response={201: AppointmentOut, 409: ConflictOut}, auth=allow("schedule.book")
 )
-def book(request: HttpRequest, payload: AppointmentIn) -> Status:
-    actor = request.auth  # type: ignore[attr-defined]
+def book(request: ClinicRequest, payload: AppointmentIn) -> Status:
+    actor = request.auth
     slot = _slot(actor, payload)
     try:
         appointment = services.book_appointment(actor=actor, slot=slot)
@@ -417,8 +417,8 @@ def _staff(actor, membership_id: int):  # type: ignore[no-untyped-def]
     response={200: AppointmentOut, 409: ConflictOut},
     auth=allow("schedule.book"),
 )
-def update(request: HttpRequest, appointment_id: int, payload: AppointmentPatch) -> Status:
-    actor = request.auth  # type: ignore[attr-defined]
+def update(request: ClinicRequest, appointment_id: int, payload: AppointmentPatch) -> Status:
+    actor = request.auth
     appointment = get_appointment_for(actor, appointment_id, "schedule.book")
     try:
         appointment = services.update_appointment(
@@ -474,8 +474,8 @@ def plan_out(proposal: services.Proposal) -> dict:
     response={200: PlanOut, 409: ConflictOut},
     auth=allow("schedule.book"),
 )
-def plan(request: HttpRequest, course_id: int, payload: PlanIn) -> Status:
-    actor = request.auth  # type: ignore[attr-defined]
+def plan(request: ClinicRequest, course_id: int, payload: PlanIn) -> Status:
+    actor = request.auth
     course = get_course_for(actor, course_id, "schedule.book")
     if payload.earliest >= payload.latest_start:
         raise ValidationError({"latest_start": "The latest start must be after the earliest."})
@@ -509,8 +509,8 @@ def plan(request: HttpRequest, course_id: int, payload: PlanIn) -> Status:
     response={201: list[AppointmentOut], 409: ConflictOut},
     auth=allow("schedule.book"),
 )
-def book_series(request: HttpRequest, course_id: int, payload: BookIn) -> Status:
-    actor = request.auth  # type: ignore[attr-defined]
+def book_series(request: ClinicRequest, course_id: int, payload: BookIn) -> Status:
+    actor = request.auth
     course = get_course_for(actor, course_id, "schedule.book")
     ids = [s.appointment for s in payload.sessions if s.appointment is not None]
     existing = {

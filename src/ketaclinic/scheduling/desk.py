@@ -15,13 +15,13 @@ from django.apps import apps
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Min
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from ketaclinic.accounts.access import Actor, require
+from ketaclinic.accounts.access import Actor, ClinicRequest, require
 from ketaclinic.audit.services import record
 from ketaclinic.measures import services as measures_services
 from ketaclinic.patients import services as patient_services
@@ -118,14 +118,14 @@ def _slot(actor: Actor, form: BookForm, patient: Patient) -> services.Slot:
 
 
 @require("schedule.book")
-def book(request: HttpRequest) -> HttpResponse:
+def book(request: ClinicRequest) -> HttpResponse:
     """Book a consultation, follow-up, preparation, integration or single treatment.
 
     POST actions: ``search`` (find a patient; the terms stay in the body), ``choose``
     (a patient from the results), ``check`` (show the conflicts the booking would
     meet, writing nothing) and ``book``.
     """
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     today = services.clinic_today(actor.clinic)
     data: QueryDict | None = None
     if request.method == "POST":
@@ -194,9 +194,9 @@ def _check(actor: Actor, form: BookForm, patient: Patient) -> list[dict[str, Any
     return [{"code": c.code, "message": c.message} for c in conflicts]
 
 
-def _booked(request: HttpRequest, actor: Actor, appointment: Appointment) -> HttpResponse:
+def _booked(request: ClinicRequest, actor: Actor, appointment: Appointment) -> HttpResponse:
     local = appointment.start.astimezone(actor.clinic.tz)
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         response = render(request, "scheduling/_done.html", {"done": appointment, "what": "Booked"})
         response["HX-Trigger"] = CHANGED
         return response
@@ -208,18 +208,18 @@ def _booked(request: HttpRequest, actor: Actor, appointment: Appointment) -> Htt
     return redirect(f"{reverse('schedule_day')}?day={local.date()}")
 
 
-def _render_dialog(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
+def _render_dialog(request: ClinicRequest, template: str, context: dict[str, Any]) -> HttpResponse:
     """The form alone inside the board's dialog (htmx), or as a page of its own."""
-    context["in_dialog"] = bool(request.htmx)  # type: ignore[attr-defined]
-    if request.htmx:  # type: ignore[attr-defined]
+    context["in_dialog"] = bool(request.htmx)
+    if request.htmx:
         return render(request, f"{template}#dialog", context)
     return render(request, template, context)
 
 
 @require("schedule.book")
-def move(request: HttpRequest, appointment_id: int) -> HttpResponse:
+def move(request: ClinicRequest, appointment_id: int) -> HttpResponse:
     """Move one appointment (the keyboard's way, and where a dragged card is dropped)."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     appointment = get_appointment_for(actor, appointment_id, "schedule.book")
     tz = actor.clinic.tz
     local = appointment.start.astimezone(tz)
@@ -253,7 +253,7 @@ def move(request: HttpRequest, appointment_id: int) -> HttpResponse:
         except OverflowError:
             form.add_error("day", "Choose a date within the next two years.")
         else:
-            if request.htmx:  # type: ignore[attr-defined]
+            if request.htmx:
                 response = render(
                     request, "scheduling/_done.html", {"done": moved, "what": "Moved"}
                 )
@@ -343,11 +343,11 @@ def _today_context(actor: Actor) -> dict[str, Any]:
 
 
 @require("schedule.view")
-def today(request: HttpRequest) -> HttpResponse:
+def today(request: ClinicRequest) -> HttpResponse:
     """Today's arrivals in time order, with check-in, no-show and undo."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     context = _today_context(actor)
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(request, "scheduling/today.html#arrivals", context)
     return render(request, "scheduling/today.html", context)
 
@@ -361,9 +361,9 @@ DESK_STATUSES = {
 
 @require_POST
 @require("schedule.book")
-def today_status(request: HttpRequest, appointment_id: int) -> HttpResponse:
+def today_status(request: ClinicRequest, appointment_id: int) -> HttpResponse:
     """Check in, undo a check-in, or mark a no-show (only today's: the service refuses others)."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     appointment = get_appointment_for(actor, appointment_id, "schedule.book")
     status = request.POST.get("status", "")
     error = ""
@@ -374,7 +374,7 @@ def today_status(request: HttpRequest, appointment_id: int) -> HttpResponse:
             services.update_appointment(actor=actor, appointment=appointment, status=status)
         except ValidationError as exc:
             error = " ".join(exc.messages)
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         context = _today_context(actor)
         context["row_error"] = {appointment.pk: error} if error else {}
         return render(request, "scheduling/today.html#arrivals", context)
@@ -389,9 +389,9 @@ def today_status(request: HttpRequest, appointment_id: int) -> HttpResponse:
 
 
 @require("clinical.view")
-def my_day(request: HttpRequest) -> HttpResponse:
+def my_day(request: ClinicRequest) -> HttpResponse:
     """A clinician's own appointments today, and (for a physician) the open alerts."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     now = timezone.now()
     day = services.clinic_today(actor.clinic)
     appointments = _todays(actor, day, staff=actor.membership)
@@ -424,9 +424,9 @@ THERAPY_KINDS = [AppointmentKind.PREPARATION, AppointmentKind.INTEGRATION]
 
 
 @require("clinical.view")
-def caseload(request: HttpRequest) -> HttpResponse:
+def caseload(request: ClinicRequest) -> HttpResponse:
     """A therapist's patients: those with upcoming appointments with them, next one first."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     now = timezone.now()
     upcoming = (
         Appointment.objects.for_clinic(actor.clinic)

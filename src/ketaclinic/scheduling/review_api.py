@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
+from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
 from ketaclinic.audit.services import record
 from ketaclinic.scheduling import reviews
@@ -58,10 +58,10 @@ def _out(course: Any, state: reviews.ReviewState, outcomes: list[dict[str, Any]]
     response=InductionReviewOut,
     auth=allow("clinical.view"),
 )
-def read_review(request: HttpRequest, course_id: int) -> dict:
+def read_review(request: ClinicRequest, course_id: int) -> dict:
     from ketaclinic.measures import services as measures_services
 
-    actor = request.auth  # type: ignore[attr-defined]
+    actor = request.auth
     course = get_course_for(actor, course_id, "clinical.view")
     state = reviews.review_state(course)
     outcomes = (
@@ -78,8 +78,8 @@ def read_review(request: HttpRequest, course_id: int) -> dict:
     response={201: InductionReviewOut},
     auth=allow("medical.sign"),
 )
-def sign_review(request: HttpRequest, course_id: int, payload: InductionReviewIn) -> Status:
-    actor = request.auth  # type: ignore[attr-defined]
+def sign_review(request: ClinicRequest, course_id: int, payload: InductionReviewIn) -> Status:
+    actor = request.auth
     course = get_course_for(actor, course_id, "medical.sign")
     reviews.record_review(
         actor=actor,

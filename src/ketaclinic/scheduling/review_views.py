@@ -5,10 +5,10 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
-from ketaclinic.accounts.access import require
+from ketaclinic.accounts.access import ClinicRequest, require
 from ketaclinic.audit.services import record
 from ketaclinic.measures import services as measures_services
 from ketaclinic.scheduling import reviews
@@ -38,9 +38,9 @@ class ReviewForm(forms.Form):
 
 
 @require("clinical.view")
-def induction_review(request: HttpRequest, course_id: int) -> HttpResponse:
+def induction_review(request: ClinicRequest, course_id: int) -> HttpResponse:
     """Show the course's end-of-induction review; a physician signs it here."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     course = get_course_for(actor, course_id, "clinical.view")
     state = reviews.review_state(course)
     protocol = course_protocol(course)

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from ketaclinic.accounts.access import require
+from ketaclinic.accounts.access import ClinicRequest, require
 from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.audit.services import record
 from ketaclinic.clinical.scheduling import Preferences
@@ -147,9 +147,9 @@ def board_grid(
 
 
 @require("schedule.view")
-def day_board(request: HttpRequest) -> HttpResponse:
+def day_board(request: ClinicRequest) -> HttpResponse:
     """Columns are the rooms and chairs, rows the day's time; appointments span their rows."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     day = _day(request, actor.clinic)
     staff, selected = _staff_filter(request, actor)
     start, end = services.day_window(actor.clinic, day)
@@ -179,8 +179,8 @@ def day_board(request: HttpRequest) -> HttpResponse:
 
 
 @require("schedule.view")
-def week_view(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def week_view(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     day = _day(request, actor.clinic)
     monday = day - timedelta(days=day.weekday())
     staff, selected = _staff_filter(request, actor)
@@ -225,9 +225,9 @@ def _conflict_list(exc: services.BookingConflict) -> list[dict[str, Any]]:
 
 
 @require("schedule.book")
-def appointment_page(request: HttpRequest, appointment_id: int) -> HttpResponse:
+def appointment_page(request: ClinicRequest, appointment_id: int) -> HttpResponse:
     """One appointment: its details, a move form (same checks as the API), a status change."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     appointment = get_appointment_for(actor, appointment_id, "schedule.book")
     tz = actor.clinic.tz
     local = appointment.start.astimezone(tz)
@@ -306,8 +306,8 @@ def _staff_change(appointment: Appointment, chosen: Membership | None) -> dict[s
 
 @require_POST
 @require("schedule.book")
-def appointment_status(request: HttpRequest, appointment_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def appointment_status(request: ClinicRequest, appointment_id: int) -> HttpResponse:
+    actor = request.actor
     appointment = get_appointment_for(actor, appointment_id, "schedule.book")
     form = StatusForm(request.POST, choices=_status_choices(appointment))
     if form.is_valid():
@@ -393,9 +393,9 @@ def _requested_sessions(actor: Any, post: Any) -> list[services.SessionRequest]:
 
 
 @require("schedule.book")
-def book_series(request: HttpRequest) -> HttpResponse:
+def book_series(request: ClinicRequest) -> HttpResponse:
     """Front desk: choose a course and the patient's preferences, see the proposal, confirm."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient_id = request.GET.get("patient") or request.POST.get("patient") or None
     if patient_id:
         get_patient_for(actor, patient_id, "schedule.book")
@@ -440,9 +440,9 @@ def book_series(request: HttpRequest) -> HttpResponse:
 
 
 @require("schedule.view")
-def calendar_feed(request: HttpRequest) -> HttpResponse:
+def calendar_feed(request: ClinicRequest) -> HttpResponse:
     """The member's own .ics feed: a new secret URL replaces the old one."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     raw = None
     if request.method == "POST":
         raw = services.issue_calendar_feed(actor=actor)
@@ -463,9 +463,9 @@ def calendar_ics(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require("medical.sign")
-def course_new(request: HttpRequest, patient_id: int) -> HttpResponse:
+def course_new(request: ClinicRequest, patient_id: int) -> HttpResponse:
     """A physician prescribes a course (status planned) with its first signed dose order."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "medical.sign")
     choices = [(code, p.title) for code, p in sorted(services.protocols().items())]
     form = CourseForm(request.POST or None, protocols=choices)
@@ -502,8 +502,8 @@ def course_new(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_POST
 @require("medical.sign")
-def course_activate(request: HttpRequest, course_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def course_activate(request: ClinicRequest, course_id: int) -> HttpResponse:
+    actor = request.actor
     course = get_course_for(actor, course_id, "medical.sign")
     try:
         services.activate_course(actor=actor, course=course)

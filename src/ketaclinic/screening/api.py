@@ -4,11 +4,12 @@ from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.urls import reverse
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field
 
+from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
 from ketaclinic.clinical.eligibility import FactError
 from ketaclinic.links import absolute_url
@@ -227,7 +228,7 @@ def _intake_out(v: IntakeVersion, patient: Any) -> dict[str, Any]:
 
 
 @router.get("/patients/{patient_id}/intakes", response=list[IntakeOut], auth=allow("clinical.view"))
-def list_intakes(request: HttpRequest, patient_id: int) -> list[dict[str, Any]]:
+def list_intakes(request: ClinicRequest, patient_id: int) -> list[dict[str, Any]]:
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.view")
     versions = list(services.intake_versions(actor=actor, patient=patient)[:100])
@@ -244,7 +245,7 @@ def list_intakes(request: HttpRequest, patient_id: int) -> list[dict[str, Any]]:
 @router.post(
     "/patients/{patient_id}/intakes", response={201: IntakeOut}, auth=allow("clinical.edit")
 )
-def create_intake(request: HttpRequest, patient_id: int, payload: IntakeIn) -> Status:
+def create_intake(request: ClinicRequest, patient_id: int, payload: IntakeIn) -> Status:
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.edit")
     version = services.save_intake(actor=actor, patient=patient, data=payload.data)
@@ -260,7 +261,7 @@ def create_intake(request: HttpRequest, patient_id: int, payload: IntakeIn) -> S
     url_name="screening_create",
     auth=allow("screening.run"),
 )
-def create_screening(request: HttpRequest, patient_id: int, payload: ScreeningIn) -> Status:
+def create_screening(request: ClinicRequest, patient_id: int, payload: ScreeningIn) -> Status:
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "screening.run")
     try:
@@ -275,7 +276,7 @@ def create_screening(request: HttpRequest, patient_id: int, payload: ScreeningIn
 @router.get(
     "/patients/{patient_id}/screenings", response=list[ScreeningOut], auth=allow("clinical.view")
 )
-def list_screenings(request: HttpRequest, patient_id: int) -> list[dict[str, Any]]:
+def list_screenings(request: ClinicRequest, patient_id: int) -> list[dict[str, Any]]:
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.view")
     screenings = list(
@@ -295,7 +296,7 @@ def list_screenings(request: HttpRequest, patient_id: int) -> list[dict[str, Any
 
 
 @router.get("/screenings/{screening_id}", response=ScreeningOut, auth=allow("clinical.view"))
-def read_screening(request: HttpRequest, screening_id: int) -> dict[str, Any]:
+def read_screening(request: ClinicRequest, screening_id: int) -> dict[str, Any]:
     actor = request.auth
     screening = services.get_screening_for(actor, screening_id)
     services.view_screening(actor=actor, screening=screening)
@@ -307,7 +308,7 @@ def read_screening(request: HttpRequest, screening_id: int) -> dict[str, Any]:
     response={200: ScreeningOut, 409: dict[str, Any]},
     auth=allow("medical.sign"),
 )
-def decide(request: HttpRequest, screening_id: int, payload: DecisionIn) -> Any:
+def decide(request: ClinicRequest, screening_id: int, payload: DecisionIn) -> Any:
     actor = request.auth
     screening = services.get_screening_for(actor, screening_id, "medical.sign")
     try:
@@ -324,7 +325,7 @@ def decide(request: HttpRequest, screening_id: int, payload: DecisionIn) -> Any:
 
 
 @router.get("/consent-templates", response=list[TemplateOut], auth=allow("patient.view"))
-def list_templates(request: HttpRequest) -> list[dict[str, Any]]:
+def list_templates(request: ClinicRequest) -> list[dict[str, Any]]:
     actor = request.auth
     return [
         {
@@ -344,7 +345,7 @@ def list_templates(request: HttpRequest) -> list[dict[str, Any]]:
 @router.post(
     "/patients/{patient_id}/consents", response={201: ConsentOut}, auth=allow("consent.record")
 )
-def create_consent(request: HttpRequest, patient_id: int, payload: ConsentIn) -> Status:
+def create_consent(request: ClinicRequest, patient_id: int, payload: ConsentIn) -> Status:
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "consent.record")
     consent = services.sign_consent(
@@ -361,7 +362,7 @@ def create_consent(request: HttpRequest, patient_id: int, payload: ConsentIn) ->
 @router.get(
     "/patients/{patient_id}/consents", response=list[ConsentOut], auth=allow("clinical.view")
 )
-def list_consents(request: HttpRequest, patient_id: int) -> list[dict[str, Any]]:
+def list_consents(request: ClinicRequest, patient_id: int) -> list[dict[str, Any]]:
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.view")
     consents = services.consents_for(patient)
@@ -378,7 +379,7 @@ def list_consents(request: HttpRequest, patient_id: int) -> list[dict[str, Any]]
 
 @router.post("/consents/{consent_id}/withdraw", response=ConsentOut, auth=allow("consent.record"))
 def withdraw_consent(
-    request: HttpRequest, consent_id: int, payload: WithdrawIn | None = None
+    request: ClinicRequest, consent_id: int, payload: WithdrawIn | None = None
 ) -> dict[str, Any]:
     """Withdraw a consent; the body (a reason) is optional: no patient owes one."""
     actor = request.auth
@@ -389,7 +390,7 @@ def withdraw_consent(
 
 
 @router.post("/consents/{consent_id}/rems-cosign", response=ConsentOut, auth=allow("medical.sign"))
-def cosign_rems(request: HttpRequest, consent_id: int) -> dict[str, Any]:
+def cosign_rems(request: ClinicRequest, consent_id: int) -> dict[str, Any]:
     actor = request.auth
     consent = services.get_consent_for(actor, consent_id, "medical.sign")
     cosigned = services.cosign_rems(actor=actor, consent=consent)
@@ -397,7 +398,7 @@ def cosign_rems(request: HttpRequest, consent_id: int) -> dict[str, Any]:
 
 
 @router.get("/consents/{consent_id}/pdf", url_name="consent_pdf", auth=allow("clinical.view"))
-def consent_pdf(request: HttpRequest, consent_id: int) -> HttpResponse:
+def consent_pdf(request: ClinicRequest, consent_id: int) -> HttpResponse:
     actor = request.auth
     consent = services.get_consent_for(actor, consent_id)
     response = HttpResponse(
@@ -481,7 +482,7 @@ def _notes(actor: Any, **filters: Any) -> Any:
     response=list[NoteOut],
     auth=allow("clinical.view"),
 )
-def list_notes(request: HttpRequest, patient_id: int) -> list[dict[str, Any]]:
+def list_notes(request: ClinicRequest, patient_id: int) -> list[dict[str, Any]]:
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.view")
     notes = list(_notes(actor, patient=patient)[:50])
@@ -500,7 +501,7 @@ def list_notes(request: HttpRequest, patient_id: int) -> list[dict[str, Any]]:
     response={201: NoteOut},
     auth=allow("medical.sign"),
 )
-def sign_note(request: HttpRequest, patient_id: int, payload: NoteIn) -> Status:
+def sign_note(request: ClinicRequest, patient_id: int, payload: NoteIn) -> Status:
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "medical.sign")
     screening = None
@@ -521,7 +522,7 @@ def sign_note(request: HttpRequest, patient_id: int, payload: NoteIn) -> Status:
     response={201: NoteOut},
     auth=allow("medical.sign"),
 )
-def amend_note(request: HttpRequest, note_id: int, payload: NoteAmendmentIn) -> Status:
+def amend_note(request: ClinicRequest, note_id: int, payload: NoteAmendmentIn) -> Status:
     actor = request.auth
     note = _notes(actor, pk=note_id).first()
     if note is None:
@@ -545,7 +546,7 @@ class ConsentLinkIn(StrictIn):
 @router.post(
     "/patients/{patient_id}/intake-links", response={201: LinkOut}, auth=allow("clinical.edit")
 )
-def create_intake_link(request: HttpRequest, patient_id: int) -> Status:
+def create_intake_link(request: ClinicRequest, patient_id: int) -> Status:
     """A single-use link for the patient's history form; the URL is returned only now."""
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.edit")
@@ -557,7 +558,7 @@ def create_intake_link(request: HttpRequest, patient_id: int) -> Status:
 @router.post(
     "/patients/{patient_id}/consent-links", response={201: LinkOut}, auth=allow("consent.record")
 )
-def create_consent_link(request: HttpRequest, patient_id: int, payload: ConsentLinkIn) -> Status:
+def create_consent_link(request: ClinicRequest, patient_id: int, payload: ConsentLinkIn) -> Status:
     """A single-use link for the patient to sign a consent remotely; the URL is returned only now."""
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "consent.record")

@@ -13,14 +13,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from ketaclinic.accounts.access import Actor
+from ketaclinic.accounts.access import Actor, get_for
 from ketaclinic.accounts.models import User, hash_token
 from ketaclinic.audit.services import record, record_patient_link
 from ketaclinic.clinical.eligibility import (
@@ -32,6 +31,7 @@ from ketaclinic.clinical.eligibility import (
 )
 from ketaclinic.datadirs import clinic_data_dirs
 from ketaclinic.links import mail_form_link
+from ketaclinic.measures.models import Response
 from ketaclinic.patients.models import Condition, Medication, Patient, PatientStatus
 from ketaclinic.patients.restricted import check_chart
 from ketaclinic.screening import intake as intake_rules
@@ -164,12 +164,8 @@ def _measures_query(build: Any) -> Any:
     screening decides on (see _latest_cssrs, which fails closed).
     """
     try:
-        response_model = apps.get_model("measures", "Response")
-    except LookupError:
-        return None
-    try:
         with transaction.atomic():
-            return build(response_model)
+            return build(Response)
     except DatabaseError:
         return None
 
@@ -180,9 +176,8 @@ def _latest_cssrs(patient: Patient) -> tuple[str, datetime] | None:
     A database error propagates: a screening must not silently fall back to an older
     risk when the newer one could not be read.
     """
-    response_model = apps.get_model("measures", "Response")
     found = (
-        response_model.objects.filter(
+        Response.objects.filter(
             clinic_id=patient.clinic_id, patient_id=patient.pk, instrument="cssrs_screen"
         )
         .exclude(severity="")
@@ -466,17 +461,9 @@ def run_screening(
 
 def get_screening_for(actor: Actor, screening_id: int, action: str = "clinical.view") -> Screening:
     """The screening with this id in the actor's clinic, or 404."""
-    from django.http import Http404
-
-    actor.check(action)
-    found = (
-        Screening.objects.for_clinic(actor.clinic)
-        .select_related("patient", "intake")
-        .filter(pk=screening_id)
-        .first()
+    found = get_for(
+        actor, Screening, screening_id, action, related=("patient", "intake"), what="screening"
     )
-    if found is None:
-        raise Http404("No such screening in this clinic.")
     check_chart(actor, found.patient)
     return found
 
@@ -819,17 +806,7 @@ def sign_consent(
 
 def get_consent_for(actor: Actor, consent_id: int, action: str = "clinical.view") -> Consent:
     """The consent with this id in the actor's clinic, or 404."""
-    from django.http import Http404
-
-    actor.check(action)
-    found = (
-        Consent.objects.for_clinic(actor.clinic)
-        .select_related("patient")
-        .filter(pk=consent_id)
-        .first()
-    )
-    if found is None:
-        raise Http404("No such consent in this clinic.")
+    found = get_for(actor, Consent, consent_id, action, related=("patient",), what="consent")
     check_chart(actor, found.patient)
     return found
 

@@ -13,7 +13,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from ketaclinic import limits
-from ketaclinic.accounts.access import client_ip, require
+from ketaclinic.accounts.access import ClinicRequest, client_ip, require
 from ketaclinic.clinical.conditions import CONDITIONS
 from ketaclinic.clinical.eligibility import FACT_SPECS, FactError
 from ketaclinic.links import absolute_url
@@ -109,9 +109,9 @@ def _patient_added(version: IntakeVersion) -> list[tuple[str, str]]:
 
 
 def _intake_page(
-    request: HttpRequest, patient, form: IntakeForm, status: int = 200
+    request: ClinicRequest, patient, form: IntakeForm, status: int = 200
 ) -> HttpResponse:  # type: ignore[no-untyped-def]
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     current = services.latest_intake(patient)
     versions = list(
         IntakeVersion.objects.for_clinic(actor.clinic)
@@ -138,9 +138,9 @@ def _intake_page(
 
 
 @require("clinical.view")
-def intake(request: HttpRequest, patient_id: int) -> HttpResponse:
+def intake(request: ClinicRequest, patient_id: int) -> HttpResponse:
     """The structured intake form (one screen, sections) pre-filled from the latest version."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "clinical.view")
     current = services.latest_intake(patient)
     data = current.data if current else {}
@@ -159,9 +159,9 @@ def intake(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_POST
 @require("clinical.edit")
-def intake_save(request: HttpRequest, patient_id: int) -> HttpResponse:
+def intake_save(request: ClinicRequest, patient_id: int) -> HttpResponse:
     """Save the intake as a new version ("Add a trial" re-renders with one more row)."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "clinical.edit")
     form = IntakeForm(request.POST)
     if "add_trial" in request.POST:
@@ -179,9 +179,9 @@ def intake_save(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 @require("clinical.view")
-def intake_version(request: HttpRequest, patient_id: int, version: int) -> HttpResponse:
+def intake_version(request: ClinicRequest, patient_id: int, version: int) -> HttpResponse:
     """An older (or the current) intake version, read-only."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "clinical.view")
     found = (
         IntakeVersion.objects.for_clinic(actor.clinic)
@@ -203,9 +203,9 @@ def intake_version(request: HttpRequest, patient_id: int, version: int) -> HttpR
 
 @require_POST
 @require("clinical.edit")
-def intake_link_create(request: HttpRequest, patient_id: int) -> HttpResponse:
+def intake_link_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
     """Create a single-use intake link and show it once."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "clinical.edit")
     if _cannot_email(request, patient):
         return redirect("patient_chart", patient_id=patient.pk)
@@ -300,8 +300,8 @@ def public_intake(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_POST
 @require("screening.run")
-def screening_run(request: HttpRequest, patient_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def screening_run(request: ClinicRequest, patient_id: int) -> HttpResponse:
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "screening.run")
     form = RunScreeningForm(request.POST)
     if not form.is_valid():
@@ -331,9 +331,9 @@ DECISION_BADGES = {
 
 
 @require("clinical.view")
-def screening_result(request: HttpRequest, screening_id: int) -> HttpResponse:
+def screening_result(request: ClinicRequest, screening_id: int) -> HttpResponse:
     """The explained evaluation: decision, each finding with level and source, missing facts."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     screening = services.get_screening_for(actor, screening_id)
     services.view_screening(actor=actor, screening=screening)
     form = (
@@ -383,8 +383,8 @@ def _result_page(request: HttpRequest, screening, form, status: int = 200) -> Ht
 
 @require_POST
 @require("medical.sign")
-def screening_decide(request: HttpRequest, screening_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def screening_decide(request: ClinicRequest, screening_id: int) -> HttpResponse:
+    actor = request.actor
     screening = services.get_screening_for(actor, screening_id, "medical.sign")
     form = DecisionForm(request.POST, result=screening.result)
     if form.is_valid():
@@ -410,9 +410,9 @@ def screening_decide(request: HttpRequest, screening_id: int) -> HttpResponse:
 
 
 def _consultation_page(
-    request: HttpRequest, patient, form: NoteForm | None, status: int = 200
+    request: ClinicRequest, patient, form: NoteForm | None, status: int = 200
 ) -> HttpResponse:  # type: ignore[no-untyped-def]
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     notes = list(
         ConsultationNote.objects.for_clinic(actor.clinic)
         .filter(patient=patient)
@@ -451,9 +451,9 @@ def _note_form(patient, data=None) -> NoteForm:  # type: ignore[no-untyped-def]
 
 
 @require("clinical.view")
-def consultation(request: HttpRequest, patient_id: int) -> HttpResponse:
+def consultation(request: ClinicRequest, patient_id: int) -> HttpResponse:
     """The physician's consultation notes: intake, baseline scores, screening; sign and amend."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "clinical.view")
     view_patient(actor=actor, patient=patient, what="consultation")
     form = _note_form(patient) if actor.may("medical.sign") else None
@@ -462,8 +462,8 @@ def consultation(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_POST
 @require("medical.sign")
-def consultation_sign(request: HttpRequest, patient_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def consultation_sign(request: ClinicRequest, patient_id: int) -> HttpResponse:
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "medical.sign")
     form = _note_form(patient, request.POST)
     if form.is_valid():
@@ -489,8 +489,8 @@ def consultation_sign(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_POST
 @require("medical.sign")
-def note_amend(request: HttpRequest, note_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def note_amend(request: ClinicRequest, note_id: int) -> HttpResponse:
+    actor = request.actor
     note = ConsultationNote.objects.for_clinic(actor.clinic).filter(pk=note_id).first()
     if note is None:
         raise Http404
@@ -519,9 +519,9 @@ def _template_or_404(family: str):  # type: ignore[no-untyped-def]
 
 
 @require("consent.record")
-def consent_sign(request: HttpRequest, patient_id: int, family: str) -> HttpResponse:
+def consent_sign(request: ClinicRequest, patient_id: int, family: str) -> HttpResponse:
     """Tablet signing, witnessed by the logged-in staff member."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "consent.record")
     template = _template_or_404(family)
     form = ConsentSignForm(request.POST or None, template=template)
@@ -556,8 +556,8 @@ def consent_sign(request: HttpRequest, patient_id: int, family: str) -> HttpResp
 
 
 @require("clinical.view")
-def consent_detail(request: HttpRequest, consent_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def consent_detail(request: ClinicRequest, consent_id: int) -> HttpResponse:
+    actor = request.actor
     consent = services.get_consent_for(actor, consent_id)
     services.record(actor, "view", patient_id=consent.patient_id, obj=consent)
     return render(
@@ -574,8 +574,8 @@ def consent_detail(request: HttpRequest, consent_id: int) -> HttpResponse:
 
 
 @require("clinical.view")
-def consent_pdf(request: HttpRequest, consent_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def consent_pdf(request: ClinicRequest, consent_id: int) -> HttpResponse:
+    actor = request.actor
     consent = services.get_consent_for(actor, consent_id)
     response = HttpResponse(
         services.consent_pdf(actor=actor, consent=consent), content_type="application/pdf"
@@ -586,8 +586,8 @@ def consent_pdf(request: HttpRequest, consent_id: int) -> HttpResponse:
 
 @require_POST
 @require("consent.record")
-def consent_withdraw(request: HttpRequest, consent_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def consent_withdraw(request: ClinicRequest, consent_id: int) -> HttpResponse:
+    actor = request.actor
     consent = services.get_consent_for(actor, consent_id, "consent.record")
     form = WithdrawForm(request.POST)
     if form.is_valid():
@@ -606,8 +606,8 @@ def consent_withdraw(request: HttpRequest, consent_id: int) -> HttpResponse:
 
 @require_POST
 @require("medical.sign")
-def consent_cosign(request: HttpRequest, consent_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def consent_cosign(request: ClinicRequest, consent_id: int) -> HttpResponse:
+    actor = request.actor
     consent = services.get_consent_for(actor, consent_id, "medical.sign")
     try:
         services.cosign_rems(actor=actor, consent=consent)
@@ -620,8 +620,8 @@ def consent_cosign(request: HttpRequest, consent_id: int) -> HttpResponse:
 
 @require_POST
 @require("consent.record")
-def consent_link_create(request: HttpRequest, patient_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def consent_link_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "consent.record")
     form = ConsentLinkForm(request.POST)
     if not form.is_valid():

@@ -10,6 +10,7 @@ from ninja import Router, Schema, Status
 from pydantic import EmailStr, Field
 
 from ketaclinic.accounts import services as accounts
+from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.api_auth import allow
 from ketaclinic.inventory import services as inventory_services
@@ -58,16 +59,16 @@ def _clinic_out(clinic: Clinic) -> dict:
 
 
 @router.get("/clinic", response=ClinicOut, auth=allow("schedule.view"))
-def read_clinic(request: HttpRequest) -> dict:
-    return _clinic_out(Clinic.objects.get(pk=request.auth.clinic.pk))  # type: ignore[attr-defined]
+def read_clinic(request: ClinicRequest) -> dict:
+    return _clinic_out(Clinic.objects.get(pk=request.auth.clinic.pk))
 
 
 @router.patch("/clinic", response=ClinicOut, auth=allow("floor.manage"))
-def patch_clinic(request: HttpRequest, payload: ClinicPatch) -> dict:
+def patch_clinic(request: ClinicRequest, payload: ClinicPatch) -> dict:
     changes = payload.model_dump(exclude_unset=True)
     if changes.get("name") is None:
         changes.pop("name", None)
-    clinic = accounts.update_clinic_profile(actor=request.auth, **changes)  # type: ignore[attr-defined]
+    clinic = accounts.update_clinic_profile(actor=request.auth, **changes)
     return _clinic_out(clinic)
 
 
@@ -79,8 +80,8 @@ class StepOut(Schema):
 
 
 @router.get("/setup/checklist", response=list[StepOut], auth=allow("floor.manage"))
-def read_checklist(request: HttpRequest) -> list:
-    return checklist(request.auth.clinic)  # type: ignore[attr-defined]
+def read_checklist(request: ClinicRequest) -> list:
+    return checklist(request.auth.clinic)
 
 
 class ReviewedOut(Schema):
@@ -88,8 +89,8 @@ class ReviewedOut(Schema):
 
 
 @router.post("/setup/consent-templates/reviewed", response=ReviewedOut, auth=allow("floor.manage"))
-def consent_reviewed(request: HttpRequest) -> dict:
-    return {"versions": mark_consent_reviewed(request.auth)}  # type: ignore[attr-defined]
+def consent_reviewed(request: ClinicRequest) -> dict:
+    return {"versions": mark_consent_reviewed(request.auth)}
 
 
 # --- staff ------------------------------------------------------------------------------
@@ -139,9 +140,9 @@ def _staff_out(m: Membership) -> dict:
 
 
 @router.get("/staff", response=list[StaffOut], auth=allow("staff.manage"))
-def list_staff(request: HttpRequest) -> list:
+def list_staff(request: ClinicRequest) -> list:
     found = (
-        Membership.objects.filter(clinic=request.auth.clinic)  # type: ignore[attr-defined]
+        Membership.objects.filter(clinic=request.auth.clinic)
         .exclude(role="patient")
         .select_related("user")
         .order_by("-is_active", "user__last_name", "pk")
@@ -150,14 +151,14 @@ def list_staff(request: HttpRequest) -> list:
 
 
 @router.post("/staff", response={201: StaffOut}, auth=allow("staff.manage"))
-def add_staff(request: HttpRequest, payload: StaffIn) -> Status:
-    membership, _ = accounts.add_staff_member(actor=request.auth, **payload.model_dump())  # type: ignore[attr-defined]
+def add_staff(request: ClinicRequest, payload: StaffIn) -> Status:
+    membership, _ = accounts.add_staff_member(actor=request.auth, **payload.model_dump())
     return Status(201, _staff_out(membership))
 
 
 @router.patch("/staff/{membership_id}", response=StaffOut, auth=allow("staff.manage"))
-def patch_staff(request: HttpRequest, membership_id: int, payload: StaffPatch) -> dict:
-    actor = request.auth  # type: ignore[attr-defined]
+def patch_staff(request: ClinicRequest, membership_id: int, payload: StaffPatch) -> dict:
+    actor = request.auth
     member = get_member_for(actor, membership_id)
     accounts.update_staff(actor=actor, membership=member, **payload.model_dump(exclude_unset=True))
     member.refresh_from_db()
@@ -166,29 +167,29 @@ def patch_staff(request: HttpRequest, membership_id: int, payload: StaffPatch) -
 
 
 @router.post("/staff/{membership_id}/deactivate", response=StaffOut, auth=allow("staff.manage"))
-def deactivate(request: HttpRequest, membership_id: int) -> dict:
-    actor = request.auth  # type: ignore[attr-defined]
+def deactivate(request: ClinicRequest, membership_id: int) -> dict:
+    actor = request.auth
     member = get_member_for(actor, membership_id)
     return _staff_out(accounts.deactivate_staff(actor=actor, membership=member))
 
 
 @router.post("/staff/{membership_id}/reactivate", response=StaffOut, auth=allow("staff.manage"))
-def reactivate(request: HttpRequest, membership_id: int) -> dict:
-    actor = request.auth  # type: ignore[attr-defined]
+def reactivate(request: ClinicRequest, membership_id: int) -> dict:
+    actor = request.auth
     member = get_member_for(actor, membership_id)
     return _staff_out(accounts.reactivate_staff(actor=actor, membership=member))
 
 
 @router.post("/staff/{membership_id}/password-reset", response=DoneOut, auth=allow("staff.manage"))
-def password_reset(request: HttpRequest, membership_id: int) -> dict:
-    actor = request.auth  # type: ignore[attr-defined]
+def password_reset(request: ClinicRequest, membership_id: int) -> dict:
+    actor = request.auth
     accounts.send_password_reset(actor=actor, membership=get_member_for(actor, membership_id))
     return {"detail": "A password-reset link was e-mailed."}
 
 
 @router.post("/staff/{membership_id}/unlock", response=DoneOut, auth=allow("staff.manage"))
-def unlock(request: HttpRequest, membership_id: int) -> dict:
-    actor = request.auth  # type: ignore[attr-defined]
+def unlock(request: ClinicRequest, membership_id: int) -> dict:
+    actor = request.auth
     cleared = accounts.unlock_staff(actor=actor, membership=get_member_for(actor, membership_id))
     return {"detail": f"{cleared} failed log-in record(s) cleared."}
 
@@ -196,8 +197,8 @@ def unlock(request: HttpRequest, membership_id: int) -> dict:
 @router.post(
     "/staff/{membership_id}/two-factor/reset", response=DoneOut, auth=allow("staff.manage")
 )
-def two_factor_reset(request: HttpRequest, membership_id: int) -> dict:
-    actor = request.auth  # type: ignore[attr-defined]
+def two_factor_reset(request: ClinicRequest, membership_id: int) -> dict:
+    actor = request.auth
     accounts.reset_two_factor(actor=actor, membership=get_member_for(actor, membership_id))
     return {"detail": "Two-factor log-in reset."}
 
@@ -213,8 +214,8 @@ class RoomPatch(Schema):
 
 
 @router.patch("/rooms/{room_id}", response=RoomOut, auth=allow("floor.manage"))
-def patch_room(request: HttpRequest, room_id: int, payload: RoomPatch):  # type: ignore[no-untyped-def]
-    actor = request.auth  # type: ignore[attr-defined]
+def patch_room(request: ClinicRequest, room_id: int, payload: RoomPatch):  # type: ignore[no-untyped-def]
+    actor = request.auth
     room = get_room_for(actor, room_id, "floor.manage")
     return scheduling.update_room(actor=actor, room=room, **payload.model_dump(exclude_unset=True))
 
@@ -237,22 +238,22 @@ class ClosureCreated(ClosureOut):
 
 
 @router.get("/closures", response=list[ClosureOut], auth=allow("schedule.view"))
-def list_closures(request: HttpRequest) -> list:
-    actor = request.auth  # type: ignore[attr-defined]
+def list_closures(request: ClinicRequest) -> list:
+    actor = request.auth
     today = scheduling.clinic_today(actor.clinic)
     return list(ClinicClosure.objects.for_clinic(actor.clinic).filter(ends_on__gte=today))
 
 
 @router.post("/closures", response={201: ClosureCreated}, auth=allow("floor.manage"))
-def add_closure(request: HttpRequest, payload: ClosureIn) -> Status:
-    closure = scheduling.add_closure(actor=request.auth, **payload.model_dump())  # type: ignore[attr-defined]
+def add_closure(request: ClinicRequest, payload: ClosureIn) -> Status:
+    closure = scheduling.add_closure(actor=request.auth, **payload.model_dump())
     closure.booked_on_these_days = scheduling.booked_on_closure(closure)  # type: ignore[attr-defined]
     return Status(201, closure)
 
 
 @router.delete("/closures/{closure_id}", response={204: None}, auth=allow("floor.manage"))
-def delete_closure(request: HttpRequest, closure_id: int) -> Status:
-    actor = request.auth  # type: ignore[attr-defined]
+def delete_closure(request: ClinicRequest, closure_id: int) -> Status:
+    actor = request.auth
     scheduling.remove_closure(actor=actor, closure=get_closure_for(actor, closure_id))
     return Status(204, None)
 
@@ -275,20 +276,20 @@ class InUseIn(Schema):
 
 
 @router.get("/inventory/locations", response=list[LocationOut], auth=allow("ledger.view"))
-def list_locations(request: HttpRequest) -> list:
-    return list(Location.objects.for_clinic(request.auth.clinic).order_by("name"))  # type: ignore[attr-defined]
+def list_locations(request: ClinicRequest) -> list:
+    return list(Location.objects.for_clinic(request.auth.clinic).order_by("name"))
 
 
 @router.post("/inventory/locations", response={201: LocationOut}, auth=allow("inventory.setup"))
-def add_location(request: HttpRequest, payload: LocationIn) -> Status:
+def add_location(request: ClinicRequest, payload: LocationIn) -> Status:
     return Status(
         201,
-        inventory_services.create_location(actor=request.auth, name=payload.name),  # type: ignore[attr-defined]
+        inventory_services.create_location(actor=request.auth, name=payload.name),
     )
 
 
-def _in_use(request: HttpRequest, model: type, item_id: int, in_use: bool):  # type: ignore[no-untyped-def]
-    actor = request.auth  # type: ignore[attr-defined]
+def _in_use(request: ClinicRequest, model: type, item_id: int, in_use: bool):  # type: ignore[no-untyped-def]
+    actor = request.auth
     item = model.objects.for_clinic(actor.clinic).filter(pk=item_id).first()
     if item is None:
         raise Http404("Not found in this clinic.")

@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts import services as accounts
-from ketaclinic.accounts.access import require
+from ketaclinic.accounts.access import ClinicRequest, require
 from ketaclinic.accounts.models import Membership
 from ketaclinic.scheduling.access import get_staff_for
 from ketaclinic.setup import forms
@@ -27,8 +27,8 @@ def get_member_for(actor: Any, membership_id: int | str) -> Membership:
 
 
 @require("staff.manage")
-def staff_edit(request: HttpRequest, membership_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def staff_edit(request: ClinicRequest, membership_id: int) -> HttpResponse:
+    actor = request.actor
     member = get_member_for(actor, membership_id)
     user = member.user
     form = forms.StaffEditForm(
@@ -61,8 +61,8 @@ def _member_action(
     """A POST-only staff action: run `work`, show its message, come back to the member."""
 
     @wraps(work)
-    def view(request: HttpRequest, membership_id: int) -> HttpResponse:
-        actor = request.actor  # type: ignore[attr-defined]
+    def view(request: ClinicRequest, membership_id: int) -> HttpResponse:
+        actor = request.actor
         member = get_member_for(actor, membership_id)
         try:
             messages.success(request, work(actor, member))

@@ -11,7 +11,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from ketaclinic.accounts.access import require
+from ketaclinic.accounts.access import ClinicRequest, require
 from ketaclinic.accounts.models import Membership
 from ketaclinic.accounts.services import update_clinic_profile
 from ketaclinic.inventory import services as inventory_services
@@ -41,14 +41,14 @@ def _posted(request: HttpRequest) -> Any:
 
 
 @require("floor.manage")
-def setup_home(request: HttpRequest) -> HttpResponse:
-    steps = checklist(request.actor.clinic)  # type: ignore[attr-defined]
+def setup_home(request: ClinicRequest) -> HttpResponse:
+    steps = checklist(request.actor.clinic)
     return render(request, "setup/home.html", {"steps": steps, "complete": complete(steps)})
 
 
 @require("floor.manage")
-def profile(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def profile(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     clinic = actor.clinic
     initial = {f: getattr(clinic, f) for f in ("name", "address", "phone", "timezone")} | {
         "dea_registration": clinic.dea_registration,
@@ -70,9 +70,9 @@ def profile(request: HttpRequest) -> HttpResponse:
 
 
 @require("schedule.view")
-def clinic_logo(request: HttpRequest) -> HttpResponse:
+def clinic_logo(request: ClinicRequest) -> HttpResponse:
     """The clinic's logo for its own staff (uploads are not served as public files)."""
-    clinic = request.actor.clinic  # type: ignore[attr-defined]
+    clinic = request.actor.clinic
     if not clinic.logo:
         raise Http404("No logo.")
     try:
@@ -94,8 +94,8 @@ def _logo_type(name: str) -> str:
 
 
 @require("floor.manage")
-def rooms(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def rooms(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     form = forms.RoomForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
@@ -115,8 +115,8 @@ def rooms(request: HttpRequest) -> HttpResponse:
 
 
 @require("floor.manage")
-def room_edit(request: HttpRequest, room_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def room_edit(request: ClinicRequest, room_id: int) -> HttpResponse:
+    actor = request.actor
     room = get_room_for(actor, room_id, "floor.manage")
     form = forms.RoomForm(
         _posted(request), initial={"name": room.name, "kind": room.kind, "active": room.active}
@@ -136,8 +136,8 @@ def room_edit(request: HttpRequest, room_id: int) -> HttpResponse:
 
 
 @require("floor.manage")
-def opening_hours(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def opening_hours(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     initial = forms.WeeklyHoursForm.initial_from(scheduling.opening_pattern(actor.clinic))
     form = forms.WeeklyHoursForm(_posted(request), initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -162,8 +162,8 @@ def opening_hours(request: HttpRequest) -> HttpResponse:
 
 
 @require("floor.manage")
-def closures(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def closures(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     form = forms.ClosureForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
@@ -187,8 +187,8 @@ def closures(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @require("floor.manage")
-def closure_delete(request: HttpRequest, closure_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def closure_delete(request: ClinicRequest, closure_id: int) -> HttpResponse:
+    actor = request.actor
     closure = get_closure_for(actor, closure_id)
     scheduling.remove_closure(actor=actor, closure=closure)
     messages.success(request, f"The clinic is open again on those days ({closure.reason}).")
@@ -199,8 +199,8 @@ def closure_delete(request: HttpRequest, closure_id: int) -> HttpResponse:
 
 
 @require("floor.manage")
-def staff_hours_list(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def staff_hours_list(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     members = list(
         Membership.objects.active()
         .filter(clinic=actor.clinic)
@@ -229,8 +229,8 @@ def staff_hours_list(request: HttpRequest) -> HttpResponse:
 
 
 @require("floor.manage")
-def staff_hours(request: HttpRequest, membership_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def staff_hours(request: ClinicRequest, membership_id: int) -> HttpResponse:
+    actor = request.actor
     member = get_staff_for(actor, membership_id)
     weekly = {}
     for row in StaffHours.objects.filter(membership=member):
@@ -286,8 +286,8 @@ def staff_hours(request: HttpRequest, membership_id: int) -> HttpResponse:
 
 
 @require("floor.manage")
-def scheduling_settings(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def scheduling_settings(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     current = scheduling.settings_for(actor.clinic)
     form = forms.SchedulingSettingsForm(
         _posted(request),
@@ -311,8 +311,8 @@ def scheduling_settings(request: HttpRequest) -> HttpResponse:
 
 
 @require("inventory.setup")
-def inventory(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def inventory(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     which = request.POST.get("form")
     # Prefixed: both forms have a "name", and each label must point at its own field.
     product_form = ProductForm(request.POST if which == "product" else None, prefix="product")
@@ -349,9 +349,9 @@ def inventory(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @require("inventory.setup")
-def inventory_toggle(request: HttpRequest, kind: str, item_id: int) -> HttpResponse:
+def inventory_toggle(request: ClinicRequest, kind: str, item_id: int) -> HttpResponse:
     """Take a product or location out of use (or back); ledger rows keep pointing at it."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     model = {"product": Product, "location": Location}.get(kind)
     if model is None:
         raise Http404
@@ -372,8 +372,8 @@ def inventory_toggle(request: HttpRequest, kind: str, item_id: int) -> HttpRespo
 
 
 @require("floor.manage")
-def consent_templates(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def consent_templates(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     templates = sorted(load_templates().values(), key=lambda t: t.title)
     if request.method == "POST":
         mark_consent_reviewed(actor)

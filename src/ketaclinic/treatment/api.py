@@ -15,6 +15,7 @@ from django.http import HttpResponse
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError  # noqa: F401 - re-exported for clients' type hints
 
+from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
 from ketaclinic.api_safety import PageNumber
 from ketaclinic.scheduling.access import get_appointment_for
@@ -22,6 +23,17 @@ from ketaclinic.scheduling.services import clinic_today
 from ketaclinic.treatment import presenters, rems, reports, services
 from ketaclinic.treatment import vitals as vitals_path
 from ketaclinic.treatment.access import get_rems_form_for, get_session_for
+from ketaclinic.treatment.api_schemas import (
+    AdverseEventOut,
+    AlertOut,
+    ConflictOut,
+    DeviceOut,
+    ObservationOut,
+    RecordedReadingOut,
+    RemsFormOut,
+    RemsSubmittedOut,
+    SessionOut,
+)
 
 router = Router(tags=["treatment"])
 
@@ -43,7 +55,7 @@ def _detail(session: Any) -> dict[str, Any]:
     return presenters.detail(session)
 
 
-def _fresh(request: Any, session_id: int, action: str = "clinical.view") -> Any:
+def _fresh(request: ClinicRequest, session_id: int, action: str = "clinical.view") -> Any:
     return get_session_for(request.auth, session_id, action)
 
 
@@ -53,11 +65,11 @@ class StartIn(Schema):
 
 @router.post(
     "/appointments/{appointment_id}/session",
-    response={201: dict, 409: dict},
+    response={201: SessionOut, 409: ConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
-def start(request, appointment_id: int, payload: StartIn | None = None):
+def start(request: ClinicRequest, appointment_id: int, payload: StartIn | None = None):
     appointment = get_appointment_for(request.auth, appointment_id)
     session = services.start_session(
         actor=request.auth,
@@ -67,8 +79,8 @@ def start(request, appointment_id: int, payload: StartIn | None = None):
     return Status(201, _detail(_fresh(request, session.pk)))
 
 
-@router.get("/sessions/{session_id}", response=dict, auth=allow("clinical.view"))
-def session_get(request, session_id: int):
+@router.get("/sessions/{session_id}", response=SessionOut, auth=allow("clinical.view"))
+def session_get(request: ClinicRequest, session_id: int):
     session = _fresh(request, session_id)
     services.view_session(actor=request.auth, session=session, what="api")
     return _detail(session)
@@ -85,11 +97,11 @@ class CheckIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/checklist/{item_id}",
-    response={200: dict, 409: dict},
+    response={200: SessionOut, 409: ConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
-def checklist_item(request, session_id: int, item_id: str, payload: CheckIn):
+def checklist_item(request: ClinicRequest, session_id: int, item_id: str, payload: CheckIn):
     session = _fresh(request, session_id, "session.chart")
     services.check_item(
         actor=request.auth,
@@ -111,11 +123,11 @@ class OverrideIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/checklist/{item_id}/override",
-    response={200: dict, 409: dict},
+    response={200: SessionOut, 409: ConflictOut},
     auth=allow("medical.sign"),
 )
 @conflicts
-def checklist_override(request, session_id: int, item_id: str, payload: OverrideIn):
+def checklist_override(request: ClinicRequest, session_id: int, item_id: str, payload: OverrideIn):
     session = _fresh(request, session_id, "medical.sign")
     services.override_item(
         actor=request.auth,
@@ -138,10 +150,12 @@ class DosingIn(Schema):
 
 
 @router.post(
-    "/sessions/{session_id}/dosing", response={200: dict, 409: dict}, auth=allow("dose.record")
+    "/sessions/{session_id}/dosing",
+    response={200: SessionOut, 409: ConflictOut},
+    auth=allow("dose.record"),
 )
 @conflicts
-def dosing_start(request, session_id: int, payload: DosingIn):
+def dosing_start(request: ClinicRequest, session_id: int, payload: DosingIn):
     session = _fresh(request, session_id, "dose.record")
     lot = None
     if payload.ledger_lot_id is not None:
@@ -172,10 +186,12 @@ class DeviceIn(Schema):
 
 
 @router.post(
-    "/sessions/{session_id}/devices", response={201: dict, 409: dict}, auth=allow("dose.record")
+    "/sessions/{session_id}/devices",
+    response={201: DeviceOut, 409: ConflictOut},
+    auth=allow("dose.record"),
 )
 @conflicts
-def device(request, session_id: int, payload: DeviceIn):
+def device(request: ClinicRequest, session_id: int, payload: DeviceIn):
     session = _fresh(request, session_id, "dose.record")
     found, warnings = services.record_device(
         actor=request.auth,
@@ -205,10 +221,12 @@ class InfusionIn(Schema):
 
 
 @router.post(
-    "/sessions/{session_id}/infusion", response={200: dict, 409: dict}, auth=allow("dose.record")
+    "/sessions/{session_id}/infusion",
+    response={200: SessionOut, 409: ConflictOut},
+    auth=allow("dose.record"),
 )
 @conflicts
-def infusion(request, session_id: int, payload: InfusionIn):
+def infusion(request: ClinicRequest, session_id: int, payload: InfusionIn):
     session = _fresh(request, session_id, "dose.record")
     services.change_infusion(
         actor=request.auth,
@@ -233,11 +251,11 @@ class DosingEndIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/dosing/end",
-    response={200: dict, 409: dict},
+    response={200: SessionOut, 409: ConflictOut},
     auth=allow("dose.record"),
 )
 @conflicts
-def dosing_end(request, session_id: int, payload: DosingEndIn):
+def dosing_end(request: ClinicRequest, session_id: int, payload: DosingEndIn):
     session = _fresh(request, session_id, "dose.record")
     services.end_dosing(
         actor=request.auth,
@@ -276,10 +294,12 @@ class VitalsIn(Schema):
 
 
 @router.post(
-    "/sessions/{session_id}/vitals", response={201: dict, 409: dict}, auth=allow("session.chart")
+    "/sessions/{session_id}/vitals",
+    response={201: RecordedReadingOut, 409: ConflictOut},
+    auth=allow("session.chart"),
 )
 @conflicts
-def vitals(request, session_id: int, payload: VitalsIn):
+def vitals(request: ClinicRequest, session_id: int, payload: VitalsIn):
     session = _fresh(request, session_id, "session.chart")
     _refuse_unknown_fields(request, VitalsIn)
     values = payload.dict(exclude={"taken_at", "version"})
@@ -305,11 +325,11 @@ class ObservationIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/observations",
-    response={201: dict, 409: dict},
+    response={201: ObservationOut, 409: ConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
-def observation(request, session_id: int, payload: ObservationIn):
+def observation(request: ClinicRequest, session_id: int, payload: ObservationIn):
     session = _fresh(request, session_id, "session.chart")
     found, alerts = services.record_observation(
         actor=request.auth,
@@ -336,11 +356,11 @@ def observation(request, session_id: int, payload: ObservationIn):
 
 @router.post(
     "/sessions/{session_id}/alerts/{alert_id}/acknowledge",
-    response={200: dict, 409: dict},
+    response={200: AlertOut, 409: ConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
-def acknowledge(request, session_id: int, alert_id: int):
+def acknowledge(request: ClinicRequest, session_id: int, alert_id: int):
     session = _fresh(request, session_id, "session.chart")
     alert = services.acknowledge_alert(actor=request.auth, session=session, alert_id=alert_id)
     return presenters.alert_out(alert)
@@ -360,11 +380,11 @@ class AdverseIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/adverse-events",
-    response={201: dict, 409: dict},
+    response={201: AdverseEventOut, 409: ConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
-def adverse_event(request, session_id: int, payload: AdverseIn):
+def adverse_event(request: ClinicRequest, session_id: int, payload: AdverseIn):
     session = _fresh(request, session_id, "session.chart")
     event = services.record_adverse_event(
         actor=request.auth,
@@ -393,11 +413,11 @@ class AssessmentIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/assessment",
-    response={200: dict, 409: dict},
+    response={200: SessionOut, 409: ConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
-def assessment(request, session_id: int, payload: AssessmentIn):
+def assessment(request: ClinicRequest, session_id: int, payload: AssessmentIn):
     session = _fresh(request, session_id, "session.chart")
     services.assess_discharge(
         actor=request.auth,
@@ -420,11 +440,11 @@ class DischargeIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/discharge",
-    response={200: dict, 409: dict},
+    response={200: SessionOut, 409: ConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
-def discharge(request, session_id: int, payload: DischargeIn):
+def discharge(request: ClinicRequest, session_id: int, payload: DischargeIn):
     session = _fresh(request, session_id, "session.chart")
     services.discharge(
         actor=request.auth,
@@ -447,10 +467,12 @@ class StopIn(Schema):
 
 
 @router.post(
-    "/sessions/{session_id}/stop", response={200: dict, 409: dict}, auth=allow("session.chart")
+    "/sessions/{session_id}/stop",
+    response={200: SessionOut, 409: ConflictOut},
+    auth=allow("session.chart"),
 )
 @conflicts
-def stop(request, session_id: int, payload: StopIn):
+def stop(request: ClinicRequest, session_id: int, payload: StopIn):
     session = _fresh(request, session_id, "session.chart")
     services.stop_session(
         actor=request.auth,
@@ -470,10 +492,12 @@ class SignIn(Schema):
 
 
 @router.post(
-    "/sessions/{session_id}/sign", response={200: dict, 409: dict}, auth=allow("session.chart")
+    "/sessions/{session_id}/sign",
+    response={200: SessionOut, 409: ConflictOut},
+    auth=allow("session.chart"),
 )
 @conflicts
-def sign(request, session_id: int, payload: SignIn):
+def sign(request: ClinicRequest, session_id: int, payload: SignIn):
     session = _fresh(request, session_id, "session.chart")
     services.sign_session(actor=request.auth, session=session, expected_version=payload.version)
     return _detail(_fresh(request, session_id))
@@ -489,11 +513,11 @@ class AmendmentIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/amendments",
-    response={201: dict, 409: dict},
+    response={201: SessionOut, 409: ConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
-def amend(request, session_id: int, payload: AmendmentIn):
+def amend(request: ClinicRequest, session_id: int, payload: AmendmentIn):
     session = _fresh(request, session_id, "session.chart")
     services.add_amendment(
         actor=request.auth,
@@ -508,7 +532,7 @@ def amend(request, session_id: int, payload: AmendmentIn):
 
 
 @router.get("/sessions/{session_id}/summary.pdf", auth=allow("clinical.view"))
-def summary_pdf(request, session_id: int):
+def summary_pdf(request: ClinicRequest, session_id: int):
     session = _fresh(request, session_id)
     services.view_session(actor=request.auth, session=session, what="summary_pdf")
     response = HttpResponse(reports.summary_pdf(session), content_type="application/pdf")
@@ -516,8 +540,8 @@ def summary_pdf(request, session_id: int):
     return response
 
 
-@router.get("/rems-forms", response=list[dict], auth=allow("rems.manage"))
-def rems_forms(request, page: PageNumber = 1):
+@router.get("/rems-forms", response=list[RemsFormOut], auth=allow("rems.manage"))
+def rems_forms(request: ClinicRequest, page: PageNumber = 1):
     """Every overdue and due form (oldest due first), then one page of submitted ones."""
     today = clinic_today(request.auth.clinic)
     listing = rems.forms_listing(request.auth.clinic, today, page=page)
@@ -538,8 +562,10 @@ class SubmittedIn(Schema):
     submitted_on: date
 
 
-@router.post("/rems-forms/{form_id}/submitted", response=dict, auth=allow("rems.manage"))
-def rems_submitted(request, form_id: int, payload: SubmittedIn):
+@router.post(
+    "/rems-forms/{form_id}/submitted", response=RemsSubmittedOut, auth=allow("rems.manage")
+)
+def rems_submitted(request: ClinicRequest, form_id: int, payload: SubmittedIn):
     form = get_rems_form_for(request.auth, form_id)
     rems.mark_submitted(actor=request.auth, form=form, submitted_on=payload.submitted_on)
     return {"id": form.pk, "submitted_on": form.submitted_on.isoformat()}

@@ -16,10 +16,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import Http404
 from django.utils import timezone
 
-from ketaclinic.accounts.access import Actor
+from ketaclinic.accounts.access import Actor, get_for
 from ketaclinic.audit.services import record
 from ketaclinic.clinical.protocols import Protocol
 from ketaclinic.measures.models import Alert, AlertLevel
@@ -70,19 +69,14 @@ def open_calls(clinic: Any) -> QuerySet[FollowUpCall]:
 
 def get_call_for(actor: Actor, call_id: int | str, action: str = "followup.view") -> FollowUpCall:
     """The follow-up call with this id in the actor's clinic, or 404."""
-    actor.check(action)
-    try:
-        pk = int(call_id)
-    except (TypeError, ValueError):
-        raise Http404("No such follow-up call.") from None
-    found = (
-        FollowUpCall.objects.for_clinic(actor.clinic)
-        .select_related("patient", "session", "clinic")
-        .filter(pk=pk)
-        .first()
+    found = get_for(
+        actor,
+        FollowUpCall,
+        call_id,
+        action,
+        related=("patient", "session", "clinic"),
+        what="follow-up call",
     )
-    if found is None:
-        raise Http404("No such follow-up call in this clinic.")
     check_chart(actor, found.patient)
     return found
 

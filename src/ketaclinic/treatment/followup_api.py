@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 
+from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
 from ketaclinic.audit.services import record
 from ketaclinic.treatment import followup
@@ -50,8 +50,8 @@ def _out(call, today: date) -> dict:  # type: ignore[no-untyped-def]
 
 
 @router.get("/follow-up-calls", response=list[FollowUpCallOut], auth=allow("followup.view"))
-def list_calls(request: HttpRequest) -> list[dict]:
-    actor = request.auth  # type: ignore[attr-defined]
+def list_calls(request: ClinicRequest) -> list[dict]:
+    actor = request.auth
     today = timezone.localdate(timezone=actor.clinic.tz)
     calls = list(followup.open_calls(actor.clinic)[:200])
     record(
@@ -67,8 +67,8 @@ def list_calls(request: HttpRequest) -> list[dict]:
     response={201: FollowUpAttemptOut},
     auth=allow("followup.call"),
 )
-def add_attempt(request: HttpRequest, call_id: int, payload: FollowUpAttemptIn) -> Status:
-    actor = request.auth  # type: ignore[attr-defined]
+def add_attempt(request: ClinicRequest, call_id: int, payload: FollowUpAttemptIn) -> Status:
+    actor = request.auth
     call = followup.get_call_for(actor, call_id, "followup.call")
     _attempt, alert = followup.record_attempt(
         actor=actor,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from ketaclinic.accounts.access import require
+from ketaclinic.accounts.access import ClinicRequest, require
 from ketaclinic.audit.services import record
 from ketaclinic.treatment import followup
 from ketaclinic.treatment.models import FollowUpAttempt
@@ -51,9 +51,9 @@ class CallForm(forms.Form):
 
 
 @require("followup.view")
-def follow_up_calls(request: HttpRequest) -> HttpResponse:
+def follow_up_calls(request: ClinicRequest) -> HttpResponse:
     """Unanswered follow-up calls, oldest first, each with its age in days."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     today = timezone.localdate(timezone=actor.clinic.tz)
     calls = list(followup.open_calls(actor.clinic)[:PAGE_SIZE])
     rows = [
@@ -74,9 +74,9 @@ def follow_up_calls(request: HttpRequest) -> HttpResponse:
 
 
 @require("followup.view")
-def follow_up_call(request: HttpRequest, call_id: int) -> HttpResponse:
+def follow_up_call(request: ClinicRequest, call_id: int) -> HttpResponse:
     """One follow-up call: the session it follows, earlier attempts, and the call form."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     call = followup.get_call_for(actor, call_id)
     form = CallForm(request.POST or None)
     status = 200

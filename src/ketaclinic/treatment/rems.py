@@ -19,12 +19,15 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from xml.sax.saxutils import escape
 
+from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
+from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from ketaclinic.audit.services import record
 from ketaclinic.clinical.monitoring import vital_alerts
-from ketaclinic.scheduling.services import clinic_today
+from ketaclinic.scheduling.services import clinic_today, course_protocol
 from ketaclinic.screening import gates
 from ketaclinic.treatment.models import RemsForm, TreatmentSession, VitalReading
 
@@ -168,9 +171,7 @@ def form_data(session: TreatmentSession, *, amended: bool = True) -> dict[str, A
     With `amended`, corrections recorded as amendments replace the values they correct
     (lot number, "could have left at", a reading's vital signs).
     """
-    from ketaclinic.treatment.services import session_protocol
-
-    protocol = session_protocol(session)
+    protocol = course_protocol(session.course)
     patient = session.patient
     clinic = session.clinic
     administration = getattr(session, "administration", None)
@@ -434,11 +435,6 @@ def as_pdf(form: RemsForm) -> bytes:
 
 def mark_submitted(*, actor: Any, form: RemsForm, submitted_on: date) -> RemsForm:
     """Staff record the day the form was submitted to the REMS."""
-    from django.core.exceptions import ValidationError
-    from django.db import transaction
-
-    from ketaclinic.audit.services import record
-
     actor.check("rems.manage")
     if submitted_on > clinic_today(form.clinic):
         raise ValidationError({"submitted_on": "This date is in the future."})

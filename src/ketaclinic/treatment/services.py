@@ -20,9 +20,10 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime, parse_time
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Membership
@@ -41,11 +42,14 @@ from ketaclinic.clinical.monitoring import (
     vital_alerts,
 )
 from ketaclinic.clinical.protocols import FixedDose, Protocol
+from ketaclinic.inventory import services as inventory
+from ketaclinic.inventory.models import LedgerEntry
 from ketaclinic.patients.changes import patient_changed
 from ketaclinic.patients.services import StaleVersion
 from ketaclinic.scheduling import services as scheduling
 from ketaclinic.scheduling.models import Appointment, CourseStatus
 from ketaclinic.treatment import checklist as checks
+from ketaclinic.treatment.followup import create_follow_up
 from ketaclinic.treatment.models import (
     FINAL_STATES,
     INTERVENTIONS,
@@ -65,6 +69,7 @@ from ketaclinic.treatment.models import (
     TreatmentSession,
     VitalReading,
 )
+from ketaclinic.treatment.rems import ensure_form, form_data, missing_fields, refresh_unsubmitted
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +116,6 @@ API_FIELD = {value: key for key, value in VITAL_FIELDS.items()}
 WHOLE_FIELDS = ("systolic", "diastolic", "heart_rate", "spo2", "respiratory_rate")
 # A time entered for a reading may lie this far in the future (clock drift between devices).
 CLOCK_SKEW = timedelta(minutes=2)
-REMS_DUE_DAYS = 7
-REMS_FORM_VERSION = "PMF-2025"
 
 
 class SessionConflict(Exception):
@@ -702,10 +705,6 @@ def ledger_substance(drug: str) -> str:
 
 def ledger_in_use(clinic: Any, drug: str) -> bool:
     """True when the clinic keeps `drug` in the ledger: some lot of it has stock on hand."""
-    from django.db.models import Max
-
-    from ketaclinic.inventory.models import LedgerEntry
-
     latest = (
         LedgerEntry.objects.for_clinic(clinic)
         .filter(product__substance=ledger_substance(drug))
@@ -1122,8 +1121,6 @@ def post_to_ledger(
     lot = administration.ledger_lot
     if lot is None:
         return
-    from ketaclinic.inventory import services as inventory
-
     product = lot.product
     ref = str(administration.session_id)
     session = administration.session
@@ -1691,8 +1688,6 @@ def discharge(
         _transition(actor, session, State.DISCHARGED, at=now, text="Discharged")
         _finish_appointment(actor, session)
         if session.is_esketamine:
-            from ketaclinic.treatment.rems import ensure_form
-
             ensure_form(session)
     return session
 
@@ -1702,8 +1697,6 @@ def _finish_appointment(actor: Actor, session: TreatmentSession) -> None:
     if appointment.status == "in_progress":
         scheduling.update_appointment(actor=actor, appointment=appointment, status="completed")
     # Every session that gave a dose gets its follow-up call (issue 12).
-    from ketaclinic.treatment.followup import create_follow_up
-
     create_follow_up(session, session_protocol(session), at=timezone.now())
 
 
@@ -1742,8 +1735,6 @@ def stop_session(
         _transition(actor, session, State.STOPPED, at=now, text=f"Stopped: {reason}")
         _finish_appointment(actor, session)
         if session.is_esketamine and session.dose_started_at is not None:
-            from ketaclinic.treatment.rems import ensure_form
-
             ensure_form(session)
     return session
 
@@ -1766,8 +1757,6 @@ def sign_session(
         if session.nurse_signed_at is None:
             _require_state(session, State.DISCHARGED, State.STOPPED, doing="sign")
             if session.is_esketamine and session.dose_started_at is not None:
-                from ketaclinic.treatment.rems import ensure_form, form_data, missing_fields
-
                 form = ensure_form(session)
                 data = form_data(session)
                 missing = missing_fields(data)
@@ -1876,8 +1865,6 @@ def add_amendment(
             detail={"target": target, "field": field},
         )
         if session.is_esketamine:
-            from ketaclinic.treatment.rems import refresh_unsubmitted
-
             refresh_unsubmitted(session)
     return amendment
 
@@ -1887,8 +1874,6 @@ def _amended_time(session: TreatmentSession, raw: str) -> datetime:
 
     It must lie between the first dose and the end of the session (422 naming new_value).
     """
-    from django.utils.dateparse import parse_datetime, parse_time
-
     tz = session.clinic.tz
     when = None
     try:

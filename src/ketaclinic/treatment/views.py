@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
-from ketaclinic.accounts.access import require
+from ketaclinic.accounts.access import ClinicRequest, require
 from ketaclinic.audit.services import record
 from ketaclinic.patients import restricted
 from ketaclinic.patients.services import StaleVersion
@@ -36,8 +36,8 @@ from ketaclinic.treatment.models import (
 # --- the board ---------------------------------------------------------------------------
 
 
-def _board_context(request: HttpRequest) -> dict[str, Any]:
-    actor = request.actor  # type: ignore[attr-defined]
+def _board_context(request: ClinicRequest) -> dict[str, Any]:
+    actor = request.actor
     now = timezone.now()
     data = board_data.board(actor.clinic, now)
     board_data.record_view(actor=actor, board=data, now=now)
@@ -63,8 +63,8 @@ def board_live(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @require("session.chart")
-def session_start(request: HttpRequest, appointment_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def session_start(request: ClinicRequest, appointment_id: int) -> HttpResponse:
+    actor = request.actor
     appointment = get_appointment_for(actor, appointment_id)
     try:
         session = services.start_session(actor=actor, appointment=appointment)
@@ -78,19 +78,19 @@ def session_start(request: HttpRequest, appointment_id: int) -> HttpResponse:
 
 
 @require("clinical.view")
-def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def session_page(request: ClinicRequest, session_id: int) -> HttpResponse:
+    actor = request.actor
     return _session_response(request, get_session_for(actor, session_id))
 
 
 def _session_response(
-    request: HttpRequest,
+    request: ClinicRequest,
     session: Any,
     filled: dict[str, dict[str, Any]] | None = None,
     status: int = 200,
 ) -> HttpResponse:
     """The charting page; `filled` brings back one form's typed values and its errors."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     services.view_session(actor=actor, session=session)
     data = presenters.detail(session)
     prefill = None
@@ -154,7 +154,7 @@ def _bool(value: str | None) -> bool | None:
     return {"yes": True, "no": False}.get(value or "")
 
 
-def _when(request: HttpRequest, name: str) -> datetime | None:
+def _when(request: ClinicRequest, name: str) -> datetime | None:
     """A time from a form: 'HH:MM' (clinic time) or an ISO datetime; blank = now.
 
     HH:MM is the most recent such time, up to the allowed clock skew ahead: at 00:05,
@@ -163,7 +163,7 @@ def _when(request: HttpRequest, name: str) -> datetime | None:
     raw = (request.POST.get(name) or "").strip()
     if not raw:
         return None
-    tz = request.actor.clinic.tz  # type: ignore[attr-defined]
+    tz = request.actor.clinic.tz
     if len(raw) <= 5 and ":" in raw:
         try:
             hours, minutes = (int(p) for p in raw.split(":"))
@@ -464,8 +464,8 @@ STEPS: dict[str, tuple[Callable[..., str], str]] = {
 
 @require_POST
 @require("session.chart")
-def session_action(request: HttpRequest, session_id: int, step: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def session_action(request: ClinicRequest, session_id: int, step: str) -> HttpResponse:
+    actor = request.actor
     if step not in STEPS:
         raise Http404
     handler, anchor = STEPS[step]
@@ -517,7 +517,7 @@ def _refuse_nul_bytes(request: HttpRequest) -> None:
 
 
 def _refused(
-    request: HttpRequest,
+    request: ClinicRequest,
     session_id: int,
     step: str,
     errors: dict[str, list[str]],
@@ -530,7 +530,7 @@ def _refused(
     An error about a field the form does not show goes at the top of the form, with the
     field's name, so that nothing the service said is lost.
     """
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     shown = set(request.POST)
     by_field: dict[str, list[str]] = {"form": list(errors.get("form", []))}
     for name, messages_ in errors.items():
@@ -549,8 +549,8 @@ def _refused(
 
 
 @require("clinical.view")
-def session_pdf(request: HttpRequest, session_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def session_pdf(request: ClinicRequest, session_id: int) -> HttpResponse:
+    actor = request.actor
     session = get_session_for(actor, session_id)
     services.view_session(actor=actor, session=session, what="summary_pdf")
     response = HttpResponse(reports.summary_pdf(session), content_type="application/pdf")
@@ -559,8 +559,8 @@ def session_pdf(request: HttpRequest, session_id: int) -> HttpResponse:
 
 
 @require("clinical.view")
-def session_chart_svg(request: HttpRequest, session_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def session_chart_svg(request: ClinicRequest, session_id: int) -> HttpResponse:
+    actor = request.actor
     session = get_session_for(actor, session_id)
     services.view_session(actor=actor, session=session, what="vitals_chart")
     return HttpResponse(reports.vitals_chart_svg(session), content_type="image/svg+xml")
@@ -570,8 +570,8 @@ def session_chart_svg(request: HttpRequest, session_id: int) -> HttpResponse:
 
 
 @require("rems.manage")
-def rems_list(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def rems_list(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
     today = clinic_today(actor.clinic)
     listing = rems.forms_listing(actor.clinic, today, page=request.GET.get("page") or 1)
     shown = [
@@ -589,8 +589,8 @@ def rems_list(request: HttpRequest) -> HttpResponse:
 
 
 @require("rems.manage")
-def rems_form(request: HttpRequest, form_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def rems_form(request: ClinicRequest, form_id: int) -> HttpResponse:
+    actor = request.actor
     form = get_rems_form_for(actor, form_id)
     record(actor, "view", patient_id=form.session.patient_id, obj=form)
     data = rems.data_for(form)
@@ -611,8 +611,8 @@ def rems_form(request: HttpRequest, form_id: int) -> HttpResponse:
 
 
 @require("rems.manage")
-def rems_pdf(request: HttpRequest, form_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def rems_pdf(request: ClinicRequest, form_id: int) -> HttpResponse:
+    actor = request.actor
     form = get_rems_form_for(actor, form_id)
     record(actor, "export", patient_id=form.session.patient_id, obj=form, detail={"format": "pdf"})
     response = HttpResponse(rems.as_pdf(form), content_type="application/pdf")
@@ -621,8 +621,8 @@ def rems_pdf(request: HttpRequest, form_id: int) -> HttpResponse:
 
 
 @require("rems.manage")
-def rems_csv(request: HttpRequest, form_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def rems_csv(request: ClinicRequest, form_id: int) -> HttpResponse:
+    actor = request.actor
     form = get_rems_form_for(actor, form_id)
     record(actor, "export", patient_id=form.session.patient_id, obj=form, detail={"format": "csv"})
     response = HttpResponse(rems.as_csv(form), content_type="text/csv")
@@ -632,8 +632,8 @@ def rems_csv(request: HttpRequest, form_id: int) -> HttpResponse:
 
 @require_POST
 @require("rems.manage")
-def rems_submitted(request: HttpRequest, form_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def rems_submitted(request: ClinicRequest, form_id: int) -> HttpResponse:
+    actor = request.actor
     form = get_rems_form_for(actor, form_id)
     try:
         day = date.fromisoformat(request.POST.get("submitted_on", ""))

@@ -1,0 +1,171 @@
+"""Every audit action, as a closed vocabulary, each with its FHIR AuditEvent action code.
+
+`AuditEvent.action` stays a plain column (no migration, and an event written by an older
+release still reads back); `tests/audit/test_actions.py` checks that every action the code
+writes is listed here, so a new or misspelt action fails a test, not an inspector's query.
+The FHIR codes (http://hl7.org/fhir/audit-event-action): C create, R read/view, U update,
+D delete, E execute (log-ins, searches, sending, exports: "perform a system or application
+function").
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class AuditAction(models.TextChoices):
+    # create
+    CREATE = "create"
+    BOOK = "book"
+    ADVERSE_EVENT = "adverse_event"
+    VITALS = "vitals"
+    OBSERVATION = "observation"
+    DEVICE = "device"
+    AMEND = "amend"
+    FOLLOW_UP_CALL = "follow_up_call"
+    PUBLISH = "publish"
+    CALENDAR_FEED_ISSUED = "calendar_feed_issued"
+    CLINIC_CREATED = "clinic_created"
+    START = "start"
+    INFUSION = "infusion"
+    CORRECT = "correct"
+    # read
+    VIEW = "view"
+    DOWNLOAD = "download"
+    FHIR_READ = "fhir_read"
+    FHIR_EXPORT_DOWNLOAD = "fhir_export_download"
+    CALENDAR_FEED_READ = "calendar_feed_read"
+    OUTCOMES_DRILLDOWN = "outcomes_drilldown"
+    # update
+    WITNESS = "witness"
+    SIGN = "sign"
+    COSIGN = "cosign"
+    CHECKLIST = "checklist"
+    OVERRIDE = "override"
+    OVERRIDE_LAPSED = "override_lapsed"
+    DOSE_CHANGE = "dose_change"
+    DISCHARGE_ASSESSMENT = "discharge_assessment"
+    STATUS = "status"
+    MOVE = "move"
+    TRANSITION = "transition"
+    UPDATE = "update"
+    ACTIVATE = "activate"
+    DEACTIVATE = "deactivate"
+    REACTIVATE = "reactivate"
+    ACKNOWLEDGE = "acknowledge"
+    RESOLVE = "resolve"
+    WITHDRAW = "withdraw"
+    UNLOCK = "unlock"
+    TWO_FACTOR_RESET = "two_factor_reset"
+    REMS_SUBMITTED = "rems_submitted"
+    CONSENT_TEMPLATES_REVIEWED = "consent_templates_reviewed"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    # delete
+    DELETE = "delete"
+    REVOKE = "revoke"
+    FHIR_EXPORT_CANCEL = "fhir_export_cancel"
+    # execute
+    EXPORT = "export"
+    FHIR_EXPORT = "fhir_export"
+    FHIR_EXPORT_COMMAND = "fhir_export_command"
+    SEND = "send"
+    PLAN = "plan"
+    ACTIVATE_REFUSED = "activate_refused"
+    BACKUP = "backup"
+    RESTORE = "restore"
+    SEARCH = "search"
+    FHIR_SEARCH = "fhir_search"
+    LOGIN = "login"
+    LOGOUT = "logout"
+    LOGIN_FAILED = "login_failed"
+    LOCKOUT = "lockout"
+    TOKEN_USE = "token_use"
+    PASSWORD_RESET_SENT = "password_reset_sent"
+    REMINDER_SENT = "reminder_sent"
+    MEASURES_ALERT_NOTIFY = "measures.alert_notify"
+    MEASURES_LINK_REMIND = "measures.link_remind"
+    MEASURES_LINK_SEND = "measures.link_send"
+
+
+FHIR_ACTION: dict[str, str] = {
+    # create
+    AuditAction.CREATE: "C",
+    AuditAction.BOOK: "C",
+    AuditAction.ADVERSE_EVENT: "C",
+    AuditAction.VITALS: "C",
+    AuditAction.OBSERVATION: "C",
+    AuditAction.DEVICE: "C",
+    AuditAction.AMEND: "C",
+    AuditAction.FOLLOW_UP_CALL: "C",
+    AuditAction.PUBLISH: "C",
+    AuditAction.CALENDAR_FEED_ISSUED: "C",
+    AuditAction.CLINIC_CREATED: "C",
+    AuditAction.START: "C",
+    AuditAction.INFUSION: "C",
+    AuditAction.CORRECT: "C",
+    # read
+    AuditAction.VIEW: "R",
+    AuditAction.DOWNLOAD: "R",
+    AuditAction.FHIR_READ: "R",
+    AuditAction.FHIR_EXPORT_DOWNLOAD: "R",
+    AuditAction.CALENDAR_FEED_READ: "R",
+    AuditAction.OUTCOMES_DRILLDOWN: "R",
+    # update
+    AuditAction.WITNESS: "U",
+    AuditAction.SIGN: "U",
+    AuditAction.COSIGN: "U",
+    AuditAction.CHECKLIST: "U",
+    AuditAction.OVERRIDE: "U",
+    AuditAction.OVERRIDE_LAPSED: "U",
+    AuditAction.DOSE_CHANGE: "U",
+    AuditAction.DISCHARGE_ASSESSMENT: "U",
+    AuditAction.STATUS: "U",
+    AuditAction.MOVE: "U",
+    AuditAction.TRANSITION: "U",
+    AuditAction.UPDATE: "U",
+    AuditAction.ACTIVATE: "U",
+    AuditAction.DEACTIVATE: "U",
+    AuditAction.REACTIVATE: "U",
+    AuditAction.ACKNOWLEDGE: "U",
+    AuditAction.RESOLVE: "U",
+    AuditAction.WITHDRAW: "U",
+    AuditAction.UNLOCK: "U",
+    AuditAction.TWO_FACTOR_RESET: "U",
+    AuditAction.REMS_SUBMITTED: "U",
+    AuditAction.CONSENT_TEMPLATES_REVIEWED: "U",
+    AuditAction.PAUSED: "U",
+    AuditAction.COMPLETED: "U",
+    AuditAction.STOPPED: "U",
+    # delete
+    AuditAction.DELETE: "D",
+    AuditAction.REVOKE: "D",
+    AuditAction.FHIR_EXPORT_CANCEL: "D",
+    # execute
+    AuditAction.EXPORT: "E",
+    AuditAction.FHIR_EXPORT: "E",
+    AuditAction.FHIR_EXPORT_COMMAND: "E",
+    AuditAction.SEND: "E",
+    AuditAction.PLAN: "E",
+    AuditAction.ACTIVATE_REFUSED: "E",
+    AuditAction.BACKUP: "E",
+    AuditAction.RESTORE: "E",
+    AuditAction.SEARCH: "E",
+    AuditAction.FHIR_SEARCH: "E",
+    AuditAction.LOGIN: "E",
+    AuditAction.LOGOUT: "E",
+    AuditAction.LOGIN_FAILED: "E",
+    AuditAction.LOCKOUT: "E",
+    AuditAction.TOKEN_USE: "E",
+    AuditAction.PASSWORD_RESET_SENT: "E",
+    AuditAction.REMINDER_SENT: "E",
+    AuditAction.MEASURES_ALERT_NOTIFY: "E",
+    AuditAction.MEASURES_LINK_REMIND: "E",
+    AuditAction.MEASURES_LINK_SEND: "E",
+}
+
+
+def fhir_action(action: str) -> str:
+    """The FHIR AuditEvent.action code (C/R/U/D/E) of an audit action; E when unknown."""
+    return FHIR_ACTION.get(action, "E")
