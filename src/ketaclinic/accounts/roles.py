@@ -79,6 +79,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Follow-up calls after dosing: nurses and physicians call; admins see the work list.
     "followup.call": frozenset({P, N}),
     "followup.view": frozenset({A, P, N}),
+    # Adverse-event reports (MedWatch 3500, REMS): clinicians draft; staff who send them record it.
+    "aereport.view": frozenset({A, P, N}),
+    "aereport.draft": frozenset({P, N}),
+    "aereport.submit": frozenset({A, P, N}),
 }
 
 

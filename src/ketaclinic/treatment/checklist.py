@@ -32,6 +32,7 @@ AUTOMATIC_ITEMS = frozenset(
         "questionnaires_done_no_open_suicidality_alert",
         "predose_vitals_in_range",
         "weight_current",
+        "liver_tests_current",  # long-term monitoring (treatment/longterm.py)
     }
 )
 # Checklist item -> the screening gate's code for it (screening/gates.py).
@@ -147,6 +148,10 @@ def automatic_findings(
             not problems,
             " ".join(problems) or "Questionnaire done today; no open suicidality alert.",
         )
+    if "liver_tests_current" in item_ids:
+        from ketaclinic.treatment.longterm import liver_finding
+
+        found["liver_tests_current"] = Finding(*liver_finding(session, protocol, today))
     if "predose_vitals_in_range" in item_ids:
         found["predose_vitals_in_range"] = _predose_vitals(session, protocol)
     if "weight_current" in item_ids:

@@ -128,8 +128,10 @@ class SessionConflict(Exception):
 
 
 def session_protocol(session: TreatmentSession) -> Protocol:
-    """The protocol the session runs under: the one its course was started with."""
-    return scheduling.course_protocol(session.course)
+    """The protocol the session runs under: its course's, with the patient's longer observation."""
+    from ketaclinic.treatment.longterm import apply_observation
+
+    return apply_observation(session, scheduling.course_protocol(session.course))
 
 
 def _now(value: datetime | None = None) -> datetime:
@@ -384,7 +386,11 @@ def start_session(
             ),
             first_session=not previous.exists(),
         )
+        from ketaclinic.treatment import longterm
+
+        longterm.freeze_observation(session, protocol)
         items = protocol.checklist_for(checks.conditions_for(session))
+        items = (*items, *longterm.session_items(session, protocol))
         ChecklistResult.objects.bulk_create(
             ChecklistResult(
                 session=session,
@@ -1498,12 +1504,9 @@ def record_adverse_event(
             detail={"type": type, "serious": serious},
         )
         if serious:
-            clinic_id, session_id, event_id = session.clinic_id, session.pk, event.pk
-            transaction.on_commit(
-                lambda: notify_serious_event(
-                    clinic_id=clinic_id, session_id=session_id, event_id=event_id
-                )
-            )
+            from ketaclinic.treatment.ae_reports import serious_event_recorded
+
+            serious_event_recorded(actor=actor, session=session, event=event)
     return event
 
 
