@@ -599,7 +599,14 @@ def as_pdf(report: AdverseEventReport) -> bytes:
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import letter
     from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import (
+        KeepTogether,
+        Paragraph,
+        SimpleDocTemplate,
+        Spacer,
+        Table,
+        TableStyle,
+    )
 
     styles = getSampleStyleSheet()
     medwatch = report.kind == AdverseEventReport.Kind.MEDWATCH
@@ -637,7 +644,7 @@ def as_pdf(report: AdverseEventReport) -> bytes:
     ]
     body = styles["BodyText"]
     for heading, rows in prefilled(report):
-        story.append(Paragraph(escape(heading), styles["Heading3"]))
+        title_row = Paragraph(escape(heading), styles["Heading3"])
         table = Table(
             [
                 [
@@ -657,7 +664,7 @@ def as_pdf(report: AdverseEventReport) -> bytes:
                 ]
             )
         )
-        story.append(table)
+        story.append(KeepTogether([title_row, table]))  # never a heading alone at a page foot
     gaps = missing(report)
     story.append(Spacer(1, 10))
     if gaps:
