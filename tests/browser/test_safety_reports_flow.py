@@ -12,9 +12,9 @@ from playwright.sync_api import expect
 
 from ketaclinic.scheduling.models import Appointment, DoseOrder, Room, TreatmentCourse
 from ketaclinic.treatment.models import (
+    Administration,
     AdverseEvent,
     AdverseEventReport,
-    Administration,
     LiverTest,
     TreatmentSession,
 )

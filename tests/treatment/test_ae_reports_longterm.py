@@ -362,14 +362,24 @@ def test_liver_tests_are_due_at_the_protocol_interval_and_shown_on_chart_and_che
 @pytest.mark.parametrize("role", ["physician", "nurse"])
 def test_the_liver_test_page_takes_valid_empty_and_hostile_input(staff, login, patient, role):
     page = login(staff[role])
-    url = f"/treatment/patients/{patient.pk}/liver-tests/"
-    assert page.get(url).status_code == 200
+    assert page.get(f"/treatment/patients/{patient.pk}/liver-tests/").status_code == 200
+    url = f"/treatment/patients/{patient.pk}/liver-tests/new/"
     assert page.post(url, {}).status_code == 422
     assert page.post(url, {"taken_on": "<script>", "result": "x" * 50}).status_code == 422
     assert not LiverTest.objects.exists()
     done = page.post(url, {"taken_on": str(timezone.localdate()), "result": "normal"})
     assert done.status_code == 302
     assert LiverTest.objects.count() == 1
+
+
+@pytest.mark.parametrize("role", ["admin", "therapist", "front_desk"])
+def test_roles_that_do_not_chart_cannot_record_liver_tests(staff, login, patient, role):
+    url = f"/treatment/patients/{patient.pk}/liver-tests/new/"
+    response = login(staff[role]).post(
+        url, {"taken_on": str(timezone.localdate()), "result": "normal"}
+    )
+    assert response.status_code == 403
+    assert not LiverTest.objects.exists()
 
 
 def test_urinary_symptoms_are_asked_at_every_session_after_the_induction(

@@ -184,25 +184,37 @@ def liver_tests(request: HttpRequest, patient_id: int) -> HttpResponse:
     """The patient's liver tests, when the next are due, and the form to record new ones."""
     actor = request.actor  # type: ignore[attr-defined]
     patient = get_patient_for(actor, patient_id, "clinical.view")
-    form = LiverTestForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        actor.check("clinical.edit")
-        if form.is_valid():
-            try:
-                longterm.record_liver_test(actor=actor, patient=patient, **form.cleaned_data)
-            except ValidationError as exc:
-                _add_errors(form, exc)
-            else:
-                messages.success(request, "Liver tests recorded.")
-                return redirect("treatment_liver_tests", patient_id=patient.pk)
-        status = 422
+    return _liver_page(request, patient, LiverTestForm())
+
+
+@require_POST
+@require("clinical.edit")
+def liver_test_new(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Record liver tests; a refused form comes back with its errors (422)."""
+    actor = request.actor  # type: ignore[attr-defined]
+    patient = get_patient_for(actor, patient_id, "clinical.edit")
+    form = LiverTestForm(request.POST)
+    if form.is_valid():
+        try:
+            longterm.record_liver_test(actor=actor, patient=patient, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, "Liver tests recorded.")
+            return redirect("treatment_liver_tests", patient_id=patient.pk)
+    return _liver_page(request, patient, form, status=422)
+
+
+def _liver_page(
+    request: HttpRequest, patient: object, form: LiverTestForm, status: int = 200
+) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
     tests = list(
         LiverTest.objects.for_clinic(actor.clinic)
         .filter(patient=patient)
         .select_related("recorded_by")[:20]
     )
-    record(actor, "view", patient_id=patient.pk, object_type="treatment.livertest")
+    record(actor, "view", patient_id=patient.pk, object_type="treatment.livertest")  # type: ignore[attr-defined]
     return render(
         request,
         "treatment/liver_tests.html",

@@ -66,4 +66,9 @@ urlpatterns = [
         ae_views.liver_tests,
         name="treatment_liver_tests",
     ),
+    path(
+        "treatment/patients/<int:patient_id>/liver-tests/new/",
+        ae_views.liver_test_new,
+        name="treatment_liver_test_new",
+    ),
 ]
