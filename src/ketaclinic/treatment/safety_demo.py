@@ -1,8 +1,8 @@
-"""Demo: a serious adverse event with its MedWatch report drafted (the REMS one still due),
+"""Demo: a serious adverse event with its MedWatch report drafted (the REMS one sent),
 and a patient whose liver tests are due.
 
-Idempotent: nothing is added when the demo already holds an adverse-event report, or when
-the liver-test patient already has a test on record.
+Idempotent: nothing is added when the demo already holds an adverse-event report, or any
+liver test.
 """
 
 from __future__ import annotations
@@ -25,6 +25,12 @@ from ketaclinic.treatment.models import (
 )
 
 LIVER_TESTS_AGO_DAYS = 100  # beyond the 90-day policy interval: due since 10 days
+DESCRIPTION = (
+    "Thirty-eight minutes after the first 28 mg device the patient could not be roused by "
+    "voice (MOAA/S 1). SpO2 stayed at 95 % on 2 L/min oxygen; BP 148/92. The physician "
+    "attended at the chair; the patient responded to voice at 55 minutes and went home with "
+    "an escort once every discharge criterion was met."
+)
 
 
 def seed(clinic: Any, patients: list[Any]) -> None:
@@ -104,21 +110,24 @@ def _serious_event(clinic: Any, patient_ids: list[int], nurse: Any, physician: A
             created_by=nurse,
             created_at=created,
         )
-        if kind == AdverseEventReport.Kind.MEDWATCH:
-            report.draft = {
-                "description": (
-                    "Thirty-eight minutes after the first 28 mg device the patient could not be "
-                    "roused by voice (MOAA/S 1). SpO2 stayed at 95 % on 2 L/min oxygen; BP "
-                    "148/92. The physician attended at the chair; the patient responded to voice "
-                    "at 55 minutes and went home with an escort once every discharge criterion was met."
-                ),
-                "tests": "SpO2 95-97 %, respiratory rate 12 /min throughout.",
-                "history": "Treatment-resistant depression; no previous sedation events.",
-                "outcomes": ["required_intervention"],
-            }
-            report.drafted_by = physician
-            report.drafted_at = created + timedelta(hours=3)
-            report.save(update_fields=["draft", "drafted_by", "drafted_at"])
+        # Both drafted (complete PDFs); the REMS report was phoned in the next day.
+        report.draft = {
+            "description": DESCRIPTION,
+            "tests": "SpO2 95-97 %, respiratory rate 12 /min throughout.",
+            "history": "Treatment-resistant depression; no previous sedation events.",
+            "outcomes": ["required_intervention"],
+        }
+        report.drafted_by = physician
+        report.drafted_at = created + timedelta(hours=3)
+        fields = ["draft", "drafted_by", "drafted_at"]
+        if kind == AdverseEventReport.Kind.REMS:
+            sent = min(created + timedelta(days=1), timezone.now())
+            report.submitted_on = timezone.localdate(sent, timezone=clinic.tz)
+            report.submitted_by = nurse
+            report.submitted_at = sent
+            report.reference = "Phoned to the REMS"
+            fields += ["submitted_on", "submitted_by", "submitted_at", "reference"]
+        report.save(update_fields=fields)
 
 
 def _liver_tests_due(clinic: Any, patient_ids: list[int], physician: Any) -> None:
@@ -132,7 +141,7 @@ def _liver_tests_due(clinic: Any, patient_ids: list[int], physician: Any) -> Non
         .order_by("patient__mrn")
         .first()
     )
-    if course is None or LiverTest.objects.filter(clinic=clinic, patient=course.patient).exists():
+    if course is None or LiverTest.objects.filter(clinic=clinic).exists():
         return
     taken = timezone.localdate(timezone=clinic.tz) - timedelta(days=LIVER_TESTS_AGO_DAYS)
     LiverTest.objects.create(
