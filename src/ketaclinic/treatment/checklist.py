@@ -18,7 +18,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from ketaclinic.clinical.monitoring import VitalError, vital_alerts
-from ketaclinic.clinical.protocols import Protocol
+from ketaclinic.clinical.protocols import ChecklistItem, Protocol
 from ketaclinic.measures.models import Alert as MeasureAlert
 from ketaclinic.measures.models import Response
 from ketaclinic.screening import gates
@@ -64,6 +64,13 @@ def conditions_for(session: TreatmentSession) -> frozenset[str]:
     if session.first_session:
         held.add("first_session")
     return frozenset(held)
+
+
+def items_for(session: TreatmentSession, protocol: Protocol) -> tuple[ChecklistItem, ...]:
+    """The session's checklist: the protocol's items for its conditions, then long-term monitoring."""
+    from ketaclinic.treatment.longterm import session_items
+
+    return (*protocol.checklist_for(conditions_for(session)), *session_items(session, protocol))
 
 
 def _hours(value: Decimal) -> str:

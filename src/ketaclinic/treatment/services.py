@@ -389,8 +389,7 @@ def start_session(
         from ketaclinic.treatment import longterm
 
         longterm.freeze_observation(session, protocol)
-        items = protocol.checklist_for(checks.conditions_for(session))
-        items = (*items, *longterm.session_items(session, protocol))
+        items = checks.items_for(session, protocol)
         ChecklistResult.objects.bulk_create(
             ChecklistResult(
                 session=session,
@@ -649,7 +648,7 @@ def set_pregnancy_applies(
         _claim(session, expected_version)
         _require_state(session, State.PRE_DOSE, doing="change the checklist")
         session.pregnancy_possible = applies
-        wanted = {item.id: item for item in protocol.checklist_for(checks.conditions_for(session))}
+        wanted = {item.id: item for item in checks.items_for(session, protocol)}
         removed = list(session.checklist.exclude(item_id__in=list(wanted)))
         if removed and not reason:
             raise ValidationError(
@@ -666,6 +665,7 @@ def set_pregnancy_applies(
                     item_id=item.id,
                     label=item.label,
                     hard_stop=item.hard_stop,
+                    automatic=item.id in checks.AUTOMATIC_ITEMS,
                 )
                 added.append(item.label)
         for row in removed:
