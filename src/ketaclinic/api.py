@@ -68,6 +68,7 @@ def mount_routers() -> None:
     from ketaclinic.scheduling.review_api import router as review_router
     from ketaclinic.screening.api import router as screening_router
     from ketaclinic.setup.api import router as setup_router
+    from ketaclinic.treatment.ae_api import router as ae_router
     from ketaclinic.treatment.api import router as treatment_router
     from ketaclinic.treatment.followup_api import router as followup_router
 
@@ -86,6 +87,7 @@ def mount_routers() -> None:
     api.add_router("", outcomes_router)
     api.add_router("", followup_router)
     api.add_router("", integration_router)
+    api.add_router("", ae_router)
 
 
 mount_routers()

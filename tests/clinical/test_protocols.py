@@ -51,8 +51,8 @@ def test_it_ships_the_five_protocols_each_with_a_version(protocols):
         assert protocol.code == code
         assert protocol.family == code.removesuffix("-mdsi")
     assert {code: p.version for code, p in protocols.items()} == {
-        "esketamine-nasal": 3,  # 2: induction sessions 48 h apart; 3: issue 12
-        "esketamine-nasal-mdsi": 1,
+        "esketamine-nasal": 4,  # 2: 48 h apart; 3: issue 12; 4: hepatic observation
+        "esketamine-nasal-mdsi": 2,  # 2: longer observation with moderate hepatic impairment
         "ketamine-im-mood": 2,
         "ketamine-iv-mood": 2,
         "ketamine-iv-pain": 2,

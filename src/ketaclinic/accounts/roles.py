@@ -100,6 +100,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "breakglass.review": frozenset({A}),
     # Creating clinics: the platform's administrator (a Django superuser), no clinic role.
     "platform.manage": frozenset(),
+    # Adverse-event reports (MedWatch 3500, REMS): clinicians draft; staff who send them record it.
+    "aereport.view": frozenset({A, P, N}),
+    "aereport.draft": frozenset({P, N}),
+    "aereport.submit": frozenset({A, P, N}),
 }
 
 

@@ -22,6 +22,7 @@ from ketaclinic.audit.services import record
 from ketaclinic.clinical.monitoring import DueCheck, due_checks
 from ketaclinic.scheduling.models import Appointment, Room
 from ketaclinic.scheduling.services import course_protocol
+from ketaclinic.treatment.longterm import apply_observation
 from ketaclinic.treatment.models import (
     ACTIVE_STATES,
     Observation,
@@ -131,7 +132,7 @@ def board(clinic: Any, now: datetime) -> Board:
                 )
                 if at is not None
             ]
-            protocol = course_protocol(session.course)
+            protocol = apply_observation(session, course_protocol(session.course))
             kinds = {c.kind for c in protocol.monitoring.checks}
             due = due_checks(
                 protocol,

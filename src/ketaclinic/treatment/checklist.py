@@ -18,7 +18,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from ketaclinic.clinical.monitoring import VitalError, vital_alerts
-from ketaclinic.clinical.protocols import Protocol
+from ketaclinic.clinical.protocols import ChecklistItem, Protocol
 from ketaclinic.measures.models import Alert as MeasureAlert
 from ketaclinic.measures.models import Response
 from ketaclinic.screening import gates
@@ -32,6 +32,7 @@ AUTOMATIC_ITEMS = frozenset(
         "questionnaires_done_no_open_suicidality_alert",
         "predose_vitals_in_range",
         "weight_current",
+        "liver_tests_current",  # long-term monitoring (treatment/longterm.py)
     }
 )
 # Checklist item -> the screening gate's code for it (screening/gates.py).
@@ -63,6 +64,13 @@ def conditions_for(session: TreatmentSession) -> frozenset[str]:
     if session.first_session:
         held.add("first_session")
     return frozenset(held)
+
+
+def items_for(session: TreatmentSession, protocol: Protocol) -> tuple[ChecklistItem, ...]:
+    """The session's checklist: the protocol's items for its conditions, then long-term monitoring."""
+    from ketaclinic.treatment.longterm import session_items
+
+    return (*protocol.checklist_for(conditions_for(session)), *session_items(session, protocol))
 
 
 def _hours(value: Decimal) -> str:
@@ -147,6 +155,10 @@ def automatic_findings(
             not problems,
             " ".join(problems) or "Questionnaire done today; no open suicidality alert.",
         )
+    if "liver_tests_current" in item_ids:
+        from ketaclinic.treatment.longterm import liver_finding
+
+        found["liver_tests_current"] = Finding(*liver_finding(session, protocol, today))
     if "predose_vitals_in_range" in item_ids:
         found["predose_vitals_in_range"] = _predose_vitals(session, protocol)
     if "weight_current" in item_ids:

@@ -54,6 +54,10 @@ class TreatmentSession(models.Model):
     # Patient circumstances the checklist depends on (protocol CHECKLIST_CONDITIONS).
     pregnancy_possible = models.BooleanField(default=False)
     first_session = models.BooleanField(default=False)
+    # A longer minimum observation than the protocol's, set at start from the patient's
+    # history (issue 12: moderate hepatic impairment with esketamine); None = the protocol's.
+    observation_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
+    observation_reason = models.CharField(max_length=300, blank=True)
     # Fasting as the patient reports it at the checklist (None = not asked yet).
     hours_since_food = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
     hours_since_liquids = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
@@ -548,3 +552,102 @@ class FollowUpAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"followupattempt #{self.pk}"
+
+
+class LiverTest(models.Model):
+    """Liver tests on record (long-term monitoring of repeated ketamine): when, and the reading."""
+
+    class Result(models.TextChoices):
+        NORMAL = "normal", "Within normal limits"
+        ABNORMAL = "abnormal", "Abnormal (physician to review)"
+
+    clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    taken_on = models.DateField()
+    result = models.CharField(max_length=10, choices=Result.choices)
+    note = models.CharField(max_length=500, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField()
+
+    objects = ClinicScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-taken_on", "-pk"]
+        indexes = [
+            models.Index(fields=["clinic", "patient", "taken_on"], name="livertest_patient_idx")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(result__in=["normal", "abnormal"]), name="livertest_result_valid"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"livertest #{self.pk}"
+
+
+class AdverseEventReport(models.Model):
+    """An external report owed for an adverse event: FDA MedWatch 3500, or the esketamine REMS.
+
+    Created when a serious event is recorded or a physician marks an event reportable;
+    due until someone saves the draft, drafted until someone records its submission.
+    """
+
+    class Kind(models.TextChoices):
+        MEDWATCH = "medwatch", "FDA MedWatch Form 3500"
+        REMS = "rems", "SPRAVATO REMS adverse event report"
+
+    class Reason(models.TextChoices):
+        SERIOUS = "serious", "Serious adverse event"
+        PHYSICIAN = "physician", "Marked reportable by a physician"
+
+    clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
+    event = models.ForeignKey(AdverseEvent, on_delete=models.PROTECT, related_name="reports")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    reason_note = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    # The reporter's additions to what the record pre-fills (narrative, outcomes).
+    draft = models.JSONField(default=dict, blank=True)
+    drafted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    drafted_at = models.DateTimeField(null=True, blank=True)
+    submitted_on = models.DateField(null=True, blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    reference = models.CharField(max_length=100, blank=True)
+
+    objects = ClinicScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "kind"], name="ae_report_once_per_kind"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["medwatch", "rems"]), name="ae_report_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(submitted_on__isnull=True) | Q(drafted_at__isnull=False),
+                name="ae_report_submitted_after_draft",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["clinic", "submitted_on", "created_at"], name="ae_report_list_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"adverseeventreport #{self.pk}"
+
+    @property
+    def status(self) -> str:
+        if self.submitted_on is not None:
+            return "submitted"
+        return "drafted" if self.drafted_at is not None else "due"

@@ -131,8 +131,10 @@ class SessionConflict(Exception):
 
 
 def session_protocol(session: TreatmentSession) -> Protocol:
-    """The protocol the session runs under: the one its course was started with."""
-    return scheduling.course_protocol(session.course)
+    """The protocol the session runs under: its course's, with the patient's longer observation."""
+    from ketaclinic.treatment.longterm import apply_observation
+
+    return apply_observation(session, scheduling.course_protocol(session.course))
 
 
 def _now(value: datetime | None = None) -> datetime:
@@ -387,7 +389,10 @@ def start_session(
             ),
             first_session=not previous.exists(),
         )
-        items = protocol.checklist_for(checks.conditions_for(session))
+        from ketaclinic.treatment import longterm
+
+        longterm.freeze_observation(session, protocol)
+        items = checks.items_for(session, protocol)
         ChecklistResult.objects.bulk_create(
             ChecklistResult(
                 session=session,
@@ -646,7 +651,7 @@ def set_pregnancy_applies(
         _claim(session, expected_version)
         _require_state(session, State.PRE_DOSE, doing="change the checklist")
         session.pregnancy_possible = applies
-        wanted = {item.id: item for item in protocol.checklist_for(checks.conditions_for(session))}
+        wanted = {item.id: item for item in checks.items_for(session, protocol)}
         removed = list(session.checklist.exclude(item_id__in=list(wanted)))
         if removed and not reason:
             raise ValidationError(
@@ -663,6 +668,7 @@ def set_pregnancy_applies(
                     item_id=item.id,
                     label=item.label,
                     hard_stop=item.hard_stop,
+                    automatic=item.id in checks.AUTOMATIC_ITEMS,
                 )
                 added.append(item.label)
         for row in removed:
@@ -1495,12 +1501,9 @@ def record_adverse_event(
             detail={"type": type, "serious": serious},
         )
         if serious:
-            clinic_id, session_id, event_id = session.clinic_id, session.pk, event.pk
-            transaction.on_commit(
-                lambda: notify_serious_event(
-                    clinic_id=clinic_id, session_id=session_id, event_id=event_id
-                )
-            )
+            from ketaclinic.treatment.ae_reports import serious_event_recorded
+
+            serious_event_recorded(actor=actor, session=session, event=event)
     return event
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ketaclinic.treatment import followup_views, views
+from ketaclinic.treatment import ae_views, followup_views, views
 
 urlpatterns = [
     path("treatment/board/", views.board, name="treatment_board"),
@@ -44,5 +44,31 @@ urlpatterns = [
         "treatment/rems/<int:form_id>/submitted/",
         views.rems_submitted,
         name="treatment_rems_submitted",
+    ),
+    path("treatment/adverse-event-reports/", ae_views.report_list, name="treatment_ae_reports"),
+    path(
+        "treatment/adverse-event-reports/<int:report_id>/",
+        ae_views.report_page,
+        name="treatment_ae_report",
+    ),
+    path(
+        "treatment/adverse-event-reports/<int:report_id>/report.pdf",
+        ae_views.report_pdf,
+        name="treatment_ae_report_pdf",
+    ),
+    path(
+        "treatment/sessions/<int:session_id>/adverse-events/<int:event_id>/reportable/",
+        ae_views.mark_reportable,
+        name="treatment_ae_reportable",
+    ),
+    path(
+        "treatment/patients/<int:patient_id>/liver-tests/",
+        ae_views.liver_tests,
+        name="treatment_liver_tests",
+    ),
+    path(
+        "treatment/patients/<int:patient_id>/liver-tests/new/",
+        ae_views.liver_test_new,
+        name="treatment_liver_test_new",
     ),
 ]

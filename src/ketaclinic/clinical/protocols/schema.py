@@ -39,6 +39,7 @@ __all__ = [
     "FixedDose",
     "FollowUpCall",
     "LongTermMonitoring",
+    "LongerObservation",
     "Instruction",
     "MgPerKgDose",
     "MonitoringPlan",
@@ -106,13 +107,14 @@ SIGNALS: tuple[str, ...] = (
 )
 # Patient circumstances a checklist item can depend on; the caller says which hold.
 ChecklistCondition = Literal[
-    "pregnancy_possible", "first_session", "cardiovascular_risk", "liver_risk"
+    "pregnancy_possible", "first_session", "cardiovascular_risk", "liver_risk", "after_induction"
 ]
 CHECKLIST_CONDITIONS: tuple[str, ...] = (
     "pregnancy_possible",
     "first_session",
     "cardiovascular_risk",
     "liver_risk",
+    "after_induction",
 )
 
 Family = Literal["esketamine-nasal", "ketamine-iv-mood", "ketamine-im-mood", "ketamine-iv-pain"]
@@ -373,12 +375,40 @@ class Threshold(SourcedBase):
         return self
 
 
+class LongerObservation(SourcedBase):
+    """A longer minimum observation for a patient with this history flag (DOMAIN §2)."""
+
+    history: SnakeCode
+    minimum_minutes: Annotated[int, Field(ge=0)]
+
+    @field_validator("history")
+    @classmethod
+    def _known_flag(cls, value: str) -> str:
+        from ketaclinic.clinical.eligibility.facts import HISTORY_FLAGS
+
+        if value not in HISTORY_FLAGS:
+            raise ValueError(f"unknown history flag {value!r} (DOMAIN §2)")
+        return value
+
+
 class Observation(SourcedBase):
     """The minimum observation time and what it is counted from."""
 
     minimum_minutes: Annotated[int, Field(ge=0)]
     # first_dose: from the first device / dose start; infusion_end: after the infusion stops.
     anchor: Literal["first_dose", "infusion_end"]
+    # Patients with one of these history flags are observed at least this long instead.
+    longer_when: tuple[LongerObservation, ...] = ()
+
+    @model_validator(mode="after")
+    def _longer_is_longer(self) -> Observation:
+        for rule in self.longer_when:
+            if rule.minimum_minutes <= self.minimum_minutes:
+                raise ValueError(
+                    f"longer_when {rule.history}: {rule.minimum_minutes} min is not longer "
+                    f"than the minimum {self.minimum_minutes} min"
+                )
+        return self
 
 
 class DischargeRequirement(SourcedBase):

@@ -25,7 +25,7 @@ from ketaclinic.scheduling import review_demo
 from ketaclinic.screening import demo as screening_demo
 from ketaclinic.setup import demo as setup_demo
 from ketaclinic.treatment import demo as treatment_demo
-from ketaclinic.treatment import followup_demo
+from ketaclinic.treatment import followup_demo, safety_demo
 
 DEMO_PASSWORD = "ketaclinic-demo"
 CLINIC_SLUG = "harbor"
@@ -186,6 +186,7 @@ class Command(BaseCommand):
         followup_demo.seed(clinic)
         integration_demo.seed(clinic, patients)
         restricted_demo.seed(clinic)
+        safety_demo.seed(clinic, patients)
         self.stdout.write(f"demo clinic ready ({created} new patients)")
 
     def seed_patients(self, clinic, *, count: int, seed: int) -> int:
