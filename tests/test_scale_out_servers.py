@@ -37,6 +37,7 @@ from ketaclinic.worker.models import JobLease
 from tests.conftest import PASSWORD
 from tests.measures.conftest import PHQ9_URL, post
 from tests.measures.test_alerts import ITEM9
+from tests.patching import patch_everywhere
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -140,7 +141,7 @@ def traffic_data(clinic, staff, api_client, monkeypatch, settings):
     def down(**kwargs):
         raise ConnectionRefusedError("mail server down when the alerts opened")
 
-    monkeypatch.setattr(measures, "send_mail", down)
+    patch_everywhere(monkeypatch, measures, "send_mail", down)
     nurse = api_client(staff["nurse"])
     for n in range(ALERTS):
         patient = Patient.objects.create(

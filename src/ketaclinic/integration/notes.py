@@ -33,7 +33,7 @@ from ketaclinic.integration.models import (
 from ketaclinic.measures.models import Alert, AlertLevel
 from ketaclinic.measures.services import notify_physicians
 from ketaclinic.patients.models import Patient
-from ketaclinic.scheduling.models import Appointment
+from ketaclinic.scheduling.models import THERAPY_KINDS, Appointment
 
 MAX_TEXT = 20000
 MAX_FIELD = 4000
@@ -53,7 +53,6 @@ FIELD_LABELS = {
     "coping": "Coping",
     "homework": "Homework",
 }
-THERAPY_KINDS = ("preparation", "integration")
 
 
 def _clean(value: Any, field: str, limit: int = MAX_FIELD) -> str:

@@ -9,9 +9,7 @@ from ketaclinic.accounts.access import Actor
 from ketaclinic.audit.services import record
 from ketaclinic.integration.circles import check_meeting_link
 from ketaclinic.integration.models import SessionDetail
-from ketaclinic.scheduling.models import Appointment
-
-THERAPY_KINDS = ("preparation", "integration")
+from ketaclinic.scheduling.models import THERAPY_KINDS, Appointment
 
 
 @transaction.atomic

@@ -48,9 +48,8 @@ from ketaclinic.measures.registry import instruments
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import StaleVersion
-from ketaclinic.scheduling.models import Appointment, Room, RoomKind
+from ketaclinic.scheduling.models import THERAPY_KINDS, Appointment, Room, RoomKind
 
-THERAPY_KINDS = ("preparation", "integration")
 LIST = 50
 
 

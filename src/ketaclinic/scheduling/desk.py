@@ -31,6 +31,7 @@ from ketaclinic.scheduling import services
 from ketaclinic.scheduling.access import get_appointment_for
 from ketaclinic.scheduling.forms import BookForm, MoveForm
 from ketaclinic.scheduling.models import (
+    THERAPY_KINDS,
     Appointment,
     AppointmentKind,
     AppointmentStatus,
@@ -418,9 +419,6 @@ def my_day(request: ClinicRequest) -> HttpResponse:
             "more_alerts": more_alerts,
         },
     )
-
-
-THERAPY_KINDS = [AppointmentKind.PREPARATION, AppointmentKind.INTEGRATION]
 
 
 @require("clinical.view")

@@ -277,6 +277,10 @@ class AppointmentKind(models.TextChoices):
     PREPARATION = "preparation", "Preparation"
 
 
+# Preparation and integration therapy (the integration app): a therapy room may hold them.
+THERAPY_KINDS = (AppointmentKind.PREPARATION, AppointmentKind.INTEGRATION)
+
+
 class AppointmentStatus(models.TextChoices):
     BOOKED = "booked", "Booked"
     CHECKED_IN = "checked_in", "Checked in"

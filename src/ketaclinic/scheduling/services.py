@@ -65,6 +65,7 @@ from ketaclinic.patients.changes import patient_changed
 from ketaclinic.patients.models import Condition, Patient
 from ketaclinic.scheduling import hooks, reviews
 from ketaclinic.scheduling.models import (
+    THERAPY_KINDS,
     Appointment,
     AppointmentKind,
     AppointmentStatus,
@@ -96,8 +97,6 @@ ROOM_KIND_FOR = {
     "follow_up": RoomKind.CONSULT_ROOM,
     "preparation": RoomKind.CONSULT_ROOM,
 }
-# Preparation and integration therapy may also use a therapy room (the integration app).
-THERAPY_KINDS = ("integration", "preparation")
 # Allowed status changes; a move is only possible while booked. Checked in -> booked
 # undoes a mistaken check-in (nothing has started: a session makes it in progress).
 TRANSITIONS = {
