@@ -221,7 +221,9 @@ MODELS: tuple[type[models.Model], ...] = (
 )
 
 
-def generate(sizes: Sizes, *, seed: int = 13, out: Any = None) -> dict[str, float]:
+def generate(
+    sizes: Sizes, *, seed: int = 13, out: Any = None, sealed: bool = True
+) -> dict[str, float]:
     """Build the network; returns seconds per stage."""
     out = out or sys.stderr
     rng = random.Random(seed)
@@ -241,7 +243,7 @@ def generate(sizes: Sizes, *, seed: int = 13, out: Any = None) -> dict[str, floa
         for n, state in enumerate(states):
             with transaction.atomic():
                 _fast_load()
-                _one_clinic(n, state, sizes, rng, now, ids, tables, instruments, bars, out)
+                _one_clinic(n, state, sizes, rng, now, ids, tables, instruments, bars, sealed)
         timings["rows"] = bar.close()
     fix_sequences(*MODELS)
     if connection.vendor == "postgresql":
@@ -451,7 +453,7 @@ def _one_clinic(
     tables: dict[str, Table],
     instruments: dict[str, Any],
     bars: dict[str, Progress],
-    out: Any,
+    sealed: bool,
 ) -> None:
     clinic = state.clinic
     n_patients = sizes.share(sizes.patients, n)
@@ -660,7 +662,7 @@ def _one_clinic(
         at = window_start + timedelta(seconds=rng.randrange(span), microseconds=rng.randrange(10**6))
         events.append((at, -1, "view", pid, "patients.patient", str(pid), {"view": "chart"}))
     events.sort(key=lambda e: e[0])
-    _audit(state, events, users, ids, tables, bars["audit"], rng)
+    _audit(state, events, users, ids, tables, bars["audit"], rng, sealed=sealed)
 
 
 def _entry(
@@ -700,8 +702,11 @@ def _audit(
     tables: dict[str, Table],
     bar: Progress,
     rng: random.Random,
+    *,
+    sealed: bool = True,
 ) -> None:
-    """Number, link, digest and seal the clinic's events as the application would."""
+    """Number, link, digest and seal the clinic's events as the application would
+    (`sealed=False`: leave them for seal_pending, as the worker finds them)."""
     clinic = state.clinic.pk
     chain_row = AuditChain.objects.filter(chain=clinic).first()
     seq, link = (chain_row.seq, chain_row.head) if chain_row else (0, GENESIS)
@@ -740,7 +745,7 @@ def _audit(
             batch.append(digest)
             yield (
                 event_pk, event_id, at, clinic, user, username, role, pid, action, otype, oid,
-                ip, None, dumps(detail), digest, seq, link, seal_id,
+                ip, None, dumps(detail), digest, seq, link, seal_id if sealed else None,
             )  # fmt: skip
             if len(batch) == SEAL_SIZE or k == len(events) - 1:
                 seal_seq += 1
@@ -764,11 +769,13 @@ def _audit(
     # Seals first: each event names its seal (a foreign key checked at commit on
     # PostgreSQL, at once on SQLite), so the seal rows are built, then written first.
     event_rows = list(rows())
-    write(tables["seal"], seals)
+    if sealed:
+        write(tables["seal"], seals)
     write(tables["audit"], event_rows)
     del event_rows
     _set_chain(clinic, seq, link)
-    transaction.on_commit(lambda: [anchor.write_line(line) for line in anchor_lines[-1:]])
+    if sealed:
+        transaction.on_commit(lambda: [anchor.write_line(line) for line in anchor_lines[-1:]])
 
 
 def _set_chain(chain: int, seq: int, head: str) -> None:
