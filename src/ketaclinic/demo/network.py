@@ -239,11 +239,23 @@ def generate(
     total = sizes.patients + 2 * sizes.sessions + sizes.vitals + sizes.responses + sizes.audit
     bar = Progress("rows", total, out)
     bars = dict.fromkeys(("patients", "sessions", "vitals", "responses", "ledger", "audit"), bar)
+    # Ledger entries and audit events are numbered across clinics as they would be written
+    # (the clinics' ids interleave: k-th of clinic n = base + k * clinics + n), so the
+    # planner sees the real mix, not one clinic's block after another.
+    per_clinic = -(-sizes.sessions // sizes.clinics)
+    ledger_bound = per_clinic + per_clinic // 500 + 2
+    audit_bound = max(-(-sizes.audit // sizes.clinics), ledger_bound)
+    stride = {
+        LedgerEntry: ids.take(LedgerEntry, sizes.clinics * ledger_bound),
+        AuditEvent: ids.take(AuditEvent, sizes.clinics * audit_bound),
+    }
     with _indexes_later(MODELS, out):
         for n, state in enumerate(states):
             with transaction.atomic():
                 _fast_load()
-                _one_clinic(n, state, sizes, rng, now, ids, tables, instruments, bars, sealed)
+                _one_clinic(
+                    n, state, sizes, rng, now, ids, tables, instruments, bars, sealed, stride
+                )
         timings["rows"] = bar.close()
     fix_sequences(*MODELS)
     if connection.vendor == "postgresql":
@@ -454,6 +466,7 @@ def _one_clinic(
     instruments: dict[str, Any],
     bars: dict[str, Progress],
     sealed: bool,
+    stride: dict[type[models.Model], int],
 ) -> None:
     clinic = state.clinic
     n_patients = sizes.share(sizes.patients, n)
@@ -560,7 +573,11 @@ def _one_clinic(
     session_rows.sort()
     lots, entries = [], []
     balance, lot_id, prev, lot_number = Decimal(0), 0, GENESIS, ""
-    eid = ids.take(LedgerEntry, 0)
+    eid = 0
+
+    def entry_pk(k: int) -> int:
+        return stride[LedgerEntry] + k * sizes.clinics + n
+
     lot_of: dict[int, tuple[int, str]] = {}
     for start, session_id, pid, ml in session_rows:
         if balance < ml:
@@ -576,7 +593,7 @@ def _one_clinic(
             received = Decimal("1000.000")
             balance += received
             eid = _entry(
-                entries, state, eid, lot_id, "receive", received, received, balance,
+                entries, state, eid, entry_pk(eid), lot_id, "receive", received, received, balance,
                 state.staff["admin"].user_id, start - DAY, prev,
                 supplier_name="Network Pharma Supply", supplier_address="1 Supply Way",
                 supplier_dea_number="RN1234563", invoice=f"INV-{lot_number}", containers=100,
@@ -584,13 +601,12 @@ def _one_clinic(
             prev = entries[-1][-1]
         balance -= ml
         eid = _entry(
-            entries, state, eid, lot_id, "administer", ml, -ml, balance,
+            entries, state, eid, entry_pk(eid), lot_id, "administer", ml, -ml, balance,
             rng.choice(nurses).user_id, start + timedelta(minutes=10), prev,
             patient_id=pid, session_ref=str(session_id),
         )  # fmt: skip
         prev = entries[-1][-1]
         lot_of[session_id] = (lot_id, lot_number)
-    ids.values[LedgerEntry] = eid
     write(tables["lot"], lots)
     for row in administrations:
         row[4], row[5] = lot_of[row[1]][1], lot_of[row[1]][0]
@@ -662,13 +678,17 @@ def _one_clinic(
         at = window_start + timedelta(seconds=rng.randrange(span), microseconds=rng.randrange(10**6))
         events.append((at, -1, "view", pid, "patients.patient", str(pid), {"view": "chart"}))
     events.sort(key=lambda e: e[0])
-    _audit(state, events, users, ids, tables, bars["audit"], rng, sealed=sealed)
+    _audit(
+        state, events, users, ids, tables, bars["audit"], rng, sealed=sealed,
+        first_event=stride[AuditEvent] + n, step=sizes.clinics,
+    )  # fmt: skip
 
 
 def _entry(
     entries: list[list[Any]],
     state: ClinicState,
     eid: int,
+    pk: int,
     lot: int,
     kind: str,
     quantity: Decimal,
@@ -690,7 +710,7 @@ def _entry(
     }  # fmt: skip
     values.update(extra)
     digest = ledger_chain.entry_hash(values, prev)
-    entries.append([eid, *(values[c] for c in ledger_chain.HASHED), prev, digest])
+    entries.append([pk, *(values[c] for c in ledger_chain.HASHED), prev, digest])
     return eid + 1
 
 
@@ -704,6 +724,8 @@ def _audit(
     rng: random.Random,
     *,
     sealed: bool = True,
+    first_event: int,
+    step: int,
 ) -> None:
     """Number, link, digest and seal the clinic's events as the application would
     (`sealed=False`: leave them for seal_pending, as the worker finds them)."""
@@ -713,7 +735,6 @@ def _audit(
     last_seal = AuditSeal.objects.filter(chain=clinic).order_by("-seq").first()
     seal_seq, seal_prev = (last_seal.seq, last_seal.hash) if last_seal else (0, GENESIS)
     names = {u: (name, role) for u, name, role in users}
-    first_event = ids.take(AuditEvent, len(events))
     seals: list[tuple[Any, ...]] = []
     anchor_lines: list[str] = []
     sha = hashlib.sha256
@@ -741,7 +762,9 @@ def _audit(
             ).hexdigest()
             seq += 1
             link = sha((link + digest).encode()).hexdigest()
-            event_pk = first_event + k
+            event_pk = first_event + k * step
+            if not batch:
+                batch_first = event_pk
             batch.append(digest)
             yield (
                 event_pk, event_id, at, clinic, user, username, role, pid, action, otype, oid,
@@ -761,7 +784,7 @@ def _audit(
                     )
                 )  # fmt: skip
                 anchor_lines.append(f"{clinic} {seal_seq} {digest_seal}")
-                seal_prev, seal_id, batch, batch_first = digest_seal, seal_id + 1, [], event_pk + 1
+                seal_prev, seal_id, batch = digest_seal, seal_id + 1, []
             if k % 5000 == 4999:
                 bar.add(5000)
         bar.add(len(events) % 5000)

@@ -52,3 +52,16 @@ def newest_first(
         else None
     )
     return Page(rows, newer, rows[-1].pk if more_older else None)
+
+
+def mark_corrected(entries: list[Any]) -> None:
+    """Mark which of a page's entries a later entry reverses: one lookup on the
+    `corrects` index for the page, not a scan of the ledger."""
+    from ketaclinic.inventory.models import LedgerEntry
+
+    ids = [e.pk for e in entries]
+    reversed_ids = set(
+        LedgerEntry.objects.filter(corrects_id__in=ids).values_list("corrects_id", flat=True)
+    )
+    for entry in entries:
+        entry.__dict__["corrected"] = entry.pk in reversed_ids

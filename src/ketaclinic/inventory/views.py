@@ -72,7 +72,7 @@ def ledger(request: HttpRequest) -> HttpResponse:
             "start": data["start"],
             "end": data["end"],
         }
-    entries = services.ledger_entries(actor.clinic, **filters)
+    entries = services.ledger_entries(actor.clinic, corrected=False, **filters)
     # Newest first on screen; the running balance is per lot + location, stored in each entry.
     page = paging.newest_first(
         entries,
@@ -80,6 +80,7 @@ def ledger(request: HttpRequest) -> HttpResponse:
         after=request.GET.get("after"),
         size=PAGE_SIZE,
     )
+    paging.mark_corrected(page.object_list)
     patient_ids = sorted({e.patient_id for e in page.object_list if e.patient_id})
     record(actor, "view", detail={"view": "ledger", "patients": patient_ids})
     query = request.GET.copy()
