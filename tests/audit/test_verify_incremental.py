@@ -80,9 +80,7 @@ def test_the_routine_run_names_the_newest_events_removed(login, staff, patient, 
     assert any("missing: the newest events were removed" in p for p in problems), problems
 
 
-def test_a_full_run_names_an_event_altered_before_the_last_clean_one(
-    login, staff, patient, capsys
-):
+def test_a_full_run_names_an_event_altered_before_the_last_clean_one(login, staff, patient, capsys):
     old = _views(login, staff["nurse"], patient, 2)
     _verified(capsys)
     _views(login, staff["nurse"], patient, 1)
@@ -115,3 +113,41 @@ def test_a_full_run_and_a_routine_run_agree_on_a_clean_log(login, staff, patient
     _views(login, staff["nurse"], patient, 2)
     assert verify(full=False) == []
     assert verify(full=True) == []
+
+
+def test_the_audit_page_counts_a_bounded_number_of_events(login, staff, patient, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ketaclinic.audit import views
+
+    monkeypatch.setattr(views.BoundedPaginator, "CAP", 3)
+    _views(login, staff["nurse"], patient, 3)
+    admin = login(staff["admin"])
+    with CaptureQueriesContext(connection) as queries:
+        page = admin.get("/audit/").content.decode()
+    counts = [
+        q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and "audit_auditevent" in q["sql"]
+    ]
+    assert counts and all("LIMIT 4" in sql for sql in counts)
+    assert "Page 1 of 1+" in page
+
+
+def test_the_nightly_check_is_incremental_once_a_day_and_reports_tampering(
+    login, staff, patient, caplog
+):
+    from datetime import UTC, datetime, timedelta
+
+    from ketaclinic.worker import jobs
+
+    _views(login, staff["nurse"], patient, 2)
+    night = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+    assert jobs.verify_audit_nightly(night.replace(hour=1)) == 0  # not before 02:00
+    assert jobs.verify_audit_nightly(night) == 0
+    assert AuditCheckpoint.objects.filter(chain=staff["nurse"].clinic_id).exists()
+    new = _views(login, staff["nurse"], patient, 1)
+    with guard_lifted():
+        AuditEvent.objects.filter(pk=new[0].pk).update(action="export")
+    assert jobs.verify_audit_nightly(night + timedelta(hours=1)) == 0  # once a day
+    assert jobs.verify_audit_nightly(night + timedelta(days=1)) >= 1
+    assert "audit log failed verification" in caplog.text
