@@ -31,7 +31,7 @@ EVENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 
 
 def load() -> str:
-    return "load %.1f %.1f %.1f" % os.getloadavg()
+    return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
 def timed(what: str, count_of, run) -> None:  # type: ignore[no-untyped-def]

@@ -40,7 +40,7 @@ settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
 
 
 def load() -> str:
-    return "load %.1f %.1f %.1f" % os.getloadavg()
+    return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
 if not Clinic.objects.filter(slug__startswith="network-").exists():
@@ -83,9 +83,9 @@ busiest = (
     .first()
 )
 patient = Patient.objects.get(pk=busiest["patient_id"])
-middle = (
-    LedgerEntry.objects.filter(clinic=clinic).order_by("-id").values_list("id", flat=True)
-)[LedgerEntry.objects.filter(clinic=clinic).count() // 2]
+middle = (LedgerEntry.objects.filter(clinic=clinic).order_by("-id").values_list("id", flat=True))[
+    LedgerEntry.objects.filter(clinic=clinic).count() // 2
+]
 
 PAGES = [
     ("search (family name prefix)", physician, "post", "/patients/", {"q": patient.family_name[:3]}),

@@ -19,8 +19,8 @@ import random
 import sys
 import time
 import uuid
-from contextlib import contextmanager
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -139,7 +139,8 @@ def write(table: Table, rows: Iterable[tuple[Any, ...]]) -> int:
                     count += 1
             return count
         marks = ", ".join(["%s"] * len(table.columns))
-        sql = f"INSERT INTO {table.table} ({names}) VALUES ({marks})"
+        # Table and column names come from the models, never from input.
+        sql = f"INSERT INTO {table.table} ({names}) VALUES ({marks})"  # noqa: S608
         batch: list[tuple[Any, ...]] = []
         for row in rows:
             batch.append(tuple(_sqlite_value(v) for v in row + table.rest))
@@ -164,9 +165,10 @@ def fix_sequences(*used: type[models.Model]) -> None:
     with connection.cursor() as cursor:
         for model in used:
             table = model._meta.db_table
+            most = f"SELECT MAX(id) FROM {table}"  # noqa: S608 (a model's table name)
             cursor.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
-                f" GREATEST((SELECT MAX(id) FROM {table}), 1))"
+                f"SELECT setval(pg_get_serial_sequence(%s, 'id'), GREATEST(({most}), 1))",
+                [table],
             )
 
 
@@ -356,17 +358,39 @@ def _tables(now: datetime) -> dict[str, Table]:
         "patient": Table(
             Patient,
             [
-                "id", "clinic_id", "mrn", "given_name", "family_name", "birth_date",
-                "sex_at_birth", "phone", "weight_kg", "weight_measured_on", "height_cm",
-                "height_measured_on", "status", "family_key", "given_key", "created_at",
+                "id",
+                "clinic_id",
+                "mrn",
+                "given_name",
+                "family_name",
+                "birth_date",
+                "sex_at_birth",
+                "phone",
+                "weight_kg",
+                "weight_measured_on",
+                "height_cm",
+                "height_measured_on",
+                "status",
+                "family_key",
+                "given_key",
+                "created_at",
             ],
             now,
         ),  # fmt: skip
         "course": Table(
             TreatmentCourse,
             [
-                "id", "clinic_id", "patient_id", "protocol_code", "protocol_version", "family",
-                "planned_sessions", "start_date", "status", "prescriber_id", "signed_at",
+                "id",
+                "clinic_id",
+                "patient_id",
+                "protocol_code",
+                "protocol_version",
+                "family",
+                "planned_sessions",
+                "start_date",
+                "status",
+                "prescriber_id",
+                "signed_at",
                 "activated_at",
             ],
             now,
@@ -374,30 +398,72 @@ def _tables(now: datetime) -> dict[str, Table]:
         "appointment": Table(
             Appointment,
             [
-                "id", "clinic_id", "patient_id", "kind", "room_id", "course_id", "staff_id",
-                "start", "end", "status",
+                "id",
+                "clinic_id",
+                "patient_id",
+                "kind",
+                "room_id",
+                "course_id",
+                "staff_id",
+                "start",
+                "end",
+                "status",
             ],
             now,
         ),  # fmt: skip
         "session": Table(
             TreatmentSession,
             [
-                "id", "clinic_id", "patient_id", "appointment_id", "course_id", "room_id",
-                "protocol_code", "protocol_version", "drug", "route", "state", "started_at",
-                "started_by_id", "first_session", "dose_started_at", "dose_ended_at",
-                "dissociation_resolved", "walks_steadily", "escort_present",
-                "respiratory_depression", "could_have_left_at", "discharged_at",
-                "nurse_signed_by_id", "nurse_signed_at",
+                "id",
+                "clinic_id",
+                "patient_id",
+                "appointment_id",
+                "course_id",
+                "room_id",
+                "protocol_code",
+                "protocol_version",
+                "drug",
+                "route",
+                "state",
+                "started_at",
+                "started_by_id",
+                "first_session",
+                "dose_started_at",
+                "dose_ended_at",
+                "dissociation_resolved",
+                "walks_steadily",
+                "escort_present",
+                "respiratory_depression",
+                "could_have_left_at",
+                "discharged_at",
+                "nurse_signed_by_id",
+                "nurse_signed_at",
             ],
             now,
         ),  # fmt: skip
         "administration": Table(
             Administration,
             [
-                "id", "session_id", "drug", "product", "lot_number", "ledger_lot_id", "route",
-                "dose_mg", "dose_mg_per_kg", "weight_basis", "weight_used_kg",
-                "concentration_mg_per_ml", "rate_ml_per_h", "unit", "drawn", "given",
-                "left_over", "total_given_mg", "recorded_by_id", "recorded_at",
+                "id",
+                "session_id",
+                "drug",
+                "product",
+                "lot_number",
+                "ledger_lot_id",
+                "route",
+                "dose_mg",
+                "dose_mg_per_kg",
+                "weight_basis",
+                "weight_used_kg",
+                "concentration_mg_per_ml",
+                "rate_ml_per_h",
+                "unit",
+                "drawn",
+                "given",
+                "left_over",
+                "total_given_mg",
+                "recorded_by_id",
+                "recorded_at",
                 "posted_to_ledger_at",
             ],
             now,
@@ -405,17 +471,40 @@ def _tables(now: datetime) -> dict[str, Table]:
         "vital": Table(
             VitalReading,
             [
-                "id", "session_id", "taken_at", "phase", "systolic", "diastolic", "heart_rate",
-                "spo2", "respiratory_rate", "recorded_by_id", "recorded_at",
+                "id",
+                "session_id",
+                "taken_at",
+                "phase",
+                "systolic",
+                "diastolic",
+                "heart_rate",
+                "spo2",
+                "respiratory_rate",
+                "recorded_by_id",
+                "recorded_at",
             ],
             now,
         ),  # fmt: skip
         "response": Table(
             Response,
             [
-                "id", "clinic_id", "patient_id", "instrument", "version", "answers", "total",
-                "severity", "severity_label", "subscores", "prorated", "missing_items",
-                "provisional_diagnosis", "above_cutoff", "taken_at", "entered_by_id", "source",
+                "id",
+                "clinic_id",
+                "patient_id",
+                "instrument",
+                "version",
+                "answers",
+                "total",
+                "severity",
+                "severity_label",
+                "subscores",
+                "prorated",
+                "missing_items",
+                "provisional_diagnosis",
+                "above_cutoff",
+                "taken_at",
+                "entered_by_id",
+                "source",
                 "created_at",
             ],
             now,
@@ -431,17 +520,41 @@ def _tables(now: datetime) -> dict[str, Table]:
         "audit": Table(
             AuditEvent,
             [
-                "id", "event_id", "at", "clinic_id", "user_id", "username", "role",
-                "patient_id", "action", "object_type", "object_id", "ip", "via_token",
-                "detail", "digest", "seq", "link", "seal_id",
+                "id",
+                "event_id",
+                "at",
+                "clinic_id",
+                "user_id",
+                "username",
+                "role",
+                "patient_id",
+                "action",
+                "object_type",
+                "object_id",
+                "ip",
+                "via_token",
+                "detail",
+                "digest",
+                "seq",
+                "link",
+                "seal_id",
             ],
             now,
         ),  # fmt: skip
         "seal": Table(
             AuditSeal,
             [
-                "id", "clinic_id", "chain", "seq", "first_event", "last_event", "count",
-                "merkle_root", "prev_hash", "hash", "sealed_at",
+                "id",
+                "clinic_id",
+                "chain",
+                "seq",
+                "first_event",
+                "last_event",
+                "count",
+                "merkle_root",
+                "prev_hash",
+                "hash",
+                "sealed_at",
             ],
             now,
         ),  # fmt: skip
@@ -675,7 +788,9 @@ def _one_clinic(
     span = int((now - window_start).total_seconds())
     for _ in range(max(0, n_audit - len(events))):
         pid = first_patient + rng.randrange(n_patients)
-        at = window_start + timedelta(seconds=rng.randrange(span), microseconds=rng.randrange(10**6))
+        at = window_start + timedelta(
+            seconds=rng.randrange(span), microseconds=rng.randrange(10**6)
+        )
         events.append((at, -1, "view", pid, "patients.patient", str(pid), {"view": "chart"}))
     events.sort(key=lambda e: e[0])
     _audit(
