@@ -105,9 +105,7 @@ class ChainCheck:
         pk, digest, seq, link, seal_id = row[0], row[14], row[15], row[16], row[17]
         self.events += 1
         if row_digest(row) != digest:
-            self.problems.append(
-                Problem(f"event {pk}", "content was altered after it was written")
-            )
+            self.problems.append(Problem(f"event {pk}", "content was altered after it was written"))
         if seal_id is not None:
             read = self.seals.get(seal_id)
             if read is None:
@@ -127,9 +125,7 @@ class ChainCheck:
         if seq != self.expected:
             missing = _numbers(self.expected, seq - 1)
             self.problems.append(
-                Problem(
-                    f"chain {self.chain}", f"{missing} missing (the gap is before event {pk})"
-                )
+                Problem(f"chain {self.chain}", f"{missing} missing (the gap is before event {pk})")
             )
         elif _sha((self.link + digest).encode()).hexdigest() != link:
             self.problems.append(Problem(f"event {pk}", "does not follow the event before it"))
@@ -139,9 +135,7 @@ class ChainCheck:
         if head is not None and head.seq >= self.expected:
             missing = _numbers(self.expected, head.seq)
             self.problems.append(
-                Problem(
-                    f"chain {self.chain}", f"{missing} missing: the newest events were removed"
-                )
+                Problem(f"chain {self.chain}", f"{missing} missing: the newest events were removed")
             )
         elif head is not None and head.head != self.link:
             self.problems.append(
@@ -354,4 +348,3 @@ def verify(anchor_heads: dict[int, tuple[int, str]] | None, *, full: bool) -> Re
     if not result.problems:
         remember(result.checkpoints.values())
     return result
-

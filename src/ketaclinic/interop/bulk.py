@@ -16,8 +16,8 @@ import logging
 import shutil
 import threading
 import uuid
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -194,8 +194,8 @@ def fast_timestamps() -> Iterator[None]:
     if connection.vendor != "postgresql" or connection.connection is None:
         yield
         return
-    from psycopg.pq import Format
     from psycopg.postgres import types as pg_types
+    from psycopg.pq import Format
 
     adapters = connection.connection.adapters
     oid = pg_types["timestamptz"].oid
