@@ -300,14 +300,17 @@ def anchored_heads(path: Path | None = None) -> dict[int, tuple[int, str]] | Non
     return anchor.read_heads(Path(path or settings.AUDIT_ANCHOR))
 
 
-def verify(anchor_path: Path | None = None, *, full: bool = True) -> list[Problem]:
+def verify(
+    anchor_path: Path | None = None, *, full: bool = True, remember: bool = False
+) -> list[Problem]:
     """Every way the stored log differs from what was written, first problem first.
 
     `anchor_path`: the anchor file to check the newest seals against (default the local one).
     `full=False` checks only what came after each chain's last clean verification
-    (`audit.verification`); a clean run moves those checkpoints forward either way.
+    (`audit.verification`); with `remember`, a clean run moves those checkpoints forward
+    (the command and the nightly job; a restore's check leaves the database as restored).
     """
-    return verification.verify(anchored_heads(anchor_path), full=full).problems
+    return verification.verify(anchored_heads(anchor_path), full=full, remember=remember).problems
 
 
 def chain_heads() -> dict[int, tuple[int, str]]:

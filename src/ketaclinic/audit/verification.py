@@ -326,7 +326,7 @@ def _one_chain(check: ChainCheck, mark: AuditCheckpoint | None) -> ChainCheck:
     return check
 
 
-def remember(marks: Iterable[AuditCheckpoint]) -> None:
+def _remember(marks: Iterable[AuditCheckpoint]) -> None:
     """Keep each chain's newest verified seal as the next incremental start."""
     now = timezone.now()
     with transaction.atomic():
@@ -343,8 +343,10 @@ def remember(marks: Iterable[AuditCheckpoint]) -> None:
             )
 
 
-def verify(anchor_heads: dict[int, tuple[int, str]] | None, *, full: bool) -> Result:
+def verify(
+    anchor_heads: dict[int, tuple[int, str]] | None, *, full: bool, remember: bool = True
+) -> Result:
     result = run(full=full, anchor_heads=anchor_heads)
-    if not result.problems:
-        remember(result.checkpoints.values())
+    if remember and not result.problems:
+        _remember(result.checkpoints.values())
     return result

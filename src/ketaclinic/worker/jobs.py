@@ -72,7 +72,7 @@ def verify_audit_nightly(now: datetime) -> int:
     last = last_beat("verify_audit")
     if now.hour < 2 or (last is not None and last.date() == now.date()):
         return 0
-    problems = verify(full=False)
+    problems = verify(full=False, remember=True)
     beat("verify_audit", now)
     if problems:
         log.error("worker: the audit log failed verification at %s", problems[0])
