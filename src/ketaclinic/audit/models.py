@@ -114,6 +114,25 @@ class AuditChain(models.Model):
         return f"chain {self.chain} at {self.seq}"
 
 
+class AuditCheckpoint(models.Model):
+    """Where a chain was last verified whole: the next incremental verification starts here.
+
+    The newest seal found intact (its number and hash) and the number and running hash of
+    its last event. Moving it forward only lets a later run skip what was proven; a full
+    verification (`verify_audit --full`) ignores it.
+    """
+
+    chain = models.BigIntegerField(unique=True)
+    seal_seq = models.PositiveIntegerField()
+    seal_hash = models.CharField(max_length=64)
+    event_seq = models.PositiveBigIntegerField()
+    event_link = models.CharField(max_length=64)
+    verified_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"chain {self.chain} verified to seal {self.seal_seq}"
+
+
 class Heartbeat(models.Model):
     """When a background loop last finished a pass ("seal", "worker"): for health checks."""
 

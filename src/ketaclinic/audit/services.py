@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,9 @@ from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Clinic, User
-from ketaclinic.audit import anchor, journal
+from ketaclinic.audit import anchor, journal, verification
 from ketaclinic.audit.models import AuditChain, AuditEvent, AuditSeal, Heartbeat
+from ketaclinic.audit.verification import Problem
 
 GENESIS = "0" * 64
 
@@ -269,15 +269,15 @@ def _seal_batch(clinic_id: int | None, batch_size: int) -> int:
         AuditEvent.objects.select_for_update()
         .filter(clinic_id=clinic_id, seal__isnull=True)
         .order_by("seq", "id")
-        .values_list("id", "digest")[:batch_size]
+        .values_list("id", "digest", "seq")[:batch_size]
     )
     if not events:
         return 0
     previous = AuditSeal.objects.filter(chain=chain).order_by("-seq").first()
     seq = previous.seq + 1 if previous else 1
     prev = previous.hash if previous else GENESIS
-    ids = [pk for pk, _ in events]
-    root = merkle_root([digest for _, digest in events])
+    ids = [pk for pk, _, _ in events]
+    root = merkle_root([digest for _, digest, _ in events])
     seal = AuditSeal.objects.create(
         clinic_id=clinic_id,
         chain=chain,
@@ -292,7 +292,14 @@ def _seal_batch(clinic_id: int | None, batch_size: int) -> int:
         ),
         sealed_at=timezone.now(),
     )
-    AuditEvent.objects.filter(id__in=ids).update(seal=seal)
+    first_seq, last_seq = events[0][2], events[-1][2]
+    if first_seq is not None and last_seq is not None and last_seq - first_seq + 1 == len(ids):
+        # The batch is the run of numbers first..last (no parameter per event).
+        AuditEvent.objects.filter(
+            clinic_id=clinic_id, seal__isnull=True, seq__gte=first_seq, seq__lte=last_seq
+        ).update(seal=seal)
+    else:
+        AuditEvent.objects.filter(id__in=ids).update(seal=seal)
     transaction.on_commit(lambda: anchor.write_line(f"{seal.chain} {seal.seq} {seal.hash}"))
     return len(ids)
 
@@ -302,118 +309,17 @@ def anchored_heads(path: Path | None = None) -> dict[int, tuple[int, str]] | Non
     return anchor.read_heads(Path(path or settings.AUDIT_ANCHOR))
 
 
-@dataclass(frozen=True)
-class Problem:
-    where: str
-    what: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.what}"
-
-
-def verify(anchor_path: Path | None = None) -> list[Problem]:
+def verify(
+    anchor_path: Path | None = None, *, full: bool = True, remember: bool = False
+) -> list[Problem]:
     """Every way the stored log differs from what was written, first problem first.
 
     `anchor_path`: the anchor file to check the newest seals against (default the local one).
+    `full=False` checks only what came after each chain's last clean verification
+    (`audit.verification`); with `remember`, a clean run moves those checkpoints forward
+    (the command and the nightly job; a restore's check leaves the database as restored).
     """
-    # 1. Each event's content still matches its digest, and each clinic's events are
-    # numbered 1, 2, 3 ... with every link following from the one before.
-    problems = _verify_events()
-    # 2. Each chain of seals is unbroken, and each seal still covers exactly its events.
-    chains = AuditSeal.objects.values_list("chain", flat=True).distinct()
-    for chain in sorted(set(chains)):
-        prev = GENESIS
-        expected_seq = 1
-        for seal in AuditSeal.objects.filter(chain=chain).order_by("seq"):
-            where = f"seal {chain}/{seal.seq} (events {seal.first_event}–{seal.last_event})"
-            if seal.seq != expected_seq:
-                problems.append(Problem(where, f"seal {chain}/{expected_seq} is missing"))
-            if seal.prev_hash != prev:
-                problems.append(Problem(where, "does not follow the previous seal"))
-            digests = list(seal.events.order_by("seq", "id").values_list("digest", flat=True))
-            if len(digests) != seal.count:
-                problems.append(
-                    Problem(where, f"{seal.count - len(digests)} sealed event(s) were removed")
-                )
-            elif merkle_root(digests) != seal.merkle_root:
-                problems.append(Problem(where, "an event's digest was altered"))
-            recomputed = seal_hash(
-                chain=chain,
-                seq=seal.seq,
-                first=seal.first_event,
-                last=seal.last_event,
-                count=seal.count,
-                root=seal.merkle_root,
-                prev=seal.prev_hash,
-            )
-            if recomputed != seal.hash:
-                problems.append(Problem(where, "the seal itself was altered"))
-            prev = seal.hash
-            expected_seq = seal.seq + 1
-    # 3. The newest seal of each chain written to the anchor file is still there, unchanged:
-    # removing the newest seals with their events leaves a chain that is otherwise whole.
-    stored = {(c, q): h for c, q, h in AuditSeal.objects.values_list("chain", "seq", "hash")}
-    for chain, (seq, digest) in sorted((anchored_heads(anchor_path) or {}).items()):
-        found = stored.get((chain, seq))
-        if found is None:
-            problems.append(
-                Problem(
-                    f"seal {chain}/{seq}", "is anchored but missing: the newest events were removed"
-                )
-            )
-        elif found != digest:
-            problems.append(Problem(f"seal {chain}/{seq}", "differs from its anchored hash"))
-    return problems
-
-
-def _numbers(first: int, last: int) -> str:
-    return f"event {first} is" if first == last else f"events {first}–{last} are"
-
-
-def _verify_events() -> list[Problem]:
-    problems: list[Problem] = []
-    heads = {c.chain: c for c in AuditChain.objects.all()}
-    chain: int | None = None
-    expected, link = 1, GENESIS
-
-    def close(chain: int) -> None:
-        head = heads.pop(chain, None)
-        if head is not None and head.seq >= expected:
-            missing = _numbers(expected, head.seq)
-            problems.append(
-                Problem(f"chain {chain}", f"{missing} missing: the newest events were removed")
-            )
-        elif head is not None and head.head != link:
-            problems.append(Problem(f"chain {chain}", "its head does not match its last event"))
-
-    events = AuditEvent.objects.order_by("clinic_id", "seq", "id")
-    for event in events.iterator(chunk_size=2000):
-        if (event.clinic_id or 0) != chain:
-            if chain is not None:
-                close(chain)
-            chain, expected, link = event.clinic_id or 0, 1, GENESIS
-        if event_digest(event) != event.digest:
-            problems.append(
-                Problem(f"event {event.pk}", "content was altered after it was written")
-            )
-        if event.seq is None:
-            problems.append(Problem(f"event {event.pk}", "has no place in its clinic's chain"))
-            continue
-        if event.seq != expected:
-            missing = _numbers(expected, event.seq - 1)
-            problems.append(
-                Problem(f"chain {chain}", f"{missing} missing (the gap is before event {event.pk})")
-            )
-            link = event.link  # judge the links after the gap on their own
-        elif chain_link(link, event.digest) != event.link:
-            problems.append(Problem(f"event {event.pk}", "does not follow the event before it"))
-        link, expected = event.link, event.seq + 1
-    if chain is not None:
-        close(chain)
-    for chain, head in sorted(heads.items()):  # chains whose every event is gone
-        if head.seq:
-            problems.append(Problem(f"chain {chain}", f"all {head.seq} events are missing"))
-    return problems
+    return verification.verify(anchored_heads(anchor_path), full=full, remember=remember).problems
 
 
 def chain_heads() -> dict[int, tuple[int, str]]:

@@ -311,6 +311,14 @@ class LedgerEntry(AppendOnlyModel):
             models.Index(fields=["clinic", "occurred_at"], name="entry_clinic_time_idx"),
             models.Index(fields=["clinic", "kind", "occurred_at"], name="entry_kind_time_idx"),
             models.Index(fields=["session_ref"], name="entry_session_idx"),
+            # The ledger page: a clinic's entries newest first, a keyset page at a time.
+            models.Index(fields=["clinic", "-id"], name="entry_clinic_id_idx"),
+            # The waste still awaiting its witness: a few rows, whatever the history.
+            models.Index(
+                fields=["clinic", "id"],
+                condition=Q(kind="waste", witness__isnull=True),
+                name="entry_awaiting_witness_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1498,14 +1498,16 @@ def ledger_entries(
     start: date | None = None,
     end: date | None = None,
     kinds: list[str] | None = None,
+    corrected: bool = True,
 ) -> QuerySet[LedgerEntry]:
     """The clinic's entries in the order they were recorded (the order of the running
-    balances), filtered; dates select by when it happened, whole days in the clinic's time zone."""
-    entries = (
-        LedgerEntry.objects.for_clinic(clinic)
-        .select_related("product", "lot", "location", "recorded_by", "witness", "patient")
-        .annotate(corrected=_corrected())
+    balances), filtered; dates select by when it happened, whole days in the clinic's time zone.
+    `corrected=False`: the caller marks reversed entries itself (a page: one lookup)."""
+    entries = LedgerEntry.objects.for_clinic(clinic).select_related(
+        "product", "lot", "location", "recorded_by", "witness", "patient"
     )
+    if corrected:
+        entries = entries.annotate(corrected=_corrected())
     if product:
         entries = entries.filter(product_id=product)
     if lot:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.access import ClinicRequest, require
 from ketaclinic.audit.services import record
-from ketaclinic.inventory import forms, reports, services
+from ketaclinic.inventory import forms, paging, reports, services
 from ketaclinic.inventory.access import (
     get_count_line_for,
     get_entry_for,
@@ -72,13 +72,20 @@ def ledger(request: ClinicRequest) -> HttpResponse:
             "start": data["start"],
             "end": data["end"],
         }
-    entries = services.ledger_entries(actor.clinic, **filters)
+    entries = services.ledger_entries(actor.clinic, corrected=False, **filters)
     # Newest first on screen; the running balance is per lot + location, stored in each entry.
-    page = Paginator(entries.reverse(), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paging.newest_first(
+        entries,
+        before=request.GET.get("before"),
+        after=request.GET.get("after"),
+        size=PAGE_SIZE,
+    )
+    paging.mark_corrected(page.object_list)
     patient_ids = sorted({e.patient_id for e in page.object_list if e.patient_id})
     record(actor, "view", detail={"view": "ledger", "patients": patient_ids})
     query = request.GET.copy()
-    query.pop("page", None)
+    for key in ("page", "before", "after"):
+        query.pop(key, None)
     return render(
         request,
         "inventory/ledger.html",

@@ -67,6 +67,24 @@ def verify_ledger_nightly(now: datetime) -> int:
     return alert_admins_of_ledger_problems(problems)
 
 
+def verify_audit_nightly(now: datetime) -> int:
+    """Verify the audit log once a day (after 02:00 UTC) from the last clean verification.
+
+    Incremental: only the events and seals written since. `verify_audit --full` re-reads
+    everything on demand.
+    """
+    from ketaclinic.audit.services import verify
+
+    last = last_beat("verify_audit")
+    if now.hour < 2 or (last is not None and last.date() == now.date()):
+        return 0
+    problems = verify(full=False, remember=True)
+    beat("verify_audit", now)
+    if problems:
+        log.error("worker: the audit log failed verification at %s", problems[0])
+    return len(problems)
+
+
 def daily_backup(now: datetime) -> int:
     """A backup once a day after BACKUP_HOUR (UTC), the newest BACKUP_KEEP kept."""
     if not settings.BACKUP_DIR or now.hour < settings.BACKUP_HOUR:
@@ -99,5 +117,6 @@ JOBS: list[tuple[Job, float]] = [
     # FHIR Bulk Data exports run in a thread of their own; this starts and recovers them.
     (dispatch_exports, 2),
     (verify_ledger_nightly, 600),
+    (verify_audit_nightly, 600),
     (daily_backup, 600),
 ]
