@@ -29,6 +29,16 @@ class AuditAction(models.TextChoices):
     START = "start"
     INFUSION = "infusion"
     CORRECT = "correct"
+    AE_REPORT_DUE = "ae_report_due"
+    ALERT_OPEN = "alert_open"
+    BOOK_INTEGRATION = "book_integration"
+    CIRCLE_CREATE = "circle_create"
+    CIRCLE_SEAT = "circle_seat"
+    GOAL_RATING = "goal_rating"
+    HOMEWORK_ADD = "homework_add"
+    LIVER_TEST = "liver_test"
+    PROGRESS_NOTE_AMEND = "progress_note_amend"
+    PROGRESS_NOTE_CREATE = "progress_note_create"
     # read
     VIEW = "view"
     DOWNLOAD = "download"
@@ -36,6 +46,7 @@ class AuditAction(models.TextChoices):
     FHIR_EXPORT_DOWNLOAD = "fhir_export_download"
     CALENDAR_FEED_READ = "calendar_feed_read"
     OUTCOMES_DRILLDOWN = "outcomes_drilldown"
+    PSYCHOTHERAPY_NOTE_VIEW = "psychotherapy_note_view"
     # update
     WITNESS = "witness"
     SIGN = "sign"
@@ -62,6 +73,18 @@ class AuditAction(models.TextChoices):
     PAUSED = "paused"
     COMPLETED = "completed"
     STOPPED = "stopped"
+    AE_REPORT_DRAFT = "ae_report_draft"
+    AE_REPORT_SUBMITTED = "ae_report_submitted"
+    BREAK_GLASS_REVIEW = "break_glass_review"
+    CHART_RESTRICTION = "chart_restriction"
+    CIRCLE_ATTENDANCE = "circle_attendance"
+    CIRCLE_CANCEL = "circle_cancel"
+    HOMEWORK_DONE = "homework_done"
+    INTEGRATION_WINDOW_MOVED = "integration_window_moved"
+    PROGRESS_NOTE_EDIT = "progress_note_edit"
+    PROGRESS_NOTE_SIGN = "progress_note_sign"
+    PSYCHOTHERAPY_NOTE_WRITE = "psychotherapy_note_write"
+    SESSION_FORMAT = "session_format"
     # delete
     DELETE = "delete"
     REVOKE = "revoke"
@@ -87,6 +110,10 @@ class AuditAction(models.TextChoices):
     MEASURES_ALERT_NOTIFY = "measures.alert_notify"
     MEASURES_LINK_REMIND = "measures.link_remind"
     MEASURES_LINK_SEND = "measures.link_send"
+    AUDIT_JOURNAL_UNREADABLE = "audit_journal_unreadable"
+    BREAK_GLASS = "break_glass"
+    INTEGRATION_PLAN = "integration_plan"
+    PSYCHOTHERAPY_NOTE_RELEASE = "psychotherapy_note_release"
 
 
 FHIR_ACTION: dict[str, str] = {
@@ -105,6 +132,16 @@ FHIR_ACTION: dict[str, str] = {
     AuditAction.START: "C",
     AuditAction.INFUSION: "C",
     AuditAction.CORRECT: "C",
+    AuditAction.AE_REPORT_DUE: "C",
+    AuditAction.ALERT_OPEN: "C",
+    AuditAction.BOOK_INTEGRATION: "C",
+    AuditAction.CIRCLE_CREATE: "C",
+    AuditAction.CIRCLE_SEAT: "C",
+    AuditAction.GOAL_RATING: "C",
+    AuditAction.HOMEWORK_ADD: "C",
+    AuditAction.LIVER_TEST: "C",
+    AuditAction.PROGRESS_NOTE_AMEND: "C",
+    AuditAction.PROGRESS_NOTE_CREATE: "C",
     # read
     AuditAction.VIEW: "R",
     AuditAction.DOWNLOAD: "R",
@@ -112,6 +149,7 @@ FHIR_ACTION: dict[str, str] = {
     AuditAction.FHIR_EXPORT_DOWNLOAD: "R",
     AuditAction.CALENDAR_FEED_READ: "R",
     AuditAction.OUTCOMES_DRILLDOWN: "R",
+    AuditAction.PSYCHOTHERAPY_NOTE_VIEW: "R",
     # update
     AuditAction.WITNESS: "U",
     AuditAction.SIGN: "U",
@@ -138,6 +176,18 @@ FHIR_ACTION: dict[str, str] = {
     AuditAction.PAUSED: "U",
     AuditAction.COMPLETED: "U",
     AuditAction.STOPPED: "U",
+    AuditAction.AE_REPORT_DRAFT: "U",
+    AuditAction.AE_REPORT_SUBMITTED: "U",
+    AuditAction.BREAK_GLASS_REVIEW: "U",
+    AuditAction.CHART_RESTRICTION: "U",
+    AuditAction.CIRCLE_ATTENDANCE: "U",
+    AuditAction.CIRCLE_CANCEL: "U",
+    AuditAction.HOMEWORK_DONE: "U",
+    AuditAction.INTEGRATION_WINDOW_MOVED: "U",
+    AuditAction.PROGRESS_NOTE_EDIT: "U",
+    AuditAction.PROGRESS_NOTE_SIGN: "U",
+    AuditAction.PSYCHOTHERAPY_NOTE_WRITE: "U",
+    AuditAction.SESSION_FORMAT: "U",
     # delete
     AuditAction.DELETE: "D",
     AuditAction.REVOKE: "D",
@@ -163,6 +213,10 @@ FHIR_ACTION: dict[str, str] = {
     AuditAction.MEASURES_ALERT_NOTIFY: "E",
     AuditAction.MEASURES_LINK_REMIND: "E",
     AuditAction.MEASURES_LINK_SEND: "E",
+    AuditAction.AUDIT_JOURNAL_UNREADABLE: "E",
+    AuditAction.BREAK_GLASS: "E",
+    AuditAction.INTEGRATION_PLAN: "E",
+    AuditAction.PSYCHOTHERAPY_NOTE_RELEASE: "E",
 }
 
 
