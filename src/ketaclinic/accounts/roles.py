@@ -79,6 +79,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Follow-up calls after dosing: nurses and physicians call; admins see the work list.
     "followup.call": frozenset({P, N}),
     "followup.view": frozenset({A, P, N}),
+    # Sending the intake and consent links (e-mail or copy): the front desk too. Filling in
+    # the intake or witnessing a signature stays clinical (clinical.edit, consent.record).
+    "forms.send": frozenset({P, N, F}),
 }
 
 

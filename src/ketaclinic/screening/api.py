@@ -1,7 +1,7 @@
 """Screening API: intakes, eligibility screenings, physician decisions, consents."""
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -536,33 +536,61 @@ def amend_note(request: HttpRequest, note_id: int, payload: NoteAmendmentIn) -> 
 class LinkOut(Schema):
     url: str
     expires_at: str
+    emailed_to: str | None = None
+
+
+class IntakeLinkIn(StrictIn):
+    deliver: Literal["copy", "email"] = Field(
+        "copy", description="'email' also e-mails the link to the patient's address on record"
+    )
 
 
 class ConsentLinkIn(StrictIn):
     template: str
+    deliver: Literal["copy", "email"] = Field(
+        "copy", description="'email' also e-mails the link to the patient's address on record"
+    )
+
+
+def _no_address(patient: Any, deliver: str) -> None:
+    """Refuse before any link is made when it is to be e-mailed and there is no address."""
+    if deliver == "email" and not patient.email:
+        raise ValidationError({"deliver": "The patient has no e-mail address on record."})
+
+
+def _deliver(actor: Any, patient: Any, link: Any, url: str, form: str, deliver: str) -> Status:
+    emailed = None
+    if deliver == "email":
+        emailed = services.email_link(actor=actor, patient=patient, link=link, url=url, form=form)
+    return Status(201, {"url": url, "expires_at": link.expires_at.isoformat(), "emailed_to": emailed})
 
 
 @router.post(
-    "/patients/{patient_id}/intake-links", response={201: LinkOut}, auth=allow("clinical.edit")
+    "/patients/{patient_id}/intake-links", response={201: LinkOut}, auth=allow("forms.send")
 )
-def create_intake_link(request: HttpRequest, patient_id: int) -> Status:
+def create_intake_link(
+    request: HttpRequest, patient_id: int, payload: IntakeLinkIn | None = None
+) -> Status:
     """A single-use link for the patient's history form; the URL is returned only now."""
     actor = request.auth
-    patient = get_patient_for(actor, patient_id, "clinical.edit")
+    patient = get_patient_for(actor, patient_id, "forms.send")
+    deliver = payload.deliver if payload else "copy"
+    _no_address(patient, deliver)
     link, token = services.create_intake_link(actor=actor, patient=patient)
     url = absolute_url(reverse("screening_public_intake", args=[token]))
-    return Status(201, {"url": url, "expires_at": link.expires_at.isoformat()})
+    return _deliver(actor, patient, link, url, "intake", deliver)
 
 
 @router.post(
-    "/patients/{patient_id}/consent-links", response={201: LinkOut}, auth=allow("consent.record")
+    "/patients/{patient_id}/consent-links", response={201: LinkOut}, auth=allow("forms.send")
 )
 def create_consent_link(request: HttpRequest, patient_id: int, payload: ConsentLinkIn) -> Status:
     """A single-use link for the patient to sign a consent remotely; the URL is returned only now."""
     actor = request.auth
-    patient = get_patient_for(actor, patient_id, "consent.record")
+    patient = get_patient_for(actor, patient_id, "forms.send")
+    _no_address(patient, payload.deliver)
     link, token = services.create_consent_link(
         actor=actor, patient=patient, template_key=payload.template
     )
     url = absolute_url(reverse("screening_public_consent", args=[token]))
-    return Status(201, {"url": url, "expires_at": link.expires_at.isoformat()})
+    return _deliver(actor, patient, link, url, "consent", payload.deliver)

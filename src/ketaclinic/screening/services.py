@@ -264,7 +264,7 @@ def create_intake_link(
     *, actor: Actor, patient: Patient, days: int = LINK_DAYS
 ) -> tuple[IntakeLink, str]:
     """Return a new single-use intake link and its token (shown once, stored only hashed)."""
-    actor.check("clinical.edit")
+    actor.check("forms.send")
     raw, digest = _new_token()
     with transaction.atomic():
         link = IntakeLink.objects.create(
@@ -901,7 +901,7 @@ def create_consent_link(
     *, actor: Actor, patient: Patient, template_key: str, days: int = LINK_DAYS
 ) -> tuple[ConsentLink, str]:
     """Return a single-use link for the patient to sign `template_key` remotely, and its token."""
-    actor.check("consent.record")
+    actor.check("forms.send")
     get_template(template_key)
     raw, digest = _new_token()
     with transaction.atomic():

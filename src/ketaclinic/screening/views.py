@@ -202,11 +202,11 @@ def intake_version(request: HttpRequest, patient_id: int, version: int) -> HttpR
 
 
 @require_POST
-@require("clinical.edit")
+@require("forms.send")
 def intake_link_create(request: HttpRequest, patient_id: int) -> HttpResponse:
     """Create a single-use intake link and show it once."""
     actor = request.actor  # type: ignore[attr-defined]
-    patient = get_patient_for(actor, patient_id, "clinical.edit")
+    patient = get_patient_for(actor, patient_id, "forms.send")
     if _cannot_email(request, patient):
         return redirect("patient_chart", patient_id=patient.pk)
     link, token = services.create_intake_link(actor=actor, patient=patient)
@@ -619,10 +619,10 @@ def consent_cosign(request: HttpRequest, consent_id: int) -> HttpResponse:
 
 
 @require_POST
-@require("consent.record")
+@require("forms.send")
 def consent_link_create(request: HttpRequest, patient_id: int) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
-    patient = get_patient_for(actor, patient_id, "consent.record")
+    patient = get_patient_for(actor, patient_id, "forms.send")
     form = ConsentLinkForm(request.POST)
     if not form.is_valid():
         raise Http404
