@@ -344,6 +344,14 @@ def screening_result(request: HttpRequest, screening_id: int) -> HttpResponse:
     return _result_page(request, screening, form)
 
 
+def _value_label(fact: str, code: str) -> str:
+    """One item of a list fact as staff read it (a diagnosis, a history flag, a drug class)."""
+    if fact == "diagnoses" and code in CONDITIONS:
+        return CONDITIONS[code].display
+    labels = {"history": HISTORY_LABELS, "medications": MEDICATION_LABELS}.get(fact, {})
+    return labels.get(code, code.replace("_", " "))
+
+
 def _result_page(request: HttpRequest, screening, form, status: int = 200) -> HttpResponse:  # type: ignore[no-untyped-def]
     findings = [
         {**f, "badge": LEVEL_BADGES.get(f["level"], LEVEL_BADGES["info"])}
@@ -354,7 +362,7 @@ def _result_page(request: HttpRequest, screening, form, status: int = 200) -> Ht
             "name": name,
             "meaning": FACT_SPECS[name].meaning[:1].upper() + FACT_SPECS[name].meaning[1:],
             "unit": FACT_SPECS[name].unit,
-            "value": ", ".join(v.replace("_", " ") for v in value)
+            "value": ", ".join(_value_label(name, v) for v in value)
             if isinstance(value, list)
             else value,
             "overridden": name in screening.overrides,
