@@ -32,6 +32,7 @@ from ketaclinic.clinical.eligibility import (
 )
 from ketaclinic.datadirs import clinic_data_dirs
 from ketaclinic.links import mail_form_link
+from ketaclinic.patients.allergies import take_intake_answers
 from ketaclinic.patients.models import Condition, Medication, Patient, PatientStatus
 from ketaclinic.screening import intake as intake_rules
 from ketaclinic.screening.consent import (
@@ -125,6 +126,12 @@ def _append_version(
         assessed_at = current.suicide_risk_assessed_at or current.created_at
     else:
         assessed_at = now
+    take_intake_answers(
+        patient=patient,
+        data=data,
+        on=timezone.localtime(now, patient.clinic.tz).date(),
+        staff=source == IntakeVersion.Source.STAFF,
+    )
     return IntakeVersion.objects.create(
         clinic_id=patient.clinic_id,
         patient=patient,
