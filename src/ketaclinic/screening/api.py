@@ -14,7 +14,7 @@ from ketaclinic.clinical.eligibility import FactError
 from ketaclinic.links import absolute_url
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.screening import services
-from ketaclinic.screening.consent import load_templates
+from ketaclinic.screening.clinic_consent import templates_for
 from ketaclinic.screening.models import (
     Consent,
     ConsultationNote,
@@ -116,6 +116,9 @@ class ConsentIn(StrictIn):
     template: str
     signed_name: str
     acknowledgements: list[str]
+    template_version: int | None = Field(
+        None, ge=1, le=1_000_000, description="the version shown to the patient; 422 if not current"
+    )
 
 
 class ConsentOut(Schema):
@@ -337,7 +340,7 @@ def list_templates(request: HttpRequest) -> list[dict[str, Any]]:
             "risks": [{"id": r.id, "text": r.text} for r in t.risks],
             "text": t.render(actor.clinic.name),
         }
-        for t in load_templates().values()
+        for t in templates_for(actor.clinic).values()
     ]
 
 
@@ -354,6 +357,7 @@ def create_consent(request: HttpRequest, patient_id: int, payload: ConsentIn) ->
         signed_name=payload.signed_name,
         acknowledgements=payload.acknowledgements,
         via=Consent.Via.API,
+        expected_version=payload.template_version,
     )
     return Status(201, consent_out(consent, clinic_today(actor.clinic)))
 

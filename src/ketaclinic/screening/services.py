@@ -38,7 +38,6 @@ from ketaclinic.screening import intake as intake_rules
 from ketaclinic.screening.consent import (
     ConsentTemplate,
     SignedFacts,
-    load_templates,
     render_pdf,
     sha256,
 )
@@ -695,11 +694,24 @@ def consent_months() -> int:
     return int(getattr(settings, "KETACLINIC_CONSENT_MONTHS", 12))
 
 
-def get_template(key: str) -> ConsentTemplate:
-    template = load_templates().get(key)
+def get_template(key: str, clinic: Any, expected_version: int | None = None) -> ConsentTemplate:
+    """The template the clinic's patients sign now (its own copy when newer), or 422.
+
+    `expected_version` is the version the signer was shown: if the clinic published a
+    newer one meanwhile, the signature is refused rather than attached to unread text.
+    """
+    from ketaclinic.screening.clinic_consent import templates_for
+
+    found = templates_for(clinic)
+    template = found.get(key)
     if template is None:
+        raise ValidationError({"template": f"Unknown consent template; known: {', '.join(found)}."})
+    if expected_version is not None and expected_version != template.version:
         raise ValidationError(
-            {"template": f"Unknown consent template; known: {', '.join(load_templates())}."}
+            {
+                "template": "The clinic updated this consent while it was open: read the new "
+                f"version ({template.version}) and sign again."
+            }
         )
     return template
 
@@ -793,10 +805,11 @@ def sign_consent(
     signed_name: str,
     acknowledgements: list[str],
     via: str = Consent.Via.TABLET,
+    expected_version: int | None = None,
 ) -> Consent:
     """Record a consent the patient signs in front of the logged-in staff member (the witness)."""
     actor.check("consent.record")
-    template = get_template(template_key)
+    template = get_template(template_key, actor.clinic, expected_version)
     _check_signature(
         patient=patient,
         template=template,
@@ -909,7 +922,7 @@ def create_consent_link(
 ) -> tuple[ConsentLink, str]:
     """Return a single-use link for the patient to sign `template_key` remotely, and its token."""
     actor.check("forms.send")
-    get_template(template_key)
+    get_template(template_key, actor.clinic)
     raw, digest = _new_token()
     with transaction.atomic():
         link = ConsentLink.objects.create(
@@ -929,12 +942,17 @@ def open_consent_link(token: str) -> ConsentLink:
 
 
 def sign_consent_link(
-    *, token: str, signed_name: str, acknowledgements: list[str], ip: str | None
+    *,
+    token: str,
+    signed_name: str,
+    acknowledgements: list[str],
+    ip: str | None,
+    expected_version: int | None = None,
 ) -> Consent:
     """The patient signs from a link: no witness; the link is used up."""
     with transaction.atomic():
         link = _open(ConsentLink, token, lock=True)
-        template = get_template(link.template_key)
+        template = get_template(link.template_key, link.clinic_id, expected_version)
         _check_signature(
             patient=link.patient,
             template=template,

@@ -20,7 +20,7 @@ from ketaclinic.links import absolute_url
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.services import view_patient
 from ketaclinic.screening import services
-from ketaclinic.screening.consent import load_templates, to_html
+from ketaclinic.screening.consent import to_html
 from ketaclinic.screening.forms import (
     HISTORY_LABELS,
     MEDICATION_LABELS,
@@ -519,8 +519,16 @@ def note_amend(request: HttpRequest, note_id: int) -> HttpResponse:
 # --- Consent --------------------------------------------------------------------------
 
 
-def _template_or_404(family: str):  # type: ignore[no-untyped-def]
-    template = load_templates().get(family)
+def _shown_version(request: HttpRequest) -> int | None:
+    """The template version the signing page showed (posted back with the signature)."""
+    raw = request.POST.get("template_version", "")
+    return int(raw) if raw.isdigit() and len(raw) < 9 else None
+
+
+def _template_or_404(family: str, clinic: Any):  # type: ignore[no-untyped-def]
+    from ketaclinic.screening.clinic_consent import templates_for
+
+    template = templates_for(clinic).get(family)
     if template is None:
         raise Http404("No such consent template.")
     return template
@@ -531,7 +539,7 @@ def consent_sign(request: HttpRequest, patient_id: int, family: str) -> HttpResp
     """Tablet signing, witnessed by the logged-in staff member."""
     actor = request.actor  # type: ignore[attr-defined]
     patient = get_patient_for(actor, patient_id, "consent.record")
-    template = _template_or_404(family)
+    template = _template_or_404(family, actor.clinic)
     form = ConsentSignForm(request.POST or None, template=template)
     if request.method == "POST" and form.is_valid():
         try:
@@ -541,6 +549,7 @@ def consent_sign(request: HttpRequest, patient_id: int, family: str) -> HttpResp
                 template_key=family,
                 signed_name=form.cleaned_data["signed_name"],
                 acknowledgements=form.acknowledgements(),
+                expected_version=_shown_version(request),
             )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
@@ -657,7 +666,7 @@ def public_consent(request: HttpRequest, token: str) -> HttpResponse:
         link = services.open_consent_link(token)
     except services.LinkProblem as problem:
         return _link_problem(request, problem.reason)
-    template = _template_or_404(link.template_key)
+    template = _template_or_404(link.template_key, link.clinic_id)
     form = ConsentSignForm(request.POST or None, template=template)
     if request.method == "POST" and form.is_valid():
         try:
@@ -666,6 +675,7 @@ def public_consent(request: HttpRequest, token: str) -> HttpResponse:
                 signed_name=form.cleaned_data["signed_name"],
                 acknowledgements=form.acknowledgements(),
                 ip=client_ip(request),
+                expected_version=_shown_version(request),
             )
         except services.LinkProblem as problem:
             return _link_problem(request, problem.reason)
