@@ -89,6 +89,13 @@ def test_from_add_clinic_to_the_physician_opening_the_first_consultation(page, f
         page.get_by_role("button", name="Save hours").click()
         page.wait_for_url("**/setup/staff-hours/")
     snap(page, "first-3-staff-hours")
+    # The clinic's own consent text: a copy of the shipped one, saved as the next version.
+    page.goto("/setup/consent/")
+    snap(page, "first-4-consent-list")
+    page.locator('a[href="/setup/consent/ketamine-iv-mood/"]').click()
+    snap(page, "first-4-consent-edit")
+    page.get_by_role("button", name="Make a clinic copy (text unchanged)").click()
+    expect(page.get_by_role("status")).to_contain_text("is now the one patients sign")
     page.goto("/setup/")
     snap(page, "first-4-checklist-after")
     log_out(page)
@@ -155,5 +162,11 @@ def test_from_add_clinic_to_the_physician_opening_the_first_consultation(page, f
     page.wait_for_url(f"**/screening/patients/{patient.pk}/consultation/")
     expect(page.locator(".patient-header")).to_contain_text("Søren Abernathy-Quiñones")
     snap(page, "first-9-physician-consultation")
+    # Asked at the consultation: no allergies. The header says so instead of "not recorded".
+    page.goto(f"/patients/{patient.pk}/")
+    expect(page.locator(".patient-header")).to_contain_text("? Allergies not recorded")
+    page.get_by_role("button", name="No known allergies (NKDA)").click()
+    expect(page.locator(".patient-header")).to_contain_text("✓ No known allergies")
+    snap(page, "first-10-nkda")
     consultation.refresh_from_db()
     assert consultation.status == "checked_in"

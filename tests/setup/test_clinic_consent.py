@@ -150,3 +150,14 @@ def test_the_api_lists_copies_and_adds_versions(staff, api_client):
     assert ClinicConsentTemplate.objects.count() == 1
     nurse = api_client(staff["nurse"]).get("/api/v1/setup/consent-templates")
     assert nurse.status_code == 403
+
+
+def test_the_list_offers_a_copy_of_each_template_and_names_the_clinics_versions(staff, login):
+    client = login(staff["admin"])
+    page = client.get("/setup/consent/")
+    assert page.status_code == 200
+    assert page.text.count("Make a clinic copy or edit") == 4
+    client.post(f"/setup/consent/{FAMILY}/", {"action": "copy"})
+    page = client.get("/setup/consent/")
+    assert page.text.count("Make a clinic copy or edit") == 3
+    assert "Edit (new version)" in page.text and "Your clinic's versions: " in page.text
