@@ -33,6 +33,11 @@ urlpatterns = [
     path("patients/<int:patient_id>/", patients.patient_chart, name="patient_chart"),
     path("patients/<int:patient_id>/edit/", patients.patient_edit, name="patient_edit"),
     path(
+        "patients/<int:patient_id>/allergies/none-known/",
+        patients.allergies_none_known,
+        name="allergies_none_known",
+    ),
+    path(
         "patients/<int:patient_id>/<str:kind>/add/",
         patients.chart_entry_add,
         name="chart_entry_add",

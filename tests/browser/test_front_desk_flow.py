@@ -99,7 +99,7 @@ def test_front_desk_registers_books_by_slot_and_checks_in_then_the_physician_ope
     dialog.get_by_role("button", name="Close").click()
     expect(dialog).to_be_hidden()
     board = page.get_by_role("table")
-    expect(board.get_by_role("link", name="Ingrid Østergaard-Villanueva")).to_be_visible()
+    expect(board.locator("a.appt-link", has_text="Ingrid Østergaard-Villanueva")).to_be_visible()
     consultation = Appointment.objects.get(patient=patient)
     assert (consultation.kind, consultation.staff, consultation.room.name) == (
         "consultation",
@@ -166,7 +166,7 @@ def test_a_card_dragged_to_another_slot_moves_after_the_same_checks(page, floor)
     local = booked.start.astimezone(clinic.tz)
     assert (local.time(), booked.room.name) == (time(14), "Consult B")
     dialog.get_by_role("button", name="Close").click()
-    expect(page.get_by_role("table").get_by_role("link", name="Tomás Ruiz")).to_contain_text(
+    expect(page.get_by_role("table").locator("a.appt-link", has_text="Tomás Ruiz")).to_contain_text(
         "14:00"
     )
 

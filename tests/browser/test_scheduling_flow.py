@@ -56,7 +56,7 @@ def test_front_desk_books_an_induction_series_and_sees_it_on_the_day_board(page,
     page.get_by_role("button", name="Propose sessions").click()
 
     proposal = page.get_by_role(
-        "region", name=f"Proposal for {patient.display_name} · ketamine-iv-mood"
+        "region", name=f"Proposal for {patient.display_name} · IV ketamine infusion for depression"
     )
     proposal.wait_for()
     rows = proposal.get_by_role("row")
@@ -70,8 +70,8 @@ def test_front_desk_books_an_induction_series_and_sees_it_on_the_day_board(page,
     page.wait_for_url("**/schedule/?day=*")
     expect(page.get_by_role("status")).to_contain_text("6 sessions booked")
     board = page.get_by_role("table", name=f"Appointments by room, {start.day} {start:%B %Y}")
-    card = board.get_by_role("link", name=patient.display_name)
-    assert card.count() == 1 and "Treatment · ketamine-iv-mood" in card.inner_text()
+    card = board.locator("a.appt-link", has_text=patient.display_name)
+    assert card.count() == 1 and "Treatment · IV ketamine infusion for depression" in card.inner_text()
     expect(card).to_contain_text("10:00")
     snap(page, "scheduling-day-board")
 

@@ -113,10 +113,13 @@ def test_the_upgrade_starts_each_counter_past_the_mrns_already_given(db):
     harbor = add_clinic(slug="harbor", name="Harbor Light", timezone="America/New_York")
     empty = add_clinic(slug="quiet", name="Quiet", timezone="America/New_York")
     # The patient table as it was then (later migrations add columns).
-    old_patient = executor.loader.project_state(("patients", "0003_refold_search_keys")).apps
-    OldPatient = old_patient.get_model("patients", "Patient")
+    old_patient = executor.loader.project_state(
+        ("patients", "0003_refold_search_keys")
+    ).apps.get_model("patients", "Patient")
     for mrn in ("MRN000007", "MRN000012", "MRN0000999", "HA00001"):
-        OldPatient.objects.create(clinic_id=harbor.pk, mrn=mrn, **NEW)
+        old_patient.objects.create(
+            clinic_id=harbor.pk, mrn=mrn, family_key="haddad", given_key="omar", **NEW
+        )
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())

@@ -290,6 +290,20 @@ def test_the_board_offers_free_future_slots_and_draggable_cards(
     assert f'href="/schedule/appointments/{booked.pk}/move/" data-dialog>Move' in week.text
 
 
+def test_every_movable_card_on_the_day_board_has_a_keyboard_move_button(
+    clinic, staff, floor, patient, login
+):
+    """Drag-and-drop's alternative on the board itself: a "Move" link per card (grid and
+    phone list), opening the Move dialog; a therapist, who cannot move, sees none."""
+    monday = next_monday()
+    booked = consult(clinic, staff, floor, patient, monday)
+    move = f'<a class="move-link" href="/schedule/appointments/{booked.pk}/move/" data-dialog>Move'
+    board = login(staff["front_desk"]).get(f"/schedule/?day={monday}")
+    assert board.text.count(move) == 2
+    assert "Maria Garcia, Mon" in board.text  # the link names whom it moves, for a reader
+    assert move not in login(staff["therapist"]).get(f"/schedule/?day={monday}").text
+
+
 # --- moving -------------------------------------------------------------------------------
 
 

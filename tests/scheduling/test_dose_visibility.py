@@ -75,5 +75,5 @@ def test_the_chart_shows_the_course_dose_only_to_roles_that_may_see_doses(
     page = login(staff[role]).get(f"/patients/{course.patient_id}/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "ketamine-iv-mood" in html
+    assert "IV ketamine infusion for depression" in html
     assert ("0.5 mg/kg" in html) is SEES_DOSES[role]

@@ -288,7 +288,8 @@ class TestResultAndDecision:
             and "Source: APA-2017 [verify]" in html
         )
         assert "ℹ Info" in html
-        assert "? failed_adequate_trials" in html
+        assert "? Not known</span> antidepressant trials with inadequate response" in html
+        assert "failed_adequate_trials" not in html.split("<main", 1)[1].replace('name="', "")
         assert "Sign decision" not in html  # a nurse sees no decision form
 
     def test_a_physician_overrides_with_a_reason_and_it_is_flagged(

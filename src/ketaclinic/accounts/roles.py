@@ -104,6 +104,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "aereport.view": frozenset({A, P, N}),
     "aereport.draft": frozenset({P, N}),
     "aereport.submit": frozenset({A, P, N}),
+    # Sending the intake and consent links (e-mail or copy): the front desk too. Filling in
+    # the intake or witnessing a signature stays clinical (clinical.edit, consent.record).
+    "forms.send": frozenset({P, N, F}),
 }
 
 

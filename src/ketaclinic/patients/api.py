@@ -164,3 +164,40 @@ def stop_medication(request: HttpRequest, patient_id: int, entry_id: int):  # ty
 def stop_allergy(request: HttpRequest, patient_id: int, entry_id: int):  # type: ignore[no-untyped-def]
     """Mark an allergy inactive (it stays in the record's history)."""
     return _stop(request, patient_id, "allergies", entry_id)
+
+
+class AllergyStateOut(Schema):
+    """The header's allergy answer: the active list, "none known", or the intake's words."""
+
+    no_known_allergies: bool
+    allergies_reported: str
+    active: list[AllergyOut]
+
+
+def _allergy_state(patient: Patient) -> dict:
+    return {
+        "no_known_allergies": patient.no_known_allergies,
+        "allergies_reported": patient.allergies_reported,
+        "active": list(patient.allergies.filter(is_active=True).order_by("substance")),
+    }
+
+
+@router.get("/{patient_id}/allergy-state", response=AllergyStateOut, auth=allow("clinical.view"))
+def allergy_state(request: ClinicRequest, patient_id: int):  # type: ignore[no-untyped-def]
+    """Whether allergies are recorded, none known (NKDA), or only reported at intake."""
+    return _allergy_state(get_patient_for(request.auth, patient_id, "clinical.view"))
+
+
+@router.post(
+    "/{patient_id}/allergies/none-known",
+    response={200: AllergyStateOut, 422: ErrorOut},
+    auth=allow("clinical.edit"),
+)
+def no_known_allergies(request: ClinicRequest, patient_id: int):  # type: ignore[no-untyped-def]
+    """Record "no known allergies" (NKDA); 422 while an allergy is on the active list."""
+    from ketaclinic.patients.allergies import set_no_known_allergies
+
+    patient = get_patient_for(request.auth, patient_id, "clinical.edit")
+    set_no_known_allergies(actor=request.auth, patient=patient)
+    patient.refresh_from_db()
+    return _allergy_state(patient)

@@ -89,6 +89,12 @@ class Patient(models.Model):
         validators=[MinValueValidator(HEIGHT_CM_RANGE[0]), MaxValueValidator(HEIGHT_CM_RANGE[1])],
     )
     height_measured_on = models.DateField(null=True, blank=True)
+    # Allergy state besides the list of Allergy rows: "no known allergies" (NKDA) is a
+    # recorded answer, not an empty list (which means "not recorded"); what the patient
+    # wrote at intake shows until a clinician has put it on the list (patients/allergies.py).
+    no_known_allergies = models.BooleanField("no known allergies (NKDA)", default=False)
+    allergies_reported = models.TextField(blank=True)
+    allergies_reported_on = models.DateField(null=True, blank=True)
     status = models.CharField(
         max_length=12, choices=PatientStatus.choices, default=PatientStatus.REFERRED
     )

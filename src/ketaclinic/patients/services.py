@@ -265,6 +265,10 @@ def add_chart_entry(
     entry = model(clinic=patient.clinic, patient=patient, **data)
     entry.full_clean()
     entry.save()
+    if model is Allergy:
+        from ketaclinic.patients.allergies import allergy_added
+
+        allergy_added(patient)
     record(actor, "create", patient_id=patient.pk, obj=entry)
     patient_changed(patient.pk)
     return entry

@@ -144,3 +144,20 @@ def chart_entry_stop(
         raise Http404
     services.stop_chart_entry(actor=actor, entry=entry)
     return redirect("patient_chart", patient_id=patient.pk)
+
+
+@require_POST
+@require("clinical.edit")
+def allergies_none_known(request: ClinicRequest, patient_id: int) -> HttpResponse:
+    """Record "no known allergies" (NKDA) from the chart."""
+    from ketaclinic.patients.allergies import set_no_known_allergies
+
+    actor = request.actor
+    patient = get_patient_for(actor, patient_id, "clinical.edit")
+    try:
+        set_no_known_allergies(actor=actor, patient=patient)
+    except ValidationError as exc:
+        messages.error(request, " ".join(m for ms in exc.message_dict.values() for m in ms))
+    else:
+        messages.success(request, "Recorded: no known allergies.")
+    return redirect("patient_chart", patient_id=patient.pk)

@@ -98,7 +98,14 @@ class TreatmentCourse(models.Model):
         indexes = [models.Index(fields=["clinic", "patient", "status"], name="course_patient_idx")]
 
     def __str__(self) -> str:
-        return f"{self.protocol_code} v{self.protocol_version} ({self.get_status_display()})"
+        return f"{self.protocol_title} v{self.protocol_version} ({self.get_status_display()})"
+
+    @property
+    def protocol_title(self) -> str:
+        """The protocol's title from its data file (staff read titles, not codes)."""
+        from ketaclinic.patients.templatetags.labels import protocol_label
+
+        return protocol_label(self.protocol_code)
 
 
 class DoseOrder(models.Model):

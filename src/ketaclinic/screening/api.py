@@ -1,7 +1,7 @@
 """Screening API: intakes, eligibility screenings, physician decisions, consents."""
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
@@ -15,7 +15,7 @@ from ketaclinic.clinical.eligibility import FactError
 from ketaclinic.links import absolute_url
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.screening import services
-from ketaclinic.screening.consent import load_templates
+from ketaclinic.screening.clinic_consent import templates_for
 from ketaclinic.screening.models import (
     Consent,
     ConsultationNote,
@@ -117,6 +117,9 @@ class ConsentIn(StrictIn):
     template: str
     signed_name: str
     acknowledgements: list[str]
+    template_version: int | None = Field(
+        None, ge=1, le=1_000_000, description="the version shown to the patient; 422 if not current"
+    )
 
 
 class ConsentOut(Schema):
@@ -338,7 +341,7 @@ def list_templates(request: ClinicRequest) -> list[dict[str, Any]]:
             "risks": [{"id": r.id, "text": r.text} for r in t.risks],
             "text": t.render(actor.clinic.name),
         }
-        for t in load_templates().values()
+        for t in templates_for(actor.clinic).values()
     ]
 
 
@@ -355,6 +358,7 @@ def create_consent(request: ClinicRequest, patient_id: int, payload: ConsentIn) 
         signed_name=payload.signed_name,
         acknowledgements=payload.acknowledgements,
         via=Consent.Via.API,
+        expected_version=payload.template_version,
     )
     return Status(201, consent_out(consent, clinic_today(actor.clinic)))
 
@@ -537,33 +541,63 @@ def amend_note(request: ClinicRequest, note_id: int, payload: NoteAmendmentIn) -
 class LinkOut(Schema):
     url: str
     expires_at: str
+    emailed_to: str | None = None
+
+
+class IntakeLinkIn(StrictIn):
+    deliver: Literal["copy", "email"] = Field(
+        "copy", description="'email' also e-mails the link to the patient's address on record"
+    )
 
 
 class ConsentLinkIn(StrictIn):
     template: str
+    deliver: Literal["copy", "email"] = Field(
+        "copy", description="'email' also e-mails the link to the patient's address on record"
+    )
+
+
+def _no_address(patient: Any, deliver: str) -> None:
+    """Refuse before any link is made when it is to be e-mailed and there is no address."""
+    if deliver == "email" and not patient.email:
+        raise ValidationError({"deliver": "The patient has no e-mail address on record."})
+
+
+def _deliver(actor: Any, patient: Any, link: Any, url: str, form: str, deliver: str) -> Status:
+    emailed = None
+    if deliver == "email":
+        emailed = services.email_link(actor=actor, patient=patient, link=link, url=url, form=form)
+    return Status(
+        201, {"url": url, "expires_at": link.expires_at.isoformat(), "emailed_to": emailed}
+    )
 
 
 @router.post(
-    "/patients/{patient_id}/intake-links", response={201: LinkOut}, auth=allow("clinical.edit")
+    "/patients/{patient_id}/intake-links", response={201: LinkOut}, auth=allow("forms.send")
 )
-def create_intake_link(request: ClinicRequest, patient_id: int) -> Status:
+def create_intake_link(
+    request: ClinicRequest, patient_id: int, payload: IntakeLinkIn | None = None
+) -> Status:
     """A single-use link for the patient's history form; the URL is returned only now."""
     actor = request.auth
-    patient = get_patient_for(actor, patient_id, "clinical.edit")
+    patient = get_patient_for(actor, patient_id, "forms.send")
+    deliver = payload.deliver if payload else "copy"
+    _no_address(patient, deliver)
     link, token = services.create_intake_link(actor=actor, patient=patient)
     url = absolute_url(reverse("screening_public_intake", args=[token]))
-    return Status(201, {"url": url, "expires_at": link.expires_at.isoformat()})
+    return _deliver(actor, patient, link, url, "intake", deliver)
 
 
 @router.post(
-    "/patients/{patient_id}/consent-links", response={201: LinkOut}, auth=allow("consent.record")
+    "/patients/{patient_id}/consent-links", response={201: LinkOut}, auth=allow("forms.send")
 )
 def create_consent_link(request: ClinicRequest, patient_id: int, payload: ConsentLinkIn) -> Status:
     """A single-use link for the patient to sign a consent remotely; the URL is returned only now."""
     actor = request.auth
-    patient = get_patient_for(actor, patient_id, "consent.record")
+    patient = get_patient_for(actor, patient_id, "forms.send")
+    _no_address(patient, payload.deliver)
     link, token = services.create_consent_link(
         actor=actor, patient=patient, template_key=payload.template
     )
     url = absolute_url(reverse("screening_public_consent", args=[token]))
-    return Status(201, {"url": url, "expires_at": link.expires_at.isoformat()})
+    return _deliver(actor, patient, link, url, "consent", payload.deliver)

@@ -66,23 +66,49 @@ def load_template_file(path: Path) -> ConsentTemplate:
         risks = tuple(Risk(str(r["id"]), str(r["text"])) for r in meta["risks"])
     except (KeyError, TypeError) as exc:
         raise TemplateError(f"{path}: front matter needs family, version, title, risks") from exc
+    return checked_template(
+        family=family,
+        version=version,
+        title=str(title),
+        off_label=bool(meta.get("off_label", False)),
+        rems=bool(meta.get("rems", False)),
+        risks=risks,
+        body=match[2],
+        where=str(path),
+    )
+
+
+def checked_template(
+    *,
+    family: str,
+    version: int,
+    title: str,
+    off_label: bool,
+    rems: bool,
+    risks: tuple[Risk, ...],
+    body: str,
+    where: str,
+) -> ConsentTemplate:
+    """Return the template if it may be signed; raise TemplateError naming `where` if not.
+
+    The same checks for a shipped file, a clinic's file and a clinic's own copy edited
+    in the browser (screening/clinic_consent.py).
+    """
     if family not in FAMILIES:
-        raise TemplateError(f"{path}: unknown family {family!r}")
+        raise TemplateError(f"{where}: unknown family {family!r}")
     if not isinstance(version, int) or version < 1:
-        raise TemplateError(f"{path}: version must be a positive whole number")
+        raise TemplateError(f"{where}: version must be a positive whole number")
     if not risks or len({r.id for r in risks}) != len(risks):
-        raise TemplateError(f"{path}: risks must be a non-empty list with unique ids")
-    off_label = bool(meta.get("off_label", False))
-    rems = bool(meta.get("rems", False))
+        raise TemplateError(f"{where}: risks must be a non-empty list with unique ids")
     # Clinical safety: racemic ketamine consents must say the use is off-label, and the
     # esketamine consent must carry the REMS enrollment acknowledgement.
-    if family != "esketamine-nasal" and not (off_label and "off-label" in match[2]):
-        raise TemplateError(f"{path}: racemic ketamine consent must state the off-label use")
+    if family != "esketamine-nasal" and not (off_label and "off-label" in body):
+        raise TemplateError(f"{where}: racemic ketamine consent must state the off-label use")
     if family == "esketamine-nasal" and not (
         rems and any(r.id == "rems_enrollment" for r in risks)
     ):
-        raise TemplateError(f"{path}: esketamine consent must include the REMS enrollment")
-    return ConsentTemplate(family, version, str(title), off_label, rems, risks, match[2])
+        raise TemplateError(f"{where}: esketamine consent must include the REMS enrollment")
+    return ConsentTemplate(family, version, title, off_label, rems, risks, body)
 
 
 def _newest(paths: list[Path], found: dict[str, ConsentTemplate]) -> None:

@@ -317,3 +317,39 @@ class ConsentLink(models.Model):
 
     def __str__(self) -> str:
         return f"Consent link {self.pk}"
+
+
+class ClinicConsentTemplate(models.Model):
+    """One version of a clinic's own copy of a consent template; rows are never changed.
+
+    Each edit adds a row with the next version. The highest version of a family, here
+    or in the shipped and data-directory files, is what patients sign
+    (screening/clinic_consent.py); a signed Consent keeps its own copy of the text.
+    """
+
+    clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
+    family = models.CharField(max_length=30, choices=FAMILY_CHOICES)
+    version = models.PositiveIntegerField()
+    based_on_version = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    off_label = models.BooleanField(default=False)
+    rems = models.BooleanField(default=False)
+    risks = models.JSONField(default=list)  # [{"id": ..., "text": ...}], as in the files
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ClinicScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "family", "version"], name="clinic_consent_version_unique"
+            )
+        ]
+        ordering = ["clinic", "family", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.get_family_display()} v{self.version} (clinic copy)"

@@ -32,13 +32,13 @@ from ketaclinic.clinical.eligibility import (
 from ketaclinic.datadirs import clinic_data_dirs
 from ketaclinic.links import mail_form_link
 from ketaclinic.measures.models import Response
+from ketaclinic.patients.allergies import take_intake_answers
 from ketaclinic.patients.models import Condition, Medication, Patient, PatientStatus
 from ketaclinic.patients.restricted import check_chart
 from ketaclinic.screening import intake as intake_rules
 from ketaclinic.screening.consent import (
     ConsentTemplate,
     SignedFacts,
-    load_templates,
     render_pdf,
     sha256,
 )
@@ -126,6 +126,12 @@ def _append_version(
         assessed_at = current.suicide_risk_assessed_at or current.created_at
     else:
         assessed_at = now
+    take_intake_answers(
+        patient=patient,
+        data=data,
+        on=timezone.localtime(now, patient.clinic.tz).date(),
+        staff=source == IntakeVersion.Source.STAFF,
+    )
     return IntakeVersion.objects.create(
         clinic_id=patient.clinic_id,
         patient=patient,
@@ -260,7 +266,7 @@ def create_intake_link(
     *, actor: Actor, patient: Patient, days: int = LINK_DAYS
 ) -> tuple[IntakeLink, str]:
     """Return a new single-use intake link and its token (shown once, stored only hashed)."""
-    actor.check("clinical.edit")
+    actor.check("forms.send")
     raw, digest = _new_token()
     with transaction.atomic():
         link = IntakeLink.objects.create(
@@ -677,11 +683,24 @@ def consent_months() -> int:
     return int(getattr(settings, "KETACLINIC_CONSENT_MONTHS", 12))
 
 
-def get_template(key: str) -> ConsentTemplate:
-    template = load_templates().get(key)
+def get_template(key: str, clinic: Any, expected_version: int | None = None) -> ConsentTemplate:
+    """The template the clinic's patients sign now (its own copy when newer), or 422.
+
+    `expected_version` is the version the signer was shown: if the clinic published a
+    newer one meanwhile, the signature is refused rather than attached to unread text.
+    """
+    from ketaclinic.screening.clinic_consent import templates_for
+
+    found = templates_for(clinic)
+    template = found.get(key)
     if template is None:
+        raise ValidationError({"template": f"Unknown consent template; known: {', '.join(found)}."})
+    if expected_version is not None and expected_version != template.version:
         raise ValidationError(
-            {"template": f"Unknown consent template; known: {', '.join(load_templates())}."}
+            {
+                "template": "The clinic updated this consent while it was open: read the new "
+                f"version ({template.version}) and sign again."
+            }
         )
     return template
 
@@ -775,10 +794,11 @@ def sign_consent(
     signed_name: str,
     acknowledgements: list[str],
     via: str = Consent.Via.TABLET,
+    expected_version: int | None = None,
 ) -> Consent:
     """Record a consent the patient signs in front of the logged-in staff member (the witness)."""
     actor.check("consent.record")
-    template = get_template(template_key)
+    template = get_template(template_key, actor.clinic, expected_version)
     _check_signature(
         patient=patient,
         template=template,
@@ -881,8 +901,8 @@ def create_consent_link(
     *, actor: Actor, patient: Patient, template_key: str, days: int = LINK_DAYS
 ) -> tuple[ConsentLink, str]:
     """Return a single-use link for the patient to sign `template_key` remotely, and its token."""
-    actor.check("consent.record")
-    get_template(template_key)
+    actor.check("forms.send")
+    get_template(template_key, actor.clinic)
     raw, digest = _new_token()
     with transaction.atomic():
         link = ConsentLink.objects.create(
@@ -902,12 +922,17 @@ def open_consent_link(token: str) -> ConsentLink:
 
 
 def sign_consent_link(
-    *, token: str, signed_name: str, acknowledgements: list[str], ip: str | None
+    *,
+    token: str,
+    signed_name: str,
+    acknowledgements: list[str],
+    ip: str | None,
+    expected_version: int | None = None,
 ) -> Consent:
     """The patient signs from a link: no witness; the link is used up."""
     with transaction.atomic():
         link = _open(ConsentLink, token, lock=True)
-        template = get_template(link.template_key)
+        template = get_template(link.template_key, link.clinic_id, expected_version)
         _check_signature(
             patient=link.patient,
             template=template,

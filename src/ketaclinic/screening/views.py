@@ -20,7 +20,7 @@ from ketaclinic.links import absolute_url
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.services import view_patient
 from ketaclinic.screening import services
-from ketaclinic.screening.consent import load_templates, to_html
+from ketaclinic.screening.consent import to_html
 from ketaclinic.screening.forms import (
     HISTORY_LABELS,
     MEDICATION_LABELS,
@@ -202,11 +202,11 @@ def intake_version(request: ClinicRequest, patient_id: int, version: int) -> Htt
 
 
 @require_POST
-@require("clinical.edit")
+@require("forms.send")
 def intake_link_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
     """Create a single-use intake link and show it once."""
     actor = request.actor
-    patient = get_patient_for(actor, patient_id, "clinical.edit")
+    patient = get_patient_for(actor, patient_id, "forms.send")
     if _cannot_email(request, patient):
         return redirect("patient_chart", patient_id=patient.pk)
     link, token = services.create_intake_link(actor=actor, patient=patient)
@@ -344,6 +344,14 @@ def screening_result(request: ClinicRequest, screening_id: int) -> HttpResponse:
     return _result_page(request, screening, form)
 
 
+def _value_label(fact: str, code: str) -> str:
+    """One item of a list fact as staff read it (a diagnosis, a history flag, a drug class)."""
+    if fact == "diagnoses" and code in CONDITIONS:
+        return CONDITIONS[code].display
+    labels = {"history": HISTORY_LABELS, "medications": MEDICATION_LABELS}.get(fact, {})
+    return labels.get(code, code.replace("_", " "))
+
+
 def _result_page(request: HttpRequest, screening, form, status: int = 200) -> HttpResponse:  # type: ignore[no-untyped-def]
     findings = [
         {**f, "badge": LEVEL_BADGES.get(f["level"], LEVEL_BADGES["info"])}
@@ -354,7 +362,7 @@ def _result_page(request: HttpRequest, screening, form, status: int = 200) -> Ht
             "name": name,
             "meaning": FACT_SPECS[name].meaning[:1].upper() + FACT_SPECS[name].meaning[1:],
             "unit": FACT_SPECS[name].unit,
-            "value": ", ".join(v.replace("_", " ") for v in value)
+            "value": ", ".join(_value_label(name, v) for v in value)
             if isinstance(value, list)
             else value,
             "overridden": name in screening.overrides,
@@ -511,8 +519,16 @@ def note_amend(request: ClinicRequest, note_id: int) -> HttpResponse:
 # --- Consent --------------------------------------------------------------------------
 
 
-def _template_or_404(family: str):  # type: ignore[no-untyped-def]
-    template = load_templates().get(family)
+def _shown_version(request: HttpRequest) -> int | None:
+    """The template version the signing page showed (posted back with the signature)."""
+    raw = request.POST.get("template_version", "")
+    return int(raw) if raw.isdigit() and len(raw) < 9 else None
+
+
+def _template_or_404(family: str, clinic: Any):  # type: ignore[no-untyped-def]
+    from ketaclinic.screening.clinic_consent import templates_for
+
+    template = templates_for(clinic).get(family)
     if template is None:
         raise Http404("No such consent template.")
     return template
@@ -523,7 +539,7 @@ def consent_sign(request: ClinicRequest, patient_id: int, family: str) -> HttpRe
     """Tablet signing, witnessed by the logged-in staff member."""
     actor = request.actor
     patient = get_patient_for(actor, patient_id, "consent.record")
-    template = _template_or_404(family)
+    template = _template_or_404(family, actor.clinic)
     form = ConsentSignForm(request.POST or None, template=template)
     if request.method == "POST" and form.is_valid():
         try:
@@ -533,6 +549,7 @@ def consent_sign(request: ClinicRequest, patient_id: int, family: str) -> HttpRe
                 template_key=family,
                 signed_name=form.cleaned_data["signed_name"],
                 acknowledgements=form.acknowledgements(),
+                expected_version=_shown_version(request),
             )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
@@ -619,10 +636,10 @@ def consent_cosign(request: ClinicRequest, consent_id: int) -> HttpResponse:
 
 
 @require_POST
-@require("consent.record")
+@require("forms.send")
 def consent_link_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
     actor = request.actor
-    patient = get_patient_for(actor, patient_id, "consent.record")
+    patient = get_patient_for(actor, patient_id, "forms.send")
     form = ConsentLinkForm(request.POST)
     if not form.is_valid():
         raise Http404
@@ -649,7 +666,7 @@ def public_consent(request: HttpRequest, token: str) -> HttpResponse:
         link = services.open_consent_link(token)
     except services.LinkProblem as problem:
         return _link_problem(request, problem.reason)
-    template = _template_or_404(link.template_key)
+    template = _template_or_404(link.template_key, link.clinic_id)
     form = ConsentSignForm(request.POST or None, template=template)
     if request.method == "POST" and form.is_valid():
         try:
@@ -658,6 +675,7 @@ def public_consent(request: HttpRequest, token: str) -> HttpResponse:
                 signed_name=form.cleaned_data["signed_name"],
                 acknowledgements=form.acknowledgements(),
                 ip=client_ip(request),
+                expected_version=_shown_version(request),
             )
         except services.LinkProblem as problem:
             return _link_problem(request, problem.reason)

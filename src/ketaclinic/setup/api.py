@@ -93,6 +93,64 @@ def consent_reviewed(request: ClinicRequest) -> dict:
     return {"versions": mark_consent_reviewed(request.auth)}
 
 
+class ConsentTemplateOut(Schema):
+    family: str
+    version: int
+    title: str
+    clinic_copy: bool = Field(description="true when this is the clinic's own version")
+    text: str = Field(description="the Markdown text with {{ clinic_name }} unfilled")
+    risks: list[dict[str, str]]
+
+
+class ConsentVersionIn(Schema):
+    title: str | None = Field(None, max_length=200, description="unchanged when left out")
+    text: str | None = Field(None, max_length=20_000, description="unchanged when left out")
+
+
+def _consent_out(actor: object) -> list[dict]:
+    from ketaclinic.screening.clinic_consent import clinic_copies, templates_for
+
+    copies = clinic_copies(actor.clinic)  # type: ignore[attr-defined]
+    return [
+        {
+            "family": t.family,
+            "version": t.version,
+            "title": t.title,
+            "clinic_copy": bool(copies.get(t.family)) and copies[t.family][0].version == t.version,
+            "text": t.body,
+            "risks": [{"id": r.id, "text": r.text} for r in t.risks],
+        }
+        for t in templates_for(actor.clinic).values()  # type: ignore[attr-defined]
+    ]
+
+
+@router.get(
+    "/setup/consent-templates", response=list[ConsentTemplateOut], auth=allow("floor.manage")
+)
+def consent_templates(request: ClinicRequest) -> list[dict]:
+    """The consent texts patients sign now: shipped, or the clinic's own newer version."""
+    return _consent_out(request.auth)
+
+
+@router.post(
+    "/setup/consent-templates/{family}/versions",
+    response={201: ConsentTemplateOut},
+    auth=allow("floor.manage"),
+)
+def consent_version(request: ClinicRequest, family: str, payload: ConsentVersionIn) -> Status:
+    """Add the clinic's next version (a plain copy when title and text are left out)."""
+    from ketaclinic.screening.clinic_consent import save_clinic_version
+
+    row = save_clinic_version(
+        actor=request.auth,  # type: ignore[arg-type]
+        family=family,
+        title=payload.title,
+        body=payload.text,
+    )
+    current = next(t for t in _consent_out(request.auth) if t["family"] == row.family)
+    return Status(201, current)
+
+
 # --- staff ------------------------------------------------------------------------------
 
 

@@ -128,10 +128,10 @@ def complete(steps: list[Step]) -> bool:
 def mark_consent_reviewed(actor: Any) -> dict[str, int]:
     """Record that an admin read the consent templates in use (family -> version)."""
     from ketaclinic.audit.services import record
-    from ketaclinic.screening.consent import load_templates
+    from ketaclinic.screening.clinic_consent import templates_for
 
     actor.check("floor.manage")
-    versions = {t.family: t.version for t in load_templates().values()}
+    versions = {t.family: t.version for t in templates_for(actor.clinic).values()}
     record(
         actor,
         CONSENT_REVIEWED,

@@ -2,7 +2,9 @@
 
 Harbor Light's set-up checklist is complete: its registrations, two holiday closures
 (the coming 25 December and 1 January, never today) and the consent templates
-reviewed. The demo's "today" is always an open day: when the demo is loaded on a
+reviewed, and its own copy of the IV ketamine (pain) consent with a parking note.
+Patients asked about allergies who have none read "No known allergies"; the newest
+referral's allergies are still "not recorded". The demo's "today" is always an open day: when the demo is loaded on a
 weekend, the clinic opens that weekday too (with its nurses and physician on shift),
 so the day board and the chair board show a working day.
 """
@@ -30,6 +32,8 @@ def seed(clinic: Any) -> None:
     _open_today(clinic, today)
     _closures(clinic, today)
     _consent_reviewed(clinic)
+    _consent_copy(clinic)
+    _no_known_allergies(clinic)
 
 
 def _profile(clinic: Any, today: date) -> None:
@@ -77,3 +81,34 @@ def _consent_reviewed(clinic: Any) -> None:
             object_type="screening.consenttemplate",
             detail={"demo": True},
         )
+
+
+def _consent_copy(clinic: Any) -> None:
+    from ketaclinic.screening.clinic_consent import save_clinic_version, templates_for
+    from ketaclinic.screening.models import ClinicConsentTemplate
+
+    if ClinicConsentTemplate.objects.filter(clinic=clinic).exists():
+        return
+    found = Membership.objects.select_related("user", "clinic").filter(clinic=clinic, role="admin")
+    admin = found.first()
+    if admin is None:
+        return
+    current = templates_for(clinic)["ketamine-iv-pain"]
+    save_clinic_version(
+        actor=Actor(user=admin.user, membership=admin),
+        family="ketamine-iv-pain",
+        body=current.body.rstrip()
+        + "\n\n## On the day\n\nYour escort may park in the clinic's two bays at the back.\n",
+    )
+
+
+def _no_known_allergies(clinic: Any) -> None:
+    from ketaclinic.patients.models import Patient
+
+    unasked = Patient.objects.filter(clinic=clinic).order_by("-created_at", "-pk").first()
+    (
+        Patient.objects.filter(clinic=clinic, allergies_reported="")
+        .exclude(allergies__is_active=True)
+        .exclude(pk=getattr(unasked, "pk", None))
+        .update(no_known_allergies=True)
+    )

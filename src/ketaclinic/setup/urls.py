@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from ketaclinic.accounts import views as accounts_views
-from ketaclinic.setup import staff_views, views
+from ketaclinic.setup import consent_views, staff_views, views
 
 urlpatterns = [
     path("setup/", views.setup_home, name="setup_home"),
@@ -31,6 +31,11 @@ urlpatterns = [
         name="setup_inventory_toggle",
     ),
     path("setup/consent/", views.consent_templates, name="setup_consent"),
+    path(
+        "setup/consent/<slug:family>/",
+        consent_views.consent_template_edit,
+        name="setup_consent_edit",
+    ),
     path("staff/<int:membership_id>/", staff_views.staff_edit, name="staff_edit"),
     path(
         "staff/<int:membership_id>/password-reset/",

@@ -20,7 +20,7 @@ from ketaclinic.inventory.models import Location, Product
 from ketaclinic.scheduling import services as scheduling
 from ketaclinic.scheduling.access import get_closure_for, get_room_for, get_staff_for
 from ketaclinic.scheduling.models import ClinicClosure, Room, StaffException, StaffHours
-from ketaclinic.screening.consent import load_templates, to_html
+from ketaclinic.screening.consent import to_html
 from ketaclinic.setup import forms
 from ketaclinic.setup.checklist import ROSTERED, checklist, complete, mark_consent_reviewed
 
@@ -374,10 +374,21 @@ def inventory_toggle(request: ClinicRequest, kind: str, item_id: int) -> HttpRes
 @require("floor.manage")
 def consent_templates(request: ClinicRequest) -> HttpResponse:
     actor = request.actor
-    templates = sorted(load_templates().values(), key=lambda t: t.title)
+    from ketaclinic.screening.clinic_consent import clinic_copies, templates_for
+
+    templates = sorted(templates_for(actor.clinic).values(), key=lambda t: t.title)
+    copies = clinic_copies(actor.clinic)
     if request.method == "POST":
         mark_consent_reviewed(actor)
         messages.success(request, "Consent templates marked as reviewed.")
         return redirect("setup_home")
-    shown = [{"template": t, "html": to_html(t.render(actor.clinic.name))} for t in templates]
+    shown = [
+        {
+            "template": t,
+            "html": to_html(t.render(actor.clinic.name)),
+            "copies": copies.get(t.family, []),
+            "own": bool(copies.get(t.family)) and copies[t.family][0].version == t.version,
+        }
+        for t in templates
+    ]
     return render(request, "setup/consent.html", {"templates": shown})

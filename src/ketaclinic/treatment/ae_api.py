@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from ninja import Field, Router, Schema, Status
 
+from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
 from ketaclinic.api_safety import PageNumber
 from ketaclinic.audit.services import record
@@ -119,9 +120,9 @@ def _detail(report: AdverseEventReport) -> dict[str, Any]:
 
 
 @router.get("/adverse-event-reports", response=list[ReportOut], auth=allow("aereport.view"))
-def list_reports(request: HttpRequest, page: PageNumber = 1) -> list[dict[str, Any]]:
+def list_reports(request: ClinicRequest, page: PageNumber = 1) -> list[dict[str, Any]]:
     """Every due and drafted report, then one page of submitted ones (newest first)."""
-    actor = request.auth  # type: ignore[attr-defined]
+    actor = request.auth
     listing = ae_reports.reports_listing(actor.clinic, page=page)
     rows = [*listing.due, *listing.drafted, *listing.submitted]
     record(
@@ -139,16 +140,16 @@ def list_reports(request: HttpRequest, page: PageNumber = 1) -> list[dict[str, A
 @router.get(
     "/adverse-event-reports/{report_id}", response=ReportDetailOut, auth=allow("aereport.view")
 )
-def get_report(request: HttpRequest, report_id: int) -> dict[str, Any]:
-    actor = request.auth  # type: ignore[attr-defined]
+def get_report(request: ClinicRequest, report_id: int) -> dict[str, Any]:
+    actor = request.auth
     report = ae_reports.get_report_for(actor, report_id)
     record(actor, "view", patient_id=report.event.session.patient_id, obj=report)
     return _detail(report)
 
 
 @router.get("/adverse-event-reports/{report_id}/report.pdf", auth=allow("aereport.view"))
-def report_pdf(request: HttpRequest, report_id: int) -> HttpResponse:
-    actor = request.auth  # type: ignore[attr-defined]
+def report_pdf(request: ClinicRequest, report_id: int) -> HttpResponse:
+    actor = request.auth
     report = ae_reports.get_report_for(actor, report_id)
     record(
         actor,
@@ -167,8 +168,8 @@ def report_pdf(request: HttpRequest, report_id: int) -> HttpResponse:
     response=ReportDetailOut,
     auth=allow("aereport.draft"),
 )
-def put_draft(request: HttpRequest, report_id: int, payload: DraftIn) -> dict[str, Any]:
-    actor = request.auth  # type: ignore[attr-defined]
+def put_draft(request: ClinicRequest, report_id: int, payload: DraftIn) -> dict[str, Any]:
+    actor = request.auth
     report = ae_reports.get_report_for(actor, report_id, "aereport.draft")
     ae_reports.save_draft(actor=actor, report=report, **payload.dict())
     return _detail(ae_reports.get_report_for(actor, report_id))
@@ -180,9 +181,9 @@ def put_draft(request: HttpRequest, report_id: int, payload: DraftIn) -> dict[st
     auth=allow("aereport.submit"),
 )
 def post_submitted(
-    request: HttpRequest, report_id: int, payload: ReportSubmittedIn
+    request: ClinicRequest, report_id: int, payload: ReportSubmittedIn
 ) -> dict[str, Any]:
-    actor = request.auth  # type: ignore[attr-defined]
+    actor = request.auth
     report = ae_reports.get_report_for(actor, report_id, "aereport.submit")
     ae_reports.mark_submitted(
         actor=actor, report=report, submitted_on=payload.submitted_on, reference=payload.reference
@@ -196,9 +197,9 @@ def post_submitted(
     auth=allow("medical.sign"),
 )
 def post_reportable(
-    request: HttpRequest, session_id: int, event_id: int, payload: ReportableIn
+    request: ClinicRequest, session_id: int, event_id: int, payload: ReportableIn
 ) -> Status:
-    actor = request.auth  # type: ignore[attr-defined]
+    actor = request.auth
     session = get_session_for(actor, session_id)
     made = ae_reports.mark_reportable(
         actor=actor, session=session, event_id=event_id, reason=payload.reason
@@ -211,8 +212,8 @@ def post_reportable(
     response={201: LiverTestOut},
     auth=allow("clinical.edit"),
 )
-def post_liver_test(request: HttpRequest, patient_id: int, payload: LiverTestIn) -> Status:
-    actor = request.auth  # type: ignore[attr-defined]
+def post_liver_test(request: ClinicRequest, patient_id: int, payload: LiverTestIn) -> Status:
+    actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.edit")
     test = longterm.record_liver_test(actor=actor, patient=patient, **payload.dict())
     return Status(

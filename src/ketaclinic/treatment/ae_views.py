@@ -5,11 +5,11 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from ketaclinic.accounts.access import require
+from ketaclinic.accounts.access import ClinicRequest, require
 from ketaclinic.audit.services import record
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.scheduling.services import clinic_today
@@ -74,9 +74,9 @@ def _add_errors(form: forms.Form, exc: ValidationError) -> None:
 
 
 @require("aereport.view")
-def report_list(request: HttpRequest) -> HttpResponse:
+def report_list(request: ClinicRequest) -> HttpResponse:
     """Reports due, drafted and submitted (with the date and who sent them)."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     listing = ae_reports.reports_listing(actor.clinic, page=request.GET.get("page") or 1)
     shown = sorted(
         {
@@ -95,9 +95,9 @@ def report_list(request: HttpRequest) -> HttpResponse:
 
 
 @require("aereport.view")
-def report_page(request: HttpRequest, report_id: int) -> HttpResponse:
+def report_page(request: ClinicRequest, report_id: int) -> HttpResponse:
     """One report: what the record pre-fills, the reporter's draft, and its submission."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     report = ae_reports.get_report_for(actor, report_id)
     draft_form = DraftForm(initial=report.draft or {})
     sent_form = SubmittedForm(initial={"submitted_on": clinic_today(actor.clinic)})
@@ -144,8 +144,8 @@ def report_page(request: HttpRequest, report_id: int) -> HttpResponse:
 
 
 @require("aereport.view")
-def report_pdf(request: HttpRequest, report_id: int) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def report_pdf(request: ClinicRequest, report_id: int) -> HttpResponse:
+    actor = request.actor
     report = ae_reports.get_report_for(actor, report_id)
     record(
         actor,
@@ -162,9 +162,9 @@ def report_pdf(request: HttpRequest, report_id: int) -> HttpResponse:
 
 @require_POST
 @require("medical.sign")
-def mark_reportable(request: HttpRequest, session_id: int, event_id: int) -> HttpResponse:
+def mark_reportable(request: ClinicRequest, session_id: int, event_id: int) -> HttpResponse:
     """A physician marks an event reportable from the session page."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     session = get_session_for(actor, session_id)
     try:
         made = ae_reports.mark_reportable(
@@ -180,18 +180,18 @@ def mark_reportable(request: HttpRequest, session_id: int, event_id: int) -> Htt
 
 
 @require("clinical.view")
-def liver_tests(request: HttpRequest, patient_id: int) -> HttpResponse:
+def liver_tests(request: ClinicRequest, patient_id: int) -> HttpResponse:
     """The patient's liver tests, when the next are due, and the form to record new ones."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "clinical.view")
     return _liver_page(request, patient, LiverTestForm())
 
 
 @require_POST
 @require("clinical.edit")
-def liver_test_new(request: HttpRequest, patient_id: int) -> HttpResponse:
+def liver_test_new(request: ClinicRequest, patient_id: int) -> HttpResponse:
     """Record liver tests; a refused form comes back with its errors (422)."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = get_patient_for(actor, patient_id, "clinical.edit")
     form = LiverTestForm(request.POST)
     if form.is_valid():
@@ -206,9 +206,9 @@ def liver_test_new(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 def _liver_page(
-    request: HttpRequest, patient: object, form: LiverTestForm, status: int = 200
+    request: ClinicRequest, patient: object, form: LiverTestForm, status: int = 200
 ) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     tests = list(
         LiverTest.objects.for_clinic(actor.clinic)
         .filter(patient=patient)

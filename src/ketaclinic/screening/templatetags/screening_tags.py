@@ -53,6 +53,16 @@ def screening_chart(context: Any, patient: Any) -> dict[str, Any]:
     }
 
 
+@register.inclusion_tag("screening/_send_forms_panel.html", takes_context=True)
+def send_forms(context: Any, patient: Any) -> dict[str, Any]:
+    """The intake and consent links alone, for a role that sends them but does not chart."""
+    return {
+        "patient": patient,
+        "families": FAMILY_CHOICES,
+        "csrf_token": context.get("csrf_token"),
+    }
+
+
 @register.filter
 def iso_local(value: str, fmt: str = "Y-m-d") -> str:
     """Format a stored ISO timestamp in the active (clinic) time zone."""
