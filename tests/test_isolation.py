@@ -48,12 +48,18 @@ MODELS = {
     "location_id": "inventory.Location",
     "room_id": "scheduling.Room",
     "closure_id": "scheduling.ClinicClosure",
+    "homework_id": "integration.Homework",
+    "circle_id": "integration.Circle",
+    "event_id": "treatment.AdverseEvent",
 }
 # Where a route's parameter means another model than the default.
 BY_ROUTE = {
     ("sessions", "alert_id"): "treatment.SessionAlert",
     ("alerts", "alert_id"): "measures.Alert",
     ("patients", "entry_id"): "patients.Medication",
+    ("notes", "note_id"): "integration.ProgressNote",
+    ("psychotherapy-notes", "note_id"): "integration.PsychotherapyNote",
+    ("adverse-event-reports", "report_id"): "treatment.AdverseEventReport",
 }
 TEXT = {"kind": "medications", "item_id": "identity_confirmed", "family": "ketamine-iv-mood"}
 

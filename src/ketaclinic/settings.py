@@ -338,10 +338,11 @@ KETACLINIC_LOGO_MAX_BYTES = 512 * 1024
 KETACLINIC_EXPORT_DIR = Path(os.environ.get("KETACLINIC_EXPORT_DIR", VAR_DIR / "exports"))
 KETACLINIC_EXPORT_HOURS = int(os.environ.get("KETACLINIC_EXPORT_HOURS", "24"))
 KETACLINIC_EXPORT_FILE_BYTES = int(os.environ.get("KETACLINIC_EXPORT_FILE_BYTES", str(100 * 2**20)))
-# Audit events go to a per-process, fsync'd local journal and the worker moves them into
-# the database in batches (audit/journal.py); 0 writes each event in the request's own
-# transaction instead (the tests do, to read events at once).
-AUDIT_JOURNAL = env_flag("KETACLINIC_AUDIT_JOURNAL", default=True)
+# In the web server (wsgi.py turns it on) audit events go to a per-process, fsync'd local
+# journal and the worker moves them into the database in batches (audit/journal.py).
+# Commands (backup, restore, seed_demo, the worker) write each event in their own
+# transaction, so what they record is in the database when they exit; so do the tests.
+AUDIT_JOURNAL = env_flag("KETACLINIC_AUDIT_JOURNAL", default=False)
 AUDIT_JOURNAL_DIR = Path(os.environ.get("KETACLINIC_AUDIT_JOURNAL_DIR", VAR_DIR / "audit-journal"))
 # A bearer token's membership is remembered this long per process (api_auth.py): a revoked
 # token may answer for at most this many seconds more.

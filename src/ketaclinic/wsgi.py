@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ketaclinic.settings")
+# Requests journal their audit events off the database path (audit/journal.py).
+os.environ.setdefault("KETACLINIC_AUDIT_JOURNAL", "1")
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 

@@ -21,6 +21,7 @@ from ketaclinic.integration.models import Homework, ProgressNote, PsychotherapyN
 from ketaclinic.integration.sessions import set_format
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.models import Patient
+from ketaclinic.scheduling.access import get_course_for
 from ketaclinic.scheduling.models import Appointment, Room
 
 router = Router(tags=["integration"])
@@ -610,14 +611,14 @@ def worklist(request: ClinicRequest) -> dict[str, Any]:
 )
 def course_integration(request: ClinicRequest, course_id: int) -> list[dict[str, Any]]:
     actor = request.auth
+    course = get_course_for(actor, course_id, "integration.view")  # 404 outside the clinic
     rows = planning.planned_rows(
-        planning.planned_for(actor.clinic).filter(course_id=course_id)[:100]
+        planning.planned_for(actor.clinic).filter(course_id=course.pk)[:100]
     )
-    if rows:
-        record(
-            actor,
-            "view",
-            patient_id=rows[0].item.patient_id,
-            detail={"what": "course_integration", "course": course_id},
-        )
+    record(
+        actor,
+        "view",
+        patient_id=course.patient_id,
+        detail={"what": "course_integration", "course": course.pk},
+    )
     return [_planned_out(r) for r in rows]
