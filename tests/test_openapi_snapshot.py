@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ import pytest
 pytestmark = pytest.mark.django_db
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "openapi.json"
+SRC = Path(__file__).resolve().parents[1] / "src" / "ketaclinic"
 
 
 def _text(document: dict) -> str:
@@ -32,3 +35,14 @@ def test_the_openapi_document_matches_the_committed_snapshot(client):
         "The API changed. If you meant it: `make openapi-snapshot`, then commit "
         "tests/snapshots/openapi.json (the diff is the API change)."
     )
+
+
+def test_no_two_api_schemas_share_a_name():
+    # The OpenAPI document names schemas by class name: two classes of one name would be
+    # documented as one, and a client would validate an answer against the wrong shape.
+    names = Counter(
+        match
+        for path in SRC.rglob("*.py")
+        for match in re.findall(r"^class (\w+(?:In|Out))\b", path.read_text(), re.M)
+    )
+    assert [name for name, count in names.items() if count > 1] == []

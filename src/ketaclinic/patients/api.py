@@ -6,7 +6,7 @@ from ninja.pagination import paginate
 
 from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
-from ketaclinic.api_safety import ErrorOut, PageNumbers
+from ketaclinic.api_safety import ErrorOut, InvalidOut, PageNumbers
 from ketaclinic.patients import restricted, services
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient
@@ -190,7 +190,7 @@ def allergy_state(request: ClinicRequest, patient_id: int):  # type: ignore[no-u
 
 @router.post(
     "/{patient_id}/allergies/none-known",
-    response={200: AllergyStateOut, 422: ErrorOut},
+    response={200: AllergyStateOut, 422: InvalidOut},
     auth=allow("clinical.edit"),
 )
 def no_known_allergies(request: ClinicRequest, patient_id: int):  # type: ignore[no-untyped-def]

@@ -25,14 +25,14 @@ from ketaclinic.treatment import vitals as vitals_path
 from ketaclinic.treatment.access import get_rems_form_for, get_session_for
 from ketaclinic.treatment.api_schemas import (
     AdverseEventOut,
-    AlertOut,
-    ConflictOut,
     DeviceOut,
     ObservationOut,
     RecordedReadingOut,
     RemsFormOut,
     RemsSubmittedOut,
-    SessionOut,
+    SessionAlertOut,
+    TreatmentSessionOut,
+    VersionConflictOut,
 )
 
 router = Router(tags=["treatment"])
@@ -65,7 +65,7 @@ class StartIn(Schema):
 
 @router.post(
     "/appointments/{appointment_id}/session",
-    response={201: SessionOut, 409: ConflictOut},
+    response={201: TreatmentSessionOut, 409: VersionConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
@@ -79,7 +79,7 @@ def start(request: ClinicRequest, appointment_id: int, payload: StartIn | None =
     return Status(201, _detail(_fresh(request, session.pk)))
 
 
-@router.get("/sessions/{session_id}", response=SessionOut, auth=allow("clinical.view"))
+@router.get("/sessions/{session_id}", response=TreatmentSessionOut, auth=allow("clinical.view"))
 def session_get(request: ClinicRequest, session_id: int):
     session = _fresh(request, session_id)
     services.view_session(actor=request.auth, session=session, what="api")
@@ -97,7 +97,7 @@ class CheckIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/checklist/{item_id}",
-    response={200: SessionOut, 409: ConflictOut},
+    response={200: TreatmentSessionOut, 409: VersionConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
@@ -123,7 +123,7 @@ class OverrideIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/checklist/{item_id}/override",
-    response={200: SessionOut, 409: ConflictOut},
+    response={200: TreatmentSessionOut, 409: VersionConflictOut},
     auth=allow("medical.sign"),
 )
 @conflicts
@@ -151,7 +151,7 @@ class DosingIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/dosing",
-    response={200: SessionOut, 409: ConflictOut},
+    response={200: TreatmentSessionOut, 409: VersionConflictOut},
     auth=allow("dose.record"),
 )
 @conflicts
@@ -187,7 +187,7 @@ class DeviceIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/devices",
-    response={201: DeviceOut, 409: ConflictOut},
+    response={201: DeviceOut, 409: VersionConflictOut},
     auth=allow("dose.record"),
 )
 @conflicts
@@ -222,7 +222,7 @@ class InfusionIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/infusion",
-    response={200: SessionOut, 409: ConflictOut},
+    response={200: TreatmentSessionOut, 409: VersionConflictOut},
     auth=allow("dose.record"),
 )
 @conflicts
@@ -251,7 +251,7 @@ class DosingEndIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/dosing/end",
-    response={200: SessionOut, 409: ConflictOut},
+    response={200: TreatmentSessionOut, 409: VersionConflictOut},
     auth=allow("dose.record"),
 )
 @conflicts
@@ -295,7 +295,7 @@ class VitalsIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/vitals",
-    response={201: RecordedReadingOut, 409: ConflictOut},
+    response={201: RecordedReadingOut, 409: VersionConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
@@ -325,7 +325,7 @@ class ObservationIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/observations",
-    response={201: ObservationOut, 409: ConflictOut},
+    response={201: ObservationOut, 409: VersionConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
@@ -356,7 +356,7 @@ def observation(request: ClinicRequest, session_id: int, payload: ObservationIn)
 
 @router.post(
     "/sessions/{session_id}/alerts/{alert_id}/acknowledge",
-    response={200: AlertOut, 409: ConflictOut},
+    response={200: SessionAlertOut, 409: VersionConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
@@ -380,7 +380,7 @@ class AdverseIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/adverse-events",
-    response={201: AdverseEventOut, 409: ConflictOut},
+    response={201: AdverseEventOut, 409: VersionConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
@@ -413,7 +413,7 @@ class AssessmentIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/assessment",
-    response={200: SessionOut, 409: ConflictOut},
+    response={200: TreatmentSessionOut, 409: VersionConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
@@ -440,7 +440,7 @@ class DischargeIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/discharge",
-    response={200: SessionOut, 409: ConflictOut},
+    response={200: TreatmentSessionOut, 409: VersionConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
@@ -468,7 +468,7 @@ class StopIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/stop",
-    response={200: SessionOut, 409: ConflictOut},
+    response={200: TreatmentSessionOut, 409: VersionConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
@@ -493,7 +493,7 @@ class SignIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/sign",
-    response={200: SessionOut, 409: ConflictOut},
+    response={200: TreatmentSessionOut, 409: VersionConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts
@@ -513,7 +513,7 @@ class AmendmentIn(Schema):
 
 @router.post(
     "/sessions/{session_id}/amendments",
-    response={201: SessionOut, 409: ConflictOut},
+    response={201: TreatmentSessionOut, 409: VersionConflictOut},
     auth=allow("session.chart"),
 )
 @conflicts

@@ -21,13 +21,13 @@ class _Out(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class ConflictOut(_Out):
+class VersionConflictOut(_Out):
     """409: what blocks the change (`detail`, plus e.g. `blocking`, `unmet`)."""
 
     detail: Any
 
 
-class AlertOut(_Out):
+class SessionAlertOut(_Out):
     id: int
     code: str
     level: str
@@ -46,7 +46,7 @@ class ReadingOut(_Out):
     spo2: int | None
     respiratory_rate: int | None
     temperature_c: Number | None
-    alerts: list[AlertOut]
+    alerts: list[SessionAlertOut]
 
 
 class RecordedReadingOut(ReadingOut):
@@ -88,7 +88,7 @@ class DischargeOut(_Out):
     discharged_at: str | None
 
 
-class SessionOut(_Out):
+class TreatmentSessionOut(_Out):
     """One treatment session with its checklist, dose, readings, alerts and what is due."""
 
     id: int
@@ -111,7 +111,7 @@ class SessionOut(_Out):
     infusion_changes: list[dict[str, Any]]
     readings: list[ReadingOut]
     observations: list[dict[str, Any]]
-    alerts: list[AlertOut]
+    alerts: list[SessionAlertOut]
     due: list[DueOut]
     discharge: DischargeOut
     adverse_events: list[dict[str, Any]]
@@ -137,7 +137,7 @@ class ObservationOut(_Out):
     value: Number | None
     text: str
     taken_at: str
-    alerts: list[AlertOut]
+    alerts: list[SessionAlertOut]
     session_version: int
 
 
