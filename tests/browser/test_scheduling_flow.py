@@ -71,7 +71,9 @@ def test_front_desk_books_an_induction_series_and_sees_it_on_the_day_board(page,
     expect(page.get_by_role("status")).to_contain_text("6 sessions booked")
     board = page.get_by_role("table", name=f"Appointments by room, {start.day} {start:%B %Y}")
     card = board.locator("a.appt-link", has_text=patient.display_name)
-    assert card.count() == 1 and "Treatment · IV ketamine infusion for depression" in card.inner_text()
+    assert (
+        card.count() == 1 and "Treatment · IV ketamine infusion for depression" in card.inner_text()
+    )
     expect(card).to_contain_text("10:00")
     snap(page, "scheduling-day-board")
 

@@ -204,7 +204,11 @@ def test_the_chart_shows_the_course_and_upcoming_sessions_in_constant_queries(
     with CaptureQueriesContext(connection) as after:
         response = client.get(f"/patients/{patient.pk}/")
     html = response.content.decode()
-    assert "IV ketamine infusion for depression" in html and "0.6 mg/kg (actual weight)" in html and "3 of 6" in html
+    assert (
+        "IV ketamine infusion for depression" in html
+        and "0.6 mg/kg (actual weight)" in html
+        and "3 of 6" in html
+    )
     assert "Planned, not activated" in html
     assert len(after.captured_queries) == len(before.captured_queries)
 

@@ -81,7 +81,8 @@ class ProgressNoteForm(forms.Form):
     def __init__(self, *args, appointments=(), **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         self.fields["appointment"].choices = [("", "Not tied to a session")] + [
-            (a.pk, f"{a.get_kind_display()} · {timezone.localtime(a.start):%a %d %b %Y %H:%M}") for a in appointments
+            (a.pk, f"{a.get_kind_display()} · {timezone.localtime(a.start):%a %d %b %Y %H:%M}")
+            for a in appointments
         ]
 
 

@@ -295,7 +295,9 @@ class BreakGlass(models.Model):
 
     clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
-    membership = models.ForeignKey("accounts.Membership", on_delete=models.PROTECT, related_name="+")
+    membership = models.ForeignKey(
+        "accounts.Membership", on_delete=models.PROTECT, related_name="+"
+    )
     reason = models.TextField()
     opened_at = models.DateTimeField()
     expires_at = models.DateTimeField()
@@ -307,8 +309,12 @@ class BreakGlass(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["clinic", "reviewed_at", "opened_at"], name="breakglass_review_idx"),
-            models.Index(fields=["patient", "membership", "expires_at"], name="breakglass_open_idx"),
+            models.Index(
+                fields=["clinic", "reviewed_at", "opened_at"], name="breakglass_review_idx"
+            ),
+            models.Index(
+                fields=["patient", "membership", "expires_at"], name="breakglass_open_idx"
+            ),
         ]
 
     def __str__(self) -> str:
