@@ -20,10 +20,10 @@ PASSWORD = "correct-horse-battery"
 
 
 def mid_morning_zone() -> str:
-    """A time zone where it is 10:xx now, so that today still has free slots at noon."""
-    offset = 10 - datetime.now(UTC).hour
-    if offset < -12:
-        offset += 24
+    """A time zone where it is 10:xx (11:xx at 23:xx UTC) now, so today still has free slots
+    at noon. The zone keeps the UTC date where it can: at 23:xx UTC the first-patient flow
+    failed to book in a zone already on the next day (UTC+11), left for the next session."""
+    offset = max(10 - datetime.now(UTC).hour, -12)
     # Etc/GMT signs are inverted: Etc/GMT-3 is three hours ahead of UTC.
     return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
 
