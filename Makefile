@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test lint checks openapi-snapshot bench clean fhir-validator
+.PHONY: install run test lint checks openapi-snapshot bench clean fhir-validator axe-core
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -36,7 +36,16 @@ fhir-validator:
 	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory $(FHIR_VALIDATOR)/node_modules/.package-lock.json; \
 	else echo "npm is missing: the FHIR validation tests will be skipped (apt-get install npm)"; fi
 
-test: install fhir-validator
+# axe-core (pinned in its package-lock.json), injected into chromium by the accessibility tests.
+AXE_CORE := tests/a11y
+$(AXE_CORE)/node_modules/.package-lock.json: $(AXE_CORE)/package-lock.json
+	npm ci --prefix $(AXE_CORE) --no-audit --no-fund
+
+axe-core:
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory $(AXE_CORE)/node_modules/.package-lock.json; \
+	else echo "npm is missing: the accessibility checks will be skipped (apt-get install npm)"; fi
+
+test: install fhir-validator axe-core
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(MAKE) --no-print-directory checks

@@ -72,6 +72,9 @@ INSTALLED_APPS = [
     "ketaclinic.integration",
     "ketaclinic.outcomes",
     "ketaclinic.interop",
+    "ketaclinic.portal",
+    "ketaclinic.billing",
+    "ketaclinic.website",
     "ketaclinic.demo",
     "ketaclinic.worker",
 ]

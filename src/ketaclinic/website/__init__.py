@@ -1,0 +1,1 @@
+"""The clinic's public website (Wagtail): articles, stories told with the patient's authorization, moderated comments."""
