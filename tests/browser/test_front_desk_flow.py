@@ -21,8 +21,7 @@ PASSWORD = "correct-horse-battery"
 
 def mid_morning_zone() -> str:
     """A time zone where it is 10:xx (11:xx at 23:xx UTC) now, so today still has free slots
-    at noon. The zone keeps the UTC date where it can: at 23:xx UTC the first-patient flow
-    failed to book in a zone already on the next day (UTC+11), left for the next session."""
+    at noon; at 23:xx UTC it is UTC-12, the farthest zone there is."""
     offset = max(10 - datetime.now(UTC).hour, -12)
     # Etc/GMT signs are inverted: Etc/GMT-3 is three hours ahead of UTC.
     return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
@@ -216,3 +215,28 @@ def test_the_day_board_is_a_list_on_a_phone(page, floor):
     )
     assert style == ["normal", "normal", "none", "hidden"]
     snap(page, "schedule-day-phone")
+
+
+def test_a_change_made_as_the_booking_form_is_swapped_in_is_still_checked(page, floor):
+    # htmx wires a swapped-in form's own triggers only when it settles. On a busy tablet
+    # (or a fast hand) the "With" choice can land before that; it must still be checked.
+    page.set_default_timeout(30_000)  # a shared machine
+    clinic, _ = floor
+    Patient.objects.create(
+        clinic=clinic,
+        mrn="MRN000001",
+        given_name="Ingrid",
+        family_name="Østergaard-Villanueva",
+        birth_date=datetime(1979, 2, 14).date(),
+        sex_at_birth="female",
+    )
+    log_in(page, "lee", PASSWORD)
+    page.goto("/schedule/")
+    page.get_by_role("link", name="Book Consult A at 12:00").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Find the patient").fill("Oster")
+    page.evaluate("htmx.config.defaultSettleDelay = 5000")  # hold the settle back
+    dialog.get_by_role("button", name="Østergaard-Villanueva, Ingrid").click()
+    expect(dialog.get_by_role("button", name="Change patient")).to_be_visible()
+    dialog.get_by_label("With").select_option(label="Lena Chen (physician)")
+    expect(dialog.get_by_text("✓ Free")).to_be_visible(timeout=4000)

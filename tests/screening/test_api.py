@@ -509,8 +509,11 @@ class TestConsentApi:
             b"Harbor Light",
             b"off-label",
             b"[x] I understand",
+            # The form as the patient knows it, not the template's internal code.
+            b"Consent to intravenous ketamine for depression or a related condition, version 1",
         ):
             assert fragment in pdf, fragment
+        assert b"ketamine-iv-mood" not in pdf
         assert hashlib.sha256(pdf).hexdigest() == consent.pdf_sha256
         assert "Harbor Light" in consent.text
         download = nurse.get(response.json()["pdf_url"])

@@ -225,7 +225,8 @@ def render_pdf(*, title: str, text: str, facts: SignedFacts) -> bytes:
         ("From address", facts.ip or "not recorded"),
         ("Signed via", facts.via),
         ("Witness", facts.witness_name or "none (signed remotely)"),
-        ("Template", f"{facts.template_family} version {facts.template_version}"),
+        # The form's own title, as the patient read it; the version makes it the exact text.
+        ("Consent form", f"{title}, version {facts.template_version}"),
         ("Valid to", facts.consent_valid_to),
     ]
     for label, value in rows:

@@ -48,6 +48,19 @@
     showCourse(form);
   });
 
+  // Any change in the booking form asks the server whether the slot is free (a check
+  // writes nothing). Delegated from the document rather than an hx-trigger on the form:
+  // htmx wires a swapped-in form's triggers only when it settles, and a change made in
+  // that moment (a quick hand, a busy tablet) would otherwise never be checked.
+  document.addEventListener("change", function (event) {
+    const form = event.target.closest && event.target.closest("#book-form");
+    if (!form || !window.htmx) return;
+    htmx.ajax("POST", form.getAttribute("hx-post"), {
+      source: form, target: "#book-conflicts", select: "#book-conflicts", swap: "outerHTML",
+      values: { action: "check" },
+    });
+  });
+
   function showCourse(form) {
     const field = form && form.querySelector("[data-course-field]");
     const kind = form && form.querySelector("[data-kind-select]");
