@@ -113,7 +113,7 @@ def make_appointment(clinic, patient, course, room, status="checked_in"):
 
 @pytest.fixture
 def iv_appointment(clinic, staff, patient, chairs):
-    patient.weight_measured_on = timezone.localdate()
+    patient.weight_measured_on = timezone.localdate(timezone=clinic.tz)
     patient.save()
     course = make_course(
         clinic,
@@ -138,7 +138,7 @@ def esk_patient(clinic):
         sex_at_birth="male",
         weight_kg=80,
         height_cm=180,
-        weight_measured_on=timezone.localdate(),
+        weight_measured_on=timezone.localdate(timezone=clinic.tz),
     )
 
 
