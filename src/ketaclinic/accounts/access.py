@@ -109,7 +109,7 @@ def current_membership(request: HttpRequest) -> Membership | None:
     """The acting membership, looked up once per request (API token auth sets it directly)."""
     if not hasattr(request, "_membership"):
         request._membership = membership_for_session(request)  # type: ignore[attr-defined]
-    return request._membership  # type: ignore[attr-defined,no-any-return]
+    return request._membership  # type: ignore[attr-defined]
 
 
 def actor_for(request: HttpRequest) -> Actor | None:

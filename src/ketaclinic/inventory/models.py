@@ -195,20 +195,20 @@ class AppendOnlyQuerySet(ClinicScopedQuerySet):
     def _refuse(self, what: str) -> AppendOnly:
         return AppendOnly(f"{self.model._meta.verbose_name_plural} are never {what}.".capitalize())
 
-    def delete(self):  # type: ignore[no-untyped-def]
+    def delete(self):
         raise self._refuse("deleted")
 
-    def update(self, **kwargs):  # type: ignore[no-untyped-def]
+    def update(self, **kwargs):
         if set(kwargs) - set(getattr(self.model, "FILL_ONCE", ())):
             raise self._refuse("edited")
         return super().update(**kwargs)
 
-    def bulk_update(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def bulk_update(self, *args, **kwargs):
         raise self._refuse("edited")
 
 
 class LedgerQuerySet(AppendOnlyQuerySet):
-    def bulk_create(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def bulk_create(self, *args, **kwargs):
         # An entry carries the running balance and moves containers: only `_post` may add one.
         raise AppendOnly("Ledger entries are posted one by one through the ledger services.")
 
@@ -221,13 +221,13 @@ class AppendOnlyModel(models.Model):
     class Meta:
         abstract = True
 
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save(self, *args, **kwargs):
         if not self._state.adding:
             raise AppendOnly(f"A {self._meta.verbose_name} is never edited.")
         kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def delete(self, *args, **kwargs):
         raise AppendOnly(f"A {self._meta.verbose_name} is never deleted.")
 
 
@@ -324,12 +324,12 @@ class LedgerEntry(AppendOnlyModel):
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} {self.quantity} {self.product.unit}"
 
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save(self, *args, **kwargs):
         if self.pk is not None or not self._state.adding:
             raise AppendOnly("Ledger entries are never edited; record a correcting entry.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def delete(self, *args, **kwargs):
         raise AppendOnly("Ledger entries are never deleted; record a correcting entry.")
 
     @property

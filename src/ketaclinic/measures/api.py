@@ -64,7 +64,7 @@ def record_measure(request: ClinicRequest, patient_id: int, payload: MeasureIn) 
 class AuditedMeasures(PageNumbers):
     """Page numbers; the page shown is audited with the ids of its responses."""
 
-    def paginate_queryset(self, queryset, pagination, request: ClinicRequest, **params):  # type: ignore[no-untyped-def]
+    def paginate_queryset(self, queryset, pagination, request: ClinicRequest, **params):
         page = super().paginate_queryset(queryset, pagination, request, **params)
         services.view_measures(
             actor=request.auth,
@@ -79,7 +79,7 @@ class AuditedMeasures(PageNumbers):
     "/patients/{patient_id}/measures", response=list[MeasureListItem], auth=allow("clinical.view")
 )
 @paginate(AuditedMeasures, page_size=25)
-def list_measures(request: ClinicRequest, patient_id: int, filters: Query[MeasuresQuery]):  # type: ignore[no-untyped-def]
+def list_measures(request: ClinicRequest, patient_id: int, filters: Query[MeasuresQuery]):
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.view")
     request._measures_patient = patient  # type: ignore[attr-defined]
@@ -114,7 +114,7 @@ def list_instruments(request: HttpRequest) -> list[dict]:
 class AuditedAlerts(PageNumbers):
     """Page numbers; the page shown is audited with its alert and patient ids."""
 
-    def paginate_queryset(self, queryset, pagination, request: ClinicRequest, **params):  # type: ignore[no-untyped-def]
+    def paginate_queryset(self, queryset, pagination, request: ClinicRequest, **params):
         page = super().paginate_queryset(queryset, pagination, request, **params)
         services.view_alerts(actor=request.auth, alerts=list(page["items"]), what="api")
         return page
@@ -122,7 +122,7 @@ class AuditedAlerts(PageNumbers):
 
 @router.get("/alerts", response=list[AlertOut], auth=allow("clinical.view"))
 @paginate(AuditedAlerts, page_size=50)
-def list_alerts(request: ClinicRequest, filters: Query[AlertsQuery]):  # type: ignore[no-untyped-def]
+def list_alerts(request: ClinicRequest, filters: Query[AlertsQuery]):
     status = None if filters.status == "all" else filters.status
     return services.alerts_for(actor=request.auth, status=status)
 

@@ -20,7 +20,7 @@ class TimeInput(forms.TimeInput):
 
 
 class StaffChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Membership) -> str:  # type: ignore[override]
+    def label_from_instance(self, obj: Membership) -> str:
         return f"{obj.user.get_full_name() or obj.user.username} ({obj.get_role_display().lower()})"
 
 
@@ -65,7 +65,7 @@ class MoveForm(forms.Form):
     def start(self, tz: object) -> datetime:
         return datetime.combine(
             self.cleaned_data["day"], self.cleaned_data["start_time"], tzinfo=tz
-        )  # type: ignore[arg-type]
+        )
 
 
 class SeriesForm(forms.Form):
@@ -205,4 +205,4 @@ class BookForm(forms.Form):
     def start(self, tz: object) -> datetime:
         return datetime.combine(
             self.cleaned_data["day"], self.cleaned_data["start_time"], tzinfo=tz
-        )  # type: ignore[arg-type]
+        )

@@ -149,7 +149,7 @@ def _inline(text: str) -> str:
     return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", escape(text))
 
 
-def _markdown_flowables(text: str, styles: dict) -> list:  # type: ignore[type-arg]
+def _markdown_flowables(text: str, styles: dict) -> list:
     """Paragraphs and headings of our small Markdown subset, as reportlab flowables."""
     from reportlab.platypus import Paragraph
 

@@ -110,7 +110,7 @@ def _patient_added(version: IntakeVersion) -> list[tuple[str, str]]:
 
 def _intake_page(
     request: ClinicRequest, patient, form: IntakeForm, status: int = 200
-) -> HttpResponse:  # type: ignore[no-untyped-def]
+) -> HttpResponse:
     actor = request.actor
     current = services.latest_intake(patient)
     versions = list(
@@ -352,7 +352,7 @@ def _value_label(fact: str, code: str) -> str:
     return labels.get(code, code.replace("_", " "))
 
 
-def _result_page(request: HttpRequest, screening, form, status: int = 200) -> HttpResponse:  # type: ignore[no-untyped-def]
+def _result_page(request: HttpRequest, screening, form, status: int = 200) -> HttpResponse:
     findings = [
         {**f, "badge": LEVEL_BADGES.get(f["level"], LEVEL_BADGES["info"])}
         for f in screening.findings
@@ -419,7 +419,7 @@ def screening_decide(request: ClinicRequest, screening_id: int) -> HttpResponse:
 
 def _consultation_page(
     request: ClinicRequest, patient, form: NoteForm | None, status: int = 200
-) -> HttpResponse:  # type: ignore[no-untyped-def]
+) -> HttpResponse:
     actor = request.actor
     notes = list(
         ConsultationNote.objects.for_clinic(actor.clinic)
@@ -446,7 +446,7 @@ def _consultation_page(
     )
 
 
-def _note_form(patient, data=None) -> NoteForm:  # type: ignore[no-untyped-def]
+def _note_form(patient, data=None) -> NoteForm:
     form = NoteForm(data)
     form.fields["screening"].choices = [("", "None")] + [
         (
@@ -525,7 +525,7 @@ def _shown_version(request: HttpRequest) -> int | None:
     return int(raw) if raw.isdigit() and len(raw) < 9 else None
 
 
-def _template_or_404(family: str, clinic: Any):  # type: ignore[no-untyped-def]
+def _template_or_404(family: str, clinic: Any):
     from ketaclinic.screening.clinic_consent import templates_for
 
     template = templates_for(clinic).get(family)

@@ -142,7 +142,7 @@ def consent_version(request: ClinicRequest, family: str, payload: ConsentVersion
     from ketaclinic.screening.clinic_consent import save_clinic_version
 
     row = save_clinic_version(
-        actor=request.auth,  # type: ignore[arg-type]
+        actor=request.auth,
         family=family,
         title=payload.title,
         body=payload.text,
@@ -272,7 +272,7 @@ class RoomPatch(Schema):
 
 
 @router.patch("/rooms/{room_id}", response=RoomOut, auth=allow("floor.manage"))
-def patch_room(request: ClinicRequest, room_id: int, payload: RoomPatch):  # type: ignore[no-untyped-def]
+def patch_room(request: ClinicRequest, room_id: int, payload: RoomPatch):
     actor = request.auth
     room = get_room_for(actor, room_id, "floor.manage")
     return scheduling.update_room(actor=actor, room=room, **payload.model_dump(exclude_unset=True))
@@ -346,7 +346,7 @@ def add_location(request: ClinicRequest, payload: LocationIn) -> Status:
     )
 
 
-def _in_use(request: ClinicRequest, model: type, item_id: int, in_use: bool):  # type: ignore[no-untyped-def]
+def _in_use(request: ClinicRequest, model: type, item_id: int, in_use: bool):
     actor = request.auth
     item = model.objects.for_clinic(actor.clinic).filter(pk=item_id).first()
     if item is None:
@@ -358,7 +358,7 @@ def _in_use(request: ClinicRequest, model: type, item_id: int, in_use: bool):  #
 @router.patch(
     "/inventory/locations/{location_id}", response=LocationOut, auth=allow("inventory.setup")
 )
-def patch_location(request: HttpRequest, location_id: int, payload: InUseIn):  # type: ignore[no-untyped-def]
+def patch_location(request: HttpRequest, location_id: int, payload: InUseIn):
     return _in_use(request, Location, location_id, payload.in_use)
 
 
@@ -371,5 +371,5 @@ class ProductState(Schema):
 @router.patch(
     "/inventory/products/{product_id}", response=ProductState, auth=allow("inventory.setup")
 )
-def patch_product(request: HttpRequest, product_id: int, payload: InUseIn):  # type: ignore[no-untyped-def]
+def patch_product(request: HttpRequest, product_id: int, payload: InUseIn):
     return _in_use(request, Product, product_id, payload.in_use)

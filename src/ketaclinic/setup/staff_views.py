@@ -70,7 +70,7 @@ def _member_action(
             messages.error(request, " ".join(exc.messages))
         return redirect("staff_edit", membership_id=member.pk)
 
-    return require("staff.manage")(require_POST(view))  # type: ignore[return-value]
+    return require("staff.manage")(require_POST(view))
 
 
 @_member_action

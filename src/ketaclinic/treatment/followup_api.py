@@ -37,7 +37,7 @@ class FollowUpAttemptOut(Schema):
     alert_id: int | None
 
 
-def _out(call, today: date) -> dict:  # type: ignore[no-untyped-def]
+def _out(call, today: date) -> dict:
     return {
         "id": call.pk,
         "patient_id": call.patient_id,
