@@ -13,6 +13,7 @@ from ketaclinic.accounts import services as accounts
 from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.api_auth import allow
+from ketaclinic.api_schemas import StrictIn
 from ketaclinic.inventory import services as inventory_services
 from ketaclinic.inventory.models import Location, Product
 from ketaclinic.scheduling import services as scheduling
@@ -41,7 +42,7 @@ class ClinicOut(Schema):
     two_factor_grace_days: int
 
 
-class ClinicPatch(Schema):
+class ClinicPatch(StrictIn):
     name: Annotated[str, Field(max_length=200)] | None = None
     address: Annotated[str, Field(max_length=500)] | None = None
     phone: Annotated[str, Field(max_length=40)] | None = None
@@ -102,7 +103,7 @@ class ConsentTemplateOut(Schema):
     risks: list[dict[str, str]]
 
 
-class ConsentVersionIn(Schema):
+class ConsentVersionIn(StrictIn):
     title: str | None = Field(None, max_length=200, description="unchanged when left out")
     text: str | None = Field(None, max_length=20_000, description="unchanged when left out")
 
@@ -164,7 +165,7 @@ class StaffOut(Schema):
     active: bool
 
 
-class StaffIn(Schema):
+class StaffIn(StrictIn):
     username: Annotated[str, Field(min_length=1, max_length=150)]
     first_name: Annotated[str, Field(min_length=1, max_length=150)]
     last_name: Annotated[str, Field(min_length=1, max_length=150)]
@@ -173,7 +174,7 @@ class StaffIn(Schema):
     password: Annotated[str, Field(max_length=200)] | None = None
 
 
-class StaffPatch(Schema):
+class StaffPatch(StrictIn):
     first_name: Annotated[str, Field(min_length=1, max_length=150)] | None = None
     last_name: Annotated[str, Field(min_length=1, max_length=150)] | None = None
     email: EmailStr | Literal[""] | None = None
@@ -264,7 +265,7 @@ def two_factor_reset(request: ClinicRequest, membership_id: int) -> dict:
 # --- rooms and closures -----------------------------------------------------------------
 
 
-class RoomPatch(Schema):
+class RoomPatch(StrictIn):
     name: Annotated[str, Field(min_length=1, max_length=60)] | None = None
     kind: Literal["treatment_chair", "consult_room"] | None = None
     active: bool | None = None
@@ -278,7 +279,7 @@ def patch_room(request: ClinicRequest, room_id: int, payload: RoomPatch):
     return scheduling.update_room(actor=actor, room=room, **payload.model_dump(exclude_unset=True))
 
 
-class ClosureIn(Schema):
+class ClosureIn(StrictIn):
     starts_on: date
     ends_on: date | None = None
     reason: Annotated[str, Field(min_length=1, max_length=100)]
@@ -319,7 +320,7 @@ def delete_closure(request: ClinicRequest, closure_id: int) -> Status:
 # --- storage locations and products (in use or retired) -----------------------------
 
 
-class LocationIn(Schema):
+class LocationIn(StrictIn):
     name: Annotated[str, Field(min_length=1, max_length=100)]
 
 
@@ -329,7 +330,7 @@ class LocationOut(Schema):
     is_active: bool
 
 
-class InUseIn(Schema):
+class InUseIn(StrictIn):
     in_use: bool
 
 

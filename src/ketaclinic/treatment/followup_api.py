@@ -9,6 +9,7 @@ from ninja import Field, Router, Schema, Status
 
 from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
+from ketaclinic.api_schemas import StrictIn
 from ketaclinic.audit.services import record
 from ketaclinic.treatment import followup
 
@@ -25,7 +26,7 @@ class FollowUpCallOut(Schema):
     completed_at: datetime | None
 
 
-class FollowUpAttemptIn(Schema):
+class FollowUpAttemptIn(StrictIn):
     reached: bool
     suicidality: bool | None = None
     side_effects: list[str] = Field(default_factory=list, max_length=10)
