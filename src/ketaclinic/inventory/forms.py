@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django import forms
 from django.utils import timezone
 
@@ -16,7 +18,14 @@ from ketaclinic.inventory.models import (
     Unit,
 )
 
-QTY = {"max_digits": 12, "decimal_places": 3, "min_value": 0}
+
+class Quantity(TypedDict):
+    max_digits: int
+    decimal_places: int
+    min_value: int
+
+
+QTY: Quantity = {"max_digits": 12, "decimal_places": 3, "min_value": 0}
 
 
 def _lots(clinic):

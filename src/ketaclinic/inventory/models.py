@@ -15,6 +15,7 @@ the milligram equivalent so the ledger balances to the milligram.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TypedDict
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -23,8 +24,14 @@ from django.db.models import Q
 
 from ketaclinic.patients.models import ClinicScopedQuerySet
 
-QTY = {"max_digits": 12, "decimal_places": 3}
-MG = {"max_digits": 14, "decimal_places": 3}
+
+class Digits(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+QTY: Digits = {"max_digits": 12, "decimal_places": 3}
+MG: Digits = {"max_digits": 14, "decimal_places": 3}
 
 
 class Substance(models.TextChoices):

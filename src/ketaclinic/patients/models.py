@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import date
 from decimal import Decimal
+from typing import Self
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -31,7 +32,7 @@ def search_key(text: str) -> str:
 
 
 class ClinicScopedQuerySet(models.QuerySet):
-    def for_clinic(self, clinic: object) -> ClinicScopedQuerySet:
+    def for_clinic(self, clinic: object) -> Self:
         return self.filter(clinic=clinic)
 
 
