@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -110,7 +111,7 @@ def balances(request: ClinicRequest) -> HttpResponse:
         {
             "rows": rows,
             "today": today,
-            "soon": today + timezone.timedelta(days=60),
+            "soon": today + timedelta(days=60),
             **_banner_context(actor),
         },
     )
