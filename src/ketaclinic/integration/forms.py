@@ -16,7 +16,7 @@ class ProgressNoteForm(forms.Form):
     appointment = forms.TypedChoiceField(
         label="Session", coerce=int, required=False, empty_value=None, choices=[]
     )
-    data = forms.CharField(
+    data = forms.CharField(  # type: ignore[assignment]  # a field named "data" (SOAP); Django removes fields from the class
         label=FIELD_LABELS["data"],
         required=False,
         max_length=MAX_FIELD,
