@@ -19,6 +19,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.utils import timezone
 from django_htmx.middleware import HtmxDetails
@@ -153,7 +154,9 @@ def two_factor_grace_ends(user: User, clinic: Clinic) -> datetime | None:
     return ends
 
 
-def require(action: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+def require(
+    action: str,
+) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
     """Page decorator: logged in, working in a clinic, second factor passed, role allows it.
 
     The view receives the Actor as `request.actor`. A misspelt action fails here, when the
@@ -161,9 +164,9 @@ def require(action: str) -> Callable[[Callable[..., HttpResponse]], Callable[...
     """
     permission(action)
 
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 if request.headers.get("HX-Request"):
                     # An htmx request (the board's poll) after the session ended: send the

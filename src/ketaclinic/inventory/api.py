@@ -1,6 +1,9 @@
 """Controlled-substance ledger API: /api/v1/inventory/…"""
 
+from typing import cast
+
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
@@ -179,10 +182,14 @@ def create_count(request: ClinicRequest, payload: CountIn) -> Status:
 class AuditedLedgerPage(PageNumbers):
     """Page numbers; the page read is audited with the patients whose doses it shows."""
 
-    def paginate_queryset(self, queryset, pagination, request: ClinicRequest, **params):
+    def paginate_queryset(self, queryset, pagination, request: HttpRequest, **params):
         page = super().paginate_queryset(queryset, pagination, request, **params)
         patient_ids = sorted({e.patient_id for e in page["items"] if e.patient_id})
-        record(request.auth, "view", detail={"view": "ledger", "patients": patient_ids})
+        record(
+            cast(ClinicRequest, request).auth,
+            "view",
+            detail={"view": "ledger", "patients": patient_ids},
+        )
         return page
 
 

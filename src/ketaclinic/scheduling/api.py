@@ -184,7 +184,7 @@ def list_courses(request: ClinicRequest, patient_id: int) -> list:
 
 
 @router.get("/courses/{course_id}", response=CourseOut, auth=allow("schedule.view"))
-def read_course(request: ClinicRequest, course_id: int) -> dict:
+def read_course(request: ClinicRequest, course_id: int) -> TreatmentCourse:
     actor = request.auth
     course = get_course_for(actor, course_id)
     services.record(actor, "view", patient_id=course.patient_id, obj=course)
@@ -213,7 +213,7 @@ def activate_course(request: ClinicRequest, course_id: int) -> Status:
 
 
 @router.post("/courses/{course_id}/end", response=CourseOut, auth=allow("medical.sign"))
-def end_course(request: ClinicRequest, course_id: int, payload: CourseEndIn) -> dict:
+def end_course(request: ClinicRequest, course_id: int, payload: CourseEndIn) -> TreatmentCourse:
     actor = request.auth
     course = get_course_for(actor, course_id, "medical.sign")
     return _course_out(
@@ -348,14 +348,14 @@ def list_appointments(request: ClinicRequest, filters: Query[DayParams]) -> list
     )
     if filters.staff is not None:
         found = found.filter(staff_id=filters.staff)
-    found = list(found)
+    shown = list(found)
     services.record(
         actor,
         "view",
         object_type="scheduling.appointment",
-        detail={"view": "day", "shown": [a.pk for a in found]},
+        detail={"view": "day", "shown": [a.pk for a in shown]},
     )
-    return found
+    return shown
 
 
 def _slot(actor, payload: AppointmentIn) -> services.Slot:

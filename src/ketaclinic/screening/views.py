@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.forms import ChoiceField
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -448,7 +449,7 @@ def _consultation_page(
 
 def _note_form(patient, data=None) -> NoteForm:
     form = NoteForm(data)
-    form.fields["screening"].choices = [("", "None")] + [
+    cast(ChoiceField, form.fields["screening"]).choices = [("", "None")] + [
         (
             s.pk,
             f"{s.protocol_label} — {s.get_decision_display() or 'not decided'} ({s.created_at:%Y-%m-%d})",
