@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -58,7 +58,13 @@ class Actor:
             raise PermissionDenied(f"A {self.role.label.lower()} may not do this ({action}).")
 
 
-class ClinicRequest(HttpRequest):
+class UserRequest(HttpRequest):
+    """A request from a logged-in user (behind `login_required`, `require` or the API auth)."""
+
+    user: User
+
+
+class ClinicRequest(UserRequest):
     """A request that got past the door: who is acting is known (as healthchecks types its
     authenticated request).
 
@@ -135,9 +141,10 @@ def needs_second_factor(request: HttpRequest, membership: Membership | None) -> 
         return False
     if getattr(request, "api_token_id", None):
         return False
-    if request.user.is_verified():
+    user = cast(User, request.user)  # a membership was found, so someone is logged in
+    if user.is_verified():
         return False
-    return two_factor_grace_ends(request.user, membership.clinic) is None
+    return two_factor_grace_ends(user, membership.clinic) is None
 
 
 def two_factor_grace_ends(user: User, clinic: Clinic) -> datetime | None:
