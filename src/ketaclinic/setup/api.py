@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from django.http import Http404, HttpRequest
+from django.http import Http404
 from ninja import Router, Schema, Status
 from pydantic import EmailStr, Field
 
@@ -347,7 +347,9 @@ def add_location(request: ClinicRequest, payload: LocationIn) -> Status:
     )
 
 
-def _in_use(request: ClinicRequest, model: type, item_id: int, in_use: bool):
+def _in_use(
+    request: ClinicRequest, model: type[Location] | type[Product], item_id: int, in_use: bool
+):
     actor = request.auth
     item = model.objects.for_clinic(actor.clinic).filter(pk=item_id).first()
     if item is None:
@@ -359,7 +361,7 @@ def _in_use(request: ClinicRequest, model: type, item_id: int, in_use: bool):
 @router.patch(
     "/inventory/locations/{location_id}", response=LocationOut, auth=allow("inventory.setup")
 )
-def patch_location(request: HttpRequest, location_id: int, payload: InUseIn):
+def patch_location(request: ClinicRequest, location_id: int, payload: InUseIn):
     return _in_use(request, Location, location_id, payload.in_use)
 
 
@@ -372,5 +374,5 @@ class ProductState(Schema):
 @router.patch(
     "/inventory/products/{product_id}", response=ProductState, auth=allow("inventory.setup")
 )
-def patch_product(request: HttpRequest, product_id: int, payload: InUseIn):
+def patch_product(request: ClinicRequest, product_id: int, payload: InUseIn):
     return _in_use(request, Product, product_id, payload.in_use)
