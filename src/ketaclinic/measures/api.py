@@ -36,7 +36,7 @@ class MeasuresRequest(ClinicRequest):
 
 
 def _measure_out(response: Response) -> dict:
-    result = response.score  # type: ignore[attr-defined]
+    result = response.score
     return {
         "id": response.pk,
         "instrument": response.instrument,

@@ -10,7 +10,7 @@ from ninja import Router, Schema, Status
 from pydantic import EmailStr, Field
 
 from ketaclinic.accounts import services as accounts
-from ketaclinic.accounts.access import ClinicRequest
+from ketaclinic.accounts.access import Actor, ClinicRequest
 from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.api_auth import allow
 from ketaclinic.api_schemas import StrictIn
@@ -108,10 +108,10 @@ class ConsentVersionIn(StrictIn):
     text: str | None = Field(None, max_length=20_000, description="unchanged when left out")
 
 
-def _consent_out(actor: object) -> list[dict]:
+def _consent_out(actor: Actor) -> list[dict]:
     from ketaclinic.screening.clinic_consent import clinic_copies, templates_for
 
-    copies = clinic_copies(actor.clinic)  # type: ignore[attr-defined]
+    copies = clinic_copies(actor.clinic)
     return [
         {
             "family": t.family,
@@ -121,7 +121,7 @@ def _consent_out(actor: object) -> list[dict]:
             "text": t.body,
             "risks": [{"id": r.id, "text": r.text} for r in t.risks],
         }
-        for t in templates_for(actor.clinic).values()  # type: ignore[attr-defined]
+        for t in templates_for(actor.clinic).values()
     ]
 
 
