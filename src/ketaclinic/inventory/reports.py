@@ -504,7 +504,7 @@ def write_pdf(report: Report, clinic: Clinic, by: str) -> bytes:
         pdf.drawRightString(width - margin, height - margin, f"Page {page}")
         y = height - margin - 30
         pdf.setFont("Helvetica-Bold", size)
-        x = margin
+        x: float = margin
         for title, w in zip(report.columns, widths, strict=True):
             pdf.drawString(x, y, clip(title, w - 3))
             x += w
@@ -521,7 +521,7 @@ def write_pdf(report: Report, clinic: Clinic, by: str) -> bytes:
     batch: list[list[str]] = []
 
     def flush() -> None:
-        x = margin
+        x: float = margin
         for index, w in enumerate(widths):
             column = pdf.beginText(x, top)
             column.setFont(font, size)
