@@ -20,7 +20,7 @@ def unsafe_secret_reason(secret: str) -> str | None:
 
 
 @register("security", deploy=True)
-def check_secret_key(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+def check_secret_key(app_configs, **kwargs):
     reason = None if settings.DEBUG else unsafe_secret_reason(settings.SECRET_KEY)
     return [Error(reason, id="ketaclinic.E001")] if reason else []
 
@@ -49,7 +49,7 @@ def unsafe_base_url_reason() -> str | None:
 
 
 @register("security", deploy=True)
-def check_base_url(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+def check_base_url(app_configs, **kwargs):
     reason = None if settings.DEBUG else unsafe_base_url_reason()
     return [Error(reason, id="ketaclinic.E003")] if reason else []
 
@@ -68,7 +68,7 @@ def refuse_unsafe_production() -> None:
 
 
 @register("security", deploy=True)
-def check_email(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+def check_email(app_configs, **kwargs):
     if settings.DEBUG:
         return []
     if reason := unsafe_email_reason():
@@ -85,7 +85,7 @@ def check_email(app_configs, **kwargs):  # type: ignore[no-untyped-def]
 
 
 @register("security", deploy=True)
-def check_audit_trail(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+def check_audit_trail(app_configs, **kwargs):
     """Sealing late or an anchor kept only on this machine (audit.services.health_warnings)."""
     from django.db import DatabaseError
 

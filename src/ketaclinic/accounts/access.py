@@ -12,13 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.utils import timezone
 from django_htmx.middleware import HtmxDetails
@@ -57,7 +58,13 @@ class Actor:
             raise PermissionDenied(f"A {self.role.label.lower()} may not do this ({action}).")
 
 
-class ClinicRequest(HttpRequest):
+class UserRequest(HttpRequest):
+    """A request from a logged-in user (behind `login_required`, `require` or the API auth)."""
+
+    user: User
+
+
+class ClinicRequest(UserRequest):
     """A request that got past the door: who is acting is known (as healthchecks types its
     authenticated request).
 
@@ -109,7 +116,7 @@ def current_membership(request: HttpRequest) -> Membership | None:
     """The acting membership, looked up once per request (API token auth sets it directly)."""
     if not hasattr(request, "_membership"):
         request._membership = membership_for_session(request)  # type: ignore[attr-defined]
-    return request._membership  # type: ignore[attr-defined,no-any-return]
+    return request._membership  # type: ignore[attr-defined]
 
 
 def actor_for(request: HttpRequest) -> Actor | None:
@@ -134,9 +141,10 @@ def needs_second_factor(request: HttpRequest, membership: Membership | None) -> 
         return False
     if getattr(request, "api_token_id", None):
         return False
-    if request.user.is_verified():
+    user = cast(User, request.user)  # a membership was found, so someone is logged in
+    if user.is_verified():
         return False
-    return two_factor_grace_ends(request.user, membership.clinic) is None
+    return two_factor_grace_ends(user, membership.clinic) is None
 
 
 def two_factor_grace_ends(user: User, clinic: Clinic) -> datetime | None:
@@ -153,7 +161,9 @@ def two_factor_grace_ends(user: User, clinic: Clinic) -> datetime | None:
     return ends
 
 
-def require(action: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+def require(
+    action: str,
+) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
     """Page decorator: logged in, working in a clinic, second factor passed, role allows it.
 
     The view receives the Actor as `request.actor`. A misspelt action fails here, when the
@@ -161,9 +171,9 @@ def require(action: str) -> Callable[[Callable[..., HttpResponse]], Callable[...
     """
     permission(action)
 
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 if request.headers.get("HX-Request"):
                     # An htmx request (the board's poll) after the session ended: send the

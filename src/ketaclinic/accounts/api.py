@@ -23,7 +23,7 @@ class TokenOut(Schema):
 
 
 @router.get("", response=list[TokenOut], auth=allow("account.tokens"))
-def list_tokens(request: ClinicRequest):  # type: ignore[no-untyped-def]
+def list_tokens(request: ClinicRequest):
     return list(ApiToken.objects.filter(membership=request.auth.membership).order_by("-created_at"))
 
 

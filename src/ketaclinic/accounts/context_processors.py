@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from typing import cast
+
 from django.http import HttpRequest
 
 from ketaclinic.accounts.access import current_membership, two_factor_grace_ends
+from ketaclinic.accounts.models import User
 from ketaclinic.accounts.roles import actions_for
 
 
@@ -15,8 +18,9 @@ def clinic(request: HttpRequest) -> dict[str, object]:
         return {"membership": None, "allowed": frozenset()}
     clinic = membership.clinic
     due = None
-    if clinic.require_two_factor and not request.user.is_verified():
-        due = two_factor_grace_ends(request.user, clinic)
+    user = cast(User, request.user)  # authenticated, checked above
+    if clinic.require_two_factor and not user.is_verified():
+        due = two_factor_grace_ends(user, clinic)
     return {
         "membership": membership,
         "current_clinic": clinic,

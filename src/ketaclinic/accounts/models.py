@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import zoneinfo
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.contrib.auth.models import AbstractUser
@@ -26,6 +27,8 @@ class User(AbstractUser):
     # Until when this user may enrol an authenticator with their password alone, once a
     # clinic of theirs requires two-factor (accounts.services.may_enrol_second_factor).
     second_factor_enrolment_until = models.DateTimeField(null=True, blank=True)
+    # Set on each request's user by django_otp's OTPMiddleware (declared here for mypy).
+    is_verified: Callable[[], bool]
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username

@@ -19,7 +19,7 @@ from django_otp import match_token
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from ketaclinic.accounts.access import SESSION_CLINIC_KEY, ClinicRequest, require
+from ketaclinic.accounts.access import SESSION_CLINIC_KEY, ClinicRequest, UserRequest, require
 from ketaclinic.accounts.forms import ClinicSettingsForm, OtpForm, StaffForm, TokenForm
 from ketaclinic.accounts.models import ApiToken, Membership, User
 from ketaclinic.accounts.roles import Role
@@ -34,7 +34,7 @@ from ketaclinic.audit.services import health_warnings, record
 
 
 @login_required
-def choose_clinic(request: HttpRequest) -> HttpResponse:
+def choose_clinic(request: UserRequest) -> HttpResponse:
     memberships = (
         Membership.objects.active()
         .filter(user=request.user)
@@ -43,7 +43,8 @@ def choose_clinic(request: HttpRequest) -> HttpResponse:
         .order_by("clinic__name")
     )
     if request.method == "POST":
-        chosen = memberships.filter(clinic_id=request.POST.get("clinic")).first()
+        # No clinic posted (None) matches no membership, as it should.
+        chosen = memberships.filter(clinic_id=request.POST.get("clinic")).first()  # type: ignore[misc]
         if chosen:
             request.session[SESSION_CLINIC_KEY] = chosen.clinic_id
             return redirect("home")
@@ -51,7 +52,7 @@ def choose_clinic(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def two_factor(request: HttpRequest) -> HttpResponse:
+def two_factor(request: UserRequest) -> HttpResponse:
     """Enrol a TOTP device (QR code and its key) or confirm a code from an enrolled one.
 
     Enrolment ends with ten one-time recovery codes, shown once. At log-in a recovery

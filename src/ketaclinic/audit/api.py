@@ -34,13 +34,13 @@ class EventOut(Schema):
     sealed: bool
 
     @staticmethod
-    def resolve_sealed(obj) -> bool:  # type: ignore[no-untyped-def]
+    def resolve_sealed(obj) -> bool:
         return obj.seal_id is not None
 
 
 @router.get("/events", response=list[EventOut], auth=allow("audit.view"))
 @paginate(PageNumbers, page_size=50)
-def list_events(request: ClinicRequest, filters: Query[EventFilters]):  # type: ignore[no-untyped-def]
+def list_events(request: ClinicRequest, filters: Query[EventFilters]):
     return events_for(
         request.auth,
         patient_id=filters.patient,

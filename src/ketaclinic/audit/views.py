@@ -19,7 +19,7 @@ class BoundedPaginator(Paginator):
     CAP = 5000
 
     @cached_property
-    def count(self) -> int:  # type: ignore[override]
+    def count(self) -> int:
         found = self.object_list.order_by()[: self.CAP + 1].count()
         self.capped = found > self.CAP
         return min(found, self.CAP)

@@ -15,6 +15,7 @@ from ninja import Field, Router, Schema, Status
 
 from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
+from ketaclinic.api_schemas import StrictIn
 from ketaclinic.audit.services import record
 from ketaclinic.integration import circles, notes, planning, plans
 from ketaclinic.integration.models import Homework, ProgressNote, PsychotherapyNote, TreatmentPlan
@@ -52,7 +53,7 @@ class IntegrationNoteOut(Schema):
     amendments: list[IntegrationAmendmentOut]
 
 
-class IntegrationNoteIn(Schema):
+class IntegrationNoteIn(StrictIn):
     kind: Literal["progress", "psychotherapy"]
     appointment: int | None = None
     circle: int | None = None
@@ -62,16 +63,16 @@ class IntegrationNoteIn(Schema):
     sign: bool = False
 
 
-class IntegrationAmendIn(Schema):
+class IntegrationAmendIn(StrictIn):
     reason: str = Field(..., max_length=300)
     text: str = Field(..., max_length=notes.MAX_TEXT)
 
 
-class IntegrationPrivateEditIn(Schema):
+class IntegrationPrivateEditIn(StrictIn):
     text: str = Field(..., max_length=notes.MAX_TEXT)
 
 
-class IntegrationReleaseIn(Schema):
+class IntegrationReleaseIn(StrictIn):
     authorized_on: date
     expires_on: date
     scope: str = Field(..., max_length=300)
@@ -276,7 +277,7 @@ def release_private_note(
 # --- treatment plan and homework ------------------------------------------------------
 
 
-class IntegrationGoalIO(Schema):
+class IntegrationGoalIO(StrictIn):
     words: str = Field(..., max_length=300)
     measure: Literal["instrument", "nrs", "personal"]
     instrument: str = Field("", max_length=40)
@@ -287,7 +288,7 @@ class IntegrationGoalIO(Schema):
     reached: bool | None = None
 
 
-class IntegrationPlanIn(Schema):
+class IntegrationPlanIn(StrictIn):
     goals: list[IntegrationGoalIO] = Field(default_factory=list, max_length=plans.MAX_GOALS)
     interventions: str = Field("", max_length=4000)
     review_on: date
@@ -312,7 +313,7 @@ class IntegrationPlanOut(Schema):
     homework: list[IntegrationHomeworkOut]
 
 
-class IntegrationHomeworkIn(Schema):
+class IntegrationHomeworkIn(StrictIn):
     kind: Literal["journal", "breathing", "walking", "other"]
     title: str = Field(..., max_length=120)
     instructions: str = Field("", max_length=2000)
@@ -414,7 +415,7 @@ def homework_done(request: ClinicRequest, homework_id: int) -> dict[str, Any]:
 # --- sessions, circles, the work list -------------------------------------------------
 
 
-class IntegrationFormatIn(Schema):
+class IntegrationFormatIn(StrictIn):
     mode: Literal["in_person", "video"]
     meeting_url: str = Field("", max_length=300)
 
@@ -447,7 +448,7 @@ def put_format(
     }
 
 
-class IntegrationCircleIn(Schema):
+class IntegrationCircleIn(StrictIn):
     title: str = Field(..., max_length=80)
     therapist_id: int
     room_id: int
@@ -477,7 +478,7 @@ class IntegrationCircleOut(Schema):
     seats: list[IntegrationSeatOut]
 
 
-class IntegrationAttendanceIn(Schema):
+class IntegrationAttendanceIn(StrictIn):
     attendance: dict[str, Literal["expected", "attended", "absent", "excused"]] = Field(
         default_factory=dict, max_length=12
     )

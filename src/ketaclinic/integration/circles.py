@@ -8,7 +8,7 @@ or a patient. Attendance is per patient; each patient's note is their own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
@@ -235,7 +235,7 @@ def add_to_circle(*, actor: Actor, circle: Circle, patient: Patient) -> CircleSe
 
 
 @transaction.atomic
-def mark_attendance(*, actor: Actor, circle: Circle, marks: dict[int, str]) -> list[CircleSeat]:
+def mark_attendance(*, actor: Actor, circle: Circle, marks: Mapping[int, str]) -> list[CircleSeat]:
     """Set attendance per patient id; a circle with every seat marked is completed."""
     actor.check("integration.attend")
     locked = Circle.objects.select_for_update().get(pk=circle.pk)

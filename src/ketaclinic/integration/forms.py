@@ -16,7 +16,7 @@ class ProgressNoteForm(forms.Form):
     appointment = forms.TypedChoiceField(
         label="Session", coerce=int, required=False, empty_value=None, choices=[]
     )
-    data = forms.CharField(
+    data = forms.CharField(  # type: ignore[assignment]  # a field named "data" (SOAP); Django removes fields from the class
         label=FIELD_LABELS["data"],
         required=False,
         max_length=MAX_FIELD,
@@ -78,7 +78,7 @@ class ProgressNoteForm(forms.Form):
     )
     sign = forms.BooleanField(label="Sign the note now", required=False)
 
-    def __init__(self, *args, appointments=(), **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, appointments=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["appointment"].choices = [("", "Not tied to a session")] + [
             (a.pk, f"{a.get_kind_display()} · {timezone.localtime(a.start):%a %d %b %Y %H:%M}")
@@ -139,7 +139,7 @@ class GoalForm(forms.Form):
     baseline = forms.DecimalField(label="Baseline", required=False, max_digits=5, decimal_places=1)
     target = forms.DecimalField(label="Target", required=False, max_digits=5, decimal_places=1)
 
-    def __init__(self, *args, instrument_choices=(), **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, instrument_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["instrument"].choices = [("", "—")] + list(instrument_choices)
 
@@ -191,7 +191,7 @@ class CircleForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
 
-    def __init__(self, *args, therapists=(), rooms=(), patients=(), **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, therapists=(), rooms=(), patients=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["therapist"].choices = [
             (m.pk, m.user.get_full_name() or m.user.username) for m in therapists
@@ -203,7 +203,7 @@ class CircleForm(forms.Form):
 class AddSeatForm(forms.Form):
     patient = forms.TypedChoiceField(label="Add a patient", coerce=int, choices=[])
 
-    def __init__(self, *args, patients=(), **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, patients=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["patient"].choices = [(p.pk, f"{p.display_name} ({p.mrn})") for p in patients]
 

@@ -586,7 +586,7 @@ def _row_filter(search: Search, source: Source) -> QuerySet[Any] | None:
             return None
         qs = qs.filter(**{f"{source.id_field}__in": pks})
     for name, rng in search.dates:
-        column = kind.dates[name]
+        column: str | None = kind.dates[name]
         if column == "*" and source.model is Patient:
             continue  # body measures carry two dates: checked on each built resource
         column = source.when if column == "*" else column

@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from ninja.errors import ValidationError as NinjaValidationError
 
@@ -58,12 +59,12 @@ def fhir_response(body: dict[str, Any], status: int = 200) -> HttpResponse:
 
 def fhir_view(
     *methods: str,
-) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
     """Allowed methods, JSON only, and every failure as an OperationOutcome (never a 500 page)."""
 
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @csrf_exempt  # a session caller's CSRF token is checked by Allow, like /api/v1/
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.method not in methods:
                 return outcome(405, "not-supported", f"{request.method} is not supported here.")
             accept = request.headers.get("Accept", "")
@@ -321,7 +322,7 @@ def outcome_info(status: int, message: str) -> HttpResponse:
 
 
 @fhir_view("GET")
-def export_file(request: HttpRequest, job_id: str, name: str) -> HttpResponse:
+def export_file(request: HttpRequest, job_id: str, name: str) -> FileResponse:
     actor, job = _job_for(request, job_id)
     path = bulk.file_path(job, name)
     if path is None:

@@ -1,6 +1,9 @@
 """Controlled-substance ledger API: /api/v1/inventory/…"""
 
+from typing import cast
+
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
@@ -43,7 +46,7 @@ from ketaclinic.inventory.schemas import (
 router = Router(tags=["inventory"])
 
 
-def _in_clinic(fetch, actor, pk, field: str, action: str = "ledger.record"):  # type: ignore[no-untyped-def]
+def _in_clinic(fetch, actor, pk, field: str, action: str = "ledger.record"):
     """A referenced record of the clinic, or 422 naming the field (not 404: it is the body)."""
     from django.http import Http404
 
@@ -60,7 +63,7 @@ def create_product(request: ClinicRequest, payload: ProductIn) -> Status:
 
 
 @router.get("/inventory/products", response=list[ProductOut], auth=allow("ledger.view"))
-def list_products(request: ClinicRequest):  # type: ignore[no-untyped-def]
+def list_products(request: ClinicRequest):
     from ketaclinic.inventory.models import Product
 
     return list(Product.objects.for_clinic(request.auth.clinic).order_by("name"))
@@ -91,7 +94,7 @@ def create_receipt(request: ClinicRequest, payload: ReceiptIn) -> Status:
 
 
 @router.get("/inventory/balances", response=list[BalanceOut], auth=allow("ledger.view"))
-def list_balances(request: ClinicRequest):  # type: ignore[no-untyped-def]
+def list_balances(request: ClinicRequest):
     return [
         {
             "product": b.product.pk,
@@ -135,7 +138,7 @@ def create_waste(request: ClinicRequest, payload: WasteIn) -> Status:
 
 
 @router.post("/inventory/waste/{entry_id}/witness", response=EntryOut, auth=allow("ledger.record"))
-def witness_waste(request: ClinicRequest, entry_id: int, payload: WitnessIn):  # type: ignore[no-untyped-def]
+def witness_waste(request: ClinicRequest, entry_id: int, payload: WitnessIn):
     actor = request.auth
     entry = get_entry_for(actor, entry_id, "ledger.record")
     return services.confirm_waste_witness(
@@ -179,16 +182,20 @@ def create_count(request: ClinicRequest, payload: CountIn) -> Status:
 class AuditedLedgerPage(PageNumbers):
     """Page numbers; the page read is audited with the patients whose doses it shows."""
 
-    def paginate_queryset(self, queryset, pagination, request: ClinicRequest, **params):  # type: ignore[no-untyped-def]
+    def paginate_queryset(self, queryset, pagination, request: HttpRequest, **params):
         page = super().paginate_queryset(queryset, pagination, request, **params)
         patient_ids = sorted({e.patient_id for e in page["items"] if e.patient_id})
-        record(request.auth, "view", detail={"view": "ledger", "patients": patient_ids})
+        record(
+            cast(ClinicRequest, request).auth,
+            "view",
+            detail={"view": "ledger", "patients": patient_ids},
+        )
         return page
 
 
 @router.get("/inventory/ledger", response=list[EntryOut], auth=allow("ledger.view"))
 @paginate(AuditedLedgerPage, page_size=50)
-def list_ledger(request: ClinicRequest, filters: Query[LedgerFilters]):  # type: ignore[no-untyped-def]
+def list_ledger(request: ClinicRequest, filters: Query[LedgerFilters]):
     return services.ledger_entries(
         request.auth.clinic,
         product=filters.product,
@@ -198,7 +205,7 @@ def list_ledger(request: ClinicRequest, filters: Query[LedgerFilters]):  # type:
     )
 
 
-def _location(actor, pk):  # type: ignore[no-untyped-def]
+def _location(actor, pk):
     return _in_clinic(get_location_for, actor, pk, "location") if pk else None
 
 
@@ -316,7 +323,7 @@ def create_loss(request: ClinicRequest, payload: LossIn) -> Status:
 
 
 @router.get("/inventory/losses", response=list[LossOut], auth=allow("ledger.view"))
-def list_losses(request: ClinicRequest):  # type: ignore[no-untyped-def]
+def list_losses(request: ClinicRequest):
     from ketaclinic.inventory.models import LossReport
 
     return list(
@@ -325,13 +332,13 @@ def list_losses(request: ClinicRequest):  # type: ignore[no-untyped-def]
 
 
 @router.post("/inventory/losses/{report_id}/notice", response=LossOut, auth=allow("loss.record"))
-def loss_notice_sent(request: ClinicRequest, report_id: int):  # type: ignore[no-untyped-def]
+def loss_notice_sent(request: ClinicRequest, report_id: int):
     actor = request.auth
     return services.mark_loss_notice_sent(actor=actor, report=get_loss_report_for(actor, report_id))
 
 
 @router.post("/inventory/losses/{report_id}/filed", response=LossOut, auth=allow("loss.record"))
-def loss_filed(request: ClinicRequest, report_id: int, payload: LossFiledIn):  # type: ignore[no-untyped-def]
+def loss_filed(request: ClinicRequest, report_id: int, payload: LossFiledIn):
     actor = request.auth
     return services.mark_loss_filed(
         actor=actor, report=get_loss_report_for(actor, report_id), reference=payload.reference

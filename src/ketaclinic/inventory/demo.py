@@ -64,7 +64,7 @@ PRODUCTS = [
 ]
 
 
-def seed(clinic, patients) -> None:  # type: ignore[no-untyped-def]
+def seed(clinic, patients) -> None:
     """Extend the demo clinic; `patients` are the clinic's demo patients by MRN order."""
     if LedgerEntry.objects.filter(clinic=clinic).exists():
         return
@@ -132,7 +132,7 @@ def seed(clinic, patients) -> None:  # type: ignore[no-untyped-def]
         )
 
 
-def stock_lot(clinic, *, drug: str, mg_per_ml: Decimal | None) -> Lot | None:  # type: ignore[no-untyped-def]
+def stock_lot(clinic, *, drug: str, mg_per_ml: Decimal | None) -> Lot | None:
     """The demo lot a session draws from: esketamine devices; for ketamine the vial of the
     session's strength (IM is given undiluted), else a 50 mg/mL vial diluted at the
     chair, from the lot that expires first."""
@@ -146,7 +146,7 @@ def stock_lot(clinic, *, drug: str, mg_per_ml: Decimal | None) -> Lot | None:  #
     )
 
 
-def witness_waste(clinic, entries) -> None:  # type: ignore[no-untyped-def]
+def witness_waste(clinic, entries) -> None:
     """Dr Chen witnesses these waste entries, confirming with her (demo) password."""
     from ketaclinic.demo.management.commands.seed_demo import DEMO_PASSWORD
 
@@ -162,7 +162,7 @@ def witness_waste(clinic, entries) -> None:  # type: ignore[no-untyped-def]
         )
 
 
-def close_day(clinic, day) -> None:  # type: ignore[no-untyped-def]
+def close_day(clinic, day) -> None:
     """The closing count of the main safe on `day` at 18:00, matching the ledger (once)."""
     main = services.default_location(clinic)
     counted_at = datetime.combine(day, time(18), clinic.tz)

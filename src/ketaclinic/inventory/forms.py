@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django import forms
 from django.utils import timezone
 
@@ -16,10 +18,17 @@ from ketaclinic.inventory.models import (
     Unit,
 )
 
-QTY = {"max_digits": 12, "decimal_places": 3, "min_value": 0}
+
+class Quantity(TypedDict):
+    max_digits: int
+    decimal_places: int
+    min_value: int
 
 
-def _lots(clinic):  # type: ignore[no-untyped-def]
+QTY: Quantity = {"max_digits": 12, "decimal_places": 3, "min_value": 0}
+
+
+def _lots(clinic):
     return (
         Lot.objects.for_clinic(clinic)
         .select_related("product")
@@ -37,7 +46,7 @@ class ClinicDateTimeField(forms.DateTimeField):
 
     tz = None
 
-    def to_python(self, value):  # type: ignore[no-untyped-def]
+    def to_python(self, value):
         if self.tz is None:
             return super().to_python(value)
         with timezone.override(self.tz):
@@ -47,7 +56,7 @@ class ClinicDateTimeField(forms.DateTimeField):
 class ClinicForm(forms.Form):
     """A form whose choices come from one clinic."""
 
-    def __init__(self, *args, clinic, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, clinic, **kwargs):
         super().__init__(*args, **kwargs)
         self.clinic = clinic
         if "lot" in self.fields:
@@ -122,7 +131,7 @@ class AdministerForm(ClinicForm):
     )
     location = forms.ModelChoiceField(queryset=Location.objects.none(), required=False)
 
-    def __init__(self, *args, clinic, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, clinic, **kwargs):
         super().__init__(*args, clinic=clinic, **kwargs)
         given_at = self.fields["given_at"]
         given_at.tz = clinic.tz
@@ -228,7 +237,7 @@ class LossForm(ClinicForm):
     theft_suspected = forms.BooleanField(required=False, label="Theft suspected")
     location = forms.ModelChoiceField(queryset=Location.objects.none(), required=False)
 
-    def __init__(self, *args, clinic, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, clinic, **kwargs):
         super().__init__(*args, clinic=clinic, **kwargs)
         self.fields["discovered_on"].initial = timezone.localdate(timezone=clinic.tz)
 
@@ -276,7 +285,7 @@ class ResolveForm(WitnessFields):
     reason = forms.CharField(max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
     theft_suspected = forms.BooleanField(required=False)
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["witness"].required = False
 

@@ -15,6 +15,7 @@ the milligram equivalent so the ledger balances to the milligram.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TypedDict
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -23,8 +24,14 @@ from django.db.models import Q
 
 from ketaclinic.patients.models import ClinicScopedQuerySet
 
-QTY = {"max_digits": 12, "decimal_places": 3}
-MG = {"max_digits": 14, "decimal_places": 3}
+
+class Digits(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+QTY: Digits = {"max_digits": 12, "decimal_places": 3}
+MG: Digits = {"max_digits": 14, "decimal_places": 3}
 
 
 class Substance(models.TextChoices):
@@ -195,20 +202,20 @@ class AppendOnlyQuerySet(ClinicScopedQuerySet):
     def _refuse(self, what: str) -> AppendOnly:
         return AppendOnly(f"{self.model._meta.verbose_name_plural} are never {what}.".capitalize())
 
-    def delete(self):  # type: ignore[no-untyped-def]
+    def delete(self):
         raise self._refuse("deleted")
 
-    def update(self, **kwargs):  # type: ignore[no-untyped-def]
+    def update(self, **kwargs):
         if set(kwargs) - set(getattr(self.model, "FILL_ONCE", ())):
             raise self._refuse("edited")
         return super().update(**kwargs)
 
-    def bulk_update(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def bulk_update(self, *args, **kwargs):
         raise self._refuse("edited")
 
 
 class LedgerQuerySet(AppendOnlyQuerySet):
-    def bulk_create(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def bulk_create(self, *args, **kwargs):
         # An entry carries the running balance and moves containers: only `_post` may add one.
         raise AppendOnly("Ledger entries are posted one by one through the ledger services.")
 
@@ -221,13 +228,13 @@ class AppendOnlyModel(models.Model):
     class Meta:
         abstract = True
 
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save(self, *args, **kwargs):
         if not self._state.adding:
             raise AppendOnly(f"A {self._meta.verbose_name} is never edited.")
         kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def delete(self, *args, **kwargs):
         raise AppendOnly(f"A {self._meta.verbose_name} is never deleted.")
 
 
@@ -324,12 +331,12 @@ class LedgerEntry(AppendOnlyModel):
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} {self.quantity} {self.product.unit}"
 
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save(self, *args, **kwargs):
         if self.pk is not None or not self._state.adding:
             raise AppendOnly("Ledger entries are never edited; record a correcting entry.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def delete(self, *args, **kwargs):
         raise AppendOnly("Ledger entries are never deleted; record a correcting entry.")
 
     @property

@@ -75,7 +75,7 @@ FIELDS = (
 KIND_LABELS = dict(Kind.choices)
 
 
-class _Names(dict):  # type: ignore[type-arg]
+class _Names(dict):
     """User id -> "Full Name (username)", fetched once per report."""
 
     def __missing__(self, user_id: int | None) -> str:
@@ -91,26 +91,26 @@ class _Names(dict):  # type: ignore[type-arg]
         return self[user_id]
 
 
-def _clock(clinic: Clinic):  # type: ignore[no-untyped-def]
+def _clock(clinic: Clinic):
     tz = clinic.tz
 
-    def when(value) -> str:  # type: ignore[no-untyped-def]
+    def when(value) -> str:
         return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else ""
 
     return when
 
 
-def _entries(clinic: Clinic, kinds, **filters):  # type: ignore[no-untyped-def]
+def _entries(clinic: Clinic, kinds, **filters):
     """Plain rows (dicts) of the ledger: one joined query streamed, no model instances."""
     query = services.ledger_entries(clinic, kinds=kinds, **filters).select_related(None)
     return query.values(*FIELDS).iterator(chunk_size=5000)
 
 
-def _mg(e) -> str:  # type: ignore[no-untyped-def]
+def _mg(e) -> str:
     return _q(e["mg"])
 
 
-def _patient_name(e) -> str:  # type: ignore[no-untyped-def]
+def _patient_name(e) -> str:
     return " ".join(x for x in (e["patient__given_name"], e["patient__family_name"]) if x)
 
 
@@ -504,7 +504,7 @@ def write_pdf(report: Report, clinic: Clinic, by: str) -> bytes:
         pdf.drawRightString(width - margin, height - margin, f"Page {page}")
         y = height - margin - 30
         pdf.setFont("Helvetica-Bold", size)
-        x = margin
+        x: float = margin
         for title, w in zip(report.columns, widths, strict=True):
             pdf.drawString(x, y, clip(title, w - 3))
             x += w
@@ -521,7 +521,7 @@ def write_pdf(report: Report, clinic: Clinic, by: str) -> bytes:
     batch: list[list[str]] = []
 
     def flush() -> None:
-        x = margin
+        x: float = margin
         for index, w in enumerate(widths):
             column = pdf.beginText(x, top)
             column.setFont(font, size)

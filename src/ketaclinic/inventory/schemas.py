@@ -10,11 +10,12 @@ from ninja import Schema
 from pydantic import Field, field_validator
 
 from ketaclinic.api_safety import RecordId
+from ketaclinic.api_schemas import StrictIn
 
 Text = Annotated[str, Field(max_length=300)]
 
 
-class ProductIn(Schema):
+class ProductIn(StrictIn):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     ndc: Annotated[str, Field(max_length=13)]
     substance: Literal["ketamine", "esketamine"]
@@ -38,13 +39,13 @@ class ProductOut(Schema):
     schedule: str
 
 
-class SupplierIn(Schema):
+class SupplierIn(StrictIn):
     name: Annotated[str, Field(max_length=200)]
     address: Text
     dea_number: Annotated[str, Field(max_length=20)]
 
 
-class ReceiptIn(Schema):
+class ReceiptIn(StrictIn):
     product: int
     lot: Annotated[str, Field(min_length=1, max_length=60)]
     expiry: date
@@ -100,7 +101,7 @@ class BalanceOut(Schema):
     opened_containers: int
 
 
-class WasteIn(Schema):
+class WasteIn(StrictIn):
     lot: int
     quantity: Decimal
     unit: Literal["mL", "device"]
@@ -111,20 +112,20 @@ class WasteIn(Schema):
     location: int | None = None
 
 
-class WitnessIn(Schema):
+class WitnessIn(StrictIn):
     username: Annotated[str, Field(max_length=150)] = ""
     password: Annotated[str, Field(max_length=256)] = ""
     code: Annotated[str, Field(max_length=12)] = ""
 
 
-class CountLineIn(Schema):
+class CountLineIn(StrictIn):
     lot: int
     counted: Annotated[Decimal, Field(ge=0)]
     estimated: bool = False
     sealed_containers: Annotated[int, Field(ge=0)] | None = None
 
 
-class CountIn(Schema):
+class CountIn(StrictIn):
     location: int | None = None
     timing: Literal["opening", "closing"]
     kind: Literal["count", "initial", "inventory"] = "count"
@@ -165,7 +166,7 @@ class LedgerFilters(Schema):
         return None if value == "" else value
 
 
-class Cosign(Schema):
+class Cosign(StrictIn):
     """The second person's own credentials: their password, or a code from their authenticator."""
 
     witness: Annotated[str, Field(min_length=1, max_length=150)]
@@ -173,7 +174,7 @@ class Cosign(Schema):
     witness_code: Annotated[str, Field(max_length=12)] = ""
 
 
-class AdministrationIn(Schema):
+class AdministrationIn(StrictIn):
     lot: int
     quantity: Decimal
     unit: Literal["mL", "device"]
@@ -191,7 +192,7 @@ class DestroyIn(Cosign):
     location: int | None = None
 
 
-class ReturnIn(Schema):
+class ReturnIn(StrictIn):
     lot: int
     quantity: Decimal
     manner: Annotated[str, Field(min_length=1, max_length=200)]
@@ -205,7 +206,7 @@ class AdjustIn(Cosign):
     location: int | None = None
 
 
-class LossIn(Schema):
+class LossIn(StrictIn):
     lot: int
     quantity: Decimal
     circumstances: Annotated[str, Field(min_length=1, max_length=4000)]
@@ -227,11 +228,11 @@ class LossOut(Schema):
     filed_reference: str
 
 
-class LossFiledIn(Schema):
+class LossFiledIn(StrictIn):
     reference: Annotated[str, Field(min_length=1, max_length=100)]
 
 
-class TransferIn(Schema):
+class TransferIn(StrictIn):
     lot: int
     containers: Annotated[int, Field(ge=1, le=10000)]
     from_location: int
@@ -242,7 +243,7 @@ class CorrectIn(Cosign):
     reason: Annotated[str, Field(min_length=1, max_length=1000)]
 
 
-class ResolveIn(Schema):
+class ResolveIn(StrictIn):
     resolution: Literal["adjust", "loss"]
     reason: Annotated[str, Field(min_length=1, max_length=1000)]
     witness: Annotated[str, Field(max_length=150)] = ""

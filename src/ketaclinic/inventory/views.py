@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -26,7 +27,7 @@ from ketaclinic.patients.models import Patient
 PAGE_SIZE = 50
 
 
-def _errors(form, exc: ValidationError, extra: dict[str, str] | None = None) -> None:  # type: ignore[no-untyped-def]
+def _errors(form, exc: ValidationError, extra: dict[str, str] | None = None) -> None:
     """Put a service's errors on the form fields they name (the rest on the form)."""
     aliases = extra or {
         "supplier.name": "supplier_name",
@@ -44,7 +45,7 @@ def _errors(form, exc: ValidationError, extra: dict[str, str] | None = None) -> 
         form.add_error(None, exc.messages)
 
 
-def _patient_by_mrn(actor, mrn: str) -> Patient | None:  # type: ignore[no-untyped-def]
+def _patient_by_mrn(actor, mrn: str) -> Patient | None:
     mrn = (mrn or "").strip()
     if not mrn:
         return None
@@ -54,7 +55,7 @@ def _patient_by_mrn(actor, mrn: str) -> Patient | None:  # type: ignore[no-untyp
     return found
 
 
-def _banner_context(actor) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _banner_context(actor) -> dict[str, Any]:
     return {"due": services.inventory_due(actor.clinic, services.clinic_today(actor.clinic))}
 
 
@@ -110,7 +111,7 @@ def balances(request: ClinicRequest) -> HttpResponse:
         {
             "rows": rows,
             "today": today,
-            "soon": today + timezone.timedelta(days=60),
+            "soon": today + timedelta(days=60),
             **_banner_context(actor),
         },
     )
@@ -332,7 +333,7 @@ def movement(request: ClinicRequest, kind: str) -> HttpResponse:
     )
 
 
-def _movement(actor, request, kind: str, data: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _movement(actor, request, kind: str, data: dict[str, Any]):
     if kind == "destroy":
         return services.destroy(actor=actor, request=request, **data)
     if kind == "return":

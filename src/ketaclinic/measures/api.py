@@ -1,5 +1,7 @@
 """Measures API: questionnaire responses, instruments, alerts, outcomes."""
 
+from typing import cast
+
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 from ninja.pagination import paginate
@@ -22,12 +24,19 @@ from ketaclinic.measures.schemas import (
     OutcomesOut,
 )
 from ketaclinic.patients.access import get_patient_for
+from ketaclinic.patients.models import Patient
 
 router = Router(tags=["measures"])
 
 
+class MeasuresRequest(ClinicRequest):
+    """The list handler leaves the patient it lists for its paginator's audit event."""
+
+    _measures_patient: Patient
+
+
 def _measure_out(response: Response) -> dict:
-    result = response.score  # type: ignore[attr-defined]
+    result = response.score
     return {
         "id": response.pk,
         "instrument": response.instrument,
@@ -64,11 +73,12 @@ def record_measure(request: ClinicRequest, patient_id: int, payload: MeasureIn) 
 class AuditedMeasures(PageNumbers):
     """Page numbers; the page shown is audited with the ids of its responses."""
 
-    def paginate_queryset(self, queryset, pagination, request: ClinicRequest, **params):  # type: ignore[no-untyped-def]
+    def paginate_queryset(self, queryset, pagination, request: HttpRequest, **params):
         page = super().paginate_queryset(queryset, pagination, request, **params)
+        listed = cast(MeasuresRequest, request)
         services.view_measures(
-            actor=request.auth,
-            patient=request._measures_patient,
+            actor=listed.auth,
+            patient=listed._measures_patient,
             what="api",
             ids=[r.pk for r in page["items"]],
         )
@@ -79,10 +89,10 @@ class AuditedMeasures(PageNumbers):
     "/patients/{patient_id}/measures", response=list[MeasureListItem], auth=allow("clinical.view")
 )
 @paginate(AuditedMeasures, page_size=25)
-def list_measures(request: ClinicRequest, patient_id: int, filters: Query[MeasuresQuery]):  # type: ignore[no-untyped-def]
+def list_measures(request: MeasuresRequest, patient_id: int, filters: Query[MeasuresQuery]):
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.view")
-    request._measures_patient = patient  # type: ignore[attr-defined]
+    request._measures_patient = patient
     return services.responses_for(actor=actor, patient=patient, instrument=filters.instrument)
 
 
@@ -114,15 +124,17 @@ def list_instruments(request: HttpRequest) -> list[dict]:
 class AuditedAlerts(PageNumbers):
     """Page numbers; the page shown is audited with its alert and patient ids."""
 
-    def paginate_queryset(self, queryset, pagination, request: ClinicRequest, **params):  # type: ignore[no-untyped-def]
+    def paginate_queryset(self, queryset, pagination, request: HttpRequest, **params):
         page = super().paginate_queryset(queryset, pagination, request, **params)
-        services.view_alerts(actor=request.auth, alerts=list(page["items"]), what="api")
+        services.view_alerts(
+            actor=cast(ClinicRequest, request).auth, alerts=list(page["items"]), what="api"
+        )
         return page
 
 
 @router.get("/alerts", response=list[AlertOut], auth=allow("clinical.view"))
 @paginate(AuditedAlerts, page_size=50)
-def list_alerts(request: ClinicRequest, filters: Query[AlertsQuery]):  # type: ignore[no-untyped-def]
+def list_alerts(request: ClinicRequest, filters: Query[AlertsQuery]):
     status = None if filters.status == "all" else filters.status
     return services.alerts_for(actor=request.auth, status=status)
 

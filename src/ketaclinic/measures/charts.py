@@ -198,7 +198,8 @@ def _date_ticks(first: date, last: date) -> list[date]:
         if days / step <= 8:
             return [first + timedelta(days=n) for n in range(0, days + 1, step)]
     months = next((m for m in (1, 2, 3, 6, 12) if days / (30.4 * m) <= 7), 24)
-    ticks, year, month = [], first.year, first.month
+    ticks: list[date] = []
+    year, month = first.year, first.month
     while True:
         month += 1
         year, month = year + (month - 1) // 12, (month - 1) % 12 + 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from ketaclinic.clinical.instruments import Score
 from ketaclinic.patients.models import ClinicScopedQuerySet
 
 
@@ -39,6 +40,8 @@ class Response(models.Model):
     )
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.CLINICIAN)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The full Score, attached by services.record_response to the row it just wrote.
+    score: Score
 
     objects = ClinicScopedQuerySet.as_manager()
 

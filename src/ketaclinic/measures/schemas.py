@@ -8,10 +8,12 @@ from typing import Annotated, Any, Literal
 from ninja import Schema
 from pydantic import Field
 
+from ketaclinic.api_schemas import StrictIn
+
 Answer = int | bool | None
 
 
-class MeasureIn(Schema):
+class MeasureIn(StrictIn):
     instrument: Annotated[str, Field(min_length=1, max_length=40)]
     # Validated against the instrument by the scoring core, which names the item.
     answers: list[Any]
@@ -112,7 +114,7 @@ class MeasuresQuery(Schema):
     instrument: str | None = None
 
 
-class AlertResolveIn(Schema):
+class AlertResolveIn(StrictIn):
     action: Literal["safety_assessment", "safety_plan", "referral", "emergency_services", "other"]
     note: Annotated[str, Field(max_length=2000)] = ""
 

@@ -186,7 +186,7 @@ def measure_entry(request: ClinicRequest, patient_id: int) -> HttpResponse:
                 )
             else:
                 context["result"] = response
-                context["score"] = response.score  # type: ignore[attr-defined]
+                context["score"] = response.score
                 context["alerts"] = opened
                 answers = None
     else:

@@ -13,6 +13,7 @@ from ninja import Field, Query, Router, Schema, Status
 from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
 from ketaclinic.api_safety import ErrorOut, InvalidOut
+from ketaclinic.api_schemas import StrictIn
 from ketaclinic.outcomes import publication, services
 
 router = Router(tags=["outcomes"])
@@ -61,7 +62,7 @@ class RangeQuery(Schema):
     date_to: str | None = Field(None, alias="to")
 
 
-class PublicationIn(Schema):
+class PublicationIn(StrictIn):
     date_from: str | None = Field(None, alias="from")
     date_to: str | None = Field(None, alias="to")
     tables: list[str] | None = None

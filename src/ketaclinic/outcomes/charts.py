@@ -55,6 +55,7 @@ def km_svg(curve: KaplanMeier, *, title: str) -> str:
             f'<text x="{LEFT - 8}" y="{y(share) + 4:.1f}" text-anchor="end" font-size="12" '
             f'fill="{MUTED}">{int(share * 100)} %</text>'
         )
+    day: float  # a tick's day here, a step's time below
     for day in ticks:
         parts.append(
             f'<text x="{x(day):.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle" '

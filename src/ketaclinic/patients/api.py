@@ -1,5 +1,7 @@
 """Patient record API: /api/v1/patients."""
 
+from typing import cast
+
 from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
@@ -25,6 +27,8 @@ from ketaclinic.patients.schemas import (
 
 router = Router(tags=["patients"])
 
+ChartEntry = Condition | Medication | Allergy
+
 
 class SearchParams(Schema):
     q: str = ""
@@ -33,15 +37,17 @@ class SearchParams(Schema):
 class AuditedPagination(PageNumbers):
     """Page numbers; the search is audited with the ids of the patients shown."""
 
-    def paginate_queryset(self, queryset, pagination, request: ClinicRequest, **params):  # type: ignore[no-untyped-def]
+    def paginate_queryset(self, queryset, pagination, request: HttpRequest, **params):
         page = super().paginate_queryset(queryset, pagination, request, **params)
-        services.record_search(actor=request.auth, patient_ids=[p.pk for p in page["items"]])
+        services.record_search(
+            actor=cast(ClinicRequest, request).auth, patient_ids=[p.pk for p in page["items"]]
+        )
         return page
 
 
 @router.get("", response=list[PatientListItem], auth=allow("patient.view"))
 @paginate(AuditedPagination, page_size=25)
-def list_patients(request: ClinicRequest, filters: Query[SearchParams]):  # type: ignore[no-untyped-def]
+def list_patients(request: ClinicRequest, filters: Query[SearchParams]):
     found = services.search_patients(actor=request.auth, query=filters.q)
     # Restricted charts the caller may not open are left out (break-glass is in the browser).
     return restricted.visible(found, request.auth)
@@ -74,14 +80,14 @@ def update_patient(request: ClinicRequest, patient_id: int, payload: PatientPatc
     )
 
 
-def _entries(request: ClinicRequest, patient_id: int, model: type) -> list:  # type: ignore[type-arg]
+def _entries(request: ClinicRequest, patient_id: int, model: type[ChartEntry]) -> list:
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.view")
-    services.view_patient(actor=actor, patient=patient, what=model._meta.model_name)
+    services.view_patient(actor=actor, patient=patient, what=str(model._meta.model_name))
     return list(model.objects.filter(patient=patient).order_by("-is_active", "-recorded_at"))
 
 
-def _add(request: ClinicRequest, patient_id: int, model: type, payload: Schema):  # type: ignore[no-untyped-def,type-arg]
+def _add(request: ClinicRequest, patient_id: int, model: type[ChartEntry], payload: Schema):
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.edit")
     return Status(
@@ -91,45 +97,45 @@ def _add(request: ClinicRequest, patient_id: int, model: type, payload: Schema):
 
 
 @router.get("/{patient_id}/conditions", response=list[ConditionOut], auth=allow("clinical.view"))
-def list_conditions(request: HttpRequest, patient_id: int):  # type: ignore[no-untyped-def]
+def list_conditions(request: ClinicRequest, patient_id: int):
     return _entries(request, patient_id, Condition)
 
 
 @router.post("/{patient_id}/conditions", response={201: ConditionOut}, auth=allow("clinical.edit"))
-def add_condition(request: HttpRequest, patient_id: int, payload: ConditionIn):  # type: ignore[no-untyped-def]
+def add_condition(request: ClinicRequest, patient_id: int, payload: ConditionIn):
     return _add(request, patient_id, Condition, payload)
 
 
 @router.get("/{patient_id}/medications", response=list[MedicationOut], auth=allow("clinical.view"))
-def list_medications(request: HttpRequest, patient_id: int):  # type: ignore[no-untyped-def]
+def list_medications(request: ClinicRequest, patient_id: int):
     return _entries(request, patient_id, Medication)
 
 
 @router.post(
     "/{patient_id}/medications", response={201: MedicationOut}, auth=allow("clinical.edit")
 )
-def add_medication(request: HttpRequest, patient_id: int, payload: MedicationIn):  # type: ignore[no-untyped-def]
+def add_medication(request: ClinicRequest, patient_id: int, payload: MedicationIn):
     return _add(request, patient_id, Medication, payload)
 
 
 @router.get("/{patient_id}/allergies", response=list[AllergyOut], auth=allow("clinical.view"))
-def list_allergies(request: HttpRequest, patient_id: int):  # type: ignore[no-untyped-def]
+def list_allergies(request: ClinicRequest, patient_id: int):
     return _entries(request, patient_id, Allergy)
 
 
 @router.post("/{patient_id}/allergies", response={201: AllergyOut}, auth=allow("clinical.edit"))
-def add_allergy(request: HttpRequest, patient_id: int, payload: AllergyIn):  # type: ignore[no-untyped-def]
+def add_allergy(request: ClinicRequest, patient_id: int, payload: AllergyIn):
     return _add(request, patient_id, Allergy, payload)
 
 
-CHART_MODELS: dict[str, type] = {
+CHART_MODELS: dict[str, type[ChartEntry]] = {
     "conditions": Condition,
     "medications": Medication,
     "allergies": Allergy,
 }
 
 
-def _stop(request: ClinicRequest, patient_id: int, kind: str, entry_id: int):  # type: ignore[no-untyped-def]
+def _stop(request: ClinicRequest, patient_id: int, kind: str, entry_id: int):
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "clinical.edit")
     entry = CHART_MODELS[kind].objects.filter(patient=patient, pk=entry_id).first()
@@ -143,7 +149,7 @@ def _stop(request: ClinicRequest, patient_id: int, kind: str, entry_id: int):  #
 @router.post(
     "/{patient_id}/conditions/{entry_id}/stop", response=ConditionOut, auth=allow("clinical.edit")
 )
-def stop_condition(request: HttpRequest, patient_id: int, entry_id: int):  # type: ignore[no-untyped-def]
+def stop_condition(request: ClinicRequest, patient_id: int, entry_id: int):
     """Mark a condition inactive (it stays in the record's history)."""
     return _stop(request, patient_id, "conditions", entry_id)
 
@@ -153,7 +159,7 @@ def stop_condition(request: HttpRequest, patient_id: int, entry_id: int):  # typ
     response=MedicationOut,
     auth=allow("clinical.edit"),
 )
-def stop_medication(request: HttpRequest, patient_id: int, entry_id: int):  # type: ignore[no-untyped-def]
+def stop_medication(request: ClinicRequest, patient_id: int, entry_id: int):
     """Mark a medication stopped (it stays in the record's history)."""
     return _stop(request, patient_id, "medications", entry_id)
 
@@ -161,7 +167,7 @@ def stop_medication(request: HttpRequest, patient_id: int, entry_id: int):  # ty
 @router.post(
     "/{patient_id}/allergies/{entry_id}/stop", response=AllergyOut, auth=allow("clinical.edit")
 )
-def stop_allergy(request: HttpRequest, patient_id: int, entry_id: int):  # type: ignore[no-untyped-def]
+def stop_allergy(request: ClinicRequest, patient_id: int, entry_id: int):
     """Mark an allergy inactive (it stays in the record's history)."""
     return _stop(request, patient_id, "allergies", entry_id)
 
@@ -183,7 +189,7 @@ def _allergy_state(patient: Patient) -> dict:
 
 
 @router.get("/{patient_id}/allergy-state", response=AllergyStateOut, auth=allow("clinical.view"))
-def allergy_state(request: ClinicRequest, patient_id: int):  # type: ignore[no-untyped-def]
+def allergy_state(request: ClinicRequest, patient_id: int):
     """Whether allergies are recorded, none known (NKDA), or only reported at intake."""
     return _allergy_state(get_patient_for(request.auth, patient_id, "clinical.view"))
 
@@ -193,7 +199,7 @@ def allergy_state(request: ClinicRequest, patient_id: int):  # type: ignore[no-u
     response={200: AllergyStateOut, 422: InvalidOut},
     auth=allow("clinical.edit"),
 )
-def no_known_allergies(request: ClinicRequest, patient_id: int):  # type: ignore[no-untyped-def]
+def no_known_allergies(request: ClinicRequest, patient_id: int):
     """Record "no known allergies" (NKDA); 422 while an allergy is on the active list."""
     from ketaclinic.patients.allergies import set_no_known_allergies
 

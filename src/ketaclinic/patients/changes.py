@@ -13,7 +13,7 @@ from functools import partial
 
 from django.db import transaction
 
-Listener = Callable[[list[int]], None]
+Listener = Callable[[list[int]], object]
 _listeners: list[Listener] = []
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django import forms
 
@@ -47,8 +48,8 @@ class PatientForm(forms.ModelForm):
         widgets = {"birth_date": DateInput, "address": forms.Textarea(attrs={"rows": 2})}
         help_texts = {"mrn": "Leave empty to assign the next number."}
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.fields["mrn"].required = False
         if self.instance.pk:
             self.fields["weight"].initial = self.instance.weight_kg

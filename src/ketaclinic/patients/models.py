@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import date
 from decimal import Decimal
+from typing import Any, Self
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -31,7 +32,7 @@ def search_key(text: str) -> str:
 
 
 class ClinicScopedQuerySet(models.QuerySet):
-    def for_clinic(self, clinic: object) -> ClinicScopedQuerySet:
+    def for_clinic(self, clinic: object) -> Self:
         return self.filter(clinic=clinic)
 
 
@@ -144,10 +145,10 @@ class Patient(models.Model):
     def __str__(self) -> str:
         return f"{self.display_name} ({self.mrn})"
 
-    def save(self, *args: object, **kwargs: object) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.family_key = search_key(self.family_name)
         self.given_key = search_key(self.given_name)
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        super().save(*args, **kwargs)
 
     def clean(self) -> None:
         from django.core.exceptions import ValidationError

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from ninja import Schema
 from pydantic import EmailStr, Field, ValidationInfo, field_validator
 
+from ketaclinic.api_schemas import StrictIn
 from ketaclinic.clinical.conditions import CONDITION_CODES
 from ketaclinic.clinical.eligibility.facts import MEDICATION_CLASSES
 
@@ -32,7 +33,7 @@ def _not_future(value: date | None) -> date | None:
     return value
 
 
-class PatientPatch(Schema):
+class PatientPatch(StrictIn):
     mrn: Annotated[str, Field(min_length=1, max_length=32)] | None = None
     given_name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     family_name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
@@ -139,21 +140,21 @@ class PatientListItem(Schema):
     status: str
 
 
-class ConditionIn(Schema):
+class ConditionIn(StrictIn):
     code: Literal[CONDITION_CODES]  # type: ignore[valid-type]
     icd10cm: Annotated[str, Field(max_length=10)] = ""
     note: Annotated[str, Field(max_length=200)] = ""
     onset: date | None = None
 
 
-class MedicationIn(Schema):
+class MedicationIn(StrictIn):
     name: Annotated[str, Field(min_length=1, max_length=120)]
     med_class: Literal[(*MEDICATION_CLASSES, "other")]  # type: ignore[valid-type]
     dose: Annotated[str, Field(max_length=60)] = ""
     frequency: Annotated[str, Field(max_length=60)] = ""
 
 
-class AllergyIn(Schema):
+class AllergyIn(StrictIn):
     substance: Annotated[str, Field(min_length=1, max_length=120)]
     reaction: Annotated[str, Field(max_length=200)] = ""
     severity: Literal["mild", "moderate", "severe", "unknown"] = "unknown"

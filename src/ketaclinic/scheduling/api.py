@@ -57,7 +57,7 @@ from ketaclinic.scheduling.schemas import (
 router = Router(tags=["scheduling"])
 
 
-def _num(value):  # type: ignore[no-untyped-def]
+def _num(value):
     return None if value is None else float(value)
 
 
@@ -97,7 +97,7 @@ def calculate(request: ClinicRequest, payload: DoseIn) -> dict:
     }
 
 
-def protocol_summary(protocol) -> dict:  # type: ignore[no-untyped-def]
+def protocol_summary(protocol) -> dict:
     dose = protocol.dose
     weighted = dose.kind == "mg_per_kg"
     return {
@@ -184,7 +184,7 @@ def list_courses(request: ClinicRequest, patient_id: int) -> list:
 
 
 @router.get("/courses/{course_id}", response=CourseOut, auth=allow("schedule.view"))
-def read_course(request: ClinicRequest, course_id: int) -> dict:
+def read_course(request: ClinicRequest, course_id: int) -> TreatmentCourse:
     actor = request.auth
     course = get_course_for(actor, course_id)
     services.record(actor, "view", patient_id=course.patient_id, obj=course)
@@ -213,7 +213,7 @@ def activate_course(request: ClinicRequest, course_id: int) -> Status:
 
 
 @router.post("/courses/{course_id}/end", response=CourseOut, auth=allow("medical.sign"))
-def end_course(request: ClinicRequest, course_id: int, payload: CourseEndIn) -> dict:
+def end_course(request: ClinicRequest, course_id: int, payload: CourseEndIn) -> TreatmentCourse:
     actor = request.auth
     course = get_course_for(actor, course_id, "medical.sign")
     return _course_out(
@@ -265,7 +265,7 @@ def list_rooms(request: ClinicRequest) -> list:
 def create_room(request: ClinicRequest, payload: RoomIn) -> Status:
     return Status(
         201, services.create_room(actor=request.auth, name=payload.name, kind=payload.kind)
-    )  # type: ignore[attr-defined]
+    )
 
 
 @router.get("/opening-hours", response=WeeklyOut, auth=allow("schedule.view"))
@@ -315,12 +315,12 @@ def add_staff_exception(request: ClinicRequest, membership_id: int, payload: Exc
 
 
 @router.get("/scheduling-settings", response=SettingsOut, auth=allow("schedule.view"))
-def get_settings(request: ClinicRequest):  # type: ignore[no-untyped-def]
+def get_settings(request: ClinicRequest):
     return services.settings_for(request.auth.clinic)
 
 
 @router.patch("/scheduling-settings", response=SettingsOut, auth=allow("floor.manage"))
-def patch_settings(request: ClinicRequest, payload: SettingsIn):  # type: ignore[no-untyped-def]
+def patch_settings(request: ClinicRequest, payload: SettingsIn):
     return services.update_settings(
         actor=request.auth,
         nurse_capacity=payload.nurse_capacity,
@@ -348,17 +348,17 @@ def list_appointments(request: ClinicRequest, filters: Query[DayParams]) -> list
     )
     if filters.staff is not None:
         found = found.filter(staff_id=filters.staff)
-    found = list(found)
+    shown = list(found)
     services.record(
         actor,
         "view",
         object_type="scheduling.appointment",
-        detail={"view": "day", "shown": [a.pk for a in found]},
+        detail={"view": "day", "shown": [a.pk for a in shown]},
     )
-    return found
+    return shown
 
 
-def _slot(actor, payload: AppointmentIn) -> services.Slot:  # type: ignore[no-untyped-def]
+def _slot(actor, payload: AppointmentIn) -> services.Slot:
     patient = get_patient_for(actor, payload.patient, "schedule.book")
     return services.make_slot(
         patient=patient,
@@ -391,21 +391,21 @@ def book(request: ClinicRequest, payload: AppointmentIn) -> Status:
     return Status(201, appointment)
 
 
-def _room(actor, room_id: int) -> Room:  # type: ignore[no-untyped-def]
+def _room(actor, room_id: int) -> Room:
     try:
         return get_room_for(actor, room_id)
     except Http404:
         raise ValidationError({"room": "No such room in this clinic."}) from None
 
 
-def _course(actor, course_id: int) -> TreatmentCourse:  # type: ignore[no-untyped-def]
+def _course(actor, course_id: int) -> TreatmentCourse:
     try:
         return get_course_for(actor, course_id)
     except Http404:
         raise ValidationError({"course": "No such course in this clinic."}) from None
 
 
-def _staff(actor, membership_id: int):  # type: ignore[no-untyped-def]
+def _staff(actor, membership_id: int):
     try:
         return get_staff_for(actor, membership_id)
     except Http404:

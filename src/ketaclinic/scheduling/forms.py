@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, tzinfo
+from typing import Any, cast
 
 from django import forms
 
-from ketaclinic.accounts.models import Membership
+from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.scheduling.models import WEEKDAYS, AppointmentKind, Room
 from ketaclinic.scheduling.services import DEFAULT_MINUTES
 
@@ -20,7 +21,7 @@ class TimeInput(forms.TimeInput):
 
 
 class StaffChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Membership) -> str:  # type: ignore[override]
+    def label_from_instance(self, obj: Membership) -> str:
         return f"{obj.user.get_full_name() or obj.user.username} ({obj.get_role_display().lower()})"
 
 
@@ -37,17 +38,17 @@ class MoveForm(forms.Form):
     )
 
     def __init__(
-        self, *args: object, clinic: object, kind: str, has_course: bool, **kwargs: object
+        self, *args: Any, clinic: Clinic, kind: str, has_course: bool, **kwargs: Any
     ) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
         room_kind = "treatment_chair" if kind == "treatment" else "consult_room"
-        self.fields["room"].queryset = Room.objects.for_clinic(clinic).filter(
-            kind=room_kind, active=True
-        )
+        cast(forms.ModelChoiceField, self.fields["room"]).queryset = Room.objects.for_clinic(
+            clinic
+        ).filter(kind=room_kind, active=True)
         roles = (
             ["nurse", "physician"] if kind == "treatment" else ["physician", "nurse", "therapist"]
         )
-        staff = self.fields["staff"]
+        staff = cast(StaffChoiceField, self.fields["staff"])
         staff.queryset = (
             Membership.objects.active()
             .filter(clinic=clinic, role__in=roles)
@@ -62,10 +63,10 @@ class MoveForm(forms.Form):
         if not has_course:
             del self.fields["replan"]
 
-    def start(self, tz: object) -> datetime:
+    def start(self, tz: tzinfo) -> datetime:
         return datetime.combine(
             self.cleaned_data["day"], self.cleaned_data["start_time"], tzinfo=tz
-        )  # type: ignore[arg-type]
+        )
 
 
 class SeriesForm(forms.Form):
@@ -79,9 +80,9 @@ class SeriesForm(forms.Form):
     earliest = forms.TimeField(label="Earliest start", widget=TimeInput, initial=time(8, 0))
     latest_start = forms.TimeField(label="Latest start", widget=TimeInput, initial=time(16, 0))
 
-    def __init__(self, *args: object, courses: list[tuple[str, str]], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["course"].choices = courses
+    def __init__(self, *args: Any, courses: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["course"]).choices = courses
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
@@ -98,9 +99,9 @@ class StatusForm(forms.Form):
     status = forms.ChoiceField(label="New status")
     reason = forms.CharField(label="Reason (for a cancellation)", required=False, max_length=300)
 
-    def __init__(self, *args: object, choices: list[tuple[str, str]], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["status"].choices = choices
+    def __init__(self, *args: Any, choices: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["status"]).choices = choices
 
 
 class CourseForm(forms.Form):
@@ -133,9 +134,9 @@ class CourseForm(forms.Form):
         ],
     )
 
-    def __init__(self, *args: object, protocols: list[tuple[str, str]], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["protocol"].choices = protocols
+    def __init__(self, *args: Any, protocols: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["protocol"]).choices = protocols
 
 
 # The kinds the booking dialog offers, in the order the front desk books them.
@@ -166,27 +167,35 @@ class BookForm(forms.Form):
 
     def __init__(
         self,
-        *args: object,
-        clinic: object,
+        *args: Any,
+        clinic: Clinic,
         today: date,
         courses: list[tuple[str, str]],
-        **kwargs: object,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
         labels = dict(AppointmentKind.choices)
-        self.fields["kind"].choices = [(k, labels[k]) for k in BOOKING_KINDS]
+        cast(forms.ChoiceField, self.fields["kind"]).choices = [
+            (k, labels[k]) for k in BOOKING_KINDS
+        ]
         self.default_minutes = DEFAULT_MINUTES
         self.today = today
-        self.fields["room"].queryset = Room.objects.for_clinic(clinic).filter(active=True)
-        self.fields["staff"].queryset = (
+        cast(forms.ModelChoiceField, self.fields["room"]).queryset = Room.objects.for_clinic(
+            clinic
+        ).filter(active=True)
+        staff = cast(StaffChoiceField, self.fields["staff"])
+        staff.queryset = (
             Membership.objects.active()
             .filter(clinic=clinic, role__in=["physician", "nurse", "therapist"])
             .select_related("user")
             .order_by("role", "user__last_name", "user__first_name")
         )
-        self.fields["staff"].empty_label = "Nobody yet"
-        self.fields["staff"].help_text = "Left empty, a treatment gets a nurse who is free then."
-        self.fields["course"].choices = [("", "Choose the course…"), *courses]
+        staff.empty_label = "Nobody yet"
+        staff.help_text = "Left empty, a treatment gets a nurse who is free then."
+        cast(forms.ChoiceField, self.fields["course"]).choices = [
+            ("", "Choose the course…"),
+            *courses,
+        ]
 
     def clean_day(self) -> date:
         day = self.cleaned_data["day"]
@@ -202,7 +211,7 @@ class BookForm(forms.Form):
             self.add_error("course", "A treatment is booked for one of the patient's courses.")
         return data
 
-    def start(self, tz: object) -> datetime:
+    def start(self, tz: tzinfo) -> datetime:
         return datetime.combine(
             self.cleaned_data["day"], self.cleaned_data["start_time"], tzinfo=tz
-        )  # type: ignore[arg-type]
+        )

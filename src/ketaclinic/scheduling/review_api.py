@@ -9,6 +9,7 @@ from ninja import Field, Router, Schema, Status
 
 from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
+from ketaclinic.api_schemas import StrictIn
 from ketaclinic.audit.services import record
 from ketaclinic.scheduling import reviews
 from ketaclinic.scheduling.access import get_course_for
@@ -16,7 +17,7 @@ from ketaclinic.scheduling.access import get_course_for
 router = Router(tags=["scheduling"])
 
 
-class InductionReviewIn(Schema):
+class InductionReviewIn(StrictIn):
     decision: Literal["continue", "change", "stop"]
     reason: str = Field("", max_length=2000)
     maintenance_sessions: int | None = Field(None, ge=1, le=reviews.MAX_MAINTENANCE_SESSIONS)

@@ -10,13 +10,14 @@ from ninja import Schema
 from pydantic import Field
 
 from ketaclinic.api_safety import LocalTime
+from ketaclinic.api_schemas import StrictIn
 
 Basis = Literal["actual", "ideal", "adjusted"]
 Kind = Literal["consultation", "treatment", "integration", "follow_up", "preparation"]
 Positive = Annotated[Decimal, Field(gt=0, le=10000)]
 
 
-class DoseIn(Schema):
+class DoseIn(StrictIn):
     protocol: str
     weight_kg: Annotated[Decimal, Field(gt=0, le=1000)] | None = None
     height_cm: Annotated[Decimal, Field(gt=0, le=1000)] | None = None
@@ -73,7 +74,7 @@ class ProtocolOut(Schema):
     patient_instructions: list[str]
 
 
-class CourseIn(Schema):
+class CourseIn(StrictIn):
     protocol: str
     dose_mg_per_kg: Positive | None = None
     dose_mg: Positive | None = None
@@ -81,7 +82,7 @@ class CourseIn(Schema):
     start_date: date
 
 
-class DoseOrderIn(Schema):
+class DoseOrderIn(StrictIn):
     dose_mg_per_kg: Positive | None = None
     dose_mg: Positive | None = None
     weight_basis: Basis | None = None
@@ -115,12 +116,12 @@ class CourseOut(Schema):
     current_dose: DoseOrderOut | None = None
 
 
-class CourseEndIn(Schema):
+class CourseEndIn(StrictIn):
     status: Literal["paused", "completed", "stopped"]
     reason: Annotated[str, Field(max_length=300)] = ""
 
 
-class RoomIn(Schema):
+class RoomIn(StrictIn):
     name: Annotated[str, Field(min_length=1, max_length=60)]
     kind: Literal["treatment_chair", "consult_room"]
 
@@ -132,7 +133,7 @@ class RoomOut(Schema):
     active: bool
 
 
-class AppointmentIn(Schema):
+class AppointmentIn(StrictIn):
     patient: int
     kind: Kind
     start: datetime
@@ -142,7 +143,7 @@ class AppointmentIn(Schema):
     end: datetime | None = None
 
 
-class AppointmentPatch(Schema):
+class AppointmentPatch(StrictIn):
     start: datetime | None = None
     end: datetime | None = None
     room: int | None = None
@@ -181,12 +182,12 @@ class MissingOut(Schema):
     missing: list[str]
 
 
-class MoveIn(Schema):
+class MoveIn(StrictIn):
     appointment: int
     start: datetime
 
 
-class PlanIn(Schema):
+class PlanIn(StrictIn):
     weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(default=[0, 1, 2, 3, 4], min_length=1)
     earliest: LocalTime = time(8, 0)
     latest_start: LocalTime = time(17, 0)
@@ -216,7 +217,7 @@ class PlanOut(Schema):
     sessions: list[SessionOut]
 
 
-class SessionIn(Schema):
+class SessionIn(StrictIn):
     start: datetime
     room: int
     appointment: int | None = None
@@ -224,17 +225,17 @@ class SessionIn(Schema):
     staff: int | None = None
 
 
-class BookIn(Schema):
+class BookIn(StrictIn):
     sessions: list[SessionIn] = Field(min_length=1, max_length=50)
 
 
-class IntervalIn(Schema):
+class IntervalIn(StrictIn):
     weekday: Annotated[int, Field(ge=0, le=6)]
     starts: LocalTime
     ends: LocalTime
 
 
-class WeeklyIn(Schema):
+class WeeklyIn(StrictIn):
     hours: list[IntervalIn] = Field(max_length=50)
 
 
@@ -242,7 +243,7 @@ class WeeklyOut(Schema):
     hours: list[IntervalIn]
 
 
-class ExceptionIn(Schema):
+class ExceptionIn(StrictIn):
     day: date
     starts: LocalTime | None = None
     ends: LocalTime | None = None
@@ -257,7 +258,7 @@ class ExceptionOut(Schema):
     note: str
 
 
-class SettingsIn(Schema):
+class SettingsIn(StrictIn):
     nurse_capacity: int | None = None
     reminder_hours_before: int | None = None
 

@@ -7,10 +7,11 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.urls import reverse
 from ninja import Router, Schema, Status
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
+from ketaclinic.api_schemas import StrictIn
 from ketaclinic.clinical.eligibility import FactError
 from ketaclinic.links import absolute_url
 from ketaclinic.patients.access import get_patient_for
@@ -25,16 +26,6 @@ from ketaclinic.screening.models import (
 )
 
 router = Router(tags=["screening"])
-
-
-class StrictIn(Schema):
-    """A request body that refuses keys it does not know (422 naming the key).
-
-    A typo such as "fact" for "facts" would otherwise be dropped without a word and
-    the screening run on the intake alone.
-    """
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class ScreeningIn(StrictIn):

@@ -16,10 +16,14 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from ketaclinic.datadirs import clinic_data_dirs
+
+if TYPE_CHECKING:
+    from reportlab.lib.styles import StyleSheet1  # imported when a PDF is made
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "consent_templates"
 FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n(.*)\Z", re.DOTALL)
@@ -149,7 +153,7 @@ def _inline(text: str) -> str:
     return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", escape(text))
 
 
-def _markdown_flowables(text: str, styles: dict) -> list:  # type: ignore[type-arg]
+def _markdown_flowables(text: str, styles: StyleSheet1) -> list:
     """Paragraphs and headings of our small Markdown subset, as reportlab flowables."""
     from reportlab.platypus import Paragraph
 

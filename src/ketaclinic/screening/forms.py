@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -340,14 +340,15 @@ class DecisionForm(forms.Form):
     def __init__(self, *args: Any, result: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # An ineligible result is declined or overridden; anything else accepted or declined.
+        decision = cast(forms.ChoiceField, self.fields["decision"])
         if result == "ineligible":
-            self.fields["decision"].choices = [
+            decision.choices = [
                 ("decline", "Decline"),
                 ("override", "Override the exclusion"),
             ]
             self.fields["reason"].help_text = "Required for an override."
         else:
-            self.fields["decision"].choices = [("accept", "Accept"), ("decline", "Decline")]
+            decision.choices = [("accept", "Accept"), ("decline", "Decline")]
             self.fields["reason"].help_text = (
                 "Required to decline an eligible result."
                 if result == "eligible"

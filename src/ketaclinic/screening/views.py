@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.forms import ChoiceField
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -110,7 +111,7 @@ def _patient_added(version: IntakeVersion) -> list[tuple[str, str]]:
 
 def _intake_page(
     request: ClinicRequest, patient, form: IntakeForm, status: int = 200
-) -> HttpResponse:  # type: ignore[no-untyped-def]
+) -> HttpResponse:
     actor = request.actor
     current = services.latest_intake(patient)
     versions = list(
@@ -352,7 +353,7 @@ def _value_label(fact: str, code: str) -> str:
     return labels.get(code, code.replace("_", " "))
 
 
-def _result_page(request: HttpRequest, screening, form, status: int = 200) -> HttpResponse:  # type: ignore[no-untyped-def]
+def _result_page(request: HttpRequest, screening, form, status: int = 200) -> HttpResponse:
     findings = [
         {**f, "badge": LEVEL_BADGES.get(f["level"], LEVEL_BADGES["info"])}
         for f in screening.findings
@@ -419,7 +420,7 @@ def screening_decide(request: ClinicRequest, screening_id: int) -> HttpResponse:
 
 def _consultation_page(
     request: ClinicRequest, patient, form: NoteForm | None, status: int = 200
-) -> HttpResponse:  # type: ignore[no-untyped-def]
+) -> HttpResponse:
     actor = request.actor
     notes = list(
         ConsultationNote.objects.for_clinic(actor.clinic)
@@ -446,9 +447,9 @@ def _consultation_page(
     )
 
 
-def _note_form(patient, data=None) -> NoteForm:  # type: ignore[no-untyped-def]
+def _note_form(patient, data=None) -> NoteForm:
     form = NoteForm(data)
-    form.fields["screening"].choices = [("", "None")] + [
+    cast(ChoiceField, form.fields["screening"]).choices = [("", "None")] + [
         (
             s.pk,
             f"{s.protocol_label} — {s.get_decision_display() or 'not decided'} ({s.created_at:%Y-%m-%d})",
@@ -525,7 +526,7 @@ def _shown_version(request: HttpRequest) -> int | None:
     return int(raw) if raw.isdigit() and len(raw) < 9 else None
 
 
-def _template_or_404(family: str, clinic: Any):  # type: ignore[no-untyped-def]
+def _template_or_404(family: str, clinic: Any):
     from ketaclinic.screening.clinic_consent import templates_for
 
     template = templates_for(clinic).get(family)

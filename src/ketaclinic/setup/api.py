@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from django.http import Http404, HttpRequest
+from django.http import Http404
 from ninja import Router, Schema, Status
 from pydantic import EmailStr, Field
 
 from ketaclinic.accounts import services as accounts
-from ketaclinic.accounts.access import ClinicRequest
+from ketaclinic.accounts.access import Actor, ClinicRequest
 from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.api_auth import allow
+from ketaclinic.api_schemas import StrictIn
 from ketaclinic.inventory import services as inventory_services
 from ketaclinic.inventory.models import Location, Product
 from ketaclinic.scheduling import services as scheduling
@@ -41,7 +42,7 @@ class ClinicOut(Schema):
     two_factor_grace_days: int
 
 
-class ClinicPatch(Schema):
+class ClinicPatch(StrictIn):
     name: Annotated[str, Field(max_length=200)] | None = None
     address: Annotated[str, Field(max_length=500)] | None = None
     phone: Annotated[str, Field(max_length=40)] | None = None
@@ -102,15 +103,15 @@ class ConsentTemplateOut(Schema):
     risks: list[dict[str, str]]
 
 
-class ConsentVersionIn(Schema):
+class ConsentVersionIn(StrictIn):
     title: str | None = Field(None, max_length=200, description="unchanged when left out")
     text: str | None = Field(None, max_length=20_000, description="unchanged when left out")
 
 
-def _consent_out(actor: object) -> list[dict]:
+def _consent_out(actor: Actor) -> list[dict]:
     from ketaclinic.screening.clinic_consent import clinic_copies, templates_for
 
-    copies = clinic_copies(actor.clinic)  # type: ignore[attr-defined]
+    copies = clinic_copies(actor.clinic)
     return [
         {
             "family": t.family,
@@ -120,7 +121,7 @@ def _consent_out(actor: object) -> list[dict]:
             "text": t.body,
             "risks": [{"id": r.id, "text": r.text} for r in t.risks],
         }
-        for t in templates_for(actor.clinic).values()  # type: ignore[attr-defined]
+        for t in templates_for(actor.clinic).values()
     ]
 
 
@@ -142,7 +143,7 @@ def consent_version(request: ClinicRequest, family: str, payload: ConsentVersion
     from ketaclinic.screening.clinic_consent import save_clinic_version
 
     row = save_clinic_version(
-        actor=request.auth,  # type: ignore[arg-type]
+        actor=request.auth,
         family=family,
         title=payload.title,
         body=payload.text,
@@ -164,7 +165,7 @@ class StaffOut(Schema):
     active: bool
 
 
-class StaffIn(Schema):
+class StaffIn(StrictIn):
     username: Annotated[str, Field(min_length=1, max_length=150)]
     first_name: Annotated[str, Field(min_length=1, max_length=150)]
     last_name: Annotated[str, Field(min_length=1, max_length=150)]
@@ -173,7 +174,7 @@ class StaffIn(Schema):
     password: Annotated[str, Field(max_length=200)] | None = None
 
 
-class StaffPatch(Schema):
+class StaffPatch(StrictIn):
     first_name: Annotated[str, Field(min_length=1, max_length=150)] | None = None
     last_name: Annotated[str, Field(min_length=1, max_length=150)] | None = None
     email: EmailStr | Literal[""] | None = None
@@ -264,7 +265,7 @@ def two_factor_reset(request: ClinicRequest, membership_id: int) -> dict:
 # --- rooms and closures -----------------------------------------------------------------
 
 
-class RoomPatch(Schema):
+class RoomPatch(StrictIn):
     name: Annotated[str, Field(min_length=1, max_length=60)] | None = None
     kind: Literal["treatment_chair", "consult_room"] | None = None
     active: bool | None = None
@@ -272,13 +273,13 @@ class RoomPatch(Schema):
 
 
 @router.patch("/rooms/{room_id}", response=RoomOut, auth=allow("floor.manage"))
-def patch_room(request: ClinicRequest, room_id: int, payload: RoomPatch):  # type: ignore[no-untyped-def]
+def patch_room(request: ClinicRequest, room_id: int, payload: RoomPatch):
     actor = request.auth
     room = get_room_for(actor, room_id, "floor.manage")
     return scheduling.update_room(actor=actor, room=room, **payload.model_dump(exclude_unset=True))
 
 
-class ClosureIn(Schema):
+class ClosureIn(StrictIn):
     starts_on: date
     ends_on: date | None = None
     reason: Annotated[str, Field(min_length=1, max_length=100)]
@@ -319,7 +320,7 @@ def delete_closure(request: ClinicRequest, closure_id: int) -> Status:
 # --- storage locations and products (in use or retired) -----------------------------
 
 
-class LocationIn(Schema):
+class LocationIn(StrictIn):
     name: Annotated[str, Field(min_length=1, max_length=100)]
 
 
@@ -329,7 +330,7 @@ class LocationOut(Schema):
     is_active: bool
 
 
-class InUseIn(Schema):
+class InUseIn(StrictIn):
     in_use: bool
 
 
@@ -346,7 +347,9 @@ def add_location(request: ClinicRequest, payload: LocationIn) -> Status:
     )
 
 
-def _in_use(request: ClinicRequest, model: type, item_id: int, in_use: bool):  # type: ignore[no-untyped-def]
+def _in_use(
+    request: ClinicRequest, model: type[Location] | type[Product], item_id: int, in_use: bool
+):
     actor = request.auth
     item = model.objects.for_clinic(actor.clinic).filter(pk=item_id).first()
     if item is None:
@@ -358,7 +361,7 @@ def _in_use(request: ClinicRequest, model: type, item_id: int, in_use: bool):  #
 @router.patch(
     "/inventory/locations/{location_id}", response=LocationOut, auth=allow("inventory.setup")
 )
-def patch_location(request: HttpRequest, location_id: int, payload: InUseIn):  # type: ignore[no-untyped-def]
+def patch_location(request: ClinicRequest, location_id: int, payload: InUseIn):
     return _in_use(request, Location, location_id, payload.in_use)
 
 
@@ -371,5 +374,5 @@ class ProductState(Schema):
 @router.patch(
     "/inventory/products/{product_id}", response=ProductState, auth=allow("inventory.setup")
 )
-def patch_product(request: HttpRequest, product_id: int, payload: InUseIn):  # type: ignore[no-untyped-def]
+def patch_product(request: ClinicRequest, product_id: int, payload: InUseIn):
     return _in_use(request, Product, product_id, payload.in_use)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from datetime import time
+from typing import Any, cast
 
 from django import forms
 
@@ -48,9 +49,10 @@ class ClinicProfileForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
     )
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["timezone"].choices = [(z, z) for z in sorted(zoneinfo.available_timezones())]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        zones = [(z, z) for z in sorted(zoneinfo.available_timezones())]
+        cast(forms.ChoiceField, self.fields["timezone"]).choices = zones
 
 
 class RoomForm(forms.Form):
@@ -87,8 +89,8 @@ def format_intervals(intervals: list[tuple[time, time]]) -> str:
 class WeeklyHoursForm(forms.Form):
     """One text field per weekday: several ranges separated by commas, empty = closed."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         for number, _ in WEEKDAYS:
             self.fields[f"day_{number}"] = forms.CharField(
                 label=WEEKDAY_NAMES[number],
@@ -183,6 +185,7 @@ class NewClinicForm(forms.Form):
     admin_last_name = forms.CharField(max_length=150, label="Last name")
     admin_email = forms.EmailField(required=False, label="E-mail")
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["timezone"].choices = [(z, z) for z in sorted(zoneinfo.available_timezones())]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        zones = [(z, z) for z in sorted(zoneinfo.available_timezones())]
+        cast(forms.ChoiceField, self.fields["timezone"]).choices = zones

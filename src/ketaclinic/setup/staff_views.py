@@ -10,11 +10,12 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts import services as accounts
-from ketaclinic.accounts.access import ClinicRequest, require
+from ketaclinic.accounts.access import ClinicRequest, UserRequest, require
 from ketaclinic.accounts.models import Membership
 from ketaclinic.scheduling.access import get_staff_for
 from ketaclinic.setup import forms
@@ -57,7 +58,7 @@ def staff_edit(request: ClinicRequest, membership_id: int) -> HttpResponse:
 
 def _member_action(
     work: Callable[[Any, Membership], str],
-) -> Callable[[HttpRequest, int], HttpResponse]:
+) -> Callable[..., HttpResponseBase]:
     """A POST-only staff action: run `work`, show its message, come back to the member."""
 
     @wraps(work)
@@ -70,7 +71,7 @@ def _member_action(
             messages.error(request, " ".join(exc.messages))
         return redirect("staff_edit", membership_id=member.pk)
 
-    return require("staff.manage")(require_POST(view))  # type: ignore[return-value]
+    return require("staff.manage")(require_POST(view))
 
 
 @_member_action
@@ -118,7 +119,7 @@ def platform_admin(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 
 
 @platform_admin
-def platform_clinic_new(request: HttpRequest) -> HttpResponse:
+def platform_clinic_new(request: UserRequest) -> HttpResponse:
     form = forms.NewClinicForm(_posted(request), initial={"timezone": "America/New_York"})
     created = link = None
     if request.method == "POST" and form.is_valid():

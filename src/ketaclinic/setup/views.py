@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any
 
 from django.contrib import messages
@@ -70,7 +71,7 @@ def profile(request: ClinicRequest) -> HttpResponse:
 
 
 @require("schedule.view")
-def clinic_logo(request: ClinicRequest) -> HttpResponse:
+def clinic_logo(request: ClinicRequest) -> FileResponse:
     """The clinic's logo for its own staff (uploads are not served as public files)."""
     clinic = request.actor.clinic
     if not clinic.logo:
@@ -79,7 +80,7 @@ def clinic_logo(request: ClinicRequest) -> HttpResponse:
         handle = clinic.logo.open("rb")
     except FileNotFoundError:
         raise Http404("No logo.") from None
-    response = FileResponse(handle, content_type=_logo_type(clinic.logo.name))
+    response = FileResponse(handle, content_type=_logo_type(str(clinic.logo.name)))
     response["Cache-Control"] = "private, max-age=300"
     response["X-Content-Type-Options"] = "nosniff"
     return response
@@ -232,7 +233,7 @@ def staff_hours_list(request: ClinicRequest) -> HttpResponse:
 def staff_hours(request: ClinicRequest, membership_id: int) -> HttpResponse:
     actor = request.actor
     member = get_staff_for(actor, membership_id)
-    weekly = {}
+    weekly: dict[int, list[tuple[time, time]]] = {}
     for row in StaffHours.objects.filter(membership=member):
         weekly.setdefault(row.weekday, []).append((row.starts, row.ends))
     form = forms.WeeklyHoursForm(
@@ -352,7 +353,8 @@ def inventory(request: ClinicRequest) -> HttpResponse:
 def inventory_toggle(request: ClinicRequest, kind: str, item_id: int) -> HttpResponse:
     """Take a product or location out of use (or back); ledger rows keep pointing at it."""
     actor = request.actor
-    model = {"product": Product, "location": Location}.get(kind)
+    toggled: dict[str, type[Product] | type[Location]] = {"product": Product, "location": Location}
+    model = toggled.get(kind)
     if model is None:
         raise Http404
     item = model.objects.for_clinic(actor.clinic).filter(pk=item_id).first()

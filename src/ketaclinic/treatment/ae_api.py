@@ -11,6 +11,7 @@ from ninja import Field, Router, Schema, Status
 from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
 from ketaclinic.api_safety import PageNumber
+from ketaclinic.api_schemas import StrictIn
 from ketaclinic.audit.services import record
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.treatment import ae_reports, longterm
@@ -52,7 +53,7 @@ class ReportDetailOut(ReportOut):
     missing: list[dict[str, str]]
 
 
-class DraftIn(Schema):
+class DraftIn(StrictIn):
     description: str = Field(..., max_length=ae_reports.MAX_TEXT)
     tests: str = Field("", max_length=ae_reports.MAX_TEXT)
     history: str = Field("", max_length=ae_reports.MAX_TEXT)
@@ -60,16 +61,16 @@ class DraftIn(Schema):
     death_date: date | None = None
 
 
-class ReportSubmittedIn(Schema):
+class ReportSubmittedIn(StrictIn):
     submitted_on: date
     reference: str = Field("", max_length=100)
 
 
-class ReportableIn(Schema):
+class ReportableIn(StrictIn):
     reason: str = Field(..., max_length=500)
 
 
-class LiverTestIn(Schema):
+class LiverTestIn(StrictIn):
     taken_on: date
     result: str = Field(..., max_length=10)
     note: str = Field("", max_length=longterm.MAX_NOTE)

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from ketaclinic.accounts.access import ClinicRequest, require
 from ketaclinic.audit.services import record
 from ketaclinic.patients.access import get_patient_for
+from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.services import clinic_today
 from ketaclinic.treatment import ae_reports, longterm
 from ketaclinic.treatment.access import get_session_for
@@ -206,7 +207,7 @@ def liver_test_new(request: ClinicRequest, patient_id: int) -> HttpResponse:
 
 
 def _liver_page(
-    request: ClinicRequest, patient: object, form: LiverTestForm, status: int = 200
+    request: ClinicRequest, patient: Patient, form: LiverTestForm, status: int = 200
 ) -> HttpResponse:
     actor = request.actor
     tests = list(
@@ -214,7 +215,7 @@ def _liver_page(
         .filter(patient=patient)
         .select_related("recorded_by")[:20]
     )
-    record(actor, "view", patient_id=patient.pk, object_type="treatment.livertest")  # type: ignore[attr-defined]
+    record(actor, "view", patient_id=patient.pk, object_type="treatment.livertest")
     return render(
         request,
         "treatment/liver_tests.html",

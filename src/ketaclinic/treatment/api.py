@@ -5,19 +5,19 @@ answered 409 and changes nothing (appends such as vitals may omit it). A write t
 session's state refuses is answered 409 with what blocks it.
 """
 
-import json
 from datetime import date, datetime
 from functools import wraps
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
-from ninja import Router, Schema, Status
+from ninja import Router, Status
 from ninja.errors import HttpError  # noqa: F401 - re-exported for clients' type hints
 
 from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
 from ketaclinic.api_safety import PageNumber
+from ketaclinic.api_schemas import StrictIn
 from ketaclinic.scheduling.access import get_appointment_for
 from ketaclinic.scheduling.services import clinic_today
 from ketaclinic.treatment import presenters, rems, reports, services
@@ -59,7 +59,7 @@ def _fresh(request: ClinicRequest, session_id: int, action: str = "clinical.view
     return get_session_for(request.auth, session_id, action)
 
 
-class StartIn(Schema):
+class StartIn(StrictIn):
     pregnancy_possible: bool | None = None
 
 
@@ -86,7 +86,7 @@ def session_get(request: ClinicRequest, session_id: int):
     return _detail(session)
 
 
-class CheckIn(Schema):
+class CheckIn(StrictIn):
     met: bool
     finding: str = ""
     # The fasting item only: what the patient reports.
@@ -116,7 +116,7 @@ def checklist_item(request: ClinicRequest, session_id: int, item_id: str, payloa
     return _detail(_fresh(request, session_id))
 
 
-class OverrideIn(Schema):
+class OverrideIn(StrictIn):
     reason: str
     version: int
 
@@ -139,7 +139,7 @@ def checklist_override(request: ClinicRequest, session_id: int, item_id: str, pa
     return _detail(_fresh(request, session_id))
 
 
-class DosingIn(Schema):
+class DosingIn(StrictIn):
     product: str
     lot_number: str = ""
     dose_mg: float | None = None
@@ -178,7 +178,7 @@ def dosing_start(request: ClinicRequest, session_id: int, payload: DosingIn):
     return _detail(_fresh(request, session_id))
 
 
-class DeviceIn(Schema):
+class DeviceIn(StrictIn):
     given_at: datetime | None = None
     version: int | None = None
     # A physician's reason to record a device sooner than the protocol's interval.
@@ -212,7 +212,7 @@ def device(request: ClinicRequest, session_id: int, payload: DeviceIn):
     )
 
 
-class InfusionIn(Schema):
+class InfusionIn(StrictIn):
     kind: str
     reason: str
     rate_ml_per_h: float | None = None
@@ -240,7 +240,7 @@ def infusion(request: ClinicRequest, session_id: int, payload: InfusionIn):
     return _detail(_fresh(request, session_id))
 
 
-class DosingEndIn(Schema):
+class DosingEndIn(StrictIn):
     drawn: float
     given: float
     left_over: float
@@ -270,19 +270,7 @@ def dosing_end(request: ClinicRequest, session_id: int, payload: DosingEndIn):
     return _detail(_fresh(request, session_id))
 
 
-def _refuse_unknown_fields(request: Any, schema: type[Schema]) -> None:
-    """422 naming any body key the schema does not know ("pulse"): never drop it silently."""
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        return
-    if isinstance(body, dict):
-        unknown = sorted(set(body) - set(schema.model_fields))
-        if unknown:
-            raise ValidationError({name: "Unknown field." for name in unknown})
-
-
-class VitalsIn(Schema):
+class VitalsIn(StrictIn):
     systolic: float | None = None
     diastolic: float | None = None
     heart_rate: float | None = None
@@ -301,7 +289,6 @@ class VitalsIn(Schema):
 @conflicts
 def vitals(request: ClinicRequest, session_id: int, payload: VitalsIn):
     session = _fresh(request, session_id, "session.chart")
-    _refuse_unknown_fields(request, VitalsIn)
     values = payload.dict(exclude={"taken_at", "version"})
     reading, alerts = vitals_path.record_vitals(
         actor=request.auth,
@@ -315,7 +302,7 @@ def vitals(request: ClinicRequest, session_id: int, payload: VitalsIn):
     return Status(201, body)
 
 
-class ObservationIn(Schema):
+class ObservationIn(StrictIn):
     kind: str
     value: float | None = None
     text: str = ""
@@ -366,7 +353,7 @@ def acknowledge(request: ClinicRequest, session_id: int, alert_id: int):
     return presenters.alert_out(alert)
 
 
-class AdverseIn(Schema):
+class AdverseIn(StrictIn):
     type: str
     severity: str
     outcome: str
@@ -402,7 +389,7 @@ def adverse_event(request: ClinicRequest, session_id: int, payload: AdverseIn):
     return Status(201, {"id": event.pk, "type": event.type, "serious": event.serious})
 
 
-class AssessmentIn(Schema):
+class AssessmentIn(StrictIn):
     dissociation_resolved: bool | None = None
     walks_steadily: bool | None = None
     escort_present: bool | None = None
@@ -432,7 +419,7 @@ def assessment(request: ClinicRequest, session_id: int, payload: AssessmentIn):
     return _detail(_fresh(request, session_id))
 
 
-class DischargeIn(Schema):
+class DischargeIn(StrictIn):
     override_reason: str = ""
     could_have_left_at: datetime | None = None
     version: int
@@ -456,7 +443,7 @@ def discharge(request: ClinicRequest, session_id: int, payload: DischargeIn):
     return _detail(_fresh(request, session_id))
 
 
-class StopIn(Schema):
+class StopIn(StrictIn):
     reason: str
     # Stopping while dosing after the dose started: what was drawn, given and left over.
     drawn: float | None = None
@@ -487,7 +474,7 @@ def stop(request: ClinicRequest, session_id: int, payload: StopIn):
     return _detail(_fresh(request, session_id))
 
 
-class SignIn(Schema):
+class SignIn(StrictIn):
     version: int
 
 
@@ -503,7 +490,7 @@ def sign(request: ClinicRequest, session_id: int, payload: SignIn):
     return _detail(_fresh(request, session_id))
 
 
-class AmendmentIn(Schema):
+class AmendmentIn(StrictIn):
     target: str
     field: str
     new_value: str
@@ -558,7 +545,7 @@ def rems_forms(request: ClinicRequest, page: PageNumber = 1):
     ]
 
 
-class SubmittedIn(Schema):
+class SubmittedIn(StrictIn):
     submitted_on: date
 
 

@@ -12,7 +12,7 @@ so a consent signed or an alert resolved a minute ago counts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
@@ -21,6 +21,7 @@ from ketaclinic.clinical.monitoring import VitalError, vital_alerts
 from ketaclinic.clinical.protocols import ChecklistItem, Protocol
 from ketaclinic.measures.models import Alert as MeasureAlert
 from ketaclinic.measures.models import Response
+from ketaclinic.patients.models import Patient
 from ketaclinic.screening import gates
 from ketaclinic.treatment.models import TreatmentSession, VitalReading
 
@@ -103,10 +104,10 @@ def fasting_finding(
     return Finding(True, reported)
 
 
-def pregnancy_possible_default(patient: object, on: object) -> bool:
+def pregnancy_possible_default(patient: Patient, on: date) -> bool:
     """Female at birth and 12-55 years old: the pregnancy item applies unless the nurse says not."""
-    age = patient.age_on(on)  # type: ignore[attr-defined]
-    return patient.sex_at_birth == "female" and 12 <= age <= 55  # type: ignore[attr-defined]
+    age = patient.age_on(on)
+    return patient.sex_at_birth == "female" and 12 <= age <= 55
 
 
 def automatic_findings(
@@ -205,12 +206,12 @@ def _predose_vitals(session: TreatmentSession, protocol: Protocol) -> Finding:
     return Finding(True, f"BP {reading.bp} mmHg and the rest within the protocol's limits.")
 
 
-def medication_hint(patient: object) -> str:
+def medication_hint(patient: Patient) -> str:
     """The patient's active medications in the reviewed classes (shown to the nurse)."""
     classes = sorted(
         {
             med.med_class
-            for med in patient.medications.all()  # type: ignore[attr-defined]
+            for med in patient.medications.all()
             if med.is_active and med.med_class in REVIEWED_CLASSES
         }
     )

@@ -9,6 +9,7 @@ from ninja import Field, Router, Schema, Status
 
 from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
+from ketaclinic.api_schemas import StrictIn
 from ketaclinic.audit.services import record
 from ketaclinic.treatment import followup
 
@@ -25,7 +26,7 @@ class FollowUpCallOut(Schema):
     completed_at: datetime | None
 
 
-class FollowUpAttemptIn(Schema):
+class FollowUpAttemptIn(StrictIn):
     reached: bool
     suicidality: bool | None = None
     side_effects: list[str] = Field(default_factory=list, max_length=10)
@@ -37,7 +38,7 @@ class FollowUpAttemptOut(Schema):
     alert_id: int | None
 
 
-def _out(call, today: date) -> dict:  # type: ignore[no-untyped-def]
+def _out(call, today: date) -> dict:
     return {
         "id": call.pk,
         "patient_id": call.patient_id,

@@ -30,6 +30,7 @@ from ketaclinic.clinical.longterm import (
     with_observation_minutes,
 )
 from ketaclinic.clinical.protocols import ChecklistItem, Protocol
+from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.models import CoursePhase, TreatmentCourse
 from ketaclinic.scheduling.services import clinic_today, course_protocol
 from ketaclinic.treatment.models import LiverTest, TreatmentSession
@@ -50,11 +51,11 @@ __all__ = [
 MAX_NOTE = 500
 
 
-def history_flags(patient: object) -> set[str]:
+def history_flags(patient: Patient) -> set[str]:
     """The history flags (DOMAIN §2) of the patient's newest intake; empty when none asked."""
     from ketaclinic.screening.services import latest_intake
 
-    intake = latest_intake(patient)  # type: ignore[arg-type]
+    intake = latest_intake(patient)
     if intake is None:
         return set()
     return {str(flag) for flag in intake.data.get("history") or []}
@@ -130,7 +131,9 @@ class CourseMonitoring:
         return self.liver is not None or self.urinary_every_session
 
 
-def monitoring_for_patient(patient: object, *, today: date | None = None) -> list[CourseMonitoring]:
+def monitoring_for_patient(
+    patient: Patient, *, today: date | None = None
+) -> list[CourseMonitoring]:
     """Long-term monitoring of the patient's running courses (three queries).
 
     Per course: liver tests (due or next due) when its protocol sets an interval, and
@@ -139,7 +142,7 @@ def monitoring_for_patient(patient: object, *, today: date | None = None) -> lis
     """
     from ketaclinic.treatment.models import ChecklistResult
 
-    clinic_id = patient.clinic_id  # type: ignore[attr-defined]
+    clinic_id = patient.clinic_id
     courses = list(
         TreatmentCourse.objects.filter(
             clinic_id=clinic_id, patient=patient, status__in=["active", "paused"]
@@ -148,7 +151,7 @@ def monitoring_for_patient(patient: object, *, today: date | None = None) -> lis
     if not courses:
         return []
     today = today or clinic_today(courses[0].clinic)
-    last = _last_test_on(patient.pk, clinic_id)  # type: ignore[attr-defined]
+    last = _last_test_on(patient.pk, clinic_id)
     urinary = (
         ChecklistResult.objects.filter(
             session__clinic_id=clinic_id,
@@ -186,7 +189,7 @@ def monitoring_for_patient(patient: object, *, today: date | None = None) -> lis
 
 
 def record_liver_test(
-    *, actor: Actor, patient: object, taken_on: date | None, result: str, note: str = ""
+    *, actor: Actor, patient: Patient, taken_on: date | None, result: str, note: str = ""
 ) -> LiverTest:
     """Record liver tests the patient had (date and reading); 422 naming the field."""
     actor.check("clinical.edit")
@@ -196,7 +199,7 @@ def record_liver_test(
         errors["taken_on"] = "Enter the date the blood was taken."
     elif taken_on > today:
         errors["taken_on"] = "This date is in the future."
-    elif taken_on < patient.birth_date:  # type: ignore[attr-defined]
+    elif taken_on < patient.birth_date:
         errors["taken_on"] = "This date is before the patient was born."
     if result not in LiverTest.Result.values:
         errors["result"] = "Choose normal or abnormal."
@@ -207,6 +210,7 @@ def record_liver_test(
         errors["note"] = "Say what was abnormal (e.g. ALT 3 x upper limit)."
     if errors:
         raise ValidationError(errors)
+    assert taken_on is not None  # refused above
     with transaction.atomic():
         test = LiverTest.objects.create(
             clinic=actor.clinic,
@@ -220,7 +224,7 @@ def record_liver_test(
         record(
             actor,
             "liver_test",
-            patient_id=patient.pk,  # type: ignore[attr-defined]
+            patient_id=patient.pk,
             obj=test,
             detail={"result": result},
         )

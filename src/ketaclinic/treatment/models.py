@@ -105,6 +105,18 @@ class TreatmentSession(models.Model):
             models.Index(fields=["clinic", "patient", "started_at"], name="session_patient_idx"),
         ]
 
+    # What treatment.presenters.load attaches, each fetched once for the page, API and PDF.
+    checklist_rows: list[ChecklistResult]
+    reading_rows: list[VitalReading]
+    observation_rows: list[Observation]
+    alert_rows: list[SessionAlert]
+    device_rows: list[DeviceDose]
+    infusion_rows: list[InfusionChange]
+    event_rows: list[SessionEvent]
+    adverse_rows: list[AdverseEvent]
+    amendment_rows: list[Amendment]
+    administration_row: Administration | None
+
     def __str__(self) -> str:
         return f"session #{self.pk} ({self.state})"
 

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from ketaclinic.audit.services import record
-from ketaclinic.clinical.monitoring import vital_alerts
+from ketaclinic.clinical.monitoring import Phase, vital_alerts
 from ketaclinic.scheduling.services import clinic_today, course_protocol
 from ketaclinic.screening import gates
 from ketaclinic.treatment.models import RemsForm, TreatmentSession, VitalReading
@@ -109,10 +109,10 @@ def _bp(reading: VitalReading | None) -> str | None:
     return f"{reading.systolic}/{reading.diastolic}"
 
 
-def _no_alerts(protocol: Any, reading: VitalReading | None, phase: str) -> bool | None:
+def _no_alerts(protocol: Any, reading: VitalReading | None, phase: Phase) -> bool | None:
     if reading is None:
         return None
-    return not vital_alerts(protocol, reading.as_monitoring(), phase=phase)  # type: ignore[arg-type]
+    return not vital_alerts(protocol, reading.as_monitoring(), phase=phase)
 
 
 def _stopped_at(session: TreatmentSession) -> datetime | None:

@@ -142,7 +142,7 @@ def _after_dose(
         alerts = vital_alerts(
             protocol,
             reading_values,
-            phase=phase,  # type: ignore[arg-type]
+            phase=phase,
             persisting=_previous_codes(session, taken),
         )
         whole = {

@@ -26,6 +26,7 @@ import sqlite3
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -99,7 +100,7 @@ def _dump(target: Path) -> str:
     return "database.pgdump"
 
 
-def _pg_tool(db: dict[str, Any], tool: str, *args: str) -> None:
+def _pg_tool(db: Mapping[str, Any], tool: str, *args: str) -> None:
     executable = shutil.which(tool)
     if executable is None:
         raise BackupError(f"{tool} is not installed (Debian: apt-get install postgresql-client)")
@@ -111,7 +112,7 @@ def _pg_tool(db: dict[str, Any], tool: str, *args: str) -> None:
         raise BackupError(f"{tool} failed: {result.stderr.strip()[:500]}")
 
 
-def _pg_env(db: dict[str, Any]) -> dict[str, str]:
+def _pg_env(db: Mapping[str, Any]) -> dict[str, str]:
     env = dict(os.environ)
     for key, name in (("HOST", "PGHOST"), ("PORT", "PGPORT"), ("USER", "PGUSER")):
         if db.get(key):

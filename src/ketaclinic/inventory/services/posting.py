@@ -5,7 +5,7 @@ under the lock and containers follow; witnesses are verified here too."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -98,7 +98,7 @@ def _aware(value: datetime | None) -> datetime:
         return now
     if timezone.is_naive(value):
         raise ValidationError({"occurred_at": "Give the time with its time zone."})
-    if value > now + timezone.timedelta(minutes=5):
+    if value > now + timedelta(minutes=5):
         raise ValidationError({"occurred_at": "This time is in the future."})
     return value
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -176,5 +176,5 @@ def update_settings(*, actor: Actor, interval_months: int) -> InventorySettings:
 
 def expiring_lots(clinic: Clinic, today: date, days: int = 60) -> list[Balance]:
     """Lots with stock on hand that expire within `days` (or have expired)."""
-    horizon = today + timezone.timedelta(days=days)
+    horizon = today + timedelta(days=days)
     return [b for b in balances(clinic) if b.lot.expiry <= horizon]

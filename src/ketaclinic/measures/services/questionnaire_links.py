@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -180,7 +180,7 @@ def open_link(*, link: QuestionnaireLink, ip: str | None) -> None:
 
 
 def submit_link(
-    *, raw: str, answers: dict[str, Sequence[Any]], ip: str | None = None
+    *, raw: str, answers: Mapping[str, Sequence[Any]], ip: str | None = None
 ) -> list[tuple[Response, list[Alert]]]:
     """Record the patient's answers for every questionnaire of a link, then spend the link.
 

@@ -85,7 +85,7 @@ def _store(
         source=source,
     )
     patient_changed(patient.pk)
-    response.score = result  # type: ignore[attr-defined]
+    response.score = result
     opened = [
         Alert.objects.create(
             clinic=clinic,

@@ -42,7 +42,7 @@ def _new_token() -> tuple[str, str]:
     return raw, hash_token(raw)
 
 
-def _open(model: type, token: str, *, lock: bool = False) -> Any:
+def _open(model: type[IntakeLink] | type[ConsentLink], token: str, *, lock: bool = False) -> Any:
     queryset = model.objects.select_related("clinic", "patient")
     if lock:
         queryset = queryset.select_for_update(of=("self",))

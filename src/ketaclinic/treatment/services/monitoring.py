@@ -15,6 +15,7 @@ from ketaclinic.accounts.access import Actor
 from ketaclinic.audit.services import record
 from ketaclinic.clinical.monitoring import (
     DueCheck,
+    Phase,
     VitalError,
     check_plausible,
     due_checks,
@@ -81,7 +82,7 @@ def due_for(
 # --- monitoring -------------------------------------------------------------------------------
 
 
-def _phase(session: TreatmentSession, taken_at: datetime) -> str:
+def _phase(session: TreatmentSession, taken_at: datetime) -> Phase:
     if session.dose_started_at is None or taken_at < session.dose_started_at:
         return "pre_dose"
     return "during"
@@ -173,7 +174,7 @@ def record_vitals(
         alerts = vital_alerts(
             protocol,
             reading_values,
-            phase=phase,  # type: ignore[arg-type]
+            phase=phase,
             persisting=_previous_reading_codes(session, taken),
         )
         whole = {
@@ -303,7 +304,7 @@ def record_observation(
         )
         stored: list[SessionAlert] = []
         if kind == ObservationKind.MOAAS:
-            alerts = vital_alerts(protocol, {"moaas": number}, phase=_phase(session, taken))  # type: ignore[arg-type]
+            alerts = vital_alerts(protocol, {"moaas": number}, phase=_phase(session, taken))
             stored = _store_alerts(session, alerts, observation=observation, at=taken)
             _back_to_monitoring(actor, session, stored, at=now)
         record(

@@ -14,7 +14,7 @@ class Command(BaseCommand):
         "database."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--clinics", type=int, default=50)
         parser.add_argument("--patients", type=int, default=50_000)
         parser.add_argument("--sessions", type=int, default=500_000)
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--audit", type=int, default=10_000_000)
         parser.add_argument("--seed", type=int, default=13)
 
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options):
         sizes = Sizes(
             clinics=max(1, options["clinics"]),
             patients=max(options["clinics"], options["patients"]),

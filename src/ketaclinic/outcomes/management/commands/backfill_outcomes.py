@@ -13,10 +13,10 @@ from ketaclinic.outcomes.upkeep import backfill
 class Command(BaseCommand):
     help = "Rebuild the per-patient outcome rows the dashboard aggregates."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--clinic", help="slug of one clinic (default: every clinic)")
 
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options):
         clinic_id = None
         if options["clinic"]:
             clinic = Clinic.objects.filter(slug=options["clinic"]).first()
