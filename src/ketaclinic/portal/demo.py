@@ -16,7 +16,7 @@ from ketaclinic.accounts.models import Membership, User
 from ketaclinic.accounts.roles import Role
 from ketaclinic.integration.models import Homework, HomeworkKind, JournalEntry
 from ketaclinic.measures.models import QuestionnaireLink
-from ketaclinic.portal.models import Message, PortalAccount, Thread
+from ketaclinic.portal.models import AppointmentRequest, Message, PortalAccount, Thread
 from ketaclinic.scheduling.models import Appointment
 
 PASSWORD = "ketaclinic-demo"
@@ -142,6 +142,17 @@ def seed(clinic: Any, patients: list[Any]) -> None:
         body="Black coffee is fine until 30 minutes before; no food in the 2 hours before.",
         created_at=now - timedelta(days=1),
     )
+    # A request in the front desk's queue (the latest appointment asks to be moved).
+    latest = Appointment.objects.filter(clinic=clinic, patient=patient).order_by("-start").first()
+    if latest is not None:
+        AppointmentRequest.objects.create(
+            clinic=clinic,
+            patient=patient,
+            appointment=latest,
+            kind="reschedule",
+            note="Could we make it an hour later?",
+            created_at=now - timedelta(hours=5),
+        )
 
 
 def login_line(clinic: Any) -> str | None:

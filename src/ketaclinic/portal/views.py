@@ -6,6 +6,7 @@ and any id in a portal URL is looked up among the patient's own rows (404 otherw
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from django.contrib import messages as flash
@@ -157,9 +158,9 @@ def appointment_ics(request: PortalRequest, appointment_id: int) -> HttpResponse
             "PRODID:-//ketaclinic//portal//EN",
             "BEGIN:VEVENT",
             f"UID:portal-appointment-{appointment.pk}@ketaclinic",
-            f"DTSTAMP:{timezone.now().astimezone(timezone.UTC):{stamp}}",
-            f"DTSTART:{appointment.start.astimezone(timezone.UTC):{stamp}}",
-            f"DTEND:{appointment.end.astimezone(timezone.UTC):{stamp}}",
+            f"DTSTAMP:{timezone.now().astimezone(UTC):{stamp}}",
+            f"DTSTART:{appointment.start.astimezone(UTC):{stamp}}",
+            f"DTEND:{appointment.end.astimezone(UTC):{stamp}}",
             f"SUMMARY:{_ics_text('Appointment at ' + clinic.name)}",
             f"LOCATION:{_ics_text(clinic.address.replace(chr(10), ', '))}",
             "END:VEVENT",
@@ -331,7 +332,7 @@ def journal(request: PortalRequest) -> HttpResponse:
                 account=account,
                 text=text,
                 share=share,
-                needs_help=share and request.POST.get("needs_help") == "yes",
+                needs_help=request.POST.get("needs_help") == "yes",
             )
         except ValidationError as exc:
             errors = _errors(exc)
