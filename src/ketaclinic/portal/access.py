@@ -15,6 +15,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
 from ninja.utils import check_csrf
 
 from ketaclinic.accounts.access import Actor, ClinicRequest, client_ip, require_api
@@ -58,6 +59,9 @@ def portal_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
         account = account_for(request.user)
         if account is None:
             raise PermissionDenied("The patient portal is for patients.")
+        # Times in the clinic's zone (the staff middleware finds no staff membership here;
+        # it deactivates the zone again after the response).
+        timezone.activate(account.clinic.tz)
         request.account = account  # type: ignore[attr-defined]
         request.actor = Actor(  # type: ignore[attr-defined]
             user=account.user, membership=account.membership, ip=client_ip(request)
