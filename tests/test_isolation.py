@@ -51,6 +51,9 @@ MODELS = {
     "homework_id": "integration.Homework",
     "circle_id": "integration.Circle",
     "event_id": "treatment.AdverseEvent",
+    "link_id": "measures.QuestionnaireLink",
+    "thread_id": "portal.Thread",
+    "request_id": "portal.AppointmentRequest",
 }
 # Where a route's parameter means another model than the default.
 BY_ROUTE = {
@@ -60,6 +63,7 @@ BY_ROUTE = {
     ("notes", "note_id"): "integration.ProgressNote",
     ("psychotherapy-notes", "note_id"): "integration.PsychotherapyNote",
     ("adverse-event-reports", "report_id"): "treatment.AdverseEventReport",
+    ("portal", "entry_id"): "integration.JournalEntry",
 }
 TEXT = {"kind": "medications", "item_id": "identity_confirmed", "family": "ketamine-iv-mood"}
 

@@ -22,6 +22,8 @@ pytestmark = pytest.mark.django_db
 OPEN_PAGES = {"login", "logout", "home", "choose_clinic", "two_factor", "healthz", "readyz"}
 # Set-up: the recovery codes shown once after enrolment, and the e-mailed password link.
 OPEN_PAGES |= {"two_factor_recovery", "password_reset_confirm"}
+# The patient portal's invitation link (its single-use token is the key).
+OPEN_PAGES |= {"portal_invite_accept"}
 PUBLIC_PREFIXES = ("q/", "intake-link/", "consent-link/", "ics/", "outcomes/published/")
 MISSING_ID = 999_999
 

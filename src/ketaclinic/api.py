@@ -64,6 +64,8 @@ def mount_routers() -> None:
     from ketaclinic.measures.api import router as measures_router
     from ketaclinic.outcomes.api import router as outcomes_router
     from ketaclinic.patients.api import router as patients_router
+    from ketaclinic.portal.api import router as portal_router
+    from ketaclinic.portal.api import staff_router as portal_staff_router
     from ketaclinic.scheduling.api import router as scheduling_router
     from ketaclinic.scheduling.review_api import router as review_router
     from ketaclinic.screening.api import router as screening_router
@@ -88,6 +90,8 @@ def mount_routers() -> None:
     api.add_router("", followup_router)
     api.add_router("", integration_router)
     api.add_router("", ae_router)
+    api.add_router("/portal", portal_router)
+    api.add_router("", portal_staff_router)
 
 
 mount_routers()

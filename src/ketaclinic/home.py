@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
-from ketaclinic.accounts.access import current_membership
+from ketaclinic.accounts.access import current_membership, is_portal_user
 from ketaclinic.accounts.roles import Role, may
 from ketaclinic.setup.checklist import checklist, complete
 
@@ -26,6 +26,8 @@ ROLE_HOME = {
 def home(request: HttpRequest) -> HttpResponse:
     membership = current_membership(request)
     if membership is None:
+        if is_portal_user(request.user):
+            return redirect("portal_home")  # a patient lands in their own portal
         return redirect("choose_clinic")
     if may(membership.role, "floor.manage") and not complete(checklist(membership.clinic)):
         # A new clinic's admin lands on the set-up checklist until every step is done.

@@ -95,4 +95,4 @@ def test_page_query_counts_stay_flat_as_history_grows(login, staff, iv_appointme
     # the restricted-chart check with the merge of issues #10, #12, #14 and #15.
     assert counts["chart"][0] <= 33
     assert counts["board"][0] <= 10
-    assert counts["session page"][0] <= 35  # + long-term monitoring (issue #12)
+    assert counts["session page"][0] <= 36  # + long-term monitoring (#12), portal check-in (#16)

@@ -112,6 +112,14 @@ def membership_for_session(request: HttpRequest) -> Membership | None:
     return only[0] if len(only) == 1 else None
 
 
+def is_portal_user(user: Any) -> bool:
+    """True for a patient's portal account: a patient membership and no staff one."""
+    if not user.is_authenticated:
+        return False
+    roles = set(Membership.objects.active().filter(user=user).values_list("role", flat=True))
+    return Role.PATIENT.value in roles and roles == {Role.PATIENT.value}
+
+
 def current_membership(request: HttpRequest) -> Membership | None:
     """The acting membership, looked up once per request (API token auth sets it directly)."""
     if not hasattr(request, "_membership"):
@@ -184,6 +192,9 @@ def require(
                 return redirect_to_login(request.get_full_path())
             membership = current_membership(request)
             if membership is None:
+                if is_portal_user(request.user):
+                    # A patient's portal account never reaches a staff page.
+                    raise PermissionDenied("This page is for clinic staff.")
                 return redirect("choose_clinic")
             if needs_second_factor(request, membership):
                 return redirect("two_factor")
@@ -203,6 +214,8 @@ def require_api(request: HttpRequest, action: str) -> Actor:
     """API handlers: the authenticated Actor, or PermissionDenied (answered as 403)."""
     membership = current_membership(request)
     if membership is None:
+        if is_portal_user(request.user):
+            raise PermissionDenied("This route is for clinic staff.")
         raise PermissionDenied("Choose a clinic first: this account belongs to several.")
     if needs_second_factor(request, membership):
         raise PermissionDenied("Two-factor verification is required.")

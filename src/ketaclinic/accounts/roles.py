@@ -107,6 +107,12 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Sending the intake and consent links (e-mail or copy): the front desk too. Filling in
     # the intake or witnessing a signature stays clinical (clinical.edit, consent.record).
     "forms.send": frozenset({P, N, F}),
+    # The patient portal (issue 16): a patient account may use its own portal and nothing
+    # else; staff invite a patient and answer the portal's messages and requests.
+    "portal.use": frozenset({Role.PATIENT}),
+    "portal.invite": frozenset({A, P, N, F}),
+    "messages.view": frozenset({A, P, N, T, F}),
+    "messages.record": frozenset({A, P, N, T, F}),
 }
 
 

@@ -19,7 +19,13 @@ from django_otp import match_token
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from ketaclinic.accounts.access import SESSION_CLINIC_KEY, ClinicRequest, UserRequest, require
+from ketaclinic.accounts.access import (
+    SESSION_CLINIC_KEY,
+    ClinicRequest,
+    UserRequest,
+    is_portal_user,
+    require,
+)
 from ketaclinic.accounts.forms import ClinicSettingsForm, OtpForm, StaffForm, TokenForm
 from ketaclinic.accounts.models import ApiToken, Membership, User
 from ketaclinic.accounts.roles import Role
@@ -35,6 +41,8 @@ from ketaclinic.audit.services import health_warnings, record
 
 @login_required
 def choose_clinic(request: UserRequest) -> HttpResponse:
+    if is_portal_user(request.user):
+        return redirect("home")  # a patient has one clinic: home sends them to the portal
     memberships = (
         Membership.objects.active()
         .filter(user=request.user)

@@ -39,6 +39,11 @@ class AuditAction(models.TextChoices):
     LIVER_TEST = "liver_test"
     PROGRESS_NOTE_AMEND = "progress_note_amend"
     PROGRESS_NOTE_CREATE = "progress_note_create"
+    PORTAL_INVITE = "portal_invite"
+    PORTAL_CHECKIN = "portal_checkin"
+    PORTAL_MESSAGE = "portal_message"
+    PORTAL_REQUEST = "portal_request"
+    JOURNAL_ENTRY = "journal_entry"
     # read
     VIEW = "view"
     DOWNLOAD = "download"
@@ -85,6 +90,11 @@ class AuditAction(models.TextChoices):
     PROGRESS_NOTE_SIGN = "progress_note_sign"
     PSYCHOTHERAPY_NOTE_WRITE = "psychotherapy_note_write"
     SESSION_FORMAT = "session_format"
+    JOURNAL_SHARE = "journal_share"
+    MESSAGE_ASSIGN = "message_assign"
+    MESSAGE_DONE = "message_done"
+    PORTAL_REQUEST_HANDLED = "portal_request_handled"
+    PORTAL_PASSWORD_SET = "portal_password_set"
     # delete
     DELETE = "delete"
     REVOKE = "revoke"
@@ -217,6 +227,16 @@ FHIR_ACTION: dict[str, str] = {
     AuditAction.BREAK_GLASS: "E",
     AuditAction.INTEGRATION_PLAN: "E",
     AuditAction.PSYCHOTHERAPY_NOTE_RELEASE: "E",
+    AuditAction.PORTAL_INVITE: "C",
+    AuditAction.PORTAL_CHECKIN: "C",
+    AuditAction.PORTAL_MESSAGE: "C",
+    AuditAction.PORTAL_REQUEST: "C",
+    AuditAction.JOURNAL_ENTRY: "C",
+    AuditAction.JOURNAL_SHARE: "U",
+    AuditAction.MESSAGE_ASSIGN: "U",
+    AuditAction.MESSAGE_DONE: "U",
+    AuditAction.PORTAL_REQUEST_HANDLED: "U",
+    AuditAction.PORTAL_PASSWORD_SET: "U",
 }
 
 

@@ -396,3 +396,7 @@ class Homework(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+# The patient's journal (written in the portal, shared entries read on the timeline).
+from ketaclinic.integration.journal import JournalEntry  # noqa: E402, F401

@@ -32,6 +32,7 @@ from ketaclinic.integration.forms import (
     ReleaseForm,
     SessionFormatForm,
 )
+from ketaclinic.integration.journal import shared_entries
 from ketaclinic.integration.models import (
     Attendance,
     CircleSeat,
@@ -202,6 +203,10 @@ def _timeline(actor: Any, patient: Patient) -> dict[str, Any]:
     for score in scores:
         events.append(
             {"at": score["taken_at"], "kind": "score", "label": score["instrument"], "score": score}
+        )
+    for entry in shared_entries(actor.clinic, patient)[:20]:
+        events.append(
+            {"at": entry.shared_at, "kind": "journal", "label": "Shared journal entry", "entry": entry}
         )
     events.sort(key=lambda e: e["at"], reverse=True)
     return {"events": events[:60]}

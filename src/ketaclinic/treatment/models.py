@@ -663,3 +663,7 @@ class AdverseEventReport(models.Model):
         if self.submitted_on is not None:
             return "submitted"
         return "drafted" if self.drafted_at is not None else "due"
+
+
+# The patient's portal check-in (treatment/patient_checkin.py), for the nurse to confirm.
+from ketaclinic.treatment.patient_checkin import PatientCheckin  # noqa: E402, F401

@@ -32,6 +32,7 @@ from ketaclinic.treatment.models import (
     NAUSEA_SCALE,
     AdverseEvent,
 )
+from ketaclinic.treatment.patient_checkin import reported_for
 
 # --- the board ---------------------------------------------------------------------------
 
@@ -129,6 +130,7 @@ def _session_response(
             "session": session,
             "patient": session.patient,
             "data": data,
+            "patient_checkin": reported_for(session.appointment_id),
             "prefill": prefill,
             "open_alerts": open_alerts,
             "lots": lots,

@@ -49,6 +49,7 @@ from .questionnaire_links import (
     open_link,
     send_questionnaire,
     submit_link,
+    submit_link_in_portal,
 )
 from .responses import (
     FUTURE_SKEW,
@@ -99,6 +100,7 @@ __all__ = [
     "series_for",
     "stop_schedule",
     "submit_link",
+    "submit_link_in_portal",
     "totals_for",
     "treatment_times",
     "view_alerts",

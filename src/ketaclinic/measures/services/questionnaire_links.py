@@ -236,3 +236,55 @@ def submit_link(
             },
         )
     return stored
+
+
+def submit_link_in_portal(
+    *, actor: Actor, link: QuestionnaireLink, answers: dict[str, Sequence[Any]]
+) -> list[tuple[Response, list[Alert]]]:
+    """The signed-in patient answers a due link in the portal: the same scoring, the same
+    alerts, the same spending of the link as `submit_link`, audited with the patient as actor.
+
+    The caller has checked that the link is this patient's (the portal's fetcher).
+    """
+    now = timezone.now()
+    stored: list[tuple[Response, list[Alert]]] = []
+    with transaction.atomic():
+        spent = QuestionnaireLink.objects.filter(
+            pk=link.pk, patient_id=link.patient_id, used_at__isnull=True, expires_at__gt=now
+        ).update(used_at=now)
+        if spent == 0:
+            link.refresh_from_db(fields=["used_at", "expires_at"])
+            raise LinkUnavailable(_state_of(link, now), link)
+        errors: dict[str, str] = {}
+        for code in link.instruments:
+            definition = get_instrument(code)
+            try:
+                with transaction.atomic():
+                    stored.append(
+                        _store(
+                            clinic=link.clinic,
+                            patient=link.patient,
+                            instrument=definition,
+                            answers=answers.get(definition.code, []),
+                            taken_at=now,
+                            source=Source.PATIENT_LINK,
+                            entered_by_id=None,
+                        )
+                    )
+            except ValidationError as exc:
+                for field, messages in exc.message_dict.items():
+                    errors[f"{definition.code}.{field}"] = " ".join(messages)
+        if errors:
+            transaction.set_rollback(True)
+            raise ValidationError(errors)
+        record(
+            actor,
+            "create",
+            patient_id=link.patient_id,
+            obj=link,
+            detail={
+                "responses": [r.pk for r, _ in stored],
+                "alerts": [a.pk for _, alerts in stored for a in alerts],
+            },
+        )
+    return stored

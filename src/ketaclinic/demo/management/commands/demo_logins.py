@@ -1,6 +1,11 @@
 from django.core.management.base import BaseCommand
 
-from ketaclinic.demo.management.commands.seed_demo import DEMO_PASSWORD, OTHER_CLINIC_USER, STAFF
+from ketaclinic.demo.management.commands.seed_demo import (
+    CLINIC_SLUG,
+    DEMO_PASSWORD,
+    OTHER_CLINIC_USER,
+    STAFF,
+)
 
 
 class Command(BaseCommand):
@@ -17,6 +22,13 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {username:<18} {role:<11} {first} {last} — Harbor Light Ketamine Clinic"
             )
+        from ketaclinic.accounts.models import Clinic
+        from ketaclinic.portal.demo import login_line
+
+        harbor = Clinic.objects.filter(slug=CLINIC_SLUG).first()
+        line = login_line(harbor) if harbor else None
+        if line:
+            self.stdout.write(line)
         username, role, first, last = OTHER_CLINIC_USER
         self.stdout.write(
             f"  {username:<18} {role:<11} {first} {last} — Northside (another clinic)\n"

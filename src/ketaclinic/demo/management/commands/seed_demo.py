@@ -20,6 +20,7 @@ from ketaclinic.measures import demo as measures_demo
 from ketaclinic.outcomes import demo as outcomes_demo
 from ketaclinic.patients import restricted_demo
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient
+from ketaclinic.portal import demo as portal_demo
 from ketaclinic.scheduling import demo as scheduling_demo
 from ketaclinic.scheduling import review_demo
 from ketaclinic.screening import demo as screening_demo
@@ -187,6 +188,7 @@ class Command(BaseCommand):
         integration_demo.seed(clinic, patients)
         restricted_demo.seed(clinic)
         safety_demo.seed(clinic, patients)
+        portal_demo.seed(clinic, patients)
         self.stdout.write(f"demo clinic ready ({created} new patients)")
 
     def seed_patients(self, clinic, *, count: int, seed: int) -> int:
