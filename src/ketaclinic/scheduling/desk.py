@@ -221,7 +221,8 @@ def _render_dialog(request: ClinicRequest, template: str, context: dict[str, Any
 def move(request: ClinicRequest, appointment_id: int) -> HttpResponse:
     """Move one appointment (the keyboard's way, and where a dragged card is dropped)."""
     actor = request.actor
-    appointment = get_appointment_for(actor, appointment_id, "schedule.book")
+    shown = request.method != "POST"  # showing the appointment is a read, audited here
+    appointment = get_appointment_for(actor, appointment_id, "schedule.book", read=shown)
     tz = actor.clinic.tz
     local = appointment.start.astimezone(tz)
     form = MoveForm(
@@ -263,8 +264,6 @@ def move(request: ClinicRequest, appointment_id: int) -> HttpResponse:
             when = moved.start.astimezone(tz)
             messages.success(request, f"Moved to {when:%a %d %b %H:%M}, {moved.room.name}.")
             return redirect(f"{reverse('schedule_day')}?day={when.date()}")
-    elif request.method != "POST":
-        record(actor, "view", patient_id=appointment.patient_id, obj=appointment)
     return _render_dialog(request, "scheduling/move.html", context)
 
 
