@@ -55,3 +55,19 @@ def test_opening_the_edit_form_is_a_read_and_saving_is_not_another(staff, patien
     client = login(staff["front_desk"])
     assert client.get(f"/patients/{patient.pk}/edit/").status_code == 200
     assert [e.detail for e in _reads(patient)] == [{"view": "edit"}]
+
+
+def test_the_chart_sections_are_read_by_the_view_and_audit_nothing_more(staff, patient, login):
+    """Every section other apps add is in the view's context, read by its app."""
+    response = login(staff["physician"]).get(f"/patients/{patient.pk}/")
+    sections = response.context["sections"]
+    assert set(sections) == {"measures", "screening", "scheduling", "treatment", "integration"}
+    assert sections["treatment"]["sessions"] == []
+    assert len(_reads(patient)) == 1
+
+
+def test_a_role_that_does_not_chart_gets_no_clinical_sections(staff, patient, login):
+    response = login(staff["front_desk"]).get(f"/patients/{patient.pk}/")
+    sections = response.context["sections"]
+    assert sections["treatment"] is None and sections["integration"] is None
+    assert "rows" not in (sections["measures"] or {})

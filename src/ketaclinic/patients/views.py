@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.access import ClinicRequest, require
-from ketaclinic.patients import restricted, services
+from ketaclinic.patients import chart, restricted, services
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.forms import CHART_FORMS, PatientForm
 from ketaclinic.patients.models import Patient
@@ -98,6 +98,8 @@ def patient_chart(request: ClinicRequest, patient_id: int) -> HttpResponse:
     context: dict[str, object] = {
         "patient": patient,
         "break_glass": restricted.open_grant(actor, patient),
+        # What other apps add to the chart, read by their own functions (patients/chart.py).
+        "sections": chart.sections_for(actor, patient),
     }
     if actor.may("clinical.view"):
         context.update(
