@@ -58,10 +58,12 @@ def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 
 def mount_routers() -> None:
     from ketaclinic.accounts.api import router as accounts_router
+    from ketaclinic.accounts.clinic_api import router as clinic_security_router
     from ketaclinic.audit.api import router as audit_router
     from ketaclinic.integration.api import router as integration_router
     from ketaclinic.inventory.api import router as inventory_router
     from ketaclinic.measures.api import router as measures_router
+    from ketaclinic.measures.links_api import router as measure_links_router
     from ketaclinic.outcomes.api import router as outcomes_router
     from ketaclinic.patients.api import router as patients_router
     from ketaclinic.portal.api import router as portal_router
@@ -92,6 +94,8 @@ def mount_routers() -> None:
     api.add_router("", ae_router)
     api.add_router("/portal", portal_router)
     api.add_router("", portal_staff_router)
+    api.add_router("", measure_links_router)
+    api.add_router("", clinic_security_router)
 
 
 mount_routers()

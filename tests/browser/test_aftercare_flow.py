@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -11,16 +10,11 @@ from playwright.sync_api import expect
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.measures.services import record_response
-from ketaclinic.scheduling.models import (
-    Appointment,
-    DoseOrder,
-    InductionReview,
-    Room,
-    TreatmentCourse,
-)
+from ketaclinic.scheduling.models import InductionReview
 from ketaclinic.treatment.followup import create_follow_up
-from ketaclinic.treatment.models import FollowUpAttempt, FollowUpCall, TreatmentSession
+from ketaclinic.treatment.models import FollowUpAttempt, FollowUpCall
 from ketaclinic.treatment.services import session_protocol
+from tests import builders
 from tests.browser.conftest import landed, log_in, log_out, snap
 from tests.conftest import PASSWORD
 
@@ -31,26 +25,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def finished_induction(clinic, staff, patient):
     """Six completed IV infusions, PHQ-9 from 18 to 6, the last session yesterday."""
     now = timezone.now()
-    chair = Room.objects.create(clinic=clinic, name="Chair 1", kind="treatment_chair")
-    course = TreatmentCourse.objects.create(
-        clinic=clinic,
-        patient=patient,
-        protocol_code="ketamine-iv-mood",
+    chair = builders.chair(clinic)
+    course = builders.course(
+        clinic,
+        patient,
+        staff["physician"].user,
         protocol_version=2,
-        family="ketamine-iv-mood",
-        planned_sessions=6,
         start_date=timezone.localdate() - timedelta(days=14),
-        status="active",
-        prescriber=staff["physician"].user,
         activated_at=now - timedelta(days=15),
-    )
-    DoseOrder.objects.create(
-        clinic=clinic,
-        course=course,
-        dose_mg_per_kg=Decimal("0.5"),
-        weight_basis="actual",
-        reason="initial",
-        signed_by=staff["physician"].user,
+        **builders.iv_dose(),
     )
     nurse = Actor(user=staff["nurse"].user, membership=staff["nurse"])
     record_response(
@@ -60,35 +43,22 @@ def finished_induction(clinic, staff, patient):
         answers=[2] * 8 + [0],
         taken_at=now - timedelta(days=15),
     )
-    appointments = []
-    for i in range(6):
-        start = now - timedelta(days=13 - 2 * i, hours=1)
-        appointments.append(
-            Appointment.objects.create(
-                clinic=clinic,
-                patient=patient,
-                kind="treatment",
-                room=chair,
-                course=course,
-                start=start,
-                end=start + timedelta(minutes=100),
-                status="completed",
-            )
+    appointments = [
+        builders.appointment(
+            clinic,
+            patient,
+            course,
+            chair,
+            start=now - timedelta(days=13 - 2 * i, hours=1),
+            minutes=100,
+            status="completed",
         )
+        for i in range(6)
+    ]
     last = appointments[-1]
-    session = TreatmentSession.objects.create(
-        clinic=clinic,
-        patient=patient,
-        appointment=last,
-        course=course,
-        room=chair,
-        protocol_code="ketamine-iv-mood",
-        protocol_version=2,
-        drug="racemic_ketamine",
-        route="iv",
-        state="discharged",
-        started_at=last.start,
-        started_by=staff["nurse"].user,
+    session = builders.session(
+        last,
+        staff["nurse"].user,
         dose_started_at=last.start + timedelta(minutes=15),
         discharged_at=last.end,
     )

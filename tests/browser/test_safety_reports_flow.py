@@ -10,14 +10,13 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from ketaclinic.scheduling.models import Appointment, DoseOrder, Room, TreatmentCourse
 from ketaclinic.treatment.models import (
     Administration,
     AdverseEvent,
     AdverseEventReport,
     LiverTest,
-    TreatmentSession,
 )
+from tests import builders
 from tests.browser.conftest import landed, log_in, log_out, snap
 from tests.conftest import PASSWORD
 
@@ -30,51 +29,28 @@ def treated(clinic, staff, patient):
     clinic.phone = "+1 207 555 0100"
     clinic.save()
     now = timezone.now()
-    chair = Room.objects.create(clinic=clinic, name="Chair 1", kind="treatment_chair")
-    course = TreatmentCourse.objects.create(
-        clinic=clinic,
-        patient=patient,
-        protocol_code="ketamine-iv-mood",
+    course = builders.course(
+        clinic,
+        patient,
+        staff["physician"].user,
         protocol_version=2,
-        family="ketamine-iv-mood",
-        planned_sessions=6,
         start_date=timezone.localdate() - timedelta(days=100),
-        status="active",
-        prescriber=staff["physician"].user,
         activated_at=now - timedelta(days=100),
-    )
-    DoseOrder.objects.create(
-        clinic=clinic,
-        course=course,
-        dose_mg_per_kg=Decimal("0.5"),
-        weight_basis="actual",
-        reason="initial",
-        signed_by=staff["physician"].user,
+        **builders.iv_dose(),
     )
     start = now - timedelta(days=1, hours=2)
-    appointment = Appointment.objects.create(
-        clinic=clinic,
-        patient=patient,
-        kind="treatment",
-        room=chair,
-        course=course,
+    visit = builders.appointment(
+        clinic,
+        patient,
+        course,
+        builders.chair(clinic),
         start=start,
-        end=start + timedelta(minutes=100),
+        minutes=100,
         status="completed",
     )
-    session = TreatmentSession.objects.create(
-        clinic=clinic,
-        patient=patient,
-        appointment=appointment,
-        course=course,
-        room=chair,
-        protocol_code="ketamine-iv-mood",
-        protocol_version=2,
-        drug="racemic_ketamine",
-        route="iv",
-        state="discharged",
-        started_at=start,
-        started_by=staff["nurse"].user,
+    session = builders.session(
+        visit,
+        staff["nurse"].user,
         dose_started_at=start + timedelta(minutes=15),
         dose_ended_at=start + timedelta(minutes=55),
         discharged_at=start + timedelta(minutes=95),

@@ -5,7 +5,7 @@ Doses are given in real treatment sessions (`session`, or `new_session()` for mo
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -16,6 +16,8 @@ from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.services import add_staff
 from ketaclinic.clinical.dea import with_check_digit
 from ketaclinic.inventory import services
+from ketaclinic.scheduling.models import TreatmentCourse
+from tests import builders
 from tests.conftest import PASSWORD
 
 DEA = with_check_digit("RH123456")  # fictional distributor, valid check digit
@@ -97,51 +99,11 @@ def lot(receipt):
 
 def make_session(patient, by):
     """A real treatment session of `patient` (on its own appointment), as the ledger names one."""
-    from ketaclinic.scheduling.models import Appointment, Room, TreatmentCourse
-    from ketaclinic.treatment.models import TreatmentSession
-
-    clinic = patient.clinic
-    room, _ = Room.objects.get_or_create(
-        clinic=clinic, name="Chair 1", defaults={"kind": "treatment_chair", "position": 1}
+    course = TreatmentCourse.objects.filter(patient=patient).first() or builders.course(
+        patient.clinic, patient, by, start_date=date(2026, 11, 1)
     )
-    course = TreatmentCourse.objects.filter(patient=patient).first() or (
-        TreatmentCourse.objects.create(
-            clinic=clinic,
-            patient=patient,
-            protocol_code="ketamine-iv-mood",
-            protocol_version=1,
-            family="ketamine-iv-mood",
-            planned_sessions=6,
-            start_date=date(2026, 11, 1),
-            status="active",
-            prescriber=by,
-        )
-    )
-    now = timezone.now()
-    appointment = Appointment.objects.create(
-        clinic=clinic,
-        patient=patient,
-        kind="treatment",
-        room=room,
-        course=course,
-        start=now - timedelta(minutes=5),
-        end=now + timedelta(hours=2),
-        status="checked_in",
-    )
-    return TreatmentSession.objects.create(
-        clinic=clinic,
-        patient=patient,
-        appointment=appointment,
-        course=course,
-        room=room,
-        protocol_code="ketamine-iv-mood",
-        protocol_version=1,
-        drug="ketamine",
-        route="iv",
-        state="dosing",
-        started_at=now,
-        started_by=by,
-    )
+    visit = builders.appointment(patient.clinic, patient, course, builders.chair(patient.clinic))
+    return builders.session(visit, by, drug="ketamine", state="dosing", started_at=timezone.now())
 
 
 @pytest.fixture

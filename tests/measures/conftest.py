@@ -27,49 +27,27 @@ def dosed_session(clinic, patient, physician, at):
     """A treatment session whose dose started at `at` (what outcomes read as "treatment")."""
     from datetime import timedelta
 
-    from ketaclinic.scheduling.models import Appointment, Room, TreatmentCourse
-    from ketaclinic.treatment.models import TreatmentSession
+    from ketaclinic.scheduling.models import TreatmentCourse
+    from tests import builders
 
-    room, _ = Room.objects.get_or_create(
-        clinic=clinic, name="Chair 1", defaults={"kind": "treatment_chair", "position": 1}
-    )
     course = TreatmentCourse.objects.filter(clinic=clinic, patient=patient).first()
     if course is None:
-        course = TreatmentCourse.objects.create(
-            clinic=clinic,
-            patient=patient,
-            protocol_code="ketamine-iv-mood",
-            protocol_version=1,
-            family="ketamine-iv-mood",
-            planned_sessions=6,
-            start_date=at.date(),
-            status="active",
-            prescriber=physician.user,
-            activated_at=at,
+        course = builders.course(
+            clinic, patient, physician.user, start_date=at.date(), activated_at=at
         )
-    appointment = Appointment.objects.create(
-        clinic=clinic,
-        patient=patient,
-        kind="treatment",
-        room=room,
-        course=course,
+    visit = builders.appointment(
+        clinic,
+        patient,
+        course,
+        builders.chair(clinic),
         start=at - timedelta(minutes=15),
-        end=at + timedelta(hours=2),
+        minutes=135,
         status="completed",
     )
-    return TreatmentSession.objects.create(
-        clinic=clinic,
-        patient=patient,
-        appointment=appointment,
-        course=course,
-        room=room,
-        protocol_code="ketamine-iv-mood",
-        protocol_version=1,
+    return builders.session(
+        visit,
+        physician.user,
         drug="ketamine",
-        route="iv",
-        state="discharged",
-        started_at=at - timedelta(minutes=15),
-        started_by=physician.user,
         dose_started_at=at,
         dose_ended_at=at + timedelta(minutes=40),
     )

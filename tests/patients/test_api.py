@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.patients.models import Patient
+from tests.unchanged import nothing_changed
 
 pytestmark = pytest.mark.django_db
 
@@ -213,11 +214,10 @@ def test_search_is_paginated_and_its_query_cost_is_constant(api_client, staff, c
 
 def test_clinical_lists_are_refused_to_the_front_desk(api_client, staff, patient):
     client = api_client(staff["front_desk"])
-    assert client.get(f"/api/v1/patients/{patient.pk}/medications").status_code == 403
-    assert (
-        post(client, f"/api/v1/patients/{patient.pk}/allergies", {"substance": "Latex"}).status_code
-        == 403
-    )
+    with nothing_changed(Patient):
+        assert client.get(f"/api/v1/patients/{patient.pk}/medications").status_code == 403
+        url = f"/api/v1/patients/{patient.pk}/allergies"
+        assert post(client, url, {"substance": "Latex"}).status_code == 403
     assert not patient.allergies.exists()
 
 

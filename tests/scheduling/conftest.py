@@ -8,14 +8,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from ketaclinic.accounts.access import Actor
 from ketaclinic.scheduling import services
-from ketaclinic.scheduling.models import OpeningHours, Room, StaffHours
+from tests import builders
 from tests.patching import patch_everywhere
 
-
-def actor(membership) -> Actor:
-    return Actor(user=membership.user, membership=membership)
+actor = builders.actor
 
 
 def next_monday(weeks_ahead: int = 1) -> date:
@@ -29,29 +26,7 @@ def at(clinic, day: date, hh: int, mm: int = 0) -> datetime:
 
 @pytest.fixture
 def floor(clinic, staff):
-    rooms = {
-        name: Room.objects.create(clinic=clinic, name=name, kind=kind, position=i)
-        for i, (name, kind) in enumerate(
-            [
-                ("Chair 1", "treatment_chair"),
-                ("Chair 2", "treatment_chair"),
-                ("Chair 3", "treatment_chair"),
-                ("Consult 1", "consult_room"),
-            ],
-            start=1,
-        )
-    }
-    for weekday in range(5):
-        OpeningHours.objects.create(clinic=clinic, weekday=weekday, opens=time(8), closes=time(18))
-        for role in ("nurse", "physician", "therapist"):
-            StaffHours.objects.create(
-                clinic=clinic,
-                membership=staff[role],
-                weekday=weekday,
-                starts=time(8),
-                ends=time(18),
-            )
-    return rooms
+    return builders.floor(clinic, staff)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from ketaclinic.accounts.models import ApiToken, Membership
 from ketaclinic.accounts.services import add_staff
 from ketaclinic.audit.models import AuditEvent
 from tests.conftest import PASSWORD, ROLES
+from tests.unchanged import nothing_changed
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -222,18 +223,20 @@ def test_resetting_two_factor_removes_the_device_and_recovery_codes(staff, login
 )
 def test_other_roles_change_nothing(staff, login, role, path):
     target = staff["therapist" if role != "therapist" else "nurse"]
-    before = snapshot()
-    response = login(staff[role]).post(
-        f"/staff/{target.pk}/{path}",
-        {"first_name": "X", "last_name": "Y", "email": "", "role": "admin"},
-    )
-    assert response.status_code == 403
-    assert snapshot() == before
+    client = login(staff[role])
+    with nothing_changed(User, Membership, ApiToken):
+        response = client.post(
+            f"/staff/{target.pk}/{path}",
+            {"first_name": "X", "last_name": "Y", "email": "", "role": "admin"},
+        )
+        assert response.status_code == 403
 
 
 def test_another_clinics_member_is_not_found(staff, login, outsider):
-    for path in ("", "unlock/", "deactivate/"):
-        assert login(staff["admin"]).post(f"/staff/{outsider.pk}/{path}").status_code == 404
+    client = login(staff["admin"])
+    with nothing_changed(User, Membership, ApiToken):
+        for path in ("", "unlock/", "deactivate/"):
+            assert client.post(f"/staff/{outsider.pk}/{path}").status_code == 404
     outsider.refresh_from_db()
     assert outsider.is_active
 

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
-from ketaclinic.accounts.access import Actor
 from ketaclinic.patients.models import Patient
-from ketaclinic.scheduling.models import Appointment, DoseOrder, Room, TreatmentCourse
+from ketaclinic.scheduling.models import Room
 from ketaclinic.treatment import checklist as checklist_module
 from ketaclinic.treatment import services
+from tests import builders
 
-
-def actor(membership) -> Actor:
-    return Actor(user=membership.user, membership=membership)
+actor = builders.actor
 
 
 # The two stock products sessions draw from: a 50 mg/mL ketamine vial, a 28 mg device.
@@ -79,36 +77,21 @@ def chairs(clinic):
 
 
 def make_course(clinic, patient, physician, code, family, **dose):
-    course = TreatmentCourse.objects.create(
-        clinic=clinic,
-        patient=patient,
+    """An active course activated now, with its first dose order (tests/builders.py)."""
+    return builders.course(
+        clinic,
+        patient,
+        physician.user,
         protocol_code=code,
-        protocol_version=1,
         family=family,
-        planned_sessions=6,
-        start_date=timezone.localdate(),
-        status="active",
-        prescriber=physician.user,
         activated_at=timezone.now(),
+        **dose,
     )
-    DoseOrder.objects.create(
-        clinic=clinic, course=course, reason="initial", signed_by=physician.user, **dose
-    )
-    return course
 
 
 def make_appointment(clinic, patient, course, room, status="checked_in"):
-    now = timezone.now()
-    return Appointment.objects.create(
-        clinic=clinic,
-        patient=patient,
-        kind="treatment",
-        room=room,
-        course=course,
-        start=now - timedelta(minutes=5),
-        end=now + timedelta(hours=2),
-        status=status,
-    )
+    """A treatment appointment from five minutes ago, for two hours (tests/builders.py)."""
+    return builders.appointment(clinic, patient, course, room, status=status)
 
 
 @pytest.fixture

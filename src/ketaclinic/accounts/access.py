@@ -225,6 +225,27 @@ def require_api(request: HttpRequest, action: str) -> Actor:
     return actor
 
 
+def audit_read(
+    actor: Actor,
+    obj: Model,
+    *,
+    patient_id: int | None,
+    view: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Write the audit event for reading one record: the one place such a read is audited.
+
+    `get_for(..., read=...)` calls it once the record is found and the actor may see it,
+    so a page and its API twin each write exactly one read event, and nothing else (views,
+    API handlers) writes its own. `view` names what was shown ("chart", "api"); `detail`
+    adds ids (never patient data).
+    """
+    from ketaclinic.audit.services import record  # audit sits beside accounts
+
+    shown = {"view": view} if view else {}
+    record(actor, "view", patient_id=patient_id, obj=obj, detail={**shown, **(detail or {})})
+
+
 def get_for(
     actor: Actor,
     model: type[M],
@@ -235,6 +256,10 @@ def get_for(
     what: str | None = None,
     query: QuerySet[M] | None = None,
     clinic_field: str = "clinic",
+    guard: Callable[[Actor, M], None] | None = None,
+    read: str | bool = False,
+    read_detail: dict[str, Any] | None = None,
+    patient_of: Callable[[M], int | None] | None = None,
 ) -> M:
     """The `model` row with this id in the actor's clinic, or 404; PermissionDenied first
     unless the role may `action` (None: the caller has checked).
@@ -244,6 +269,11 @@ def get_for(
     forged URL) all answer the same 404, so nothing tells one clinic what another holds.
     `query` narrows the rows first (active memberships only, say); `clinic_field` is the
     path to the clinic for a row that has none of its own ("session__clinic").
+
+    `guard` runs on the row found (a restricted chart's care team, say) before anything
+    is shown. `read` audits the read here, once (`audit_read`): True, or the name of what
+    is shown ("chart", "api"); the patient is `patient_of(row)`, else the row's
+    `patient_id`. A fetch for a write leaves `read` off: the write's own event says it.
     """
     if action is not None:
         actor.check(action)
@@ -259,4 +289,10 @@ def get_for(
     found = rows.first()
     if found is None:
         raise Http404(f"No such {label} in this clinic.")
+    if guard is not None:
+        guard(actor, found)
+    if read is not False:
+        patient_id = patient_of(found) if patient_of else getattr(found, "patient_id", None)
+        view = read if isinstance(read, str) else None
+        audit_read(actor, found, patient_id=patient_id, view=view, detail=read_detail)
     return found

@@ -198,17 +198,55 @@ def update_staff(
     return membership
 
 
+def get_member_for(actor: Any, membership_id: int | str, *, active: bool = False) -> Membership:
+    """A staff membership of the actor's clinic (with access or removed, unless `active`), or 404.
+
+    A patient's membership is not staff: it answers 404 like another clinic's id.
+    """
+    from ketaclinic.accounts.access import get_for
+
+    rows = Membership.objects.active() if active else Membership.objects.all()
+    return get_for(
+        actor,
+        Membership,
+        membership_id,
+        None,
+        query=rows.exclude(role=Role.PATIENT),
+        related=("user",),
+        what="staff member",
+    )
+
+
+def _lock_member(actor: Any, membership: Membership) -> Membership:
+    """The member's row, locked (the clinic row first, as every writer does), in this clinic."""
+    Clinic.objects.select_for_update().filter(pk=actor.clinic.pk).first()
+    locked = (
+        Membership.objects.select_for_update()
+        .filter(pk=membership.pk, clinic_id=actor.clinic.pk)
+        .exclude(role=Role.PATIENT)
+        .first()
+    )
+    if locked is None:  # another clinic's membership, or a patient's: never changed here
+        raise PermissionDenied("This person is not a staff member of this clinic.")
+    return locked
+
+
 def deactivate_staff(*, actor: Any, membership: Membership) -> Membership:
-    """End a member's access here: the membership and its API tokens, in one transaction."""
+    """End a member's access here, in one transaction: the membership, every API token it
+    holds, and the audit event (with the number of tokens revoked) commit together or not
+    at all. A member who has no access already is left as they are (no second event).
+    """
     actor.check("staff.manage")
     if membership.user_id == actor.user.pk:
         raise ValidationError({"membership": "You cannot remove your own access."})
     with transaction.atomic():
-        Membership.objects.filter(pk=membership.pk).update(is_active=False)
-        ApiToken.objects.filter(membership=membership, revoked_at__isnull=True).update(
-            revoked_at=dj_timezone.now()
-        )
-        _record(actor, "deactivate", membership, {})
+        locked = _lock_member(actor, membership)
+        if locked.is_active:
+            Membership.objects.filter(pk=locked.pk).update(is_active=False)
+            revoked = ApiToken.objects.filter(membership=locked, revoked_at__isnull=True).update(
+                revoked_at=dj_timezone.now()
+            )
+            _record(actor, "deactivate", locked, {"tokens_revoked": revoked})
     token_cache.forget()  # this process stops accepting the member's tokens at once
     membership.is_active = False
     return membership
@@ -217,8 +255,10 @@ def deactivate_staff(*, actor: Any, membership: Membership) -> Membership:
 def reactivate_staff(*, actor: Any, membership: Membership) -> Membership:
     actor.check("staff.manage")
     with transaction.atomic():
-        Membership.objects.filter(pk=membership.pk).update(is_active=True)
-        _record(actor, "reactivate", membership, {})
+        locked = _lock_member(actor, membership)
+        if not locked.is_active:
+            Membership.objects.filter(pk=locked.pk).update(is_active=True)
+            _record(actor, "reactivate", locked, {})
     membership.is_active = True
     return membership
 

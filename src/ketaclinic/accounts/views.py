@@ -32,6 +32,7 @@ from ketaclinic.accounts.roles import Role
 from ketaclinic.accounts.services import (
     add_staff_member,
     deactivate_staff,
+    get_member_for,
     issue_api_token,
     may_enrol_second_factor,
     set_two_factor_requirement,
@@ -207,7 +208,7 @@ def _staff_page(request: HttpRequest, actor: Any, form: StaffForm) -> HttpRespon
 @require("staff.manage")
 def staff_deactivate(request: ClinicRequest, membership_id: int) -> HttpResponse:
     actor = request.actor
-    membership = get_object_or_404(Membership, pk=membership_id, clinic=actor.clinic)
+    membership = get_member_for(actor, membership_id)
     try:
         deactivate_staff(actor=actor, membership=membership)
     except ValidationError as exc:

@@ -7,8 +7,11 @@ class IntegrationConfig(AppConfig):
 
     def ready(self) -> None:
         # Scheduling calls these inside its booking transactions (scheduling/hooks.py).
-        from ketaclinic.integration import circles, planning
+        from ketaclinic.integration import chart, circles, planning
+        from ketaclinic.patients import chart as patient_chart
         from ketaclinic.scheduling import hooks
+
+        patient_chart.register("integration", chart.chart_section)
 
         if planning.on_course_booked not in hooks.COURSE_BOOKED:
             hooks.COURSE_BOOKED.append(planning.on_course_booked)

@@ -6,4 +6,7 @@ class MeasuresConfig(AppConfig):
     label = "measures"
 
     def ready(self) -> None:
-        from ketaclinic.measures import checks  # noqa: F401  (registers the instruments check)
+        from ketaclinic.measures import chart, checks  # noqa: F401  (checks: the instruments check)
+        from ketaclinic.patients import chart as patient_chart
+
+        patient_chart.register("measures", chart.chart_section)

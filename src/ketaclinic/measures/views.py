@@ -17,7 +17,7 @@ from ketaclinic.accounts.access import ClinicRequest, client_ip, require
 from ketaclinic.clinical.instruments import Instrument
 from ketaclinic.measures import services
 from ketaclinic.measures.charts import trend_svg
-from ketaclinic.measures.models import AlertAction, AlertStatus, Schedule, ScheduleKind
+from ketaclinic.measures.models import AlertAction, AlertStatus, ScheduleKind
 from ketaclinic.measures.registry import has_total, instruments, patient_may_fill
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.services import view_patient
@@ -308,9 +308,7 @@ def schedule_add(request: ClinicRequest, patient_id: int) -> HttpResponse:
 @require("measures.send")
 def schedule_stop(request: ClinicRequest, schedule_id: int) -> HttpResponse:
     actor = request.actor
-    schedule = Schedule.objects.for_clinic(actor.clinic).filter(pk=schedule_id).first()
-    if schedule is None:
-        raise Http404("No such schedule in this clinic.")
+    schedule = services.get_schedule_for(actor, schedule_id)
     services.stop_schedule(actor=actor, schedule=schedule)
     messages.success(request, "Schedule stopped.")
     return redirect("patient_chart", patient_id=schedule.patient_id)

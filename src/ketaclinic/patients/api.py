@@ -63,8 +63,7 @@ def create_patient(request: ClinicRequest, payload: PatientIn) -> Status:
 @router.get("/{patient_id}", response=PatientOut, auth=allow("patient.view"))
 def read_patient(request: ClinicRequest, patient_id: int) -> Patient:
     actor = request.auth
-    patient = get_patient_for(actor, patient_id)
-    services.view_patient(actor=actor, patient=patient, what="api")
+    patient = get_patient_for(actor, patient_id, read="api")
     return patient
 
 
@@ -82,8 +81,7 @@ def update_patient(request: ClinicRequest, patient_id: int, payload: PatientPatc
 
 def _entries(request: ClinicRequest, patient_id: int, model: type[ChartEntry]) -> list:
     actor = request.auth
-    patient = get_patient_for(actor, patient_id, "clinical.view")
-    services.view_patient(actor=actor, patient=patient, what=str(model._meta.model_name))
+    patient = get_patient_for(actor, patient_id, "clinical.view", read=model._meta.model_name)
     return list(model.objects.filter(patient=patient).order_by("-is_active", "-recorded_at"))
 
 
@@ -191,7 +189,9 @@ def _allergy_state(patient: Patient) -> dict:
 @router.get("/{patient_id}/allergy-state", response=AllergyStateOut, auth=allow("clinical.view"))
 def allergy_state(request: ClinicRequest, patient_id: int):
     """Whether allergies are recorded, none known (NKDA), or only reported at intake."""
-    return _allergy_state(get_patient_for(request.auth, patient_id, "clinical.view"))
+    return _allergy_state(
+        get_patient_for(request.auth, patient_id, "clinical.view", read="allergy_state")
+    )
 
 
 @router.post(

@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from ketaclinic.accounts.access import Actor
+from ketaclinic.accounts.access import Actor, audit_read
 from ketaclinic.audit.services import record
 from ketaclinic.patients.changes import patient_changed
 from ketaclinic.patients.models import (
@@ -181,8 +181,9 @@ def update_patient(
 
 
 def view_patient(*, actor: Actor, patient: Patient, what: str = "chart") -> None:
-    """Record that the actor read this patient's record."""
-    record(actor, "view", patient_id=patient.pk, obj=patient, detail={"view": what})
+    """Record that the actor read this patient's record (already fetched for another use;
+    a page that fetches to show asks `get_patient_for(..., read=what)` instead)."""
+    audit_read(actor, patient, patient_id=patient.pk, view=what)
 
 
 DATE_PATTERNS = (

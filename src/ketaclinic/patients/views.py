@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.access import ClinicRequest, require
-from ketaclinic.patients import restricted, services
+from ketaclinic.patients import chart, restricted, services
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.forms import CHART_FORMS, PatientForm
 from ketaclinic.patients.models import Patient
@@ -67,7 +67,9 @@ def patient_new(request: ClinicRequest) -> HttpResponse:
 @require("patient.edit")
 def patient_edit(request: ClinicRequest, patient_id: int) -> HttpResponse:
     actor = request.actor
-    patient = get_patient_for(actor, patient_id, "patient.edit")
+    # Opening the form is a read of the record (audited here); a post audits its write.
+    shown = "edit" if request.method != "POST" else False
+    patient = get_patient_for(actor, patient_id, "patient.edit", read=shown)
     form = PatientForm(request.POST if request.method == "POST" else None, instance=patient)
     if request.method == "POST" and form.is_valid():
         try:
@@ -86,19 +88,18 @@ def patient_edit(request: ClinicRequest, patient_id: int) -> HttpResponse:
         else:
             messages.success(request, "Saved.")
             return redirect("patient_chart", patient_id=patient.pk)
-    else:
-        services.view_patient(actor=actor, patient=patient, what="edit")
     return render(request, "patients/edit.html", {"form": form, "patient": patient})
 
 
 @require("patient.view")
 def patient_chart(request: ClinicRequest, patient_id: int) -> HttpResponse:
     actor = request.actor
-    patient = get_patient_for(actor, patient_id)
-    services.view_patient(actor=actor, patient=patient)
+    patient = get_patient_for(actor, patient_id, read="chart")
     context: dict[str, object] = {
         "patient": patient,
         "break_glass": restricted.open_grant(actor, patient),
+        # What other apps add to the chart, read by their own functions (patients/chart.py).
+        "sections": chart.sections_for(actor, patient),
     }
     if actor.may("clinical.view"):
         context.update(

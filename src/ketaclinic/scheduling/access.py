@@ -2,37 +2,58 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ketaclinic.accounts.access import Actor, get_for
 from ketaclinic.accounts.models import Membership
 from ketaclinic.patients.restricted import check_chart
 from ketaclinic.scheduling.models import Appointment, ClinicClosure, Room, TreatmentCourse
 
 
-def get_course_for(
-    actor: Actor, course_id: int | str, action: str = "schedule.view"
-) -> TreatmentCourse:
-    """The course with this id in the actor's clinic, or 404."""
-    found = get_for(
-        actor, TreatmentCourse, course_id, action, related=("patient", "prescriber"), what="course"
-    )
+def _chart_guard(actor: Actor, found: TreatmentCourse | Appointment) -> None:
     check_chart(actor, found.patient)
-    return found
+
+
+def get_course_for(
+    actor: Actor,
+    course_id: int | str,
+    action: str = "schedule.view",
+    *,
+    read: str | bool = False,
+    read_detail: dict[str, Any] | None = None,
+) -> TreatmentCourse:
+    """The course with this id in the actor's clinic, or 404 (`read`: audit the read here)."""
+    return get_for(
+        actor,
+        TreatmentCourse,
+        course_id,
+        action,
+        related=("patient", "prescriber"),
+        what="course",
+        guard=_chart_guard,
+        read=read,
+        read_detail=read_detail,
+    )
 
 
 def get_appointment_for(
-    actor: Actor, appointment_id: int | str, action: str = "schedule.view"
+    actor: Actor,
+    appointment_id: int | str,
+    action: str = "schedule.view",
+    *,
+    read: bool = False,
 ) -> Appointment:
-    """The appointment with this id in the actor's clinic, or 404."""
-    found = get_for(
+    """The appointment with this id in the actor's clinic, or 404 (`read`: audit the read here)."""
+    return get_for(
         actor,
         Appointment,
         appointment_id,
         action,
         related=("patient", "room", "course", "staff__user"),
         what="appointment",
+        guard=_chart_guard,
+        read=read,
     )
-    check_chart(actor, found.patient)
-    return found
 
 
 def get_room_for(actor: Actor, room_id: int | str, action: str = "schedule.view") -> Room:

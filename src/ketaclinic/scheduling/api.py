@@ -173,21 +173,19 @@ def create_course(request: ClinicRequest, patient_id: int, payload: CourseIn) ->
 @router.get("/patients/{patient_id}/courses", response=list[CourseOut], auth=allow("schedule.view"))
 def list_courses(request: ClinicRequest, patient_id: int) -> list:
     actor = request.auth
-    patient = get_patient_for(actor, patient_id, "schedule.view")
+    patient = get_patient_for(actor, patient_id, "schedule.view", read="courses")
     courses = (
         TreatmentCourse.objects.for_clinic(actor.clinic)
         .filter(patient=patient)
         .order_by("-start_date")
     )
-    services.record(actor, "view", patient_id=patient.pk, obj=patient, detail={"view": "courses"})
     return [_course_out(c, actor) for c in courses]
 
 
 @router.get("/courses/{course_id}", response=CourseOut, auth=allow("schedule.view"))
 def read_course(request: ClinicRequest, course_id: int) -> TreatmentCourse:
     actor = request.auth
-    course = get_course_for(actor, course_id)
-    services.record(actor, "view", patient_id=course.patient_id, obj=course)
+    course = get_course_for(actor, course_id, read=True)
     return _course_out(course, actor)
 
 
@@ -246,10 +244,7 @@ def change_dose(request: ClinicRequest, course_id: int, payload: DoseOrderIn) ->
 )
 def list_dose_orders(request: ClinicRequest, course_id: int) -> list:
     actor = request.auth
-    course = get_course_for(actor, course_id, "dose.view")
-    services.record(
-        actor, "view", patient_id=course.patient_id, obj=course, detail={"view": "dose_orders"}
-    )
+    course = get_course_for(actor, course_id, "dose.view", read="dose_orders")
     return list(course.orders.order_by("-signed_at", "-pk"))
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.apps import apps
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Min
@@ -27,7 +26,7 @@ from ketaclinic.measures import services as measures_services
 from ketaclinic.patients import services as patient_services
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.models import Patient
-from ketaclinic.scheduling import services
+from ketaclinic.scheduling import hooks, services
 from ketaclinic.scheduling.access import get_appointment_for
 from ketaclinic.scheduling.forms import BookForm, MoveForm
 from ketaclinic.scheduling.models import (
@@ -221,7 +220,8 @@ def _render_dialog(request: ClinicRequest, template: str, context: dict[str, Any
 def move(request: ClinicRequest, appointment_id: int) -> HttpResponse:
     """Move one appointment (the keyboard's way, and where a dragged card is dropped)."""
     actor = request.actor
-    appointment = get_appointment_for(actor, appointment_id, "schedule.book")
+    shown = request.method != "POST"  # showing the appointment is a read, audited here
+    appointment = get_appointment_for(actor, appointment_id, "schedule.book", read=shown)
     tz = actor.clinic.tz
     local = appointment.start.astimezone(tz)
     form = MoveForm(
@@ -263,8 +263,6 @@ def move(request: ClinicRequest, appointment_id: int) -> HttpResponse:
             when = moved.start.astimezone(tz)
             messages.success(request, f"Moved to {when:%a %d %b %H:%M}, {moved.room.name}.")
             return redirect(f"{reverse('schedule_day')}?day={when.date()}")
-    elif request.method != "POST":
-        record(actor, "view", patient_id=appointment.patient_id, obj=appointment)
     return _render_dialog(request, "scheduling/move.html", context)
 
 
@@ -320,12 +318,7 @@ def _today_context(actor: Actor) -> dict[str, Any]:
     now = timezone.now()
     day = services.clinic_today(actor.clinic)
     appointments = _todays(actor, day)
-    session_model = apps.get_model("treatment", "TreatmentSession")
-    sessions = set(
-        session_model.objects.filter(appointment__in=appointments).values_list(
-            "appointment_id", flat=True
-        )
-    )
+    sessions = hooks.with_sessions([a.pk for a in appointments])
     rows = [_arrival(actor, a, now, sessions) for a in appointments]
     counts = {
         "due": sum(1 for r in rows if r.appointment.status == "booked"),

@@ -10,7 +10,6 @@ from ninja import Field, Router, Schema, Status
 from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
 from ketaclinic.api_schemas import StrictIn
-from ketaclinic.audit.services import record
 from ketaclinic.scheduling import reviews
 from ketaclinic.scheduling.access import get_course_for
 
@@ -63,13 +62,12 @@ def read_review(request: ClinicRequest, course_id: int) -> dict:
     from ketaclinic.measures import services as measures_services
 
     actor = request.auth
-    course = get_course_for(actor, course_id, "clinical.view")
+    course = get_course_for(
+        actor, course_id, "clinical.view", read=True, read_detail={"what": "induction_review"}
+    )
     state = reviews.review_state(course)
     outcomes = (
         [] if state.review else measures_services.outcomes_for(actor=actor, patient=course.patient)
-    )
-    record(
-        actor, "view", patient_id=course.patient_id, obj=course, detail={"what": "induction_review"}
     )
     return _out(course, state, outcomes)
 

@@ -228,7 +228,8 @@ def _conflict_list(exc: services.BookingConflict) -> list[dict[str, Any]]:
 def appointment_page(request: ClinicRequest, appointment_id: int) -> HttpResponse:
     """One appointment: its details, a move form (same checks as the API), a status change."""
     actor = request.actor
-    appointment = get_appointment_for(actor, appointment_id, "schedule.book")
+    shown = request.method != "POST"  # showing the appointment is a read, audited here
+    appointment = get_appointment_for(actor, appointment_id, "schedule.book", read=shown)
     tz = actor.clinic.tz
     local = appointment.start.astimezone(tz)
     form = MoveForm(
@@ -275,8 +276,6 @@ def appointment_page(request: ClinicRequest, appointment_id: int) -> HttpRespons
                 request, f"Moved to {moved.start.astimezone(tz):%a %d %b %H:%M}, {moved.room.name}."
             )
             return redirect(f"{reverse('schedule_day')}?day={moved.start.astimezone(tz).date()}")
-    elif request.method != "POST":
-        record(actor, "view", patient_id=appointment.patient_id, obj=appointment)
     return render(
         request,
         "scheduling/appointment.html",

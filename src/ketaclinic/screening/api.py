@@ -292,8 +292,7 @@ def list_screenings(request: ClinicRequest, patient_id: int) -> list[dict[str, A
 @router.get("/screenings/{screening_id}", response=ScreeningOut, auth=allow("clinical.view"))
 def read_screening(request: ClinicRequest, screening_id: int) -> dict[str, Any]:
     actor = request.auth
-    screening = services.get_screening_for(actor, screening_id)
-    services.view_screening(actor=actor, screening=screening)
+    screening = services.get_screening_for(actor, screening_id, read=True)
     return screening_out(screening)
 
 

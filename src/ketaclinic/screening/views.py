@@ -142,10 +142,9 @@ def _intake_page(
 def intake(request: ClinicRequest, patient_id: int) -> HttpResponse:
     """The structured intake form (one screen, sections) pre-filled from the latest version."""
     actor = request.actor
-    patient = get_patient_for(actor, patient_id, "clinical.view")
+    patient = get_patient_for(actor, patient_id, "clinical.view", read="intake")
     current = services.latest_intake(patient)
     data = current.data if current else {}
-    view_patient(actor=actor, patient=patient, what="intake")
     initial = IntakeForm.initial_from(
         data,
         medications_on_file=services.medication_classes_on_file(patient),
@@ -335,8 +334,7 @@ DECISION_BADGES = {
 def screening_result(request: ClinicRequest, screening_id: int) -> HttpResponse:
     """The explained evaluation: decision, each finding with level and source, missing facts."""
     actor = request.actor
-    screening = services.get_screening_for(actor, screening_id)
-    services.view_screening(actor=actor, screening=screening)
+    screening = services.get_screening_for(actor, screening_id, read=True)
     form = (
         DecisionForm(request.POST or None, result=screening.result)
         if actor.may("medical.sign") and not screening.decision
@@ -463,8 +461,7 @@ def _note_form(patient, data=None) -> NoteForm:
 def consultation(request: ClinicRequest, patient_id: int) -> HttpResponse:
     """The physician's consultation notes: intake, baseline scores, screening; sign and amend."""
     actor = request.actor
-    patient = get_patient_for(actor, patient_id, "clinical.view")
-    view_patient(actor=actor, patient=patient, what="consultation")
+    patient = get_patient_for(actor, patient_id, "clinical.view", read="consultation")
     form = _note_form(patient) if actor.may("medical.sign") else None
     return _consultation_page(request, patient, form)
 
@@ -576,8 +573,7 @@ def consent_sign(request: ClinicRequest, patient_id: int, family: str) -> HttpRe
 @require("clinical.view")
 def consent_detail(request: ClinicRequest, consent_id: int) -> HttpResponse:
     actor = request.actor
-    consent = services.get_consent_for(actor, consent_id)
-    services.record(actor, "view", patient_id=consent.patient_id, obj=consent)
+    consent = services.get_consent_for(actor, consent_id, read=True)
     return render(
         request,
         "screening/consent_detail.html",

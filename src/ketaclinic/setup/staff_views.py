@@ -17,14 +17,9 @@ from django.views.decorators.http import require_POST
 from ketaclinic.accounts import services as accounts
 from ketaclinic.accounts.access import ClinicRequest, UserRequest, require
 from ketaclinic.accounts.models import Membership
-from ketaclinic.scheduling.access import get_staff_for
+from ketaclinic.accounts.services import get_member_for
 from ketaclinic.setup import forms
 from ketaclinic.setup.views import _posted, form_errors
-
-
-def get_member_for(actor: Any, membership_id: int | str) -> Membership:
-    """A staff membership (with access or removed) of the actor's clinic, or 404."""
-    return get_staff_for(actor, membership_id, active=False)
 
 
 @require("staff.manage")

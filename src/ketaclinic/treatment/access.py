@@ -7,20 +7,31 @@ from ketaclinic.patients.restricted import check_chart
 from ketaclinic.treatment.models import RemsForm, TreatmentSession
 
 
+def _session_guard(actor: Actor, session: TreatmentSession) -> None:
+    check_chart(actor, session.patient)
+
+
 def get_session_for(
-    actor: Actor, session_id: int | str, action: str = "clinical.view"
+    actor: Actor,
+    session_id: int | str,
+    action: str = "clinical.view",
+    *,
+    read: str | bool = False,
 ) -> TreatmentSession:
-    """The session with this id in the actor's clinic, or 404; PermissionDenied if the role may not."""
-    found = get_for(
+    """The session with this id in the actor's clinic, or 404; PermissionDenied if the role may not.
+
+    `read` audits the read here ("api", "summary_pdf"; see accounts.access.get_for).
+    """
+    return get_for(
         actor,
         TreatmentSession,
         session_id,
         action,
         related=("patient", "room", "course", "appointment", "clinic"),
         what="treatment session",
+        guard=_session_guard,
+        read=read,
     )
-    check_chart(actor, found.patient)
-    return found
 
 
 def get_rems_form_for(actor: Actor, form_id: int | str, action: str = "rems.manage") -> RemsForm:

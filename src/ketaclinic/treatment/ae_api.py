@@ -143,8 +143,7 @@ def list_reports(request: ClinicRequest, page: PageNumber = 1) -> list[dict[str,
 )
 def get_report(request: ClinicRequest, report_id: int) -> dict[str, Any]:
     actor = request.auth
-    report = ae_reports.get_report_for(actor, report_id)
-    record(actor, "view", patient_id=report.event.session.patient_id, obj=report)
+    report = ae_reports.get_report_for(actor, report_id, read=True)
     return _detail(report)
 
 

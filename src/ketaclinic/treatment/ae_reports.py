@@ -35,7 +35,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
-from ketaclinic.accounts.access import Actor
+from ketaclinic.accounts.access import Actor, get_for
 from ketaclinic.audit.services import record
 from ketaclinic.measures.models import Alert, AlertLevel, AlertStatus
 from ketaclinic.scheduling.services import clinic_today
@@ -198,18 +198,20 @@ def mark_reportable(
 # --- reading ---------------------------------------------------------------------------------
 
 
+def _report_patient(report: AdverseEventReport) -> int:
+    return int(report.event.session.patient_id)
+
+
 def get_report_for(
-    actor: Actor, report_id: Any, action: str = "aereport.view"
+    actor: Actor, report_id: Any, action: str = "aereport.view", *, read: bool = False
 ) -> AdverseEventReport:
-    """The report with this id in the actor's clinic, or 404."""
-    actor.check(action)
-    try:
-        pk = int(report_id)
-    except (TypeError, ValueError):
-        raise Http404("No such report.") from None
-    found = (
-        AdverseEventReport.objects.for_clinic(actor.clinic)
-        .select_related(
+    """The report with this id in the actor's clinic, or 404 (`read`: audit the read here)."""
+    return get_for(
+        actor,
+        AdverseEventReport,
+        report_id,
+        action,
+        related=(
             "event__session__patient",
             "event__session__course",
             "event__session__clinic",
@@ -218,13 +220,11 @@ def get_report_for(
             "created_by",
             "drafted_by",
             "submitted_by",
-        )
-        .filter(pk=pk)
-        .first()
+        ),
+        what="report",
+        read=read,
+        patient_of=_report_patient,
     )
-    if found is None:
-        raise Http404("No such report in this clinic.")
-    return found
 
 
 SUBMITTED_PER_PAGE = 50

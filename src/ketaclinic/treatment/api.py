@@ -81,8 +81,7 @@ def start(request: ClinicRequest, appointment_id: int, payload: StartIn | None =
 
 @router.get("/sessions/{session_id}", response=TreatmentSessionOut, auth=allow("clinical.view"))
 def session_get(request: ClinicRequest, session_id: int):
-    session = _fresh(request, session_id)
-    services.view_session(actor=request.auth, session=session, what="api")
+    session = get_session_for(request.auth, session_id, read="api")
     return _detail(session)
 
 
@@ -520,8 +519,7 @@ def amend(request: ClinicRequest, session_id: int, payload: AmendmentIn):
 
 @router.get("/sessions/{session_id}/summary.pdf", auth=allow("clinical.view"))
 def summary_pdf(request: ClinicRequest, session_id: int):
-    session = _fresh(request, session_id)
-    services.view_session(actor=request.auth, session=session, what="summary_pdf")
+    session = get_session_for(request.auth, session_id, read="summary_pdf")
     response = HttpResponse(reports.summary_pdf(session), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="session-{session.pk}.pdf"'
     return response

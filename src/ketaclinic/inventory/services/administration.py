@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Clinic, User
 from ketaclinic.audit.services import record
+from ketaclinic.inventory import hooks
 from ketaclinic.inventory.models import Kind, LedgerEntry, Location, Lot
 from ketaclinic.patients.models import Patient
 
@@ -65,30 +65,27 @@ def _patient(actor: Actor, patient: Patient | int) -> Patient:
     return found
 
 
-def _treatment_session(actor: Actor, session_ref: str, patient: Patient) -> Model:
-    """The clinic's treatment session `session_ref` of `patient`, locked for the transaction.
+def _treatment_session(actor: Actor, session_ref: str, patient: Patient) -> None:
+    """Refuse unless `session_ref` names a treatment session of `patient` in this clinic,
+    and lock that session for the transaction.
 
-    The ledger names a session by its id. Looked up through the app registry: the
-    ledger sits below the treatment app and does not import it.
+    The ledger names a session by its id; the ledger sits below the treatment app and
+    asks it through inventory/hooks.py.
     """
     assert transaction.get_connection().in_atomic_block
-    TreatmentSession = apps.get_model("treatment", "TreatmentSession")
     session_id = _session_id(session_ref)
     found = (
-        TreatmentSession.objects.select_for_update()
-        .filter(pk=session_id, clinic=actor.clinic)
-        .first()
+        hooks.session_patient(actor.clinic.pk, session_id, lock=True)
         if session_id is not None
         else None
     )
-    if found is None or found.patient_id != patient.pk:
+    if found is None or found != patient.pk:
         raise ValidationError(
             {
                 "session_ref": f"{session_ref} is not a treatment session of this patient "
                 "in this clinic."
             }
         )
-    return found
 
 
 def _session_id(session_ref: str) -> int | None:
@@ -170,14 +167,9 @@ def post_administration(
 
 def _session_patient(actor: Actor, session_ref: str) -> Patient:
     """The patient of the clinic's treatment session `session_ref` (422 when there is none)."""
-    TreatmentSession = apps.get_model("treatment", "TreatmentSession")
     session_id = _session_id(session_ref)
     patient_id = (
-        TreatmentSession.objects.filter(pk=session_id, clinic=actor.clinic)
-        .values_list("patient_id", flat=True)
-        .first()
-        if session_id is not None
-        else None
+        hooks.session_patient(actor.clinic.pk, session_id) if session_id is not None else None
     )
     if patient_id is None:
         raise ValidationError(

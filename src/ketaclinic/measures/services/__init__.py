@@ -60,7 +60,10 @@ from .responses import (
 )
 from .schedules import (
     add_schedule,
+    get_schedule_for,
+    links_of,
     reminder_due,
+    schedules_of,
     send_before_appointment,
     send_due_questionnaires,
     stop_schedule,
@@ -75,6 +78,9 @@ __all__ = [
     "NOTIFY_RETRY_AFTER",
     "STORED_ALERT_LEVELS",
     "add_schedule",
+    "get_schedule_for",
+    "links_of",
+    "schedules_of",
     "alert_recipients",
     "alerts_for",
     "base_url",

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 
-from django.apps import apps
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import connection, transaction
@@ -19,6 +18,7 @@ from ketaclinic.accounts.access import Actor, get_for
 from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.accounts.roles import Role
 from ketaclinic.audit.services import record, record_system
+from ketaclinic.measures import hooks
 from ketaclinic.measures.models import Alert, AlertAction, AlertLevel, AlertStatus
 from ketaclinic.patients.restricted import check_chart
 
@@ -37,40 +37,10 @@ def _patients_physicians(clinic_id: int, patient_id: int) -> list[int]:
     """User ids of the patient's own physicians, most specific first.
 
     The prescriber of the patient's course (a current one before a finished one, then
-    the newest), then the physician who decided the latest screening. Both models
-    belong to higher apps, so they are looked up by name, never imported.
+    the newest), then the physician who decided the latest screening. Both belong to
+    higher apps, which answer through measures/hooks.py.
     """
-    found: list[int] = []
-    try:
-        courses = apps.get_model("scheduling", "TreatmentCourse")
-        current = Case(
-            When(status__in=["active", "paused", "planned"], then=Value(0)), default=Value(1)
-        )
-        prescriber = (
-            courses.objects.filter(clinic_id=clinic_id, patient_id=patient_id)
-            .order_by(current, "-created_at", "-pk")
-            .values_list("prescriber_id", flat=True)
-            .first()
-        )
-        if prescriber is not None:
-            found.append(prescriber)
-    except LookupError:
-        pass
-    try:
-        screenings = apps.get_model("screening", "Screening")
-        decider = (
-            screenings.objects.filter(
-                clinic_id=clinic_id, patient_id=patient_id, decided_by__isnull=False
-            )
-            .order_by("-decided_at", "-pk")
-            .values_list("decided_by_id", flat=True)
-            .first()
-        )
-        if decider is not None:
-            found.append(decider)
-    except LookupError:
-        pass
-    return found
+    return hooks.patient_physicians(clinic_id, patient_id)
 
 
 def alert_recipients(*, clinic_id: int, patient_id: int) -> list[str]:

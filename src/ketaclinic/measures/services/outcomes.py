@@ -7,12 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.apps import apps
-from django.db.models import QuerySet
-
 from ketaclinic.accounts.access import Actor
 from ketaclinic.clinical.instruments import Instrument
 from ketaclinic.clinical.outcomes import OutcomeSummary, summarize
+from ketaclinic.measures import hooks
 from ketaclinic.measures.models import Response
 from ketaclinic.measures.registry import has_total
 from ketaclinic.patients.models import Patient
@@ -27,25 +25,15 @@ def first_treatment_at(patient: Patient) -> datetime | None:
 
     The baseline is the last score before the first treatment session (DOMAIN.md §6.1).
     This is the one place that decides it; outcomes and charts both ask here. Sessions
-    belong to a higher app, so the model is looked up by name rather than imported.
+    belong to a higher app, which answers through measures/hooks.py.
     """
-    return _dose_times(patient).first()
+    times = treatment_times(patient)
+    return times[0] if times else None
 
 
 def treatment_times(patient: Patient) -> list[datetime]:
     """When each of the patient's treatment doses started, oldest first (one query; for charts)."""
-    return list(_dose_times(patient))
-
-
-def _dose_times(patient: Patient) -> QuerySet[Any]:
-    sessions = apps.get_model("treatment", "TreatmentSession")
-    return (
-        sessions.objects.filter(
-            clinic_id=patient.clinic_id, patient_id=patient.pk, dose_started_at__isnull=False
-        )
-        .order_by("dose_started_at")
-        .values_list("dose_started_at", flat=True)
-    )
+    return hooks.dose_times(patient.clinic_id, patient.pk)
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from ketaclinic.accounts.access import Actor
+from ketaclinic.accounts.access import Actor, get_for
 from ketaclinic.audit.services import record, record_system
 from ketaclinic.measures.models import QuestionnaireLink, Schedule, ScheduleKind
 from ketaclinic.patients.models import Patient
+from ketaclinic.patients.restricted import check_chart
 
 from .config import link_reminders
 from .questionnaire_links import _check_bundle, _mail_link, _new_link, _new_token
@@ -64,6 +65,59 @@ def add_schedule(
             detail={"kind": kind, "every_days": every_days, "instruments": bundle},
         )
     return schedule
+
+
+def _schedule_guard(actor: Actor, schedule: Schedule) -> None:
+    check_chart(actor, schedule.patient)
+
+
+def get_schedule_for(
+    actor: Actor, schedule_id: int | str, action: str = "measures.send"
+) -> Schedule:
+    """The questionnaire schedule with this id in the actor's clinic, or 404."""
+    return get_for(
+        actor,
+        Schedule,
+        schedule_id,
+        action,
+        related=("patient",),
+        what="questionnaire schedule",
+        guard=_schedule_guard,
+    )
+
+
+def schedules_of(*, actor: Actor, patient: Patient) -> list[Schedule]:
+    """The patient's running questionnaire schedules, oldest first (audited with their ids)."""
+    actor.check("measures.send")
+    found = list(
+        Schedule.objects.filter(clinic=actor.clinic, patient=patient, is_active=True).order_by("pk")
+    )
+    record(
+        actor,
+        "view",
+        patient_id=patient.pk,
+        object_type="measures.schedule",
+        detail={"ids": [s.pk for s in found]},
+    )
+    return found
+
+
+def links_of(*, actor: Actor, patient: Patient, limit: int = 50) -> list[QuestionnaireLink]:
+    """The patient's questionnaire links, newest first (audited with their ids)."""
+    actor.check("measures.send")
+    found = list(
+        QuestionnaireLink.objects.filter(clinic=actor.clinic, patient=patient).order_by(
+            "-created_at", "-pk"
+        )[:limit]
+    )
+    record(
+        actor,
+        "view",
+        patient_id=patient.pk,
+        object_type="measures.questionnairelink",
+        detail={"ids": [link.pk for link in found]},
+    )
+    return found
 
 
 def stop_schedule(*, actor: Actor, schedule: Schedule) -> None:

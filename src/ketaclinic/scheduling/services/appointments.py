@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.apps import apps
 from django.core.exceptions import ValidationError
 
 from ketaclinic.accounts.access import Actor
@@ -30,10 +29,10 @@ TRANSITIONS = {
 def has_treatment_session(appointment: Appointment) -> bool:
     """Whether the treatment app has opened a session for this appointment.
 
-    Looked up by name: scheduling sits below treatment and must not import it.
+    Scheduling sits below treatment and does not import it: treatment answers through
+    scheduling/hooks.py (SESSIONS_OPENED), registered when the app starts.
     """
-    session_model = apps.get_model("treatment", "TreatmentSession")
-    return bool(session_model.objects.filter(appointment_id=appointment.pk).exists())
+    return appointment.pk in hooks.with_sessions([appointment.pk])
 
 
 # A treatment is in progress / completed only through its treatment session.

@@ -1,71 +1,15 @@
-"""The patient's courses and upcoming appointments on the chart (three queries, whatever the history)."""
+"""The patient's courses and upcoming appointments on the chart, laid out from
+scheduling.chart's read."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django import template
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q
-from django.utils import timezone
-
-from ketaclinic.scheduling.models import (
-    HOLDING,
-    Appointment,
-    DoseOrder,
-    InductionReview,
-    TreatmentCourse,
-)
 
 register = template.Library()
-UPCOMING = 8
 
 
 @register.inclusion_tag("scheduling/_chart_panel.html", takes_context=True)
-def scheduling_chart(context: Any, patient: Any) -> dict[str, Any]:
-    allowed = context.get("allowed", frozenset())
-    courses = (
-        TreatmentCourse.objects.filter(clinic_id=patient.clinic_id, patient=patient)
-        .exclude(status__in=["completed", "stopped"])
-        .annotate(
-            booked=Count("appointments", filter=Q(appointments__status__in=HOLDING)),
-            completed=Count(
-                "appointments",
-                filter=Q(appointments__status="completed", appointments__kind="treatment"),
-            ),
-            reviewed=Exists(InductionReview.objects.filter(course=OuterRef("pk"))),
-        )
-        .order_by("-start_date", "-pk")
-    )
-    # Dose orders are loaded only for a role that may see them (dose.view).
-    if "dose.view" in allowed:
-        orders = DoseOrder.objects.order_by("-signed_at", "-pk")
-        courses = courses.prefetch_related(Prefetch("orders", queryset=orders))
-    courses = list(courses[:5])
-    for course in courses:
-        if "dose.view" in allowed:
-            current = list(course.orders.all())
-            course.current_order = current[0] if current else None
-        # Every shipped protocol asks for the review; its page checks the course's own file.
-        course.review_due = (
-            course.status == "active"
-            and course.phase == "induction"
-            and course.completed >= course.planned_sessions
-            and not course.reviewed
-        )
-    upcoming = list(
-        Appointment.objects.filter(
-            clinic_id=patient.clinic_id,
-            patient=patient,
-            end__gte=timezone.now(),
-            status__in=["booked", "checked_in", "in_progress"],
-        )
-        .select_related("room")
-        .order_by("start")[: UPCOMING + 1]
-    )
-    return {
-        "patient": patient,
-        "allowed": allowed,
-        "courses": courses,
-        "upcoming": upcoming[:UPCOMING],
-        "more": len(upcoming) > UPCOMING,
-    }
+def scheduling_chart(context: Any, section: dict[str, Any]) -> dict[str, Any]:
+    return {**section, "allowed": context.get("allowed", frozenset())}

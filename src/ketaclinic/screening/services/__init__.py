@@ -67,7 +67,6 @@ from .screenings import (
     rulesets,
     run_screening,
     sign_note,
-    view_screening,
 )
 
 __all__ = [
@@ -112,6 +111,5 @@ __all__ = [
     "sign_note",
     "submit_intake_link",
     "superseding_cssrs",
-    "view_screening",
     "withdraw_consent",
 ]

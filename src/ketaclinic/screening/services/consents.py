@@ -175,11 +175,24 @@ def sign_consent(
     return consent
 
 
-def get_consent_for(actor: Actor, consent_id: int, action: str = "clinical.view") -> Consent:
-    """The consent with this id in the actor's clinic, or 404."""
-    found = get_for(actor, Consent, consent_id, action, related=("patient",), what="consent")
-    check_chart(actor, found.patient)
-    return found
+def _consent_guard(actor: Actor, consent: Consent) -> None:
+    check_chart(actor, consent.patient)
+
+
+def get_consent_for(
+    actor: Actor, consent_id: int, action: str = "clinical.view", *, read: bool = False
+) -> Consent:
+    """The consent with this id in the actor's clinic, or 404 (`read`: audit the read here)."""
+    return get_for(
+        actor,
+        Consent,
+        consent_id,
+        action,
+        related=("patient",),
+        what="consent",
+        guard=_consent_guard,
+        read=read,
+    )
 
 
 def consent_pdf(*, actor: Actor, consent: Consent) -> bytes:

@@ -90,17 +90,24 @@ def run_screening(
     return screening
 
 
-def get_screening_for(actor: Actor, screening_id: int, action: str = "clinical.view") -> Screening:
-    """The screening with this id in the actor's clinic, or 404."""
-    found = get_for(
-        actor, Screening, screening_id, action, related=("patient", "intake"), what="screening"
+def _screening_guard(actor: Actor, screening: Screening) -> None:
+    check_chart(actor, screening.patient)
+
+
+def get_screening_for(
+    actor: Actor, screening_id: int, action: str = "clinical.view", *, read: bool = False
+) -> Screening:
+    """The screening with this id in the actor's clinic, or 404 (`read`: audit the read here)."""
+    return get_for(
+        actor,
+        Screening,
+        screening_id,
+        action,
+        related=("patient", "intake"),
+        what="screening",
+        guard=_screening_guard,
+        read=read,
     )
-    check_chart(actor, found.patient)
-    return found
-
-
-def view_screening(*, actor: Actor, screening: Screening) -> None:
-    record(actor, "view", patient_id=screening.patient_id, obj=screening)
 
 
 @dataclass

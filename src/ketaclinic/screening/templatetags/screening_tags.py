@@ -39,15 +39,11 @@ def consent_flags(context: Any, patient: Any) -> dict[str, Any]:
 
 
 @register.inclusion_tag("screening/_chart_panel.html", takes_context=True)
-def screening_chart(context: Any, patient: Any) -> dict[str, Any]:
-    """Intake version, latest screening per family with its decision, consents: three queries."""
-    today = _clinic_today(context, patient)
+def screening_chart(context: Any, section: dict[str, Any]) -> dict[str, Any]:
+    """Lay out the chart's screening section read by the chart view (screening.chart)."""
     return {
-        "patient": patient,
+        **section,
         "allowed": context.get("allowed", frozenset()),
-        "intake": services.latest_intake(patient),
-        "screenings": services.latest_screenings(patient),
-        "consents": [(c, c.state_on(today)) for c in services.consents_for(patient)[:10]],
         "families": FAMILY_CHOICES,
         "csrf_token": context.get("csrf_token"),
     }

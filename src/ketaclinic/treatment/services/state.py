@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.utils import timezone
 
-from ketaclinic.accounts.access import Actor
+from ketaclinic.accounts.access import Actor, audit_read
 from ketaclinic.audit.services import record
 from ketaclinic.clinical.protocols import Protocol
 from ketaclinic.patients.services import StaleVersion
@@ -171,5 +171,6 @@ def _decimal(value: Any, field: str) -> Decimal | None:
 
 
 def view_session(*, actor: Actor, session: TreatmentSession, what: str = "session") -> None:
-    """Record that the actor read this session."""
-    record(actor, "view", patient_id=session.patient_id, obj=session, detail={"view": what})
+    """Record that the actor read this session (already fetched; a fetch to show asks
+    `get_session_for(..., read=what)` instead)."""
+    audit_read(actor, session, patient_id=session.patient_id, view=what)

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import template
 
+from ketaclinic.treatment import chart
 from ketaclinic.treatment.longterm import monitoring_for_patient
 from ketaclinic.treatment.models import AdverseEventReport
 
@@ -20,13 +21,8 @@ def treatment_longterm(patient: Any) -> dict[str, Any]:
 
 @register.simple_tag
 def event_reports(session: Any) -> dict[int, list[AdverseEventReport]]:
-    """The session's adverse-event reports by event id (one query)."""
-    found: dict[int, list[AdverseEventReport]] = {}
-    for report in AdverseEventReport.objects.filter(
-        clinic_id=session.clinic_id, event__session=session
-    ).order_by("kind"):
-        found.setdefault(report.event_id, []).append(report)
-    return found
+    """The session's adverse-event reports by event id (treatment.chart: one query)."""
+    return chart.event_reports(session)
 
 
 @register.filter

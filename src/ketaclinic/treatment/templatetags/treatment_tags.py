@@ -1,4 +1,5 @@
-"""The patient's sessions on the chart and the in-treatment flag in the header (one query each)."""
+"""The patient's sessions on the chart and the in-treatment flag in the header, laid out
+from treatment.chart's reads."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ from django import template
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
-from ketaclinic.treatment.models import ACTIVE_STATES, TreatmentSession
+from ketaclinic.treatment import chart
 
 register = template.Library()
-SHOWN = 10
 
 
 @register.filter
@@ -28,22 +28,11 @@ def as_recorded(value: str) -> str:
 
 
 @register.inclusion_tag("treatment/_chart_panel.html", takes_context=True)
-def treatment_chart(context: Any, patient: Any) -> dict[str, Any]:
-    sessions = list(
-        TreatmentSession.objects.filter(clinic_id=patient.clinic_id, patient=patient)
-        .select_related("administration")
-        .order_by("-started_at")[:SHOWN]
-    )
-    return {"sessions": sessions, "allowed": context.get("allowed", frozenset())}
+def treatment_chart(context: Any, section: dict[str, Any]) -> dict[str, Any]:
+    """Lay out the chart's sessions read by the chart view (treatment.chart)."""
+    return {"sessions": section["sessions"], "allowed": context.get("allowed", frozenset())}
 
 
 @register.inclusion_tag("treatment/_flags.html")
 def treatment_flags(patient: Any) -> dict[str, Any]:
-    active = (
-        TreatmentSession.objects.filter(
-            clinic_id=patient.clinic_id, patient=patient, state__in=ACTIVE_STATES
-        )
-        .only("pk", "state")
-        .first()
-    )
-    return {"active": active}
+    return {"active": chart.active_session(patient)}
