@@ -73,7 +73,18 @@ def chairs_and_esk(clinic, staff, patient):
 
 
 def submit(page, button):
-    """Click a submit button and wait for the page it leads to."""
+    """Click a submit button and wait for what it leads to.
+
+    A session-page form posts with htmx and its panel is swapped in place; any other
+    button or link leads to another page.
+    """
+    if button.evaluate("b => !!(b.closest && b.closest('form[hx-post]'))"):
+        with page.expect_response(lambda r: r.request.method == "POST"):
+            button.click()
+        page.wait_for_function(
+            "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+        )
+        return
     with page.expect_navigation():
         button.click()
 
