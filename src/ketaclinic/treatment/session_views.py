@@ -25,6 +25,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.access import ClinicRequest, require
@@ -135,18 +136,19 @@ def _page(
     filled: dict[str, dict[str, Any]] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    return render(request, TEMPLATE, _context(request, session, filled), status=status)
+    return _render(request, _context(request, session, filled), status=status)
 
 
-def _panels(
+def _render(
     request: ClinicRequest,
-    session: Any,
-    main: str,
-    also: tuple[str, ...],
-    filled: dict[str, dict[str, Any]] | None = None,
+    context: dict[str, Any],
+    main: str | None = None,
+    also: tuple[str, ...] = (),
+    status: int = 200,
 ) -> HttpResponse:
-    """`main` panel to swap in place of the posting one, the `also` panels out of band."""
-    context = _context(request, session, filled)
+    """The whole page, or (htmx) the `main` panel with the `also` panels out of band."""
+    if main is None:
+        return render(request, TEMPLATE, context, status=status)
     parts = [render_to_string(f"{TEMPLATE}#{main}", context, request)]
     for name in also:
         if name != main:
@@ -154,7 +156,11 @@ def _panels(
             parts.append(render_to_string(f"{TEMPLATE}#{name}", oob, request))
     if also:
         parts.append(render_to_string("treatment/_session_oob.html", context, request))
-    return HttpResponse("".join(parts))
+    return HttpResponse("".join(parts), status=status)
+
+
+def _panels(request: ClinicRequest, session: Any, main: str, also: tuple[str, ...]) -> HttpResponse:
+    return _render(request, _context(request, session), main, also)
 
 
 @require_POST
@@ -222,21 +228,35 @@ def _refused(
     """The refused form as it was typed, each error by its field, the rest as stored.
 
     With htmx only the form's panel comes back (200: htmx swaps only a success), so what
-    was typed in the other panels stays.
+    was typed in the other panels stays. An error the page would not show (a field, or
+    the whole form, that this session's page does not have: a crafted post) goes on top
+    of the form's panel with the field's name, so nothing the service said is lost.
     """
     # Re-read: a refused write rolled back, and the page shows what is stored.
     session = get_session_for(request.actor, session_id)
-    filled = {step: form.filled()}
-    if request.htmx:
-        return _panels(request, session, form.PANEL, (), filled)
-    return _page(request, session, filled, status=status)
+    state = form.filled()
+    context = _context(request, session, {step: state})
+    main = form.PANEL if request.htmx else None
+    answer = _render(request, context, main, status=200 if request.htmx else status)
+    html = answer.content.decode()
+    lost = [
+        m if name == "form" else f"{name}: {m}"
+        for name, messages_ in state["e"].items()
+        for m in messages_
+        if escape(m) not in html
+    ]
+    lost_listed = [item for item in state["listed"] if escape(item) not in html]
+    if not lost and not lost_listed:
+        return answer
+    context["filled"]["stray"] = {"panel": form.PANEL, "e": {"form": lost}, "listed": lost_listed}
+    return _render(request, context, main, status=200 if request.htmx else status)
 
 
 def _version(request: HttpRequest) -> int | None:
-    try:
-        return int(request.POST.get("version", ""))
-    except ValueError:
+    raw = request.POST.get("version", "")
+    if not raw.isdigit() or len(raw) > 18:  # a version is a small counter; the rest is noise
         return None
+    return int(raw)
 
 
 @require("clinical.view")
