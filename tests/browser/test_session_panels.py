@@ -87,6 +87,9 @@ def test_an_impossible_vital_is_refused_by_its_field_and_the_rest_is_kept(page, 
     )
     assert page.evaluate("window.stillTheSamePage") is True
     snap(page, "treatment-session-vitals-refused")
+    page.locator("#vitals").screenshot(
+        path=str(snap(page, "treatment-session-vitals-panel-refused"))
+    )
 
     # Corrected: it is recorded, the readings table shows it, the page never reloaded.
     form.locator("input[name=systolic]").fill("128")
@@ -101,6 +104,7 @@ def test_an_impossible_vital_is_refused_by_its_field_and_the_rest_is_kept(page, 
         "Felt light-headed on arrival"
     )
     snap(page, "treatment-session-vitals-saved")
+    page.locator("#vitals").screenshot(path=str(snap(page, "treatment-session-vitals-panel-saved")))
 
     # Every form on the page now carries the new version: the next save is not refused.
     version = str(VitalReading.objects.get(session=session).session.version)

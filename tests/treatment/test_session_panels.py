@@ -216,3 +216,29 @@ def test_a_stale_version_through_htmx_says_so_and_changes_nothing(in_state, staf
     assert answer.status_code == 200
     assert "Someone else saved this session" in answer.content.decode()
     assert snapshot(sid) == before
+
+
+def test_a_panel_saved_through_htmx_costs_as_many_queries_at_5_and_50_past_sessions(
+    staff, login, iv_appointment
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ketaclinic.treatment import services
+
+    from .conftest import actor
+    from .test_page_costs import _add_past_sessions
+
+    session = services.start_session(actor=actor(staff["nurse"]), appointment=iv_appointment)
+    client = login(staff["nurse"])
+    post(client, session.pk, "observation", {"kind": "note", "text": "warm-up"}, True)
+    counts, have = [], 0
+    for history in (5, 50):
+        _add_past_sessions(session, history - have, have)
+        have = history
+        with CaptureQueriesContext(connection) as captured:
+            saved = post(client, session.pk, "observation", {"kind": "note", "text": "calm"}, True)
+        assert saved.status_code == 200 and "Note recorded." in saved.content.decode()
+        counts.append(len(captured))
+    assert counts[0] == counts[1], counts
+    assert counts[0] <= 80, counts  # the write, its audit events, and the panels it changed
