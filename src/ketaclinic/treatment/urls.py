@@ -10,7 +10,9 @@ urlpatterns = [
         views.session_start,
         name="treatment_start",
     ),
-    path("treatment/sessions/<int:session_id>/", session_views.session_page, name="treatment_session"),
+    path(
+        "treatment/sessions/<int:session_id>/", session_views.session_page, name="treatment_session"
+    ),
     path(
         "treatment/sessions/<int:session_id>/do/<str:step>/",
         session_views.session_action,
