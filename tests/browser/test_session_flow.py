@@ -150,6 +150,7 @@ def form_errors_text(page):
 
 
 def test_a_nurse_runs_an_iv_and_an_esketamine_session(page, floor, staff):
+    page.set_default_timeout(30_000)  # a busy machine: the first page can take long
     log_in(page, "okafor", PASSWORD)
     landed(page)
     page.get_by_role("link", name="Chair board").click()
