@@ -185,7 +185,8 @@ def test_saved_vitals_through_htmx_answer_with_the_panel_and_fresh_versions(in_s
     assert VitalReading.objects.filter(session_id=sid).count() == readings + 1
     # What else a reading changes comes along; the other panels stay as they are.
     assert 'id="alerts"' in html and 'id="discharge"' in html
-    assert 'id="checklist"' not in html and 'id="events"' not in html
+    assert 'id="checklist"' in html  # the pre-dose readings are a checklist item
+    assert 'id="events"' not in html and 'id="dose"' not in html
 
 
 def test_a_state_change_through_htmx_refreshes_every_panel(in_state, staff, login):

@@ -58,7 +58,8 @@ ALWAYS = ("head", "alerts", "timeline")  # what any save may change besides its 
 # What else a save changes when the session's state stays the same.
 ALSO: dict[str, tuple[str, ...]] = {
     "checklist": ("overrides", "dose"),  # hard stops block the dose; weight sets it
-    "vitals": ("discharge",),  # the criteria count the latest readings
+    # The pre-dose readings are a checklist item; the discharge criteria count the latest.
+    "vitals": ("overrides", "checklist", "discharge"),
     "events": ("discharge",),
     "sign": ("vitals", "dose", "discharge"),  # amendments correct readings and the dose
 }
