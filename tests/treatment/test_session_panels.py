@@ -198,7 +198,16 @@ def test_a_state_change_through_htmx_refreshes_every_panel(in_state, staff, logi
     html = saved.content.decode()
     assert saved.status_code == 200
     assert TreatmentSession.objects.get(pk=sid).state == "monitoring"
-    for panel in ("session-head", "alerts", "checklist", "vitals", "events", "discharge", "sign"):
+    for panel in (
+        "session-patient",
+        "session-head",
+        "alerts",
+        "checklist",
+        "vitals",
+        "events",
+        "discharge",
+        "sign",
+    ):
         assert f'id="{panel}"' in html, panel
     assert "Dosing ended; monitoring." in html
 

@@ -43,6 +43,7 @@ from ketaclinic.treatment.session_forms import STEPS, SessionForm
 TEMPLATE = "treatment/session.html"
 # The page's panels (partials of the template), in page order.
 PANELS = (
+    "patient",  # the header's "In treatment" state
     "head",
     "overrides",
     "alerts",
