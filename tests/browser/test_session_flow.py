@@ -73,7 +73,18 @@ def chairs_and_esk(clinic, staff, patient):
 
 
 def submit(page, button):
-    """Click a submit button and wait for the page it leads to."""
+    """Click a submit button and wait for what it leads to.
+
+    A session-page form posts with htmx and its panel is swapped in place; any other
+    button or link leads to another page.
+    """
+    if button.evaluate("b => !!(b.closest && b.closest('form[hx-post]'))"):
+        with page.expect_response(lambda r: r.request.method == "POST"):
+            button.click()
+        page.wait_for_function(
+            "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+        )
+        return
     with page.expect_navigation():
         button.click()
 
@@ -139,6 +150,7 @@ def form_errors_text(page):
 
 
 def test_a_nurse_runs_an_iv_and_an_esketamine_session(page, floor, staff):
+    page.set_default_timeout(30_000)  # a busy machine: the first page can take long
     log_in(page, "okafor", PASSWORD)
     landed(page)
     page.get_by_role("link", name="Chair board").click()

@@ -18,7 +18,7 @@ from ketaclinic.treatment.models import (
     TreatmentSession,
     VitalReading,
 )
-from ketaclinic.treatment.views import latest_clock_time
+from ketaclinic.treatment.session_fields import latest_clock_time
 
 from .conftest import (
     actor,

@@ -61,6 +61,25 @@ class Clinic(models.Model):
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
 
+    # The clinic's clock. Not ``timezone.localdate()``: outside a browser request (API
+    # tokens, the worker, the demo) the active zone is UTC, which is already tomorrow on a
+    # US clinic's evening. Every "today" and "local time" of a clinic goes through these.
+    def today(self) -> date:
+        """Today's date where the clinic is."""
+        return timezone.localdate(timezone=self.tz)
+
+    def now(self) -> datetime:
+        """The current moment on the clinic's wall clock (aware, in the clinic's zone)."""
+        return timezone.localtime(timezone=self.tz)
+
+    def local(self, moment: datetime) -> datetime:
+        """A stored (UTC) moment on the clinic's wall clock."""
+        return timezone.localtime(moment, self.tz)
+
+    def date_of(self, moment: datetime) -> date:
+        """The clinic's calendar date of a stored (UTC) moment."""
+        return timezone.localdate(moment, timezone=self.tz)
+
     def day_span(
         self, first: date | None, last: date | None
     ) -> tuple[datetime | None, datetime | None]:

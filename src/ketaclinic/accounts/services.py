@@ -383,7 +383,7 @@ def update_clinic_profile(*, actor: Any, logo: Any = None, **changes: Any) -> Cl
         if problem:
             errors["dea_registration"] = problem
     certified = changes.get("rems_certified_on")
-    today = dj_timezone.localdate(timezone=clinic.tz)
+    today = clinic.today()
     if certified is not None and not (date(2019, 3, 5) <= certified <= today):
         # The SPRAVATO REMS began with its approval on 5 March 2019; a future date is a typo.
         errors["rems_certified_on"] = "The certification date is between March 2019 and today."

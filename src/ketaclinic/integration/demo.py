@@ -164,7 +164,7 @@ def _notes(actor: Actor, held: list[Appointment], now: datetime) -> None:
 
 
 def _plan(actor: Actor, patient: Any) -> None:
-    today = timezone.localdate(timezone=actor.clinic.tz)
+    today = actor.clinic.today()
     plan = plans.save_plan(
         actor=actor,
         patient=patient,
@@ -217,7 +217,7 @@ def _circles(
     group = [p for p in people if not (p.pk in seen or seen.add(p.pk))][:5]
     if len(group) < 2 or not rooms:
         return
-    today = timezone.localdate(timezone=clinic.tz)
+    today = clinic.today()
     past_day = today - timedelta(days=(today.weekday() - 2) % 7 or 7)  # the last Wednesday
     start = datetime.combine(past_day, time(15), tzinfo=clinic.tz)
     past = Circle.objects.create(

@@ -382,7 +382,7 @@ def release_psychotherapy_note(
 ) -> PsychotherapyRelease:
     """Record the patient's authorization (164.508(a)(2)) under which the author releases it."""
     own = get_own_psychotherapy_note(actor, note.pk)
-    today = timezone.localdate(timezone=actor.clinic.tz)
+    today = actor.clinic.today()
     errors: dict[str, str] = {}
     scope = _clean(scope, "scope", 300)
     recipient = _clean(recipient, "recipient", 200)

@@ -125,7 +125,7 @@ def save_plan(
     interventions = _text(interventions, "interventions", 4000)
     if review_on is None:
         raise ValidationError({"review_on": "Give the date the plan is reviewed."})
-    today = timezone.localdate(timezone=actor.clinic.tz)
+    today = actor.clinic.today()
     if review_on < today:
         raise ValidationError({"review_on": "The review date has passed."})
     if (review_on - today).days > 366:
@@ -257,7 +257,7 @@ def add_homework(
     if not title:
         raise ValidationError({"title": "Name the practice."})
     instructions = _text(instructions, "instructions", 2000)
-    today = timezone.localdate(timezone=actor.clinic.tz)
+    today = actor.clinic.today()
     if due_on is not None and (due_on < today or (due_on - today).days > 180):
         raise ValidationError({"due_on": "Give a due date within the next six months."})
     homework = Homework.objects.create(

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.access import ClinicRequest, require
+from ketaclinic.accounts.form_errors import add_errors
 from ketaclinic.accounts.models import Membership
 from ketaclinic.audit.services import record
 from ketaclinic.integration import circles, notes, planning, plans
@@ -55,9 +56,7 @@ LIST = 50
 
 
 def _errors_to_form(form: Any, exc: ValidationError) -> None:
-    for field, errors in exc.message_dict.items():
-        key = field if field in form.fields else None
-        form.add_error(key, errors)
+    add_errors(form, exc)
 
 
 def _local(actor: Any, when: datetime) -> datetime:
@@ -444,7 +443,7 @@ def plan_edit(request: ClinicRequest, patient_id: int) -> HttpResponse:
     initial = (
         {"review_on": plan.review_on, "interventions": plan.interventions, "version": plan.version}
         if plan
-        else {"review_on": timezone.localdate(timezone=actor.clinic.tz) + timedelta(days=42)}
+        else {"review_on": actor.clinic.today() + timedelta(days=42)}
     )
     form = PlanForm(request.POST if request.method == "POST" else None, initial=initial)
     goal_forms = [

@@ -239,7 +239,7 @@ class LossForm(ClinicForm):
 
     def __init__(self, *args, clinic, **kwargs):
         super().__init__(*args, clinic=clinic, **kwargs)
-        self.fields["discovered_on"].initial = timezone.localdate(timezone=clinic.tz)
+        self.fields["discovered_on"].initial = clinic.today()
 
 
 class TransferForm(ClinicForm):

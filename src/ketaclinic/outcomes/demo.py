@@ -14,8 +14,6 @@ import random
 from datetime import timedelta
 from typing import Any
 
-from django.utils import timezone
-
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Membership
 from ketaclinic.accounts.services import add_staff
@@ -53,7 +51,7 @@ def seed(clinic: Any, patients: list[Any]) -> None:
         chairs = list(
             Room.objects.filter(clinic=clinic, kind="treatment_chair").order_by("position")
         )
-        today = timezone.localdate(timezone=clinic.tz)
+        today = clinic.today()
         build_history(
             clinic,
             patients=PATIENTS,

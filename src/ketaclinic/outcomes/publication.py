@@ -249,7 +249,7 @@ def build_snapshot(
     clinic: Clinic, *, from_month: date | None, to_month: date | None, tables: list[str]
 ) -> dict[str, Any]:
     """The de-identified snapshot of these months and tables (nothing finer than a month)."""
-    today = timezone.localdate(timezone=clinic.tz)
+    today = clinic.today()
     if from_month and to_month and to_month < from_month:
         raise ValidationError({"to": "The last month is before the first."})
     base = services.Filters(

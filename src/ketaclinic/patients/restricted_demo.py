@@ -40,7 +40,7 @@ def seed(clinic: Any) -> None:
         phone="+1 207 555 0177",
         address="12 Fore Street, Portland, ME 04101",
         weight_kg=78,
-        weight_measured_on=timezone.localdate(timezone=clinic.tz) - timedelta(days=6),
+        weight_measured_on=clinic.today() - timedelta(days=6),
         height_cm=180,
         status="active",
         restricted=True,

@@ -12,6 +12,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor, audit_read
+from ketaclinic.accounts.errors import StaleVersion
 from ketaclinic.audit.services import record
 from ketaclinic.patients.changes import patient_changed
 from ketaclinic.patients.models import (
@@ -29,10 +30,6 @@ PATIENT_FIELDS = (
     "emergency_contact_relationship escort_name escort_phone weight_kg weight_measured_on "
     "height_cm height_measured_on status"
 ).split()
-
-
-class StaleVersion(Exception):
-    """The record changed since the editor loaded it; their save would overwrite it."""
 
 
 AUTOMATIC_MRN = re.compile(r"^MRN(\d{6,})$")
@@ -115,7 +112,7 @@ def create_patient(*, actor: Actor, data: dict[str, Any]) -> Patient:
     """Register a patient in the actor's clinic; assigns the next MRN when none is given."""
     actor.check("patient.create")
     patient = Patient(clinic=actor.clinic)
-    _apply(patient, data, timezone.localdate(timezone=actor.clinic.tz))
+    _apply(patient, data, actor.clinic.today())
     automatic = not data.get("mrn")
     patient.full_clean(
         exclude=["mrn"] if automatic else None, validate_unique=False, validate_constraints=False
@@ -146,7 +143,7 @@ def update_patient(
     actor.check("patient.edit")
     if expected_version is not None and expected_version != patient.version:
         raise StaleVersion
-    changed = _apply(patient, data, timezone.localdate(timezone=actor.clinic.tz))
+    changed = _apply(patient, data, actor.clinic.today())
     if not changed:
         # Nothing to write, but the whole record goes back: that is a read.
         view_patient(actor=actor, patient=patient, what="update without changes")

@@ -26,7 +26,7 @@ FAMILY_LABELS = dict(FAMILY_CHOICES)
 
 def clinic_today(clinic: Clinic) -> date:
     """Return today's date in the clinic's time zone (the server's date is UTC)."""
-    return timezone.localdate(timezone=clinic.tz)
+    return clinic.today()
 
 
 class IntakeVersion(models.Model):

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.access import ClinicRequest, require
+from ketaclinic.accounts.form_errors import add_errors
 from ketaclinic.audit.services import record
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.models import Patient
@@ -70,8 +71,7 @@ class LiverTestForm(forms.Form):
 
 
 def _add_errors(form: forms.Form, exc: ValidationError) -> None:
-    for field, errors in exc.message_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
+    add_errors(form, exc)
 
 
 @require("aereport.view")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 
 from ketaclinic.accounts.access import ClinicRequest
@@ -53,7 +52,7 @@ def _out(call, today: date) -> dict:
 @router.get("/follow-up-calls", response=list[FollowUpCallOut], auth=allow("followup.view"))
 def list_calls(request: ClinicRequest) -> list[dict]:
     actor = request.auth
-    today = timezone.localdate(timezone=actor.clinic.tz)
+    today = actor.clinic.today()
     calls = list(followup.open_calls(actor.clinic)[:200])
     record(
         actor,
@@ -80,5 +79,5 @@ def add_attempt(request: ClinicRequest, call_id: int, payload: FollowUpAttemptIn
         symptoms=payload.symptoms,
     )
     call.refresh_from_db()
-    today = timezone.localdate(timezone=actor.clinic.tz)
+    today = actor.clinic.today()
     return Status(201, {"call": _out(call, today), "alert_id": alert.pk if alert else None})

@@ -30,7 +30,7 @@ def seed(clinic: Any) -> None:
         ).order_by("started_at")
     )
     keep_open = {s.pk for s in sessions[-OPEN_RECENT:]}
-    today = timezone.localdate(timezone=clinic.tz)
+    today = clinic.today()
     for index, session in enumerate(sessions):
         ended = session.discharged_at or session.updated_at
         due = timezone.localdate(ended, timezone=clinic.tz) + timedelta(days=1)

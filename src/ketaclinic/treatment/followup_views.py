@@ -7,9 +7,9 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 
 from ketaclinic.accounts.access import ClinicRequest, require
+from ketaclinic.accounts.form_errors import add_errors
 from ketaclinic.audit.services import record
 from ketaclinic.treatment import followup
 from ketaclinic.treatment.models import FollowUpAttempt
@@ -54,7 +54,7 @@ class CallForm(forms.Form):
 def follow_up_calls(request: ClinicRequest) -> HttpResponse:
     """Unanswered follow-up calls, oldest first, each with its age in days."""
     actor = request.actor
-    today = timezone.localdate(timezone=actor.clinic.tz)
+    today = actor.clinic.today()
     calls = list(followup.open_calls(actor.clinic)[:PAGE_SIZE])
     rows = [
         {
@@ -94,8 +94,7 @@ def follow_up_call(request: ClinicRequest, call_id: int) -> HttpResponse:
                     symptoms=data["symptoms"],
                 )
             except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
+                add_errors(form, exc)
             else:
                 if alert is not None:
                     messages.warning(request, "Urgent suicidality alert opened: see Alerts.")

@@ -143,7 +143,7 @@ def _liver_tests_due(clinic: Any, patient_ids: list[int], physician: Any) -> Non
     )
     if course is None or LiverTest.objects.filter(clinic=clinic).exists():
         return
-    taken = timezone.localdate(timezone=clinic.tz) - timedelta(days=LIVER_TESTS_AGO_DAYS)
+    taken = clinic.today() - timedelta(days=LIVER_TESTS_AGO_DAYS)
     LiverTest.objects.create(
         clinic=clinic,
         patient=course.patient,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ketaclinic.treatment import ae_views, followup_views, views
+from ketaclinic.treatment import ae_views, followup_views, session_views, views
 
 urlpatterns = [
     path("treatment/board/", views.board, name="treatment_board"),
@@ -10,20 +10,22 @@ urlpatterns = [
         views.session_start,
         name="treatment_start",
     ),
-    path("treatment/sessions/<int:session_id>/", views.session_page, name="treatment_session"),
+    path(
+        "treatment/sessions/<int:session_id>/", session_views.session_page, name="treatment_session"
+    ),
     path(
         "treatment/sessions/<int:session_id>/do/<str:step>/",
-        views.session_action,
+        session_views.session_action,
         name="treatment_action",
     ),
     path(
         "treatment/sessions/<int:session_id>/summary.pdf",
-        views.session_pdf,
+        session_views.session_pdf,
         name="treatment_session_pdf",
     ),
     path(
         "treatment/sessions/<int:session_id>/vitals-chart.svg",
-        views.session_chart_svg,
+        session_views.session_chart_svg,
         name="treatment_session_chart",
     ),
     path(

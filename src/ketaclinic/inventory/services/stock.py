@@ -84,12 +84,12 @@ def set_in_use(*, actor: Actor, item: Product | Location, in_use: bool) -> None:
 
 def clinic_today(clinic: Clinic) -> date:
     """Today's date where the clinic is (not the server's UTC date)."""
-    return timezone.localdate(timezone=clinic.tz)
+    return clinic.today()
 
 
 def clinic_date(clinic: Clinic, moment: datetime) -> date:
     """The clinic's calendar date of a stored (UTC) moment."""
-    return timezone.localdate(moment, timezone=clinic.tz)
+    return clinic.date_of(moment)
 
 
 def settings_for(clinic: Clinic) -> InventorySettings:

@@ -44,7 +44,7 @@ def clinic_today(clinic: Clinic) -> date:
     Not ``timezone.localdate()``: outside a session request (API tokens, the worker,
     the demo) the active zone is UTC, which is already tomorrow on a US clinic's evening.
     """
-    return timezone.localdate(timezone=clinic.tz)
+    return clinic.today()
 
 
 # --- the floor -----------------------------------------------------------------------

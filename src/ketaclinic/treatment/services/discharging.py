@@ -51,7 +51,7 @@ def discharge_unmet(
         infusion_ended_at=session.dose_ended_at if session.route == "iv" else None,
         dose_ended_at=session.dose_ended_at,
         # In the clinic's zone: the messages name clock times the staff read at the chair.
-        now=timezone.localtime(max(now, session.dose_started_at), session.clinic.tz),
+        now=session.clinic.local(max(now, session.dose_started_at)),
         last_vitals=reading.as_monitoring() if reading else None,
         last_vitals_at=reading.taken_at if reading else None,
         last_moaas=moaas.value if moaas else None,
