@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -19,43 +20,59 @@ from ketaclinic.inventory.models import Kind, LossReport
 from ketaclinic.inventory.views import _errors, _patient_by_mrn
 
 
-@require("ledger.record")
-def receive(request: ClinicRequest) -> HttpResponse:
-    actor = request.actor
-    form = forms.ReceiveForm(request.POST or None, clinic=actor.clinic)
+def _form_page(
+    request: ClinicRequest,
+    form: Any,
+    post: Callable[[dict[str, Any]], Any],
+    done: Callable[[Any], HttpResponse],
+    **context: Any,
+) -> HttpResponse:
+    """A ledger form page: a valid post runs ``post`` on the cleaned data and answers with
+    ``done`` of its result; a refusal is shown by the fields, and the form comes back."""
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
-            entry = services.receive(
-                actor=actor,
-                product=data["product"],
-                lot_number=data["lot"],
-                expiry=data["expiry"],
-                containers=data["containers"],
-                supplier_name=data["supplier_name"],
-                supplier_address=data["supplier_address"],
-                supplier_dea_number=data["supplier_dea_number"],
-                invoice=data["invoice"],
-                location=data["location"],
-            )
+            result = post(form.cleaned_data)
         except ValidationError as exc:
             _errors(form, exc)
         else:
-            messages.success(
-                request,
-                f"Received {entry.containers} × {entry.product.name}, lot {entry.lot.number}. "
-                f"Balance {entry.balance_after.normalize():f} {entry.product.unit}.",
-            )
-            return redirect("inventory_balances")
-    return render(
+            return done(result)
+    return render(request, "inventory/form.html", {"form": form, **context})
+
+
+@require("ledger.record")
+def receive(request: ClinicRequest) -> HttpResponse:
+    actor = request.actor
+
+    def post(data: dict[str, Any]) -> Any:
+        return services.receive(
+            actor=actor,
+            product=data["product"],
+            lot_number=data["lot"],
+            expiry=data["expiry"],
+            containers=data["containers"],
+            supplier_name=data["supplier_name"],
+            supplier_address=data["supplier_address"],
+            supplier_dea_number=data["supplier_dea_number"],
+            invoice=data["invoice"],
+            location=data["location"],
+        )
+
+    def done(entry: Any) -> HttpResponse:
+        messages.success(
+            request,
+            f"Received {entry.containers} × {entry.product.name}, lot {entry.lot.number}. "
+            f"Balance {entry.balance_after.normalize():f} {entry.product.unit}.",
+        )
+        return redirect("inventory_balances")
+
+    return _form_page(
         request,
-        "inventory/form.html",
-        {
-            "form": form,
-            "title": "Receive stock",
-            "submit": "Record receipt",
-            "aside": "receive",
-        },
+        forms.ReceiveForm(request.POST or None, clinic=actor.clinic),
+        post,
+        done,
+        title="Receive stock",
+        submit="Record receipt",
+        aside="receive",
     )
 
 
@@ -63,37 +80,34 @@ def receive(request: ClinicRequest) -> HttpResponse:
 def administer(request: ClinicRequest) -> HttpResponse:
     """Record a dose given (until treatment sessions post it themselves)."""
     actor = request.actor
-    form = forms.AdministerForm(request.POST or None, clinic=actor.clinic)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            entry = services.post_administration(
-                actor=actor,
-                lot=data["lot"],
-                quantity=data["quantity"],
-                unit=data["lot"].product.unit,
-                patient=_patient_by_mrn(actor, data["patient_mrn"]),
-                session_ref=data["session_ref"],
-                given_at=data["given_at"],
-                location=data["location"],
-            )
-        except ValidationError as exc:
-            _errors(form, exc)
-        else:
-            messages.success(
-                request,
-                f"Administration recorded: {entry.quantity.normalize():f} "
-                f"{entry.product.unit} ({entry.mg.normalize():f} mg).",
-            )
-            return redirect("inventory_ledger")
-    return render(
+
+    def post(data: dict[str, Any]) -> Any:
+        return services.post_administration(
+            actor=actor,
+            lot=data["lot"],
+            quantity=data["quantity"],
+            unit=data["lot"].product.unit,
+            patient=_patient_by_mrn(actor, data["patient_mrn"]),
+            session_ref=data["session_ref"],
+            given_at=data["given_at"],
+            location=data["location"],
+        )
+
+    def done(entry: Any) -> HttpResponse:
+        messages.success(
+            request,
+            f"Administration recorded: {entry.quantity.normalize():f} "
+            f"{entry.product.unit} ({entry.mg.normalize():f} mg).",
+        )
+        return redirect("inventory_ledger")
+
+    return _form_page(
         request,
-        "inventory/form.html",
-        {
-            "form": form,
-            "title": "Record an administration",
-            "submit": "Record administration",
-        },
+        forms.AdministerForm(request.POST or None, clinic=actor.clinic),
+        post,
+        done,
+        title="Record an administration",
+        submit="Record administration",
     )
 
 
@@ -101,41 +115,38 @@ def administer(request: ClinicRequest) -> HttpResponse:
 def waste(request: ClinicRequest) -> HttpResponse:
     """Record waste; the witness types their password now, or confirms it later."""
     actor = request.actor
-    form = forms.WasteForm(request.POST or None, clinic=actor.clinic)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            entry = services.record_waste(
-                actor=actor,
-                request=request,
-                lot=data["lot"],
-                quantity=data["quantity"],
-                unit=data["lot"].product.unit,
-                manner=data["manner"],
-                witness=data["witness"],
-                witness_password=data["witness_password"],
-                witness_code=data["witness_code"],
-                patient=_patient_by_mrn(actor, data["patient_mrn"]),
-                session_ref=data["session_ref"],
-                location=data["location"],
-            )
-        except ValidationError as exc:
-            _errors(form, exc)
-        else:
-            if entry.witness_id:
-                messages.success(request, "Waste recorded and witnessed.")
-                return redirect("inventory_ledger")
-            messages.success(request, "Waste recorded: it waits for its witness.")
-            return redirect("inventory_unwitnessed")
-    return render(
+
+    def post(data: dict[str, Any]) -> Any:
+        return services.record_waste(
+            actor=actor,
+            request=request,
+            lot=data["lot"],
+            quantity=data["quantity"],
+            unit=data["lot"].product.unit,
+            manner=data["manner"],
+            witness=data["witness"],
+            witness_password=data["witness_password"],
+            witness_code=data["witness_code"],
+            patient=_patient_by_mrn(actor, data["patient_mrn"]),
+            session_ref=data["session_ref"],
+            location=data["location"],
+        )
+
+    def done(entry: Any) -> HttpResponse:
+        if entry.witness_id:
+            messages.success(request, "Waste recorded and witnessed.")
+            return redirect("inventory_ledger")
+        messages.success(request, "Waste recorded: it waits for its witness.")
+        return redirect("inventory_unwitnessed")
+
+    return _form_page(
         request,
-        "inventory/form.html",
-        {
-            "form": form,
-            "title": "Record waste",
-            "submit": "Record waste",
-            "aside": "witness",
-        },
+        forms.WasteForm(request.POST or None, clinic=actor.clinic),
+        post,
+        done,
+        title="Record waste",
+        submit="Record waste",
+        aside="witness",
     )
 
 
@@ -187,28 +198,22 @@ def movement(request: ClinicRequest, kind: str) -> HttpResponse:
     if kind not in forms.MOVEMENT_FORMS:
         raise Http404
     title, form_class = forms.MOVEMENT_FORMS[kind]
-    form = form_class(request.POST or None, clinic=actor.clinic)
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        try:
-            done = _movement(actor, request, kind, data)
-        except ValidationError as exc:
-            _errors(form, exc)
-        else:
-            if isinstance(done, LossReport):
-                messages.success(request, "Loss recorded. Send the DEA notice by the due date.")
-                return redirect("inventory_loss", report_id=done.pk)
-            messages.success(request, f"{title}: recorded.")
-            return redirect("inventory_ledger")
-    return render(
+
+    def done(result: Any) -> HttpResponse:
+        if isinstance(result, LossReport):
+            messages.success(request, "Loss recorded. Send the DEA notice by the due date.")
+            return redirect("inventory_loss", report_id=result.pk)
+        messages.success(request, f"{title}: recorded.")
+        return redirect("inventory_ledger")
+
+    return _form_page(
         request,
-        "inventory/form.html",
-        {
-            "form": form,
-            "title": title,
-            "submit": "Record",
-            "aside": "witness" if kind in ("destroy", "adjust") else "",
-        },
+        form_class(request.POST or None, clinic=actor.clinic),
+        lambda data: _movement(actor, request, kind, dict(data)),
+        done,
+        title=title,
+        submit="Record",
+        aside="witness" if kind in ("destroy", "adjust") else "",
     )
 
 

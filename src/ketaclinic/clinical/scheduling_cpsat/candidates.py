@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
 
 from ..scheduling import Floor, Span, spans_for_days
 from ..scheduling.floor import _peak, _Timeline
 from ..scheduling.rules import _spacing_conflicts
 from .common import SeriesRequest
+
+if TYPE_CHECKING:
+    from ortools.sat.python import cp_model
 
 
 @dataclass(frozen=True)
@@ -122,3 +127,25 @@ class _Candidates:
                     found.append(slot)
             day += timedelta(days=1)
         return found
+
+
+class _SolverModel:
+    """What both CP-SAT models start from: the floor, the requests (``origin``: the first
+    start date), the candidate slots and an empty model; ``_run`` solves it."""
+
+    def __init__(
+        self, floor: Floor, requests: Sequence[SeriesRequest], step_minutes: int, extra_days: int
+    ) -> None:
+        from ortools.sat.python import cp_model
+
+        self.cp = cp_model
+        self.floor = floor
+        self.requests = requests
+        self.origin = min((r.start_date for r in requests), default=date(2000, 1, 1))
+        self.candidates = _Candidates(floor, self.origin, step_minutes, extra_days)
+        self.model = cp_model.CpModel()
+
+    def _run(self, solver: cp_model.CpSolver) -> tuple[str, bool]:
+        """Solve the model: the solver's status name, and whether it found a solution."""
+        code: Any = solver.solve(self.model)
+        return solver.status_name(code), code in (self.cp.OPTIMAL, self.cp.FEASIBLE)

@@ -13,14 +13,14 @@ from ..scheduling import Floor, Plan, Span, spans_for_days
 from ..scheduling.floor import _Timeline
 from ..scheduling.planner import _first_slot_on
 from ..scheduling.rules import _spacing_conflicts
-from .candidates import _Candidates
+from .candidates import _SolverModel
 from .common import SeriesRequest, _kept_per_week, _Placer, _solver
 
 if TYPE_CHECKING:
     from ortools.sat.python import cp_model
 
 
-class _DayModel:
+class _DayModel(_SolverModel):
     """Several patients: CP-SAT chooses each session's day, then the day is filled in.
 
     A model with every start time (``_Model``) is too large for a clinic-month in a few
@@ -44,16 +44,9 @@ class _DayModel:
         step_minutes: int,
         extra_days: int,
     ) -> None:
-        from ortools.sat.python import cp_model
-
-        self.cp = cp_model
-        self.floor = floor
-        self.requests = requests
+        super().__init__(floor, requests, step_minutes, extra_days)
         self.step_minutes = step_minutes
         self.extra_days = extra_days
-        self.origin = min(r.start_date for r in requests)
-        self.candidates = _Candidates(floor, self.origin, step_minutes, extra_days)
-        self.model = cp_model.CpModel()
         self.x: list[dict[date, cp_model.IntVar]] = []
         self._build(greedy)
 
@@ -180,7 +173,6 @@ class _DayModel:
         return max(total, 0)
 
     def solve(self, time_limit: float) -> tuple[str, list[Plan] | None]:
-        cp = self.cp
         if not any(self.x):
             return "NOTHING_TO_PLACE", None
         solver = _solver(time_limit)
@@ -188,9 +180,8 @@ class _DayModel:
         # and found nothing; the large-neighbourhood search is what improves the plan.
         solver.parameters.cp_model_probing_level = 0
         solver.parameters.symmetry_level = 0
-        code = solver.solve(self.model)
-        status = solver.status_name(code)
-        if code not in (cp.OPTIMAL, cp.FEASIBLE):
+        status, found = self._run(solver)
+        if not found:
             return status, None
         days = [sorted(d for d, v in x.items() if solver.boolean_value(v)) for x in self.x]
         return status, self._fill(days)

@@ -6,18 +6,18 @@ The app's proposal for one course (see the package docstring for the objective).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, timedelta
+from datetime import UTC, timedelta
 from typing import TYPE_CHECKING
 
 from ..scheduling import Floor, Plan, Span
-from .candidates import _Candidates, _Slot
+from .candidates import _Slot, _SolverModel
 from .common import SeriesRequest, _kept_per_week, _Placer, _solver
 
 if TYPE_CHECKING:
     from ortools.sat.python import cp_model
 
 
-class _Model:
+class _Model(_SolverModel):
     """One patient's series with every start time (the app's proposal); ``solve`` returns
     the chosen slots. Several patients use ``_DayModel`` (this one is too large for a
     clinic-month in seconds)."""
@@ -30,16 +30,9 @@ class _Model:
         step_minutes: int,
         extra_days: int,
     ) -> None:
-        from ortools.sat.python import cp_model
-
-        self.cp = cp_model
-        self.floor = floor
-        self.requests = requests
-        self.origin = min((r.start_date for r in requests), default=date(2000, 1, 1))
-        self.candidates = _Candidates(floor, self.origin, step_minutes, extra_days)
+        super().__init__(floor, requests, step_minutes, extra_days)
         self.slots = [self.candidates.slots(r) for r in requests]
         self.by_minute = [{s.minute: s for s in slots} for slots in self.slots]
-        self.model = cp_model.CpModel()
         self.starts: list[list[cp_model.IntVar]] = []
         self.present: list[list[cp_model.IntVar]] = []
         self.home_chairs: list[int | None] = [None] * len(requests)
@@ -203,13 +196,11 @@ class _Model:
                 m.add_hint(var, (values[k] - shift) // divisor)
 
     def solve(self, time_limit: float) -> tuple[str, list[list[_Slot]] | None]:
-        cp = self.cp
         if not any(self.starts):
             return "NOTHING_TO_PLACE", [[] for _ in self.requests]
         solver = _solver(time_limit)
-        code = solver.solve(self.model)
-        status = solver.status_name(code)
-        if code not in (cp.OPTIMAL, cp.FEASIBLE):
+        status, found = self._run(solver)
+        if not found:
             return status, None
         chosen: list[list[_Slot]] = []
         for i, starts in enumerate(self.starts):
