@@ -29,6 +29,7 @@ SEAL_SIZE = 5000  # events per seal, as the worker seals a busy clinic
 DAY = timedelta(days=1)
 
 
+@dataclass
 class Sizes:
     clinics: int
     patients: int

@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -142,7 +141,6 @@ def fix_sequences(*used: type[models.Model]) -> None:
             )
 
 
-@dataclass
 def _fast_load() -> None:
     """PostgreSQL: skip the foreign-key triggers (the rows are built consistent) and the
     wait for the disk on commit, for this transaction only."""
