@@ -35,7 +35,7 @@ class PlausibleRange:
     whole_number: bool = False
 
 
-# DOMAIN §5 "plausible" column (policy); CADSS-6 range from DOMAIN §6.
+# docs/clinical-sources.md §5 (Monitoring thresholds) "plausible" column (policy); CADSS-6 range from docs/clinical-sources.md §6 (Instruments).
 PLAUSIBLE_RANGES: Mapping[str, PlausibleRange] = {
     "systolic_bp": PlausibleRange(Decimal(50), Decimal(300), "mmHg", "Systolic BP"),
     "diastolic_bp": PlausibleRange(Decimal(20), Decimal(200), "mmHg", "Diastolic BP"),

@@ -5,8 +5,8 @@ trust it: limits are ordered (minimum <= default <= usual maximum <= hard maximu
 the drug, route and dose rule agree, every offered concentration can measure every
 dose step exactly, and every clinical number names its source.
 
-Sources are the keys of DOMAIN.md (``SPRAVATO-LABEL``, ``ANDRADE-2017`` ...) or
-``policy`` for the clinic's own defaults; ``verify: true`` marks a number DOMAIN.md
+Sources are the keys of docs/clinical-sources.md (``SPRAVATO-LABEL``, ``ANDRADE-2017`` ...) or
+``policy`` for the clinic's own defaults; ``verify: true`` marks a number docs/clinical-sources.md
 marks [verify]: a clinic-editable default, never a hard fact.
 
 The vocabulary and sourced values are in ``sourced``, the dose rules in ``doses``;
@@ -178,7 +178,7 @@ class Threshold(SourcedBase):
 
 
 class LongerObservation(SourcedBase):
-    """A longer minimum observation for a patient with this history flag (DOMAIN §2)."""
+    """A longer minimum observation for a patient with this history flag (docs/clinical-sources.md §2 (The facts screening reads))."""
 
     history: SnakeCode
     minimum_minutes: Annotated[int, Field(ge=0)]
@@ -227,7 +227,7 @@ class VitalsRequirement(SourcedBase):
 
 
 class Discharge(_Model):
-    """Discharge criteria (DOMAIN §5): all must be met or a physician overrides.
+    """Discharge criteria (docs/clinical-sources.md §5 (Monitoring thresholds)): all must be met or a physician overrides.
 
     The vitals, MOAA/S and CADSS-6 that count for discharge are the latest taken after
     the dose ended and no more than ``readings_valid_minutes`` before the decision.
@@ -403,7 +403,7 @@ class Protocol(_Model):
         step = self.dose.dose_step_mg.value
         for conc in prep.concentrations_mg_per_ml.values:
             # Ketalar label: the 100 mg/mL concentration must be diluted before IV use
-            # (DOMAIN §4.1), so an IV protocol never offers it.
+            # (docs/clinical-sources.md §4.1 (IV racemic ketamine for depression)), so an IV protocol never offers it.
             if self.route == "iv" and conc >= 100:
                 raise ValueError(f"{conc} mg/mL must be diluted before IV use")
             # Every dose step must be a whole number of measurable volume steps, so the

@@ -1,7 +1,7 @@
 """The vocabulary of protocol files: source keys, code types, the sourced values. Pure.
 
-Sources are the keys of DOMAIN.md (``SPRAVATO-LABEL``, ``ANDRADE-2017`` ...) or
-``policy`` for the clinic's own defaults; ``verify: true`` marks a number DOMAIN.md
+Sources are the keys of docs/clinical-sources.md (``SPRAVATO-LABEL``, ``ANDRADE-2017`` ...) or
+``policy`` for the clinic's own defaults; ``verify: true`` marks a number docs/clinical-sources.md
 marks [verify]: a clinic-editable default, never a hard fact.
 """
 
@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-# The source keys of DOMAIN.md (and the sub-keys of clinical-sources.md it names).
+# The source keys of docs/clinical-sources.md (and the sub-keys of clinical-sources.md it names).
 # A typo in a data file must fail loudly, so an unknown key is a validation error.
 KNOWN_SOURCES: frozenset[str] = frozenset(
     {
@@ -101,7 +101,7 @@ def _check_source(value: str) -> str:
     unknown = [key for key in keys if key not in KNOWN_SOURCES]
     if not keys or unknown:
         raise ValueError(
-            f"unknown source key(s) {unknown or [value]!r}; use keys from DOMAIN.md or 'policy'"
+            f"unknown source key(s) {unknown or [value]!r}; use keys from docs/clinical-sources.md or 'policy'"
         )
     return value
 
@@ -111,7 +111,7 @@ class _Model(BaseModel):
 
 
 class SourcedBase(_Model):
-    """Where a value comes from: a DOMAIN.md key (or 'policy'), [verify], and a note."""
+    """Where a value comes from: a docs/clinical-sources.md key (or 'policy'), [verify], and a note."""
 
     source: Text
     verify: StrictBool = False

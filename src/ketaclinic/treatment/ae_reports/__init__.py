@@ -1,8 +1,8 @@
 """Adverse-event reports: FDA MedWatch Form 3500 and, for esketamine, the REMS report.
 
 A serious adverse event (or one a physician marks reportable) owes a voluntary FDA
-MedWatch Form 3500 [DOMAIN §10] and, for esketamine, a report of the suspected
-adverse event to the SPRAVATO REMS [REMS-IN; DOMAIN §10]. The report rows are created
+MedWatch Form 3500 [docs/clinical-sources.md §10 (Changes since the first wave)] and, for esketamine, a report of the suspected
+adverse event to the SPRAVATO REMS [REMS-IN; docs/clinical-sources.md §10 (Changes since the first wave)]. The report rows are created
 at once; what the record knows (patient initials and age, drug, dose, lot, dates,
 the event, outcome, reporter) is pre-filled from the session each time the report is
 shown, and the reporter adds the narrative (description, relevant tests, history, the
