@@ -1,7 +1,7 @@
-"""The conditions the clinic treats, with their SNOMED CT and ICD-10-CM codes (DOMAIN §1).
+"""The conditions the clinic treats, with their SNOMED CT and ICD-10-CM codes (docs/clinical-sources.md §1 (Conditions and their codes)).
 
 Our short codes (``mdd``, ``crps`` ...) are what intake facts and eligibility rules
-use; the standard codes are for records, FHIR output and superbills. Where DOMAIN.md
+use; the standard codes are for records, FHIR output and superbills. Where docs/clinical-sources.md
 marks a code **[verify]** the entry says so in ``verify`` and the value is a
 clinic-editable default, not a fact: check it in a SNOMED CT browser or the current
 ICD-10-CM tabular list before relying on it.
@@ -32,16 +32,16 @@ class ClinicalCondition:
 
     code: str
     display: str
-    # None where DOMAIN.md gives no SNOMED CT code ("[verify]"): we do not guess one.
+    # None where docs/clinical-sources.md gives no SNOMED CT code ("[verify]"): we do not guess one.
     snomed_ct: str | None
     # The SNOMED CT concept's own name where it is broader than our condition
     # (bipolar_depression maps to the parent concept "bipolar disorder").
     snomed_ct_display: str
-    # ICD-10-CM as written in DOMAIN.md, for display ("F32.x, F33.x").
+    # ICD-10-CM as written in docs/clinical-sources.md, for display ("F32.x, F33.x").
     icd10cm: str
     # Code prefixes without the dot that belong to the condition ("F32" matches F32.9).
     icd10cm_prefixes: tuple[str, ...]
-    # Which of the codes DOMAIN.md marks [verify]: "snomed_ct" and/or "icd10cm".
+    # Which of the codes docs/clinical-sources.md marks [verify]: "snomed_ct" and/or "icd10cm".
     verify: tuple[str, ...] = ()
     source: str = SOURCE
 
@@ -84,7 +84,7 @@ _TABLE = (
         display="Obsessive-compulsive disorder",
         snomed_ct=None,
         snomed_ct_display="",
-        # DOMAIN gives F42.x; the F42 category also holds hoarding and excoriation
+        # docs/clinical-sources.md gives F42.x; the F42 category also holds hoarding and excoriation
         # disorder, so a clinic may want to narrow this (flagged for review).
         icd10cm="F42.x",
         icd10cm_prefixes=("F42",),
@@ -128,10 +128,10 @@ _TABLE = (
 )
 
 CONDITIONS: Mapping[str, ClinicalCondition] = MappingProxyType({c.code: c for c in _TABLE})
-"""Our condition code -> its entry, in DOMAIN §1 order."""
+"""Our condition code -> its entry, in docs/clinical-sources.md §1 (Conditions and their codes) order."""
 
 CONDITION_CODES: tuple[str, ...] = tuple(CONDITIONS)
-"""Our condition codes in DOMAIN §1 order (the `diagnoses` fact vocabulary)."""
+"""Our condition codes in docs/clinical-sources.md §1 (Conditions and their codes) order (the `diagnoses` fact vocabulary)."""
 
 
 def condition_for_icd10cm(code: str) -> str | None:

@@ -1,6 +1,6 @@
 """Small-cell suppression for published (de-identified) tables of counts.
 
-The rule (DOMAIN.md §9 and §10):
+The rule (docs/clinical-sources.md §9 (Privacy) and §10 (Changes since the first wave)):
 
 - primary suppression: every count from 1 to 10 is withheld (CMS cell-size suppression
   policy, https://resdac.org/articles/cms-cell-size-suppression-policy): shown as
@@ -36,7 +36,7 @@ __all__ = [
     "suppress_table",
 ]
 
-SOURCE = "CMS cell size suppression policy (ResDAC); DOMAIN.md §9-§10"
+SOURCE = "CMS cell size suppression policy (ResDAC); docs/clinical-sources.md §9 (Privacy)-§10 (Changes since the first wave)"
 # Counts 1..SMALL_CELL_MAX are withheld.
 SMALL_CELL_MAX = 10
 # Rates need at least this many in the denominator.

@@ -38,11 +38,11 @@ __all__ = [
 
 Number = Decimal | int | float
 
-# Plausible ranges (DOMAIN §5, policy): outside them the value is an entry error.
+# Plausible ranges (docs/clinical-sources.md §5 (Monitoring thresholds), policy): outside them the value is an entry error.
 WEIGHT_RANGE_KG: tuple[Decimal, Decimal] = (Decimal(25), Decimal(350))
 HEIGHT_RANGE_CM: tuple[Decimal, Decimal] = (Decimal(100), Decimal(250))
 
-# Devine ideal body weight (DOMAIN §4.1): base kg + 2.3 kg per inch over 60 inches.
+# Devine ideal body weight (docs/clinical-sources.md §4.1 (IV racemic ketamine for depression)): base kg + 2.3 kg per inch over 60 inches.
 _DEVINE_BASE_KG = {"male": Decimal(50), "female": Decimal("45.5")}
 _DEVINE_KG_PER_INCH = Decimal("2.3")
 _DEVINE_FROM_INCHES = Decimal(60)
@@ -455,13 +455,13 @@ def _preparation(
     volume = _round_to_step(dose / conc, prep.volume_step_ml.value)
     if minutes is None or prep.rate_step_ml_per_h is None:
         return conc, volume, None
-    # Pump rate (mL/h) = dose / concentration / (minutes / 60), DOMAIN §4.1.
+    # Pump rate (mL/h) = dose / concentration / (minutes / 60), docs/clinical-sources.md §4.1 (IV racemic ketamine for depression).
     rate = _round_to_step(volume * 60 / minutes, prep.rate_step_ml_per_h.value)
     return conc, volume, rate
 
 
 def _cite(value: SourcedBase) -> str:
-    """Return a value's source for a message, with "[verify]" when DOMAIN.md marks it so."""
+    """Return a value's source for a message, with "[verify]" when docs/clinical-sources.md marks it so."""
     return f"{value.source} [verify]" if value.verify else value.source
 
 

@@ -1,7 +1,7 @@
 """The code systems and codes our FHIR output uses, each with where it comes from.
 
 Condition codes come from clinical/conditions.py and questionnaire LOINC codes from the
-instrument definitions (DOMAIN.md §1, §6); this module holds only what FHIR adds:
+instrument definitions (docs/clinical-sources.md §1 (Conditions and their codes), §6 (Instruments)); this module holds only what FHIR adds:
 system URIs, the vital-sign codes and units, and category codes. Nothing here is a
 guess: a code we could not source (esketamine's RxNorm concept) is left out and the
 product's NDC is sent instead.
@@ -91,7 +91,7 @@ ROUTES = {
     "intranasal": ("NASINHLC", "Nasal inhalation"),
 }
 
-# Local codes for what has no standard code in our sources (DOMAIN.md §6: "local code").
+# Local codes for what has no standard code in our sources (docs/clinical-sources.md §6 (Instruments): "local code").
 LOCAL_OBSERVATIONS = {
     "moaas": "Modified Observer's Assessment of Alertness/Sedation (MOAA/S)",
     "cadss6": "Clinician-Administered Dissociative States Scale, 6 items (CADSS-6)",

@@ -1,6 +1,6 @@
 """The Schedule III controlled-substance ledger: products, lots, containers, entries, counts.
 
-The ledger is append-only (21 CFR 1304.21/1304.22, DOMAIN.md §7): an entry is never
+The ledger is append-only (21 CFR 1304.21/1304.22, docs/clinical-sources.md §7 (Controlled substances)): an entry is never
 edited or deleted, a mistake is corrected by a new entry that references it (once).
 The model and its queryset refuse updates, deletes and bulk writes, and database
 triggers (migration 0003) refuse them too, except for the witness fields, which a

@@ -1,6 +1,6 @@
 """Published outcomes: a de-identified snapshot an admin reviews and publishes.
 
-What a snapshot may hold (DOMAIN.md §9-§10): aggregates only; periods in whole months;
+What a snapshot may hold (docs/clinical-sources.md §9 (Privacy)-§10 (Changes since the first wave)): aggregates only; periods in whole months;
 no free text (drop-out reasons are counted, never quoted); no group defined by a rare
 attribute (protocol families with fewer than 11 treated patients are merged into
 "Other treatments"); every table passes `clinical.disclosure.suppress_table` (counts of

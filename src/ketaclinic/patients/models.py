@@ -51,7 +51,7 @@ class SexAtBirth(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
-# Physiological plausibility (DOMAIN.md §5, policy): outside these a value is an entry error.
+# Physiological plausibility (docs/clinical-sources.md §5 (Monitoring thresholds), policy): outside these a value is an entry error.
 WEIGHT_KG_RANGE = (Decimal(25), Decimal(350))
 HEIGHT_CM_RANGE = (Decimal(100), Decimal(250))
 
@@ -210,7 +210,7 @@ class MrnCounter(models.Model):
 
 
 class Condition(models.Model):
-    """A coded diagnosis (codes from clinical/conditions.py, DOMAIN.md §1)."""
+    """A coded diagnosis (codes from clinical/conditions.py, docs/clinical-sources.md §1 (Conditions and their codes))."""
 
     CODE_CHOICES = [(c.code, c.display) for c in CONDITIONS.values()]
 

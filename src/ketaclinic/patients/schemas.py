@@ -15,7 +15,7 @@ from ketaclinic.clinical.eligibility.facts import MEDICATION_CLASSES
 
 Sex = Literal["female", "male", "intersex", "unknown"]
 Status = Literal["referred", "screening", "active", "maintenance", "inactive"]
-# Physiological plausibility, DOMAIN.md §5 (policy).
+# Physiological plausibility, docs/clinical-sources.md §5 (Monitoring thresholds) (policy).
 WeightKg = Annotated[Decimal, Field(ge=25, le=350, decimal_places=1)]
 HeightCm = Annotated[Decimal, Field(ge=100, le=250, decimal_places=1)]
 Short = Annotated[str, Field(max_length=100)]

@@ -42,7 +42,7 @@ GATE_CODES = {
     "consent_valid": gates.CONSENT,
     "rems_enrolled": gates.REMS_ENROLLMENT,
 }
-# Medication classes the nurse reviews before the dose (DOMAIN §4.2, checklist item).
+# Medication classes the nurse reviews before the dose (docs/clinical-sources.md §4.2 (Esketamine nasal spray), checklist item).
 REVIEWED_CLASSES = ("benzodiazepine", "nonbenzo_hypnotic", "opioid", "psychostimulant", "maoi")
 PREDOSE_SIGNALS = {
     "intranasal": ("systolic_bp", "diastolic_bp"),

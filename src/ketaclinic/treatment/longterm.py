@@ -52,7 +52,7 @@ MAX_NOTE = 500
 
 
 def history_flags(patient: Patient) -> set[str]:
-    """The history flags (DOMAIN §2) of the patient's newest intake; empty when none asked."""
+    """The history flags (docs/clinical-sources.md §2) of the patient's newest intake; empty when none asked."""
     from ketaclinic.screening.services import latest_intake
 
     intake = latest_intake(patient)

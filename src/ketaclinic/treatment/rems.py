@@ -1,4 +1,4 @@
-"""The SPRAVATO REMS Patient Monitoring Form, filled from an esketamine session (DOMAIN §4.2).
+"""The SPRAVATO REMS Patient Monitoring Form, filled from an esketamine session (docs/clinical-sources.md §4.2 (Esketamine nasal spray)).
 
 The form is due within 7 calendar days of the session. Its content is computed from
 the session until the nurse signs; at signing it is frozen into `RemsForm.data`

@@ -1,4 +1,4 @@
-"""Intake facts: the fixed vocabulary eligibility rules read (DOMAIN §2), and its validation.
+"""Intake facts: the fixed vocabulary eligibility rules read (docs/clinical-sources.md §2 (The facts screening reads)), and its validation.
 
 A screening evaluates one patient's facts at one time. A fact that is absent (or
 given as ``None``) is *unknown*, never false: the engine reports it as missing
@@ -40,7 +40,7 @@ FactKind = Literal["int", "number", "list", "choice"]
 FactValue = int | float | str | frozenset[str]
 
 DIAGNOSES: tuple[str, ...] = CONDITION_CODES
-"""Condition codes allowed in `diagnoses` (DOMAIN §1)."""
+"""Condition codes allowed in `diagnoses` (docs/clinical-sources.md §1 (Conditions and their codes))."""
 
 HISTORY_FLAGS: tuple[str, ...] = (
     "psychosis_current",
@@ -66,7 +66,7 @@ HISTORY_FLAGS: tuple[str, ...] = (
     "ketamine_hypersensitivity",
     "esketamine_hypersensitivity",
 )
-"""Flags allowed in `history` (DOMAIN §2)."""
+"""Flags allowed in `history` (docs/clinical-sources.md §2 (The facts screening reads))."""
 
 MEDICATION_CLASSES: tuple[str, ...] = (
     "benzodiazepine",
@@ -78,10 +78,10 @@ MEDICATION_CLASSES: tuple[str, ...] = (
     "oral_antidepressant",
     "antihypertensive",
 )
-"""Classes allowed in `medications` (DOMAIN §2)."""
+"""Classes allowed in `medications` (docs/clinical-sources.md §2 (The facts screening reads))."""
 
 SUICIDE_RISK_LEVELS: tuple[str, ...] = ("none", "low", "moderate", "high")
-"""Values of `suicide_risk`, lowest first (C-SSRS screen, DOMAIN §6.2)."""
+"""Values of `suicide_risk`, lowest first (C-SSRS screen, docs/clinical-sources.md §6.2 (C-SSRS screener))."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +93,13 @@ class FactSpec:
     meaning: str
     unit: str = ""
     vocabulary: tuple[str, ...] = ()
-    # Inclusive plausibility limits: outside them a value is an entry error (DOMAIN §5).
+    # Inclusive plausibility limits: outside them a value is an entry error (docs/clinical-sources.md §5 (Monitoring thresholds)).
     minimum: float | None = None
     maximum: float | None = None
     source: str = ""
 
 
-# Plausibility limits are DOMAIN §5's "(policy)" column; the age limit is our policy.
+# Plausibility limits are docs/clinical-sources.md §5 (Monitoring thresholds)'s "(policy)" column; the age limit is our policy.
 _SPECS = (
     FactSpec("age", "int", "age in years at evaluation", "years", (), 0, 130, "policy"),
     FactSpec("diagnoses", "list", "current diagnoses", "", DIAGNOSES),
@@ -123,7 +123,7 @@ _SPECS = (
 )
 
 FACT_SPECS: Mapping[str, FactSpec] = MappingProxyType({s.name: s for s in _SPECS})
-"""Fact name -> its spec, in DOMAIN §2 order."""
+"""Fact name -> its spec, in docs/clinical-sources.md §2 (The facts screening reads) order."""
 
 FACT_TYPES: Mapping[str, FactKind] = MappingProxyType({s.name: s.kind for s in _SPECS})
 """Fact name -> "int", "number", "list" or "choice" (for forms and API schemas)."""
@@ -162,7 +162,7 @@ class Facts:
         return value
 
     def known(self) -> tuple[str, ...]:
-        """Return the names of the facts that are known, in DOMAIN §2 order."""
+        """Return the names of the facts that are known, in docs/clinical-sources.md §2 (The facts screening reads) order."""
         return tuple(f.name for f in fields(self) if getattr(self, f.name) is not None)
 
     def to_dict(self) -> dict[str, object]:
@@ -226,7 +226,7 @@ def validate_facts(raw: Mapping[str, object]) -> Facts:
     """Return validated Facts from plain data; raise FactError naming the first bad fact.
 
     Absent facts, and facts given as None, are unknown. Facts are checked in
-    DOMAIN §2 order, so the error for a given input is always the same one.
+    docs/clinical-sources.md §2 (The facts screening reads) order, so the error for a given input is always the same one.
     """
     unknown_names = sorted((name for name in raw if name not in FACT_SPECS), key=str)
     if unknown_names:

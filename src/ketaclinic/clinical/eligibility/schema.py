@@ -261,7 +261,7 @@ class Rule(BaseModel):
 
 
 class SourceRef(BaseModel):
-    """A source a rule file cites: a DOMAIN.md key and its title."""
+    """A source a rule file cites: a docs/clinical-sources.md key and its title."""
 
     model_config = _FROZEN
 

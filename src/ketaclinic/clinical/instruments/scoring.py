@@ -231,7 +231,7 @@ def score(instrument: Instrument, answers: Sequence[Answer]) -> Score:
     if missing and len(missing) > scoring.missing.max_missing_for_total:
         total = None
     elif missing:
-        # Prorate (PHQ-9, DOMAIN.md §6.1 [verify]): mean of the answered items scaled
+        # Prorate (PHQ-9, docs/clinical-sources.md §6.1 (Scores and change) [verify]): mean of the answered items scaled
         # to the full item count, rounded half up.
         total = _round_half_up(Fraction(sum(answered), len(answered)) * len(instrument.items))
         prorated = True

@@ -5,9 +5,12 @@ trust it: limits are ordered (minimum <= default <= usual maximum <= hard maximu
 the drug, route and dose rule agree, every offered concentration can measure every
 dose step exactly, and every clinical number names its source.
 
-Sources are the keys of DOMAIN.md (``SPRAVATO-LABEL``, ``ANDRADE-2017`` ...) or
-``policy`` for the clinic's own defaults; ``verify: true`` marks a number DOMAIN.md
+Sources are the keys of docs/clinical-sources.md (``SPRAVATO-LABEL``, ``ANDRADE-2017`` ...) or
+``policy`` for the clinic's own defaults; ``verify: true`` marks a number docs/clinical-sources.md
 marks [verify]: a clinic-editable default, never a hard fact.
+
+The vocabulary and sourced values are in ``sourced``, the dose rules in ``doses``;
+this module holds the rest and names them all.
 """
 
 from __future__ import annotations
@@ -16,13 +19,37 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     StrictBool,
     field_validator,
     model_validator,
+)
+
+from .doses import DoseRule, FixedDose, MgPerKgDose, Preparation
+from .sourced import (
+    _LEVEL_RANK,
+    CHECKLIST_CONDITIONS,
+    KNOWN_SOURCES,
+    SIGNALS,
+    AlertLevel,
+    ChecklistCondition,
+    Comparison,
+    DosePhase,
+    Drug,
+    Family,
+    KebabCode,
+    Route,
+    Signal,
+    SnakeCode,
+    Sourced,
+    SourcedBase,
+    SourcedInt,
+    SourcedList,
+    SourcedRange,
+    Text,
+    _check_source,
+    _Model,
 )
 
 __all__ = [
@@ -55,231 +82,6 @@ __all__ = [
     "Threshold",
     "VitalsRequirement",
 ]
-
-# The source keys of DOMAIN.md (and the sub-keys of clinical-sources.md it names).
-# A typo in a data file must fail loudly, so an unknown key is a validation error.
-KNOWN_SOURCES: frozenset[str] = frozenset(
-    {
-        "policy",
-        "SPRAVATO-LABEL",
-        "PI-CUR",
-        "PI-2019",
-        "HCP-DOSE",
-        "MIMS-HK",
-        "OPENFDA-NDC",
-        "JNJ-SED",
-        "JNJ-DISS",
-        "SPRAVATO-REMS",
-        "REMS-OUT",
-        "REMS-PT",
-        "PMF",
-        "FDA-REMS",
-        "APA-2017",
-        "ANDRADE-2017",
-        "FAVA-2020",
-        "CANMAT-2021",
-        "ASKP3",
-        "COHEN-2018",
-        "YALE-2024",
-        "EMORY-684",
-        "SZARMACH-2020",
-        "IMMPACT",
-    }
-)
-
-Signal = Literal[
-    "systolic_bp",
-    "diastolic_bp",
-    "heart_rate",
-    "spo2",
-    "respiratory_rate",
-    "temperature_c",
-    "moaas",
-]
-SIGNALS: tuple[str, ...] = (
-    "systolic_bp",
-    "diastolic_bp",
-    "heart_rate",
-    "spo2",
-    "respiratory_rate",
-    "temperature_c",
-    "moaas",
-)
-# Patient circumstances a checklist item can depend on; the caller says which hold.
-ChecklistCondition = Literal[
-    "pregnancy_possible", "first_session", "cardiovascular_risk", "liver_risk", "after_induction"
-]
-CHECKLIST_CONDITIONS: tuple[str, ...] = (
-    "pregnancy_possible",
-    "first_session",
-    "cardiovascular_risk",
-    "liver_risk",
-    "after_induction",
-)
-
-Family = Literal["esketamine-nasal", "ketamine-iv-mood", "ketamine-im-mood", "ketamine-iv-pain"]
-Drug = Literal["racemic_ketamine", "esketamine"]
-Route = Literal["iv", "intranasal", "im"]
-WeightBasis = Literal["actual", "ideal", "adjusted"]
-AlertLevel = Literal["caution", "high", "urgent"]
-_LEVEL_RANK = {"caution": 1, "high": 2, "urgent": 3}
-Comparison = Literal[">", ">=", "<", "<="]
-DosePhase = Literal["pre_dose", "during"]
-
-KebabCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
-SnakeCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
-Text = Annotated[str, Field(min_length=1)]
-PositiveDecimal = Annotated[Decimal, Field(gt=0)]
-
-
-def _check_source(value: str) -> str:
-    """Return the source string unchanged after checking every key in it is known."""
-    keys = [part.strip() for part in value.replace(";", ",").split(",")]
-    unknown = [key for key in keys if key not in KNOWN_SOURCES]
-    if not keys or unknown:
-        raise ValueError(
-            f"unknown source key(s) {unknown or [value]!r}; use keys from DOMAIN.md or 'policy'"
-        )
-    return value
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SourcedBase(_Model):
-    """Where a value comes from: a DOMAIN.md key (or 'policy'), [verify], and a note."""
-
-    source: Text
-    verify: StrictBool = False
-    note: str | None = None
-
-    @field_validator("source")
-    @classmethod
-    def _source_is_known(cls, value: str) -> str:
-        return _check_source(value)
-
-
-class Sourced(SourcedBase):
-    """A positive decimal number with its source."""
-
-    value: PositiveDecimal
-
-
-class SourcedInt(SourcedBase):
-    """A non-negative whole number (minutes, days, counts) with its source."""
-
-    value: Annotated[int, Field(ge=0)]
-
-
-class SourcedList(SourcedBase):
-    """A list of positive numbers (allowed doses, concentrations) with one source."""
-
-    values: tuple[PositiveDecimal, ...] = Field(min_length=1)
-
-    @field_validator("values")
-    @classmethod
-    def _values_are_unique(cls, values: tuple[Decimal, ...]) -> tuple[Decimal, ...]:
-        if len(set(values)) != len(values):
-            raise ValueError("values repeat")
-        return values
-
-
-class SourcedRange(SourcedBase):
-    """An inclusive range where either end may be open (None)."""
-
-    min: Annotated[Decimal, Field(ge=0)] | None = None
-    max: Annotated[Decimal, Field(ge=0)] | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> SourcedRange:
-        if self.min is None and self.max is None:
-            raise ValueError("a range needs a min, a max or both")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("range min is above max")
-        return self
-
-
-# --- dose rules ---------------------------------------------------------------
-
-
-class MgPerKgDose(_Model):
-    """A weight-based dose: mg per kg of the chosen dosing weight.
-
-    Limits: below ``min_mg_per_kg`` or above ``hard_max_mg_per_kg`` (or ``hard_max_mg``,
-    or ``hard_max_mg_per_kg_per_hour`` over the infusion) the calculator refuses;
-    above ``default_mg_per_kg`` or ``max_mg_per_kg`` (the usual / studied top) it warns.
-    """
-
-    kind: Literal["mg_per_kg"]
-    default_mg_per_kg: Sourced
-    min_mg_per_kg: Sourced
-    max_mg_per_kg: Sourced
-    hard_max_mg_per_kg: Sourced
-    hard_max_mg: Sourced | None = None
-    hard_max_mg_per_kg_per_hour: Sourced | None = None
-    # Below this total the dose is thought too low to work (Cohen: >= 80 mg): warn only.
-    min_total_mg: Sourced | None = None
-    weight_bases: tuple[WeightBasis, ...] = Field(min_length=1)
-    default_weight_basis: WeightBasis
-    weight_bases_source: Text
-    # adjusted = ideal + factor x (actual - ideal)
-    adjusted_weight_factor: Sourced
-    weight_max_age_days: SourcedInt
-    dose_step_mg: Sourced
-
-    @field_validator("weight_bases_source")
-    @classmethod
-    def _source_is_known(cls, value: str) -> str:
-        return _check_source(value)
-
-    @model_validator(mode="after")
-    def _limits_are_ordered(self) -> MgPerKgDose:
-        low, default = self.min_mg_per_kg.value, self.default_mg_per_kg.value
-        usual, hard = self.max_mg_per_kg.value, self.hard_max_mg_per_kg.value
-        if not low <= default <= usual <= hard:
-            raise ValueError(
-                "need min_mg_per_kg <= default_mg_per_kg <= max_mg_per_kg <= hard_max_mg_per_kg"
-            )
-        if self.default_weight_basis not in self.weight_bases:
-            raise ValueError("default_weight_basis is not one of weight_bases")
-        if len(set(self.weight_bases)) != len(self.weight_bases):
-            raise ValueError("weight_bases repeat")
-        if not Decimal(0) < self.adjusted_weight_factor.value < Decimal(1):
-            raise ValueError("adjusted_weight_factor must be between 0 and 1")
-        return self
-
-
-class FixedDose(_Model):
-    """A fixed dose in mg given as whole devices (esketamine nasal spray)."""
-
-    kind: Literal["fixed_mg"]
-    allowed_doses_mg: SourcedList
-    starting_dose_mg: Sourced
-    mg_per_device: Sourced
-    min_minutes_between_devices: Sourced
-
-    @model_validator(mode="after")
-    def _doses_fit_devices(self) -> FixedDose:
-        per_device = self.mg_per_device.value
-        for dose in self.allowed_doses_mg.values:
-            if dose % per_device != 0:
-                raise ValueError(f"allowed dose {dose} mg is not a whole number of devices")
-        if self.starting_dose_mg.value not in self.allowed_doses_mg.values:
-            raise ValueError("starting_dose_mg is not one of allowed_doses_mg")
-        return self
-
-
-DoseRule = Annotated[MgPerKgDose | FixedDose, Field(discriminator="kind")]
-
-
-class Preparation(_Model):
-    """How a weight-based dose is drawn up: concentrations, measurable volume, pump rate."""
-
-    concentrations_mg_per_ml: SourcedList
-    volume_step_ml: Sourced
-    # Pump entry precision; None for bolus routes (IM).
-    rate_step_ml_per_h: Sourced | None = None
 
 
 # --- schedule -------------------------------------------------------------------
@@ -376,7 +178,7 @@ class Threshold(SourcedBase):
 
 
 class LongerObservation(SourcedBase):
-    """A longer minimum observation for a patient with this history flag (DOMAIN §2)."""
+    """A longer minimum observation for a patient with this history flag (docs/clinical-sources.md §2 (The facts screening reads))."""
 
     history: SnakeCode
     minimum_minutes: Annotated[int, Field(ge=0)]
@@ -425,7 +227,7 @@ class VitalsRequirement(SourcedBase):
 
 
 class Discharge(_Model):
-    """Discharge criteria (DOMAIN §5): all must be met or a physician overrides.
+    """Discharge criteria (docs/clinical-sources.md §5 (Monitoring thresholds)): all must be met or a physician overrides.
 
     The vitals, MOAA/S and CADSS-6 that count for discharge are the latest taken after
     the dose ended and no more than ``readings_valid_minutes`` before the decision.
@@ -601,7 +403,7 @@ class Protocol(_Model):
         step = self.dose.dose_step_mg.value
         for conc in prep.concentrations_mg_per_ml.values:
             # Ketalar label: the 100 mg/mL concentration must be diluted before IV use
-            # (DOMAIN §4.1), so an IV protocol never offers it.
+            # (docs/clinical-sources.md §4.1 (IV racemic ketamine for depression)), so an IV protocol never offers it.
             if self.route == "iv" and conc >= 100:
                 raise ValueError(f"{conc} mg/mL must be diluted before IV use")
             # Every dose step must be a whole number of measurable volume steps, so the

@@ -23,9 +23,10 @@ from .posting import (
     _check_clinic,
     _corrected,
     _cosigned,
+    _draw,
     _lock_lot,
     _place,
-    _post,
+    _post_out,
     _quantity,
     _text,
     _witness_member,
@@ -152,13 +153,12 @@ def post_administration(
                     f"the ledger (entry #{already}): correct that entry instead."
                 }
             )
-        return _post(
+        return _post_out(
             actor=actor,
             lot=lot,
             location=place,
             kind=Kind.ADMINISTER,
             quantity=amount,
-            sign=-1,
             occurred_at=when,
             patient=patient,
             session_ref=session_ref,
@@ -203,9 +203,7 @@ def post_waste_pending_witness(
     defaults to the session's). Waste without a session (stock, not a dose's
     remainder) may not come from an expired lot: that is a destruction or a return.
     """
-    actor.check("ledger.record")
-    place = _place(actor, lot, location)
-    amount = _quantity(lot.product, quantity, unit)
+    place, amount = _draw(actor, lot, location, quantity, unit)
     found_patient = _patient(actor, patient) if patient is not None else None
     manner = _text(manner, "manner", "Say how it was wasted (e.g. into a drug-disposal container).")
     session_ref = (session_ref or "").strip()
@@ -221,13 +219,12 @@ def post_waste_pending_witness(
             if found_patient is None:
                 found_patient = _session_patient(actor, session_ref)
             _treatment_session(actor, session_ref, found_patient)
-        return _post(
+        return _post_out(
             actor=actor,
             lot=lot,
             location=place,
             kind=Kind.WASTE,
             quantity=amount,
-            sign=-1,
             occurred_at=when,
             patient=found_patient,
             session_ref=session_ref,

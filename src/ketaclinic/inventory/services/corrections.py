@@ -29,9 +29,11 @@ from .posting import (
     _check_clinic,
     _cosigned,
     _decimal,
+    _draw,
     _lock_lot,
     _place,
     _post,
+    _post_out,
     _quantity,
     _text,
 )
@@ -52,9 +54,7 @@ def destroy(
     location: Location | None = None,
 ) -> LedgerEntry:
     """Destroy expired or unwanted stock on site, two staff (21 CFR 1317.95(d))."""
-    actor.check("ledger.record")
-    place = _place(actor, lot, location)
-    amount = _quantity(lot.product, quantity)
+    place, amount = _draw(actor, lot, location, quantity)
     manner = _text(manner, "manner", "Say how it was destroyed (rendered non-retrievable).")
     cosigner = _cosigned(
         actor=actor,
@@ -64,17 +64,15 @@ def destroy(
         witness_code=witness_code,
     )
     with transaction.atomic():
-        return _post(
+        return _post_out(
             actor=actor,
             lot=lot,
             location=place,
             kind=Kind.DESTROY,
             quantity=amount,
-            sign=-1,
+            cosigner=cosigner,
             manner=manner,
             reason=(reason or "").strip(),
-            witness=cosigner,
-            witnessed_at=timezone.now(),
         )
 
 
@@ -87,19 +85,11 @@ def return_stock(
     location: Location | None = None,
 ) -> LedgerEntry:
     """Return stock to the supplier or a reverse distributor (manner names to whom)."""
-    actor.check("ledger.record")
-    place = _place(actor, lot, location)
-    amount = _quantity(lot.product, quantity)
+    place, amount = _draw(actor, lot, location, quantity)
     manner = _text(manner, "manner", "Name the supplier or reverse distributor.")
     with transaction.atomic():
-        return _post(
-            actor=actor,
-            lot=lot,
-            location=place,
-            kind=Kind.RETURN,
-            quantity=amount,
-            sign=-1,
-            manner=manner,
+        return _post_out(
+            actor=actor, lot=lot, location=place, kind=Kind.RETURN, quantity=amount, manner=manner
         )
 
 
@@ -274,9 +264,7 @@ def record_loss(
     count_line: CountLine | None = None,
 ) -> LossReport:
     """Record a theft or significant loss and open its DEA report with the due dates."""
-    actor.check("ledger.record")
-    place = _place(actor, lot, location)
-    amount = _quantity(lot.product, quantity)
+    place, amount = _draw(actor, lot, location, quantity)
     circumstances = _text(
         circumstances, "circumstances", "Describe what happened and how it was found."
     )
@@ -286,13 +274,12 @@ def record_loss(
         raise ValidationError({"discovered_on": "The discovery date is in the future."})
     notice_due, form_due = rules.loss_deadlines(discovered_on)
     with transaction.atomic():
-        entry = _post(
+        entry = _post_out(
             actor=actor,
             lot=lot,
             location=place,
             kind=Kind.LOSS,
             quantity=amount,
-            sign=-1,
             reason=circumstances,
         )
         report = LossReport.objects.create(
@@ -318,16 +305,14 @@ def mark_loss_notice_sent(
     _check_clinic(actor, report)
     if report.notice_sent_at is not None:
         raise ValidationError("The written notice is already marked as sent.")
-    when = _aware(sent_at)
-    with transaction.atomic():
-        # Filled once, from empty (the report is append-only otherwise).
-        if not LossReport.objects.filter(pk=report.pk, notice_sent_at__isnull=True).update(
-            notice_sent_at=when, notice_sent_by=actor.user
-        ):
-            raise ValidationError("The written notice is already marked as sent.")
-        record(actor, "update", obj=report, detail={"fields": ["notice_sent_at"]})
-    report.notice_sent_at, report.notice_sent_by = when, actor.user
-    return report
+    return _fill_once(
+        actor,
+        report,
+        "The written notice is already marked as sent.",
+        ["notice_sent_at"],
+        notice_sent_at=_aware(sent_at),
+        notice_sent_by=actor.user,
+    )
 
 
 def mark_loss_filed(
@@ -339,14 +324,34 @@ def mark_loss_filed(
     if report.filed_at is not None:
         raise ValidationError("Form 106 is already marked as filed.")
     reference = _text(reference, "reference", "Give the Form 106 reference.")
-    when = _aware(filed_at)
+    return _fill_once(
+        actor,
+        report,
+        "Form 106 is already marked as filed.",
+        ["filed_at", "filed_reference"],
+        filed_at=_aware(filed_at),
+        filed_by=actor.user,
+        filed_reference=reference,
+    )
+
+
+def _fill_once(
+    actor: Actor, report: LossReport, already: str, audited: list[str], **values: Any
+) -> LossReport:
+    """Fill a loss report's empty fields once, from empty (it is append-only otherwise).
+
+    The first of ``values`` must still be empty, else ``already`` is the error; the
+    audit event names the ``audited`` fields.
+    """
+    first = next(iter(values))
     with transaction.atomic():
-        if not LossReport.objects.filter(pk=report.pk, filed_at__isnull=True).update(
-            filed_at=when, filed_by=actor.user, filed_reference=reference
+        if not LossReport.objects.filter(pk=report.pk, **{f"{first}__isnull": True}).update(
+            **values
         ):
-            raise ValidationError("Form 106 is already marked as filed.")
-        record(actor, "update", obj=report, detail={"fields": ["filed_at", "filed_reference"]})
-    report.filed_at, report.filed_by, report.filed_reference = when, actor.user, reference
+            raise ValidationError(already)
+        record(actor, "update", obj=report, detail={"fields": audited})
+    for name, value in values.items():
+        setattr(report, name, value)
     return report
 
 

@@ -247,6 +247,35 @@ def _post(
     return entry
 
 
+def _draw(
+    actor: Actor, lot: Lot, location: Location | None, quantity: Any, unit: str | None = None
+) -> tuple[Location, Decimal]:
+    """Where stock leaves and how much, checked, once the actor may record on the ledger."""
+    actor.check("ledger.record")
+    return _place(actor, lot, location), _quantity(lot.product, quantity, unit)
+
+
+def _post_out(
+    *,
+    actor: Actor,
+    lot: Lot,
+    location: Location,
+    kind: str,
+    quantity: Decimal,
+    cosigner: User | None = None,
+    **fields: Any,
+) -> LedgerEntry:
+    """Post stock leaving ``location`` (``_post`` with sign -1, in the caller's transaction).
+
+    A ``cosigner`` (checked by ``_cosigned``) witnesses the entry now.
+    """
+    if cosigner is not None:
+        fields.update(witness=cosigner, witnessed_at=timezone.now())
+    return _post(
+        actor=actor, lot=lot, location=location, kind=kind, quantity=quantity, sign=-1, **fields
+    )
+
+
 def _fmt(value: Decimal) -> str:
     text = f"{value:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text

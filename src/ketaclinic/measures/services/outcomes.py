@@ -23,7 +23,7 @@ from .responses import view_measures
 def first_treatment_at(patient: Patient) -> datetime | None:
     """When the patient's first dose was given, or None (then the baseline is the first score).
 
-    The baseline is the last score before the first treatment session (DOMAIN.md §6.1).
+    The baseline is the last score before the first treatment session (docs/clinical-sources.md §6.1 (Scores and change)).
     This is the one place that decides it; outcomes and charts both ask here. Sessions
     belong to a higher app, which answers through measures/hooks.py.
     """

@@ -14,7 +14,7 @@ from ketaclinic.datadirs import clinic_data_dirs
 
 register = template.Library()
 
-# Chair-side alert codes of the protocols' monitoring rules (clinical/monitoring.py), as
+# Chair-side alert codes of the protocols' monitoring rules (clinical/monitoring/), as
 # a nurse says them. An unknown code reads as its words ("new_code" -> "New code").
 ALERT_LABELS = {
     "hypertension": "High blood pressure",

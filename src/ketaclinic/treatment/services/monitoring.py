@@ -35,7 +35,7 @@ from .adverse_events import notify_escalated_alerts
 from .checklist import refresh_checklist
 from .state import SessionConflict, _aware, _claim, _event, _transition, session_protocol
 
-# API field name -> the monitoring module's key (DOMAIN §5 signals).
+# API field name -> the monitoring module's key (docs/clinical-sources.md §5 (Monitoring thresholds) signals).
 VITAL_FIELDS = {
     "systolic": "systolic_bp",
     "diastolic": "diastolic_bp",
