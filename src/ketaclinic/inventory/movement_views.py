@@ -217,7 +217,7 @@ def movement(request: ClinicRequest, kind: str) -> HttpResponse:
     )
 
 
-def _movement(actor, request, kind: str, data: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _movement(actor, request, kind: str, data: dict[str, Any]):
     if kind == "destroy":
         return services.destroy(actor=actor, request=request, **data)
     if kind == "return":

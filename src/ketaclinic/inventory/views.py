@@ -6,13 +6,13 @@ Movements are in ``movement_views``, counts and losses in ``count_views``, repor
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.access import ClinicRequest, require
@@ -24,7 +24,7 @@ from ketaclinic.patients.models import Patient
 PAGE_SIZE = 50
 
 
-def _errors(form, exc: ValidationError, extra: dict[str, str] | None = None) -> None:  # type: ignore[no-untyped-def]
+def _errors(form, exc: ValidationError, extra: dict[str, str] | None = None) -> None:
     """Put a service's errors on the form fields they name (the rest on the form)."""
     aliases = extra or {
         "supplier.name": "supplier_name",
@@ -42,7 +42,7 @@ def _errors(form, exc: ValidationError, extra: dict[str, str] | None = None) -> 
         form.add_error(None, exc.messages)
 
 
-def _patient_by_mrn(actor, mrn: str) -> Patient | None:  # type: ignore[no-untyped-def]
+def _patient_by_mrn(actor, mrn: str) -> Patient | None:
     mrn = (mrn or "").strip()
     if not mrn:
         return None
@@ -52,7 +52,7 @@ def _patient_by_mrn(actor, mrn: str) -> Patient | None:  # type: ignore[no-untyp
     return found
 
 
-def _banner_context(actor) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _banner_context(actor) -> dict[str, Any]:
     return {"due": services.inventory_due(actor.clinic, services.clinic_today(actor.clinic))}
 
 
@@ -108,7 +108,7 @@ def balances(request: ClinicRequest) -> HttpResponse:
         {
             "rows": rows,
             "today": today,
-            "soon": today + timezone.timedelta(days=60),
+            "soon": today + timedelta(days=60),
             **_banner_context(actor),
         },
     )
