@@ -7,10 +7,11 @@ class IntegrationConfig(AppConfig):
 
     def ready(self) -> None:
         # Scheduling calls these inside its booking transactions (scheduling/hooks.py).
-        from ketaclinic.integration import circles, planning
+        from ketaclinic.integration import circles, planning, replanning
         from ketaclinic.scheduling import hooks
 
         if planning.on_course_booked not in hooks.COURSE_BOOKED:
             hooks.COURSE_BOOKED.append(planning.on_course_booked)
             hooks.APPOINTMENT_MOVED.append(planning.on_appointment_moved)
             hooks.EXTRA_CONFLICTS.append(circles.circle_conflicts)
+            hooks.APPOINTMENTS_DROPPED.append(replanning.on_appointments_dropped)
