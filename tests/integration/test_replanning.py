@@ -16,7 +16,7 @@ from ketaclinic.scheduling import services
 from ketaclinic.scheduling.models import Appointment, ClinicClosure
 from tests.integration.conftest import actor, at, next_monday
 from tests.integration.test_planning import book_series
-from tests.scheduling.conftest import as_if_today  # noqa: F401
+from tests.scheduling.conftest import as_if_today  # noqa: F401, F811
 
 pytestmark = pytest.mark.django_db
 
@@ -211,7 +211,11 @@ def test_a_dropped_last_dose_cancels_its_orphaned_integration_and_tells_the_ther
 
 
 def test_a_no_show_re_anchors_integration_to_the_next_dose(
-    clinic, staff, therapy, course, as_if_today
+    clinic,
+    staff,
+    therapy,
+    course,
+    as_if_today,  # noqa: F811
 ):
     doses = book_series(course, staff, clinic, days=(0, 3, 7, 10))
     first = PlannedSession.objects.get(course=course, kind="integration", dosing_number=1)

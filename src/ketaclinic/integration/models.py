@@ -204,6 +204,9 @@ class PlanChange(models.Model):
         ]
         ordering = ["-created_at", "-pk"]
 
+    def __str__(self) -> str:
+        return f"{self.action}: planned session {self.planned_id}"
+
 
 class NoteTemplate(models.TextChoices):
     DAP = "dap", "DAP (data, assessment, plan)"
