@@ -7,12 +7,21 @@ floor. Then doubles the clinic and exports again: peak Python memory (tracemallo
 should not double with it.
 
 Run: .venv/bin/python bench/fhir_export.py [patients]   (DATABASE_URL=postgres://... for PostgreSQL)
+
+On a database that holds a network built by `python -m ketaclinic generate_network` (issue
+#19: "the 50-clinic PostgreSQL data set"), it exports that instead, nothing is generated:
+one clinic, then more clinics, then the whole network, each against the raw read of the
+same rows, with the process's resident memory (RSS, sampled during the export) at each
+size. FHIR_BENCH_CLINICS=1,10,50 chooses the sizes (numbers of clinics).
+
+  DATABASE_URL=postgres://postgres@127.0.0.1:5432/kc_network .venv/bin/python bench/fhir_export.py
 """
 
 from __future__ import annotations
 
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -27,6 +36,7 @@ django_on_scratch_db()
 
 from django.db import connection  # noqa: E402
 
+from ketaclinic.accounts.models import Clinic  # noqa: E402
 from ketaclinic.accounts.services import add_clinic, add_staff  # noqa: E402
 from ketaclinic.interop import bulk, sources  # noqa: E402
 from ketaclinic.measures.models import Response  # noqa: E402
@@ -43,11 +53,18 @@ PATIENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 300
 # shared machine where other work steals the cores (on SQLite the database runs in-process).
 clock = time.process_time if os.environ.get("KETACLINIC_BENCH_CPU") else time.perf_counter
 rng = random.Random(19)
-clinic = add_clinic(slug="bench-fhir", name="Bench FHIR")
-nurse = add_staff(username="bench-fhir-nurse", clinic=clinic, role="nurse", check_password=False)
-admin = add_staff(username="bench-fhir-admin", clinic=clinic, role="admin", check_password=False)
-chair, _ = Room.objects.get_or_create(clinic=clinic, name="Chair 1", kind="treatment_chair")
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+NETWORK = list(Clinic.objects.filter(slug__startswith="network-").order_by("slug"))
+
+
+def rss() -> int:
+    """This process's resident memory now, in bytes (Linux)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def load() -> str:
+    return "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
 def add_patients(count: int) -> None:
@@ -148,71 +165,157 @@ def add_patients(count: int) -> None:
     )  # fmt: skip
 
 
-def raw_read() -> tuple[int, float]:
+def raw_read(clinics: list[Clinic]) -> tuple[int, float]:
     """Read every row an export reads, as tuples: the floor for the export's speed."""
     started = clock()
     rows = 0
-    for name in bulk.DEFAULT_TYPES:
-        if name == "Questionnaire":
-            continue
-        for source in sources.TYPES[name].sources:
-            for _row in source.rows(clinic).values_list().iterator(chunk_size=2000):
-                rows += 1
+    for clinic in clinics:
+        for name in bulk.DEFAULT_TYPES:
+            if name == "Questionnaire":
+                continue
+            for source in sources.TYPES[name].sources:
+                for _row in source.rows(clinic).values_list().iterator(chunk_size=2000):
+                    rows += 1
     return rows, clock() - started
 
 
-def model_read() -> tuple[int, float]:
+def cursor_read(clinics: list[Clinic]) -> tuple[int, float]:
+    """The same rows through the database cursor alone (the same SQL, fetched 2,000 at a
+    time, no Django row handling): the lowest floor there is short of not reading."""
+    started = clock()
+    rows = 0
+    with connection.cursor() as cursor:
+        for clinic in clinics:
+            for name in bulk.DEFAULT_TYPES:
+                if name == "Questionnaire":
+                    continue
+                for source in sources.TYPES[name].sources:
+                    sql, params = source.rows(clinic).values_list().query.sql_with_params()
+                    cursor.execute(sql, params)
+                    while batch := cursor.fetchmany(2000):
+                        rows += len(batch)
+    return rows, clock() - started
+
+
+def model_read(clinics: list[Clinic]) -> tuple[int, float]:
     """Read the same rows as model instances (with the joins the export uses)."""
     started = clock()
     rows = 0
-    for name in bulk.DEFAULT_TYPES:
-        if name == "Questionnaire":
-            continue
-        for source in sources.TYPES[name].sources:
-            qs = source.model._default_manager.filter(**{source.clinic: clinic.pk})
-            for _row in qs.select_related(*source.related).iterator(chunk_size=2000):
-                rows += 1
+    for clinic in clinics:
+        for name in bulk.DEFAULT_TYPES:
+            if name == "Questionnaire":
+                continue
+            for source in sources.TYPES[name].sources:
+                qs = source.model._default_manager.filter(**{source.clinic: clinic.pk})
+                for _row in qs.select_related(*source.related).iterator(chunk_size=2000):
+                    rows += 1
     return rows, clock() - started
 
 
-def export(*, trace: bool = False) -> tuple[int, float, int]:
-    """Export the clinic as $export does; returns resources, seconds, peak traced bytes.
+def export(clinics: list[Clinic], *, trace: bool = False) -> tuple[int, float, int, int]:
+    """Export the clinics as $export does (one after another, as the worker would); returns
+    resources, seconds, peak traced bytes (with ``trace``) and peak RSS seen during it.
 
     Memory is traced in a separate run: tracing slows Python down several times.
     """
     folder = Path(tempfile.mkdtemp(prefix="fhir-bench-"))
     if trace:
         tracemalloc.start()
+    peak_rss = rss()
+    seen = 0
+
+    def tick(n: int) -> None:
+        nonlocal seen, peak_rss
+        seen += n
+        if seen % 20_000 == 0:
+            peak_rss = max(peak_rss, rss())
+
     started = clock()
     written = 0
-    for name in bulk.DEFAULT_TYPES:
-        files = bulk.write_type(
-            bulk.resources_of(clinic, name, since=None, patient_ids=None),
-            folder, name, limit_bytes=100 * 2**20, tick=lambda n: None,
-        )  # fmt: skip
-        written += sum(count for _name, count in files)
+    try:
+        for clinic in clinics:
+            for name in bulk.DEFAULT_TYPES:
+                files = bulk.write_type(
+                    bulk.resources_of(clinic, name, since=None, patient_ids=None),
+                    folder, name, limit_bytes=100 * 2**20, tick=tick,
+                )  # fmt: skip
+                written += sum(count for _name, count in files)
+                for file_name, _count in files:
+                    (folder / file_name).unlink()  # the disk is not what is measured
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     elapsed = clock() - started
     peak = 0
     if trace:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    return written, elapsed, peak
+    return written, elapsed, peak, max(peak_rss, rss())
 
 
-for size in (PATIENTS, PATIENTS * 2):
-    add_patients(size - Patient.objects.filter(clinic=clinic).count())
-    export()  # warm: instrument definitions loaded, caches filled
-    rows, raw_seconds = raw_read()
-    _rows, model_seconds = model_read()
-    resources, seconds, _ = export()
-    _, _, peak = export(trace=True)
+def network() -> None:
+    """Export the generated network's clinics at several sizes (nothing is written to it)."""
+    sizes = [
+        min(int(n), len(NETWORK))
+        for n in os.environ.get("FHIR_BENCH_CLINICS", f"1,10,{len(NETWORK)}").split(",")
+    ]
+    patients = Patient.objects.filter(clinic__slug__startswith="network-").count()
     print(
-        f"{connection.vendor} ({'CPU' if clock is time.process_time else 'wall'} time), "
-        f"{size:,} patients, {rows:,} rows -> {resources:,} resources\n"
-        f"  export        {seconds:6.2f} s  {resources / seconds:9,.0f} resources/s\n"
-        f"  raw read      {raw_seconds:6.2f} s  {rows / raw_seconds:9,.0f} rows/s (values_list)"
-        f"  -> export at {raw_seconds / seconds:.2f}x\n"
-        f"  model read    {model_seconds:6.2f} s  {rows / model_seconds:9,.0f} rows/s (ORM instances)"
-        f"  -> export at {model_seconds / seconds:.2f}x\n"
-        f"  peak Python memory during the export {peak / 2**20:.1f} MiB"
+        f"{connection.vendor} ({'CPU' if clock is time.process_time else 'wall'} time): network of "
+        f"{len(NETWORK)} clinics, {patients:,} patients [{load()}]"
     )
+    export(NETWORK[:1])  # warm: instrument definitions loaded, caches filled
+    print(f"  RSS after warming {rss() / 2**20:.0f} MiB")
+    for size in dict.fromkeys(sizes):
+        clinics = NETWORK[:size]
+        rows, raw_seconds = raw_read(clinics)
+        _rows, cursor_seconds = cursor_read(clinics)
+        before = rss()
+        resources, seconds, _, peak_rss = export(clinics)
+        print(
+            f"{size} clinic{'s' if size > 1 else ''}: {rows:,} rows -> {resources:,} resources "
+            f"[{load()}]\n"
+            f"  export        {seconds:7.1f} s  {resources / seconds:9,.0f} resources/s "
+            f"({rows / seconds:,.0f} rows/s)\n"
+            f"  raw read      {raw_seconds:7.1f} s  {rows / raw_seconds:9,.0f} rows/s (values_list)\n"
+            f"  export / raw read: {raw_seconds / seconds:.2f}x in time for the same rows; "
+            f"resources/s over raw rows/s {resources / seconds / (rows / raw_seconds):.2f}x\n"
+            f"  cursor read   {cursor_seconds:7.1f} s  {rows / cursor_seconds:9,.0f} rows/s (same SQL, "
+            f"no ORM)  -> export at {cursor_seconds / seconds:.2f}x in time, resources/s over "
+            f"rows/s {resources / seconds / (rows / cursor_seconds):.2f}x\n"
+            f"  RSS {before / 2**20:.0f} MiB before, peak {peak_rss / 2**20:.0f} MiB during "
+            f"(+{(peak_rss - before) / 2**20:.1f} MiB)"
+        )
+
+
+def own_clinic() -> None:
+    """Build a clinic of PATIENTS, export it, double it, export again."""
+    global clinic, nurse, chair
+    clinic = add_clinic(slug="bench-fhir", name="Bench FHIR")
+    nurse = add_staff(
+        username="bench-fhir-nurse", clinic=clinic, role="nurse", check_password=False
+    )
+    add_staff(username="bench-fhir-admin", clinic=clinic, role="admin", check_password=False)
+    chair, _ = Room.objects.get_or_create(clinic=clinic, name="Chair 1", kind="treatment_chair")
+    for size in (PATIENTS, PATIENTS * 2):
+        add_patients(size - Patient.objects.filter(clinic=clinic).count())
+        export([clinic])  # warm: instrument definitions loaded, caches filled
+        rows, raw_seconds = raw_read([clinic])
+        _rows, model_seconds = model_read([clinic])
+        resources, seconds, _, _ = export([clinic])
+        _, _, peak, _ = export([clinic], trace=True)
+        print(
+            f"{connection.vendor} ({'CPU' if clock is time.process_time else 'wall'} time), "
+            f"{size:,} patients, {rows:,} rows -> {resources:,} resources\n"
+            f"  export        {seconds:6.2f} s  {resources / seconds:9,.0f} resources/s\n"
+            f"  raw read      {raw_seconds:6.2f} s  {rows / raw_seconds:9,.0f} rows/s (values_list)"
+            f"  -> export at {raw_seconds / seconds:.2f}x\n"
+            f"  model read    {model_seconds:6.2f} s  {rows / model_seconds:9,.0f} rows/s (ORM instances)"
+            f"  -> export at {model_seconds / seconds:.2f}x\n"
+            f"  peak Python memory during the export {peak / 2**20:.1f} MiB"
+        )
+
+
+if NETWORK and not os.environ.get("FHIR_BENCH_OWN_CLINIC"):
+    network()
+else:
+    own_clinic()

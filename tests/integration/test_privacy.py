@@ -167,7 +167,7 @@ def test_a_release_needs_a_current_authorization_and_only_the_author_records_it(
 
     from django.utils import timezone
 
-    today = timezone.localdate()
+    today = timezone.localdate(timezone=patient.clinic.tz)  # the clinic's date, as the form checks
     other = login(second_therapist)
     refused = other.post(f"/integration/private/{private_note.pk}/", {"action": "release"})
     assert refused.status_code == 404

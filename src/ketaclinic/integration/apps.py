@@ -7,7 +7,7 @@ class IntegrationConfig(AppConfig):
 
     def ready(self) -> None:
         # Scheduling calls these inside its booking transactions (scheduling/hooks.py).
-        from ketaclinic.integration import chart, circles, planning
+        from ketaclinic.integration import chart, circles, planning, replanning
         from ketaclinic.patients import chart as patient_chart
         from ketaclinic.scheduling import hooks
 
@@ -17,3 +17,4 @@ class IntegrationConfig(AppConfig):
             hooks.COURSE_BOOKED.append(planning.on_course_booked)
             hooks.APPOINTMENT_MOVED.append(planning.on_appointment_moved)
             hooks.EXTRA_CONFLICTS.append(circles.circle_conflicts)
+            hooks.APPOINTMENTS_DROPPED.append(replanning.on_appointments_dropped)

@@ -183,7 +183,8 @@ def create_circle(
     end = start + timedelta(minutes=minutes)
     scheduling.settings_for(actor.clinic)
     ClinicSchedulingSettings.objects.select_for_update().filter(clinic=actor.clinic).first()
-    problems = _busy(actor.clinic, start, end, room, therapist, patients)
+    problems = [c.message for c in scheduling.hours_conflicts(actor.clinic, Span(start, end))]
+    problems += _busy(actor.clinic, start, end, room, therapist, patients)
     if problems:
         raise ValidationError({"start": " ".join(problems)})
     circle = Circle.objects.create(

@@ -171,6 +171,43 @@ class PlannedSession(models.Model):
         return f"{self.kind} after dose {self.dosing_number}"
 
 
+class PlanChangeAction(models.TextChoices):
+    CANCELLED = "cancelled", "Cancelled: its dosing session was dropped"
+    MOVED = "moved", "Moved to follow the next dosing session"
+    TO_REBOOK = "to_rebook", "To rebook: no free time after the next dosing session"
+
+
+class PlanChange(models.Model):
+    """What a dropped dosing session (cancelled, no-show, cut when the course ended) did to
+    a planned integration session: the therapist's work list shows it (replanning.py)."""
+
+    clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    planned = models.ForeignKey(PlannedSession, on_delete=models.PROTECT, related_name="changes")
+    dropped = models.ForeignKey(
+        "scheduling.Appointment", on_delete=models.PROTECT, related_name="+"
+    )
+    session = models.ForeignKey(
+        "scheduling.Appointment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    therapist = models.ForeignKey(
+        "accounts.Membership", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=12, choices=PlanChangeAction.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ClinicScopedQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["clinic", "created_at"], name="plan_change_created_idx"),
+        ]
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.action}: planned session {self.planned_id}"
+
+
 class NoteTemplate(models.TextChoices):
     DAP = "dap", "DAP (data, assessment, plan)"
     SOAP = "soap", "SOAP (subjective, objective, assessment, plan)"

@@ -17,7 +17,7 @@ from ketaclinic.accounts.access import ClinicRequest, require
 from ketaclinic.accounts.form_errors import add_errors
 from ketaclinic.accounts.models import Membership
 from ketaclinic.audit.services import record
-from ketaclinic.integration import circles, notes, planning, plans
+from ketaclinic.integration import circles, notes, planning, plans, replanning
 from ketaclinic.integration.forms import (
     GOAL_ROWS,
     AddSeatForm,
@@ -136,6 +136,9 @@ def workspace(request: ClinicRequest) -> HttpResponse:
         )
         if r.status == "to_book"
     ]
+    changes = list(
+        replanning.recent_changes(actor.clinic, actor.membership if mine else None)[:LIST]
+    )
     alerts = Alert.objects.for_clinic(actor.clinic).filter(status="open").select_related("patient")
     if mine:
         alerts = alerts.filter(patient_id__in=_caseload_ids(actor))
@@ -148,6 +151,7 @@ def workspace(request: ClinicRequest) -> HttpResponse:
             "patients": sorted(
                 {a.patient_id for a in sessions}
                 | {r.item.patient_id for r in missed}
+                | {c.patient_id for c in changes}
                 | {a.patient_id for a in alerts}
             )[:200],
         },
@@ -163,6 +167,7 @@ def workspace(request: ClinicRequest) -> HttpResponse:
             "unnoted": unnoted,
             "missed": missed,
             "to_book": to_book,
+            "plan_changes": changes,
             "alerts": alerts,
             "mine": mine,
             "now": now,

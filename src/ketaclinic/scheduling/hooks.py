@@ -1,7 +1,8 @@
 """Extension points a higher app registers at start-up (scheduling never imports it).
 
 The integration app plans and books preparation and integration sessions with a
-course, follows a moved dosing session with its integration window, and adds the
+course, follows a moved dosing session with its integration window (and a dropped one: cancelled,
+no-show, or cut when the course ends), and adds the
 conflicts of group circles (one room, one therapist, several patients) to every
 booking check. Each hook runs inside the booking's transaction.
 
@@ -20,6 +21,8 @@ from typing import Any
 COURSE_BOOKED: list[Callable[[Any, Any, Sequence[Any]], None]] = []
 # (actor, appointment after the move, its start before) -> None
 APPOINTMENT_MOVED: list[Callable[[Any, Any, datetime], None]] = []
+# (actor, appointments just cancelled or marked no-show) -> None
+APPOINTMENTS_DROPPED: list[Callable[[Any, Sequence[Any]], None]] = []
 # (slot, excluded appointment ids) -> extra conflicts (clinical.scheduling.Conflict)
 EXTRA_CONFLICTS: list[Callable[[Any, Sequence[int]], list[Any]]] = []
 # (appointment ids) -> those of them that have a treatment session
@@ -34,6 +37,11 @@ def course_booked(actor: Any, course: Any, appointments: Sequence[Any]) -> None:
 def appointment_moved(actor: Any, appointment: Any, moved_from: datetime) -> None:
     for hook in APPOINTMENT_MOVED:
         hook(actor, appointment, moved_from)
+
+
+def appointments_dropped(actor: Any, appointments: Sequence[Any]) -> None:
+    for hook in APPOINTMENTS_DROPPED:
+        hook(actor, appointments)
 
 
 def extra_conflicts(slot: Any, exclude: Sequence[int]) -> list[Any]:

@@ -29,7 +29,14 @@ from __future__ import annotations
 
 from .floor import Conflict, Floor, Span, spans_for_days
 from .planner import Plan, PlannedSession, Preferences, plan_series
-from .rules import LATE_DAYS, SeriesRule, series_rule, slot_conflicts, window_conflicts
+from .rules import (
+    LATE_DAYS,
+    SeriesRule,
+    opening_conflicts,
+    series_rule,
+    slot_conflicts,
+    window_conflicts,
+)
 
 __all__ = [
     "LATE_DAYS",
@@ -40,6 +47,7 @@ __all__ = [
     "Preferences",
     "SeriesRule",
     "Span",
+    "opening_conflicts",
     "plan_series",
     "series_rule",
     "slot_conflicts",

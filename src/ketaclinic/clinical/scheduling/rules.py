@@ -142,6 +142,27 @@ def window_conflicts(
     return []
 
 
+def opening_conflicts(floor: Floor, span: Span) -> list[Conflict]:
+    """Why the clinic is not open for all of ``span`` (a closure or outside its hours).
+
+    The one hours-and-closures check: a single appointment and a group circle are
+    refused by it alike.
+    """
+    closed_day = floor.closure(span)
+    if closed_day is not None:
+        reason = floor.closure_reasons.get(closed_day, "")
+        return [
+            Conflict(
+                "clinic_closed",
+                f"The clinic is closed on {closed_day:%A} {closed_day.day} {closed_day:%B %Y}"
+                + (f" ({reason})." if reason else "."),
+            )
+        ]
+    if not floor.open_during(span):
+        return [Conflict("clinic_closed", "The clinic is closed for part or all of that time.")]
+    return []
+
+
 def slot_conflicts(
     floor: Floor,
     *,
@@ -159,21 +180,7 @@ def slot_conflicts(
     With ``assign_nurse`` (a treatment with no staff member chosen) and named nurses
     on the floor, one of them must be free for the whole session.
     """
-    found: list[Conflict] = []
-    closed_day = floor.closure(span)
-    if closed_day is not None:
-        reason = floor.closure_reasons.get(closed_day, "")
-        found.append(
-            Conflict(
-                "clinic_closed",
-                f"The clinic is closed on {closed_day:%A} {closed_day.day} {closed_day:%B %Y}"
-                + (f" ({reason})." if reason else "."),
-            )
-        )
-    elif not floor.open_during(span):
-        found.append(
-            Conflict("clinic_closed", "The clinic is closed for part or all of that time.")
-        )
+    found = opening_conflicts(floor, span)
     if not floor.room_free(room, span):
         found.append(Conflict("room_taken", "That room or chair is already booked then."))
     if any(span.overlaps(other) for other in patient_busy):

@@ -130,6 +130,8 @@ def update_appointment(
                 locked.cancel_reason = reason.strip()
             locked.save(update_fields=["status", "cancel_reason", "updated_at"])
             _audit_appointment(actor, "status", locked, status=status)
+            if status in (AppointmentStatus.CANCELLED, AppointmentStatus.NO_SHOW):
+                hooks.appointments_dropped(actor, [locked])
         return locked
 
     def _move(locked: Appointment) -> None:

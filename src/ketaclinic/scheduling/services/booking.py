@@ -273,6 +273,9 @@ def book_appointment(*, actor: Actor, slot: Slot) -> Appointment:
             raise BookingConflict(_as_dicts(conflicts))
         appointment = _create(staffed)
         _audit_appointment(actor, "book", appointment, staff=appointment.staff_id)
+        if appointment.course is not None:
+            # A dosing session booked on its own plans integration as a series does.
+            hooks.course_booked(actor, appointment.course, [appointment])
         return appointment
 
     return _serialized(work)

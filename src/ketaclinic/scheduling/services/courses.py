@@ -19,6 +19,7 @@ from ketaclinic.clinical.scheduling import series_rule
 from ketaclinic.datadirs import clinic_data_dirs
 from ketaclinic.patients.changes import patient_changed
 from ketaclinic.patients.models import Condition, Patient
+from ketaclinic.scheduling import hooks
 from ketaclinic.scheduling.models import (
     Appointment,
     AppointmentStatus,
@@ -338,6 +339,7 @@ def end_course(
                 actor, "status", appointment, status=AppointmentStatus.CANCELLED, course=status
             )
             cancelled.append(appointment.pk)
+        hooks.appointments_dropped(actor, list(future))
     record(actor, status, patient_id=course.patient_id, obj=locked, detail={"cancelled": cancelled})
     patient_changed(course.patient_id)
     return locked

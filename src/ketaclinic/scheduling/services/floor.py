@@ -19,7 +19,7 @@ from django.utils import timezone
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Clinic
 from ketaclinic.audit.services import record
-from ketaclinic.clinical.scheduling import Floor, Span, spans_for_days
+from ketaclinic.clinical.scheduling import Conflict, Floor, Span, opening_conflicts, spans_for_days
 from ketaclinic.scheduling.models import (
     Appointment,
     AppointmentKind,
@@ -117,6 +117,19 @@ def staff_spans(clinic: Clinic, window: Span, memberships: Q) -> dict[int, list[
             days, clinic.tz, weekly.get(membership_id, {}), exceptions.get(membership_id, {})
         )
     return result
+
+
+def hours_conflicts(clinic: Clinic, span: Span) -> list[Conflict]:
+    """Whether the clinic is open (its hours, no closure) for all of ``span``: the same
+    check a single booking gets in ``slot_conflicts``, for bookings that hold no chair
+    (a group circle)."""
+    floor = Floor.build(
+        tz=clinic.tz,
+        opening=opening_pattern(clinic),
+        closed_days=closed_days(clinic, _local_days(clinic, span)),
+        chairs=[],
+    )
+    return opening_conflicts(floor, span)
 
 
 def load_floor(clinic: Clinic, window: Span, *, exclude: Sequence[int] = ()) -> Floor:

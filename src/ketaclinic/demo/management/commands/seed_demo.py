@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from ketaclinic.accounts.services import add_clinic, add_staff
 from ketaclinic.integration import demo as integration_demo
+from ketaclinic.integration import replanning_demo
 from ketaclinic.inventory import demo as inventory_demo
 from ketaclinic.measures import demo as measures_demo
 from ketaclinic.outcomes import demo as outcomes_demo
@@ -186,6 +187,7 @@ class Command(BaseCommand):
         outcomes_demo.seed(clinic, patients)
         followup_demo.seed(clinic)
         integration_demo.seed(clinic, patients)
+        replanning_demo.seed(clinic, patients)
         restricted_demo.seed(clinic)
         safety_demo.seed(clinic, patients)
         portal_demo.seed(clinic, patients)
