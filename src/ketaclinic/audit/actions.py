@@ -39,6 +39,9 @@ class AuditAction(models.TextChoices):
     LIVER_TEST = "liver_test"
     PROGRESS_NOTE_AMEND = "progress_note_amend"
     PROGRESS_NOTE_CREATE = "progress_note_create"
+    CLAIM_CREATE = "claim_create"
+    PAYMENT_RECORD = "payment_record"
+    BILLING_SETUP = "billing_setup"
     # read
     VIEW = "view"
     DOWNLOAD = "download"
@@ -47,6 +50,7 @@ class AuditAction(models.TextChoices):
     CALENDAR_FEED_READ = "calendar_feed_read"
     OUTCOMES_DRILLDOWN = "outcomes_drilldown"
     PSYCHOTHERAPY_NOTE_VIEW = "psychotherapy_note_view"
+    BILLING_VIEW = "billing_view"
     # update
     WITNESS = "witness"
     SIGN = "sign"
@@ -85,6 +89,9 @@ class AuditAction(models.TextChoices):
     PROGRESS_NOTE_SIGN = "progress_note_sign"
     PSYCHOTHERAPY_NOTE_WRITE = "psychotherapy_note_write"
     SESSION_FORMAT = "session_format"
+    CHARGE_EDIT = "charge_edit"
+    CHARGE_APPROVE = "charge_approve"
+    CLAIM_STATUS = "claim_status"
     # delete
     DELETE = "delete"
     REVOKE = "revoke"
@@ -114,6 +121,8 @@ class AuditAction(models.TextChoices):
     BREAK_GLASS = "break_glass"
     INTEGRATION_PLAN = "integration_plan"
     PSYCHOTHERAPY_NOTE_RELEASE = "psychotherapy_note_release"
+    CLAIM_EXPORT = "claim_export"
+    REMITTANCE_IMPORT = "remittance_import"
 
 
 FHIR_ACTION: dict[str, str] = {
@@ -142,6 +151,9 @@ FHIR_ACTION: dict[str, str] = {
     AuditAction.LIVER_TEST: "C",
     AuditAction.PROGRESS_NOTE_AMEND: "C",
     AuditAction.PROGRESS_NOTE_CREATE: "C",
+    AuditAction.CLAIM_CREATE: "C",
+    AuditAction.PAYMENT_RECORD: "C",
+    AuditAction.BILLING_SETUP: "C",
     # read
     AuditAction.VIEW: "R",
     AuditAction.DOWNLOAD: "R",
@@ -150,6 +162,7 @@ FHIR_ACTION: dict[str, str] = {
     AuditAction.CALENDAR_FEED_READ: "R",
     AuditAction.OUTCOMES_DRILLDOWN: "R",
     AuditAction.PSYCHOTHERAPY_NOTE_VIEW: "R",
+    AuditAction.BILLING_VIEW: "R",
     # update
     AuditAction.WITNESS: "U",
     AuditAction.SIGN: "U",
@@ -188,6 +201,9 @@ FHIR_ACTION: dict[str, str] = {
     AuditAction.PROGRESS_NOTE_SIGN: "U",
     AuditAction.PSYCHOTHERAPY_NOTE_WRITE: "U",
     AuditAction.SESSION_FORMAT: "U",
+    AuditAction.CHARGE_EDIT: "U",
+    AuditAction.CHARGE_APPROVE: "U",
+    AuditAction.CLAIM_STATUS: "U",
     # delete
     AuditAction.DELETE: "D",
     AuditAction.REVOKE: "D",
@@ -217,6 +233,8 @@ FHIR_ACTION: dict[str, str] = {
     AuditAction.BREAK_GLASS: "E",
     AuditAction.INTEGRATION_PLAN: "E",
     AuditAction.PSYCHOTHERAPY_NOTE_RELEASE: "E",
+    AuditAction.CLAIM_EXPORT: "E",
+    AuditAction.REMITTANCE_IMPORT: "E",
 }
 
 
