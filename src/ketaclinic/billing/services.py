@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -96,9 +96,7 @@ def visit_facts(appointment: Appointment, coverage: Coverage | None) -> coding.V
         patient_id=appointment.patient_id, is_active=True
     ).order_by("recorded_at", "pk")
     icd10 = coding.diagnosis_codes([c.icd10cm for c in conditions])
-    start = timezone.make_aware(
-        timezone.datetime.combine(day, timezone.datetime.min.time()), clinic.tz
-    )
+    start = datetime.combine(day, time.min, tzinfo=clinic.tz)
     instruments = tuple(
         sorted(
             set(
@@ -155,7 +153,9 @@ def visit_facts(appointment: Appointment, coverage: Coverage | None) -> coding.V
     elif appointment.kind in ("integration", "preparation"):
         # The documented session time: the appointment's start to end (issue 20: the
         # progress note has no minutes field of its own yet).
-        facts["psychotherapy_minutes"] = int((appointment.end - appointment.start).seconds // 60)
+        facts["psychotherapy_minutes"] = int(
+            (appointment.end - appointment.start).total_seconds() // 60
+        )
     return coding.VisitFacts(**facts)
 
 
@@ -325,7 +325,7 @@ def edit_charge(*, actor: Actor, charge: Charge, changes: dict[str, Any], reason
                 raise ValidationError({field: "This field cannot be edited."})
             new = _parse_edit(locked, field, raw)
             old = getattr(locked, field)
-            if _as_text(old) == _as_text(new):
+            if old == new or _as_text(old) == _as_text(new):
                 continue
             setattr(locked, field, new)
             ChargeChange.objects.create(
