@@ -59,6 +59,7 @@ def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 def mount_routers() -> None:
     from ketaclinic.accounts.api import router as accounts_router
     from ketaclinic.audit.api import router as audit_router
+    from ketaclinic.billing.api import router as billing_router
     from ketaclinic.integration.api import router as integration_router
     from ketaclinic.inventory.api import router as inventory_router
     from ketaclinic.measures.api import router as measures_router
@@ -88,6 +89,7 @@ def mount_routers() -> None:
     api.add_router("", followup_router)
     api.add_router("", integration_router)
     api.add_router("", ae_router)
+    api.add_router("", billing_router)
 
 
 mount_routers()

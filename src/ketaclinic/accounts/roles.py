@@ -40,7 +40,7 @@ B = Role.BILLER
 # action -> roles allowed. Keep the rows short and the names plain.
 PERMISSIONS: dict[str, frozenset[Role]] = {
     # Demographics and contact details: everyone on staff (front desk books and calls).
-    "patient.view": frozenset({A, P, N, T, F}),
+    "patient.view": frozenset({A, P, N, T, F, B}),
     "patient.create": frozenset({A, P, N, F}),
     "patient.edit": frozenset({A, P, N, F}),
     # The clinical record (conditions, medications, allergies, measures, notes):
