@@ -51,6 +51,8 @@ MODELS = {
     "homework_id": "integration.Homework",
     "circle_id": "integration.Circle",
     "event_id": "treatment.AdverseEvent",
+    "charge_id": "billing.Charge",
+    "claim_id": "billing.Claim",
 }
 # Where a route's parameter means another model than the default.
 BY_ROUTE = {

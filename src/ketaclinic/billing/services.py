@@ -275,6 +275,8 @@ def _parse_edit(charge: Charge, field: str, raw: Any) -> Any:
         if len(mods) > 4 or any(len(m) != 2 or not m.isalnum() for m in mods):
             raise ValidationError({"modifiers": "Up to four two-character modifiers."})
         return mods
+    if field in ("ndc_quantity", "unit_price") and not text:
+        return None
     if field in ("units", "ndc_quantity", "unit_price"):
         try:
             number = Decimal(text)
