@@ -80,7 +80,7 @@ class PaymentOut(Schema):
     balance: Decimal
 
 
-class BalanceOut(Schema):
+class PatientBalanceOut(Schema):
     patient_id: int
     charged: Decimal
     paid: Decimal
@@ -223,7 +223,7 @@ def create_payment(request: ClinicRequest, payload: PaymentIn) -> Status:
                         "balance": balance.balance})
 
 
-@router.get("/patients/{patient_id}/balance", response=BalanceOut, auth=allow("billing.view"))
+@router.get("/patients/{patient_id}/balance", response=PatientBalanceOut, auth=allow("billing.view"))
 def patient_balance(request: ClinicRequest, patient_id: int) -> dict[str, Any]:
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "billing.view")
