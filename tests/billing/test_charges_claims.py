@@ -28,8 +28,9 @@ def x12valid(text: str, tmp_path: Path) -> list:
     path = tmp_path / "claim.837"
     path.write_text(text)
     exe = Path(sys.executable).with_name("x12valid")
-    run = subprocess.run([str(exe), "-J", "-q", str(path)], capture_output=True, text=True,
-                         timeout=120)
+    run = subprocess.run(
+        [str(exe), "-J", "-q", str(path)], capture_output=True, text=True, timeout=120
+    )
     assert f"{path}: OK" in run.stderr, run.stderr
     report = json.loads((tmp_path / "claim.837.json").read_text())
     found: list = []
@@ -62,9 +63,15 @@ def test_npi_check_digit_with_the_80840_prefix():
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("50458-028-02", "50458002802"), ("1234-5678-90", "01234567890"),
-     ("12345-678-90", "12345067890"), ("12345-6789-0", "12345678900"),
-     ("12345678901", "12345678901"), ("1234567890", None), ("x", None)],
+    [
+        ("50458-028-02", "50458002802"),
+        ("1234-5678-90", "01234567890"),
+        ("12345-678-90", "12345067890"),
+        ("12345-6789-0", "12345678900"),
+        ("12345678901", "12345678901"),
+        ("1234567890", None),
+        ("x", None),
+    ],
 )
 def test_ndc_to_eleven_digits(raw, expected):
     assert ndc11(raw) == expected
@@ -74,8 +81,17 @@ def test_a_signed_iv_session_gets_its_lines_priced_from_the_self_pay_schedule(
     clinic, staff, patient, billing
 ):
     code(patient)
-    appt = signed_session(clinic, patient, staff, drug="racemic_ketamine", route="iv", mg=35,
-                          minutes=100, ml="0.7", pauses=[(30, 40)])
+    appt = signed_session(
+        clinic,
+        patient,
+        staff,
+        drug="racemic_ketamine",
+        route="iv",
+        mg=35,
+        minutes=100,
+        ml="0.7",
+        pauses=[(30, 40)],
+    )
     lines = services.propose_for_appointment(appt)
     # 100 minutes less a 10-minute pause: 90, so no added hour.
     assert [(c.code, c.units) for c in lines] == [("J3490", 1), ("96365", 1)]
@@ -97,18 +113,23 @@ def test_the_signature_proposes_through_the_hook(clinic, staff, patient, billing
     from ketaclinic.treatment import hooks
 
     code(patient)
-    appt = signed_session(clinic, patient, staff, drug="racemic_ketamine", route="im", mg=50,
-                          ml="1")
+    appt = signed_session(
+        clinic, patient, staff, drug="racemic_ketamine", route="im", mg=50, ml="1"
+    )
     hooks.session_signed(actor(staff["nurse"]), appt.treatment_session)
     assert list(Charge.objects.filter(appointment=appt).values_list("code", flat=True)) == [
-        "J3490", "96372"]
+        "J3490",
+        "96372",
+    ]
 
 
 def test_an_unsigned_session_gets_nothing(clinic, staff, patient, billing):
-    appt = signed_session(clinic, patient, staff, drug="racemic_ketamine", route="iv", mg=35,
-                          minutes=40, ml="0.7")
+    appt = signed_session(
+        clinic, patient, staff, drug="racemic_ketamine", route="iv", mg=35, minutes=40, ml="0.7"
+    )
     appt.treatment_session.__class__.objects.filter(pk=appt.treatment_session.pk).update(
-        nurse_signed_at=None)
+        nurse_signed_at=None
+    )
     assert services.propose_for_appointment(appt) == []
 
 
@@ -122,12 +143,18 @@ def _esk_charges(clinic, staff, patient, billing, payer="commercial"):
 def test_review_edit_keeps_history_and_approval_needs_the_biller(clinic, staff, patient, billing):
     lines = _esk_charges(clinic, staff, patient, billing)
     assert [(c.code, c.units, c.price) for c in lines] == [
-        ("J0013", 56, Decimal("560.00")), ("99213", 1, Decimal("110.00"))]
+        ("J0013", 56, Decimal("560.00")),
+        ("99213", 1, Decimal("110.00")),
+    ]
     biller = actor(staff["biller"])
     with pytest.raises(ValidationError):
         services.edit_charge(actor=biller, charge=lines[1], changes={"code": "99214"}, reason=" ")
-    edited = services.edit_charge(actor=biller, charge=lines[1],
-                                  changes={"modifiers": "25", "units": "1"}, reason="Payer rule")
+    edited = services.edit_charge(
+        actor=biller,
+        charge=lines[1],
+        changes={"modifiers": "25", "units": "1"},
+        reason="Payer rule",
+    )
     assert edited.modifiers == ["25"]
     change = ChargeChange.objects.get(charge=edited)
     assert (change.field, change.new_value, change.by) == ("modifiers", "25", staff["biller"].user)
@@ -173,8 +200,9 @@ def test_iv_claim_has_the_ndc_in_lin_and_is_valid(clinic, staff, patient, billin
     code(patient)
     code(patient, "F41.1")
     cover(patient, billing["commercial"], relationship="01")
-    appt = signed_session(clinic, patient, staff, drug="racemic_ketamine", route="iv", mg=35,
-                          minutes=151, ml="0.7")
+    appt = signed_session(
+        clinic, patient, staff, drug="racemic_ketamine", route="iv", mg=35, minutes=151, ml="0.7"
+    )
     biller = actor(staff["biller"])
     lines = services.propose_for_appointment(appt)
     for line in lines:
@@ -197,8 +225,9 @@ def test_correction_resends_with_frequency_7_and_the_payer_claim_number(
         services.correct_claim(actor=biller, claim=claim, frequency_code="7")  # still a draft
     services.set_claim_status(actor=biller, claim=claim, status="ready")
     services.set_claim_status(actor=biller, claim=claim, status="sent")
-    services.set_claim_status(actor=biller, claim=claim, status="accepted",
-                              payer_claim_number="PCN12345")
+    services.set_claim_status(
+        actor=biller, claim=claim, status="accepted", payer_claim_number="PCN12345"
+    )
     with pytest.raises(ValidationError):
         services.set_claim_status(actor=biller, claim=claim, status="draft")
     new = services.correct_claim(actor=biller, claim=claim, frequency_code="7")
@@ -209,8 +238,15 @@ def test_correction_resends_with_frequency_7_and_the_payer_claim_number(
 
 def test_batch_of_two_claims_counts_hl_in_order(clinic, staff, patient, billing, tmp_path):
     first = _claim(clinic, staff, patient, billing)
-    second_appt = signed_session(clinic, patient, staff, drug="esketamine", route="intranasal",
-                                 mg=84, when=timezone.now() - timedelta(days=2))
+    second_appt = signed_session(
+        clinic,
+        patient,
+        staff,
+        drug="esketamine",
+        route="intranasal",
+        mg=84,
+        when=timezone.now() - timedelta(days=2),
+    )
     biller = actor(staff["biller"])
     lines = services.propose_for_appointment(second_appt)
     for line in lines:
@@ -229,8 +265,16 @@ def test_claims_refuse_self_pay_unapproved_and_double_claimed_lines(
     with pytest.raises(ValidationError):
         services.create_claim(actor=biller, charge_ids=[c.pk for c in claim.charges.all()])
     code(patient)
-    other = signed_session(clinic, patient, staff, drug="racemic_ketamine", route="im", mg=50,
-                           ml="1", when=timezone.now() - timedelta(days=3))
+    other = signed_session(
+        clinic,
+        patient,
+        staff,
+        drug="racemic_ketamine",
+        route="im",
+        mg=50,
+        ml="1",
+        when=timezone.now() - timedelta(days=3),
+    )
     Charge.objects.filter(coverage__isnull=False).count()
     lines = services.propose_for_appointment(other)
     with pytest.raises(ValidationError, match="approved"):
@@ -240,8 +284,17 @@ def test_claims_refuse_self_pay_unapproved_and_double_claimed_lines(
 
 def test_payments_move_the_balance_and_age(clinic, staff, patient, billing):
     code(patient)
-    appt = signed_session(clinic, patient, staff, drug="racemic_ketamine", route="iv", mg=35,
-                          minutes=45, ml="0.7", when=timezone.now() - timedelta(days=40))
+    appt = signed_session(
+        clinic,
+        patient,
+        staff,
+        drug="racemic_ketamine",
+        route="iv",
+        mg=35,
+        minutes=45,
+        ml="0.7",
+        when=timezone.now() - timedelta(days=40),
+    )
     biller = actor(staff["biller"])
     for line in services.propose_for_appointment(appt):
         services.approve_charge(actor=biller, charge=line)

@@ -20,8 +20,17 @@ def codes(lines):
 
 
 def esk(mg, payer="medicare", day=DAY, **kw):
-    return propose(VisitFacts(kind="treatment", service_date=day, payer_kind=payer,
-                              drug="esketamine", route="intranasal", dose_mg=Decimal(mg), **kw))
+    return propose(
+        VisitFacts(
+            kind="treatment",
+            service_date=day,
+            payer_kind=payer,
+            drug="esketamine",
+            route="intranasal",
+            dose_mg=Decimal(mg),
+            **kw,
+        )
+    )
 
 
 def test_every_rule_names_a_listed_source():
@@ -63,9 +72,19 @@ def test_no_dose_no_esketamine_line():
 
 
 def iv(minutes, **kw):
-    return propose(VisitFacts(kind="treatment", service_date=DAY, drug="racemic_ketamine",
-                              route="iv", dose_mg=Decimal(35), infusion_minutes=minutes,
-                              ml_given=Decimal("0.7"), ndc="12345005010", **kw))
+    return propose(
+        VisitFacts(
+            kind="treatment",
+            service_date=DAY,
+            drug="racemic_ketamine",
+            route="iv",
+            dose_mg=Decimal(35),
+            infusion_minutes=minutes,
+            ml_given=Decimal("0.7"),
+            ndc="12345005010",
+            **kw,
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -91,8 +110,15 @@ def test_j3490_carries_the_ndc_unit_and_quantity():
 
 
 def test_im_ketamine_is_j3490_and_96372():
-    lines = propose(VisitFacts(kind="treatment", service_date=DAY, drug="racemic_ketamine",
-                               route="im", dose_mg=Decimal(50)))
+    lines = propose(
+        VisitFacts(
+            kind="treatment",
+            service_date=DAY,
+            drug="racemic_ketamine",
+            route="im",
+            dose_mg=Decimal(50),
+        )
+    )
     assert codes(lines) == [("J3490", 1), ("96372", 1)]
 
 
@@ -102,21 +128,36 @@ def test_consultation_is_90792():
 
 @pytest.mark.parametrize(
     ("minutes", "code"),
-    [(15, None), (16, "90832"), (37, "90832"), (38, "90834"), (52, "90834"), (53, "90837"),
-     (90, "90837")],
+    [
+        (15, None),
+        (16, "90832"),
+        (37, "90832"),
+        (38, "90834"),
+        (52, "90834"),
+        (53, "90837"),
+        (90, "90837"),
+    ],
 )
 def test_psychotherapy_by_documented_minutes(minutes, code):
     assert psychotherapy_code(minutes) == code
 
 
 def test_96127_once_per_standardized_instrument_not_for_monitoring_scales():
-    lines = propose(VisitFacts(kind="integration", service_date=DAY, psychotherapy_minutes=50,
-                               instruments=("phq9", "gad7", "moaas", "cadss6")))
+    lines = propose(
+        VisitFacts(
+            kind="integration",
+            service_date=DAY,
+            psychotherapy_minutes=50,
+            instruments=("phq9", "gad7", "moaas", "cadss6"),
+        )
+    )
     assert codes(lines) == [("90834", 1), ("96127", 2)]
 
 
 def test_pointers_come_from_the_coded_conditions():
-    icd = coding.diagnosis_codes(["F33.2", "F41.1", "F33.2", "F32.x", "", "F43.10", "G89.4", "F40.1"])
+    icd = coding.diagnosis_codes(
+        ["F33.2", "F41.1", "F33.2", "F32.x", "", "F43.10", "G89.4", "F40.1"]
+    )
     assert icd == ("F33.2", "F41.1", "F43.10", "G89.4", "F40.1")
     lines = propose(VisitFacts(kind="consultation", service_date=DAY, icd10=icd))
     assert lines[0].pointers == [1, 2, 3, 4]

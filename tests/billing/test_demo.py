@@ -31,8 +31,9 @@ def test_demo_billing(tmp_path):
     ).exclude(patient__mrn__startswith="HX")
     assert signed.exists()
     for session in signed.select_related("appointment"):
-        codes = list(Charge.objects.filter(appointment=session.appointment)
-                     .values_list("code", flat=True))
+        codes = list(
+            Charge.objects.filter(appointment=session.appointment).values_list("code", flat=True)
+        )
         assert codes, f"session {session.pk} has no charges"
         if session.drug == "esketamine":
             assert codes[0] in ("G2082", "G2083", "J0013"), codes
@@ -49,12 +50,25 @@ def test_demo_billing(tmp_path):
     assert x12.problems(profile, claims) == []
     assert x12valid(x12.render(profile, claims, control=77), tmp_path) == []
     # A self-pay IV patient's superbill, and a payment that moves the balance.
-    line = Charge.objects.filter(clinic__slug="harbor", code="96365", status="approved",
-                                 coverage__isnull=True).select_related("patient").first()
+    line = (
+        Charge.objects.filter(
+            clinic__slug="harbor", code="96365", status="approved", coverage__isnull=True
+        )
+        .select_related("patient")
+        .first()
+    )
     patient = line.patient
     text = pdf_text(__import__("ketaclinic.billing.pdf", fromlist=["x"]).superbill_pdf(patient))
-    for needed in (profile.npi, profile.tin, patient.family_name, "J3490", "96365", line.ndc or "",
-                   "Diagnoses (ICD-10-CM)", "Amount paid"):
+    for needed in (
+        profile.npi,
+        profile.tin,
+        patient.family_name,
+        "J3490",
+        "96365",
+        line.ndc or "",
+        "Diagnoses (ICD-10-CM)",
+        "Amount paid",
+    ):
         assert needed in text, needed
     from ketaclinic.accounts.models import Membership
 

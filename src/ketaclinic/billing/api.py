@@ -115,8 +115,13 @@ def visit_charges(request: ClinicRequest, appointment_id: int) -> dict[str, Any]
     actor = request.auth
     appointment = get_for(actor, Appointment, appointment_id, "billing.view", what="appointment")
     lines = list(services.charges_for_visit(actor.clinic, appointment.pk))
-    record(actor, "billing_view", patient_id=appointment.patient_id, obj=appointment,
-           detail={"what": "charges"})
+    record(
+        actor,
+        "billing_view",
+        patient_id=appointment.patient_id,
+        obj=appointment,
+        detail={"what": "charges"},
+    )
     return {
         "appointment_id": appointment.pk,
         "diagnoses": list(lines[0].diagnoses) if lines else [],
@@ -192,10 +197,16 @@ def superbill(
     patient = get_patient_for(actor, patient_id, "billing.superbill")
     if query.from_ and query.to and query.from_ > query.to:
         raise ValidationError({"from": "The start is after the end."})
-    record(actor, "download", patient_id=patient.pk, obj=patient,
-           detail={"format": "pdf", "what": "superbill"})
-    response = HttpResponse(pdf.superbill_pdf(patient, query.from_, query.to),
-                            content_type="application/pdf")
+    record(
+        actor,
+        "download",
+        patient_id=patient.pk,
+        obj=patient,
+        detail={"format": "pdf", "what": "superbill"},
+    )
+    response = HttpResponse(
+        pdf.superbill_pdf(patient, query.from_, query.to), content_type="application/pdf"
+    )
     response["Content-Disposition"] = f'attachment; filename="superbill-{patient.pk}.pdf"'
     return response
 
@@ -219,15 +230,29 @@ def create_payment(request: ClinicRequest, payload: PaymentIn) -> Status:
         charge_ids=payload.charges,
     )
     balance = services.balance_of(actor.clinic, patient.pk)
-    return Status(201, {"id": payment.pk, "patient_id": patient.pk, "amount": payment.amount,
-                        "balance": balance.balance})
+    return Status(
+        201,
+        {
+            "id": payment.pk,
+            "patient_id": patient.pk,
+            "amount": payment.amount,
+            "balance": balance.balance,
+        },
+    )
 
 
-@router.get("/patients/{patient_id}/balance", response=PatientBalanceOut, auth=allow("billing.view"))
+@router.get(
+    "/patients/{patient_id}/balance", response=PatientBalanceOut, auth=allow("billing.view")
+)
 def patient_balance(request: ClinicRequest, patient_id: int) -> dict[str, Any]:
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "billing.view")
     balance = services.balance_of(actor.clinic, patient.pk)
     record(actor, "billing_view", patient_id=patient.pk, obj=patient, detail={"what": "balance"})
-    return {"patient_id": patient.pk, "charged": balance.charged, "paid": balance.paid,
-            "adjusted": balance.adjusted, "balance": balance.balance}
+    return {
+        "patient_id": patient.pk,
+        "charged": balance.charged,
+        "paid": balance.paid,
+        "adjusted": balance.adjusted,
+        "balance": balance.balance,
+    }

@@ -112,7 +112,9 @@ def infusion_codes(minutes: int) -> list[tuple[str, int]]:
     extra = minutes - iv["first_hour"]["up_to_minutes"]
     if extra > 0:
         hour = iv["additional_hour"]["hour_minutes"]
-        units = extra // hour + (1 if extra % hour > iv["additional_hour"]["when_remainder_over"] else 0)
+        units = extra // hour + (
+            1 if extra % hour > iv["additional_hour"]["when_remainder_over"] else 0
+        )
         if units:
             found.append((iv["additional_hour"]["code"], units))
     return found
@@ -168,13 +170,20 @@ def _esketamine(facts: VisitFacts) -> list[ProposedLine]:
             units = (mg * Decimal(entry["units_per_mg"])).quantize(Decimal(1), ROUND_HALF_UP)
             out.append(_line(entry["code"], units, f"esketamine.{family}", entry["source"]))
         else:
-            out.append(_line(entry["code"], entry["units"], f"esketamine.{family}", entry["source"]))
+            out.append(
+                _line(entry["code"], entry["units"], f"esketamine.{family}", entry["source"])
+            )
         break
     if family != "medicare":
         for code in facts.companion_codes:
             out.append(
-                _line(code, 1, "esketamine.payer_companion", "SPRAVATO-HCP-REIMB",
-                      note="From the payer's set-up (E/M or observation codes).")
+                _line(
+                    code,
+                    1,
+                    "esketamine.payer_companion",
+                    "SPRAVATO-HCP-REIMB",
+                    note="From the payer's set-up (E/M or observation codes).",
+                )
             )
     return out
 
@@ -185,8 +194,15 @@ def _ketamine(facts: VisitFacts) -> list[ProposedLine]:
     out: list[ProposedLine] = []
     if facts.route == "iv":
         for code, units in infusion_codes(facts.infusion_minutes or 0):
-            out.append(_line(code, units, "ketamine.iv", table["iv"]["push"]["source"],
-                             note=f"Infusion {facts.infusion_minutes} min from start to stop."))
+            out.append(
+                _line(
+                    code,
+                    units,
+                    "ketamine.iv",
+                    table["iv"]["push"]["source"],
+                    note=f"Infusion {facts.infusion_minutes} min from start to stop.",
+                )
+            )
     elif facts.route == "im":
         im = table["im"]["injection"]
         out.append(_line(im["code"], im["units"], "ketamine.im", im["source"]))
@@ -212,8 +228,15 @@ def _instruments(facts: VisitFacts) -> list[ProposedLine]:
     scored = [i for i in facts.instruments if i in table["scored"]]
     if not scored:
         return []
-    return [_line(table["code"], len(scored), "instruments", table["source"],
-                  note="Scored: " + ", ".join(sorted(scored)))]
+    return [
+        _line(
+            table["code"],
+            len(scored),
+            "instruments",
+            table["source"],
+            note="Scored: " + ", ".join(sorted(scored)),
+        )
+    ]
 
 
 def propose(facts: VisitFacts) -> list[ProposedLine]:
@@ -231,8 +254,15 @@ def propose(facts: VisitFacts) -> list[ProposedLine]:
         code = psychotherapy_code(facts.psychotherapy_minutes)
         if code:
             band = next(b for b in rules()["psychotherapy"]["bands"] if b["code"] == code)
-            lines.append(_line(code, 1, "psychotherapy", band["source"],
-                               note=f"{facts.psychotherapy_minutes} min documented."))
+            lines.append(
+                _line(
+                    code,
+                    1,
+                    "psychotherapy",
+                    band["source"],
+                    note=f"{facts.psychotherapy_minutes} min documented.",
+                )
+            )
     lines += _instruments(facts)
     ptrs = pointers(facts.icd10)
     for line in lines:

@@ -89,7 +89,9 @@ def seed(clinic: Any, patients: list[Any]) -> None:
         phone="207 555 0100",
     )
     for n, member in enumerate(
-        Membership.objects.filter(clinic=clinic, role__in=["physician", "therapist"]).order_by("pk"),
+        Membership.objects.filter(clinic=clinic, role__in=["physician", "therapist"]).order_by(
+            "pk"
+        ),
         start=1,
     ):
         ProviderNumber.objects.get_or_create(
@@ -102,13 +104,24 @@ def seed(clinic: Any, patients: list[Any]) -> None:
         )
     for code, (text, standard, self_pay) in DEMO_FEES.items():
         for schedule, price in (("standard", standard), ("self_pay", self_pay)):
-            Fee.objects.create(clinic=clinic, schedule=schedule, code=code, description=text,
-                               price=Decimal(price), effective_from=date(2025, 1, 1))
-    medicare = Payer.objects.create(clinic=clinic, name="Medicare Part B (demo)",
-                                    payer_id="MCRDEMO", kind="medicare")
-    plan = Payer.objects.create(clinic=clinic, name="Harborview Health Plan (demo)",
-                                payer_id="HHPDEMO", kind="commercial",
-                                esketamine_companion_codes=["99213"])
+            Fee.objects.create(
+                clinic=clinic,
+                schedule=schedule,
+                code=code,
+                description=text,
+                price=Decimal(price),
+                effective_from=date(2025, 1, 1),
+            )
+    medicare = Payer.objects.create(
+        clinic=clinic, name="Medicare Part B (demo)", payer_id="MCRDEMO", kind="medicare"
+    )
+    plan = Payer.objects.create(
+        clinic=clinic,
+        name="Harborview Health Plan (demo)",
+        payer_id="HHPDEMO",
+        kind="commercial",
+        esketamine_companion_codes=["99213"],
+    )
     esk_patients = set(
         TreatmentSession.objects.filter(clinic=clinic, drug="esketamine").values_list(
             "patient_id", flat=True
@@ -118,12 +131,19 @@ def seed(clinic: Any, patients: list[Any]) -> None:
     for i, patient in enumerate(p for p in patients if p.pk in esk_patients):
         age = (today - patient.birth_date).days // 365
         Coverage.objects.create(
-            clinic=clinic, patient=patient, payer=medicare if age >= 65 and i % 2 == 0 else plan,
-            member_id=f"DEMO{patient.pk:07d}", group_number="HL-2026" if i % 2 else "",
-            subscriber_given_name=patient.given_name, subscriber_family_name=patient.family_name,
+            clinic=clinic,
+            patient=patient,
+            payer=medicare if age >= 65 and i % 2 == 0 else plan,
+            member_id=f"DEMO{patient.pk:07d}",
+            group_number="HL-2026" if i % 2 else "",
+            subscriber_given_name=patient.given_name,
+            subscriber_family_name=patient.family_name,
             subscriber_birth_date=patient.birth_date,
             subscriber_sex={"female": "F", "male": "M"}.get(patient.sex_at_birth, "U"),
-            relationship="18", address_line=f"{10 + i} Elm Ave", city="Portland", state="ME",
+            relationship="18",
+            address_line=f"{10 + i} Elm Ave",
+            city="Portland",
+            state="ME",
             zip_code="04101",
         )
     # Every signed visit gets its lines (treatment sessions, progress notes, consultations).
@@ -145,14 +165,22 @@ def seed(clinic: Any, patients: list[Any]) -> None:
             continue  # left as a draft
         services.set_claim_status(actor=biller, claim=claim, status="ready")
         services.set_claim_status(actor=biller, claim=claim, status="sent")
-        services.set_claim_status(actor=biller, claim=claim, status="accepted",
-                                  payer_claim_number=f"PCN{claim.pk:06d}")
+        services.set_claim_status(
+            actor=biller, claim=claim, status="accepted", payer_claim_number=f"PCN{claim.pk:06d}"
+        )
         if n % 3 == 0:
             paid = (claim.total * Decimal("0.8")).quantize(Decimal("0.01"))
             services.record_payment(
-                actor=biller, patient=claim.patient, amount=paid, source="payer",
-                payer=claim.coverage.payer, method="eft", reference=f"PCN{claim.pk:06d}",
-                charge_ids=ids, claim=claim, adjustment=claim.total - paid,
+                actor=biller,
+                patient=claim.patient,
+                amount=paid,
+                source="payer",
+                payer=claim.coverage.payer,
+                method="eft",
+                reference=f"PCN{claim.pk:06d}",
+                charge_ids=ids,
+                claim=claim,
+                adjustment=claim.total - paid,
             )
             services.set_claim_status(actor=biller, claim=claim, status="paid")
     # Self-pay patients paid part of what they owe at the front desk.
@@ -167,5 +195,9 @@ def seed(clinic: Any, patients: list[Any]) -> None:
         owed = services.balance_of(clinic, patient_id).balance
         patient = next((p for p in patients if p.pk == patient_id), None)
         if patient is not None and owed > 0:
-            services.record_payment(actor=desk, patient=patient,
-                                    amount=(owed / 2).quantize(Decimal("0.01")), method="card")
+            services.record_payment(
+                actor=desk,
+                patient=patient,
+                amount=(owed / 2).quantize(Decimal("0.01")),
+                method="card",
+            )

@@ -28,8 +28,18 @@ class ProfileForm(forms.ModelForm):
     class Meta:
         model = BillingProfile
         fields = [
-            "legal_name", "npi", "tin", "taxonomy", "address_line", "city", "state", "zip_code",
-            "phone", "place_of_service", "submitter_id", "receiver_id",
+            "legal_name",
+            "npi",
+            "tin",
+            "taxonomy",
+            "address_line",
+            "city",
+            "state",
+            "zip_code",
+            "phone",
+            "place_of_service",
+            "submitter_id",
+            "receiver_id",
         ]
 
     def clean_npi(self) -> str:
@@ -68,7 +78,9 @@ class ProfileForm(forms.ModelForm):
 
 class PayerForm(forms.ModelForm):
     companion = forms.CharField(
-        label="Esketamine E/M or observation codes (J0013 payers)", required=False, max_length=60,
+        label="Esketamine E/M or observation codes (J0013 payers)",
+        required=False,
+        max_length=60,
         help_text="Comma-separated, as this payer's policy asks, e.g. 99213.",
     )
 
@@ -135,13 +147,25 @@ class CoverageForm(forms.ModelForm):
     class Meta:
         model = Coverage
         fields = [
-            "payer", "member_id", "group_number", "relationship", "subscriber_given_name",
-            "subscriber_family_name", "subscriber_birth_date", "subscriber_sex", "address_line",
-            "city", "state", "zip_code", "priority",
+            "payer",
+            "member_id",
+            "group_number",
+            "relationship",
+            "subscriber_given_name",
+            "subscriber_family_name",
+            "subscriber_birth_date",
+            "subscriber_sex",
+            "address_line",
+            "city",
+            "state",
+            "zip_code",
+            "priority",
         ]
         widgets = {
             "subscriber_birth_date": forms.DateInput(attrs={"type": "date"}),
-            "subscriber_sex": forms.Select(choices=[("F", "Female"), ("M", "Male"), ("U", "Unknown")]),
+            "subscriber_sex": forms.Select(
+                choices=[("F", "Female"), ("M", "Male"), ("U", "Unknown")]
+            ),
         }
 
     def __init__(self, *args: Any, clinic: Any, **kwargs: Any) -> None:
@@ -171,10 +195,12 @@ class CoverageForm(forms.ModelForm):
 
 
 class PaymentForm(forms.Form):
-    amount = forms.DecimalField(min_value=Decimal("0.01"), max_value=Decimal("100000"),
-                                decimal_places=2, max_digits=9)
-    method = forms.ChoiceField(choices=[("card", "Card"), ("cash", "Cash"), ("check", "Check"),
-                                        ("eft", "Bank transfer")])
+    amount = forms.DecimalField(
+        min_value=Decimal("0.01"), max_value=Decimal("100000"), decimal_places=2, max_digits=9
+    )
+    method = forms.ChoiceField(
+        choices=[("card", "Card"), ("cash", "Cash"), ("check", "Check"), ("eft", "Bank transfer")]
+    )
     source = forms.ChoiceField(choices=[("patient", "Patient"), ("payer", "Payer")])
     payer = forms.ModelChoiceField(queryset=Payer.objects.none(), required=False)
     reference = forms.CharField(max_length=50, required=False)

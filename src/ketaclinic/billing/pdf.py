@@ -121,8 +121,7 @@ def superbill_pdf(patient: Patient, start: date | None = None, end: date | None 
         )
     )
     npis = {
-        p.membership_id: p.npi
-        for p in ProviderNumber.objects.filter(clinic_id=patient.clinic_id)
+        p.membership_id: p.npi for p in ProviderNumber.objects.filter(clinic_id=patient.clinic_id)
     }
     rows: list[list[str]] = [
         ["Date", "Code", "Modifiers", "Units", "Dx", "NDC", "Provider (NPI)", "Charge", "Paid"]
@@ -180,12 +179,32 @@ def statement_pdf(patient: Patient) -> bytes:
     rows: list[list[str]] = [["Date", "Description", "Charges", "Payments"]]
     entries: list[tuple[date, int, list[str]]] = []
     for charge in superbill_charges(patient, None, None):
-        entries.append((charge.service_date, 0, [f"{charge.service_date:%m/%d/%Y}",
-                        f"{charge.code} x {charge.units.normalize():f}", _money(charge.price), ""]))
+        entries.append(
+            (
+                charge.service_date,
+                0,
+                [
+                    f"{charge.service_date:%m/%d/%Y}",
+                    f"{charge.code} x {charge.units.normalize():f}",
+                    _money(charge.price),
+                    "",
+                ],
+            )
+        )
     for payment in Payment.objects.filter(clinic_id=patient.clinic_id, patient=patient):
         who = "Payment, thank you" if payment.source == "patient" else f"Paid by {payment.payer}"
-        entries.append((payment.received_on, 1, [f"{payment.received_on:%m/%d/%Y}",
-                        f"{who} ({payment.method})", "", _money(payment.amount + payment.adjustment)]))
+        entries.append(
+            (
+                payment.received_on,
+                1,
+                [
+                    f"{payment.received_on:%m/%d/%Y}",
+                    f"{who} ({payment.method})",
+                    "",
+                    _money(payment.amount + payment.adjustment),
+                ],
+            )
+        )
     for _d, _k, row in sorted(entries, key=lambda e: (e[0], e[1])):
         rows.append(row)
     table = Table(rows, repeatRows=1)

@@ -124,13 +124,16 @@ def post(*, actor: Actor, text: str, reference: str = "") -> PostResult:
                 status_note=("835: " + ", ".join(remit.reasons))[:300],
             )
             result.posted.append(claim.pk)
-        record(actor, "remittance_import", detail={"claims": result.posted,
-                                                    "unmatched": len(result.unmatched)})
+        record(
+            actor,
+            "remittance_import",
+            detail={"claims": result.posted, "unmatched": len(result.unmatched)},
+        )
     return result
 
 
 def _claim_pk(actor: Actor, control: str) -> int:
     prefix = f"KC{actor.clinic.pk}C"
-    if not control.startswith(prefix) or not control[len(prefix):].isdigit():
+    if not control.startswith(prefix) or not control[len(prefix) :].isdigit():
         return 0
-    return int(control[len(prefix):])
+    return int(control[len(prefix) :])

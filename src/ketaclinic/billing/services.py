@@ -178,8 +178,8 @@ def _price(unit_price: Decimal | None, units: Decimal) -> Decimal | None:
 def propose_for_appointment(appointment: Appointment) -> list[Charge]:
     """Propose the visit's charge lines (once: a visit with charges is left alone)."""
     with transaction.atomic():
-        locked = Appointment.objects.select_for_update().select_related("clinic").get(
-            pk=appointment.pk
+        locked = (
+            Appointment.objects.select_for_update().select_related("clinic").get(pk=appointment.pk)
         )
         if Charge.objects.filter(appointment=locked).exists() or not is_signed_visit(locked):
             return []
@@ -300,7 +300,9 @@ def _parse_edit(charge: Charge, field: str, raw: Any) -> Any:
         except ValueError:
             raise ValidationError({field: "Pointers are numbers, e.g. 1,2."}) from None
         if not ptrs or len(ptrs) > 4 or any(p < 1 or p > len(charge.diagnoses) for p in ptrs):
-            raise ValidationError({field: f"Choose 1 to 4 of the visit's {len(charge.diagnoses)} diagnoses."})
+            raise ValidationError(
+                {field: f"Choose 1 to 4 of the visit's {len(charge.diagnoses)} diagnoses."}
+            )
         return ptrs
     raise ValidationError({"field": "This field cannot be edited."})
 
@@ -354,7 +356,10 @@ def edit_charge(*, actor: Actor, charge: Charge, changes: dict[str, Any], reason
         locked.approved_at = None
         locked.save()
         record(
-            actor, "charge_edit", patient_id=locked.patient_id, obj=locked,
+            actor,
+            "charge_edit",
+            patient_id=locked.patient_id,
+            obj=locked,
             detail={"fields": changed},
         )
     return locked
@@ -365,7 +370,9 @@ def approve_charge(*, actor: Actor, charge: Charge) -> Charge:
     with transaction.atomic():
         locked = Charge.objects.select_for_update().get(pk=charge.pk)
         if locked.status != ChargeStatus.PROPOSED:
-            raise ValidationError({"charge": f"This line is {locked.get_status_display().lower()}."})
+            raise ValidationError(
+                {"charge": f"This line is {locked.get_status_display().lower()}."}
+            )
         problems = locked.problems
         if problems:
             raise ValidationError({"charge": " ".join(problems)})
@@ -387,13 +394,23 @@ def void_charge(*, actor: Actor, charge: Charge, reason: str) -> Charge:
         if locked.status == ChargeStatus.VOID or _claimed(locked) or locked.allocations.exists():
             raise ValidationError({"charge": "A claimed or paid line cannot be voided."})
         ChargeChange.objects.create(
-            charge=locked, field="status", old_value=locked.status, new_value="void",
-            reason=reason, by=actor.user, at=timezone.now(),
+            charge=locked,
+            field="status",
+            old_value=locked.status,
+            new_value="void",
+            reason=reason,
+            by=actor.user,
+            at=timezone.now(),
         )
         locked.status = ChargeStatus.VOID
         locked.save(update_fields=["status"])
-        record(actor, "charge_edit", patient_id=locked.patient_id, obj=locked,
-               detail={"fields": ["status"]})
+        record(
+            actor,
+            "charge_edit",
+            patient_id=locked.patient_id,
+            obj=locked,
+            detail={"fields": ["status"]},
+        )
     return locked
 
 
@@ -416,7 +433,10 @@ def create_claim(*, actor: Actor, charge_ids: list[int]) -> Claim:
             raise ValidationError({"charges": "Only approved lines can be claimed."})
         if len({c.patient_id for c in charges}) != 1:
             raise ValidationError({"charges": "A claim is for one patient."})
-        if any(c.coverage_id is None for c in charges) or len({c.coverage_id for c in charges}) != 1:
+        if (
+            any(c.coverage_id is None for c in charges)
+            or len({c.coverage_id for c in charges}) != 1
+        ):
             raise ValidationError(
                 {"charges": "Self-pay lines get a superbill, not a claim; one coverage per claim."}
             )
@@ -452,8 +472,13 @@ def set_claim_status(
         if status == "sent":
             locked.sent_at = timezone.now()
         locked.save()
-        record(actor, "claim_status", patient_id=locked.patient_id, obj=locked,
-               detail={"status": status})
+        record(
+            actor,
+            "claim_status",
+            patient_id=locked.patient_id,
+            obj=locked,
+            detail={"status": status},
+        )
     return locked
 
 
@@ -481,8 +506,13 @@ def correct_claim(*, actor: Actor, claim: Claim, frequency_code: str) -> Claim:
             created_at=timezone.now(),
         )
         new.charges.set(charges)
-        record(actor, "claim_create", patient_id=new.patient_id, obj=new,
-               detail={"replaces": locked.pk, "frequency_code": frequency_code})
+        record(
+            actor,
+            "claim_create",
+            patient_id=new.patient_id,
+            obj=new,
+            detail={"replaces": locked.pk, "frequency_code": frequency_code},
+        )
     return new
 
 
@@ -579,8 +609,9 @@ def record_payment(
             Allocation.objects.create(payment=payment, charge=charge, amount=pay, adjustment=adj)
             money_left -= pay
             adjust_left -= adj
-        record(actor, "payment_record", patient_id=patient.pk, obj=payment,
-               detail={"source": source})
+        record(
+            actor, "payment_record", patient_id=patient.pk, obj=payment, detail={"source": source}
+        )
     return payment
 
 
@@ -599,8 +630,10 @@ def balance_of(clinic: Clinic, patient_id: int) -> Balance:
     charged = Charge.objects.for_clinic(clinic).filter(
         patient_id=patient_id, status=ChargeStatus.APPROVED
     ).aggregate(s=Sum("price"))["s"] or Decimal(0)
-    got = Payment.objects.for_clinic(clinic).filter(patient_id=patient_id).aggregate(
-        a=Sum("amount"), j=Sum("adjustment")
+    got = (
+        Payment.objects.for_clinic(clinic)
+        .filter(patient_id=patient_id)
+        .aggregate(a=Sum("amount"), j=Sum("adjustment"))
     )
     return Balance(
         charged=Decimal(charged).quantize(CENT),
@@ -628,8 +661,12 @@ def aging(clinic: Clinic, today: date | None = None) -> list[dict[str, Any]]:
             continue
         entry = per.setdefault(
             charge.patient_id,
-            {"patient": charge.patient, "buckets": defaultdict(Decimal), "total": Decimal(0),
-             "payer": charge.coverage.payer.name if charge.coverage_id else "Self-pay"},
+            {
+                "patient": charge.patient,
+                "buckets": defaultdict(Decimal),
+                "total": Decimal(0),
+                "payer": charge.coverage.payer.name if charge.coverage_id else "Self-pay",
+            },
         )
         age = (today - charge.service_date).days
         for lo, hi, label in AGING_BUCKETS:
@@ -643,6 +680,8 @@ def aging(clinic: Clinic, today: date | None = None) -> list[dict[str, Any]]:
 
 
 def charges_for_visit(clinic: Clinic, appointment_id: int) -> QuerySet[Charge]:
-    return Charge.objects.for_clinic(clinic).filter(appointment_id=appointment_id).order_by(
-        "position", "pk"
+    return (
+        Charge.objects.for_clinic(clinic)
+        .filter(appointment_id=appointment_id)
+        .order_by("position", "pk")
     )

@@ -51,8 +51,12 @@ def billing_home(request: ClinicRequest) -> HttpResponse:
     for charge in proposed[:400]:
         entry = visits.setdefault(
             charge.appointment_id,
-            {"appointment": charge.appointment, "patient": charge.patient, "codes": [],
-             "date": charge.service_date},
+            {
+                "appointment": charge.appointment,
+                "patient": charge.patient,
+                "codes": [],
+                "date": charge.service_date,
+            },
         )
         entry["codes"].append(charge.code)
     claims = list(
@@ -60,27 +64,45 @@ def billing_home(request: ClinicRequest) -> HttpResponse:
         .exclude(status__in=["paid", "denied"])
         .select_related("patient", "coverage__payer")[:50]
     )
-    record(actor, "billing_view", detail={"what": "billing_home",
-                                           "patients": sorted({v["patient"].pk for v in visits.values()})})
-    return render(request, "billing/home.html", {
-        "visits": list(visits.values())[:100], "claims": claims,
-        "has_profile": BillingProfile.objects.filter(clinic=actor.clinic).exists(),
-    })
+    record(
+        actor,
+        "billing_view",
+        detail={
+            "what": "billing_home",
+            "patients": sorted({v["patient"].pk for v in visits.values()}),
+        },
+    )
+    return render(
+        request,
+        "billing/home.html",
+        {
+            "visits": list(visits.values())[:100],
+            "claims": claims,
+            "has_profile": BillingProfile.objects.filter(clinic=actor.clinic).exists(),
+        },
+    )
 
 
 @require("billing.view")
 def billing_visit(request: ClinicRequest, appointment_id: int) -> HttpResponse:
     actor = request.actor
-    appointment = get_for(actor, Appointment, appointment_id, "billing.view",
-                          related=("patient",), what="appointment")
+    appointment = get_for(
+        actor, Appointment, appointment_id, "billing.view", related=("patient",), what="appointment"
+    )
     status = 200
     edit_form = None
     if request.method == "POST":
         action = request.POST.get("action", "")
         charge = None
         if action in ("edit", "approve", "void"):
-            charge = get_for(actor, Charge, request.POST.get("charge"), None, what="charge",
-                             query=Charge.objects.filter(appointment=appointment))
+            charge = get_for(
+                actor,
+                Charge,
+                request.POST.get("charge"),
+                None,
+                what="charge",
+                query=Charge.objects.filter(appointment=appointment),
+            )
         try:
             if action == "edit" and charge is not None:
                 actor.check("billing.review")
@@ -97,7 +119,9 @@ def billing_visit(request: ClinicRequest, appointment_id: int) -> HttpResponse:
                 messages.success(request, f"{charge.code} approved.")
                 return redirect("billing_visit", appointment.pk)
             if action == "void" and charge is not None:
-                services.void_charge(actor=actor, charge=charge, reason=request.POST.get("reason", ""))
+                services.void_charge(
+                    actor=actor, charge=charge, reason=request.POST.get("reason", "")
+                )
                 return redirect("billing_visit", appointment.pk)
             if action == "approve_all":
                 actor.check("billing.approve")
@@ -122,39 +146,63 @@ def billing_visit(request: ClinicRequest, appointment_id: int) -> HttpResponse:
         except ValidationError as exc:
             messages.error(request, _errors(exc))
             status = 422
-    lines = list(services.charges_for_visit(actor.clinic, appointment.pk)
-                 .prefetch_related("changes__by", "claims"))
-    record(actor, "billing_view", patient_id=appointment.patient_id, obj=appointment,
-           detail={"what": "charges"})
-    return render(request, "billing/visit.html", {
-        "appointment": appointment, "patient": appointment.patient, "lines": lines,
-        "diagnoses": lines[0].diagnoses if lines else [],
-        "signed": services.is_signed_visit(appointment),
-        "claimable": [c for c in lines if c.status == "approved" and c.coverage_id
-                      and not any(cl.status != "denied" for cl in c.claims.all())],
-        "edit_form": edit_form,
-    }, status=status)
+    lines = list(
+        services.charges_for_visit(actor.clinic, appointment.pk).prefetch_related(
+            "changes__by", "claims"
+        )
+    )
+    record(
+        actor,
+        "billing_view",
+        patient_id=appointment.patient_id,
+        obj=appointment,
+        detail={"what": "charges"},
+    )
+    return render(
+        request,
+        "billing/visit.html",
+        {
+            "appointment": appointment,
+            "patient": appointment.patient,
+            "lines": lines,
+            "diagnoses": lines[0].diagnoses if lines else [],
+            "signed": services.is_signed_visit(appointment),
+            "claimable": [
+                c
+                for c in lines
+                if c.status == "approved"
+                and c.coverage_id
+                and not any(cl.status != "denied" for cl in c.claims.all())
+            ],
+            "edit_form": edit_form,
+        },
+        status=status,
+    )
 
 
 @require("billing.view")
 def billing_claim(request: ClinicRequest, claim_id: int) -> HttpResponse:
     actor = request.actor
-    claim = get_for(actor, Claim, claim_id, "billing.view",
-                    related=("coverage__payer", "patient"), what="claim")
+    claim = get_for(
+        actor, Claim, claim_id, "billing.view", related=("coverage__payer", "patient"), what="claim"
+    )
     status = 200
     if request.method == "POST":
         try:
             action = request.POST.get("action", "")
             if action == "status":
                 services.set_claim_status(
-                    actor=actor, claim=claim, status=request.POST.get("status", ""),
+                    actor=actor,
+                    claim=claim,
+                    status=request.POST.get("status", ""),
                     note=request.POST.get("note", ""),
                     payer_claim_number=request.POST.get("payer_claim_number", ""),
                 )
                 return redirect("billing_claim", claim.pk)
             if action == "correct":
-                new = services.correct_claim(actor=actor, claim=claim,
-                                             frequency_code=request.POST.get("frequency_code", ""))
+                new = services.correct_claim(
+                    actor=actor, claim=claim, frequency_code=request.POST.get("frequency_code", "")
+                )
                 messages.success(request, f"Claim {new.pk} created to correct claim {claim.pk}.")
                 return redirect("billing_claim", new.pk)
             raise ValidationError({"action": "Choose what to do."})
@@ -163,26 +211,40 @@ def billing_claim(request: ClinicRequest, claim_id: int) -> HttpResponse:
             status = 422
     profile = BillingProfile.objects.filter(clinic=actor.clinic).first()
     record(actor, "billing_view", patient_id=claim.patient_id, obj=claim)
-    return render(request, "billing/claim.html", {
-        "claim": claim, "lines": list(claim.charges.order_by("service_date", "position")),
-        "problems": x12.problems(profile, [claim]), "next": CLAIM_NEXT.get(claim.status, ()),
-        "corrections": list(claim.corrections.all()),
-    }, status=status)
+    return render(
+        request,
+        "billing/claim.html",
+        {
+            "claim": claim,
+            "lines": list(claim.charges.order_by("service_date", "position")),
+            "problems": x12.problems(profile, [claim]),
+            "next": CLAIM_NEXT.get(claim.status, ()),
+            "corrections": list(claim.corrections.all()),
+        },
+        status=status,
+    )
 
 
 @require("billing.claim")
 def billing_claim_x12(request: ClinicRequest, claim_id: int) -> HttpResponse:
     actor = request.actor
-    claim = get_for(actor, Claim, claim_id, "billing.claim",
-                    related=("coverage__payer", "patient"), what="claim")
+    claim = get_for(
+        actor,
+        Claim,
+        claim_id,
+        "billing.claim",
+        related=("coverage__payer", "patient"),
+        what="claim",
+    )
     profile = BillingProfile.objects.filter(clinic=actor.clinic).first()
     problems = x12.problems(profile, [claim])
     if problems or profile is None:
         messages.error(request, " ".join(problems))
         return redirect("billing_claim", claim.pk)
     record(actor, "claim_export", patient_id=claim.patient_id, obj=claim)
-    response = HttpResponse(x12.render(profile, [claim], control=claim.pk),
-                            content_type="text/plain; charset=ascii")
+    response = HttpResponse(
+        x12.render(profile, [claim], control=claim.pk), content_type="text/plain; charset=ascii"
+    )
     response["Content-Disposition"] = f'attachment; filename="claim-{claim.pk}.837"'
     return response
 
@@ -194,9 +256,17 @@ def billing_account(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient_for(actor, patient_id, "billing.view")
     status = 200
     payment_form = forms.PaymentForm(clinic=actor.clinic, prefix="pay")
-    coverage_form = forms.CoverageForm(clinic=actor.clinic, prefix="cov", initial={
-        "subscriber_given_name": patient.given_name, "subscriber_family_name": patient.family_name,
-        "subscriber_birth_date": patient.birth_date, "relationship": "18", "priority": 1})
+    coverage_form = forms.CoverageForm(
+        clinic=actor.clinic,
+        prefix="cov",
+        initial={
+            "subscriber_given_name": patient.given_name,
+            "subscriber_family_name": patient.family_name,
+            "subscriber_birth_date": patient.birth_date,
+            "relationship": "18",
+            "priority": 1,
+        },
+    )
     if request.method == "POST":
         action = request.POST.get("action", "")
         if action == "payment":
@@ -206,8 +276,13 @@ def billing_account(request: ClinicRequest, patient_id: int) -> HttpResponse:
                 data = payment_form.cleaned_data
                 try:
                     services.record_payment(
-                        actor=actor, patient=patient, amount=data["amount"], source=data["source"],
-                        payer=data["payer"], method=data["method"], reference=data["reference"],
+                        actor=actor,
+                        patient=patient,
+                        amount=data["amount"],
+                        source=data["source"],
+                        payer=data["payer"],
+                        method=data["method"],
+                        reference=data["reference"],
                         received_on=data["received_on"],
                     )
                     messages.success(request, f"Payment of ${data['amount']:,.2f} recorded.")
@@ -230,18 +305,35 @@ def billing_account(request: ClinicRequest, patient_id: int) -> HttpResponse:
         else:
             status = 422
             messages.error(request, "Choose what to do.")
-    charges = list(Charge.objects.for_clinic(actor.clinic).filter(patient=patient)
-                   .exclude(status="void").order_by("-service_date", "position")[:200])
-    payments = list(Payment.objects.for_clinic(actor.clinic).filter(patient=patient)
-                    .select_related("payer")[:100])
-    coverages = list(Coverage.objects.for_clinic(actor.clinic).filter(patient=patient)
-                     .select_related("payer"))
+    charges = list(
+        Charge.objects.for_clinic(actor.clinic)
+        .filter(patient=patient)
+        .exclude(status="void")
+        .order_by("-service_date", "position")[:200]
+    )
+    payments = list(
+        Payment.objects.for_clinic(actor.clinic)
+        .filter(patient=patient)
+        .select_related("payer")[:100]
+    )
+    coverages = list(
+        Coverage.objects.for_clinic(actor.clinic).filter(patient=patient).select_related("payer")
+    )
     record(actor, "billing_view", patient_id=patient.pk, obj=patient, detail={"what": "account"})
-    return render(request, "billing/account.html", {
-        "patient": patient, "charges": charges, "payments": payments, "coverages": coverages,
-        "balance": services.balance_of(actor.clinic, patient.pk),
-        "payment_form": payment_form, "coverage_form": coverage_form,
-    }, status=status)
+    return render(
+        request,
+        "billing/account.html",
+        {
+            "patient": patient,
+            "charges": charges,
+            "payments": payments,
+            "coverages": coverages,
+            "balance": services.balance_of(actor.clinic, patient.pk),
+            "payment_form": payment_form,
+            "coverage_form": coverage_form,
+        },
+        status=status,
+    )
 
 
 def _day(raw: str | None) -> date | None:
@@ -256,8 +348,13 @@ def billing_superbill(request: ClinicRequest, patient_id: int) -> HttpResponse:
     actor = request.actor
     patient = get_patient_for(actor, patient_id, "billing.superbill")
     start, end = _day(request.GET.get("from")), _day(request.GET.get("to"))
-    record(actor, "download", patient_id=patient.pk, obj=patient,
-           detail={"format": "pdf", "what": "superbill"})
+    record(
+        actor,
+        "download",
+        patient_id=patient.pk,
+        obj=patient,
+        detail={"format": "pdf", "what": "superbill"},
+    )
     response = HttpResponse(pdf.superbill_pdf(patient, start, end), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="superbill-{patient.pk}.pdf"'
     return response
@@ -267,8 +364,13 @@ def billing_superbill(request: ClinicRequest, patient_id: int) -> HttpResponse:
 def billing_statement(request: ClinicRequest, patient_id: int) -> HttpResponse:
     actor = request.actor
     patient = get_patient_for(actor, patient_id, "billing.superbill")
-    record(actor, "download", patient_id=patient.pk, obj=patient,
-           detail={"format": "pdf", "what": "statement"})
+    record(
+        actor,
+        "download",
+        patient_id=patient.pk,
+        obj=patient,
+        detail={"format": "pdf", "what": "statement"},
+    )
     response = HttpResponse(pdf.statement_pdf(patient), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="statement-{patient.pk}.pdf"'
     return response
@@ -278,12 +380,20 @@ def billing_statement(request: ClinicRequest, patient_id: int) -> HttpResponse:
 def billing_aging(request: ClinicRequest) -> HttpResponse:
     actor = request.actor
     rows = services.aging(actor.clinic)
-    record(actor, "billing_view", detail={"what": "aging",
-                                           "patients": sorted(r["patient"].pk for r in rows)})
-    return render(request, "billing/aging.html", {
-        "rows": rows, "buckets": [b[2] for b in services.AGING_BUCKETS],
-        "today": timezone.localdate(timezone=actor.clinic.tz),
-    })
+    record(
+        actor,
+        "billing_view",
+        detail={"what": "aging", "patients": sorted(r["patient"].pk for r in rows)},
+    )
+    return render(
+        request,
+        "billing/aging.html",
+        {
+            "rows": rows,
+            "buckets": [b[2] for b in services.AGING_BUCKETS],
+            "today": timezone.localdate(timezone=actor.clinic.tz),
+        },
+    )
 
 
 @require("billing.claim")
@@ -309,8 +419,9 @@ def billing_remittance(request: ClinicRequest) -> HttpResponse:
                 status = 422
         else:
             status = 422
-    return render(request, "billing/remittance.html", {"form": form, "result": result},
-                  status=status)
+    return render(
+        request, "billing/remittance.html", {"form": form, "result": result}, status=status
+    )
 
 
 @require("billing.setup")
@@ -335,8 +446,9 @@ def billing_setup(request: ClinicRequest) -> HttpResponse:
         elif action == "payer":
             payer_form = forms.PayerForm(request.POST, prefix="payer")
             if payer_form.is_valid():
-                if Payer.objects.filter(clinic=clinic,
-                                        payer_id=payer_form.cleaned_data["payer_id"]).exists():
+                if Payer.objects.filter(
+                    clinic=clinic, payer_id=payer_form.cleaned_data["payer_id"]
+                ).exists():
                     payer_form.add_error("payer_id", "This payer id is already set up.")
                 else:
                     saved = payer_form.save(commit=False)
@@ -351,8 +463,9 @@ def billing_setup(request: ClinicRequest) -> HttpResponse:
             provider_form = forms.ProviderForm(request.POST, prefix="provider", clinic=clinic)
             if provider_form.is_valid():
                 membership = provider_form.cleaned_data["membership"]
-                saved = ProviderNumber.objects.filter(membership=membership).first() or ProviderNumber(
-                    clinic=clinic, membership=membership)
+                saved = ProviderNumber.objects.filter(
+                    membership=membership
+                ).first() or ProviderNumber(clinic=clinic, membership=membership)
                 saved.npi = provider_form.cleaned_data["npi"]
                 saved.taxonomy = provider_form.cleaned_data["taxonomy"]
         if saved is not None:
@@ -361,10 +474,19 @@ def billing_setup(request: ClinicRequest) -> HttpResponse:
             messages.success(request, "Saved.")
             return redirect("billing_setup")
         status = 422
-    return render(request, "billing/setup.html", {
-        "profile_form": profile_form, "payer_form": payer_form, "fee_form": fee_form,
-        "provider_form": provider_form,
-        "payers": list(Payer.objects.for_clinic(clinic)),
-        "fees": list(Fee.objects.for_clinic(clinic)[:300]),
-        "providers": list(ProviderNumber.objects.for_clinic(clinic).select_related("membership__user")),
-    }, status=status)
+    return render(
+        request,
+        "billing/setup.html",
+        {
+            "profile_form": profile_form,
+            "payer_form": payer_form,
+            "fee_form": fee_form,
+            "provider_form": provider_form,
+            "payers": list(Payer.objects.for_clinic(clinic)),
+            "fees": list(Fee.objects.for_clinic(clinic)[:300]),
+            "providers": list(
+                ProviderNumber.objects.for_clinic(clinic).select_related("membership__user")
+            ),
+        },
+        status=status,
+    )

@@ -50,7 +50,9 @@ def quantity(value: Decimal | None) -> str:
 
 
 def _lines(claim: Claim) -> list[Charge]:
-    return list(claim.charges.exclude(status=ChargeStatus.VOID).order_by("service_date", "position", "pk"))
+    return list(
+        claim.charges.exclude(status=ChargeStatus.VOID).order_by("service_date", "position", "pk")
+    )
 
 
 def problems(profile: BillingProfile | None, claims: Sequence[Claim]) -> list[str]:
@@ -90,8 +92,14 @@ def _diagnoses(lines: list[Charge]) -> list[str]:
     return list(lines[0].diagnoses[:12]) if lines else []
 
 
-def render(profile: BillingProfile, claims: Sequence[Claim], *, control: int,
-           now: datetime | None = None, production: bool = False) -> str:
+def render(
+    profile: BillingProfile,
+    claims: Sequence[Claim],
+    *,
+    control: int,
+    now: datetime | None = None,
+    production: bool = False,
+) -> str:
     """The 837P interchange for `claims` (one ST per file), segments ending in '~' and a newline."""
     now = now or timezone.now()
     sender = clean(profile.submitter_id, 15)
@@ -137,17 +145,34 @@ def render(profile: BillingProfile, claims: Sequence[Claim], *, control: int,
             "P" if coverage.priority == 1 else "S",
             "18" if is_self else "",
             clean(coverage.group_number, 50),
-            "", "", "", "", "",
+            "",
+            "",
+            "",
+            "",
+            "",
             FILING_INDICATOR.get(payer.kind, "CI"),
         )
         add(
-            "NM1", "IL", "1", clean(coverage.subscriber_family_name), clean(coverage.subscriber_given_name, 35),
-            "", "", "", "MI", clean(coverage.member_id, 80),
+            "NM1",
+            "IL",
+            "1",
+            clean(coverage.subscriber_family_name),
+            clean(coverage.subscriber_given_name, 35),
+            "",
+            "",
+            "",
+            "MI",
+            clean(coverage.member_id, 80),
         )
         if is_self:
             add("N3", clean(coverage.address_line, 55))
             add("N4", clean(coverage.city, 30), clean(coverage.state, 2), digits(coverage.zip_code))
-            add("DMG", "D8", f"{coverage.subscriber_birth_date:%Y%m%d}", coverage.subscriber_sex or "U")
+            add(
+                "DMG",
+                "D8",
+                f"{coverage.subscriber_birth_date:%Y%m%d}",
+                coverage.subscriber_sex or "U",
+            )
         add("NM1", "PR", "2", clean(payer.name), "", "", "", "", "PI", clean(payer.payer_id, 80))
         if not is_self:
             hl += 1
@@ -159,8 +184,16 @@ def render(profile: BillingProfile, claims: Sequence[Claim], *, control: int,
             add("DMG", "D8", f"{patient.birth_date:%Y%m%d}", SEX.get(patient.sex_at_birth, "U"))
         total = sum((line.price or Decimal(0) for line in lines), Decimal(0))
         add(
-            "CLM", claim.control_number, amount(total), "", "",
-            f"{profile.place_of_service}:B:{claim.frequency_code}", "Y", "A", "Y", "Y",
+            "CLM",
+            claim.control_number,
+            amount(total),
+            "",
+            "",
+            f"{profile.place_of_service}:B:{claim.frequency_code}",
+            "Y",
+            "A",
+            "Y",
+            "Y",
         )
         if claim.frequency_code in ("7", "8"):
             add("REF", "F8", clean(claim.payer_claim_number, 50))
@@ -170,8 +203,18 @@ def render(profile: BillingProfile, claims: Sequence[Claim], *, control: int,
         provider = providers.get(lines[0].provider_id) if lines and lines[0].provider_id else None
         if provider is not None and npi_valid(provider.npi):
             user = provider.membership.user
-            add("NM1", "82", "1", clean(user.last_name or user.username), clean(user.first_name, 35),
-                "", "", "", "XX", provider.npi)
+            add(
+                "NM1",
+                "82",
+                "1",
+                clean(user.last_name or user.username),
+                clean(user.first_name, 35),
+                "",
+                "",
+                "",
+                "XX",
+                provider.npi,
+            )
             if provider.taxonomy:
                 add("PRV", "PE", "PXC", clean(provider.taxonomy, 10))
         for number, line in enumerate(lines, start=1):
@@ -180,7 +223,13 @@ def render(profile: BillingProfile, claims: Sequence[Claim], *, control: int,
             if line.description:
                 procedure += [""] * (6 - len(procedure)) + [clean(line.description, 80)]
             add(
-                "SV1", ":".join(procedure), amount(line.price), "UN", quantity(line.units), "", "",
+                "SV1",
+                ":".join(procedure),
+                amount(line.price),
+                "UN",
+                quantity(line.units),
+                "",
+                "",
                 ":".join(str(p) for p in line.diagnosis_pointers[:4]),
             )
             add("DTP", "472", "D8", f"{line.service_date:%Y%m%d}")
