@@ -44,7 +44,7 @@ def test_biller_and_front_desk(page, clinic, staff, patient, billing):  # noqa: 
     page.wait_for_url(lambda url: "/login/" not in url)
     page.goto(f"/billing/patients/{patient.pk}/")
     balance = page.get_by_test_id("balance")
-    expect(balance).to_have_text("$670.00")  # noqa: ERA001
+    expect(balance).to_have_text("$670.00")
     page.get_by_label("Amount").fill("100")
     page.get_by_role("button", name="Record the payment").click()
     expect(page.get_by_test_id("balance")).to_have_text("$570.00")
