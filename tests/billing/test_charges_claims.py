@@ -319,3 +319,53 @@ def test_the_validator_does_catch_a_broken_file(clinic, staff, patient, billing,
     broken = text.replace("REF*EI*123456789~\n", "").replace("SE*", "SE*9")
     with pytest.raises(AssertionError):
         assert x12valid(broken, tmp_path) == []
+
+
+def test_the_worker_sweep_bills_completed_consultations_and_signed_notes(
+    clinic, staff, patient, billing
+):
+    from ketaclinic.integration.models import ProgressNote
+    from ketaclinic.scheduling.models import Appointment, Room
+
+    code(patient)
+    room = Room.objects.create(clinic=clinic, name="Office", kind="consult_room", position=1)
+    start = timezone.now() - timedelta(days=1)
+    consult = Appointment.objects.create(
+        clinic=clinic,
+        patient=patient,
+        kind="consultation",
+        room=room,
+        start=start,
+        end=start + timedelta(minutes=60),
+        status="completed",
+        staff=staff["physician"],
+    )
+    therapy = Appointment.objects.create(
+        clinic=clinic,
+        patient=patient,
+        kind="integration",
+        room=room,
+        start=start + timedelta(hours=2),
+        end=start + timedelta(hours=2, minutes=45),
+        status="completed",
+        staff=staff["therapist"],
+    )
+    note = ProgressNote.objects.create(
+        clinic=clinic,
+        patient=patient,
+        appointment=therapy,
+        author=staff["therapist"].user,
+        template="dap",
+    )
+    assert services.propose_missing() == 1
+    assert list(Charge.objects.filter(appointment=consult).values_list("code", flat=True)) == [
+        "90792"
+    ]
+    assert not Charge.objects.filter(appointment=therapy).exists()  # the note is not signed
+    ProgressNote.objects.filter(pk=note.pk).update(signed_at=timezone.now())
+    assert services.propose_missing() == 1
+    # 45 minutes documented: 90834.
+    assert list(Charge.objects.filter(appointment=therapy).values_list("code", flat=True)) == [
+        "90834"
+    ]
+    assert services.propose_missing() == 0

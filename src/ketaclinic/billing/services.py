@@ -242,7 +242,12 @@ def propose_missing(now: Any = None, days: int = 60) -> int:
         .filter(
             Q(kind="treatment", treatment_session__nurse_signed_at__isnull=False)
             | Q(kind="consultation", status="completed")
-            | Q(kind__in=["integration", "preparation"])
+            | Q(
+                kind__in=["integration", "preparation"],
+                pk__in=ProgressNote.objects.filter(
+                    signed_at__isnull=False, appointment__isnull=False
+                ).values("appointment_id"),
+            )
         )
         .order_by("start")
     )
