@@ -45,7 +45,7 @@ def billing_home(request: ClinicRequest) -> HttpResponse:
         Charge.objects.for_clinic(actor.clinic)
         .filter(status="proposed")
         .select_related("patient", "appointment")
-        .order_by("service_date", "appointment_id", "position")
+        .order_by("-service_date", "appointment_id", "position")
     )
     visits: dict[int, dict[str, Any]] = {}
     for charge in proposed[:400]:
