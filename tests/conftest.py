@@ -20,7 +20,7 @@ hypothesis_settings.register_profile("ketaclinic", deadline=None)
 hypothesis_settings.load_profile("ketaclinic")
 
 PASSWORD = "correct-horse-battery"
-ROLES = ["admin", "physician", "nurse", "therapist", "front_desk"]
+ROLES = ["admin", "physician", "nurse", "therapist", "front_desk", "biller"]
 
 
 @pytest.fixture(scope="session")
@@ -88,6 +88,7 @@ def staff(clinic) -> dict[str, Membership]:
         "nurse": ("okafor", "Grace", "Okafor"),
         "therapist": ("rivera", "Sam", "Rivera"),
         "front_desk": ("lee", "Jordan", "Lee"),
+        "biller": ("banks", "Robin", "Banks"),
     }
     return {
         role: add_staff(

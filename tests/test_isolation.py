@@ -54,6 +54,8 @@ MODELS = {
     "link_id": "measures.QuestionnaireLink",
     "thread_id": "portal.Thread",
     "request_id": "portal.AppointmentRequest",
+    "charge_id": "billing.Charge",
+    "claim_id": "billing.Claim",
 }
 # Where a route's parameter means another model than the default.
 BY_ROUTE = {

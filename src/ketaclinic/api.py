@@ -60,6 +60,7 @@ def mount_routers() -> None:
     from ketaclinic.accounts.api import router as accounts_router
     from ketaclinic.accounts.clinic_api import router as clinic_security_router
     from ketaclinic.audit.api import router as audit_router
+    from ketaclinic.billing.api import router as billing_router
     from ketaclinic.integration.api import router as integration_router
     from ketaclinic.inventory.api import router as inventory_router
     from ketaclinic.measures.api import router as measures_router
@@ -96,6 +97,7 @@ def mount_routers() -> None:
     api.add_router("", portal_staff_router)
     api.add_router("", measure_links_router)
     api.add_router("", clinic_security_router)
+    api.add_router("", billing_router)
 
 
 mount_routers()

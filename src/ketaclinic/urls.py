@@ -68,6 +68,7 @@ urlpatterns = [
     path("", include("ketaclinic.outcomes.urls")),
     path("", include("ketaclinic.integration.urls")),
     path("", include("ketaclinic.portal.urls")),
+    path("", include("ketaclinic.billing.urls")),
     path("api/v1/", api.urls),
     path("fhir/R4/", include("ketaclinic.interop.urls")),
     path("healthz", health.healthz, name="healthz"),

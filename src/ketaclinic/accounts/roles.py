@@ -15,6 +15,7 @@ class Role(StrEnum):
     NURSE = "nurse"
     THERAPIST = "therapist"
     FRONT_DESK = "front_desk"
+    BILLER = "biller"  # billing (issue 20): charges, claims, payments
     PATIENT = "patient"  # portal accounts (a later capability)
 
     @property
@@ -22,16 +23,24 @@ class Role(StrEnum):
         return self.value.replace("_", " ").capitalize()
 
 
-STAFF_ROLES = (Role.ADMIN, Role.PHYSICIAN, Role.NURSE, Role.THERAPIST, Role.FRONT_DESK)
+STAFF_ROLES = (
+    Role.ADMIN,
+    Role.PHYSICIAN,
+    Role.NURSE,
+    Role.THERAPIST,
+    Role.FRONT_DESK,
+    Role.BILLER,
+)
 CLINICAL_ROLES = {Role.PHYSICIAN, Role.NURSE, Role.THERAPIST}
 ALL_STAFF = set(STAFF_ROLES)
 
 A, P, N, T, F = Role.ADMIN, Role.PHYSICIAN, Role.NURSE, Role.THERAPIST, Role.FRONT_DESK
+B = Role.BILLER
 
 # action -> roles allowed. Keep the rows short and the names plain.
 PERMISSIONS: dict[str, frozenset[Role]] = {
     # Demographics and contact details: everyone on staff (front desk books and calls).
-    "patient.view": frozenset({A, P, N, T, F}),
+    "patient.view": frozenset({A, P, N, T, F, B}),
     "patient.create": frozenset({A, P, N, F}),
     "patient.edit": frozenset({A, P, N, F}),
     # The clinical record (conditions, medications, allergies, measures, notes):
@@ -113,6 +122,16 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "portal.invite": frozenset({A, P, N, F}),
     "messages.view": frozenset({A, P, N, T, F}),
     "messages.record": frozenset({A, P, N, T, F}),
+    # Billing (issue 20): billers (and admins) set up, review and approve charges and send
+    # claims; the front desk takes payments and prints superbills; clinicians never see
+    # payments or balances.
+    "billing.view": frozenset({A, B, F}),
+    "billing.setup": frozenset({A, B}),
+    "billing.review": frozenset({A, B}),
+    "billing.approve": frozenset({A, B}),
+    "billing.claim": frozenset({A, B}),
+    "billing.payment": frozenset({A, B, F}),
+    "billing.superbill": frozenset({A, B, F}),
 }
 
 

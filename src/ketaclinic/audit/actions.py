@@ -44,6 +44,9 @@ class AuditAction(models.TextChoices):
     PORTAL_MESSAGE = "portal_message"
     PORTAL_REQUEST = "portal_request"
     JOURNAL_ENTRY = "journal_entry"
+    CLAIM_CREATE = "claim_create"
+    PAYMENT_RECORD = "payment_record"
+    BILLING_SETUP = "billing_setup"
     # read
     VIEW = "view"
     DOWNLOAD = "download"
@@ -52,6 +55,7 @@ class AuditAction(models.TextChoices):
     CALENDAR_FEED_READ = "calendar_feed_read"
     OUTCOMES_DRILLDOWN = "outcomes_drilldown"
     PSYCHOTHERAPY_NOTE_VIEW = "psychotherapy_note_view"
+    BILLING_VIEW = "billing_view"
     # update
     WITNESS = "witness"
     SIGN = "sign"
@@ -95,6 +99,9 @@ class AuditAction(models.TextChoices):
     MESSAGE_DONE = "message_done"
     PORTAL_REQUEST_HANDLED = "portal_request_handled"
     PORTAL_PASSWORD_SET = "portal_password_set"
+    CHARGE_EDIT = "charge_edit"
+    CHARGE_APPROVE = "charge_approve"
+    CLAIM_STATUS = "claim_status"
     # delete
     DELETE = "delete"
     REVOKE = "revoke"
@@ -124,6 +131,8 @@ class AuditAction(models.TextChoices):
     BREAK_GLASS = "break_glass"
     INTEGRATION_PLAN = "integration_plan"
     PSYCHOTHERAPY_NOTE_RELEASE = "psychotherapy_note_release"
+    CLAIM_EXPORT = "claim_export"
+    REMITTANCE_IMPORT = "remittance_import"
 
 
 FHIR_ACTION: dict[str, str] = {
@@ -152,6 +161,9 @@ FHIR_ACTION: dict[str, str] = {
     AuditAction.LIVER_TEST: "C",
     AuditAction.PROGRESS_NOTE_AMEND: "C",
     AuditAction.PROGRESS_NOTE_CREATE: "C",
+    AuditAction.CLAIM_CREATE: "C",
+    AuditAction.PAYMENT_RECORD: "C",
+    AuditAction.BILLING_SETUP: "C",
     # read
     AuditAction.VIEW: "R",
     AuditAction.DOWNLOAD: "R",
@@ -160,6 +172,7 @@ FHIR_ACTION: dict[str, str] = {
     AuditAction.CALENDAR_FEED_READ: "R",
     AuditAction.OUTCOMES_DRILLDOWN: "R",
     AuditAction.PSYCHOTHERAPY_NOTE_VIEW: "R",
+    AuditAction.BILLING_VIEW: "R",
     # update
     AuditAction.WITNESS: "U",
     AuditAction.SIGN: "U",
@@ -198,6 +211,9 @@ FHIR_ACTION: dict[str, str] = {
     AuditAction.PROGRESS_NOTE_SIGN: "U",
     AuditAction.PSYCHOTHERAPY_NOTE_WRITE: "U",
     AuditAction.SESSION_FORMAT: "U",
+    AuditAction.CHARGE_EDIT: "U",
+    AuditAction.CHARGE_APPROVE: "U",
+    AuditAction.CLAIM_STATUS: "U",
     # delete
     AuditAction.DELETE: "D",
     AuditAction.REVOKE: "D",
@@ -237,6 +253,8 @@ FHIR_ACTION: dict[str, str] = {
     AuditAction.MESSAGE_DONE: "U",
     AuditAction.PORTAL_REQUEST_HANDLED: "U",
     AuditAction.PORTAL_PASSWORD_SET: "U",
+    AuditAction.CLAIM_EXPORT: "E",
+    AuditAction.REMITTANCE_IMPORT: "E",
 }
 
 

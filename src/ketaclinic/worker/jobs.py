@@ -16,6 +16,7 @@ from django.db import connection
 
 from ketaclinic.audit import journal
 from ketaclinic.audit.services import beat, last_beat, seal_pending
+from ketaclinic.billing.services import propose_missing
 from ketaclinic.interop.bulk import dispatch_exports
 from ketaclinic.inventory.services import (
     alert_admins_of_ledger_problems,
@@ -119,4 +120,6 @@ JOBS: list[tuple[Job, float]] = [
     (verify_ledger_nightly, 600),
     (verify_audit_nightly, 600),
     (daily_backup, 600),
+    # Charges for signed visits that have none (progress notes, consultations, retries).
+    (propose_missing, 300),
 ]

@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_datetime, parse_time
 from ketaclinic.accounts.access import Actor
 from ketaclinic.audit.services import record
 from ketaclinic.patients.changes import patient_changed
+from ketaclinic.treatment import hooks
 from ketaclinic.treatment.models import Administration, Amendment, RemsForm, State, TreatmentSession
 from ketaclinic.treatment.rems import ensure_form, form_data, missing_fields, refresh_unsubmitted
 
@@ -50,6 +51,7 @@ def sign_session(
             _event(actor, session, "sign", "Signed", at=now)
             record(actor, "sign", patient_id=session.patient_id, obj=session)
             patient_changed(session.patient_id)
+            hooks.session_signed(actor, session)
         elif session.physician_signed_at is None:
             actor.check("medical.sign")
             if session.nurse_signed_by_id == actor.user.pk:

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ketaclinic.accounts.services import add_clinic, add_staff
+from ketaclinic.billing import demo as billing_demo
 from ketaclinic.integration import demo as integration_demo
 from ketaclinic.integration import replanning_demo
 from ketaclinic.inventory import demo as inventory_demo
@@ -37,6 +38,7 @@ STAFF = [
     ("nurse.okafor", "nurse", "Grace", "Okafor"),
     ("therapist.rivera", "therapist", "Sam", "Rivera"),
     ("frontdesk.lee", "front_desk", "Jordan", "Lee"),
+    ("biller.banks", "biller", "Robin", "Banks"),
 ]
 OTHER_CLINIC_USER = ("dr.other", "physician", "Priya", "Nair")
 
@@ -191,6 +193,7 @@ class Command(BaseCommand):
         restricted_demo.seed(clinic)
         safety_demo.seed(clinic, patients)
         portal_demo.seed(clinic, patients)
+        billing_demo.seed(clinic, patients)
         self.stdout.write(f"demo clinic ready ({created} new patients)")
 
     def seed_patients(self, clinic, *, count: int, seed: int) -> int:

@@ -1,0 +1,79 @@
+"""The demo's billing: every signed session has charges by the rules, claims pass x12valid,
+a self-pay IV patient's superbill is complete, a payment moves the balance."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+
+from ketaclinic.billing import services, x12
+from ketaclinic.billing.models import BillingProfile, Charge, Claim
+from ketaclinic.billing.numbers import npi_valid
+from ketaclinic.treatment.models import TreatmentSession
+from tests.treatment.conftest import pdf_text
+
+from .conftest import actor
+from .test_charges_claims import x12valid
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_billing(tmp_path):
+    call_command("seed_demo", stdout=open("/dev/null", "w"))
+    profile = BillingProfile.objects.get(clinic__slug="harbor")
+    assert npi_valid(profile.npi)
+    # Every signed session of the demo's patients (the outcome cohort's synthetic history
+    # records no administration, so it is left out) has its lines.
+    signed = TreatmentSession.objects.filter(
+        clinic__slug="harbor", nurse_signed_at__isnull=False
+    ).exclude(patient__mrn__startswith="HX")
+    assert signed.exists()
+    for session in signed.select_related("appointment"):
+        codes = list(
+            Charge.objects.filter(appointment=session.appointment).values_list("code", flat=True)
+        )
+        assert codes, f"session {session.pk} has no charges"
+        if session.drug == "esketamine":
+            assert codes[0] in ("G2082", "G2083", "J0013"), codes
+        elif session.route == "iv":
+            assert codes[:2] in (["J3490", "96365"], ["J3490", "96374"]), codes
+        else:
+            assert codes[:2] == ["J3490", "96372"], codes
+    for line in Charge.objects.filter(clinic__slug="harbor", code="J3490").exclude(
+        patient__mrn__startswith="HX"
+    ):
+        assert len(line.ndc) == 11 and line.ndc_quantity
+    claims = list(Claim.objects.filter(clinic__slug="harbor"))
+    assert {c.coverage.payer.kind for c in claims} == {"medicare", "commercial"}
+    assert x12.problems(profile, claims) == []
+    assert x12valid(x12.render(profile, claims, control=77), tmp_path) == []
+    # A self-pay IV patient's superbill, and a payment that moves the balance.
+    line = (
+        Charge.objects.filter(
+            clinic__slug="harbor", code="96365", status="approved", coverage__isnull=True
+        )
+        .select_related("patient")
+        .first()
+    )
+    patient = line.patient
+    text = pdf_text(__import__("ketaclinic.billing.pdf", fromlist=["x"]).superbill_pdf(patient))
+    for needed in (
+        profile.npi,
+        profile.tin,
+        patient.family_name,
+        "J3490",
+        "96365",
+        line.ndc or "",
+        "Diagnoses (ICD-10-CM)",
+        "Amount paid",
+    ):
+        assert needed in text, needed
+    from ketaclinic.accounts.models import Membership
+
+    desk = Membership.objects.get(user__username="frontdesk.lee", clinic__slug="harbor")
+    before = services.balance_of(patient.clinic, patient.pk).balance
+    services.record_payment(actor=actor(desk), patient=patient, amount="10.00")
+    assert services.balance_of(patient.clinic, patient.pk).balance == before - Decimal("10.00")
+    assert Membership.objects.filter(user__username="biller.banks", role="biller").exists()
