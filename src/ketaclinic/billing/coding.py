@@ -270,7 +270,7 @@ def propose(facts: VisitFacts) -> list[ProposedLine]:
     return lines
 
 
-def minutes_between(start: Any, end: Any, pauses: list[tuple[Any, Any]] = ()) -> int:  # type: ignore[assignment]
+def minutes_between(start: Any, end: Any, pauses: list[tuple[Any, Any]] = ()) -> int:
     """Whole minutes from start to end less paused intervals (seconds rounded down)."""
     if start is None or end is None or end <= start:
         return 0

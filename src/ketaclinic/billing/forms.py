@@ -134,7 +134,7 @@ class ProviderForm(forms.ModelForm):
         from ketaclinic.accounts.models import Membership
 
         field = self.fields["membership"]
-        field.queryset = Membership.objects.filter(  # type: ignore[attr-defined]
+        field.queryset = Membership.objects.filter(
             clinic=clinic, role__in=["physician", "therapist"], is_active=True
         ).select_related("user")
         field.label = "Physician or therapist"
@@ -170,7 +170,7 @@ class CoverageForm(forms.ModelForm):
 
     def __init__(self, *args: Any, clinic: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["payer"].queryset = Payer.objects.for_clinic(clinic).filter(  # type: ignore[attr-defined]
+        self.fields["payer"].queryset = Payer.objects.for_clinic(clinic).filter(
             is_active=True
         )
         self.fields["priority"].widget = forms.Select(choices=[(1, "Primary"), (2, "Secondary")])
@@ -208,7 +208,7 @@ class PaymentForm(forms.Form):
 
     def __init__(self, *args: Any, clinic: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["payer"].queryset = Payer.objects.for_clinic(clinic)  # type: ignore[attr-defined]
+        self.fields["payer"].queryset = Payer.objects.for_clinic(clinic)
 
 
 class EditLineForm(forms.Form):

@@ -40,7 +40,7 @@ def open_alerts(patient: Patient) -> list[Alert]:
                 clinic_id=patient.clinic_id, patient=patient, status=AlertStatus.OPEN
             ).order_by(Case(When(level="urgent", then=Value(0)), default=Value(1)), "opened_at")
         )
-        patient._open_measure_alerts = cached  # type: ignore[attr-defined]
+        patient._open_measure_alerts = cached
     return cached
 
 

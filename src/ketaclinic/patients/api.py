@@ -81,7 +81,7 @@ def update_patient(request: ClinicRequest, patient_id: int, payload: PatientPatc
 
 def _entries(request: ClinicRequest, patient_id: int, model: type[ChartEntry]) -> list:
     actor = request.auth
-    patient = get_patient_for(actor, patient_id, "clinical.view", read=model._meta.model_name)
+    patient = get_patient_for(actor, patient_id, "clinical.view", read=str(model._meta.model_name))
     return list(model.objects.filter(patient=patient).order_by("-is_active", "-recorded_at"))
 
 

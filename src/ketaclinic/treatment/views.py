@@ -43,12 +43,12 @@ def _board_context(request: ClinicRequest) -> dict[str, Any]:
 
 
 @require("clinical.view")
-def board(request: HttpRequest) -> HttpResponse:
+def board(request: ClinicRequest) -> HttpResponse:
     return render(request, "treatment/board.html", _board_context(request))
 
 
 @require("clinical.view")
-def board_live(request: HttpRequest) -> HttpResponse:
+def board_live(request: ClinicRequest) -> HttpResponse:
     return render(request, "treatment/_board_cards.html", _board_context(request))
 
 

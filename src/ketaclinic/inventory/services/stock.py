@@ -9,7 +9,6 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max, Sum
-from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Clinic

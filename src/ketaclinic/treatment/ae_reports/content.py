@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.http import Http404
 from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor, get_for
