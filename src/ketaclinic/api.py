@@ -71,6 +71,7 @@ def mount_routers() -> None:
     from ketaclinic.treatment.ae_api import router as ae_router
     from ketaclinic.treatment.api import router as treatment_router
     from ketaclinic.treatment.followup_api import router as followup_router
+    from ketaclinic.website.api import router as website_router
 
     api.add_router("/patients", patients_router)
     api.add_router("/audit", audit_router)
@@ -88,6 +89,7 @@ def mount_routers() -> None:
     api.add_router("", followup_router)
     api.add_router("", integration_router)
     api.add_router("", ae_router)
+    api.add_router("", website_router)
 
 
 mount_routers()

@@ -16,6 +16,8 @@ class Role(StrEnum):
     THERAPIST = "therapist"
     FRONT_DESK = "front_desk"
     PATIENT = "patient"  # portal accounts (a later capability)
+    # The public website's editors (issue 18): pages and comments, no clinical permission.
+    EDITOR = "editor"
 
     @property
     def label(self) -> str:
@@ -23,6 +25,7 @@ class Role(StrEnum):
 
 
 STAFF_ROLES = (Role.ADMIN, Role.PHYSICIAN, Role.NURSE, Role.THERAPIST, Role.FRONT_DESK)
+STAFF_ROLES += (Role.EDITOR,)
 CLINICAL_ROLES = {Role.PHYSICIAN, Role.NURSE, Role.THERAPIST}
 ALL_STAFF = set(STAFF_ROLES)
 
@@ -107,6 +110,13 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Sending the intake and consent links (e-mail or copy): the front desk too. Filling in
     # the intake or witnessing a signature stays clinical (clinical.edit, consent.record).
     "forms.send": frozenset({P, N, F}),
+    # The public website (issue 18): editors and admins edit pages in /cms/ and moderate
+    # comments. An editor has no clinical permission: none of the rows above names them.
+    "website.edit": frozenset({A, Role.EDITOR}),
+    "comments.moderate": frozenset({A, Role.EDITOR}),
+    # A patient's HIPAA authorization to publish their story: recorded and revoked by
+    # the clinicians who see the chart (and admins, the privacy officer).
+    "story.authorize": frozenset({A, P, N}),
 }
 
 

@@ -114,6 +114,8 @@ class AuditAction(models.TextChoices):
     BREAK_GLASS = "break_glass"
     INTEGRATION_PLAN = "integration_plan"
     PSYCHOTHERAPY_NOTE_RELEASE = "psychotherapy_note_release"
+    # The worker took a patient's story off the website: its authorization lapsed.
+    STORY_UNPUBLISHED = "story_unpublished"
 
 
 FHIR_ACTION: dict[str, str] = {
@@ -217,6 +219,7 @@ FHIR_ACTION: dict[str, str] = {
     AuditAction.BREAK_GLASS: "E",
     AuditAction.INTEGRATION_PLAN: "E",
     AuditAction.PSYCHOTHERAPY_NOTE_RELEASE: "E",
+    AuditAction.STORY_UNPUBLISHED: "U",
 }
 
 

@@ -27,6 +27,7 @@ from ketaclinic.scheduling.services import (
     send_due_reminders,
     send_pre_appointment_questionnaires,
 )
+from ketaclinic.website.services import unpublish_unauthorized_stories
 from ketaclinic.worker.backup import scheduled_backup
 
 log = logging.getLogger(__name__)
@@ -119,4 +120,6 @@ JOBS: list[tuple[Job, float]] = [
     (verify_ledger_nightly, 600),
     (verify_audit_nightly, 600),
     (daily_backup, 600),
+    # Patients' stories whose authorization was revoked or expired leave the website.
+    (unpublish_unauthorized_stories, 300),
 ]

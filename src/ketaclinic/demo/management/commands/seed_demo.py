@@ -26,6 +26,7 @@ from ketaclinic.screening import demo as screening_demo
 from ketaclinic.setup import demo as setup_demo
 from ketaclinic.treatment import demo as treatment_demo
 from ketaclinic.treatment import followup_demo, safety_demo
+from ketaclinic.website import demo as website_demo
 
 DEMO_PASSWORD = "ketaclinic-demo"
 CLINIC_SLUG = "harbor"
@@ -187,6 +188,7 @@ class Command(BaseCommand):
         integration_demo.seed(clinic, patients)
         restricted_demo.seed(clinic)
         safety_demo.seed(clinic, patients)
+        website_demo.seed(clinic, patients)
         self.stdout.write(f"demo clinic ready ({created} new patients)")
 
     def seed_patients(self, clinic, *, count: int, seed: int) -> int:
