@@ -19,6 +19,7 @@ ROLE_HOME = {
     Role.NURSE: "treatment_board",
     Role.PHYSICIAN: "schedule_my_day",
     Role.THERAPIST: "schedule_caseload",
+    Role.EDITOR: "website_moderation",
 }
 
 

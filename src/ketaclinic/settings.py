@@ -386,6 +386,8 @@ WAGTAIL_PASSWORD_RESET_ENABLED = False
 # No call from the editors' browsers to Wagtail's servers (and connect-src is 'self').
 WAGTAIL_ENABLE_UPDATE_CHECK = False
 WAGTAIL_ENABLE_WHATS_NEW_BANNER = False
+# No avatar from Gravatar: it would send a hash of each editor's e-mail to a third party.
+WAGTAIL_GRAVATAR_PROVIDER_URL = None
 WAGTAILIMAGES_MAX_UPLOAD_SIZE = 5 * 1024 * 1024
 WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.database"}}
 # Comments on the public website: at most this many per address per hour (shared by

@@ -96,9 +96,10 @@ def cms_door(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 
 
 def _csp_for_cms(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """The CSP for /cms/ only: Wagtail's admin sets style attributes from its scripts
-    (the rich-text editor, the sidebar, choosers), which style-src 'self' would block, and
-    its preview panel frames the site itself. Scripts stay 'self' only."""
+    """The CSP for /cms/ only: Wagtail's admin puts style attributes in its pages (the
+    rich-text editor, panels), which style-src 'self' blocks (seen in chromium's console),
+    and its preview panel frames the site itself. Scripts stay 'self' only: the inline
+    scripts Wagtail would need are replaced (website/templates/wagtailadmin, cms.js)."""
     from csp.decorators import csp_replace, csp_update
 
     return csp_replace({"frame-ancestors": ["'self'"]})(

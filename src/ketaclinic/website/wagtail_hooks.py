@@ -4,6 +4,8 @@ authorization, and the comments queue is one click away."""
 from __future__ import annotations
 
 from django.contrib import messages
+from django.templatetags.static import static
+from django.utils.html import format_html
 from django.shortcuts import redirect
 from wagtail import hooks
 from wagtail.admin.menu import MenuItem
@@ -28,3 +30,8 @@ def refuse_unauthorized_story(request, page):  # type: ignore[no-untyped-def]
 @hooks.register("register_admin_menu_item")
 def comments_menu_item():  # type: ignore[no-untyped-def]
     return MenuItem("Comments", "/website/comments/", icon_name="comment", order=250)
+
+
+@hooks.register("insert_global_admin_js")
+def start_inline_widgets():  # type: ignore[no-untyped-def]
+    return format_html('<script src="{}"></script>', static("website/cms.js"))
