@@ -51,6 +51,7 @@ MODELS = {
     "homework_id": "integration.Homework",
     "circle_id": "integration.Circle",
     "event_id": "treatment.AdverseEvent",
+    "comment_id": "website.Comment",
 }
 # Where a route's parameter means another model than the default.
 BY_ROUTE = {
