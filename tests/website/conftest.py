@@ -14,6 +14,7 @@ from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Membership
 from ketaclinic.accounts.services import add_staff
 from ketaclinic.website import services
+from ketaclinic.website.bootstrap import wagtail_root
 from ketaclinic.website.models import (
     ArticlePage,
     HomePage,
@@ -57,10 +58,12 @@ def publish(page: Page) -> None:
 
 @pytest.fixture
 def website(clinic, staff, patient) -> Website:
-    root = Page.get_first_root_node()
+    root = wagtail_root()
     home = root.add_child(instance=HomePage(title="Harbor Light", slug="harbor-site", clinic=clinic))
     publish(home)
-    site = Site.objects.get(is_default_site=True)
+    site = Site.objects.filter(is_default_site=True).first() or Site(
+        hostname="localhost", port=80, is_default_site=True
+    )
     site.root_page = home
     site.save()
     contact = home.add_child(

@@ -23,6 +23,7 @@ from wagtail.utils.urlpatterns import decorate_urlpatterns
 
 from ketaclinic.accounts.access import current_membership, require
 from ketaclinic.accounts.roles import may
+from ketaclinic.website.bootstrap import wagtail_root
 
 EDITORS_GROUP = "Website editors"
 
@@ -45,7 +46,7 @@ def editors_group() -> Group:
         group.permissions.add(
             Permission.objects.get(content_type__app_label="wagtailadmin", codename="access_admin")
         )
-        root = Page.get_first_root_node()
+        root = wagtail_root()
         for codename in PAGE_PERMISSIONS:
             GroupPagePermission.objects.get_or_create(
                 group=group,

@@ -20,6 +20,7 @@ from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Membership
 from ketaclinic.accounts.services import add_staff
 from ketaclinic.website import services
+from ketaclinic.website.bootstrap import wagtail_root
 from ketaclinic.website.models import (
     ArticlePage,
     Comment,
@@ -209,7 +210,7 @@ def seed(clinic: Any, patients: list[Any]) -> None:
     )
     if HomePage.objects.filter(clinic=clinic).exists():
         return
-    root = Page.get_first_root_node()
+    root = wagtail_root()
     home = root.add_child(
         instance=HomePage(
             title=clinic.name,
