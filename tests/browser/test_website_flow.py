@@ -29,7 +29,9 @@ def test_a_visitor_replies_and_an_editor_approves(page, website, editor, setting
     expect(page.get_by_text("Your email address will not be published.")).to_be_visible()
     assert_accessible(page)
     time.sleep(1.2)
-    page.get_by_role("textbox", name="Comment").fill("Is the <script>first</script> session the hardest?")
+    page.get_by_role("textbox", name="Comment").fill(
+        "Is the <script>first</script> session the hardest?"
+    )
     page.get_by_role("textbox", name="Name").fill("<b>Jo</b>")
     page.get_by_role("textbox", name="Email").fill("jo.browser@reader.example")
     page.get_by_role("button", name="Post Comment").click()
@@ -59,7 +61,9 @@ def test_a_visitor_replies_and_an_editor_approves(page, website, editor, setting
     page.get_by_role("button", name="Publish reply").click()
     expect(page.get_by_text("could confirm that the person is a patient")).to_be_visible()
     snap(page, "website-reply-warning")
-    page.get_by_label("The clinic's reply").fill("Thank you. In general, the first session feels the most unfamiliar; do call us.")
+    page.get_by_label("The clinic's reply").fill(
+        "Thank you. In general, the first session feels the most unfamiliar; do call us."
+    )
     page.get_by_role("button", name="Publish reply").click()
     expect(page.get_by_text("The clinic's reply is published.")).to_be_visible()
 

@@ -47,7 +47,11 @@ def fresh_limits():
 @pytest.fixture
 def editor(clinic) -> Membership:
     return add_staff(
-        username="hale", clinic=clinic, role="editor", password=PASSWORD, first_name="Robin",
+        username="hale",
+        clinic=clinic,
+        role="editor",
+        password=PASSWORD,
+        first_name="Robin",
         last_name="Hale",
     )
 
@@ -59,7 +63,9 @@ def publish(page: Page) -> None:
 @pytest.fixture
 def website(clinic, staff, patient) -> Website:
     root = wagtail_root()
-    home = root.add_child(instance=HomePage(title="Harbor Light", slug="harbor-site", clinic=clinic))
+    home = root.add_child(
+        instance=HomePage(title="Harbor Light", slug="harbor-site", clinic=clinic)
+    )
     publish(home)
     site = Site.objects.filter(is_default_site=True).first() or Site(
         hostname="localhost", port=80, is_default_site=True
@@ -67,7 +73,9 @@ def website(clinic, staff, patient) -> Website:
     site.root_page = home
     site.save()
     contact = home.add_child(
-        instance=StandardPage(title="Contact", slug="contact", body="<p>Call us.</p>", show_in_menus=True)
+        instance=StandardPage(
+            title="Contact", slug="contact", body="<p>Call us.</p>", show_in_menus=True
+        )
     )
     publish(contact)
     article = home.add_child(

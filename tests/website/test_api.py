@@ -15,7 +15,13 @@ EMAIL = "api.visitor@reader.example"
 
 
 def _comment(website, **fields) -> Comment:
-    values = {"clinic": website.home.clinic, "page": website.article, "name": "Ann", "email": EMAIL, "text": "Hello"}
+    values = {
+        "clinic": website.home.clinic,
+        "page": website.article,
+        "name": "Ann",
+        "email": EMAIL,
+        "text": "Hello",
+    }
     values.update(fields)
     return Comment.objects.create(**values)
 
@@ -55,7 +61,10 @@ def test_posting_a_comment_answers_202_awaiting_moderation(website):
         content_type="application/json",
     )
     assert response.status_code == 202
-    assert response.json() == {"status": "pending", "detail": "Your comment is awaiting moderation."}
+    assert response.json() == {
+        "status": "pending",
+        "detail": "Your comment is awaiting moderation.",
+    }
     assert EMAIL not in response.content.decode()
     assert Comment.objects.get().status == "pending"
 
@@ -104,7 +113,9 @@ def test_another_clinics_comment_is_404(website, other_clinic, api_client):
 
     other_editor = add_staff(username="ed2", clinic=other_clinic, role="editor", password="x" * 12)
     comment = _comment(website)
-    assert api_client(other_editor).post(f"/api/v1/comments/{comment.pk}/approve").status_code == 404
+    assert (
+        api_client(other_editor).post(f"/api/v1/comments/{comment.pk}/approve").status_code == 404
+    )
     assert api_client(other_editor).get("/api/v1/comments").json() == []
     assert Comment.objects.get().status == "pending"
 

@@ -6,7 +6,6 @@ import pytest
 from django.test import Client
 
 from ketaclinic.accounts.roles import PERMISSIONS, Role
-from ketaclinic.accounts.services import add_staff
 
 pytestmark = pytest.mark.django_db
 

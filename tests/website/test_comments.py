@@ -40,14 +40,19 @@ def test_a_comment_is_held_for_moderation_and_the_visitor_told_so(website):
     assert response["Location"] == "/what-it-involves/?comment=pending#leave-a-reply"
     comment = Comment.objects.get()
     assert (comment.status, comment.name, comment.email, comment.clinic_id) == (
-        "pending", "Jo", EMAIL, website.home.clinic_id,
+        "pending",
+        "Jo",
+        EMAIL,
+        website.home.clinic_id,
     )
     page = Client().get(response["Location"]).content.decode()
     assert "Your comment is awaiting moderation" in page
     assert "Does it help with anxiety?" not in page  # not shown until approved
 
 
-def test_the_commenter_is_emailed_a_deletion_link_that_deletes_it(website, django_capture_on_commit_callbacks):
+def test_the_commenter_is_emailed_a_deletion_link_that_deletes_it(
+    website, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         post(website, form())
     assert len(mail.outbox) == 1 and mail.outbox[0].to == [EMAIL]
@@ -69,7 +74,9 @@ def test_an_empty_form_names_each_missing_field_and_stores_nothing(website):
 
 
 def test_a_bad_email_and_website_are_refused(website):
-    html = post(website, form(email="not-an-address", website="javascript:alert(1)")).content.decode()
+    html = post(
+        website, form(email="not-an-address", website="javascript:alert(1)")
+    ).content.decode()
     assert "Enter a valid e-mail address." in html
     assert "Enter a web address starting with http:// or https://." in html
     assert Comment.objects.count() == 0
@@ -126,7 +133,10 @@ def test_a_script_in_a_name_or_comment_shows_as_text(website, editor):
     from ketaclinic.website import services
     from tests.website.conftest import actor
 
-    post(website, form(name="<script>alert('n')</script>", text="<script>alert(1)</script> **bold** *it*"))
+    post(
+        website,
+        form(name="<script>alert('n')</script>", text="<script>alert(1)</script> **bold** *it*"),
+    )
     services.moderate(actor=actor(editor), comment=Comment.objects.get(), status="approved")
     html = Client().get("/what-it-involves/").content.decode()
     assert "<script>alert" not in html

@@ -65,23 +65,40 @@ def _public_urls(client: Client) -> dict[str, bytes]:
 def test_the_commenters_email_appears_on_no_public_url(website, editor):
     for page in (website.article, website.story):
         comment = Comment.objects.create(
-            clinic=website.home.clinic, page=page, name="Quiet reader", email=EMAIL,
-            website="https://reader.example/", text="Thank you for this.",
+            clinic=website.home.clinic,
+            page=page,
+            name="Quiet reader",
+            email=EMAIL,
+            website="https://reader.example/",
+            text="Thank you for this.",
         )
         services.moderate(actor=actor(editor), comment=comment, status="approved")
-        services.reply_as_clinic(actor=actor(editor), comment=comment, text="Thank you.", privacy_checked=False)
-    Comment.objects.create(clinic=website.home.clinic, page=website.article, name="P", email=EMAIL, text="Pending")
+        services.reply_as_clinic(
+            actor=actor(editor), comment=comment, text="Thank you.", privacy_checked=False
+        )
+    Comment.objects.create(
+        clinic=website.home.clinic, page=website.article, name="P", email=EMAIL, text="Pending"
+    )
     client = Client()
     for page in ("what-it-involves", "hummed"):
         client.get(f"/api/v1/public/pages/{page}/comments")
     pages = _public_urls(client)
     pages.update(
         {
-            f"/api/v1/public/pages/{slug}/comments": client.get(f"/api/v1/public/pages/{slug}/comments").content
+            f"/api/v1/public/pages/{slug}/comments": client.get(
+                f"/api/v1/public/pages/{slug}/comments"
+            ).content
             for slug in ("what-it-involves", "hummed")
         }
     )
-    assert {"/", "/what-it-involves/", "/hummed/", "/sitemap.xml", "/feed/atom/", "/feed/rss/"} <= set(pages)
+    assert {
+        "/",
+        "/what-it-involves/",
+        "/hummed/",
+        "/sitemap.xml",
+        "/feed/atom/",
+        "/feed/rss/",
+    } <= set(pages)
     assert b"Quiet reader" in pages["/what-it-involves/"]  # the comment itself is public
     needles = [EMAIL, EMAIL.upper(), quote(EMAIL), "secret.commenter", "reader.example/\u0040"]
     leaks = [

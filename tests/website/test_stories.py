@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _draft_story(website, **fields) -> StoryPage:
-    story = StoryPage(title="Another story", slug="another", body="<p>Text.</p>", live=False, **fields)
+    story = StoryPage(
+        title="Another story", slug="another", body="<p>Text.</p>", live=False, **fields
+    )
     website.home.add_child(instance=story)
     return story
 
@@ -34,7 +36,9 @@ def test_a_story_from_a_patient_without_authorization_cannot_be_published(websit
 
 
 def test_a_story_with_a_revoked_authorization_cannot_be_published(website, staff):
-    services.revoke_authorization(actor=actor(staff["physician"]), authorization=website.authorization)
+    services.revoke_authorization(
+        actor=actor(staff["physician"]), authorization=website.authorization
+    )
     story = _draft_story(website, from_a_patient=True, authorization=website.authorization)
     with pytest.raises(ValidationError, match="revoked"):
         story.save_revision().publish()
@@ -78,15 +82,23 @@ def test_an_authorization_that_ends_before_it_starts_is_refused(website, staff, 
     today = timezone.localdate()
     with pytest.raises(ValidationError) as refused:
         services.record_authorization(
-            actor=actor(staff["physician"]), patient=patient, scope=" ",
-            signed_on=today, expires_on=today - timedelta(days=1),
+            actor=actor(staff["physician"]),
+            patient=patient,
+            scope=" ",
+            signed_on=today,
+            expires_on=today - timedelta(days=1),
         )
     assert set(refused.value.message_dict) == {"scope", "expires_on"}
 
 
 def test_the_public_story_never_links_to_the_patient(website, patient):
     html = Client().get("/hummed/").content.decode()
-    for private in (patient.given_name, patient.family_name, patient.mrn, f"/patients/{patient.pk}/"):
+    for private in (
+        patient.given_name,
+        patient.family_name,
+        patient.mrn,
+        f"/patients/{patient.pk}/",
+    ):
         assert private not in html
     assert "authorization" not in html.lower().replace("written authorization", "")
 

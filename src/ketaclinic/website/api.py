@@ -82,7 +82,12 @@ class ModerationQuery(Schema):
 def _pages(model: type[Page]) -> list[dict[str, Any]]:
     pages = model.objects.live().public().order_by("-published_on", "pk")  # type: ignore[attr-defined]
     return [
-        {"slug": p.slug, "title": p.title, "url": p.get_full_url() or p.url, "published": p.published_on}
+        {
+            "slug": p.slug,
+            "title": p.title,
+            "url": p.get_full_url() or p.url,
+            "published": p.published_on,
+        }
         for p in pages
     ]
 
@@ -114,9 +119,7 @@ def _commented_page(slug: str) -> Page:
     return page
 
 
-@router.get(
-    "/public/pages/{slug}/comments", response=list[PublicCommentOut], auth=PublicWebsite()
-)
+@router.get("/public/pages/{slug}/comments", response=list[PublicCommentOut], auth=PublicWebsite())
 def public_comments(request: HttpRequest, slug: str) -> list[dict[str, Any]]:
     """The approved comments of a page, oldest first: name, text, date (no e-mail, ever)."""
     page = _commented_page(slug)
@@ -167,9 +170,7 @@ def _moderation_row(c: Comment) -> dict[str, Any]:
     }
 
 
-@router.get(
-    "/comments", response=list[CommentModerationOut], auth=allow("comments.moderate")
-)
+@router.get("/comments", response=list[CommentModerationOut], auth=allow("comments.moderate"))
 def comments_to_moderate(
     request: ClinicRequest, query: Query[ModerationQuery]
 ) -> list[dict[str, Any]]:

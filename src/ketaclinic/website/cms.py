@@ -18,7 +18,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from wagtail.admin import urls as wagtailadmin_urls
-from wagtail.models import Collection, GroupCollectionPermission, GroupPagePermission, Page
+from wagtail.models import Collection, GroupCollectionPermission, GroupPagePermission
 from wagtail.utils.urlpatterns import decorate_urlpatterns
 
 from ketaclinic.accounts.access import current_membership, require

@@ -299,10 +299,19 @@ def seed(clinic: Any, patients: list[Any]) -> None:
 
     editor = _actor(clinic, "editor")
     approved = [
-        (article, "Dana", "dana@reader.example", "Thank you for listing the risks so plainly. "
-         "My sister is considering this and the part about blood pressure helped."),
-        (article, "Mark T.", "markt@reader.example", "Is the **nausea** worse on the first "
-         "session than later ones?"),
+        (
+            article,
+            "Dana",
+            "dana@reader.example",
+            "Thank you for listing the risks so plainly. "
+            "My sister is considering this and the part about blood pressure helped.",
+        ),
+        (
+            article,
+            "Mark T.",
+            "markt@reader.example",
+            "Is the **nausea** worse on the first session than later ones?",
+        ),
         (nurse_story, "Priya", "priya@reader.example", "Good to know someone stays in the room."),
     ]
     for page, name, email, text in approved:

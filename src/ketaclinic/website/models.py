@@ -212,12 +212,16 @@ class StoryPage(CommentedPage):
             return None
         on = on or timezone.localdate()
         if self.authorization_id is None:
-            return "A story from a patient needs their recorded authorization before it is published."
+            return (
+                "A story from a patient needs their recorded authorization before it is published."
+            )
         authorization = StoryAuthorization.objects.get(pk=self.authorization_id)
         if authorization.revoked_at is not None:
             return "The patient revoked their authorization: this story cannot be published."
         if not authorization.is_valid(on):
-            return "The patient's authorization is not in force today: this story cannot be published."
+            return (
+                "The patient's authorization is not in force today: this story cannot be published."
+            )
         return None
 
     def clean(self) -> None:

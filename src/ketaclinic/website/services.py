@@ -199,9 +199,7 @@ def moderate(*, actor: Actor, comment: Comment, status: str) -> Comment:
     return locked
 
 
-def reply_as_clinic(
-    *, actor: Actor, comment: Comment, text: str, privacy_checked: bool
-) -> Comment:
+def reply_as_clinic(*, actor: Actor, comment: Comment, text: str, privacy_checked: bool) -> Comment:
     """Publish the clinic's reply under a comment (approving the comment with it).
 
     A reply with words that could confirm the commenter is a patient is refused until
@@ -268,9 +266,7 @@ def record_authorization(
     return authorization
 
 
-def revoke_authorization(
-    *, actor: Actor, authorization: StoryAuthorization
-) -> StoryAuthorization:
+def revoke_authorization(*, actor: Actor, authorization: StoryAuthorization) -> StoryAuthorization:
     """Revoke an authorization and take the stories that rely on it off the site now."""
     with transaction.atomic():
         locked = StoryAuthorization.objects.select_for_update().get(pk=authorization.pk)

@@ -52,9 +52,7 @@ def comment_delete(request: HttpRequest, secret: str) -> HttpResponse:
     comment = services.comment_for_deletion(secret[:100])
     if request.method == "POST":
         deleted = services.delete_by_link(secret=secret[:100])
-        return render(
-            request, "public/comment_deleted.html", {"deleted": deleted}, using="public"
-        )
+        return render(request, "public/comment_deleted.html", {"deleted": deleted}, using="public")
     return render(request, "public/comment_delete.html", {"comment": comment}, using="public")
 
 

@@ -4,9 +4,9 @@ authorization, and the comments queue is one click away."""
 from __future__ import annotations
 
 from django.contrib import messages
+from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.utils.html import format_html
-from django.shortcuts import redirect
 from wagtail import hooks
 from wagtail.admin.menu import MenuItem
 
