@@ -17,6 +17,10 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {username:<18} {role:<11} {first} {last} — Harbor Light Ketamine Clinic"
             )
+        # The public website's editor (website/demo.py); the site itself is at /, staff at /home/.
+        self.stdout.write(
+            f"  {'editor':<18} {'editor':<11} Robin Hale — the public website (/cms/, comments)"
+        )
         username, role, first, last = OTHER_CLINIC_USER
         self.stdout.write(
             f"  {username:<18} {role:<11} {first} {last} — Northside (another clinic)\n"
