@@ -193,7 +193,8 @@ class Crawler:
         if parts.netloc not in ("", "testserver") or not parts.path.startswith("/"):
             return
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        if path in self.seen_urls or path.startswith(("/static/", "/api/")):
+        # /cms/ is Wagtail's own admin (its access: tests/website/test_cms_access.py).
+        if path in self.seen_urls or path.startswith(("/static/", "/api/", "/cms/")):
             return
         try:
             name = resolve(parts.path).url_name or parts.path

@@ -56,6 +56,7 @@ MODELS = {
     "request_id": "portal.AppointmentRequest",
     "charge_id": "billing.Charge",
     "claim_id": "billing.Claim",
+    "comment_id": "website.Comment",
 }
 # Where a route's parameter means another model than the default.
 BY_ROUTE = {

@@ -41,7 +41,7 @@ ROLE_USERS = {
     "front_desk": "frontdesk.lee",
 }
 START = [
-    "/",
+    "/home/",
     "/today/",
     "/schedule/",
     "/schedule/week/",

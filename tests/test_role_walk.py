@@ -25,6 +25,9 @@ OPEN_PAGES |= {"two_factor_recovery", "password_reset_confirm"}
 # The patient portal's invitation link (its single-use token is the key).
 OPEN_PAGES |= {"portal_invite_accept"}
 PUBLIC_PREFIXES = ("q/", "intake-link/", "consent-link/", "ics/", "outcomes/published/")
+# The public website (issue 18): its pages, comments, feeds, sitemap and robots.txt.
+PUBLIC_PREFIXES += ("comments/", "feed/", "robots.txt", "sitemap.xml", "_util/")
+OPEN_PAGES |= {"wagtail_serve", "wagtailcore_login", "wagtailcore_authenticate_with_password"}
 MISSING_ID = 999_999
 
 
@@ -39,7 +42,8 @@ def page_patterns():
                 yield prefix + str(p.pattern), p.name, p.callback
 
     for route, name, view in walk(get_resolver().url_patterns):
-        if route.startswith(("api/", "static/", "fhir/")):  # fhir/: tests/interop walks it
+        # fhir/: tests/interop walks it; cms/ (Wagtail's admin): tests/website/test_cms_access.py
+        if route.startswith(("api/", "static/", "fhir/", "cms/")):
             continue
         yield route, name, view
 

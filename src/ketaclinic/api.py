@@ -76,6 +76,7 @@ def mount_routers() -> None:
     from ketaclinic.treatment.ae_api import router as ae_router
     from ketaclinic.treatment.api import router as treatment_router
     from ketaclinic.treatment.followup_api import router as followup_router
+    from ketaclinic.website.api import router as website_router
 
     api.add_router("/patients", patients_router)
     api.add_router("/audit", audit_router)
@@ -98,6 +99,7 @@ def mount_routers() -> None:
     api.add_router("", measure_links_router)
     api.add_router("", clinic_security_router)
     api.add_router("", billing_router)
+    api.add_router("", website_router)
 
 
 mount_routers()

@@ -20,6 +20,7 @@ ROLE_HOME = {
     Role.PHYSICIAN: "schedule_my_day",
     Role.THERAPIST: "schedule_caseload",
     Role.BILLER: "billing_home",
+    Role.EDITOR: "website_moderation",
 }
 
 

@@ -75,6 +75,18 @@ INSTALLED_APPS = [
     "ketaclinic.portal",
     "ketaclinic.billing",
     "ketaclinic.website",
+    # Wagtail, for the public website (issue 18); its admin is at /cms/ (website/cms.py).
+    "wagtail.contrib.sitemaps",
+    "wagtail.sites",
+    "wagtail.users",
+    "wagtail.documents",
+    "wagtail.images",
+    "wagtail.search",
+    "wagtail.admin",
+    "wagtail",
+    "modelcluster",
+    "taggit",
+    "django.contrib.sitemaps",
     "ketaclinic.demo",
     "ketaclinic.worker",
 ]
@@ -118,6 +130,19 @@ TEMPLATES = [
         },
     },
 ]
+
+# The public website's templates (website/public_templates) render with this engine only:
+# it has no context processor but Django's built-in CSRF one, so no user, session or
+# clinic membership can reach a public page's template, whoever is signed in (issue 18).
+TEMPLATES.append(
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "NAME": "public",
+        "DIRS": [PACKAGE_DIR / "website" / "public_templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {"context_processors": []},
+    }
+)
 
 DATABASES = {
     "default": dj_database_url.config(
@@ -350,3 +375,25 @@ AUDIT_JOURNAL_DIR = Path(os.environ.get("KETACLINIC_AUDIT_JOURNAL_DIR", VAR_DIR 
 # A bearer token's membership is remembered this long per process (api_auth.py): a revoked
 # token may answer for at most this many seconds more.
 API_TOKEN_CACHE_SECONDS = int(os.environ.get("KETACLINIC_API_TOKEN_CACHE_SECONDS", "10"))
+
+# The public website (Wagtail, issue 18). Editors work at /cms/; the public pages at /.
+WAGTAIL_SITE_NAME = "ketaclinic"
+WAGTAILADMIN_BASE_URL = KETACLINIC_BASE_URL or "http://localhost:8000"
+WAGTAILADMIN_LOGIN_URL = "login"
+# Passwords, their reset and second factors are the clinic's log-in's, not Wagtail's.
+WAGTAIL_PASSWORD_MANAGEMENT_ENABLED = False
+WAGTAIL_PASSWORD_RESET_ENABLED = False
+# No call from the editors' browsers to Wagtail's servers (and connect-src is 'self').
+WAGTAIL_ENABLE_UPDATE_CHECK = False
+WAGTAIL_ENABLE_WHATS_NEW_BANNER = False
+# No avatar from Gravatar: it would send a hash of each editor's e-mail to a third party.
+WAGTAIL_GRAVATAR_PROVIDER_URL = None
+WAGTAILIMAGES_MAX_UPLOAD_SIZE = 5 * 1024 * 1024
+WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.database"}}
+# Comments on the public website: at most this many per address per hour (shared by
+# every process through the cache, ketaclinic/limits.py), this many links, this long.
+WEBSITE_COMMENTS_PER_HOUR = int(os.environ.get("KETACLINIC_COMMENTS_PER_HOUR", "5"))
+WEBSITE_COMMENT_MAX_LINKS = 2
+WEBSITE_COMMENT_MAX_CHARS = 4000
+# A form filled faster than this is a bot's (dropped silently).
+WEBSITE_COMMENT_MIN_SECONDS = 3

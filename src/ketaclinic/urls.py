@@ -10,7 +10,8 @@ from ketaclinic.patients import views as patients
 from ketaclinic.worker import views as health
 
 urlpatterns = [
-    path("", home, name="home"),
+    # The staff landing; "/" is the clinic's public website (issue 18, last route below).
+    path("home/", home, name="home"),
     path(
         "login/",
         auth_views.LoginView.as_view(
@@ -73,4 +74,8 @@ urlpatterns = [
     path("fhir/R4/", include("ketaclinic.interop.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("", include("ketaclinic.website.urls")),
+    # Wagtail's public pages catch every remaining path ending in "/": keep this LAST, so
+    # no route above is shadowed by a page's slug.
+    path("", include("wagtail.urls")),
 ]

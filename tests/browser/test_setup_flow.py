@@ -188,7 +188,7 @@ def test_an_admin_sets_up_a_new_clinic_in_the_browser(page, new_clinic):
     assert StaffHours.objects.filter(clinic__slug="bayside").count() == 15
 
     # Home is now the patient list, and set-up stays in the account menu.
-    page.goto("/")
+    page.goto("/home/")
     page.wait_for_url("**/patients/")
     page.locator("details.account summary").click()
     expect(page.get_by_role("link", name="Clinic set-up")).to_be_visible()

@@ -499,7 +499,7 @@ def test_another_clinics_appointment_is_not_found(
     ],
 )
 def test_each_role_lands_where_its_work_is(role, home, staff, login):
-    response = login(staff[role]).get("/")
+    response = login(staff[role]).get("/home/")
     assert response.status_code == 302 and response["Location"] == home
     assert login(staff[role]).get(home).status_code == 200
 

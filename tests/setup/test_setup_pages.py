@@ -102,7 +102,7 @@ def test_a_new_clinic_starts_with_nothing_ticked_and_its_admin_lands_on_the_chec
     # The personas include a physician and a nurse: only the staff step is done.
     assert [s.done for s in checklist(clinic)] == [False, False, False, True, False, False, False]
     client = login(staff["admin"])
-    assert client.get("/").url == "/setup/"
+    assert client.get("/home/").url == "/setup/"
     page = client.get("/setup/")
     assert page.status_code == 200
     assert [s.title for s in page.context["steps"]] == [
@@ -115,7 +115,7 @@ def test_a_new_clinic_starts_with_nothing_ticked_and_its_admin_lands_on_the_chec
         "Consent templates",
     ]
     # Other roles are not sent there: a nurse lands on the chair board.
-    assert login(staff["nurse"]).get("/").url == "/treatment/board/"
+    assert login(staff["nurse"]).get("/home/").url == "/treatment/board/"
 
 
 def test_every_set_up_form_ticks_its_step_and_then_home_is_the_patient_list(clinic, staff, login):
@@ -131,7 +131,7 @@ def test_every_set_up_form_ticks_its_step_and_then_home_is_the_patient_list(clin
     clinic.refresh_from_db()
     steps = {s.key: s.done for s in checklist(clinic)}
     assert steps == {k: True for k in steps}
-    assert client.get("/").url == "/patients/"
+    assert client.get("/home/").url == "/patients/"
     assert list(OpeningHours.objects.values_list("weekday", "opens", "closes")) == [
         (0, time(8), time(12)),
         (0, time(13), time(18)),

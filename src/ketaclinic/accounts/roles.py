@@ -16,7 +16,9 @@ class Role(StrEnum):
     THERAPIST = "therapist"
     FRONT_DESK = "front_desk"
     BILLER = "biller"  # billing (issue 20): charges, claims, payments
-    PATIENT = "patient"  # portal accounts (a later capability)
+    PATIENT = "patient"  # portal accounts (issue 16): their own portal, nothing else
+    # The public website's editors (issue 18): pages and comments, no clinical permission.
+    EDITOR = "editor"
 
     @property
     def label(self) -> str:
@@ -30,6 +32,7 @@ STAFF_ROLES = (
     Role.THERAPIST,
     Role.FRONT_DESK,
     Role.BILLER,
+    Role.EDITOR,
 )
 CLINICAL_ROLES = {Role.PHYSICIAN, Role.NURSE, Role.THERAPIST}
 ALL_STAFF = set(STAFF_ROLES)
@@ -132,6 +135,13 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "billing.claim": frozenset({A, B}),
     "billing.payment": frozenset({A, B, F}),
     "billing.superbill": frozenset({A, B, F}),
+    # The public website (issue 18): editors and admins edit pages in /cms/ and moderate
+    # comments. An editor has no clinical permission: none of the rows above names them.
+    "website.edit": frozenset({A, Role.EDITOR}),
+    "comments.moderate": frozenset({A, Role.EDITOR}),
+    # A patient's HIPAA authorization to publish their story: recorded and revoked by
+    # the clinicians who see the chart (and admins, the privacy officer).
+    "story.authorize": frozenset({A, P, N}),
 }
 
 

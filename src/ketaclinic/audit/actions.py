@@ -133,6 +133,8 @@ class AuditAction(models.TextChoices):
     PSYCHOTHERAPY_NOTE_RELEASE = "psychotherapy_note_release"
     CLAIM_EXPORT = "claim_export"
     REMITTANCE_IMPORT = "remittance_import"
+    # The worker took a patient's story off the website: its authorization lapsed.
+    STORY_UNPUBLISHED = "story_unpublished"
 
 
 FHIR_ACTION: dict[str, str] = {
@@ -255,6 +257,7 @@ FHIR_ACTION: dict[str, str] = {
     AuditAction.PORTAL_PASSWORD_SET: "U",
     AuditAction.CLAIM_EXPORT: "E",
     AuditAction.REMITTANCE_IMPORT: "E",
+    AuditAction.STORY_UNPUBLISHED: "U",
 }
 
 

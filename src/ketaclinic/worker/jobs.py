@@ -28,6 +28,7 @@ from ketaclinic.scheduling.services import (
     send_due_reminders,
     send_pre_appointment_questionnaires,
 )
+from ketaclinic.website.services import unpublish_unauthorized_stories
 from ketaclinic.worker.backup import scheduled_backup
 
 log = logging.getLogger(__name__)
@@ -122,4 +123,6 @@ JOBS: list[tuple[Job, float]] = [
     (daily_backup, 600),
     # Charges for signed visits that have none (progress notes, consultations, retries).
     (propose_missing, 300),
+    # Patients' stories whose authorization was revoked or expired leave the website.
+    (unpublish_unauthorized_stories, 300),
 ]

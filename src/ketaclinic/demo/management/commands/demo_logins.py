@@ -29,6 +29,10 @@ class Command(BaseCommand):
         line = login_line(harbor) if harbor else None
         if line:
             self.stdout.write(line)
+        # The public website's editor (website/demo.py); the site itself is at /, staff at /home/.
+        self.stdout.write(
+            f"  {'editor':<18} {'editor':<11} Robin Hale — the public website (/cms/, comments)"
+        )
         username, role, first, last = OTHER_CLINIC_USER
         self.stdout.write(
             f"  {username:<18} {role:<11} {first} {last} — Northside (another clinic)\n"

@@ -29,6 +29,7 @@ from ketaclinic.screening import demo as screening_demo
 from ketaclinic.setup import demo as setup_demo
 from ketaclinic.treatment import demo as treatment_demo
 from ketaclinic.treatment import followup_demo, safety_demo
+from ketaclinic.website import demo as website_demo
 
 DEMO_PASSWORD = "ketaclinic-demo"
 CLINIC_SLUG = "harbor"
@@ -194,6 +195,7 @@ class Command(BaseCommand):
         safety_demo.seed(clinic, patients)
         portal_demo.seed(clinic, patients)
         billing_demo.seed(clinic, patients)
+        website_demo.seed(clinic, patients)
         self.stdout.write(f"demo clinic ready ({created} new patients)")
 
     def seed_patients(self, clinic, *, count: int, seed: int) -> int:

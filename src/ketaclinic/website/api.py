@@ -1,0 +1,220 @@
+"""The public website's API: articles, stories and comments for everyone; moderation for editors.
+
+No schema here has an e-mail field on the way out: a commenter's address goes in with
+a new comment and never comes back out of any route.
+
+The public POST takes no credentials and ignores the browser session, so a cross-site
+request can do nothing with anyone's authority: CSRF does not apply to it. It runs the
+same checks as the page's form (size, links, the per-address rate limit, moderation);
+the form's bot traps (honeypot, fill time) only make sense in a browser.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest
+from ninja import Field, Query, Router, Schema, Status
+from wagtail.models import Page
+
+from ketaclinic.accounts.access import ClinicRequest, client_ip
+from ketaclinic.api_auth import allow
+from ketaclinic.website import services
+from ketaclinic.website.models import ArticlePage, Comment, StoryPage
+
+router = Router(tags=["website"])
+
+
+class PublicWebsite:
+    """No credentials, no session: only what the public website shows answers to it."""
+
+    action = "public"
+
+    def __call__(self, request: HttpRequest) -> bool:
+        return True
+
+
+class PublicPageOut(Schema):
+    slug: str
+    title: str
+    url: str
+    published: date
+
+
+class PublicCommentOut(Schema):
+    id: int
+    name: str
+    text: str
+    date: datetime
+    clinic_reply: bool
+    reply_to: int | None
+
+
+class PublicCommentIn(Schema):
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=254)
+    website: str = Field("", max_length=300)
+    text: str = Field(max_length=20_000)
+
+
+class CommentAcceptedOut(Schema):
+    status: str
+    detail: str
+
+
+class CommentModerationOut(Schema):
+    id: int
+    page: str
+    page_url: str
+    name: str
+    website: str
+    text: str
+    status: str
+    created_at: datetime
+
+
+class ModerationQuery(Schema):
+    status: str = "pending"
+
+
+def _pages(model: type[Page]) -> list[dict[str, Any]]:
+    pages = model.objects.live().public().order_by("-published_on", "pk")  # type: ignore[attr-defined]
+    return [
+        {
+            "slug": p.slug,
+            "title": p.title,
+            "url": p.get_full_url() or p.url,
+            "published": p.published_on,
+        }
+        for p in pages
+    ]
+
+
+@router.get("/public/articles", response=list[PublicPageOut], auth=PublicWebsite())
+def public_articles(request: HttpRequest) -> list[dict[str, Any]]:
+    """The live articles, newest first."""
+    return _pages(ArticlePage)
+
+
+@router.get("/public/stories", response=list[PublicPageOut], auth=PublicWebsite())
+def public_stories(request: HttpRequest) -> list[dict[str, Any]]:
+    """The live stories, newest first (never anything that links a story to a patient)."""
+    return _pages(StoryPage)
+
+
+def _commented_page(slug: str) -> Page:
+    page = (
+        Page.objects.live()
+        .public()
+        .type(ArticlePage, StoryPage)
+        .filter(slug=slug[:255])
+        .specific()
+        .order_by("pk")
+        .first()
+    )
+    if page is None:
+        raise Http404("No such page.")
+    return page
+
+
+@router.get("/public/pages/{slug}/comments", response=list[PublicCommentOut], auth=PublicWebsite())
+def public_comments(request: HttpRequest, slug: str) -> list[dict[str, Any]]:
+    """The approved comments of a page, oldest first: name, text, date (no e-mail, ever)."""
+    page = _commented_page(slug)
+    return [
+        {
+            "id": c.pk,
+            "name": c.name,
+            "text": c.text,
+            "date": c.created_at,
+            "clinic_reply": c.is_clinic_reply,
+            "reply_to": c.reply_to_id,
+        }
+        for c in Comment.objects.filter(page_id=page.pk, status=Comment.Status.APPROVED).order_by(
+            "created_at"
+        )
+    ]
+
+
+@router.post(
+    "/public/pages/{slug}/comments",
+    response={202: CommentAcceptedOut},
+    auth=PublicWebsite(),
+)
+def public_comment_post(request: HttpRequest, slug: str, payload: PublicCommentIn) -> Status:
+    """Leave a comment: 202, held for moderation (the e-mail is never shown or returned)."""
+    page = _commented_page(slug)
+    services.submit_comment(
+        page_id=page.pk,
+        name=payload.name,
+        email=payload.email,
+        website=payload.website,
+        text=payload.text,
+        address=client_ip(request) or "",
+    )
+    return Status(202, {"status": "pending", "detail": "Your comment is awaiting moderation."})
+
+
+def _moderation_row(c: Comment) -> dict[str, Any]:
+    return {
+        "id": c.pk,
+        "page": c.page.title,
+        "page_url": c.page.url or "",
+        "name": c.name,
+        "website": c.website,
+        "text": c.text,
+        "status": c.status,
+        "created_at": c.created_at,
+    }
+
+
+@router.get("/comments", response=list[CommentModerationOut], auth=allow("comments.moderate"))
+def comments_to_moderate(
+    request: ClinicRequest, query: Query[ModerationQuery]
+) -> list[dict[str, Any]]:
+    """The clinic's comments in one status (pending by default), newest first."""
+    if query.status not in Comment.Status.values:
+        raise ValidationError({"status": "Choose pending, approved, rejected or spam."})
+    comments = (
+        Comment.objects.filter(clinic=request.auth.clinic, status=query.status)
+        .select_related("page")
+        .order_by("-created_at")[:200]
+    )
+    return [_moderation_row(c) for c in comments]
+
+
+def _decide(request: ClinicRequest, comment_id: int, status: str) -> dict[str, Any]:
+    comment = Comment.objects.filter(clinic=request.auth.clinic, pk=comment_id).first()
+    if comment is None:
+        raise Http404("No such comment.")
+    moderated = services.moderate(actor=request.auth, comment=comment, status=status)
+    return _moderation_row(Comment.objects.select_related("page").get(pk=moderated.pk))
+
+
+@router.post(
+    "/comments/{comment_id}/approve",
+    response=CommentModerationOut,
+    auth=allow("comments.moderate"),
+)
+def approve_comment(request: ClinicRequest, comment_id: int) -> dict[str, Any]:
+    return _decide(request, comment_id, Comment.Status.APPROVED)
+
+
+@router.post(
+    "/comments/{comment_id}/reject",
+    response=CommentModerationOut,
+    auth=allow("comments.moderate"),
+)
+def reject_comment(request: ClinicRequest, comment_id: int) -> dict[str, Any]:
+    return _decide(request, comment_id, Comment.Status.REJECTED)
+
+
+@router.post(
+    "/comments/{comment_id}/spam",
+    response=CommentModerationOut,
+    auth=allow("comments.moderate"),
+)
+def spam_comment(request: ClinicRequest, comment_id: int) -> dict[str, Any]:
+    return _decide(request, comment_id, Comment.Status.SPAM)

@@ -1,0 +1,26 @@
+from django.urls import include, path
+from wagtail.contrib.sitemaps.views import sitemap
+
+from ketaclinic.website import views
+from ketaclinic.website.feeds import LatestPages, LatestPagesAtom
+
+urlpatterns = [
+    path("cms/", include("ketaclinic.website.cms")),
+    path("comments/<int:page_id>/", views.comment_post, name="comment_post"),
+    path("comments/delete/<str:secret>/", views.comment_delete, name="comment_delete"),
+    path("robots.txt", views.robots_txt, name="robots_txt"),
+    path("sitemap.xml", sitemap, name="website_sitemap"),
+    path("feed/rss/", LatestPages(), name="website_feed_rss"),
+    path("feed/atom/", LatestPagesAtom(), name="website_feed_atom"),
+    path("website/comments/", views.moderation_queue, name="website_moderation"),
+    path(
+        "website/comments/<int:comment_id>/reply/",
+        views.reply_comment,
+        name="website_comment_reply",
+    ),
+    path(
+        "website/comments/<int:comment_id>/<str:decision>/",
+        views.moderate_comment,
+        name="website_comment_moderate",
+    ),
+]

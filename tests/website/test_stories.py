@@ -1,0 +1,139 @@
+"""A story tied to a patient is public only while the patient's authorization is valid."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import Client
+from django.utils import timezone
+
+from ketaclinic.audit.models import AuditEvent
+from ketaclinic.website import services
+from ketaclinic.website.models import StoryPage
+from tests.website.conftest import actor
+
+pytestmark = pytest.mark.django_db
+
+
+def _draft_story(website, **fields) -> StoryPage:
+    story = StoryPage(
+        title="Another story", slug="another", body="<p>Text.</p>", live=False, **fields
+    )
+    website.home.add_child(instance=story)
+    return story
+
+
+def test_a_story_from_a_patient_without_authorization_cannot_be_published(website):
+    story = _draft_story(website, from_a_patient=True)
+    revision = story.save_revision()
+    with pytest.raises(ValidationError, match="needs their recorded authorization"):
+        revision.publish()
+    story.refresh_from_db()
+    assert story.live is False
+    assert Client().get("/another/").status_code == 404
+
+
+def test_a_story_with_a_revoked_authorization_cannot_be_published(website, staff):
+    services.revoke_authorization(
+        actor=actor(staff["physician"]), authorization=website.authorization
+    )
+    story = _draft_story(website, from_a_patient=True, authorization=website.authorization)
+    with pytest.raises(ValidationError, match="revoked"):
+        story.save_revision().publish()
+    assert StoryPage.objects.get(pk=story.pk).live is False
+
+
+def test_a_story_not_from_a_patient_needs_no_authorization(website):
+    story = _draft_story(website, from_a_patient=False)
+    story.save_revision().publish()
+    assert Client().get("/another/").status_code == 200
+
+
+def test_revoking_unpublishes_the_story_at_once_and_is_audited(website, staff):
+    assert Client().get("/hummed/").status_code == 200
+    services.revoke_authorization(actor=actor(staff["nurse"]), authorization=website.authorization)
+    assert StoryPage.objects.get(pk=website.story.pk).live is False
+    assert Client().get("/hummed/").status_code == 404
+    assert Client().get("/nurse-view/").status_code == 200  # the staff story stays
+    event = AuditEvent.objects.get(action="revoke")
+    assert event.patient_id == website.authorization.patient_id
+    assert AuditEvent.objects.filter(action="story_unpublished").count() == 1
+
+
+def test_the_worker_unpublishes_a_story_whose_authorization_expired(website):
+    website.authorization.expires_on = timezone.localdate()
+    website.authorization.save()
+    from ketaclinic.worker.jobs import JOBS
+
+    job = dict((j.__name__, j) for j, _ in JOBS)["unpublish_unauthorized_stories"]
+    assert job(timezone.now()) == 1
+    assert StoryPage.objects.get(pk=website.story.pk).live is False
+    assert job(timezone.now()) == 0
+
+
+def test_recording_an_authorization_is_audited_against_the_patient(website, patient):
+    event = AuditEvent.objects.get(action="create", object_type="website.storyauthorization")
+    assert event.patient_id == patient.pk
+
+
+def test_an_authorization_that_ends_before_it_starts_is_refused(website, staff, patient):
+    today = timezone.localdate()
+    with pytest.raises(ValidationError) as refused:
+        services.record_authorization(
+            actor=actor(staff["physician"]),
+            patient=patient,
+            scope=" ",
+            signed_on=today,
+            expires_on=today - timedelta(days=1),
+        )
+    assert set(refused.value.message_dict) == {"scope", "expires_on"}
+
+
+def test_the_public_story_never_links_to_the_patient(website, patient):
+    html = Client().get("/hummed/").content.decode()
+    for private in (
+        patient.given_name,
+        patient.family_name,
+        patient.mrn,
+        f"/patients/{patient.pk}/",
+    ):
+        assert private not in html
+    assert "authorization" not in html.lower().replace("written authorization", "")
+
+
+def test_the_authorization_an_editor_chooses_names_no_patient(website, patient):
+    label = str(website.authorization)
+    assert label.startswith(f"Authorization #{website.authorization.pk}, signed ")
+    assert patient.family_name not in label and patient.mrn not in label
+
+
+def test_the_editor_pressing_publish_in_cms_is_refused_and_the_draft_kept(website, editor):
+    story = _draft_story(website, from_a_patient=True)
+    client = Client()
+    client.force_login(editor.user)
+    edit = client.get(f"/cms/pages/{story.pk}/edit/")
+    assert edit.status_code == 200
+    response = client.post(
+        f"/cms/pages/{story.pk}/edit/",
+        {
+            "title": "Another story",
+            "slug": "another",
+            "from_a_patient": "on",
+            "authorization": "",
+            "author": "",
+            "published_on": "2026-11-01",
+            "category": "",
+            "summary": "",
+            "body": '{"blocks":[{"key":"a","text":"Changed text.","type":"unstyled","depth":0,"inlineStyleRanges":[],"entityRanges":[]}],"entityMap":{}}',
+            "comments_open": "on",
+            "comment_notifications": "",
+            "action-publish": "action-publish",
+        },
+    )
+    assert response.status_code == 302
+    assert StoryPage.objects.get(pk=story.pk).live is False
+    assert StoryPage.objects.get(pk=story.pk).get_latest_revision() is not None
+    page = client.get(response["Location"]).content.decode()
+    assert "Not published" in page
