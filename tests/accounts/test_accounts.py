@@ -229,7 +229,11 @@ def test_a_new_account_from_the_staff_page_needs_a_password(login, staff):
 
 @pytest.mark.parametrize(
     ("target", "lands"),
-    [("/patients/", "/patients/"), ("https://evil.example/phish", "/home/"), ("//evil.example", "/home/")],
+    [
+        ("/patients/", "/patients/"),
+        ("https://evil.example/phish", "/home/"),
+        ("//evil.example", "/home/"),
+    ],
 )
 def test_after_two_factor_only_this_site_is_a_destination(staff, target, lands):
     from ketaclinic.accounts.services import open_second_factor_enrolment

@@ -170,9 +170,7 @@ class CoverageForm(forms.ModelForm):
 
     def __init__(self, *args: Any, clinic: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["payer"].queryset = Payer.objects.for_clinic(clinic).filter(
-            is_active=True
-        )
+        self.fields["payer"].queryset = Payer.objects.for_clinic(clinic).filter(is_active=True)
         self.fields["priority"].widget = forms.Select(choices=[(1, "Primary"), (2, "Secondary")])
 
     def clean_state(self) -> str:

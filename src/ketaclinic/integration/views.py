@@ -210,7 +210,12 @@ def _timeline(actor: Any, patient: Patient) -> dict[str, Any]:
         )
     for entry in shared_entries(actor.clinic, patient)[:20]:
         events.append(
-            {"at": entry.shared_at, "kind": "journal", "label": "Shared journal entry", "entry": entry}
+            {
+                "at": entry.shared_at,
+                "kind": "journal",
+                "label": "Shared journal entry",
+                "entry": entry,
+            }
         )
     events.sort(key=lambda e: e["at"], reverse=True)
     return {"events": events[:60]}

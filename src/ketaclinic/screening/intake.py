@@ -8,7 +8,7 @@ An intake version's `data` is plain JSON:
       "trials": [{"drug": "sertraline", "dose": "150 mg", "weeks": 8,
                   "adequate_dose": true, "response": "none"}],
       "psychiatric_history": "...", "substance_use": "...", "allergies": "...",
-      "history_asked": true, "history": ["psychosis_history"],    # DOMAIN §2 flags
+      "history_asked": true, "history": ["psychosis_history"],    # docs/clinical-sources.md §2 (The facts screening reads) flags
       "medications_asked": true, "medications": ["benzodiazepine"],
       "systolic_bp": 128, "diastolic_bp": 82, "heart_rate": 72,
       "weight_kg": 70.0, "height_cm": 165.0,
@@ -132,7 +132,7 @@ def trial_counts(trial: dict[str, Any]) -> bool:
 def clean_intake(raw: dict[str, Any]) -> dict[str, Any]:
     """Return the intake data validated and normalised; ValidationError names the field.
 
-    Impossible vitals (DOMAIN §5 plausibility) are refused naming the fact.
+    Impossible vitals (docs/clinical-sources.md §5 (Monitoring thresholds) plausibility) are refused naming the fact.
     """
     if not isinstance(raw, dict):
         raise ValidationError("The intake must be an object.")
@@ -205,7 +205,7 @@ def failed_adequate_trials(data: dict[str, Any]) -> int | None:
 
 
 def raw_facts(data: dict[str, Any], *, birth_date: date | None, on: date) -> dict[str, Any]:
-    """Return the DOMAIN §2 facts an intake states (unknowns left out), age as of `on`."""
+    """Return the docs/clinical-sources.md §2 (The facts screening reads) facts an intake states (unknowns left out), age as of `on`."""
     facts: dict[str, Any] = {}
     if birth_date is not None:
         before_birthday = (on.month, on.day) < (birth_date.month, birth_date.day)

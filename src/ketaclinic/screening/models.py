@@ -32,7 +32,7 @@ def clinic_today(clinic: Clinic) -> date:
 class IntakeVersion(models.Model):
     """One saved state of a patient's intake; every save adds a version, none is changed.
 
-    `data` holds the DOMAIN §2 facts as entered plus the structured parts (trials,
+    `data` holds the docs/clinical-sources.md §2 (The facts screening reads) facts as entered plus the structured parts (trials,
     histories, allergies ...); see screening/intake.py for its shape.
     """
 

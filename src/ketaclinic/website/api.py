@@ -80,7 +80,7 @@ class ModerationQuery(Schema):
 
 
 def _pages(model: type[Page]) -> list[dict[str, Any]]:
-    pages = model.objects.live().public().order_by("-published_on", "pk")  # type: ignore[attr-defined]
+    pages = model.objects.live().public().order_by("-published_on", "pk")
     return [
         {
             "slug": p.slug,

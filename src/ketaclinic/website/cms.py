@@ -73,11 +73,11 @@ def _mirror_group(request: HttpRequest) -> None:
     membership = current_membership(request)
     allowed = membership is not None and may(membership.role, "website.edit")
     group = editors_group()
-    in_group = user.groups.filter(pk=group.pk).exists()  # type: ignore[union-attr]
+    in_group = user.groups.filter(pk=group.pk).exists()
     if allowed and not in_group:
-        user.groups.add(group)  # type: ignore[union-attr]
+        user.groups.add(group)
     elif not allowed and in_group:
-        user.groups.remove(group)  # type: ignore[union-attr]
+        user.groups.remove(group)
 
 
 def cms_door(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -92,7 +92,7 @@ def cms_door(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     # Wagtail's live preview shows the page in an iframe of the editor itself: allow it
     # for /cms/ only (frame-ancestors 'self' below); the public site keeps DENY/'none'.
     framed = xframe_options_sameorigin(door)
-    framed.required_action = "website.edit"  # type: ignore[attr-defined]
+    framed.required_action = "website.edit"
     return framed
 
 

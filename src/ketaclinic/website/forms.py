@@ -35,7 +35,7 @@ class CommentForm(forms.Form):
     homepage = forms.CharField(required=False, label="Leave this field empty")
     started = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not self.is_bound:
             self.initial["started"] = started_token()

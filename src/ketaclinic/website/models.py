@@ -43,7 +43,7 @@ class PublicPage(Page):
     class Meta:
         abstract = True
 
-    def get_context(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def get_context(self, request, *args, **kwargs):
         context = super().get_context(request, *args, **kwargs)
         context.pop("request", None)
         context["canonical_url"] = self.get_full_url()
@@ -63,7 +63,7 @@ class HomePage(PublicPage):
     template = "public/home_page.html"
     subpage_types = ["website.ArticlePage", "website.StoryPage", "website.StandardPage"]
 
-    def get_context(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def get_context(self, request, *args, **kwargs):
         context = super().get_context(request, *args, **kwargs)
         children = self.get_children().live().public().specific()
         context["articles"] = [p for p in children if isinstance(p, ArticlePage)]
@@ -103,7 +103,7 @@ class CommentedPage(PublicPage):
         words = len(re.findall(r"\w+", strip_tags(self.body)))
         return max(1, math.ceil(words / WORDS_PER_MINUTE))
 
-    def get_context(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def get_context(self, request, *args, **kwargs):
         from ketaclinic.website.forms import CommentForm
 
         context = super().get_context(request, *args, **kwargs)

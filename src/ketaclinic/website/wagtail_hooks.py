@@ -14,7 +14,7 @@ from ketaclinic.website.models import StoryPage
 
 
 @hooks.register("before_publish_page")
-def refuse_unauthorized_story(request, page):  # type: ignore[no-untyped-def]
+def refuse_unauthorized_story(request, page):
     """Publish pressed on a story from a patient with no valid authorization: the draft is
     kept (Wagtail saved it as a revision already), the page stays as it was."""
     specific = page.specific if not isinstance(page, StoryPage) else page
@@ -28,10 +28,10 @@ def refuse_unauthorized_story(request, page):  # type: ignore[no-untyped-def]
 
 
 @hooks.register("register_admin_menu_item")
-def comments_menu_item():  # type: ignore[no-untyped-def]
+def comments_menu_item():
     return MenuItem("Comments", "/website/comments/", icon_name="comment", order=250)
 
 
 @hooks.register("insert_global_admin_js")
-def start_inline_widgets():  # type: ignore[no-untyped-def]
+def start_inline_widgets():
     return format_html('<script src="{}"></script>', static("website/cms.js"))

@@ -59,7 +59,7 @@ def conditions_on_file(patient: Patient) -> list[str]:
 
 
 def medication_classes_on_file(patient: Patient) -> list[str]:
-    """Return the DOMAIN §2 classes of the patient's active Medication rows (for pre-filling)."""
+    """Return the docs/clinical-sources.md §2 (The facts screening reads) classes of the patient's active Medication rows (for pre-filling)."""
     classes = set(
         Medication.objects.filter(clinic_id=patient.clinic_id, patient=patient, is_active=True)
         .exclude(med_class="other")
@@ -160,7 +160,7 @@ def _latest_cssrs(patient: Patient) -> tuple[str, datetime] | None:
 def intake_facts(
     patient: Patient, *, on: date | None = None
 ) -> tuple[dict[str, Any], IntakeVersion | None]:
-    """Return (raw DOMAIN §2 facts, the intake version they came from) for `patient` on `on`.
+    """Return (raw docs/clinical-sources.md §2 (The facts screening reads) facts, the intake version they came from) for `patient` on `on`.
 
     Age is computed from the birth date on `on` (default: today in the clinic). The
     suicide risk is the most recent assessment by when it was assessed: the intake's
