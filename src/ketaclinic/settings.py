@@ -392,6 +392,10 @@ WAGTAILIMAGES_MAX_UPLOAD_SIZE = 5 * 1024 * 1024
 WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.database"}}
 # Comments on the public website: at most this many per address per hour (shared by
 # every process through the cache, ketaclinic/limits.py), this many links, this long.
+# The patient portal: the crisis line shown on every portal page, and how close to an
+# appointment a patient may still cancel or ask to move it online (inside it: call).
+PORTAL_CRISIS_NUMBER = os.environ.get("KETACLINIC_CRISIS_NUMBER", "988")
+PORTAL_LATE_CANCEL_HOURS = int(os.environ.get("KETACLINIC_LATE_CANCEL_HOURS", "24"))
 WEBSITE_COMMENTS_PER_HOUR = int(os.environ.get("KETACLINIC_COMMENTS_PER_HOUR", "5"))
 WEBSITE_COMMENT_MAX_LINKS = 2
 WEBSITE_COMMENT_MAX_CHARS = 4000
