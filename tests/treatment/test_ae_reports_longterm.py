@@ -41,6 +41,13 @@ DRAFT = {
 }
 
 
+def today():
+    """The clinic's date (New York): after midnight UTC the server's date is its tomorrow."""
+    from ketaclinic.accounts.models import Clinic
+
+    return Clinic.objects.get(slug="harbor").today()
+
+
 def put(client, url, body):
     return client.put(url, data=json.dumps(body), content_type="application/json")
 
@@ -173,14 +180,12 @@ def test_a_nurse_drafts_and_the_admin_records_the_submission(serious, staff, log
     assert ae_reports.missing(report) == []
 
     admin = login(staff["admin"])
-    future = str(timezone.localdate() + timedelta(days=2))
+    future = str(today() + timedelta(days=2))
     refused = admin.post(url, {"step": "submitted", "submitted_on": future})
     assert refused.status_code == 422 and "This date is in the future." in refused.content.decode()
     report.refresh_from_db()
     assert report.submitted_on is None
-    done = admin.post(
-        url, {"step": "submitted", "submitted_on": str(timezone.localdate()), "reference": "MW-1"}
-    )
+    done = admin.post(url, {"step": "submitted", "submitted_on": str(today()), "reference": "MW-1"})
     assert done.status_code == 302
     listing = admin.get("/treatment/adverse-event-reports/").content.decode()
     submitted = listing[listing.index('id="submitted-h"') :]
@@ -204,7 +209,7 @@ def test_submission_needs_a_draft_first(serious, staff, api_client):
     response = api_post(
         api_client(staff["admin"]),
         f"/api/v1/adverse-event-reports/{report.pk}/submitted",
-        {"submitted_on": str(timezone.localdate())},
+        {"submitted_on": str(today())},
     )
     assert response.status_code == 422
     assert "Save the draft first" in response.content.decode()
@@ -314,9 +319,7 @@ def test_liver_tests_are_due_at_the_protocol_interval_and_shown_on_chart_and_che
     staff, api_client, login, iv_appointment, clinic, patient
 ):
     course = iv_appointment.course
-    TreatmentCourse.objects.filter(pk=course.pk).update(
-        start_date=timezone.localdate() - timedelta(days=95)
-    )
+    TreatmentCourse.objects.filter(pk=course.pk).update(start_date=today() - timedelta(days=95))
     chart = login(staff["nurse"]).get(f"/patients/{patient.pk}/").content.decode()
     assert "Liver tests due" in chart
     nurse, sid = session_under_way(staff, api_client, iv_appointment, clinic, patient)
@@ -329,20 +332,20 @@ def test_liver_tests_are_due_at_the_protocol_interval_and_shown_on_chart_and_che
     bad = api_post(
         physician,
         f"/api/v1/patients/{patient.pk}/liver-tests",
-        {"taken_on": str(timezone.localdate() + timedelta(days=1)), "result": "normal"},
+        {"taken_on": str(today() + timedelta(days=1)), "result": "normal"},
     )
     assert bad.status_code == 422 and "taken_on" in bad.content.decode()
     abnormal = api_post(
         physician,
         f"/api/v1/patients/{patient.pk}/liver-tests",
-        {"taken_on": str(timezone.localdate()), "result": "abnormal"},
+        {"taken_on": str(today()), "result": "abnormal"},
     )
     assert abnormal.status_code == 422 and "note" in abnormal.content.decode()
     assert not LiverTest.objects.exists()
     ok = api_post(
         physician,
         f"/api/v1/patients/{patient.pk}/liver-tests",
-        {"taken_on": str(timezone.localdate()), "result": "normal"},
+        {"taken_on": str(today()), "result": "normal"},
     )
     assert ok.status_code == 201, ok.content
     rows = {r["item"]: r for r in nurse.get(f"/api/v1/sessions/{sid}").json()["checklist"]}
@@ -353,7 +356,7 @@ def test_liver_tests_are_due_at_the_protocol_interval_and_shown_on_chart_and_che
         api_post(
             api_client(staff["therapist"]),
             f"/api/v1/patients/{patient.pk}/liver-tests",
-            {"taken_on": str(timezone.localdate()), "result": "normal"},
+            {"taken_on": str(today()), "result": "normal"},
         ).status_code
         == 403
     )
@@ -367,7 +370,7 @@ def test_the_liver_test_page_takes_valid_empty_and_hostile_input(staff, login, p
     assert page.post(url, {}).status_code == 422
     assert page.post(url, {"taken_on": "<script>", "result": "x" * 50}).status_code == 422
     assert not LiverTest.objects.exists()
-    done = page.post(url, {"taken_on": str(timezone.localdate()), "result": "normal"})
+    done = page.post(url, {"taken_on": str(today()), "result": "normal"})
     assert done.status_code == 302
     assert LiverTest.objects.count() == 1
 
@@ -375,9 +378,7 @@ def test_the_liver_test_page_takes_valid_empty_and_hostile_input(staff, login, p
 @pytest.mark.parametrize("role", ["admin", "therapist", "front_desk"])
 def test_roles_that_do_not_chart_cannot_record_liver_tests(staff, login, patient, role):
     url = f"/treatment/patients/{patient.pk}/liver-tests/new/"
-    response = login(staff[role]).post(
-        url, {"taken_on": str(timezone.localdate()), "result": "normal"}
-    )
+    response = login(staff[role]).post(url, {"taken_on": str(today()), "result": "normal"})
     assert response.status_code == 403
     assert not LiverTest.objects.exists()
 
@@ -477,7 +478,7 @@ def test_the_mdsi_course_is_planned_booked_and_dosed(
     for code in ("mdd", "suicidal_ideation"):
         Condition.objects.create(clinic=clinic, patient=esk_patient, code=code)
     physician = api_client(staff["physician"])
-    monday = timezone.localdate() + timedelta(days=7 - timezone.localdate().weekday())
+    monday = today() + timedelta(days=7 - today().weekday())
     created = api_post(
         physician,
         f"/api/v1/patients/{esk_patient.pk}/courses",
