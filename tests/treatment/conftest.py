@@ -17,6 +17,13 @@ from tests import builders
 actor = builders.actor
 
 
+def clinic_today():
+    """The demo clinic's date (New York): from midnight UTC the server's date is its tomorrow."""
+    from ketaclinic.accounts.models import Clinic
+
+    return Clinic.objects.get(slug="harbor").today()
+
+
 # The two stock products sessions draw from: a 50 mg/mL ketamine vial, a 28 mg device.
 STOCK = {
     "ketamine": dict(

@@ -21,7 +21,7 @@ from ketaclinic.treatment.models import (
     VitalReading,
 )
 
-from .conftest import clear_to_dose, questionnaire_today
+from .conftest import clear_to_dose, clinic_today, questionnaire_today
 
 
 def post(client, url, body=None):
@@ -84,7 +84,7 @@ def test_the_checklist_reads_the_real_gate_by_code(
         decided_by_name="Lena Chen",
         decided_at=timezone.now(),
     )
-    today = timezone.localdate()
+    today = clinic_today()
     Consent.objects.create(
         clinic=clinic,
         patient=esk_patient,

@@ -23,7 +23,7 @@ from ketaclinic.treatment.models import (
     VitalReading,
 )
 
-from .conftest import fasted, pdf_text, questionnaire_today
+from .conftest import clinic_today, fasted, pdf_text, questionnaire_today
 
 
 def post(client, url, body=None):
@@ -300,7 +300,7 @@ def test_the_rems_form_must_be_complete_before_signing(esk, clinic, staff, api_c
     assert data["dissociation_occurred"] is True and data["dissociation_resolved"] is True
     assert data["respiratory_depression_occurred"] is False
     assert data["setting_address"] == "12 Harbor Road, Portland ME"
-    assert form.due_on == timezone.localdate() + timedelta(days=7)
+    assert form.due_on == clinic_today() + timedelta(days=7)
 
     admin = api_client(staff["admin"])
     listing = admin.get("/api/v1/rems-forms").json()
@@ -316,7 +316,7 @@ def test_the_rems_form_must_be_complete_before_signing(esk, clinic, staff, api_c
     marked = post(
         admin,
         f"/api/v1/rems-forms/{form.pk}/submitted",
-        {"submitted_on": timezone.localdate().isoformat()},
+        {"submitted_on": clinic_today().isoformat()},
     )
     assert marked.status_code == 200
     assert admin.get("/api/v1/rems-forms").json()[0]["status"] == "submitted"

@@ -16,7 +16,7 @@ from ketaclinic.treatment import board as board_module
 from ketaclinic.treatment import services
 from ketaclinic.treatment.models import TreatmentSession, VitalReading
 
-from .conftest import actor, make_appointment, make_course
+from .conftest import actor, clinic_today, make_appointment, make_course
 
 
 def add_running_session(clinic, staff, n, readings):
@@ -25,10 +25,10 @@ def add_running_session(clinic, staff, n, readings):
         mrn=f"B{n:05d}",
         given_name=f"Pat{n}",
         family_name="Board",
-        birth_date=timezone.localdate().replace(year=1970),
+        birth_date=clinic_today().replace(year=1970),
         sex_at_birth="male",
         weight_kg=80,
-        weight_measured_on=timezone.localdate(),
+        weight_measured_on=clinic_today(),
     )
     room = Room.objects.create(
         clinic=clinic, name=f"Board chair {n}", kind="treatment_chair", position=10 + n
@@ -224,7 +224,7 @@ def test_another_clinic_cannot_open_the_session(outsider, staff, login, iv_appoi
 
 
 def test_a_stale_weight_is_fixed_from_the_checklist(staff, login, iv_appointment, patient):
-    patient.weight_measured_on = timezone.localdate() - timedelta(days=45)
+    patient.weight_measured_on = clinic_today() - timedelta(days=45)
     patient.save()
     session = services.start_session(actor=actor(staff["nurse"]), appointment=iv_appointment)
     assert session.checklist.get(item_id="weight_current").status == "failed"
@@ -234,9 +234,7 @@ def test_a_stale_weight_is_fixed_from_the_checklist(staff, login, iv_appointment
         {"weight_kg": "72.4", "version": session.version},
     )
     patient.refresh_from_db()
-    assert (
-        patient.weight_kg == Decimal("72.4") and patient.weight_measured_on == timezone.localdate()
-    )
+    assert patient.weight_kg == Decimal("72.4") and patient.weight_measured_on == clinic_today()
     assert session.checklist.get(item_id="weight_current").status == "met"
     refused = page.post(
         f"/treatment/sessions/{session.pk}/do/weight/",

@@ -14,6 +14,8 @@ from ketaclinic.treatment import services
 from ketaclinic.treatment.models import ChecklistResult, TreatmentSession, VitalReading
 from tests.treatment.conftest import actor
 
+from .conftest import clinic_today
+
 pytestmark = pytest.mark.django_db
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
@@ -35,7 +37,7 @@ def test_reading_a_session_before_the_dose_writes_nothing_yet_shows_the_checks_n
     session = services.start_session(actor=actor(staff["nurse"]), appointment=iv_appointment)
     # The weight goes stale behind the checklist's back (no service told it).
     type(patient).objects.filter(pk=patient.pk).update(
-        weight_measured_on=timezone.localdate() - timedelta(days=400)
+        weight_measured_on=clinic_today() - timedelta(days=400)
     )
     stored = ChecklistResult.objects.get(session=session, item_id="weight_current")
     page, api = login(staff["nurse"]), login(staff["nurse"])

@@ -17,7 +17,7 @@ from ketaclinic.scheduling import services as scheduling
 from ketaclinic.scheduling.models import Appointment, ProtocolSnapshot, TreatmentCourse
 from ketaclinic.treatment.models import SessionAlert, SessionEvent, TreatmentSession
 
-from .conftest import actor, api_post, fasted, make_appointment, questionnaire_today
+from .conftest import actor, api_post, clinic_today, fasted, make_appointment, questionnaire_today
 
 GOOD = {"systolic": 128, "diastolic": 80, "heart_rate": 72, "spo2": 98, "respiratory_rate": 14}
 
@@ -114,13 +114,13 @@ def test_a_running_course_keeps_its_protocol_when_the_file_is_edited(
     clinic_protocols, staff, patient, clinic, chairs, api_client
 ):
     directory, data = clinic_protocols
-    patient.weight_measured_on = timezone.localdate()
+    patient.weight_measured_on = clinic_today()
     patient.save()
     course = scheduling.create_course(
         actor=actor(staff["physician"]),
         patient=patient,
         protocol_code="ketamine-iv-mood",
-        start_date=timezone.localdate(),
+        start_date=clinic_today(),
         dose_mg_per_kg=Decimal("0.5"),
     )
     started_with = scheduling.get_protocol("ketamine-iv-mood").file_hash
@@ -151,7 +151,7 @@ def test_a_running_course_keeps_its_protocol_when_the_file_is_edited(
         actor=actor(staff["physician"]),
         patient=patient,
         protocol_code="ketamine-iv-mood",
-        start_date=timezone.localdate(),
+        start_date=clinic_today(),
         dose_mg_per_kg=Decimal("0.5"),
     )
     assert later.protocol_hash == edited.file_hash
@@ -169,7 +169,7 @@ def test_the_mdsi_protocol_needs_the_indication_on_the_record(
     staff, api_client, esk_patient, clinic
 ):
     physician = api_client(staff["physician"])
-    body = {"protocol": "esketamine-nasal-mdsi", "start_date": str(timezone.localdate())}
+    body = {"protocol": "esketamine-nasal-mdsi", "start_date": str(clinic_today())}
     response = post_course(physician, esk_patient, **body)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][-1] == "protocol"
@@ -193,7 +193,7 @@ def test_the_mdsi_course_doses_84_mg_on_the_first_day(
         actor=actor(staff["physician"]),
         patient=esk_patient,
         protocol_code="esketamine-nasal-mdsi",
-        start_date=timezone.localdate(),
+        start_date=clinic_today(),
     )
     TreatmentCourse.objects.filter(pk=course.pk).update(status="active")
     appointment = make_appointment(clinic, esk_patient, course, chairs[1])
@@ -229,7 +229,7 @@ def test_the_trd_course_still_refuses_84_mg_on_the_first_day(staff, esk_patient)
             actor=actor(staff["physician"]),
             patient=esk_patient,
             protocol_code="esketamine-nasal",
-            start_date=timezone.localdate(),
+            start_date=clinic_today(),
             dose_mg=Decimal("84"),
         )
     assert "56 mg" in str(refused.value)

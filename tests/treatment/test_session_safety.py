@@ -24,6 +24,7 @@ from .conftest import (
     actor,
     api_post,
     clear_to_dose,
+    clinic_today,
     fasted,
     pdf_text,
     questionnaire_today,
@@ -388,7 +389,7 @@ def test_once_the_ledger_holds_the_drug_a_dose_must_name_a_ledger_lot(
     sid = body["id"]
     vitals(nurse, sid, ago(5))
     body = get(nurse, sid)
-    expired = ketamine_lot("OLD1", timezone.localdate() - timedelta(days=1))
+    expired = ketamine_lot("OLD1", clinic_today() - timedelta(days=1))
     url = f"/api/v1/sessions/{sid}/dosing"
 
     free_text = api_post(
