@@ -119,7 +119,16 @@ def test_seed_demo_is_idempotent():
     # 30 patients of today, the outcomes demo's past patients, and one restricted chart.
     assert Patient.objects.filter(clinic__slug="harbor").count() == 30 + outcomes_demo.PATIENTS + 1
     roles = set(Membership.objects.filter(clinic__slug="harbor").values_list("role", flat=True))
-    assert roles == {"admin", "physician", "nurse", "therapist", "front_desk"}
+    assert roles == {
+        "admin",
+        "physician",
+        "nurse",
+        "therapist",
+        "front_desk",
+        "biller",
+        "editor",
+        "patient",
+    }
 
 
 def test_the_sender_of_every_e_mail_comes_from_ketaclinic_email_from():

@@ -120,7 +120,7 @@ def test_the_patient_sets_a_password_once_then_signs_in_and_lands_on_the_portal(
         ).status_code
         == 302
     )
-    assert browser.get("/").url == "/portal/"
+    assert browser.get("/home/").url == "/portal/"
     assert browser.get("/portal/").status_code == 200
     event = AuditEvent.objects.filter(action="portal_password_set").get()
     assert event.role == "patient" and event.patient_id == portal_patient.pk
@@ -148,7 +148,7 @@ def test_a_patient_is_refused_every_staff_page(account, portal_patient, patient_
         assert patient_client.get(reverse(name)).status_code == 403, name
     chart = reverse("patient_chart", args=[portal_patient.pk])
     assert patient_client.get(chart).status_code == 403
-    assert patient_client.get("/").url == "/portal/"
+    assert patient_client.get("/home/").url == "/portal/"
     assert patient_client.get("/account/clinic/").status_code == 302
 
 

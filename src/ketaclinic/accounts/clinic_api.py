@@ -16,11 +16,12 @@ from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.accounts.models import Clinic
 from ketaclinic.accounts.services import set_two_factor_requirement
 from ketaclinic.api_auth import allow
+from ketaclinic.api_schemas import StrictIn
 
 router = Router(tags=["staff"])
 
 
-class TwoFactorRequirementIn(Schema):
+class TwoFactorRequirementIn(StrictIn):
     required: bool
     # Days staff may keep working before they must enrol (they are asked at once).
     grace_days: Annotated[int, Field(ge=0, le=30)] = 7

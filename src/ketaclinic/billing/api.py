@@ -13,6 +13,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from ketaclinic.accounts.access import ClinicRequest, get_for
 from ketaclinic.api_auth import allow
+from ketaclinic.api_schemas import StrictIn
 from ketaclinic.audit.services import record
 from ketaclinic.billing import pdf, services, x12
 from ketaclinic.billing.models import BillingProfile, Charge, Claim, Payer
@@ -39,7 +40,7 @@ class VisitChargesOut(Schema):
     lines: list[ChargeLineOut]
 
 
-class ClaimCreateIn(Schema):
+class ClaimCreateIn(StrictIn):
     charges: list[int] = Field(..., min_length=1, max_length=50)
 
 
@@ -62,7 +63,7 @@ class ClaimDetailOut(Schema):
     problems: list[str]
 
 
-class PaymentIn(Schema):
+class PaymentIn(StrictIn):
     patient_id: int
     amount: Decimal = Field(..., gt=0, le=100000, decimal_places=2)
     source: str = Field("patient", pattern="^(patient|payer)$")

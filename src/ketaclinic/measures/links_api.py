@@ -18,6 +18,7 @@ from pydantic import Field
 
 from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
+from ketaclinic.api_schemas import StrictIn
 from ketaclinic.measures import services
 from ketaclinic.measures.models import QuestionnaireLink, Schedule
 from ketaclinic.patients.access import get_patient_for
@@ -27,7 +28,7 @@ router = Router(tags=["measures"])
 InstrumentCode = Annotated[str, Field(min_length=1, max_length=40)]
 
 
-class MeasureLinkIn(Schema):
+class MeasureLinkIn(StrictIn):
     instruments: Annotated[list[InstrumentCode], Field(min_length=1, max_length=10)]
 
 
@@ -43,7 +44,7 @@ class MeasureLinkOut(Schema):
     state: Literal["valid", "used", "expired"]
 
 
-class MeasureScheduleIn(Schema):
+class MeasureScheduleIn(StrictIn):
     instruments: Annotated[list[InstrumentCode], Field(min_length=1, max_length=10)]
     kind: Literal["every_n_days", "before_appointment"]
     every_days: Annotated[int, Field(ge=1, le=365)] | None = None

@@ -15,6 +15,7 @@ from ninja import Field, Router, Schema, Status
 
 from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
+from ketaclinic.api_schemas import StrictIn
 from ketaclinic.audit.services import record
 from ketaclinic.integration.models import Homework, JournalEntry
 from ketaclinic.measures.registry import instruments
@@ -50,7 +51,7 @@ class PortalAppointmentOut(Schema):
     checkin_open: bool
 
 
-class PortalChangeIn(Schema):
+class PortalChangeIn(StrictIn):
     kind: Literal["cancel", "reschedule"] = "cancel"
     note: str = Field("", max_length=300)
 
@@ -61,7 +62,7 @@ class PortalChangeOut(Schema):
     created_at: datetime
 
 
-class PortalCheckinIn(Schema):
+class PortalCheckinIn(StrictIn):
     escort_name: str = Field(..., max_length=120)
     escort_phone: str = Field(..., max_length=40)
     last_food_at: str = Field("", max_length=5)
@@ -102,7 +103,7 @@ class PortalProgressOut(Schema):
     remission: str
 
 
-class PortalJournalIn(Schema):
+class PortalJournalIn(StrictIn):
     text: str = Field(..., max_length=services.TEXT_LIMIT)
     share: bool = False
     needs_help: bool = False
@@ -116,7 +117,7 @@ class PortalJournalOut(Schema):
     needs_help: bool
 
 
-class PortalMessageIn(Schema):
+class PortalMessageIn(StrictIn):
     body: str = Field(..., max_length=services.TEXT_LIMIT)
     subject: str = Field("", max_length=120)
     thread: int | None = None

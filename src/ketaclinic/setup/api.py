@@ -69,6 +69,12 @@ def patch_clinic(request: ClinicRequest, payload: ClinicPatch) -> dict:
     changes = payload.model_dump(exclude_unset=True)
     if changes.get("name") is None:
         changes.pop("name", None)
+    # null clears a text field (the columns hold "" for "none"), as an empty string does.
+    for field in ("address", "phone", "dea_registration", "rems_certification_number"):
+        if field in changes and changes[field] is None:
+            changes[field] = ""
+    if changes.get("timezone", "") is None:
+        changes.pop("timezone")
     clinic = accounts.update_clinic_profile(actor=request.auth, **changes)
     return _clinic_out(clinic)
 

@@ -21,6 +21,7 @@ from wagtail.models import Page
 
 from ketaclinic.accounts.access import ClinicRequest, client_ip
 from ketaclinic.api_auth import allow
+from ketaclinic.api_schemas import StrictIn
 from ketaclinic.website import services
 from ketaclinic.website.models import ArticlePage, Comment, StoryPage
 
@@ -52,7 +53,7 @@ class PublicCommentOut(Schema):
     reply_to: int | None
 
 
-class PublicCommentIn(Schema):
+class PublicCommentIn(StrictIn):
     name: str = Field(max_length=200)
     email: str = Field(max_length=254)
     website: str = Field("", max_length=300)
