@@ -7,10 +7,9 @@ import pytest
 from playwright.sync_api import expect
 
 from ketaclinic.billing import services
-from tests.browser.conftest import browser, log_in, log_out, page, snap  # noqa: F401
+from tests.billing.conftest import billing, code, cover, signed_session  # noqa: F401
+from tests.browser.conftest import log_in, log_out, snap
 from tests.conftest import PASSWORD
-
-from .conftest import code, cover, signed_session
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
