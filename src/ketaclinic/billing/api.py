@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
@@ -38,6 +38,20 @@ class VisitChargesOut(Schema):
     appointment_id: int
     diagnoses: list[str]
     lines: list[ChargeLineOut]
+
+
+class ChargeEditIn(StrictIn):
+    """The staff page's line edit: the fields sent change, the reason is required."""
+
+    code: str | None = Field(None, max_length=5)
+    modifiers: list[Annotated[str, Field(pattern="^[A-Za-z0-9]{2}$")]] | None = Field(
+        None, max_length=4
+    )
+    units: Decimal | None = Field(None, gt=0, le=99999)
+    ndc: str | None = Field(None, max_length=13)
+    ndc_quantity: Decimal | None = Field(None, ge=0, le=99999)
+    diagnosis_pointers: list[int] | None = Field(None, min_length=1, max_length=4)
+    reason: str = Field(..., min_length=1, max_length=300)
 
 
 class ClaimCreateIn(StrictIn):
@@ -135,6 +149,19 @@ def approve(request: ClinicRequest, charge_id: int) -> dict[str, Any]:
     actor = request.auth
     charge = get_for(actor, Charge, charge_id, "billing.approve", what="charge")
     return _line(services.approve_charge(actor=actor, charge=charge))
+
+
+@router.patch("/charges/{charge_id}", response=ChargeLineOut, auth=allow("billing.review"))
+def edit_charge(request: ClinicRequest, charge_id: int, payload: ChargeEditIn) -> dict[str, Any]:
+    """Change a line with a reason (an approved line goes back to proposed for review)."""
+    actor = request.auth
+    charge = get_for(actor, Charge, charge_id, "billing.review", what="charge")
+    changes = payload.model_dump(exclude_unset=True, exclude={"reason"})
+    empty = [key for key, value in changes.items() if value is None and key != "ndc_quantity"]
+    if empty:
+        raise ValidationError({key: "This field cannot be empty." for key in empty})
+    edited = services.edit_charge(actor=actor, charge=charge, changes=changes, reason=payload.reason)
+    return _line(edited)
 
 
 def _claim_detail(claim: Claim) -> dict[str, Any]:

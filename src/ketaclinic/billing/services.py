@@ -289,9 +289,12 @@ def _parse_edit(charge: Charge, field: str, raw: Any) -> Any:
             raise ValidationError({field: "Enter a number."}) from None
         if not number.is_finite() or number < 0 or number > Decimal("99999"):
             raise ValidationError({field: "Enter a number from 0 to 99999."})
+        # Rounded to what the column keeps before the check: 0.001 units would be stored
+        # as 0.00 and break the table's "units > 0" constraint (a 500, not a 422).
+        number = number.quantize(Decimal("0.001") if field == "ndc_quantity" else CENT)
         if field == "units" and number <= 0:
             raise ValidationError({field: "Units must be more than 0."})
-        return number.quantize(CENT if field == "unit_price" else Decimal("0.001"))
+        return number
     if field == "ndc":
         if not text:
             return ""
