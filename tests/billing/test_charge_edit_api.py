@@ -42,9 +42,7 @@ def patch(client, charge_id, body):
     )
 
 
-def test_a_biller_edits_a_line_with_a_reason_and_the_change_is_kept(
-    api_client, staff, line
-):
+def test_a_biller_edits_a_line_with_a_reason_and_the_change_is_kept(api_client, staff, line):
     answer = patch(api_client(staff["biller"]), line.pk, {**EDIT, "reason": "Documented level 4"})
     assert answer.status_code == 200
     body = answer.json()

@@ -77,3 +77,13 @@ def test_demo_billing(tmp_path):
     services.record_payment(actor=actor(desk), patient=patient, amount="10.00")
     assert services.balance_of(patient.clinic, patient.pk).balance == before - Decimal("10.00")
     assert Membership.objects.filter(user__username="biller.banks", role="biller").exists()
+    # The demo's portal patient finds a superbill on the portal's Documents page.
+    from django.test import Client
+
+    from ketaclinic.portal.models import PortalAccount
+
+    account = PortalAccount.objects.select_related("user").get(clinic__slug="harbor")
+    client = Client()
+    client.force_login(account.user)
+    page = client.get("/portal/documents/").content.decode()
+    assert "Superbill" in page and "/portal/documents/superbills/" in page

@@ -160,7 +160,9 @@ def edit_charge(request: ClinicRequest, charge_id: int, payload: ChargeEditIn) -
     empty = [key for key, value in changes.items() if value is None and key != "ndc_quantity"]
     if empty:
         raise ValidationError({key: "This field cannot be empty." for key in empty})
-    edited = services.edit_charge(actor=actor, charge=charge, changes=changes, reason=payload.reason)
+    edited = services.edit_charge(
+        actor=actor, charge=charge, changes=changes, reason=payload.reason
+    )
     return _line(edited)
 
 

@@ -68,10 +68,35 @@ def _refresh_unreviewed(appointment: Appointment) -> None:
     services.propose_for_appointment(appointment)
 
 
-@transaction.atomic
 def seed(clinic: Any, patients: list[Any]) -> None:
-    if BillingProfile.objects.filter(clinic=clinic).exists():
+    if not BillingProfile.objects.filter(clinic=clinic).exists():
+        _seed_billing(clinic, patients)
+    _review_portal_visits(clinic, patients)
+
+
+@transaction.atomic
+def _review_portal_visits(clinic: Any, patients: list[Any]) -> None:
+    """The demo's portal patients have their visits reviewed, so a superbill is in the portal.
+
+    A portal account signs in with the patient's e-mail address as a patient-role member
+    (billing never reads the portal's own tables).
+    """
+    biller = _actor(clinic, "biller") or _actor(clinic, "admin")
+    emails = set(
+        Membership.objects.filter(clinic=clinic, role="patient", is_active=True).values_list(
+            "user__email", flat=True
+        )
+    )
+    portal_ids = [p.pk for p in patients if p.email and p.email.lower() in emails]
+    if biller is None or not portal_ids:
         return
+    for line in Charge.objects.filter(clinic=clinic, patient_id__in=portal_ids, status="proposed"):
+        if not line.problems:
+            services.approve_charge(actor=biller, charge=line)
+
+
+@transaction.atomic
+def _seed_billing(clinic: Any, patients: list[Any]) -> None:
     biller = _actor(clinic, "biller") or _actor(clinic, "admin")
     desk = _actor(clinic, "front_desk") or biller
     if biller is None or desk is None:

@@ -29,10 +29,14 @@ def _money(value: Decimal | None) -> str:
     return f"${(value or Decimal(0)):,.2f}"
 
 
-def superbill_charges(patient: Patient, start: date | None, end: date | None) -> list[Charge]:
+def superbill_charges(
+    patient: Patient, start: date | None, end: date | None, appointment_id: int | None = None
+) -> list[Charge]:
     rows = Charge.objects.filter(
         clinic_id=patient.clinic_id, patient=patient, status=ChargeStatus.APPROVED
     ).select_related("provider__user")
+    if appointment_id is not None:
+        rows = rows.filter(appointment_id=appointment_id)
     if start:
         rows = rows.filter(service_date__gte=start)
     if end:
@@ -94,13 +98,19 @@ def _header(patient: Patient, title: str) -> list[Any]:
     return story
 
 
-def superbill_pdf(patient: Patient, start: date | None = None, end: date | None = None) -> bytes:
+def superbill_pdf(
+    patient: Patient,
+    start: date | None = None,
+    end: date | None = None,
+    appointment_id: int | None = None,
+) -> bytes:
+    """The superbill of a date range, or of one visit (`appointment_id`)."""
     from reportlab.lib.styles import getSampleStyleSheet
     from reportlab.platypus import Paragraph, Spacer, Table
 
     styles = getSampleStyleSheet()
     body = styles["BodyText"]
-    charges = superbill_charges(patient, start, end)
+    charges = superbill_charges(patient, start, end, appointment_id)
     span = (
         f"{start or (charges[0].service_date if charges else '')} to "
         f"{end or (charges[-1].service_date if charges else '')}"

@@ -1,7 +1,9 @@
 """The documents a patient may read in the portal: signed consents, and what later apps add.
 
 Never psychotherapy notes, never staff-only items: a source is listed here on purpose.
-Billing adds superbills by appending a function to `SOURCES` (patient, clinic -> rows).
+A sibling app that may not import the portal (billing's superbills) registers its kind of
+document in `patients.hooks.PORTAL_DOCUMENTS`; `_registered` lists those rows and links each
+to `portal_document_pdf`, which asks the same source for the file.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from django.urls import reverse
 
+from ketaclinic.patients.hooks import PORTAL_DOCUMENTS
 from ketaclinic.screening.models import Consent
 
 
@@ -31,7 +34,15 @@ def _consents(account: Any) -> list[dict[str, Any]]:
     ]
 
 
-SOURCES: list[Callable[[Any], list[dict[str, Any]]]] = [_consents]
+def _registered(account: Any) -> list[dict[str, Any]]:
+    return [
+        {**row, "kind": kind, "url": reverse("portal_document_pdf", args=[kind, row["id"]])}
+        for kind, source in PORTAL_DOCUMENTS.items()
+        for row in source.rows(account.clinic_id, account.patient_id)
+    ]
+
+
+SOURCES: list[Callable[[Any], list[dict[str, Any]]]] = [_consents, _registered]
 
 
 def documents_for(account: Any) -> list[dict[str, Any]]:

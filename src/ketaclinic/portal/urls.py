@@ -39,6 +39,11 @@ urlpatterns = [
         views.consent_pdf,
         name="portal_consent_pdf",
     ),
+    path(
+        "portal/documents/<slug:kind>/<int:doc_id>.pdf",
+        views.document_pdf,
+        name="portal_document_pdf",
+    ),
     path("portal/invite/<str:token>/", views.invite_accept, name="portal_invite_accept"),
     # Staff side.
     path(

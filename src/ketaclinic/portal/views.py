@@ -26,6 +26,7 @@ from ketaclinic.measures.registry import instruments, patient_may_fill
 from ketaclinic.measures.services import LinkUnavailable, submit_link_in_portal
 from ketaclinic.measures.views import item_rows, parse_answers, unanswered
 from ketaclinic.patients.access import get_patient_for
+from ketaclinic.patients.hooks import PORTAL_DOCUMENTS
 from ketaclinic.portal import services
 from ketaclinic.portal.access import PortalRequest, own, portal_page
 from ketaclinic.portal.documents import documents_for
@@ -453,6 +454,26 @@ def consent_pdf(request: PortalRequest, consent_id: int) -> HttpResponse:
     )
     response = HttpResponse(bytes(consent.pdf), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="consent-{consent.pk}.pdf"'
+    return response
+
+
+@portal_page
+def document_pdf(request: PortalRequest, kind: str, doc_id: int) -> HttpResponse:
+    """A registered document (a superbill): the source checks it is this patient's."""
+    account = request.account
+    source = PORTAL_DOCUMENTS.get(kind)
+    found = source.open(account.clinic_id, account.patient_id, doc_id) if source else None
+    if found is None:
+        raise Http404("No such document.")
+    record(
+        request.actor,
+        "download",
+        patient_id=account.patient_id,
+        obj=found.obj,
+        detail={"what": "portal_pdf", "kind": kind},
+    )
+    response = HttpResponse(found.content, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{found.filename}"'
     return response
 
 
