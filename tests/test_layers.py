@@ -40,6 +40,13 @@ def test_the_treatment_app_answers_the_lower_apps_questions():
     assert ranked[:2] == ["course_prescriber", "screening_decider"]
 
 
+def test_billing_offers_superbills_to_the_portal_through_the_patients_hook():
+    from ketaclinic.billing import providers
+    from ketaclinic.patients import hooks as patient_hooks
+
+    assert patient_hooks.PORTAL_DOCUMENTS == {"superbills": providers.SUPERBILLS}
+
+
 def test_template_tags_run_no_queries_of_their_own():
     """Chart sections are read by their app's read function, called by the chart view."""
     found = [
