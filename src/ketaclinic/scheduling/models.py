@@ -85,6 +85,10 @@ class TreatmentCourse(models.Model):
 
     objects = ClinicScopedQuerySet.as_manager()
 
+    # What scheduling.chart attaches for the chart's course rows.
+    current_order: DoseOrder | None
+    review_due: bool
+
     class Meta:
         constraints = [
             models.CheckConstraint(
