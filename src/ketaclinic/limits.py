@@ -64,7 +64,7 @@ def _db_hit(cache: DatabaseCache, full: str, window: int) -> int:
     """
     alias = router.db_for_write(cache.cache_model_class)
     connection = connections[alias]
-    table = connection.ops.quote_name(cache._table)
+    table = connection.ops.quote_name(cache.cache_model_class._meta.db_table)
     expires = connection.ops.adapt_datetimefield_value(timezone.now() + timedelta(seconds=window))
     with connection.cursor() as cursor:
         cursor.execute(
@@ -82,7 +82,7 @@ def _db_hit(cache: DatabaseCache, full: str, window: int) -> int:
 
 def _db_count(cache: DatabaseCache, full: str) -> int:
     connection = connections[router.db_for_read(cache.cache_model_class)]
-    table = connection.ops.quote_name(cache._table)
+    table = connection.ops.quote_name(cache.cache_model_class._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT value FROM {table} WHERE cache_key = %s", [full])  # noqa: S608
         row = cursor.fetchone()

@@ -94,8 +94,9 @@ def _syslog(scheme: str, host: str | None, port: int | None, path: str, line: st
         text = f"{line}\n" if kind == socket.SOCK_STREAM else line
         record = logging.LogRecord(TAG, logging.INFO, __file__, 0, text, None, None)
         handler.emit(record)
-        if handler.socket is not None and kind == socket.SOCK_STREAM:
-            handler.socket.shutdown(socket.SHUT_WR)
+        sock = getattr(handler, "socket", None)  # set by SysLogHandler; its stubs omit it
+        if sock is not None and kind == socket.SOCK_STREAM:
+            sock.shutdown(socket.SHUT_WR)
     finally:
         handler.close()
 

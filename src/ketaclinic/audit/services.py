@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor
@@ -264,10 +265,11 @@ def last_beat(name: str) -> datetime | None:
 @transaction.atomic
 def _seal_batch(clinic_id: int | None, batch_size: int) -> int:
     chain = clinic_id or 0
+    in_chain = Q(clinic_id=clinic_id)  # None: the network's own chain (IS NULL)
     # Oldest numbers first: a seal covers a run of consecutive numbers of its chain.
     events = list(
         AuditEvent.objects.select_for_update()
-        .filter(clinic_id=clinic_id, seal__isnull=True)
+        .filter(in_chain, seal__isnull=True)
         .order_by("seq", "id")
         .values_list("id", "digest", "seq")[:batch_size]
     )
@@ -296,7 +298,7 @@ def _seal_batch(clinic_id: int | None, batch_size: int) -> int:
     if first_seq is not None and last_seq is not None and last_seq - first_seq + 1 == len(ids):
         # The batch is the run of numbers first..last (no parameter per event).
         AuditEvent.objects.filter(
-            clinic_id=clinic_id, seal__isnull=True, seq__gte=first_seq, seq__lte=last_seq
+            in_chain, seal__isnull=True, seq__gte=first_seq, seq__lte=last_seq
         ).update(seal=seal)
     else:
         AuditEvent.objects.filter(id__in=ids).update(seal=seal)

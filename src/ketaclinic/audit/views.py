@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils.functional import cached_property
@@ -20,7 +23,8 @@ class BoundedPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        found = self.object_list.order_by()[: self.CAP + 1].count()
+        events = cast("QuerySet[Any]", self.object_list)  # the page passes a query
+        found = events.order_by()[: self.CAP + 1].count()
         self.capped = found > self.CAP
         return min(found, self.CAP)
 

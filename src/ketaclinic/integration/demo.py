@@ -213,8 +213,7 @@ def _circles(
     people: list[Any],
     now: datetime,
 ) -> None:
-    seen: set[int] = set()
-    group = [p for p in people if not (p.pk in seen or seen.add(p.pk))][:5]
+    group = list({p.pk: p for p in people}.values())[:5]  # each person once, in order
     if len(group) < 2 or not rooms:
         return
     today = clinic.today()

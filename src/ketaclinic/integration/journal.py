@@ -10,7 +10,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from ketaclinic.patients.models import ClinicScopedQuerySet
+from ketaclinic.accounts.models import Clinic
+from ketaclinic.patients.models import ClinicScopedQuerySet, Patient
 
 
 class JournalEntry(models.Model):
@@ -46,7 +47,7 @@ class JournalEntry(models.Model):
         return f"Journal entry {self.created_at:%Y-%m-%d}"
 
 
-def shared_entries(clinic: object, patient: object) -> models.QuerySet[JournalEntry]:
+def shared_entries(clinic: Clinic | int, patient: Patient | int) -> models.QuerySet[JournalEntry]:
     """The entries this patient chose to share, newest first (the caller audits the read)."""
     return JournalEntry.objects.filter(
         clinic=clinic, patient=patient, shared_at__isnull=False

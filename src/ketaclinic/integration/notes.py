@@ -402,6 +402,7 @@ def release_psychotherapy_note(
         errors["recipient"] = "Name who receives the note."
     if errors:
         raise ValidationError(errors)
+    assert authorized_on is not None and expires_on is not None  # refused above when missing
     release = PsychotherapyRelease.objects.create(
         note=own,
         authorized_on=authorized_on,

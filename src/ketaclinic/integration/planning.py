@@ -55,7 +55,7 @@ def on_course_booked(actor: Actor, course: TreatmentCourse, appointments: Sequen
 
 
 def on_appointment_moved(actor: Actor, appointment: Appointment, moved_from: datetime) -> None:
-    if appointment.kind == AppointmentKind.TREATMENT and appointment.course_id is not None:
+    if appointment.kind == AppointmentKind.TREATMENT and appointment.course is not None:
         plan_for_course(actor, appointment.course)
 
 

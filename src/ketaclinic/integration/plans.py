@@ -193,20 +193,20 @@ def goal_progress(plan: TreatmentPlan | None) -> list[GoalProgress]:
         ):
             latest_total.setdefault(code, (total, at))
     latest_rating: dict[int, tuple[Any, Any]] = {}
-    for goal_id, value, at in (
+    for goal_id, rating, at in (
         GoalRating.objects.filter(goal__in=goals)
         .order_by("goal_id", "-at", "-pk")
         .values_list("goal_id", "value", "at")[:500]
     ):
-        latest_rating.setdefault(goal_id, (value, at))
+        latest_rating.setdefault(goal_id, (rating, at))
     rows = []
     for goal in goals:
-        value, at = (
+        raw, at = (
             latest_total.get(goal.instrument, (None, None))
             if goal.measure == MeasureKind.INSTRUMENT
             else latest_rating.get(goal.pk, (None, None))
         )
-        value = Decimal(value) if value is not None else None
+        value = Decimal(raw) if raw is not None else None
         reached = None
         if value is not None:
             # Lower is better when the target is below the baseline (symptom scores).

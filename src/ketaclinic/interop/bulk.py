@@ -366,7 +366,9 @@ def recover_and_expire(now: datetime) -> int:
     """Requeue jobs whose worker died, fail those that died too often, expire old files."""
     changed = 0
     stale = ExportJob.objects.filter(status=Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
-    for job in stale.exclude(pk=_current_job):
+    if _current_job is not None:  # this process's own job is alive
+        stale = stale.exclude(pk=_current_job)
+    for job in stale:
         if job.attempts >= MAX_ATTEMPTS:
             changed += ExportJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(
                 status=Status.FAILED,

@@ -180,7 +180,7 @@ def search(request: HttpRequest, resource_type: str) -> HttpResponse:
     found, more = sources.page(wanted)
     included = _includes(wanted, found, actor)
     with transaction.atomic():
-        patients = sources.patient_ids_of(found + included)
+        patients: list[int | None] = list(sources.patient_ids_of(found + included))
         if wanted.patient_id is not None and wanted.patient_id not in patients and not found:
             patients = []  # a search of another clinic's patient finds nothing, and says so
         for patient_id in patients or [None]:

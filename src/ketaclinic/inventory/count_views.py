@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -60,7 +62,7 @@ def count_new(request: ClinicRequest) -> HttpResponse:
     head = forms.CountHeadForm(
         request.POST or None, initial={"kind": request.GET.get("kind", "count")}
     )
-    lines = [
+    lines: list[dict[str, Any]] = [
         {
             "balance": b,
             "counted": request.POST.get(f"counted-{b.lot.pk}", ""),

@@ -82,12 +82,15 @@ def administer(request: ClinicRequest) -> HttpResponse:
     actor = request.actor
 
     def post(data: dict[str, Any]) -> Any:
+        patient = _patient_by_mrn(actor, data["patient_mrn"])
+        if patient is None:  # the form asks for the MRN; the service's own words
+            raise ValidationError({"patient": "No such patient in this clinic."})
         return services.post_administration(
             actor=actor,
             lot=data["lot"],
             quantity=data["quantity"],
             unit=data["lot"].product.unit,
-            patient=_patient_by_mrn(actor, data["patient_mrn"]),
+            patient=patient,
             session_ref=data["session_ref"],
             given_at=data["given_at"],
             location=data["location"],

@@ -361,7 +361,7 @@ def _counts(clinic: Clinic, ask: _Ask) -> Report:
                 _q(ln.ledger_balance),
                 _q(ln.discrepancy),
                 names[ln.session.counted_by_id],
-                f"#{ln.resolved_by_id} {ln.resolved_by.kind}" if ln.resolved_by_id else "",
+                f"#{ln.resolved_by_id} {ln.resolved_by.kind}" if ln.resolved_by else "",
             ]
             for ln in lines.order_by("session__counted_at", "id").iterator(chunk_size=2000)
         ),

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -153,7 +153,7 @@ def locations(request: ClinicRequest, form: forms.LocationForm | None = None) ->
 
 @require_POST
 @require("inventory.setup")
-def location_add(request: ClinicRequest) -> HttpResponse:
+def location_add(request: ClinicRequest) -> HttpResponseBase:
     actor = request.actor
     form = forms.LocationForm(request.POST)
     if form.is_valid():

@@ -40,7 +40,7 @@ def open_alerts(patient: Patient) -> list[Alert]:
                 clinic_id=patient.clinic_id, patient=patient, status=AlertStatus.OPEN
             ).order_by(Case(When(level="urgent", then=Value(0)), default=Value(1)), "opened_at")
         )
-        patient._open_measure_alerts = cached
+        patient.__dict__["_open_measure_alerts"] = cached  # for this request's patient
     return cached
 
 
@@ -88,7 +88,7 @@ def chart_section(actor: Actor, patient: Patient, allowed: frozenset[str]) -> di
     series = {
         s.instrument.code: s for s in services.series_for(services.totals_for(patient), started)
     }
-    rows = []
+    rows: list[dict[str, Any]] = []
     for code, response in sorted(
         latest.items(), key=lambda kv: loaded[kv[0]].title if kv[0] in loaded else kv[0]
     ):

@@ -67,7 +67,7 @@ def _facts(ids: Sequence[int]) -> dict[str, Any]:
             "stop_reason",
         )
     ):
-        courses[c["patient_id"]].append(c)
+        courses[c["patient_id"]].append(dict(c))
     given: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
     for s in (
         TreatmentSession.objects.filter(patient_id__in=ids, dose_started_at__isnull=False)
@@ -75,7 +75,7 @@ def _facts(ids: Sequence[int]) -> dict[str, Any]:
         .annotate(n=Count("pk"), first=Min("dose_started_at"), last=Max("dose_started_at"))
         .order_by()
     ):
-        given[s["patient_id"]][s["course_id"]] = s
+        given[s["patient_id"]][s["course_id"]] = dict(s)
     conditions: dict[int, str] = {}
     for patient_id, code in (
         Condition.objects.filter(patient_id__in=ids, is_active=True)
@@ -89,7 +89,8 @@ def _facts(ids: Sequence[int]) -> dict[str, Any]:
         .order_by("taken_at", "pk")
         .values_list("patient_id", "instrument", "taken_at", "total")
     ):
-        totals[patient_id].append((code, at, total))
+        if total is not None:  # asked for above
+            totals[patient_id].append((code, at, total))
     return {
         "patients": patients,
         "courses": courses,

@@ -103,3 +103,9 @@ class AllergyForm(forms.ModelForm):
 
 
 CHART_FORMS = {"condition": ConditionForm, "medication": MedicationForm, "allergy": AllergyForm}
+# The model each chart form saves (the stop view has no form to read it from).
+CHART_MODELS: dict[str, type[Condition | Medication | Allergy]] = {
+    "condition": Condition,
+    "medication": Medication,
+    "allergy": Allergy,
+}

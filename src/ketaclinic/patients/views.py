@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from ketaclinic.accounts.access import ClinicRequest, require
 from ketaclinic.patients import chart, restricted, services
 from ketaclinic.patients.access import get_patient_for
-from ketaclinic.patients.forms import CHART_FORMS, PatientForm
+from ketaclinic.patients.forms import CHART_FORMS, CHART_MODELS, PatientForm
 from ketaclinic.patients.models import Patient
 
 PAGE_SIZE = 25
@@ -121,11 +121,11 @@ def chart_entry_add(request: ClinicRequest, patient_id: int, kind: str) -> HttpR
     form = form_class(request.POST)
     if form.is_valid():
         services.add_chart_entry(
-            actor=actor, patient=patient, model=form_class._meta.model, data=form.cleaned_data
+            actor=actor, patient=patient, model=CHART_MODELS[kind], data=form.cleaned_data
         )
         messages.success(request, f"{kind.capitalize()} added.")
     else:
-        errors = "; ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items())
+        errors = "; ".join(f"{f}: {' '.join(str(m) for m in e)}" for f, e in form.errors.items())
         messages.error(request, f"{kind.capitalize()} not added — {errors}")
     return redirect("patient_chart", patient_id=patient.pk)
 
@@ -137,10 +137,10 @@ def chart_entry_stop(
 ) -> HttpResponse:
     actor = request.actor
     patient = get_patient_for(actor, patient_id, "clinical.edit")
-    form_class = CHART_FORMS.get(kind)
-    if form_class is None:
+    model = CHART_MODELS.get(kind)
+    if model is None:
         raise Http404
-    entry = form_class._meta.model.objects.filter(patient=patient, pk=entry_id).first()
+    entry = model.objects.filter(patient=patient, pk=entry_id).first()
     if entry is None:
         raise Http404
     services.stop_chart_entry(actor=actor, entry=entry)

@@ -45,8 +45,8 @@ def chart_section(actor: Actor, patient: Patient, allowed: frozenset[str]) -> di
     if "dose.view" in allowed:
         orders = DoseOrder.objects.order_by("-signed_at", "-pk")
         courses = courses.prefetch_related(Prefetch("orders", queryset=orders))
-    courses = list(courses[:5])
-    for course in courses:
+    rows = list(courses[:5])
+    for course in rows:
         if "dose.view" in allowed:
             current = list(course.orders.all())
             course.current_order = current[0] if current else None
@@ -69,7 +69,7 @@ def chart_section(actor: Actor, patient: Patient, allowed: frozenset[str]) -> di
     )
     return {
         "patient": patient,
-        "courses": courses,
+        "courses": rows,
         "upcoming": upcoming[:UPCOMING],
         "more": len(upcoming) > UPCOMING,
     }

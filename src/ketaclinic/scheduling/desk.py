@@ -131,7 +131,7 @@ def book(request: ClinicRequest) -> HttpResponse:
     if request.method == "POST":
         data = request.POST.copy()
         if _is_id(data.get("choose")):
-            data["patient"] = data["choose"]
+            data["patient"] = str(data["choose"])
         if data.get("action") == "change":
             data["patient"] = ""
     patient = _patient_from(actor, (data or request.GET).get("patient"))
@@ -157,7 +157,7 @@ def book(request: ClinicRequest) -> HttpResponse:
                 # A treatment's length comes from its protocol when booked.
                 "minutes": "" if value == "treatment" else services.DEFAULT_MINUTES[value],
             }
-            for value, label in form.fields["kind"].choices
+            for value, label in form.kind_choices
         ],
     }
     if data is not None and action == "search":

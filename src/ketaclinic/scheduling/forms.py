@@ -175,9 +175,8 @@ class BookForm(forms.Form):
     ) -> None:
         super().__init__(*args, **kwargs)
         labels = dict(AppointmentKind.choices)
-        cast(forms.ChoiceField, self.fields["kind"]).choices = [
-            (k, labels[k]) for k in BOOKING_KINDS
-        ]
+        self.kind_choices = [(k, labels[k]) for k in BOOKING_KINDS]
+        cast(forms.ChoiceField, self.fields["kind"]).choices = self.kind_choices
         self.default_minutes = DEFAULT_MINUTES
         self.today = today
         cast(forms.ModelChoiceField, self.fields["room"]).queryset = Room.objects.for_clinic(

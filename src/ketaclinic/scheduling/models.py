@@ -85,6 +85,10 @@ class TreatmentCourse(models.Model):
 
     objects = ClinicScopedQuerySet.as_manager()
 
+    # What scheduling.chart attaches for the chart's course rows.
+    current_order: DoseOrder | None
+    review_due: bool
+
     class Meta:
         constraints = [
             models.CheckConstraint(
@@ -139,7 +143,7 @@ class DoseOrder(models.Model):
     def describe(self) -> str:
         if self.dose_mg_per_kg is not None:
             return f"{self.dose_mg_per_kg.normalize():f} mg/kg ({self.weight_basis or 'actual'} weight)"
-        return f"{self.dose_mg.normalize():f} mg"
+        return f"{self.dose_mg.normalize():f} mg" if self.dose_mg is not None else ""
 
 
 class RoomKind(models.TextChoices):

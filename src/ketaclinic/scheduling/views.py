@@ -188,7 +188,9 @@ def week_view(request: ClinicRequest) -> HttpResponse:
     _, end = services.day_window(actor.clinic, monday + timedelta(days=6))
     appointments = _appointments(actor, start, end, selected)
     tz = actor.clinic.tz
-    days = [{"date": monday + timedelta(days=i), "appointments": []} for i in range(7)]
+    days: list[dict[str, Any]] = [
+        {"date": monday + timedelta(days=i), "appointments": []} for i in range(7)
+    ]
     for a in appointments:
         # One that began the Sunday before and runs past midnight shows on Monday.
         index = min(max((a.start.astimezone(tz).date() - monday).days, 0), 6)
@@ -353,7 +355,8 @@ def _series_context(
     return {"form": form, "proposal": proposal, "tz": actor.clinic.tz, **extra}
 
 
-def _course_label(course: TreatmentCourse) -> str:
+def _course_label(course: Any) -> str:
+    """A course annotated with `booked` (its booked sessions), for the series form."""
     return (
         f"{course.patient.display_name} ({course.patient.mrn}) — {course.protocol_code}, "
         f"from {course.start_date:%d %b %Y}, {course.booked} of {course.planned_sessions} booked"

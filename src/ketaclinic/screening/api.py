@@ -157,12 +157,12 @@ def screening_out(s: Screening) -> dict[str, Any]:
             "override": s.is_override,
             "reason": s.decision_reason,
             "physician": s.decided_by_name,
-            "signed_at": s.decided_at.isoformat(),
+            "signed_at": s.decided_at.isoformat() if s.decided_at else None,
         }
     return {
         **screening_created(s),
         "patient_id": s.patient_id,
-        "intake_version": s.intake.version if s.intake_id else None,
+        "intake_version": s.intake.version if s.intake else None,
         "facts": s.facts,
         "facts_overridden": sorted(s.overrides),
         "created_at": s.created_at.isoformat(),
@@ -441,9 +441,9 @@ def note_out(note: ConsultationNote) -> dict[str, Any]:
     return {
         "id": note.pk,
         "patient_id": note.patient_id,
-        "intake_version": note.intake.version if note.intake_id else None,
+        "intake_version": note.intake.version if note.intake else None,
         "screening_id": note.screening_id,
-        "override": bool(note.screening_id and note.screening.is_override),
+        "override": bool(note.screening and note.screening.is_override),
         "baseline": note.baseline,
         "text": note.text,
         "signed_by": note.signed_by_name,

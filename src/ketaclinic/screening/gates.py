@@ -125,6 +125,7 @@ def missing_items(*, patient: Patient, family: str, on: date) -> list[GateItem]:
             GateItem(CONSENT, f"A signed consent for {label} (the latest was withdrawn).")
         )
     elif state == "expired":
+        assert consent is not None  # "none" when there is no consent
         missing.append(
             GateItem(
                 CONSENT,

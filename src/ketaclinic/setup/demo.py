@@ -106,9 +106,9 @@ def _no_known_allergies(clinic: Any) -> None:
     from ketaclinic.patients.models import Patient
 
     unasked = Patient.objects.filter(clinic=clinic).order_by("-created_at", "-pk").first()
-    (
-        Patient.objects.filter(clinic=clinic, allergies_reported="")
-        .exclude(allergies__is_active=True)
-        .exclude(pk=getattr(unasked, "pk", None))
-        .update(no_known_allergies=True)
+    asked = Patient.objects.filter(clinic=clinic, allergies_reported="").exclude(
+        allergies__is_active=True
     )
+    if unasked is not None:
+        asked = asked.exclude(pk=unasked.pk)
+    asked.update(no_known_allergies=True)

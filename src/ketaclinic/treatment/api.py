@@ -553,4 +553,5 @@ class SubmittedIn(StrictIn):
 def rems_submitted(request: ClinicRequest, form_id: int, payload: SubmittedIn):
     form = get_rems_form_for(request.auth, form_id)
     rems.mark_submitted(actor=request.auth, form=form, submitted_on=payload.submitted_on)
+    assert form.submitted_on is not None  # mark_submitted set it
     return {"id": form.pk, "submitted_on": form.submitted_on.isoformat()}

@@ -19,6 +19,11 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _name(user: Any) -> str:
+    """A user as the record names them (full name, else the username); "" for nobody."""
+    return (user.get_full_name() or user.username) if user is not None else ""
+
+
 def _num(value: Any) -> Any:
     if value is None:
         return None
@@ -118,7 +123,7 @@ def detail(session: TreatmentSession, now: datetime | None = None) -> dict[str, 
             "kind": "checklist",
             "item": row.item_id,
             "reason": row.override_reason,
-            "by": row.override_by.get_full_name() or row.override_by.username,
+            "by": _name(row.override_by),
             "at": _iso(row.override_at),
         }
         for row in session.checklist_rows
@@ -130,8 +135,7 @@ def detail(session: TreatmentSession, now: datetime | None = None) -> dict[str, 
                 "kind": "discharge",
                 "item": ",".join(u["code"] for u in session.discharge_unmet),
                 "reason": session.discharge_override_reason,
-                "by": session.discharge_override_by.get_full_name()
-                or session.discharge_override_by.username,
+                "by": _name(session.discharge_override_by),
                 "at": _iso(session.discharged_at),
             }
         )

@@ -25,13 +25,14 @@ def appointments_with_sessions(appointment_ids: Sequence[int]) -> set[int]:
 
 def dose_times(clinic_id: int, patient_id: int) -> list[datetime]:
     """When each of the patient's doses started, oldest first (one query)."""
-    return list(
+    started = (
         TreatmentSession.objects.filter(
             clinic_id=clinic_id, patient_id=patient_id, dose_started_at__isnull=False
         )
         .order_by("dose_started_at")
         .values_list("dose_started_at", flat=True)
     )
+    return [at for at in started if at is not None]
 
 
 def session_patient(clinic_id: int, session_id: int, *, lock: bool) -> int | None:

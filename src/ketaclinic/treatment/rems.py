@@ -204,8 +204,8 @@ def form_data(session: TreatmentSession, *, amended: bool = True) -> dict[str, A
     observations = list(
         session.observations.filter(kind__in=["moaas", "cadss6"]).order_by("taken_at", "pk")
     )
-    moaas = [o.value for o in observations if o.kind == "moaas"]
-    cadss = [o.value for o in observations if o.kind == "cadss6"]
+    moaas = [o.value for o in observations if o.kind == "moaas" and o.value is not None]
+    cadss = [o.value for o in observations if o.kind == "cadss6" and o.value is not None]
     resp_alerts = session.alerts.filter(code__in=["desaturation", "bradypnea"]).exists()
     resp_occurred = bool(session.respiratory_depression) or resp_alerts
     end_time = session.discharged_at or _stopped_at(session)

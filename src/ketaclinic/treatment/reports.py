@@ -170,7 +170,7 @@ def summary_story(session: TreatmentSession) -> list[Any]:
         story.append(Paragraph("No dose given.", body))
     story += [Spacer(1, 8), Paragraph("<b>Vital signs</b>", styles["Heading3"])]
     story.append(Image(io.BytesIO(vitals_chart_png(session)), width=460, height=187))
-    rows = [["Time", "BP", "HR", "SpO2", "RR", "Temp", "Alerts"]]
+    rows: list[list[Any]] = [["Time", "BP", "HR", "SpO2", "RR", "Temp", "Alerts"]]
     for reading in session.reading_rows:
         alerts = ", ".join(
             f"{a.code} ({a.level})" for a in session.alert_rows if a.reading_id == reading.pk
@@ -197,15 +197,15 @@ def summary_story(session: TreatmentSession) -> list[Any]:
             )
     if session.adverse_rows:
         story += [Spacer(1, 8), Paragraph("<b>Adverse events</b>", styles["Heading3"])]
-        for e in session.adverse_rows:
+        for ae in session.adverse_rows:
             story.append(
                 Paragraph(
-                    f"{t(e.onset_at)} {_e(e.get_type_display())} ({_e(e.severity)}"
-                    f"{', serious' if e.serious else ''}); interventions: "
-                    f"{_e(', '.join(e.interventions) or 'none')}"
-                    + (f" ({_e(e.drug_given)})" if e.drug_given else "")
-                    + f"; outcome {_e(e.get_outcome_display())}"
-                    + (f". {_e(e.note)}" if e.note else ""),
+                    f"{t(ae.onset_at)} {_e(ae.get_type_display())} ({_e(ae.severity)}"
+                    f"{', serious' if ae.serious else ''}); interventions: "
+                    f"{_e(', '.join(ae.interventions) or 'none')}"
+                    + (f" ({_e(ae.drug_given)})" if ae.drug_given else "")
+                    + f"; outcome {_e(ae.get_outcome_display())}"
+                    + (f". {_e(ae.note)}" if ae.note else ""),
                     body,
                 )
             )

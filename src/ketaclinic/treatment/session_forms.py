@@ -13,10 +13,11 @@ panel only (see `session_views`).
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
 
 from ketaclinic.accounts.form_errors import add_errors
 from ketaclinic.treatment import services
@@ -52,12 +53,16 @@ class SessionForm(forms.Form):
                 field.tz = actor.clinic.tz
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
         # Anything else posted with a NUL byte (PostgreSQL cannot store one) is refused too.
-        for name, values in self.data.lists():
+        for name, values in self._posted().lists():
             if name not in self.fields and any("\x00" in v for v in values):
                 self.add_error(None, f"{name}: {NUL}")
-        return cleaned
+        return self.cleaned_data
+
+    def _posted(self) -> QueryDict:
+        """The form's data: the page always binds the POST (a QueryDict)."""
+        return cast(QueryDict, self.data)
 
     def apply(self, version: int) -> str:
         """Call the service with the cleaned values; the message to show on success."""
@@ -71,15 +76,15 @@ class SessionForm(forms.Form):
     def filled(self) -> dict[str, Any]:
         """What the template shows again: the values as typed and the errors by field."""
         values: dict[str, Any] = {name: self.data.get(name, "") for name in self.data}
-        values["checked"] = self.data.getlist("interventions")
-        errors: dict[str, list[str]] = {"form": list(self.non_field_errors())}
+        values["checked"] = self._posted().getlist("interventions")
+        errors: dict[str, list[str]] = {"form": [str(m) for m in self.non_field_errors()]}
         for name, messages in self.errors.items():
             if name == "__all__":
                 continue
             if name in self.HIDDEN or name not in self.data:
                 errors["form"] += [f"{name}: {m}" for m in messages]
             else:
-                errors[name] = list(messages)
+                errors[name] = [str(m) for m in messages]
         return {"v": values, "e": errors, "listed": self.listed}
 
 
@@ -382,7 +387,7 @@ class AdverseForm(SessionForm):
         super().__init__(data, **kwargs)
         # Any value the nurse may post goes to the service, which names an unknown one.
         posted = data.getlist("interventions") if data is not None else []
-        self.fields["interventions"].choices = [(v, v) for v in posted]
+        cast(forms.ChoiceField, self.fields["interventions"]).choices = [(v, v) for v in posted]
         self.fields["interventions"].validators.append(_no_nul_in_any)
 
     def apply(self, version: int) -> str:

@@ -65,7 +65,7 @@ def questionnaire_response(row: Any, instrument: Instrument | None) -> Resource:
             if value is None:
                 continue  # a skipped item has no answer; it is listed in the score's note
             if item.is_boolean:
-                answer = {"valueBoolean": bool(value)}
+                answer: dict[str, Any] = {"valueBoolean": bool(value)}
             else:
                 label = next((o.label for o in item.options if o.value == value), str(value))
                 answer = {"valueCoding": _answer_coding(instrument, value, label)}

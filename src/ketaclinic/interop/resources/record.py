@@ -65,7 +65,7 @@ BIRTH_SEX = {"female": "F", "male": "M", "unknown": "UNK"}
 
 
 def patient(row: Any) -> Resource:
-    extensions = []
+    extensions: list[dict[str, Any]] = []
     if row.sex_at_birth in BIRTH_SEX:
         extensions.append(
             {"url": f"{t.US_CORE}/us-core-birthsex", "valueCode": BIRTH_SEX[row.sex_at_birth]}

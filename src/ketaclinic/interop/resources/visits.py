@@ -276,7 +276,7 @@ def audit_event(row: Any) -> Resource:
             "role": [{"text": row.role}] if row.role else [],
         }
     )
-    entity = []
+    entity: list[dict[str, Any]] = []
     if row.patient_id:
         entity.append({"what": ref("Patient", row.patient_id)})
     if row.object_type:

@@ -79,7 +79,8 @@ def totals_for(patient: Patient, instrument: str | None = None) -> list[tuple[st
     )
     if instrument is not None:
         responses = responses.filter(instrument=instrument)
-    return list(responses.order_by("taken_at", "pk").values_list("instrument", "taken_at", "total"))
+    rows = responses.order_by("taken_at", "pk").values_list("instrument", "taken_at", "total")
+    return [(code, at, total) for code, at, total in rows if total is not None]
 
 
 def outcomes_for(*, actor: Actor, patient: Patient) -> list[dict[str, Any]]:

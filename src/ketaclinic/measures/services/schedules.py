@@ -229,6 +229,7 @@ def send_due_questionnaires(now: datetime | None = None) -> int:
         with transaction.atomic():
             # Claim this due time (compare-and-set) so two workers never send twice.
             step = timedelta(days=schedule.every_days or 1)
+            assert schedule.next_due_at is not None  # the query asks for a due time
             following = schedule.next_due_at + step
             while following <= now:
                 following += step

@@ -107,10 +107,10 @@ def staff_spans(clinic: Clinic, window: Span, memberships: Q) -> dict[int, list[
     exceptions: dict[int, dict[date, list[tuple[time, time]]]] = defaultdict(
         lambda: defaultdict(list)
     )
-    for row in StaffException.objects.filter(clinic=clinic, day__in=days).filter(memberships):
-        hours = exceptions[row.membership_id][row.day]
-        if row.starts is not None and row.ends is not None:
-            hours.append((row.starts, row.ends))
+    for off in StaffException.objects.filter(clinic=clinic, day__in=days).filter(memberships):
+        hours = exceptions[off.membership_id][off.day]
+        if off.starts is not None and off.ends is not None:
+            hours.append((off.starts, off.ends))
     result = {}
     for membership_id in set(weekly) | set(exceptions):
         result[membership_id] = spans_for_days(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -55,7 +56,7 @@ class Command(BaseCommand):
                 folder,
                 type_name,
                 limit_bytes=settings.KETACLINIC_EXPORT_FILE_BYTES,
-                tick=lambda n, name=type_name: bar.tick(name, n),
+                tick=partial(bar.tick, type_name),
             )
             total += sum(count for _name, count in files)
             bar.type_done(type_name)
