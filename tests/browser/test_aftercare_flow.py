@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.utils import timezone
@@ -23,15 +23,24 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def finished_induction(clinic, staff, patient):
-    """Six completed IV infusions, PHQ-9 from 18 to 6, the last session yesterday."""
+    """Six completed IV infusions, PHQ-9 from 18 to 6, the last session three days ago.
+
+    Sessions start at 11:00 in the clinic's zone, so the follow-up's due day (and "3 days
+    overdue") does not depend on the hour the test runs.
+    """
     now = timezone.now()
+    today = clinic.today()
+
+    def eleven(days_ago: int) -> datetime:
+        return datetime.combine(today - timedelta(days=days_ago), time(11), tzinfo=clinic.tz)
+
     chair = builders.chair(clinic)
     course = builders.course(
         clinic,
         patient,
         staff["physician"].user,
         protocol_version=2,
-        start_date=timezone.localdate() - timedelta(days=14),
+        start_date=today - timedelta(days=14),
         activated_at=now - timedelta(days=15),
         **builders.iv_dose(),
     )
@@ -49,7 +58,7 @@ def finished_induction(clinic, staff, patient):
             patient,
             course,
             chair,
-            start=now - timedelta(days=13 - 2 * i, hours=1),
+            start=eleven(13 - 2 * i),
             minutes=100,
             status="completed",
         )
