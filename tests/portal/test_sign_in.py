@@ -23,7 +23,14 @@ from tests.unchanged import nothing_changed
 pytestmark = pytest.mark.django_db
 
 EMAIL = "maria.garcia@example.org"
-HOSTILE = ["", "   ", "not-an-address", "x" * 5000 + "@example.org", "<script>@x.org", "a\x00@b.org"]
+HOSTILE = [
+    "",
+    "   ",
+    "not-an-address",
+    "x" * 5000 + "@example.org",
+    "<script>@x.org",
+    "a\x00@b.org",
+]
 
 
 @pytest.fixture
@@ -82,7 +89,11 @@ def test_a_patient_gets_one_link_that_works_for_the_set_minutes(account, setting
     assert "15 minutes" in message.body and "Garcia" not in message.body
     link = SignInLink.objects.get()
     assert link.account == account and link.used_at is None
-    assert timedelta(minutes=14, seconds=59) < link.expires_at - before <= timedelta(minutes=15, seconds=5)
+    assert (
+        timedelta(minutes=14, seconds=59)
+        < link.expires_at - before
+        <= timedelta(minutes=15, seconds=5)
+    )
     raw = link_in(message).split("/")[-2]
     assert link.token_hash != raw and raw not in link.token_hash  # stored hashed
     event = AuditEvent.objects.get(action="portal_sign_in_link_sent")
@@ -337,7 +348,10 @@ def test_enrolment_refuses_empty_and_hostile_codes(account, patient_client, code
 def _verified_client(account, device) -> Client:
     client = Client()
     client.post("/login/", {"username": EMAIL, "password": PATIENT_PASSWORD})
-    assert client.post("/portal/sign-in/code/", {"code": code_for(device, steps_ago=1)}).status_code == 302
+    assert (
+        client.post("/portal/sign-in/code/", {"code": code_for(device, steps_ago=1)}).status_code
+        == 302
+    )
     return client
 
 
@@ -371,7 +385,8 @@ def test_the_patient_turns_the_authenticator_off(account):
     client = _verified_client(account, device)
     unthrottle()
     response = client.post(
-        "/portal/security/", {"action": "off", "password": PATIENT_PASSWORD, "code": code_for(device)}
+        "/portal/security/",
+        {"action": "off", "password": PATIENT_PASSWORD, "code": code_for(device)},
     )
     assert response.status_code == 302
     assert not TOTPDevice.objects.filter(user=account.user).exists()

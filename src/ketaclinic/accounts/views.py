@@ -22,7 +22,7 @@ from ketaclinic.accounts.access import (
     require,
 )
 from ketaclinic.accounts.forms import ClinicSettingsForm, OtpForm, StaffForm, TokenForm
-from ketaclinic.accounts.models import ApiToken, Membership, User
+from ketaclinic.accounts.models import ApiToken, Membership
 from ketaclinic.accounts.roles import Role
 from ketaclinic.accounts.services import (
     add_staff_member,

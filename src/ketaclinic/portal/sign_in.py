@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -59,7 +60,10 @@ def rate_limited(request: HttpRequest, email: str) -> bool:
     """
     keys = [
         (f"portal:link:ip:{client_ip(request) or '-'}", settings.PORTAL_SIGN_IN_LINKS_PER_ADDRESS),
-        (f"portal:link:to:{_hash(email.strip().lower())[:32]}", settings.PORTAL_SIGN_IN_LINKS_PER_EMAIL),
+        (
+            f"portal:link:to:{_hash(email.strip().lower())[:32]}",
+            settings.PORTAL_SIGN_IN_LINKS_PER_EMAIL,
+        ),
     ]
     over = [limits.limited_after_hit(key, limit, 3600) for key, limit in keys]
     return any(over)
@@ -113,14 +117,16 @@ def send_link(*, request: HttpRequest, email: str) -> None:
             account=account, token_hash=_hash(raw), created_at=now, expires_at=expires
         )
         record(
-            _actor(account, request), "portal_sign_in_link_sent", patient_id=account.patient_id,
+            _actor(account, request),
+            "portal_sign_in_link_sent",
+            patient_id=account.patient_id,
             obj=link,
         )
         clinic_name = account.clinic.name
         url = base_url() + reverse("portal_sign_in_link", args=[raw])
         body = (
             f"Someone (we hope you) asked to sign in to the patient portal of {clinic_name}.\n\n"
-            f"Open this link and press \"Sign in\" (it works once, for {link_minutes()} minutes):\n"
+            f'Open this link and press "Sign in" (it works once, for {link_minutes()} minutes):\n'
             f"{url}\n\n"
             "If you did not ask for it, ignore this e-mail: nobody can sign in without it.\n"
         )
@@ -186,7 +192,8 @@ def needs_code(request: HttpRequest, account: PortalAccount) -> bool:
     """
     if getattr(request, "api_token_id", None):
         return False
-    if request.user.is_verified():  # type: ignore[union-attr]
+    user: Any = request.user  # django-otp's middleware adds is_verified
+    if user.is_verified():
         return False
     return second_factor.confirmed_device(account.user) is not None
 

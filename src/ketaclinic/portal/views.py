@@ -16,8 +16,8 @@ from django.core.validators import validate_email
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts import two_factor as second_factor
@@ -503,7 +503,7 @@ def _limited(request: Any) -> HttpResponse:
 
 
 def sign_in_request(request: Any) -> HttpResponse:
-    """"E-mail me a sign-in link": the same answer whether or not the address is a patient's."""
+    """ "E-mail me a sign-in link": the same answer whether or not the address is a patient's."""
     email = str(request.POST.get("email", ""))[:254] if request.method == "POST" else ""
     error = ""
     if request.method == "POST":
@@ -559,7 +559,9 @@ def sign_in_code(request: Any) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         if second_factor.verify(request, account.user, form.cleaned_data["code"]):
             return redirect(_next_url(request))
-        form.add_error("code", "That code is not valid. Check the time on your phone and try again.")
+        form.add_error(
+            "code", "That code is not valid. Check the time on your phone and try again."
+        )
     return render(
         request,
         "portal/sign_in_code.html",
@@ -603,15 +605,22 @@ def security(request: PortalRequest) -> HttpResponse:
     elif request.method == "POST" and not enrolled:
         if form.is_valid():
             if sign_in.enrol(
-                request=request, actor=request.actor, account=account, code=form.cleaned_data["code"]
+                request=request,
+                actor=request.actor,
+                account=account,
+                code=form.cleaned_data["code"],
             ):
                 flash.success(request, "Two-step sign-in is on.")
                 return redirect("portal_security")
-            form.add_error("code", "That code is not valid. Check the time on your phone and try again.")
+            form.add_error(
+                "code", "That code is not valid. Check the time on your phone and try again."
+            )
         errors = {name: " ".join(msgs) for name, msgs in form.errors.items()}
     elif request.method == "POST":
         errors = {"__all__": "Reload the page: your two-step sign-in changed."}
-    shown = {} if enrolled else second_factor.enrolment_view(second_factor.pending_device(account.user))
+    shown = (
+        {} if enrolled else second_factor.enrolment_view(second_factor.pending_device(account.user))
+    )
     if request.method == "GET":
         services.audit_read(request.actor, account, "security")
     return render(
