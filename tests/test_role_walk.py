@@ -24,6 +24,8 @@ OPEN_PAGES = {"login", "logout", "home", "choose_clinic", "two_factor", "healthz
 OPEN_PAGES |= {"two_factor_recovery", "password_reset_confirm"}
 # The patient portal's invitation link (its single-use token is the key).
 OPEN_PAGES |= {"portal_invite_accept"}
+# A patient's e-mailed sign-in link (asked for, then used), and the code after signing in.
+OPEN_PAGES |= {"portal_sign_in", "portal_sign_in_link", "portal_sign_in_code"}
 PUBLIC_PREFIXES = ("q/", "intake-link/", "consent-link/", "ics/", "outcomes/published/")
 # The public website (issue 18): its pages, comments, feeds, sitemap and robots.txt.
 PUBLIC_PREFIXES += ("comments/", "feed/", "robots.txt", "sitemap.xml", "_util/")

@@ -396,6 +396,12 @@ WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.databa
 # appointment a patient may still cancel or ask to move it online (inside it: call).
 PORTAL_CRISIS_NUMBER = os.environ.get("KETACLINIC_CRISIS_NUMBER", "988")
 PORTAL_LATE_CANCEL_HOURS = int(os.environ.get("KETACLINIC_LATE_CANCEL_HOURS", "24"))
+# A patient's e-mailed sign-in link: minutes it works (once), and how many may be asked for
+# per hour from one address and for one e-mail address (ketaclinic/limits.py).
+PORTAL_SIGN_IN_LINK_MINUTES = int(os.environ.get("KETACLINIC_SIGN_IN_LINK_MINUTES", "15"))
+PORTAL_SIGN_IN_LINKS_PER_ADDRESS = 20
+PORTAL_SIGN_IN_LINKS_PER_EMAIL = 5
+PORTAL_SIGN_IN_LINK_OPENS_PER_ADDRESS = 60
 WEBSITE_COMMENTS_PER_HOUR = int(os.environ.get("KETACLINIC_COMMENTS_PER_HOUR", "5"))
 WEBSITE_COMMENT_MAX_LINKS = 2
 WEBSITE_COMMENT_MAX_CHARS = 4000

@@ -188,3 +188,67 @@ def test_a_patient_uses_the_portal_on_a_phone_and_staff_see_it(
     expect(therapist.get_by_text("Slept better; only for me.")).to_have_count(0)
     snap(therapist, "portal-therapist-timeline")
     therapist_context.close()
+
+
+def test_a_patient_signs_in_by_emailed_link_and_turns_on_two_step_sign_in(
+    browser, live_server, staff, patient, mailoutbox
+):
+    """The other ways in (issue 16): the e-mailed one-time link from the log-in page, then
+    an authenticator from Security, which the next sign-in by link asks for."""
+    import re
+
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    patient.email = "maria.garcia@example.org"
+    patient.save()
+    make_account(staff["front_desk"], patient)
+    mailoutbox.clear()
+    context = browser.new_context(viewport=PHONE, base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+
+    def mailed_link() -> str:
+        return re.search(r"(/portal/sign-in/[\w-]+/)", mailoutbox[-1].body).group(1)
+
+    def sign_in_by_link() -> None:
+        page.goto("/login/")
+        page.get_by_role("link", name="E-mail me a sign-in link").click()
+        assert_accessible(page)
+        page.get_by_label("Your e-mail address").fill("maria.garcia@example.org")
+        page.get_by_role("button", name="E-mail me a sign-in link").click()
+        expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+        assert_accessible(page)
+        page.goto(mailed_link())
+        assert_accessible(page)
+        page.get_by_role("button", name="Sign in").click()
+
+    sign_in_by_link()
+    page.wait_for_url("**/portal/")
+    expect(page.get_by_role("heading", name="Hello, Maria")).to_be_visible()
+
+    page.get_by_role("link", name="Security").click()
+    expect(page.get_by_role("heading", name="Turn on two-step sign-in")).to_be_visible()
+    assert_accessible(page)
+    _fits(page, PHONE["width"])
+    snap(page, "portal-security-enrol-phone")
+    device = TOTPDevice.objects.get(confirmed=False)
+    code = str(totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits))
+    page.get_by_label("The 6-digit code the app shows").fill(code.zfill(6))
+    page.get_by_role("button", name="Turn on").click()
+    expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
+    expect(page.locator(".recovery-codes li")).to_have_count(10)
+    assert_accessible(page)
+    recovery = page.locator(".recovery-codes code").first.inner_text()
+    page.get_by_role("button", name="Sign out").click()
+
+    # The next sign-in by link stops at the code; a recovery code passes it.
+    sign_in_by_link()
+    expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
+    assert_accessible(page)
+    snap(page, "portal-sign-in-code-phone")
+    page.get_by_label("6-digit code (or a recovery code)").fill(recovery)
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url("**/portal/")
+    expect(page.get_by_role("heading", name="Hello, Maria")).to_be_visible()
+    context.close()

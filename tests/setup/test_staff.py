@@ -287,7 +287,7 @@ def test_enrolment_shows_the_manual_key_and_one_time_recovery_codes(staff, login
 
 
 def test_a_recovery_code_logs_in_once(staff, clinic):
-    from ketaclinic.accounts.views import issue_recovery_codes
+    from ketaclinic.accounts.two_factor import issue_recovery_codes
 
     require_two_factor(clinic)
     TOTPDevice.objects.create(user=staff["nurse"].user, name="phone", confirmed=True)

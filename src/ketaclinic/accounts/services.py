@@ -510,6 +510,7 @@ def may_enrol_second_factor(user: User) -> bool:
         m.clinic
         for m in Membership.objects.active()
         .filter(user=user, clinic__require_two_factor=True)
+        .exclude(role=Role.PATIENT)  # the clinic's rule is for its staff; a patient's is optional
         .select_related("clinic")
     ]
     if not requiring:

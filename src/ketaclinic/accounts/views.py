@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from base64 import b32encode
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
-from django_otp import login as otp_login
-from django_otp import match_token
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from ketaclinic.accounts import two_factor as second_factor
 from ketaclinic.accounts.access import (
     SESSION_CLINIC_KEY,
     ClinicRequest,
@@ -27,7 +22,7 @@ from ketaclinic.accounts.access import (
     require,
 )
 from ketaclinic.accounts.forms import ClinicSettingsForm, OtpForm, StaffForm, TokenForm
-from ketaclinic.accounts.models import ApiToken, Membership, User
+from ketaclinic.accounts.models import ApiToken, Membership
 from ketaclinic.accounts.roles import Role
 from ketaclinic.accounts.services import (
     add_staff_member,
@@ -67,69 +62,36 @@ def two_factor(request: UserRequest) -> HttpResponse:
     Enrolment ends with ten one-time recovery codes, shown once. At log-in a recovery
     code works in place of the authenticator's code (each only once).
     """
-    device = TOTPDevice.objects.filter(user=request.user, confirmed=True).first()
-    enrolling = device is None
+    enrolling = second_factor.confirmed_device(request.user) is None
     if enrolling and not may_enrol_second_factor(request.user):
         # A password alone must not let anyone attach their own authenticator.
         return render(request, "accounts/two_factor_reset_needed.html", status=403)
-    if enrolling:
-        device = TOTPDevice.objects.filter(user=request.user, confirmed=False).first()
-        if device is None:
-            device = TOTPDevice.objects.create(
-                user=request.user, name="authenticator", confirmed=False
-            )
+    device = second_factor.pending_device(request.user) if enrolling else None
     form = OtpForm(request.POST or None)
     if enrolling:
         form.fields["code"].label = "6-digit code"  # recovery codes come after enrolment
     if request.method == "POST" and form.is_valid():
-        code = form.cleaned_data["code"].strip().replace(" ", "")
-        matched = device if device.verify_token(code) else None
-        if matched is None and not enrolling:
-            matched = match_token(request.user, code)
-        if matched is not None:
-            if enrolling:
-                with transaction.atomic():
-                    device.confirmed = True
-                    device.save(update_fields=["confirmed"])
-                    request.session[RECOVERY_SESSION_KEY] = issue_recovery_codes(request.user)
-                otp_login(request, device)
-                target = urlencode({"next": _next_url(request)})
-                return redirect(f"{reverse('two_factor_recovery')}?{target}")
-            otp_login(request, matched)
+        code = form.cleaned_data["code"]
+        if device is not None and second_factor.confirm_enrolment(request, device, code):
+            target = urlencode({"next": _next_url(request)})
+            return redirect(f"{reverse('two_factor_recovery')}?{target}")
+        if device is None and second_factor.verify(request, request.user, code):
             return redirect(_safe_next(request))
         form.add_error(
             "code", "That code is not valid. Check the time on your phone and try again."
         )
-    qr_svg = _qr_svg(device.config_url) if enrolling else ""
-    manual_key = b32encode(device.bin_key).decode() if enrolling else ""
+    shown = second_factor.enrolment_view(device) if device is not None else {}
     return render(
         request,
         "accounts/two_factor.html",
-        {
-            "form": form,
-            "enrolling": enrolling,
-            "qr_svg": qr_svg,
-            "manual_key": " ".join(manual_key[i : i + 4] for i in range(0, len(manual_key), 4)),
-        },
+        {"form": form, "enrolling": enrolling, **shown},
     )
-
-
-RECOVERY_SESSION_KEY = "recovery_codes"
-
-
-def issue_recovery_codes(user: User, count: int = 10) -> list[str]:
-    """Replace the user's recovery codes with `count` new one-time codes; returns them."""
-    StaticDevice.objects.filter(user=user).delete()
-    device = StaticDevice.objects.create(user=user, name="recovery codes", confirmed=True)
-    codes = [StaticToken.random_token() for _ in range(count)]
-    StaticToken.objects.bulk_create(StaticToken(device=device, token=c) for c in codes)
-    return codes
 
 
 @login_required
 def two_factor_recovery(request: HttpRequest) -> HttpResponse:
     """The recovery codes just issued, shown once (they leave the session as they are shown)."""
-    codes = request.session.pop(RECOVERY_SESSION_KEY, None)
+    codes = request.session.pop(second_factor.RECOVERY_SESSION_KEY, None)
     return render(
         request,
         "accounts/recovery_codes.html",
@@ -150,14 +112,6 @@ def _safe_next(request: HttpRequest) -> str:
 def _next_url(request: HttpRequest) -> str:
     target = _safe_next(request)
     return reverse("home") if target == "home" else target
-
-
-def _qr_svg(data: str) -> str:
-    import qrcode
-    import qrcode.image.svg
-
-    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
-    return image.to_string(encoding="unicode")
 
 
 @require("staff.manage")

@@ -23,6 +23,7 @@ from ketaclinic.accounts.roles import Role
 from ketaclinic.api_auth import Allow
 from ketaclinic.api_safety import refuse_unstorable
 from ketaclinic.portal.models import PortalAccount
+from ketaclinic.portal.sign_in import needs_code
 
 M = TypeVar("M", bound=Model)
 
@@ -59,6 +60,8 @@ def portal_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
         account = account_for(request.user)
         if account is None:
             raise PermissionDenied("The patient portal is for patients.")
+        if needs_code(request, account):
+            return redirect_to_login(request.get_full_path(), login_url="portal_sign_in_code")
         # Times in the clinic's zone (the staff middleware finds no staff membership here;
         # it deactivates the zone again after the response).
         timezone.activate(account.clinic.tz)
@@ -82,6 +85,8 @@ class PortalAllow(Allow):
             account = account_for(request.user)
             if account is None:
                 raise PermissionDenied("The patient portal is for patients.")
+            if needs_code(request, account):
+                raise PermissionDenied("Two-factor verification is required.")
             if check_csrf(request) is not None:
                 raise PermissionDenied("CSRF check failed: reload the page and try again.")
             request._membership = account.membership  # type: ignore[attr-defined]

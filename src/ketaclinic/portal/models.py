@@ -48,6 +48,21 @@ class PortalInvite(models.Model):
         return f"Invite {self.pk}"
 
 
+class SignInLink(models.Model):
+    """An e-mailed one-time sign-in link; only the SHA-256 of its token is stored."""
+
+    account = models.ForeignKey(
+        PortalAccount, on_delete=models.CASCADE, related_name="sign_in_links"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Sign-in link {self.pk}"
+
+
 class Thread(models.Model):
     """A conversation between a patient and the care team."""
 

@@ -45,6 +45,10 @@ urlpatterns = [
         name="portal_document_pdf",
     ),
     path("portal/invite/<str:token>/", views.invite_accept, name="portal_invite_accept"),
+    path("portal/sign-in/", views.sign_in_request, name="portal_sign_in"),
+    path("portal/sign-in/code/", views.sign_in_code, name="portal_sign_in_code"),
+    path("portal/sign-in/<str:token>/", views.sign_in_link, name="portal_sign_in_link"),
+    path("portal/security/", views.security, name="portal_security"),
     # Staff side.
     path(
         "patients/<int:patient_id>/portal-invite/", views.staff_invite, name="portal_staff_invite"
