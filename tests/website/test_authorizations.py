@@ -353,7 +353,9 @@ def test_the_api_revokes_and_unpublishes(website, staff, api_client):
     body = response.json()
     assert body["revoked_at"] is not None
     assert body["in_force"] is False
-    assert body["stories"] == [{"id": website.story.pk, "title": "The morning I hummed", "live": False}]
+    assert body["stories"] == [
+        {"id": website.story.pk, "title": "The morning I hummed", "live": False}
+    ]
     assert AuditEvent.objects.filter(action="revoke").count() == 1
 
 
