@@ -54,6 +54,7 @@ PATH_MODELS = {
     "consent_id": ["screening.Consent"],
     "note_id": ["screening.ConsultationNote"],
     "form_id": ["treatment.RemsForm"],
+    "authorization_id": ["website.StoryAuthorization"],
 }
 
 

@@ -57,6 +57,7 @@ MODELS = {
     "charge_id": "billing.Charge",
     "claim_id": "billing.Claim",
     "comment_id": "website.Comment",
+    "authorization_id": "website.StoryAuthorization",
 }
 # Where a route's parameter means another model than the default.
 BY_ROUTE = {

@@ -67,4 +67,5 @@ def test_every_app_that_adds_to_the_chart_registers_its_read_function():
         "scheduling",
         "treatment",
         "integration",
+        "website",
     }

@@ -9,6 +9,10 @@ from ketaclinic.patients import restricted_views
 from ketaclinic.patients import views as patients
 from ketaclinic.worker import views as health
 
+# A visitor's path that finds nothing gets the public website's 404, a staff route the
+# staff one (website/views.py not_found).
+handler404 = "ketaclinic.website.views.not_found"
+
 urlpatterns = [
     # The staff landing; "/" is the clinic's public website (issue 18, last route below).
     path("home/", home, name="home"),

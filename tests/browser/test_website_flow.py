@@ -1,16 +1,17 @@
-"""A visitor leaves a reply and sees it awaiting moderation; an editor approves it; the
-public pages pass axe-core."""
+"""A visitor leaves a reply and sees it awaiting moderation; an editor approves it; a nurse
+records and revokes a story authorization from the chart; the public pages pass axe-core."""
 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
 
-from ketaclinic.website.models import Comment
+from ketaclinic.website.models import Comment, StoryPage
 from tests.browser.axe import assert_accessible
-from tests.browser.conftest import PHONE, log_in, snap
+from tests.browser.conftest import PHONE, landed, log_in, snap
 from tests.conftest import PASSWORD
 from tests.website.conftest import editor, fresh_limits, website  # noqa: F401 - fixtures
 
@@ -78,3 +79,53 @@ def test_a_visitor_replies_and_an_editor_approves(page, website, editor, setting
     for path in ("/hummed/", "/contact/"):
         page.goto(path)
         assert_accessible(page)
+
+
+def test_a_nurse_records_and_revokes_a_story_authorization_from_the_chart(
+    page,
+    website,  # noqa: F811
+    staff,
+):
+    patient_id = website.authorization.patient_id
+    today = staff["nurse"].clinic.today()
+    log_in(page, "okafor", PASSWORD)
+    landed(page, f"/patients/{patient_id}/")
+    section = page.get_by_role("region", name="Authorizations to publish the patient's story")
+    expect(section.get_by_text("✓ In force")).to_be_visible()
+    expect(section.get_by_text("The morning I hummed (on the website)")).to_be_visible()
+
+    # An empty form names each missing field; a second authorization is then recorded.
+    section.get_by_text("Record an authorization").click()
+    section.get_by_role("button", name="Record the authorization").click()
+    expect(page.get_by_role("heading", name="Record an authorization to publish")).to_be_visible()
+    expect(page.get_by_text("This field is required.")).to_have_count(3)
+    assert_accessible(page)
+    page.get_by_label("What may be published").fill("A quote about the waiting room, unnamed.")
+    page.get_by_label("Signed on").fill(str(today))
+    page.get_by_label("Expires on").fill(str(today - timedelta(days=1)))
+    page.get_by_role("button", name="Record the authorization").click()
+    expect(page.get_by_text("The authorization must end after it was signed.")).to_be_visible()
+    page.get_by_label("Expires on").fill(str(today + timedelta(days=180)))
+    page.get_by_role("button", name="Record the authorization").click()
+    expect(page.get_by_text("The authorization to publish the story is recorded.")).to_be_visible()
+    expect(section.get_by_text("“A quote about the waiting room, unnamed.”")).to_be_visible()
+    assert_accessible(page)
+    snap(page, "website-chart-authorizations")
+
+    # Revoking asks first, names the story it takes down, then takes it down.
+    section.get_by_role("row", name="My story under a changed name.").get_by_role(
+        "link", name="Revoke…"
+    ).click()
+    expect(page.get_by_text("Revoking takes 1 story off the website now")).to_be_visible()
+    assert_accessible(page)
+    snap(page, "website-authorization-revoke")
+    page.get_by_role("button", name="Revoke the authorization").click()
+    expect(page.get_by_text("The authorization is revoked")).to_be_visible()
+    expect(section.get_by_text("The morning I hummed (not published)")).to_be_visible()
+    assert not StoryPage.objects.get(pk=website.story.pk).live
+
+    page.context.clear_cookies()
+    page.goto("/hummed/")
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    assert_accessible(page)
+    snap(page, "website-public-404")

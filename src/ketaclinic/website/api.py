@@ -1,4 +1,5 @@
-"""The public website's API: articles, stories and comments for everyone; moderation for editors.
+"""The public website's API: articles, stories and comments for everyone; moderation for
+editors; a patient's authorizations to publish their story for the clinicians on the chart.
 
 No schema here has an e-mail field on the way out: a commenter's address goes in with
 a new comment and never comes back out of any route.
@@ -19,11 +20,12 @@ from django.http import Http404, HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from wagtail.models import Page
 
-from ketaclinic.accounts.access import ClinicRequest, client_ip
+from ketaclinic.accounts.access import ClinicRequest, client_ip, get_for
 from ketaclinic.api_auth import allow
 from ketaclinic.api_schemas import StrictIn
+from ketaclinic.patients.access import get_patient_for
 from ketaclinic.website import services
-from ketaclinic.website.models import ArticlePage, Comment, StoryPage
+from ketaclinic.website.models import ArticlePage, Comment, StoryAuthorization, StoryPage
 
 router = Router(tags=["website"])
 
@@ -219,3 +221,100 @@ def reject_comment(request: ClinicRequest, comment_id: int) -> dict[str, Any]:
 )
 def spam_comment(request: ClinicRequest, comment_id: int) -> dict[str, Any]:
     return _decide(request, comment_id, Comment.Status.SPAM)
+
+
+# --- a patient's authorizations to publish their story ---------------------------------
+
+
+class StoryAuthorizationIn(StrictIn):
+    scope: str = Field(max_length=services.SCOPE_MAX_CHARS)
+    signed_on: date
+    expires_on: date
+
+
+class StoryRefOut(Schema):
+    id: int
+    title: str
+    live: bool
+
+
+class StoryAuthorizationOut(Schema):
+    id: int
+    patient_id: int
+    scope: str
+    signed_on: date
+    expires_on: date
+    revoked_at: datetime | None
+    in_force: bool
+    stories: list[StoryRefOut]
+
+
+def _authorization_out(a: StoryAuthorization, today: date) -> dict[str, Any]:
+    return {
+        "id": a.pk,
+        "patient_id": a.patient_id,
+        "scope": a.scope,
+        "signed_on": a.signed_on,
+        "expires_on": a.expires_on,
+        "revoked_at": a.revoked_at,
+        "in_force": a.is_valid(today),
+        "stories": [
+            {"id": s.pk, "title": s.title, "live": s.live}
+            for s in sorted(a.stories.all(), key=lambda s: s.pk)
+        ],
+    }
+
+
+@router.get(
+    "/patients/{patient_id}/story-authorizations",
+    response=list[StoryAuthorizationOut],
+    auth=allow("story.authorize"),
+)
+def story_authorizations(request: ClinicRequest, patient_id: int) -> list[dict[str, Any]]:
+    """The patient's authorizations to publish their story, newest signature first."""
+    actor = request.auth
+    patient = get_patient_for(actor, patient_id, "story.authorize", read="api")
+    rows = (
+        StoryAuthorization.objects.filter(clinic=actor.clinic, patient=patient)
+        .prefetch_related("stories")
+        .order_by("-signed_on", "-pk")[:100]
+    )
+    today = actor.clinic.today()
+    return [_authorization_out(a, today) for a in rows]
+
+
+@router.post(
+    "/patients/{patient_id}/story-authorizations",
+    response={201: StoryAuthorizationOut},
+    auth=allow("story.authorize"),
+)
+def record_story_authorization(
+    request: ClinicRequest, patient_id: int, payload: StoryAuthorizationIn
+) -> Status:
+    """Record the patient's signed authorization (422 names the field that is refused)."""
+    actor = request.auth
+    patient = get_patient_for(actor, patient_id, "story.authorize")
+    authorization = services.record_authorization(
+        actor=actor,
+        patient=patient,
+        scope=payload.scope,
+        signed_on=payload.signed_on,
+        expires_on=payload.expires_on,
+    )
+    return Status(201, _authorization_out(authorization, actor.clinic.today()))
+
+
+@router.post(
+    "/story-authorizations/{authorization_id}/revoke",
+    response=StoryAuthorizationOut,
+    auth=allow("story.authorize"),
+)
+def revoke_story_authorization(request: ClinicRequest, authorization_id: int) -> dict[str, Any]:
+    """Revoke it: every story relying on it leaves the website now (revoking twice is a no-op)."""
+    actor = request.auth
+    authorization = get_for(
+        actor, StoryAuthorization, authorization_id, "story.authorize", what="authorization"
+    )
+    get_patient_for(actor, authorization.patient_id, "story.authorize")
+    revoked = services.revoke_authorization(actor=actor, authorization=authorization)
+    return _authorization_out(revoked, actor.clinic.today())

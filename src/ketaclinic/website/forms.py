@@ -50,3 +50,19 @@ class ReplyForm(forms.Form):
         required=False,
         label="I checked that this reply does not say or suggest that the person is a patient.",
     )
+
+
+class AuthorizationForm(forms.Form):
+    """A patient's signed authorization to publish their story (recorded from the chart)."""
+
+    scope = forms.CharField(
+        label="What may be published, in the patient's words",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    signed_on = forms.DateField(
+        label="Signed on", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    expires_on = forms.DateField(
+        label="Expires on", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )

@@ -235,6 +235,12 @@ def reply_as_clinic(*, actor: Actor, comment: Comment, text: str, privacy_checke
         )
 
 
+# A guard against a mistyped year (2062 for 2026), not a legal limit: 45 CFR
+# 164.508(c)(1)(v) asks for an expiration date or event and sets no maximum term.
+MAX_TERM_YEARS = 25
+SCOPE_MAX_CHARS = 2000
+
+
 def record_authorization(
     *,
     actor: Actor,
@@ -243,21 +249,40 @@ def record_authorization(
     signed_on: date,
     expires_on: date,
 ) -> StoryAuthorization:
-    """Record a patient's signed authorization to publish their story."""
+    """Record a patient's signed authorization to publish their story.
+
+    Refused (ValidationError naming each field) when the scope is empty or too long, the
+    signing date is in the future or before the patient's birth, or the expiry is not
+    after the signing, already past, or more than MAX_TERM_YEARS after the signing.
+    """
     errors = {}
-    if not scope.strip():
-        errors["scope"] = "Say what may be published."
+    today = actor.clinic.today()
+    scope = scope.strip()
+    if not scope:
+        errors["scope"] = "Say what may be published, in the patient's words."
+    elif len(scope) > SCOPE_MAX_CHARS:
+        errors["scope"] = f"The scope has at most {SCOPE_MAX_CHARS} characters ({len(scope)} now)."
+    elif "\x00" in scope:
+        errors["scope"] = "The scope holds characters that cannot be stored."
+    if signed_on > today:
+        errors["signed_on"] = "The signing date is in the future."
+    elif patient.birth_date and signed_on < patient.birth_date:
+        errors["signed_on"] = "The signing date is before the patient's birth: check the year."
     if expires_on <= signed_on:
         errors["expires_on"] = "The authorization must end after it was signed."
-    if signed_on > timezone.localdate():
-        errors["signed_on"] = "The signing date is in the future."
+    elif expires_on <= today:
+        errors["expires_on"] = "This authorization has already expired: record a current one."
+    elif expires_on.year - signed_on.year > MAX_TERM_YEARS:
+        errors["expires_on"] = (
+            f"Check the year: that is more than {MAX_TERM_YEARS} years after the signing."
+        )
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
         authorization = StoryAuthorization.objects.create(
             clinic=actor.clinic,
             patient=patient,
-            scope=scope.strip(),
+            scope=scope,
             signed_on=signed_on,
             expires_on=expires_on,
             recorded_by=actor.user,

@@ -19,6 +19,16 @@ urlpatterns = [
         name="website_comment_reply",
     ),
     path(
+        "patients/<int:patient_id>/story-authorizations/",
+        views.authorization_record,
+        name="story_authorization_record",
+    ),
+    path(
+        "story-authorizations/<int:authorization_id>/revoke/",
+        views.authorization_revoke,
+        name="story_authorization_revoke",
+    ),
+    path(
         "website/comments/<int:comment_id>/<str:decision>/",
         views.moderate_comment,
         name="website_comment_moderate",

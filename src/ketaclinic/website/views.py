@@ -1,6 +1,9 @@
-"""The public website's own views (comments, robots.txt, feeds) and the moderation queue."""
+"""The public website's own views (comments, robots.txt, feeds, its 404), the moderation
+queue, and the chart's story authorizations (recorded and revoked by clinicians)."""
 
 from __future__ import annotations
+
+from functools import cache
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -8,14 +11,15 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from wagtail.models import Page
+from wagtail.models import Page, Site
 
-from ketaclinic.accounts.access import ClinicRequest, client_ip, require
+from ketaclinic.accounts.access import ClinicRequest, client_ip, get_for, require
+from ketaclinic.patients.access import get_patient_for
 from ketaclinic.website import services
-from ketaclinic.website.forms import CommentForm, ReplyForm
-from ketaclinic.website.models import Comment
+from ketaclinic.website.forms import AuthorizationForm, CommentForm, ReplyForm
+from ketaclinic.website.models import Comment, StoryAuthorization
 
 
 @require_POST
@@ -54,6 +58,46 @@ def comment_delete(request: HttpRequest, secret: str) -> HttpResponse:
         deleted = services.delete_by_link(secret=secret[:100])
         return render(request, "public/comment_deleted.html", {"deleted": deleted}, using="public")
     return render(request, "public/comment_delete.html", {"comment": comment}, using="public")
+
+
+# The routes of the public website (everything else is a staff page, with the staff 404).
+PUBLIC_ROUTES = {
+    "wagtail_serve",
+    "comment_post",
+    "comment_delete",
+    "robots_txt",
+    "website_sitemap",
+    "website_feed_rss",
+    "website_feed_atom",
+}
+
+
+@cache
+def staff_prefixes() -> frozenset[str]:
+    """The first path segment of every staff route ("patients", "api", "cms", ...)."""
+
+    def walk(patterns: list, prefix: str = ""):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                yield from walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern) and p.name not in PUBLIC_ROUTES:
+                yield prefix + str(p.pattern)
+
+    firsts = {route.lstrip("^").split("/", 1)[0] for route in walk(get_resolver().url_patterns)}
+    return frozenset(f for f in firsts if f and not any(c in f for c in "<>()[]?*+\\$"))
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The 404 (urls.handler404): the public site's own page for a visitor's path (a
+    Wagtail page or nothing at all), the staff page for a staff route (issue 18)."""
+    match = request.resolver_match
+    first = request.path_info.lstrip("/").split("/", 1)[0]
+    public = (match is None or match.url_name in PUBLIC_ROUTES) and first not in staff_prefixes()
+    if not public:
+        return render(request, "404.html", status=404)
+    site = Site.find_for_request(request)
+    home = site.root_page.specific if site else None
+    return render(request, "public/404.html", {"site_home": home}, using="public", status=404)
 
 
 @require_GET
@@ -157,4 +201,61 @@ def reply_comment(request: ClinicRequest, comment_id: int) -> HttpResponse:
         "website/reply.html",
         {"comment": comment, "form": form, "hints": hints},
         status=status,
+    )
+
+
+@require("story.authorize")
+@require_http_methods(["GET", "POST"])
+def authorization_record(request: ClinicRequest, patient_id: int) -> HttpResponse:
+    """Record a patient's authorization to publish their story (the chart's form posts here)."""
+    actor = request.actor
+    shown = "story_authorization" if request.method != "POST" else False
+    patient = get_patient_for(actor, patient_id, "story.authorize", read=shown)
+    form = AuthorizationForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.record_authorization(actor=actor, patient=patient, **form.cleaned_data)
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                messages.success(request, "The authorization to publish the story is recorded.")
+                return redirect("patient_chart", patient.pk)
+        return render(
+            request,
+            "website/authorization_form.html",
+            {"form": form, "patient": patient},
+            status=422,
+        )
+    return render(request, "website/authorization_form.html", {"form": form, "patient": patient})
+
+
+@require("story.authorize")
+@require_http_methods(["GET", "POST"])
+def authorization_revoke(request: ClinicRequest, authorization_id: int) -> HttpResponse:
+    """Confirm, then revoke: any story relying on the authorization leaves the website now."""
+    actor = request.actor
+    authorization = get_for(
+        actor,
+        StoryAuthorization,
+        authorization_id,
+        "story.authorize",
+        what="authorization",
+        related=("patient",),
+    )
+    shown = "story_authorization" if request.method != "POST" else False
+    patient = get_patient_for(actor, authorization.patient_id, "story.authorize", read=shown)
+    if request.method == "POST":
+        if authorization.revoked_at is None:
+            services.revoke_authorization(actor=actor, authorization=authorization)
+            messages.success(
+                request, "The authorization is revoked: no story relying on it is on the website."
+            )
+        return redirect("patient_chart", patient.pk)
+    live_stories = list(authorization.stories.filter(live=True).order_by("pk"))
+    return render(
+        request,
+        "website/authorization_revoke.html",
+        {"authorization": authorization, "patient": patient, "live_stories": live_stories},
     )
