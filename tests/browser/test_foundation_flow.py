@@ -34,7 +34,7 @@ def test_a_nurse_logs_in_searches_and_opens_the_chart(page, demo):
 
     row.click()
     page.wait_for_url(f"**/patients/{patient.pk}/")
-    header = page.get_by_role("region", name="Patient")
+    header = page.get_by_role("region", name="Patient", exact=True)
     expect(header).to_contain_text(patient.mrn)
     expect(header).to_contain_text("Weight")
     expect(page.get_by_role("heading", name="Medications")).to_be_visible()

@@ -120,7 +120,7 @@ def test_a_referred_patient_goes_from_intake_to_signed_consent(page, staff, pati
     page.get_by_text("Consent signed for IV ketamine (mood).").wait_for()
     consent = Consent.objects.get(patient=patient)
     assert consent.witness_name == "Lena Chen"
-    header = page.get_by_role("region", name="Patient").inner_text()
+    header = page.get_by_role("region", name="Patient", exact=True).inner_text()
     assert f"✓ Consent: IV ketamine (mood), valid to {consent.expires_on:%Y-%m-%d}" in header
     snap(page, "screening-consent-signed")
     with page.expect_download() as download:
