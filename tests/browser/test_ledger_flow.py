@@ -76,7 +76,7 @@ def day(monkeypatch, clinic, staff, patient):
                 address=f"{i} Harbor Street, Portland, ME 04101",
             )
         found.weight_kg = kg
-        found.weight_measured_on = timezone.localdate()
+        found.weight_measured_on = clinic.today()
         found.save()
         room = Room.objects.create(
             clinic=clinic, name=f"Chair {i}", kind="treatment_chair", position=i

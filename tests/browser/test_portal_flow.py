@@ -37,7 +37,7 @@ def _fits(page, width: int) -> None:
 def portal_day(clinic, staff, patient, monkeypatch):
     monkeypatch.setattr(checklist_module.gates, "missing_items", lambda **kw: [])
     patient.email = "maria.garcia@example.org"
-    patient.weight_measured_on = timezone.localdate()
+    patient.weight_measured_on = clinic.today()
     patient.save()
     chair = Room.objects.create(clinic=clinic, name="Chair 1", kind="treatment_chair", position=1)
     course = make_course(

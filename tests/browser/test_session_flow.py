@@ -38,7 +38,7 @@ def chairs_and_esk(clinic, staff, patient):
         Room.objects.create(clinic=clinic, name=f"Chair {i}", kind="treatment_chair", position=i)
         for i in (1, 2)
     ]
-    patient.weight_measured_on = timezone.localdate()
+    patient.weight_measured_on = clinic.today()
     patient.save()
     iv_course = make_course(
         clinic,
@@ -54,11 +54,11 @@ def chairs_and_esk(clinic, staff, patient):
         mrn="MRN000002",
         given_name="Tom",
         family_name="Berg",
-        birth_date=timezone.localdate().replace(year=1960),
+        birth_date=clinic.today().replace(year=1960),
         sex_at_birth="male",
         weight_kg=80,
         height_cm=180,
-        weight_measured_on=timezone.localdate(),
+        weight_measured_on=clinic.today(),
     )
     esk_course = make_course(
         clinic, esk_patient, staff["physician"], "esketamine-nasal", "esketamine-nasal", dose_mg=56

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from ketaclinic.treatment import checklist as checklist_module
@@ -21,7 +20,7 @@ def session(monkeypatch, clinic, staff, patient):
     from ketaclinic.scheduling.models import Room
 
     monkeypatch.setattr(checklist_module.gates, "missing_items", lambda **kw: [])
-    patient.weight_measured_on = timezone.localdate()
+    patient.weight_measured_on = clinic.today()
     patient.save()
     room = Room.objects.create(clinic=clinic, name="Chair 1", kind="treatment_chair", position=1)
     course = make_course(

@@ -7,7 +7,6 @@ from datetime import date, timedelta
 
 import pytest
 from django.core.cache import cache
-from django.utils import timezone
 from wagtail.models import Page, Site
 
 from ketaclinic.accounts.access import Actor
@@ -94,8 +93,8 @@ def website(clinic, staff, patient) -> Website:
         actor=actor(staff["physician"]),
         patient=patient,
         scope="My story under a changed name.",
-        signed_on=timezone.localdate() - timedelta(days=10),
-        expires_on=timezone.localdate() + timedelta(days=300),
+        signed_on=patient.clinic.today() - timedelta(days=10),
+        expires_on=patient.clinic.today() + timedelta(days=300),
     )
     story = home.add_child(
         instance=StoryPage(

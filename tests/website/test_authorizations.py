@@ -8,6 +8,7 @@ website at once. Every other role, an editor, a patient and another clinic get n
 from __future__ import annotations
 
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -27,7 +28,8 @@ SCOPE = "My story of the first course, under a changed name, no photograph."
 
 
 def _today() -> date:
-    return timezone.localdate()
+    # The clinic's own date (New York), which decides whether a signing date is in the future.
+    return timezone.localdate(timezone=ZoneInfo("America/New_York"))
 
 
 def _valid(**overrides) -> dict[str, str]:

@@ -63,7 +63,7 @@ def test_revoking_unpublishes_the_story_at_once_and_is_audited(website, staff):
 
 
 def test_the_worker_unpublishes_a_story_whose_authorization_expired(website):
-    website.authorization.expires_on = timezone.localdate()
+    website.authorization.expires_on = website.authorization.clinic.today()
     website.authorization.save()
     from ketaclinic.worker.jobs import JOBS
 
