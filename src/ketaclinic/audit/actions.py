@@ -77,6 +77,8 @@ class AuditAction(models.TextChoices):
     WITHDRAW = "withdraw"
     UNLOCK = "unlock"
     TWO_FACTOR_RESET = "two_factor_reset"
+    PORTAL_TWO_FACTOR_ON = "portal_two_factor_on"
+    PORTAL_TWO_FACTOR_OFF = "portal_two_factor_off"
     REMS_SUBMITTED = "rems_submitted"
     CONSENT_TEMPLATES_REVIEWED = "consent_templates_reviewed"
     PAUSED = "paused"
@@ -120,6 +122,9 @@ class AuditAction(models.TextChoices):
     LOGIN = "login"
     LOGOUT = "logout"
     LOGIN_FAILED = "login_failed"
+    PORTAL_SIGN_IN_LINK_SENT = "portal_sign_in_link_sent"
+    PORTAL_SIGN_IN_LINK_USED = "portal_sign_in_link_used"
+    PORTAL_SIGN_IN_LINK_REFUSED = "portal_sign_in_link_refused"
     LOCKOUT = "lockout"
     TOKEN_USE = "token_use"
     PASSWORD_RESET_SENT = "password_reset_sent"
@@ -196,6 +201,8 @@ FHIR_ACTION: dict[str, str] = {
     AuditAction.WITHDRAW: "U",
     AuditAction.UNLOCK: "U",
     AuditAction.TWO_FACTOR_RESET: "U",
+    AuditAction.PORTAL_TWO_FACTOR_ON: "U",
+    AuditAction.PORTAL_TWO_FACTOR_OFF: "U",
     AuditAction.REMS_SUBMITTED: "U",
     AuditAction.CONSENT_TEMPLATES_REVIEWED: "U",
     AuditAction.PAUSED: "U",
@@ -234,6 +241,9 @@ FHIR_ACTION: dict[str, str] = {
     AuditAction.LOGIN: "E",
     AuditAction.LOGOUT: "E",
     AuditAction.LOGIN_FAILED: "E",
+    AuditAction.PORTAL_SIGN_IN_LINK_SENT: "E",
+    AuditAction.PORTAL_SIGN_IN_LINK_USED: "E",
+    AuditAction.PORTAL_SIGN_IN_LINK_REFUSED: "E",
     AuditAction.LOCKOUT: "E",
     AuditAction.TOKEN_USE: "E",
     AuditAction.PASSWORD_RESET_SENT: "E",
