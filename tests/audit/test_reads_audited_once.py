@@ -61,7 +61,7 @@ def test_the_chart_sections_are_read_by_the_view_and_audit_nothing_more(staff, p
     """Every section other apps add is in the view's context, read by its app."""
     response = login(staff["physician"]).get(f"/patients/{patient.pk}/")
     sections = response.context["sections"]
-    assert set(sections) == {"measures", "screening", "scheduling", "treatment", "integration"}
+    assert set(sections) == {"measures", "screening", "scheduling", "treatment", "integration", "website"}
     assert sections["treatment"]["sessions"] == []
     assert len(_reads(patient)) == 1
 
@@ -70,4 +70,5 @@ def test_a_role_that_does_not_chart_gets_no_clinical_sections(staff, patient, lo
     response = login(staff["front_desk"]).get(f"/patients/{patient.pk}/")
     sections = response.context["sections"]
     assert sections["treatment"] is None and sections["integration"] is None
+    assert sections["website"] is None  # story authorizations are for clinicians
     assert "rows" not in (sections["measures"] or {})
