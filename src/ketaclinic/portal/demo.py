@@ -23,9 +23,15 @@ PASSWORD = "ketaclinic-demo"
 
 
 def _pick(clinic: Any, patients: list[Any]) -> Any:
-    """A patient with a booked treatment today (still to come), else the next booked one."""
+    """A patient with history (a visit held) and a booked treatment today (still to come),
+    else the next booked one: the portal then has progress and documents to show at any hour."""
     now = timezone.now()
     today = timezone.localdate(now, clinic.tz)
+    held = set(
+        Appointment.objects.filter(
+            clinic=clinic, patient__in=patients, status="completed"
+        ).values_list("patient_id", flat=True)
+    )
     booked = (
         Appointment.objects.filter(
             clinic=clinic,
@@ -37,9 +43,13 @@ def _pick(clinic: Any, patients: list[Any]) -> Any:
         .exclude(patient__email="")
         .order_by("start")
     )
-    for appointment in booked[:50]:
-        if timezone.localdate(appointment.start, clinic.tz) == today:
-            return appointment.patient
+    upcoming = list(booked[:50])
+    for with_history in (True, False):
+        for appointment in upcoming:
+            if timezone.localdate(appointment.start, clinic.tz) == today and (
+                appointment.patient_id in held or not with_history
+            ):
+                return appointment.patient
     first = booked.first()
     return first.patient if first else (patients[0] if patients else None)
 

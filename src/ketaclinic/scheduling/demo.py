@@ -17,7 +17,7 @@ assigned, so the nurses' calendar feeds and the board's staff filter show treatm
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -178,13 +178,18 @@ def _protocol_for(patient: Any, index: int) -> str:
     return "esketamine-nasal" if index % 3 == 2 else "ketamine-iv-mood"
 
 
+def _courses_began(today: date) -> date:
+    """The Monday the demo's courses began: this week's, or last week's on a Monday, when this
+    week has no session held yet and the demo would show no treatment history."""
+    return today - timedelta(days=today.weekday() or 7)
+
+
 def _course(clinic: Any, patient: Any, physician: Membership, index: int) -> TreatmentCourse | None:
     existing = TreatmentCourse.objects.filter(clinic=clinic, patient=patient).first()
     if existing is not None:
         return existing
     protocol = services.get_protocol(_protocol_for(patient, index))
-    today = services.clinic_today(clinic)
-    monday = today - timedelta(days=today.weekday())
+    monday = _courses_began(services.clinic_today(clinic))
     rule = services.series_rule(protocol)
     now = timezone.now()
     course = TreatmentCourse.objects.create(
@@ -218,10 +223,10 @@ def _course(clinic: Any, patient: Any, physician: Membership, index: int) -> Tre
 
 
 def _sessions(clinic: Any, courses: list[TreatmentCourse]) -> None:
-    """Plan each course from this Monday on the shared floor; keep this week and next."""
+    """Plan each course from the Monday it began on the shared floor; keep up to next week."""
     today = services.clinic_today(clinic)
-    monday = today - timedelta(days=today.weekday())
-    horizon = monday + timedelta(days=14)
+    monday = _courses_began(today)
+    horizon = today - timedelta(days=today.weekday()) + timedelta(days=14)
     window = Span(
         datetime.combine(monday, time(0), tzinfo=clinic.tz),
         datetime.combine(horizon, time(0), tzinfo=clinic.tz),
