@@ -187,6 +187,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
+AXES_USERNAME_CALLABLE = "ketaclinic.accounts.signals.axes_username"
 
 # Idle sessions end: the cookie's age slides forward on every request.
 IDLE_MINUTES = int(os.environ.get("KETACLINIC_IDLE_MINUTES", "15"))

@@ -307,3 +307,11 @@ def test_an_admin_adds_and_removes_staff(login, staff):
     membership.refresh_from_db()
     assert not membership.is_active
     assert AuditEvent.objects.filter(action="deactivate", object_id=str(membership.pk)).exists()
+
+
+@pytest.mark.parametrize("path", ["/login/", "/_util/login/"])
+def test_a_kilobytes_long_username_at_any_login_form_is_refused_plainly(client, path):
+    response = client.post(path, {"username": "<script>" + "x" * 10_000, "password": "wrong"})
+    assert response.status_code in (200, 403, 429)
+    failed = AuditEvent.objects.filter(action="login_failed")
+    assert all(len(e.username) <= 150 for e in failed)

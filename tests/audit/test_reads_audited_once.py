@@ -61,7 +61,14 @@ def test_the_chart_sections_are_read_by_the_view_and_audit_nothing_more(staff, p
     """Every section other apps add is in the view's context, read by its app."""
     response = login(staff["physician"]).get(f"/patients/{patient.pk}/")
     sections = response.context["sections"]
-    assert set(sections) == {"measures", "screening", "scheduling", "treatment", "integration", "website"}
+    assert set(sections) == {
+        "measures",
+        "screening",
+        "scheduling",
+        "treatment",
+        "integration",
+        "website",
+    }
     assert sections["treatment"]["sessions"] == []
     assert len(_reads(patient)) == 1
 

@@ -42,7 +42,9 @@ def on_login_failed(
     from ketaclinic.accounts import login_limits
     from ketaclinic.audit.services import record_system
 
-    username = str(credentials.get("username", ""))
+    # As typed, cut to the longest a username can be (any login form, Wagtail's included, may
+    # pass kilobytes here; the audit and lockout columns hold 150).
+    username = str(credentials.get("username", ""))[:150]
     login_limits.record_failure(request, username)
     record_system("login_failed", username=username, ip=_ip(request))
 
@@ -52,3 +54,11 @@ def on_locked_out(sender: Any, request: Any, username: str | None = None, **kwar
     from ketaclinic.audit.services import record_system
 
     record_system("lockout", username=username or "", ip=kwargs.get("ip_address") or _ip(request))
+
+
+def axes_username(request: Any, credentials: dict[str, Any] | None) -> str:
+    """The username django-axes records (AXES_USERNAME_CALLABLE): as typed, cut to 150 like
+    ours, because a login form that does not check its length (Wagtail's) may pass kilobytes."""
+    if credentials and credentials.get("username"):
+        return str(credentials["username"])[:150]
+    return str(request.POST.get("username", "") if request is not None else "")[:150]
