@@ -92,15 +92,19 @@ def _link_problem(request: HttpRequest, reason: str, status: int = 410) -> HttpR
     )
 
 
+def _too_many_attempts(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "screening/public_message.html",
+        {"message": "Too many attempts. Please wait a few minutes and try again."},
+        status=429,
+    )
+
+
 def public_intake(request: HttpRequest, token: str) -> HttpResponse:
     """The patient's history form from a link: shows only the clinic's name."""
     if _rate_limited(request):
-        return render(
-            request,
-            "screening/public_message.html",
-            {"message": "Too many attempts. Please wait a few minutes and try again."},
-            status=429,
-        )
+        return _too_many_attempts(request)
     try:
         link = services.open_intake_link(token)
     except services.LinkProblem as problem:
@@ -154,12 +158,7 @@ def consent_link_create(request: ClinicRequest, patient_id: int) -> HttpResponse
 def public_consent(request: HttpRequest, token: str) -> HttpResponse:
     """The patient signs from a link (no witness): shows only the clinic's name."""
     if _rate_limited(request):
-        return render(
-            request,
-            "screening/public_message.html",
-            {"message": "Too many attempts. Please wait a few minutes and try again."},
-            status=429,
-        )
+        return _too_many_attempts(request)
     try:
         link = services.open_consent_link(token)
     except services.LinkProblem as problem:
