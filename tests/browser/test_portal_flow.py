@@ -91,6 +91,7 @@ def test_a_patient_uses_the_portal_on_a_phone_and_staff_see_it(
 
     # A questionnaire: the same PHQ-9, scored as the e-mailed link would be.
     page.get_by_role("link", name="Questionnaires", exact=True).click()
+    page.wait_for_url("**/portal/questionnaires/")
     assert_accessible(page)
     page.get_by_role("link", name="Start").click()
     for n, value in enumerate([1, 1, 1, 1, 1, 1, 1, 1, 0], start=1):
@@ -131,6 +132,7 @@ def test_a_patient_uses_the_portal_on_a_phone_and_staff_see_it(
     page.get_by_label("Subject").fill("Coffee before my session?")
     page.get_by_label("Message").fill("May I have black coffee in the morning?")
     page.get_by_role("button", name="Send message").click()
+    page.wait_for_url("**/portal/messages/*/")
     assert_accessible(page)
     thread = Thread.objects.get()
     portal.reply(
@@ -140,8 +142,13 @@ def test_a_patient_uses_the_portal_on_a_phone_and_staff_see_it(
     expect(page.get_by_text("Black coffee until 30 minutes before.")).to_be_visible()
     snap(page, "portal-thread-phone")
 
-    for name in ("Appointments", "Documents", "Home"):
+    for name, path in (
+        ("Appointments", "/portal/appointments/"),
+        ("Documents", "/portal/documents/"),
+        ("Home", "/portal/"),
+    ):
         page.get_by_role("link", name=name, exact=True).click()
+        page.wait_for_url(f"**{path}")
         assert_accessible(page)
 
     # 320 px wide: every portal page still fits.
@@ -214,6 +221,7 @@ def test_a_patient_signs_in_by_emailed_link_and_turns_on_two_step_sign_in(
     def sign_in_by_link() -> None:
         page.goto("/login/")
         page.get_by_role("link", name="E-mail me a sign-in link").click()
+        page.wait_for_url("**/portal/sign-in/")
         assert_accessible(page)
         page.get_by_label("Your e-mail address").fill("maria.garcia@example.org")
         page.get_by_role("button", name="E-mail me a sign-in link").click()
