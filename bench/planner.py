@@ -11,7 +11,7 @@ relaxation solved by CP-SAT, see ``bound``), then for greedy and CP-SAT: the sha
 sessions inside their protocol windows, wall time, process CPU time (all threads) and, for
 CP-SAT, the solver's own wall time; the chair moves and nurse changes; the load average.
 Instances: 300 patients (the issue's: over capacity, the bound is below 98 %) and 250
-(the same clinic with an intake it can hold: the relaxation places 99.8 %); nurse counts 6
+(the same clinic with an intake it may hold: the relaxation places 99.4-99.8 %); nurse counts 6
 (6 x 2 = 12 places, as many as chairs, so the chairs bind) and 4 (the nurses bind).
 
 Run: .venv/bin/python bench/planner.py [--patients 300,250] [--chairs 12] [--nurses 6,4]
