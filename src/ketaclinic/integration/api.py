@@ -10,8 +10,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from ninja import Field, Router, Schema, Status
+from pydantic import StrictInt
 
 from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
@@ -46,6 +48,7 @@ class IntegrationNoteOut(Schema):
     fields: dict[str, str]
     risk: str | None
     text: str
+    psychotherapy_minutes: int | None
     author: str
     created_at: datetime
     signed_at: datetime | None
@@ -61,6 +64,9 @@ class IntegrationNoteIn(StrictIn):
     fields: dict[str, str] = Field(default_factory=dict)
     text: str = Field("", max_length=notes.MAX_TEXT)
     sign: bool = False
+    psychotherapy_minutes: StrictInt | None = Field(
+        None, description="Face-to-face psychotherapy time of a progress note, 1-240 minutes."
+    )
 
 
 class IntegrationAmendIn(StrictIn):
@@ -103,6 +109,7 @@ def _progress_out(note: ProgressNote) -> dict[str, Any]:
         "fields": note.fields,
         "risk": note.risk,
         "text": note.text,
+        "psychotherapy_minutes": note.psychotherapy_minutes,
         "author": _name(note.author),
         "created_at": note.created_at,
         "signed_at": note.signed_at,
@@ -131,6 +138,7 @@ def _private_out(note: PsychotherapyNote, author: Any) -> dict[str, Any]:
         "fields": {},
         "risk": None,
         "text": note.text,
+        "psychotherapy_minutes": None,
         "author": _name(author),
         "created_at": note.created_at,
         "signed_at": None,
@@ -169,6 +177,10 @@ def create_note(request: ClinicRequest, patient_id: int, payload: IntegrationNot
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "integration.note")
     if payload.kind == "psychotherapy":
+        if payload.psychotherapy_minutes is not None:
+            raise ValidationError(
+                {"psychotherapy_minutes": "Document the minutes on the progress note."}
+            )
         note = notes.write_psychotherapy_note(
             actor=actor,
             patient=patient,
@@ -177,8 +189,6 @@ def create_note(request: ClinicRequest, patient_id: int, payload: IntegrationNot
             circle=payload.circle,
         )
         return Status(201, _private_out(note, actor.user))
-    from django.core.exceptions import ValidationError
-
     if payload.template is None:
         raise ValidationError({"template": "Choose dap or soap."})
     progress = notes.create_progress_note(
@@ -190,6 +200,7 @@ def create_note(request: ClinicRequest, patient_id: int, payload: IntegrationNot
         appointment=payload.appointment,
         circle=payload.circle,
         sign=payload.sign,
+        psychotherapy_minutes=payload.psychotherapy_minutes,
     )
     return Status(201, _progress_out(progress))
 
