@@ -45,9 +45,9 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
 
 @api.exception_handler(StaleVersion)
 def stale_version(request: HttpRequest, exc: StaleVersion) -> HttpResponse:
-    return _error(
-        request, "Someone else saved this record since you loaded it. Reload and try again.", 409
-    )
+    # A service may name the conflict (which record, which versions); else the general words.
+    detail = str(exc) or "Someone else saved this record since you loaded it. Reload and try again."
+    return _error(request, detail, 409)
 
 
 @api.exception_handler(RequestDataTooBig)

@@ -18,7 +18,7 @@ from ketaclinic.billing import services, x12
 from ketaclinic.billing.models import BillingProfile, Charge, ChargeChange, Claim
 from ketaclinic.billing.numbers import ndc11, npi_valid, npi_with_check_digit
 
-from .conftest import actor, code, cover, signed_session
+from .conftest import FEES, actor, code, cover, signed_session
 
 pytestmark = pytest.mark.django_db
 
@@ -148,18 +148,23 @@ def test_review_edit_keeps_history_and_approval_needs_the_biller(clinic, staff, 
     ]
     biller = actor(staff["biller"])
     with pytest.raises(ValidationError):
-        services.edit_charge(actor=biller, charge=lines[1], changes={"code": "99214"}, reason=" ")
+        services.edit_charge(
+            actor=biller, charge=lines[1], changes={"code": "99214"}, reason=" ", version=1
+        )
     edited = services.edit_charge(
         actor=biller,
         charge=lines[1],
         changes={"modifiers": "25", "units": "1"},
         reason="Payer rule",
+        version=1,
     )
     assert edited.modifiers == ["25"]
     change = ChargeChange.objects.get(charge=edited)
     assert (change.field, change.new_value, change.by) == ("modifiers", "25", staff["biller"].user)
     with pytest.raises(ValidationError):
-        services.edit_charge(actor=biller, charge=lines[0], changes={"ndc": "junk"}, reason="x")
+        services.edit_charge(
+            actor=biller, charge=lines[0], changes={"ndc": "junk"}, reason="x", version=1
+        )
     assert Charge.objects.get(pk=lines[0].pk).ndc == ""
     for role in ("nurse", "physician", "front_desk", "therapist"):
         with pytest.raises(PermissionDenied):
@@ -346,7 +351,7 @@ def test_the_worker_sweep_bills_completed_consultations_and_signed_notes(
         kind="integration",
         room=room,
         start=start + timedelta(hours=2),
-        end=start + timedelta(hours=2, minutes=45),
+        end=start + timedelta(hours=3),
         status="completed",
         staff=staff["therapist"],
     )
@@ -356,6 +361,7 @@ def test_the_worker_sweep_bills_completed_consultations_and_signed_notes(
         appointment=therapy,
         author=staff["therapist"].user,
         template="dap",
+        psychotherapy_minutes=45,
     )
     assert services.propose_missing() == 1
     assert list(Charge.objects.filter(appointment=consult).values_list("code", flat=True)) == [
@@ -364,8 +370,115 @@ def test_the_worker_sweep_bills_completed_consultations_and_signed_notes(
     assert not Charge.objects.filter(appointment=therapy).exists()  # the note is not signed
     ProgressNote.objects.filter(pk=note.pk).update(signed_at=timezone.now())
     assert services.propose_missing() == 1
-    # 45 minutes documented: 90834.
+    # 45 minutes documented (booked for 60, which would be 90837): 90834.
     assert list(Charge.objects.filter(appointment=therapy).values_list("code", flat=True)) == [
         "90834"
     ]
     assert services.propose_missing() == 0
+
+
+def _therapy_visit(clinic, staff, patient, *, minutes, booked=60, kind="integration"):
+    """A signed progress note on a therapy visit booked for `booked` minutes."""
+    from ketaclinic.integration.models import ProgressNote
+    from ketaclinic.scheduling.models import Appointment, Room
+
+    room = Room.objects.get_or_create(
+        clinic=clinic, name="Therapy", kind="therapy_room", position=5
+    )[0]
+    start = timezone.now() - timedelta(hours=4)
+    visit = Appointment.objects.create(
+        clinic=clinic,
+        patient=patient,
+        kind=kind,
+        room=room,
+        start=start,
+        end=start + timedelta(minutes=booked),
+        status="completed",
+        staff=staff["therapist"],
+    )
+    ProgressNote.objects.create(
+        clinic=clinic,
+        patient=patient,
+        appointment=visit,
+        author=staff["therapist"].user,
+        template="dap",
+        psychotherapy_minutes=minutes,
+        signed_at=timezone.now(),
+    )
+    return visit
+
+
+@pytest.mark.parametrize(
+    ("minutes", "booked", "expected"),
+    [
+        (15, 60, []),
+        (16, 30, ["90832"]),
+        (37, 60, ["90832"]),
+        (38, 30, ["90834"]),
+        (52, 60, ["90834"]),
+        (53, 45, ["90837"]),
+    ],
+)
+def test_a_therapy_visit_is_billed_by_the_notes_minutes_not_the_booking(
+    clinic, staff, patient, billing, minutes, booked, expected
+):
+    code(patient)
+    visit = _therapy_visit(clinic, staff, patient, minutes=minutes, booked=booked)
+    lines = services.propose_for_appointment(visit)
+    assert [(c.code, c.status) for c in lines] == [(e, "proposed") for e in expected]
+    if lines:
+        assert lines[0].note == f"{minutes} min documented."
+        assert lines[0].price == Decimal(FEES[expected[0]]) * Decimal("0.8")  # self-pay
+
+
+def test_a_note_without_minutes_holds_the_line_for_the_biller(clinic, staff, patient, billing):
+    code(patient)
+    visit = _therapy_visit(clinic, staff, patient, minutes=None, booked=60)
+    (line,) = services.propose_for_appointment(visit)
+    assert (line.code, line.status, line.price) == ("", "held", None)
+    assert "documents no psychotherapy minutes" in line.note
+    biller = actor(staff["biller"])
+    with pytest.raises(ValidationError, match="Held for review: The signed progress note"):
+        services.approve_charge(actor=biller, charge=line)
+    assert Charge.objects.get(pk=line.pk).status == "held"
+    # The biller reads the note and chooses the code with a reason: then it can be approved.
+    edited = services.edit_charge(
+        actor=biller,
+        charge=line,
+        changes={"code": "90834"},
+        reason="Therapist confirmed 45 min",
+        version=1,
+    )
+    assert (edited.code, edited.status, edited.price, edited.version) == (
+        "90834",
+        "proposed",
+        Decimal("104.00"),
+        2,
+    )
+    assert services.approve_charge(actor=biller, charge=edited).status == "approved"
+
+
+def test_a_therapists_consultation_is_90791_a_physicians_90792(clinic, staff, patient, billing):
+    from ketaclinic.scheduling.models import Appointment, Room
+
+    code(patient)
+    room = Room.objects.create(clinic=clinic, name="Office", kind="consult_room", position=1)
+    start = timezone.now() - timedelta(days=1)
+    found = {}
+    for role in ("physician", "therapist", "nurse"):
+        visit = Appointment.objects.create(
+            clinic=clinic,
+            patient=patient,
+            kind="consultation",
+            room=room,
+            start=start,
+            end=start + timedelta(minutes=60),
+            status="completed",
+            staff=staff[role],
+        )
+        found[role] = [(c.code, c.status) for c in services.propose_for_appointment(visit)]
+    assert found == {
+        "physician": [("90792", "proposed")],
+        "therapist": [("90791", "proposed")],
+        "nurse": [("", "held")],
+    }

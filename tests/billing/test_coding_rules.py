@@ -122,8 +122,54 @@ def test_im_ketamine_is_j3490_and_96372():
     assert codes(lines) == [("J3490", 1), ("96372", 1)]
 
 
-def test_consultation_is_90792():
-    assert codes(propose(VisitFacts(kind="consultation", service_date=DAY))) == [("90792", 1)]
+@pytest.mark.parametrize(("role", "code"), [("physician", "90792"), ("therapist", "90791")])
+def test_the_consultation_code_follows_who_evaluated(role, code):
+    (line,) = propose(VisitFacts(kind="consultation", service_date=DAY, provider_role=role))
+    assert (line.code, line.units, line.held, line.source) == (code, 1, False, "CPT-PSYCH-EVAL")
+
+
+@pytest.mark.parametrize("role", ["nurse", "admin", "front_desk", ""])
+def test_a_consultation_by_anyone_else_is_held_for_the_biller(role):
+    (line,) = propose(VisitFacts(kind="consultation", service_date=DAY, provider_role=role))
+    assert (line.code, line.held) == ("", True)
+    assert "choose 90792 or 90791" in line.note
+
+
+def test_the_consultation_source_is_cited_in_the_rules():
+    rules = coding.load_rules(coding.RULES_FILE)
+    sources = {s["key"]: s["title"] for s in rules["sources"]}
+    assert {e["source"] for e in rules["consultation"]["by_role"].values()} == {"CPT-PSYCH-EVAL"}
+    assert "90791" in sources["CPT-PSYCH-EVAL"] and "https://" in sources["CPT-PSYCH-EVAL"]
+
+
+def therapy(minutes, kind="integration"):
+    return propose(VisitFacts(kind=kind, service_date=DAY, psychotherapy_minutes=minutes))
+
+
+@pytest.mark.parametrize(
+    ("minutes", "expected"),
+    [
+        (1, []),
+        (15, []),  # under the lowest band: no psychotherapy code
+        (16, [("90832", 1)]),
+        (37, [("90832", 1)]),
+        (38, [("90834", 1)]),
+        (52, [("90834", 1)]),
+        (53, [("90837", 1)]),
+        (240, [("90837", 1)]),
+    ],
+)
+def test_a_session_is_coded_from_its_documented_minutes_at_the_band_edges(minutes, expected):
+    for kind in ("integration", "preparation"):
+        lines = therapy(minutes, kind)
+        assert codes(lines) == expected, (kind, minutes)
+        assert all(not line.held and f"{minutes} min documented" in line.note for line in lines)
+
+
+def test_a_session_without_documented_minutes_is_held_not_guessed():
+    (line,) = therapy(None)
+    assert (line.code, line.held, line.rule) == ("", True, "psychotherapy")
+    assert "documents no psychotherapy minutes" in line.note
 
 
 @pytest.mark.parametrize(

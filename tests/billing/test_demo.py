@@ -41,6 +41,18 @@ def test_demo_billing(tmp_path):
             assert codes[:2] in (["J3490", "96365"], ["J3490", "96374"]), codes
         else:
             assert codes[:2] == ["J3490", "96372"], codes
+    # Signed therapy notes document their minutes: coded by band, none held for review.
+    therapy = Charge.objects.filter(
+        clinic__slug="harbor", appointment__kind__in=["integration", "preparation"]
+    ).exclude(code="96127")
+    assert therapy.exists()
+    assert set(therapy.values_list("code", flat=True)) <= {"90832", "90834", "90837"}
+    assert not Charge.objects.filter(clinic__slug="harbor", status="held").exists()
+    consults = Charge.objects.filter(clinic__slug="harbor", appointment__kind="consultation")
+    for line in consults.select_related("appointment__staff"):
+        assert (
+            line.code == {"physician": "90792", "therapist": "90791"}[line.appointment.staff.role]
+        ), line.code
     for line in Charge.objects.filter(clinic__slug="harbor", code="J3490").exclude(
         patient__mrn__startswith="HX"
     ):

@@ -159,6 +159,7 @@ def test_review_page_edit_with_reason_approve_and_claim(
         "ndc": "",
         "ndc_quantity": "",
         "diagnosis_pointers": "1",
+        "version": 1,
     }
     assert client.post(url, {**form, "reason": ""}).status_code == 422
     assert client.post(url, {**form, "code": HOSTILE, "reason": "x"}).status_code == 422

@@ -138,6 +138,14 @@ def forms(w, staff, clinic, therapy):
             {"template": "freud", "data": HUGE, "risk": "maybe"},
         ),
         (
+            "note_new_minutes",
+            f"/integration/patients/{p}/notes/new/",
+            "integration.note",
+            {"template": "dap", "data": "Talked.", "risk": "none", "psychotherapy_minutes": "45"},
+            {"template": "dap", "data": "Talked.", "risk": "none", "psychotherapy_minutes": "0"},
+            {"template": "dap", "data": "x", "risk": "none", "psychotherapy_minutes": SCRIPT},
+        ),
+        (
             "note_sign",
             f"/integration/notes/{w['note'].pk}/",
             "integration.note",

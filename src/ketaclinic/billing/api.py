@@ -32,6 +32,13 @@ class ChargeLineOut(Schema):
     diagnosis_pointers: list[int]
     price: Decimal | None
     status: str
+    version: int
+
+
+class ChargeConflictOut(Schema):
+    """409: the line changed since the client loaded it (which versions, what to do)."""
+
+    detail: str
 
 
 class VisitChargesOut(Schema):
@@ -52,6 +59,12 @@ class ChargeEditIn(StrictIn):
     ndc_quantity: Decimal | None = Field(None, ge=0, le=99999)
     diagnosis_pointers: list[int] | None = Field(None, min_length=1, max_length=4)
     reason: str = Field(..., min_length=1, max_length=300)
+    version: int | None = Field(
+        None,
+        ge=1,
+        description="The line's version you loaded (or send it as If-Match); a stale one "
+        "answers 409 and changes nothing.",
+    )
 
 
 class ClaimCreateIn(StrictIn):
@@ -118,6 +131,7 @@ def _line(charge: Charge) -> dict[str, Any]:
         "diagnosis_pointers": list(charge.diagnosis_pointers),
         "price": charge.price,
         "status": charge.status,
+        "version": charge.version,
     }
 
 
@@ -151,17 +165,38 @@ def approve(request: ClinicRequest, charge_id: int) -> dict[str, Any]:
     return _line(services.approve_charge(actor=actor, charge=charge))
 
 
-@router.patch("/charges/{charge_id}", response=ChargeLineOut, auth=allow("billing.review"))
+def _loaded_version(request: ClinicRequest, payload: ChargeEditIn) -> int:
+    """The version the client loaded: the body's `version` or an If-Match header ("3", W/"3")."""
+    header = request.headers.get("If-Match", "").strip().removeprefix("W/").strip('"')
+    if header and not header.isdigit():
+        raise ValidationError({"version": 'If-Match carries the line\'s version, e.g. "3".'})
+    from_header = int(header) if header else None
+    if payload.version is not None and from_header is not None and payload.version != from_header:
+        raise ValidationError({"version": "The version and the If-Match header disagree."})
+    version = payload.version if payload.version is not None else from_header
+    if version is None:
+        raise ValidationError(
+            {"version": "Send the line's version you loaded (`version` or If-Match)."}
+        )
+    return version
+
+
+@router.patch(
+    "/charges/{charge_id}",
+    response={200: ChargeLineOut, 409: ChargeConflictOut},
+    auth=allow("billing.review"),
+)
 def edit_charge(request: ClinicRequest, charge_id: int, payload: ChargeEditIn) -> dict[str, Any]:
     """Change a line with a reason (an approved line goes back to proposed for review)."""
     actor = request.auth
     charge = get_for(actor, Charge, charge_id, "billing.review", what="charge")
-    changes = payload.model_dump(exclude_unset=True, exclude={"reason"})
+    version = _loaded_version(request, payload)
+    changes = payload.model_dump(exclude_unset=True, exclude={"reason", "version"})
     empty = [key for key, value in changes.items() if value is None and key != "ndc_quantity"]
     if empty:
         raise ValidationError({key: "This field cannot be empty." for key in empty})
     edited = services.edit_charge(
-        actor=actor, charge=charge, changes=changes, reason=payload.reason
+        actor=actor, charge=charge, changes=changes, reason=payload.reason, version=version
     )
     return _line(edited)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -39,7 +40,10 @@ class VisitFacts:
     infusion_minutes: int | None = None
     ml_given: Decimal | None = None
     ndc: str = ""
+    # From the signed progress note; None when the note documents no minutes.
     psychotherapy_minutes: int | None = None
+    # The role of the clinician who saw the patient (consultation: 90792 or 90791).
+    provider_role: str = ""
     instruments: tuple[str, ...] = ()
     icd10: tuple[str, ...] = ()
     companion_codes: tuple[str, ...] = ()
@@ -58,6 +62,8 @@ class ProposedLine:
     description: str = ""
     pointers: list[int] = field(default_factory=list)
     note: str = ""
+    # Held for review: the record lacks what the rule needs; `note` says what, in plain words.
+    held: bool = False
 
 
 @functools.cache
@@ -239,6 +245,48 @@ def _instruments(facts: VisitFacts) -> list[ProposedLine]:
     ]
 
 
+def _consultation(facts: VisitFacts) -> list[ProposedLine]:
+    """90792 when a physician evaluated (medical services), 90791 when a therapist did."""
+    table = rules()["consultation"]
+    entry = table["by_role"].get(facts.provider_role)
+    if entry is None:
+        return [
+            _line(
+                "",
+                1,
+                "consultation",
+                table["source"],
+                held=True,
+                note="The consultation's clinician is neither a physician nor a therapist: "
+                "choose 90792 or 90791 from who evaluated the patient.",
+            )
+        ]
+    return [_line(entry["code"], entry["units"], "consultation", entry["source"])]
+
+
+def _psychotherapy(facts: VisitFacts) -> list[ProposedLine]:
+    """The band of the documented minutes; held when none are documented (never guessed)."""
+    bands = rules()["psychotherapy"]["bands"]
+    minutes = facts.psychotherapy_minutes
+    if minutes is None:
+        return [
+            _line(
+                "",
+                1,
+                "psychotherapy",
+                bands[0]["source"],
+                held=True,
+                note="The signed progress note documents no psychotherapy minutes: choose "
+                "the code from the documented time, or void the line.",
+            )
+        ]
+    code = psychotherapy_code(minutes)
+    if code is None:
+        return []
+    band = next(b for b in bands if b["code"] == code)
+    return [_line(code, 1, "psychotherapy", band["source"], note=f"{minutes} min documented.")]
+
+
 def propose(facts: VisitFacts) -> list[ProposedLine]:
     """The charge lines for one signed visit, in claim order."""
     lines: list[ProposedLine] = []
@@ -248,21 +296,9 @@ def propose(facts: VisitFacts) -> list[ProposedLine]:
         elif facts.drug == "racemic_ketamine":
             lines += _ketamine(facts)
     elif facts.kind == "consultation":
-        table = rules()["consultation"]
-        lines.append(_line(table["code"], table["units"], "consultation", table["source"]))
-    elif facts.kind in ("integration", "preparation") and facts.psychotherapy_minutes:
-        code = psychotherapy_code(facts.psychotherapy_minutes)
-        if code:
-            band = next(b for b in rules()["psychotherapy"]["bands"] if b["code"] == code)
-            lines.append(
-                _line(
-                    code,
-                    1,
-                    "psychotherapy",
-                    band["source"],
-                    note=f"{facts.psychotherapy_minutes} min documented.",
-                )
-            )
+        lines += _consultation(facts)
+    elif facts.kind in ("integration", "preparation"):
+        lines += _psychotherapy(facts)
     lines += _instruments(facts)
     ptrs = pointers(facts.icd10)
     for line in lines:
@@ -270,7 +306,7 @@ def propose(facts: VisitFacts) -> list[ProposedLine]:
     return lines
 
 
-def minutes_between(start: Any, end: Any, pauses: list[tuple[Any, Any]] = ()) -> int:
+def minutes_between(start: Any, end: Any, pauses: Sequence[tuple[Any, Any]] = ()) -> int:
     """Whole minutes from start to end less paused intervals (seconds rounded down)."""
     if start is None or end is None or end <= start:
         return 0

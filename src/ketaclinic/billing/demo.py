@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Membership
@@ -40,7 +39,8 @@ DEMO_FEES = {
     "96366": ("IV infusion, each added hour", "90.00", "80.00"),
     "96374": ("IV push", "150.00", "140.00"),
     "96372": ("IM injection", "60.00", "50.00"),
-    "90792": ("Psychiatric diagnostic evaluation", "420.00", "380.00"),
+    "90791": ("Psychiatric diagnostic evaluation", "360.00", "320.00"),
+    "90792": ("Psychiatric diagnostic evaluation, medical", "420.00", "380.00"),
     "90832": ("Psychotherapy, 30 min", "95.00", "85.00"),
     "90834": ("Psychotherapy, 45 min", "140.00", "125.00"),
     "90837": ("Psychotherapy, 60 min", "190.00", "170.00"),
@@ -127,8 +127,8 @@ def _seed_billing(clinic: Any, patients: list[Any]) -> None:
                 "taxonomy": "2084P0800X" if member.role == "physician" else "101YP2500X",
             },
         )
-    for code, (text, standard, self_pay) in DEMO_FEES.items():
-        for schedule, price in (("standard", standard), ("self_pay", self_pay)):
+    for code, (text, standard, self_pay_price) in DEMO_FEES.items():
+        for schedule, price in (("standard", standard), ("self_pay", self_pay_price)):
             Fee.objects.create(
                 clinic=clinic,
                 schedule=schedule,
@@ -152,7 +152,7 @@ def _seed_billing(clinic: Any, patients: list[Any]) -> None:
             "patient_id", flat=True
         )
     )
-    today = timezone.localdate(timezone=clinic.tz)
+    today = clinic.today()
     for i, patient in enumerate(p for p in patients if p.pk in esk_patients):
         age = (today - patient.birth_date).days // 365
         Coverage.objects.create(
@@ -209,12 +209,12 @@ def _seed_billing(clinic: Any, patients: list[Any]) -> None:
             )
             services.set_claim_status(actor=biller, claim=claim, status="paid")
     # Self-pay patients paid part of what they owe at the front desk.
-    self_pay = (
+    self_pay_patients = (
         Charge.objects.filter(clinic=clinic, status="approved", coverage__isnull=True)
         .values_list("patient_id", flat=True)
         .distinct()
     )
-    for n, patient_id in enumerate(sorted(set(self_pay))):
+    for n, patient_id in enumerate(sorted(set(self_pay_patients))):
         if n % 2:
             continue
         owed = services.balance_of(clinic, patient_id).balance

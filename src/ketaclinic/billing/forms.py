@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -117,7 +117,7 @@ class FeeForm(forms.ModelForm):
         return price
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         start, end = data.get("effective_from"), data.get("effective_to")
         if start and end and end < start:
             self.add_error("effective_to", "The end is before the start.")
@@ -133,7 +133,7 @@ class ProviderForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         from ketaclinic.accounts.models import Membership
 
-        field = self.fields["membership"]
+        field = cast(forms.ModelChoiceField, self.fields["membership"])
         field.queryset = Membership.objects.filter(
             clinic=clinic, role__in=["physician", "therapist"], is_active=True
         ).select_related("user")
@@ -170,7 +170,8 @@ class CoverageForm(forms.ModelForm):
 
     def __init__(self, *args: Any, clinic: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["payer"].queryset = Payer.objects.for_clinic(clinic).filter(is_active=True)
+        payer = cast(forms.ModelChoiceField, self.fields["payer"])
+        payer.queryset = Payer.objects.for_clinic(clinic).filter(is_active=True)
         self.fields["priority"].widget = forms.Select(choices=[(1, "Primary"), (2, "Secondary")])
 
     def clean_state(self) -> str:
@@ -206,7 +207,9 @@ class PaymentForm(forms.Form):
 
     def __init__(self, *args: Any, clinic: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["payer"].queryset = Payer.objects.for_clinic(clinic)
+        cast(forms.ModelChoiceField, self.fields["payer"]).queryset = Payer.objects.for_clinic(
+            clinic
+        )
 
 
 class EditLineForm(forms.Form):
@@ -217,7 +220,31 @@ class EditLineForm(forms.Form):
     ndc_quantity = forms.CharField(max_length=12, required=False, label="NDC quantity")
     diagnosis_pointers = forms.CharField(max_length=12, label="Diagnosis pointers")
     reason = forms.CharField(max_length=300)
+    # The line's version the biller loaded (a stale one is refused, not overwritten).
+    version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
 
 
 class RemittanceForm(forms.Form):
     file = forms.FileField(label="835 remittance file")
+
+
+class SuperbillRangeForm(forms.Form):
+    """The portal's superbill for a date range (the patient's own reviewed visits)."""
+
+    start = forms.DateField(
+        label="From",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "Enter the first day as a date, e.g. 2026-01-31."},
+    )
+    end = forms.DateField(
+        label="To",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "Enter the last day as a date, e.g. 2026-03-31."},
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if start and end and start > end:
+            self.add_error("end", "The end date is before the start date.")
+        return data

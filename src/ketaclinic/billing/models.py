@@ -15,8 +15,6 @@ from django.db.models import Q
 
 from ketaclinic.patients.models import ClinicScopedQuerySet
 
-MONEY = {"max_digits": 10, "decimal_places": 2}
-
 
 class BillingProfile(models.Model):
     """The clinic as a billing provider (837P loop 2010AA) and service facility."""
@@ -103,7 +101,7 @@ class Fee(models.Model):
     schedule = models.CharField(max_length=10, choices=FeeSchedule.choices)
     code = models.CharField(max_length=5)
     description = models.CharField(max_length=120, blank=True)
-    price = models.DecimalField(**MONEY)
+    price = models.DecimalField(max_digits=10, decimal_places=2)
     effective_from = models.DateField()
     effective_to = models.DateField(null=True, blank=True)
 
@@ -172,6 +170,9 @@ class Coverage(models.Model):
 
 class ChargeStatus(models.TextChoices):
     PROPOSED = "proposed", "Proposed"
+    # Proposed without a code: the record lacks what the rule needs (e.g. no documented
+    # psychotherapy minutes); `note` says what, the biller chooses or voids the line.
+    HELD = "held", "Held for review"
     APPROVED = "approved", "Approved"
     VOID = "void", "Void"
 
@@ -199,8 +200,8 @@ class Charge(models.Model):
     description = models.CharField(max_length=80, blank=True)
     diagnoses = models.JSONField(default=list, blank=True)  # ICD-10-CM codes of the visit
     diagnosis_pointers = models.JSONField(default=list, blank=True)
-    unit_price = models.DecimalField(**MONEY, null=True, blank=True)
-    price = models.DecimalField(**MONEY, null=True, blank=True)
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
     status = models.CharField(
         max_length=10, choices=ChargeStatus.choices, default=ChargeStatus.PROPOSED
     )
@@ -213,6 +214,9 @@ class Charge(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     approved_at = models.DateTimeField(null=True, blank=True)
+    # Raised by every edit: an edit made on an older version is refused (StaleVersion),
+    # so two billers editing the same line never silently overwrite each other.
+    version = models.PositiveIntegerField(default=1)
 
     objects = ClinicScopedQuerySet.as_manager()
 
@@ -236,6 +240,10 @@ class Charge(models.Model):
     def problems(self) -> list[str]:
         """What keeps this line from being approved."""
         found = []
+        if self.status == ChargeStatus.HELD:
+            found.append(f"Held for review: {self.note}")
+        if not self.code:
+            return [*found, "No code yet: choose it from the documentation."]
         if self.price is None:
             found.append("No fee for this code on the service date.")
         if not self.diagnosis_pointers:
@@ -295,7 +303,7 @@ class Claim(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrections"
     )
     payer_claim_number = models.CharField(max_length=50, blank=True)
-    total = models.DecimalField(**MONEY)
+    total = models.DecimalField(max_digits=10, decimal_places=2)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -340,9 +348,9 @@ class Payment(models.Model):
     claim = models.ForeignKey(
         Claim, null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
     )
-    amount = models.DecimalField(**MONEY)
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
     # Contractual adjustment the payer wrote off with the payment (835 CAS CO), not owed.
-    adjustment = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    adjustment = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0.00"))
     method = models.CharField(max_length=20, default="card")  # card | cash | check | eft | era
     reference = models.CharField(max_length=50, blank=True)
     received_on = models.DateField()
@@ -372,8 +380,8 @@ class Allocation(models.Model):
 
     payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="allocations")
     charge = models.ForeignKey(Charge, on_delete=models.PROTECT, related_name="allocations")
-    amount = models.DecimalField(**MONEY)
-    adjustment = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    adjustment = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0.00"))
 
     def __str__(self) -> str:
         return f"allocation #{self.pk}"

@@ -9,12 +9,11 @@ what was paid. Only approved lines appear: a proposed line is not yet a charge.
 from __future__ import annotations
 
 import io
+from collections.abc import Collection
 from datetime import date
 from decimal import Decimal
 from typing import Any
 from xml.sax.saxutils import escape
-
-from django.utils import timezone
 
 from ketaclinic.billing.models import BillingProfile, Charge, ChargeStatus, Payment, ProviderNumber
 from ketaclinic.billing.services import balance_of, charge_paid
@@ -30,13 +29,19 @@ def _money(value: Decimal | None) -> str:
 
 
 def superbill_charges(
-    patient: Patient, start: date | None, end: date | None, appointment_id: int | None = None
+    patient: Patient,
+    start: date | None,
+    end: date | None,
+    appointment_id: int | None = None,
+    appointment_ids: Collection[int] | None = None,
 ) -> list[Charge]:
     rows = Charge.objects.filter(
         clinic_id=patient.clinic_id, patient=patient, status=ChargeStatus.APPROVED
     ).select_related("provider__user")
     if appointment_id is not None:
         rows = rows.filter(appointment_id=appointment_id)
+    if appointment_ids is not None:
+        rows = rows.filter(appointment_id__in=appointment_ids)
     if start:
         rows = rows.filter(service_date__gte=start)
     if end:
@@ -103,14 +108,16 @@ def superbill_pdf(
     start: date | None = None,
     end: date | None = None,
     appointment_id: int | None = None,
+    appointment_ids: Collection[int] | None = None,
 ) -> bytes:
-    """The superbill of a date range, or of one visit (`appointment_id`)."""
+    """The superbill of a date range, or of one visit (`appointment_id`), optionally of
+    the given visits only (the portal's: visits whose review is finished)."""
     from reportlab.lib.styles import getSampleStyleSheet
     from reportlab.platypus import Paragraph, Spacer, Table
 
     styles = getSampleStyleSheet()
     body = styles["BodyText"]
-    charges = superbill_charges(patient, start, end, appointment_id)
+    charges = superbill_charges(patient, start, end, appointment_id, appointment_ids)
     span = (
         f"{start or (charges[0].service_date if charges else '')} to "
         f"{end or (charges[-1].service_date if charges else '')}"
@@ -142,9 +149,9 @@ def superbill_pdf(
         total += charge.price or 0
         paid_total += paid
         provider = ""
-        if charge.provider_id:
+        if charge.provider is not None:
             user = charge.provider.user
-            provider = f"{user.get_full_name()} ({npis.get(charge.provider_id, '—')})"
+            provider = f"{user.get_full_name()} ({npis.get(charge.provider.pk, '—')})"
         pointers = ",".join(
             str(diagnoses.index(charge.diagnoses[p - 1]) + 1)
             for p in charge.diagnosis_pointers
@@ -172,7 +179,7 @@ def superbill_pdf(
     story.append(
         Paragraph(
             f"Amount paid {_money(paid_total)} · balance {_money(total - paid_total)}. "
-            f"Issued {timezone.localdate(timezone=patient.clinic.tz):%m/%d/%Y}.",
+            f"Issued {patient.clinic.today():%m/%d/%Y}.",
             body,
         )
     )

@@ -10,16 +10,17 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from ketaclinic.accounts.access import ClinicRequest, get_for, require
+from ketaclinic.accounts.errors import StaleVersion
 from ketaclinic.audit.services import record
 from ketaclinic.billing import forms, pdf, remittance, services, x12
 from ketaclinic.billing.models import (
     CLAIM_NEXT,
     BillingProfile,
     Charge,
+    ChargeStatus,
     Claim,
     Coverage,
     Fee,
@@ -37,13 +38,27 @@ def _errors(exc: ValidationError) -> str:
     return " ".join(exc.messages)
 
 
+def _edit_values(line: Charge) -> dict[str, Any]:
+    """The line's edit form as stored (what the biller starts from)."""
+    return {
+        "code": line.code,
+        "modifiers": ",".join(line.modifiers),
+        "units": line.units.normalize(),
+        "ndc": line.ndc,
+        "ndc_quantity": "" if line.ndc_quantity is None else line.ndc_quantity.normalize(),
+        "diagnosis_pointers": ",".join(str(p) for p in line.diagnosis_pointers),
+        "reason": "",
+        "version": line.version,
+    }
+
+
 @require("billing.view")
 def billing_home(request: ClinicRequest) -> HttpResponse:
     """Visits with lines to review, claims in progress, and the way to each account."""
     actor = request.actor
     proposed = (
         Charge.objects.for_clinic(actor.clinic)
-        .filter(status="proposed")
+        .filter(status__in=[ChargeStatus.PROPOSED, ChargeStatus.HELD])
         .select_related("patient", "appointment")
         .order_by("-service_date", "appointment_id", "position")
     )
@@ -91,6 +106,7 @@ def billing_visit(request: ClinicRequest, appointment_id: int) -> HttpResponse:
     )
     status = 200
     edit_form = None
+    edited_id, edit_error = None, ""
     if request.method == "POST":
         action = request.POST.get("action", "")
         charge = None
@@ -107,11 +123,14 @@ def billing_visit(request: ClinicRequest, appointment_id: int) -> HttpResponse:
             if action == "edit" and charge is not None:
                 actor.check("billing.review")
                 edit_form = forms.EditLineForm(request.POST)
+                edited_id = charge.pk
                 if edit_form.is_valid():
                     data = dict(edit_form.cleaned_data)
-                    reason = data.pop("reason")
-                    services.edit_charge(actor=actor, charge=charge, changes=data, reason=reason)
-                    messages.success(request, f"{charge.code} changed.")
+                    reason, version = data.pop("reason"), data.pop("version")
+                    services.edit_charge(
+                        actor=actor, charge=charge, changes=data, reason=reason, version=version
+                    )
+                    messages.success(request, f"{data['code'].upper()} changed.")
                     return redirect("billing_visit", appointment.pk)
                 raise ValidationError({"form": "Fill in every field of the line, with a reason."})
             if action == "approve" and charge is not None:
@@ -143,14 +162,25 @@ def billing_visit(request: ClinicRequest, appointment_id: int) -> HttpResponse:
                 messages.success(request, f"{len(made)} line(s) proposed from the record.")
                 return redirect("billing_visit", appointment.pk)
             raise ValidationError({"action": "Choose what to do."})
+        except StaleVersion as exc:
+            # The form keeps what was typed, now on the line's current version: the
+            # biller reads the other change (in the row and its history) and saves again.
+            edit_error, status = str(exc), 409
         except ValidationError as exc:
-            messages.error(request, _errors(exc))
-            status = 422
+            edit_error, status = _errors(exc), 422
+            if edited_id is None:
+                messages.error(request, edit_error)
     lines = list(
         services.charges_for_visit(actor.clinic, appointment.pk).prefetch_related(
             "changes__by", "claims"
         )
     )
+    # Each line with its edit form's values: as stored, or as typed for the line just refused.
+    typed = {k: request.POST.get(k, "") for k in forms.EditLineForm.base_fields}
+    rows = [
+        (line, {**typed, "version": line.version} if line.pk == edited_id else _edit_values(line))
+        for line in lines
+    ]
     record(
         actor,
         "billing_view",
@@ -165,6 +195,7 @@ def billing_visit(request: ClinicRequest, appointment_id: int) -> HttpResponse:
             "appointment": appointment,
             "patient": appointment.patient,
             "lines": lines,
+            "rows": rows,
             "diagnoses": lines[0].diagnoses if lines else [],
             "signed": services.is_signed_visit(appointment),
             "claimable": [
@@ -175,6 +206,8 @@ def billing_visit(request: ClinicRequest, appointment_id: int) -> HttpResponse:
                 and not any(cl.status != "denied" for cl in c.claims.all())
             ],
             "edit_form": edit_form,
+            "edited_id": edited_id,
+            "edit_error": edit_error,
         },
         status=status,
     )
@@ -391,7 +424,7 @@ def billing_aging(request: ClinicRequest) -> HttpResponse:
         {
             "rows": rows,
             "buckets": [b[2] for b in services.AGING_BUCKETS],
-            "today": timezone.localdate(timezone=actor.clinic.tz),
+            "today": actor.clinic.today(),
         },
     )
 
@@ -432,7 +465,7 @@ def billing_setup(request: ClinicRequest) -> HttpResponse:
     profile = BillingProfile.objects.filter(clinic=clinic).first()
     profile_form = forms.ProfileForm(instance=profile, prefix="profile")
     payer_form = forms.PayerForm(prefix="payer")
-    fee_form = forms.FeeForm(prefix="fee", initial={"effective_from": timezone.localdate()})
+    fee_form = forms.FeeForm(prefix="fee", initial={"effective_from": actor.clinic.today()})
     provider_form = forms.ProviderForm(prefix="provider", clinic=clinic)
     status = 200
     if request.method == "POST":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from ninja import Router, Status
 
@@ -60,6 +61,7 @@ def _progress_out(note: ProgressNote) -> dict[str, Any]:
         "fields": note.fields,
         "risk": note.risk,
         "text": note.text,
+        "psychotherapy_minutes": note.psychotherapy_minutes,
         "author": _name(note.author),
         "created_at": note.created_at,
         "signed_at": note.signed_at,
@@ -88,6 +90,7 @@ def _private_out(note: PsychotherapyNote, author: Any) -> dict[str, Any]:
         "fields": {},
         "risk": None,
         "text": note.text,
+        "psychotherapy_minutes": None,
         "author": _name(author),
         "created_at": note.created_at,
         "signed_at": None,
@@ -126,6 +129,10 @@ def create_note(request: ClinicRequest, patient_id: int, payload: IntegrationNot
     actor = request.auth
     patient = get_patient_for(actor, patient_id, "integration.note")
     if payload.kind == "psychotherapy":
+        if payload.psychotherapy_minutes is not None:
+            raise ValidationError(
+                {"psychotherapy_minutes": "Document the minutes on the progress note."}
+            )
         note = notes.write_psychotherapy_note(
             actor=actor,
             patient=patient,
@@ -134,8 +141,6 @@ def create_note(request: ClinicRequest, patient_id: int, payload: IntegrationNot
             circle=payload.circle,
         )
         return Status(201, _private_out(note, actor.user))
-    from django.core.exceptions import ValidationError
-
     if payload.template is None:
         raise ValidationError({"template": "Choose dap or soap."})
     progress = notes.create_progress_note(
@@ -147,6 +152,7 @@ def create_note(request: ClinicRequest, patient_id: int, payload: IntegrationNot
         appointment=payload.appointment,
         circle=payload.circle,
         sign=payload.sign,
+        psychotherapy_minutes=payload.psychotherapy_minutes,
     )
     return Status(201, _progress_out(progress))
 
@@ -372,8 +378,6 @@ def _circle_out(circle: Any) -> dict[str, Any]:
     "/integration/circles", response={201: IntegrationCircleOut}, auth=allow("integration.circle")
 )
 def post_circle(request: ClinicRequest, payload: IntegrationCircleIn) -> Status:
-    from django.core.exceptions import ValidationError
-
     from ketaclinic.accounts.models import Membership
 
     actor = request.auth

@@ -6,7 +6,13 @@ from django import forms
 from django.utils import timezone
 
 from ketaclinic.integration.models import HomeworkKind, MeasureKind, Mode, NoteTemplate, Risk
-from ketaclinic.integration.notes import FIELD_LABELS, MAX_FIELD, MAX_TEXT
+from ketaclinic.integration.notes import (
+    FIELD_LABELS,
+    MAX_FIELD,
+    MAX_PSYCHOTHERAPY_MINUTES,
+    MAX_TEXT,
+    MINUTES_ERROR,
+)
 
 TEXTAREA = {"rows": 3}
 
@@ -63,6 +69,19 @@ class ProgressNoteForm(forms.Form):
         required=False,
         max_length=MAX_FIELD,
         widget=forms.Textarea(attrs=TEXTAREA),
+    )
+    psychotherapy_minutes = forms.IntegerField(
+        label="Psychotherapy time (minutes, face to face)",
+        required=False,
+        min_value=1,
+        max_value=MAX_PSYCHOTHERAPY_MINUTES,
+        error_messages={
+            "invalid": MINUTES_ERROR,
+            "min_value": MINUTES_ERROR,
+            "max_value": MINUTES_ERROR,
+        },
+        help_text="The time you spent in psychotherapy with the patient; billing codes the "
+        "session from it, not from the booked length.",
     )
     risk = forms.ChoiceField(
         label="Risk assessment",

@@ -238,6 +238,9 @@ class ProgressNote(models.Model):
     fields = models.JSONField(default=dict)
     risk = models.CharField(max_length=10, choices=Risk.choices, default=Risk.NONE)
     text = models.TextField(blank=True)
+    # Face-to-face psychotherapy time the therapist documents; billing codes the session
+    # from it (90832/90834/90837), never from the booked length.
+    psychotherapy_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
     alert = models.ForeignKey(
         "measures.Alert", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -249,6 +252,11 @@ class ProgressNote(models.Model):
 
     class Meta:
         constraints = [
+            models.CheckConstraint(
+                condition=Q(psychotherapy_minutes__isnull=True)
+                | Q(psychotherapy_minutes__gte=1, psychotherapy_minutes__lte=240),
+                name="progress_note_minutes_range",
+            ),
             models.CheckConstraint(
                 condition=Q(template__in=NoteTemplate.values), name="progress_note_template_valid"
             ),

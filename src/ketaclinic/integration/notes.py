@@ -68,6 +68,29 @@ def _clean(value: Any, field: str, limit: int = MAX_FIELD) -> str:
     return value
 
 
+# A plausibility cap on one session's documented face-to-face time (four hours), not a
+# clinical threshold: the billing bands themselves are in billing/rules/coding.yaml.
+MAX_PSYCHOTHERAPY_MINUTES = 240
+MINUTES_ERROR = (
+    f"Give the face-to-face psychotherapy time in whole minutes, 1 to {MAX_PSYCHOTHERAPY_MINUTES}."
+)
+
+
+def clean_minutes(value: Any) -> int | None:
+    """Documented psychotherapy minutes: None when not given, else a whole number 1-240."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValidationError({"psychotherapy_minutes": MINUTES_ERROR})
+    try:
+        minutes = int(value) if isinstance(value, int) else int(str(value).strip())
+    except ValueError:
+        raise ValidationError({"psychotherapy_minutes": MINUTES_ERROR}) from None
+    if not 0 < minutes <= MAX_PSYCHOTHERAPY_MINUTES:
+        raise ValidationError({"psychotherapy_minutes": MINUTES_ERROR})
+    return minutes
+
+
 def clean_fields(template: str, fields: Any) -> tuple[dict[str, str], str]:
     """Validate a note's structured fields; returns (fields, risk)."""
     if template not in TEMPLATE_FIELDS:
@@ -179,9 +202,11 @@ def create_progress_note(
     appointment: Appointment | int | None = None,
     circle: Circle | int | None = None,
     sign: bool = False,
+    psychotherapy_minutes: Any = None,
 ) -> ProgressNote:
     actor.check("integration.note")
     cleaned, risk = clean_fields(template, fields)
+    minutes = clean_minutes(psychotherapy_minutes)
     text = _clean(text, "text", MAX_TEXT)
     if not cleaned and not text:
         raise ValidationError({"text": "Write the note: at least one field or the text."})
@@ -197,6 +222,7 @@ def create_progress_note(
         fields=cleaned,
         risk=risk,
         text=text,
+        psychotherapy_minutes=minutes,
         created_at=now,
         updated_at=now,
         signed_at=now if sign else None,
@@ -225,17 +251,24 @@ def _own_unsigned(actor: Actor, note: ProgressNote) -> ProgressNote:
 
 @transaction.atomic
 def update_progress_note(
-    *, actor: Actor, note: ProgressNote, fields: Any, text: str = ""
+    *,
+    actor: Actor,
+    note: ProgressNote,
+    fields: Any,
+    text: str = "",
+    psychotherapy_minutes: Any = None,
 ) -> ProgressNote:
     locked = _own_unsigned(actor, note)
     cleaned, risk = clean_fields(locked.template, fields)
+    minutes = clean_minutes(psychotherapy_minutes)
     text = _clean(text, "text", MAX_TEXT)
     if not cleaned and not text:
         raise ValidationError({"text": "Write the note: at least one field or the text."})
     locked.fields, locked.text, locked.updated_at = cleaned, text, timezone.now()
+    locked.psychotherapy_minutes = minutes
     new_risk = risk == Risk.NEW_SI and locked.alert_id is None
     locked.risk = risk
-    locked.save(update_fields=["fields", "text", "risk", "updated_at"])
+    locked.save(update_fields=["fields", "text", "risk", "psychotherapy_minutes", "updated_at"])
     record(actor, "progress_note_edit", patient_id=locked.patient_id, obj=locked)
     if new_risk:
         _open_risk_alert(actor, locked)
@@ -426,9 +459,11 @@ __all__ = [
     "FIELD_LABELS",
     "TEMPLATE_FIELDS",
     "NoteTemplate",
+    "MAX_PSYCHOTHERAPY_MINUTES",
     "amend_progress_note",
     "audit_read",
     "clean_fields",
+    "clean_minutes",
     "create_progress_note",
     "edit_psychotherapy_note",
     "get_own_psychotherapy_note",

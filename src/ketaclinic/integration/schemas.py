@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Literal
 
 from ninja import Field, Schema
+from pydantic import StrictInt
 
 from ketaclinic.api_schemas import StrictIn
 from ketaclinic.integration import notes, plans
@@ -30,6 +31,7 @@ class IntegrationNoteOut(Schema):
     fields: dict[str, str]
     risk: str | None
     text: str
+    psychotherapy_minutes: int | None
     author: str
     created_at: datetime
     signed_at: datetime | None
@@ -45,6 +47,9 @@ class IntegrationNoteIn(StrictIn):
     fields: dict[str, str] = Field(default_factory=dict)
     text: str = Field("", max_length=notes.MAX_TEXT)
     sign: bool = False
+    psychotherapy_minutes: StrictInt | None = Field(
+        None, description="Face-to-face psychotherapy time of a progress note, 1-240 minutes."
+    )
 
 
 class IntegrationAmendIn(StrictIn):

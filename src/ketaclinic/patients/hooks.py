@@ -28,6 +28,12 @@ class PatientDocuments:
     rows: Callable[[int, int], list[dict[str, Any]]]
     # (clinic_id, patient_id, document id) -> the file, or None when it is not theirs to open
     open: Callable[[int, int, int], PatientFile | None]
+    # Optional page of the source's own at /portal/documents/<kind>/, linked from the
+    # Documents page as `page_title` (billing: a superbill for dates the patient chooses).
+    # (request, clinic_id, patient_id) -> response; the portal has checked the patient
+    # first and set `request.actor` (the patient) for the audit.
+    page: Callable[[Any, int, int], Any] | None = None
+    page_title: str = ""
 
 
 # kind (a slug, part of the portal's download URL) -> its source

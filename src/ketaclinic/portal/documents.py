@@ -3,7 +3,8 @@
 Never psychotherapy notes, never staff-only items: a source is listed here on purpose.
 A sibling app that may not import the portal (billing's superbills) registers its kind of
 document in `patients.hooks.PORTAL_DOCUMENTS`; `_registered` lists those rows and links each
-to `portal_document_pdf`, which asks the same source for the file.
+to `portal_document_pdf`, which asks the same source for the file; a source with a page of
+its own (a superbill for a date range) is linked to `document_page`, which opens it.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.http import Http404, HttpResponse
 from django.urls import reverse
 
 from ketaclinic.patients.hooks import PORTAL_DOCUMENTS
+from ketaclinic.portal.access import PortalRequest, portal_page
 from ketaclinic.screening.models import Consent
 
 
@@ -43,6 +46,29 @@ def _registered(account: Any) -> list[dict[str, Any]]:
 
 
 SOURCES: list[Callable[[Any], list[dict[str, Any]]]] = [_consents, _registered]
+
+
+def pages(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Links to the own pages (billing: a superbill for a date range) of the sources that
+    listed something for this patient in `rows` (nothing to choose from, no link)."""
+    listed = {row["kind"] for row in rows}
+    return [
+        {"title": source.page_title, "url": reverse("portal_document_page", args=[kind])}
+        for kind, source in PORTAL_DOCUMENTS.items()
+        if source.page is not None and kind in listed
+    ]
+
+
+@portal_page
+def document_page(request: PortalRequest, kind: str) -> HttpResponse:
+    """A registered source's own page, for the signed-in patient's own clinic and record."""
+    source = PORTAL_DOCUMENTS.get(kind)
+    if source is None or source.page is None:
+        raise Http404("No such page.")
+    response: HttpResponse = source.page(
+        request, request.account.clinic_id, request.account.patient_id
+    )
+    return response
 
 
 def documents_for(account: Any) -> list[dict[str, Any]]:

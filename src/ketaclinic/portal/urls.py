@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ketaclinic.portal import views
+from ketaclinic.portal import documents, views
 
 urlpatterns = [
     path("portal/", views.home, name="portal_home"),
@@ -34,6 +34,7 @@ urlpatterns = [
     path("portal/messages/", views.messages, name="portal_messages"),
     path("portal/messages/<int:thread_id>/", views.thread, name="portal_thread"),
     path("portal/documents/", views.documents, name="portal_documents"),
+    path("portal/documents/<slug:kind>/", documents.document_page, name="portal_document_page"),
     path(
         "portal/documents/consents/<int:consent_id>.pdf",
         views.consent_pdf,

@@ -36,6 +36,7 @@ from ketaclinic.patients.hooks import PORTAL_DOCUMENTS
 from ketaclinic.portal import services, sign_in
 from ketaclinic.portal.access import PortalRequest, account_for, own, portal_page
 from ketaclinic.portal.documents import documents_for
+from ketaclinic.portal.documents import pages as document_pages
 from ketaclinic.portal.models import AppointmentRequest, Thread
 from ketaclinic.portal.progress import progress_for
 from ketaclinic.scheduling.models import Appointment
@@ -445,7 +446,11 @@ def thread(request: PortalRequest, thread_id: int) -> HttpResponse:
 def documents(request: PortalRequest) -> HttpResponse:
     rows = documents_for(request.account)
     services.audit_read(request.actor, request.account, "documents")
-    return render(request, "portal/documents.html", {"rows": rows, "nav": "documents"})
+    return render(
+        request,
+        "portal/documents.html",
+        {"rows": rows, "pages": document_pages(rows), "nav": "documents"},
+    )
 
 
 @portal_page

@@ -64,6 +64,7 @@ def progress_note_new(request: ClinicRequest, patient_id: int) -> HttpResponse:
                     text=data["text"],
                     appointment=data["appointment"],
                     sign=data["sign"],
+                    psychotherapy_minutes=data["psychotherapy_minutes"],
                 )
             except ValidationError as exc:
                 add_errors(form, exc)
