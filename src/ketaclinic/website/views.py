@@ -65,6 +65,8 @@ PUBLIC_ROUTES = {
     "wagtail_serve",
     "comment_post",
     "comment_delete",
+    "website_image",
+    "website_rendition",
     "robots_txt",
     "website_sitemap",
     "website_feed_rss",
