@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date
+from datetime import date, datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -206,19 +206,23 @@ class StoryPage(CommentedPage):
     subpage_types: list[str] = []
     base_form_class = StoryPageForm
 
-    def publication_refusal(self, on: date | None = None) -> str | None:
-        """Why this story may not be live now, or None when it may."""
+    def publication_refusal(self, now: datetime | None = None) -> str | None:
+        """Why this story may not be live at `now` (default: now), or None when it may.
+
+        The authorization is in force on its clinic's calendar, not the server's."""
         if not self.from_a_patient:
             return None
-        on = on or timezone.localdate()
         if self.authorization_id is None:
             return (
                 "A story from a patient needs their recorded authorization before it is published."
             )
-        authorization = StoryAuthorization.objects.get(pk=self.authorization_id)
+        # Read afresh: a cached instance could predate a revocation.
+        authorization = StoryAuthorization.objects.select_related("clinic").get(
+            pk=self.authorization_id
+        )
         if authorization.revoked_at is not None:
             return "The patient revoked their authorization: this story cannot be published."
-        if not authorization.is_valid(on):
+        if not authorization.is_valid(authorization.clinic.date_of(now or timezone.now())):
             return (
                 "The patient's authorization is not in force today: this story cannot be published."
             )

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import EmailValidator, URLValidator
 from django.db import transaction
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from wagtail.models import Page
@@ -299,17 +300,21 @@ def revoke_authorization(*, actor: Actor, authorization: StoryAuthorization) -> 
             locked.revoked_at = timezone.now()
             locked.save(update_fields=["revoked_at"])
             record(actor, "revoke", patient_id=locked.patient_id, obj=locked)
-        unpublish_unauthorized_stories(timezone.now())
+        _unpublish(StoryPage.objects.live().filter(authorization=locked), timezone.now())
     return locked
 
 
 def unpublish_unauthorized_stories(now: datetime) -> int:
     """Unpublish every live story from a patient whose authorization is missing, revoked
-    or expired (the worker runs this; revoking runs it at once). Returns how many."""
-    today = timezone.localdate(now)
+    or expired on its clinic's calendar (the worker's periodic pass, which catches the
+    expiries; a revocation unpublishes its own stories at once). Returns how many."""
+    return _unpublish(StoryPage.objects.live().filter(from_a_patient=True), now)
+
+
+def _unpublish(stories: QuerySet[StoryPage], now: datetime) -> int:
     count = 0
-    for story in StoryPage.objects.live().filter(from_a_patient=True):
-        if story.publication_refusal(today) is None:
+    for story in stories:
+        if story.publication_refusal(now) is None:
             continue
         story.unpublish(log_action=False)
         record_system(
