@@ -380,6 +380,8 @@ API_TOKEN_CACHE_SECONDS = int(os.environ.get("KETACLINIC_API_TOKEN_CACHE_SECONDS
 
 # The public website (Wagtail, issue 18). Editors work at /cms/; the public pages at /.
 WAGTAIL_SITE_NAME = "ketaclinic"
+# Wagtail's default, said here so that its migrations' swappable dependency type-checks.
+WAGTAIL_PAGE_MODEL = "wagtailcore.Page"
 WAGTAILADMIN_BASE_URL = KETACLINIC_BASE_URL or "http://localhost:8000"
 WAGTAILADMIN_LOGIN_URL = "login"
 # Passwords, their reset and second factors are the clinic's log-in's, not Wagtail's.

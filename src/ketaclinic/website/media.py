@@ -18,7 +18,13 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponseBase,
+    HttpResponseNotModified,
+)
 from django.utils.http import http_date
 from django.views.decorators.http import require_safe
 from django.views.static import was_modified_since
@@ -59,7 +65,7 @@ def _stored(folder: str, name: str) -> Path:
     return path
 
 
-def _serve(request: HttpRequest, folder: str, name: str) -> HttpResponse:
+def _serve(request: HttpRequest, folder: str, name: str) -> HttpResponseBase:
     path = _stored(folder, name)
     mtime = path.stat().st_mtime
     if not was_modified_since(request.META.get("HTTP_IF_MODIFIED_SINCE"), int(mtime)):
@@ -75,10 +81,10 @@ def _serve(request: HttpRequest, folder: str, name: str) -> HttpResponse:
 
 
 @require_safe
-def original_image(request: HttpRequest, name: str) -> HttpResponse:
+def original_image(request: HttpRequest, name: str) -> HttpResponseBase:
     return _serve(request, ORIGINALS, name)
 
 
 @require_safe
-def rendition(request: HttpRequest, name: str) -> HttpResponse:
+def rendition(request: HttpRequest, name: str) -> HttpResponseBase:
     return _serve(request, RENDITIONS, name)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("cms/", include("ketaclinic.website.cms")),
     path("comments/<int:page_id>/", views.comment_post, name="comment_post"),
     path("comments/delete/<str:secret>/", views.comment_delete, name="comment_delete"),
+    path("comments/confirm/<str:secret>/", views.comment_confirm, name="comment_confirm"),
     # The website's images (MEDIA_URL): Wagtail's originals and renditions, nothing else.
     path(f"media/{media.ORIGINALS}/<str:name>", media.original_image, name="website_image"),
     path(f"media/{media.RENDITIONS}/<str:name>", media.rendition, name="website_rendition"),
