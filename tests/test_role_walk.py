@@ -29,6 +29,8 @@ OPEN_PAGES |= {"portal_sign_in", "portal_sign_in_link", "portal_sign_in_code"}
 PUBLIC_PREFIXES = ("q/", "intake-link/", "consent-link/", "ics/", "outcomes/published/")
 # The public website (issue 18): its pages, comments, feeds, sitemap and robots.txt.
 PUBLIC_PREFIXES += ("comments/", "feed/", "robots.txt", "sitemap.xml", "_util/")
+# Its images (Wagtail's originals and renditions; no other uploaded file).
+PUBLIC_PREFIXES += ("media/original_images/", "media/images/")
 OPEN_PAGES |= {"wagtail_serve", "wagtailcore_login", "wagtailcore_authenticate_with_password"}
 MISSING_ID = 999_999
 

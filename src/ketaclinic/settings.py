@@ -239,11 +239,14 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 # Static files are served from the app directories by WhiteNoise; no collectstatic step.
 STATIC_ROOT = os.environ.get("KETACLINIC_STATIC_ROOT") or None
+# Uploaded files: the clinic's logo (served through a logged-in view) and the website's
+# images (Wagtail's originals and renditions, served to everyone by website/media.py under
+# MEDIA_URL; nothing else under MEDIA_ROOT is reachable by URL). No location option: the
+# storage follows MEDIA_ROOT (and a test's override of it).
+MEDIA_ROOT = Path(os.environ.get("KETACLINIC_MEDIA_DIR", VAR_DIR / "media"))
+MEDIA_URL = "/media/"
 STORAGES = {
-    "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": VAR_DIR / "media"},
-    },
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
@@ -359,8 +362,6 @@ KETACLINIC_LINK_REMINDERS = int(os.environ.get("KETACLINIC_LINK_REMINDERS", "2")
 KETACLINIC_CONSENT_MONTHS = int(os.environ.get("KETACLINIC_CONSENT_MONTHS", "12"))
 # Trust X-Forwarded-For from the clinic's own reverse proxy (for audit addresses).
 KETACLINIC_TRUST_PROXY = env_flag("KETACLINIC_TRUST_PROXY")
-# Uploaded files (the clinic's logo); served through a logged-in view, not as static files.
-MEDIA_ROOT = Path(os.environ.get("KETACLINIC_MEDIA_DIR", VAR_DIR / "media"))
 # A clinic's logo: at most this many bytes (PNG, JPEG or WebP).
 KETACLINIC_LOGO_MAX_BYTES = 512 * 1024
 # FHIR Bulk Data export: where files go, hours they are kept, largest file before a new one.
@@ -379,6 +380,8 @@ API_TOKEN_CACHE_SECONDS = int(os.environ.get("KETACLINIC_API_TOKEN_CACHE_SECONDS
 
 # The public website (Wagtail, issue 18). Editors work at /cms/; the public pages at /.
 WAGTAIL_SITE_NAME = "ketaclinic"
+# Wagtail's default, said here so that its migrations' swappable dependency type-checks.
+WAGTAIL_PAGE_MODEL = "wagtailcore.Page"
 WAGTAILADMIN_BASE_URL = KETACLINIC_BASE_URL or "http://localhost:8000"
 WAGTAILADMIN_LOGIN_URL = "login"
 # Passwords, their reset and second factors are the clinic's log-in's, not Wagtail's.

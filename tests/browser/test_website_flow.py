@@ -129,3 +129,29 @@ def test_a_nurse_records_and_revokes_a_story_authorization_from_the_chart(
     expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
     assert_accessible(page)
     snap(page, "website-public-404")
+
+
+def test_an_articles_picture_shows_with_debug_off(page, website, settings, tmp_path):  # noqa: F811
+    import io
+
+    from django.core.files.images import ImageFile
+    from PIL import Image as PILImage
+    from wagtail.images import get_image_model
+
+    from ketaclinic.website.models import ArticlePage
+
+    settings.DEBUG = False
+    settings.MEDIA_ROOT = tmp_path
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (320, 160), (74, 131, 168)).save(buffer, "PNG")
+    article = ArticlePage.objects.get(pk=website.article.pk)
+    article.image = get_image_model().objects.create(
+        title="Calm water", file=ImageFile(buffer, name="water.png")
+    )
+    article.save_revision().publish()
+    page.goto("/what-it-involves/")
+    picture = page.locator("img.hero-image")
+    expect(picture).to_have_attribute("alt", "Calm water")
+    page.wait_for_function("document.querySelector('img.hero-image').complete")
+    assert picture.evaluate("img => img.naturalWidth") == 320
+    assert_accessible(page)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -71,6 +71,76 @@ def test_the_worker_unpublishes_a_story_whose_authorization_expired(website):
     assert job(timezone.now()) == 1
     assert StoryPage.objects.get(pk=website.story.pk).live is False
     assert job(timezone.now()) == 0
+
+
+def _second_story(website, staff, patient) -> StoryPage:
+    """Another patient-authorized story, under an authorization of its own."""
+    today = patient.clinic.today()
+    authorization = services.record_authorization(
+        actor=actor(staff["physician"]),
+        patient=patient,
+        scope="The second course, first name only.",
+        signed_on=today - timedelta(days=3),
+        expires_on=today + timedelta(days=200),
+    )
+    story = website.home.add_child(
+        instance=StoryPage(
+            title="Learning to sit still",
+            slug="sit-still",
+            body="<p>Text.</p>",
+            from_a_patient=True,
+            authorization=authorization,
+        )
+    )
+    story.save_revision().publish()
+    return story
+
+
+def test_revoking_takes_down_only_the_stories_under_that_authorization(website, staff, patient):
+    other = _second_story(website, staff, patient)
+    # The other authorization lapsed today: taking it down is the worker's periodic pass,
+    # not the revocation of a different authorization.
+    type(website.authorization).objects.filter(pk=other.authorization_id).update(
+        expires_on=patient.clinic.today()
+    )
+    services.revoke_authorization(actor=actor(staff["nurse"]), authorization=website.authorization)
+    assert StoryPage.objects.get(pk=website.story.pk).live is False
+    assert StoryPage.objects.get(pk=other.pk).live is True
+    assert Client().get("/sit-still/").status_code == 200
+    unpublished = AuditEvent.objects.filter(action="story_unpublished")
+    assert [e.detail["page"] for e in unpublished] == [website.story.pk]
+
+
+def test_a_story_under_a_valid_authorization_stays_after_another_is_revoked(
+    website, staff, patient
+):
+    other = _second_story(website, staff, patient)
+    services.revoke_authorization(actor=actor(staff["nurse"]), authorization=website.authorization)
+    assert Client().get("/sit-still/").status_code == 200
+    assert Client().get("/nurse-view/").status_code == 200
+    from ketaclinic.worker.jobs import JOBS
+
+    job = dict((j.__name__, j) for j, _ in JOBS)["unpublish_unauthorized_stories"]
+    assert job(timezone.now()) == 0
+    assert StoryPage.objects.get(pk=other.pk).live is True
+
+
+def test_an_authorization_lapses_at_midnight_on_the_clinics_calendar(website):
+    """An authorization ending on a date is in force until the clinic's midnight: at 23:30
+    in New York the evening before (already the expiry date in UTC) it still is; at 00:30
+    on the date it is not."""
+    clinic = website.authorization.clinic
+    expires = clinic.today()
+    website.authorization.expires_on = expires
+    website.authorization.save()
+    story = StoryPage.objects.get(pk=website.story.pk)
+    late_evening_before = datetime.combine(
+        expires - timedelta(days=1), time(23, 30), clinic.tz
+    )  # 04:30 UTC on the expiry date
+    assert story.publication_refusal(late_evening_before) is None
+    assert "not in force" in story.publication_refusal(
+        datetime.combine(expires, time(0, 30), clinic.tz)
+    )
 
 
 def test_recording_an_authorization_is_audited_against_the_patient(website, patient):

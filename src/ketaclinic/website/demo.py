@@ -3,17 +3,22 @@
 A home page, an article on what ketamine treatment involves (written for this project,
 with its sources), two stories (one told by a patient, with her recorded authorization;
 one told by a nurse), the team, the conditions treated, contact, the FAQ, a few approved
-comments and one awaiting moderation, and the demo editor (user `editor`).
+comments (one commenter with a confirmed address) and one awaiting moderation, the
+article's picture, and the demo editor (user `editor`).
 """
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
 from django.conf import settings
+from django.core.files.images import ImageFile
 from django.utils import timezone
+from wagtail.images import get_image_model
+from wagtail.images.models import AbstractImage
 from wagtail.models import Page, Site
 
 from ketaclinic.accounts.access import Actor
@@ -185,6 +190,26 @@ def _actor(clinic: Any, username: str) -> Actor:
     return Actor(user=membership.user, membership=membership)
 
 
+def _hero_image() -> AbstractImage:
+    """The article's picture, drawn here (a calm harbour-blue band, no photograph): it
+    shows the image library, its renditions and /media/ serving them (website/media.py)."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (1200, 500), (222, 235, 243))
+    draw = ImageDraw.Draw(picture)
+    for i, colour in enumerate([(182, 211, 228), (128, 176, 204), (74, 131, 168)]):
+        top = 250 + i * 80
+        draw.rectangle((0, top, 1200, 500), fill=colour)
+    draw.ellipse((880, 70, 1020, 210), fill=(250, 226, 170))
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    return get_image_model().objects.create(
+        title="Harbor at morning (illustration)",
+        description="An illustration: a pale sun over bands of calm blue water.",
+        file=ImageFile(buffer, name="harbor-morning.png"),
+    )
+
+
 def _site_root(home: HomePage) -> None:
     base = urlparse(settings.KETACLINIC_BASE_URL or "http://localhost:8000")
     site = Site.objects.filter(is_default_site=True).first() or Site(is_default_site=True)
@@ -229,7 +254,7 @@ def seed(clinic: Any, patients: list[Any]) -> None:
         if type(placeholder) is Page:
             placeholder.delete()
     _site_root(home)
-    today = timezone.localdate()
+    today = clinic.today()
 
     for title, slug, body in SECTIONS:
         section = home.add_child(
@@ -254,6 +279,7 @@ def seed(clinic: Any, patients: list[Any]) -> None:
             ),
             body=ARTICLE_BODY,
             sources=ARTICLE_SOURCES,
+            image=_hero_image(),
         )
     )
     _publish(article)
@@ -316,7 +342,14 @@ def seed(clinic: Any, patients: list[Any]) -> None:
     ]
     for page, name, email, text in approved:
         comment = Comment.objects.create(
-            clinic=clinic, page=page, name=name, email=email, text=text
+            clinic=clinic,
+            page=page,
+            name=name,
+            email=email,
+            text=text,
+            # Dana confirmed her address: with "Approve returning commenters automatically"
+            # turned on in the home page's settings, her next comment appears at once.
+            email_confirmed_at=timezone.now() if name == "Dana" else None,
         )
         services.moderate(actor=editor, comment=comment, status=Comment.Status.APPROVED)
         if name == "Mark T.":

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import strip_tags
 from wagtail.admin.panels import FieldPanel, MultiFieldPanel
@@ -43,7 +45,7 @@ class PublicPage(Page):
     class Meta:
         abstract = True
 
-    def get_context(self, request, *args, **kwargs):
+    def get_context(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context(request, *args, **kwargs)
         context.pop("request", None)
         context["canonical_url"] = self.get_full_url()
@@ -57,13 +59,27 @@ class HomePage(PublicPage):
     )
     intro = models.TextField(blank=True)
     body = RichTextField(blank=True)
+    # Off: every visitor's comment waits for a moderator (issue 18).
+    auto_approve_confirmed_commenters = models.BooleanField(
+        "Approve returning commenters automatically",
+        default=False,
+        help_text=(
+            "A comment is published without moderation when its e-mail address was confirmed "
+            "(from the link e-mailed to the commenter) and a moderator approved an earlier "
+            "comment from it. Takes effect when this page is published."
+        ),
+    )
 
     content_panels = [*Page.content_panels, FieldPanel("intro"), FieldPanel("body")]
-    settings_panels = [*Page.settings_panels, FieldPanel("clinic")]
+    settings_panels = [
+        *Page.settings_panels,
+        FieldPanel("clinic"),
+        MultiFieldPanel([FieldPanel("auto_approve_confirmed_commenters")], heading="Comments"),
+    ]
     template = "public/home_page.html"
     subpage_types = ["website.ArticlePage", "website.StoryPage", "website.StandardPage"]
 
-    def get_context(self, request, *args, **kwargs):
+    def get_context(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context(request, *args, **kwargs)
         children = self.get_children().live().public().specific()
         context["articles"] = [p for p in children if isinstance(p, ArticlePage)]
@@ -103,7 +119,7 @@ class CommentedPage(PublicPage):
         words = len(re.findall(r"\w+", strip_tags(self.body)))
         return max(1, math.ceil(words / WORDS_PER_MINUTE))
 
-    def get_context(self, request, *args, **kwargs):
+    def get_context(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict[str, Any]:
         from ketaclinic.website.forms import CommentForm
 
         context = super().get_context(request, *args, **kwargs)
@@ -114,6 +130,7 @@ class CommentedPage(PublicPage):
         )
         context.setdefault("comment_form", CommentForm())
         context["pending"] = request.GET.get("comment") == "pending"
+        context["published"] = request.GET.get("comment") == "published"
         return context
 
 
@@ -206,19 +223,28 @@ class StoryPage(CommentedPage):
     subpage_types: list[str] = []
     base_form_class = StoryPageForm
 
-    def publication_refusal(self, on: date | None = None) -> str | None:
-        """Why this story may not be live now, or None when it may."""
+    if TYPE_CHECKING:
+        # Wagtail's Page ships no types: name the manager, so that the Django plugin can
+        # type StoryAuthorization.stories (the reverse of `authorization`).
+        _default_manager: ClassVar[models.Manager[StoryPage]]
+
+    def publication_refusal(self, now: datetime | None = None) -> str | None:
+        """Why this story may not be live at `now` (default: now), or None when it may.
+
+        The authorization is in force on its clinic's calendar, not the server's."""
         if not self.from_a_patient:
             return None
-        on = on or timezone.localdate()
         if self.authorization_id is None:
             return (
                 "A story from a patient needs their recorded authorization before it is published."
             )
-        authorization = StoryAuthorization.objects.get(pk=self.authorization_id)
+        # Read afresh: a cached instance could predate a revocation.
+        authorization = StoryAuthorization.objects.select_related("clinic").get(
+            pk=self.authorization_id
+        )
         if authorization.revoked_at is not None:
             return "The patient revoked their authorization: this story cannot be published."
-        if not authorization.is_valid(on):
+        if not authorization.is_valid(authorization.clinic.date_of(now or timezone.now())):
             return (
                 "The patient's authorization is not in force today: this story cannot be published."
             )
@@ -264,8 +290,11 @@ class Comment(models.Model):
     moderated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    # SHA-256 of the secret in the e-mailed deletion link (the secret itself is never stored).
+    # SHA-256 of the secret in the e-mailed links (delete; confirm the address): the
+    # secret itself is never stored.
     deletion_digest = models.CharField(max_length=64, blank=True, db_index=True)
+    # When the commenter opened the e-mailed link and confirmed the address is theirs.
+    email_confirmed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["page", "status", "created_at"])]

@@ -13,7 +13,7 @@ ALLOWED_TAGS = {"p", "br", "strong", "em"}
 
 
 def comment_html(text: str) -> SafeString:
-    escaped = escape(text.replace("\r\n", "\n"))
+    escaped: str = escape(text.replace("\r\n", "\n"))
     escaped = re.sub(r"\*\*(\S(?:.*?\S)?)\*\*", r"<strong>\1</strong>", escaped)
     escaped = re.sub(r"(?<!\*)\*(\S(?:.*?\S)?)\*(?!\*)", r"<em>\1</em>", escaped)
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", escaped) if p.strip()]

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import EmailValidator, URLValidator
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from wagtail.models import Page
@@ -73,10 +74,39 @@ def _commented_page(page_id: int) -> Page:
     return page
 
 
+def home_of(page: Page) -> HomePage | None:
+    """The home page of the website the page belongs to (its clinic, its settings)."""
+    return page.get_ancestors(inclusive=True).type(HomePage).specific().first()
+
+
 def clinic_of(page: Page) -> int | None:
     """The clinic whose website the page belongs to (its home page's clinic)."""
-    home = page.get_ancestors(inclusive=True).type(HomePage).specific().first()
+    home = home_of(page)
     return home.clinic_id if home else None
+
+
+def _same_commenter(clinic_id: int | None, email: str) -> QuerySet[Comment]:
+    """The visitor comments of the same website from the same address, in any case."""
+    on_site = Q(clinic_id=clinic_id) if clinic_id is not None else Q(clinic__isnull=True)
+    return Comment.objects.filter(on_site, email__iexact=email, is_clinic_reply=False)
+
+
+def is_confirmed(clinic_id: int | None, email: str) -> bool:
+    return _same_commenter(clinic_id, email).filter(email_confirmed_at__isnull=False).exists()
+
+
+def approves_automatically(home: HomePage | None, email: str) -> bool:
+    """True when the website approves this address's comments without a moderator: the
+    clinic turned it on, the commenter confirmed the address from an e-mailed link, a
+    moderator approved an earlier comment from it, and none was marked as spam."""
+    if home is None or not home.auto_approve_confirmed_commenters:
+        return False
+    theirs = _same_commenter(home.clinic_id, email)
+    return (
+        theirs.filter(email_confirmed_at__isnull=False).exists()
+        and theirs.filter(status=Comment.Status.APPROVED).exists()
+        and not theirs.filter(status=Comment.Status.SPAM).exists()
+    )
 
 
 def validate_comment(*, name: str, email: str, website: str, text: str) -> dict[str, str]:
@@ -125,11 +155,13 @@ def submit_comment(
     address: str,
     bot_trapped: bool = False,
 ) -> Submitted:
-    """Hold a visitor's comment for moderation and e-mail them the link to delete it.
+    """Hold a visitor's comment for moderation (or publish it, for a returning commenter
+    the clinic approves automatically) and e-mail them the link to delete it.
 
-    A trapped bot gets the same answer as a person and nothing is stored. Past the limit
-    of comments per address per hour (counted in the shared cache, so every server
-    process counts together) the comment is refused with a ValidationError.
+    The spam checks come first, whoever writes: the size and link count, the bot traps
+    (a trapped bot gets the same answer as a person and nothing is stored), and the limit
+    of comments per address per hour (counted in the shared cache, so every server process
+    counts together), past which the comment is refused with a ValidationError.
     """
     page = _commented_page(page_id)
     fields = validate_comment(name=name, email=email, website=website, text=text)
@@ -143,27 +175,47 @@ def submit_comment(
         raise ValidationError(
             {"text": "Too many comments from your address in the last hour. Try again later."}
         )
+    home = home_of(page)
+    clinic_id = home.clinic_id if home else None
     secret = secrets.token_urlsafe(24)
     with transaction.atomic():
+        approved = approves_automatically(home, fields["email"])
+        # The link to confirm the address only where confirming can change something.
+        ask_to_confirm = bool(home and home.auto_approve_confirmed_commenters) and not is_confirmed(
+            clinic_id, fields["email"]
+        )
         comment = Comment.objects.create(
-            clinic_id=clinic_of(page),
+            clinic_id=clinic_id,
             page=page,
             deletion_digest=hashlib.sha256(secret.encode()).hexdigest(),
+            status=Comment.Status.APPROVED if approved else Comment.Status.PENDING,
+            moderated_at=timezone.now() if approved else None,
             **fields,
         )
-        transaction.on_commit(lambda: _send_deletion_link(comment, page, secret))
+        transaction.on_commit(lambda: _send_links(comment, page, secret, ask_to_confirm))
     return Submitted(comment=comment, kept=True)
 
 
-def _send_deletion_link(comment: Comment, page: Page, secret: str) -> None:
-    base = settings.KETACLINIC_BASE_URL or settings.WAGTAILADMIN_BASE_URL
-    link = base.rstrip("/") + reverse("comment_delete", args=[secret])
+def _send_links(comment: Comment, page: Page, secret: str, ask_to_confirm: bool) -> None:
+    base = (settings.KETACLINIC_BASE_URL or settings.WAGTAILADMIN_BASE_URL).rstrip("/")
+    if comment.status == Comment.Status.APPROVED:
+        opening = "Thank you for your comment. It is published."
+    else:
+        opening = "Thank you for your comment. It will appear once a moderator has read it."
+    confirm = ""
+    if ask_to_confirm:
+        confirm = (
+            "This website publishes comments from returning commenters without waiting for a "
+            "moderator once they have confirmed their e-mail address. To confirm yours, open:\n"
+            f"{base}{reverse('comment_confirm', args=[secret])}\n\n"
+        )
     send_mail(
         subject=f"Your comment on \u201c{page.title}\u201d",
         message=(
-            "Thank you for your comment. It will appear once a moderator has read it.\n\n"
+            f"{opening}\n\n"
             "If you want it removed, now or later, open this link:\n"
-            f"{link}\n\n"
+            f"{base}{reverse('comment_delete', args=[secret])}\n\n"
+            f"{confirm}"
             "If you did not write a comment, you can ignore this message."
         ),
         from_email=None,
@@ -173,6 +225,8 @@ def _send_deletion_link(comment: Comment, page: Page, secret: str) -> None:
 
 
 def comment_for_deletion(secret: str) -> Comment | None:
+    """The comment an e-mailed link names (the links to delete it and to confirm the
+    address carry the same secret)."""
     digest = hashlib.sha256(secret.encode()).hexdigest()
     return Comment.objects.filter(deletion_digest=digest).first()
 
@@ -184,6 +238,29 @@ def delete_by_link(*, secret: str) -> bool:
         return False
     comment.delete()
     return True
+
+
+def confirm_by_link(*, secret: str) -> Comment | None:
+    """The commenter opened the e-mailed link: their address is confirmed.
+
+    A comment of theirs still waiting is published at once when the clinic approves
+    returning commenters automatically and the address already had one approved.
+    """
+    with transaction.atomic():
+        comment = comment_for_deletion(secret)
+        if comment is None:
+            return None
+        comment = Comment.objects.select_for_update().get(pk=comment.pk)
+        if comment.email_confirmed_at is None:
+            comment.email_confirmed_at = timezone.now()
+            comment.save(update_fields=["email_confirmed_at"])
+        if comment.status == Comment.Status.PENDING and approves_automatically(
+            home_of(comment.page), comment.email
+        ):
+            comment.status = Comment.Status.APPROVED
+            comment.moderated_at = timezone.now()
+            comment.save(update_fields=["status", "moderated_at"])
+    return comment
 
 
 def moderate(*, actor: Actor, comment: Comment, status: str) -> Comment:
@@ -299,17 +376,21 @@ def revoke_authorization(*, actor: Actor, authorization: StoryAuthorization) -> 
             locked.revoked_at = timezone.now()
             locked.save(update_fields=["revoked_at"])
             record(actor, "revoke", patient_id=locked.patient_id, obj=locked)
-        unpublish_unauthorized_stories(timezone.now())
+        _unpublish(StoryPage.objects.live().filter(authorization=locked), timezone.now())
     return locked
 
 
 def unpublish_unauthorized_stories(now: datetime) -> int:
     """Unpublish every live story from a patient whose authorization is missing, revoked
-    or expired (the worker runs this; revoking runs it at once). Returns how many."""
-    today = timezone.localdate(now)
+    or expired on its clinic's calendar (the worker's periodic pass, which catches the
+    expiries; a revocation unpublishes its own stories at once). Returns how many."""
+    return _unpublish(StoryPage.objects.live().filter(from_a_patient=True), now)
+
+
+def _unpublish(stories: QuerySet[StoryPage], now: datetime) -> int:
     count = 0
-    for story in StoryPage.objects.live().filter(from_a_patient=True):
-        if story.publication_refusal(today) is None:
+    for story in stories:
+        if story.publication_refusal(now) is None:
             continue
         story.unpublish(log_action=False)
         record_system(

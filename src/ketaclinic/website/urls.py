@@ -1,13 +1,17 @@
 from django.urls import include, path
 from wagtail.contrib.sitemaps.views import sitemap
 
-from ketaclinic.website import views
+from ketaclinic.website import media, views
 from ketaclinic.website.feeds import LatestPages, LatestPagesAtom
 
 urlpatterns = [
     path("cms/", include("ketaclinic.website.cms")),
     path("comments/<int:page_id>/", views.comment_post, name="comment_post"),
     path("comments/delete/<str:secret>/", views.comment_delete, name="comment_delete"),
+    path("comments/confirm/<str:secret>/", views.comment_confirm, name="comment_confirm"),
+    # The website's images (MEDIA_URL): Wagtail's originals and renditions, nothing else.
+    path(f"media/{media.ORIGINALS}/<str:name>", media.original_image, name="website_image"),
+    path(f"media/{media.RENDITIONS}/<str:name>", media.rendition, name="website_rendition"),
     path("robots.txt", views.robots_txt, name="robots_txt"),
     path("sitemap.xml", sitemap, name="website_sitemap"),
     path("feed/rss/", LatestPages(), name="website_feed_rss"),

@@ -3,6 +3,7 @@ queue, and the chart's story authorizations (recorded and revoked by clinicians)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cache
 
 from django.contrib import messages
@@ -19,7 +20,7 @@ from ketaclinic.accounts.access import ClinicRequest, client_ip, get_for, requir
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.website import services
 from ketaclinic.website.forms import AuthorizationForm, CommentForm, ReplyForm
-from ketaclinic.website.models import Comment, StoryAuthorization
+from ketaclinic.website.models import Comment, HomePage, StoryAuthorization
 
 
 @require_POST
@@ -32,7 +33,7 @@ def comment_post(request: HttpRequest, page_id: int) -> HttpResponse:
     form.is_valid()
     data = {f: str(request.POST.get(f, ""))[:10_000] for f in ("name", "email", "website", "text")}
     try:
-        services.submit_comment(
+        submitted = services.submit_comment(
             page_id=page.pk,
             address=client_ip(request) or "",
             bot_trapped=form.bot_trapped(),
@@ -47,6 +48,9 @@ def comment_post(request: HttpRequest, page_id: int) -> HttpResponse:
         context = page.get_context(request)
         context["comment_form"] = form
         return TemplateResponse(request, page.get_template(request), context, status=422)
+    comment = submitted.comment
+    if comment is not None and comment.status == Comment.Status.APPROVED:
+        return redirect(page.url + f"?comment=published#comment-{comment.pk}")
     return redirect(page.url + "?comment=pending#leave-a-reply")
 
 
@@ -60,11 +64,27 @@ def comment_delete(request: HttpRequest, secret: str) -> HttpResponse:
     return render(request, "public/comment_delete.html", {"comment": comment}, using="public")
 
 
+@require_http_methods(["GET", "POST"])
+def comment_confirm(request: HttpRequest, secret: str) -> HttpResponse:
+    """The e-mailed link to confirm a commenter's address: a button first, so that a mail
+    scanner opening the link confirms nothing."""
+    if request.method == "POST":
+        comment = services.confirm_by_link(secret=secret[:100])
+        return render(
+            request, "public/comment_confirmed.html", {"comment": comment}, using="public"
+        )
+    comment = services.comment_for_deletion(secret[:100])
+    return render(request, "public/comment_confirm.html", {"comment": comment}, using="public")
+
+
 # The routes of the public website (everything else is a staff page, with the staff 404).
 PUBLIC_ROUTES = {
     "wagtail_serve",
     "comment_post",
     "comment_delete",
+    "comment_confirm",
+    "website_image",
+    "website_rendition",
     "robots_txt",
     "website_sitemap",
     "website_feed_rss",
@@ -76,7 +96,7 @@ PUBLIC_ROUTES = {
 def staff_prefixes() -> frozenset[str]:
     """The first path segment of every staff route ("patients", "api", "cms", ...)."""
 
-    def walk(patterns: list, prefix: str = ""):
+    def walk(patterns: list[URLPattern | URLResolver], prefix: str = "") -> Iterator[str]:
         for p in patterns:
             if isinstance(p, URLResolver):
                 yield from walk(p.url_patterns, prefix + str(p.pattern))
@@ -139,6 +159,7 @@ def moderation_queue(request: ClinicRequest) -> HttpResponse:
             "status": status,
             "statuses": [(s.value, s.label, counts.get(s.value, 0)) for s in Comment.Status],
             "reply_form": ReplyForm(),
+            "homes": HomePage.objects.live().filter(clinic=request.actor.clinic).order_by("pk"),
         },
     )
 
