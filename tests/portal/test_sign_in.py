@@ -414,3 +414,44 @@ def test_a_clinic_requiring_staff_two_factor_does_not_stop_a_patient_enrolling(
     from ketaclinic.accounts.services import may_enrol_second_factor
 
     assert may_enrol_second_factor(account.user)
+
+
+def _link_only_client(account, device) -> Client:
+    """A patient who never set a password: in by the e-mailed link, then the code."""
+    account.user.set_unusable_password()
+    account.user.save(update_fields=["password"])
+    ask(Client(), EMAIL)
+    client = Client()
+    client.post(link_in(mail.outbox[-1]))
+    assert (
+        client.post("/portal/sign-in/code/", {"code": code_for(device, steps_ago=1)}).status_code
+        == 302
+    )
+    return client
+
+
+def test_a_patient_without_a_password_turns_the_authenticator_off_with_a_code(account):
+    device = authenticator(account.user)
+    client = _link_only_client(account, device)
+    page = client.get("/portal/security/")
+    assert b'name="password"' not in page.content
+    assert b"confirm with a current code from your app" in page.content
+    unthrottle()
+    response = client.post("/portal/security/", {"action": "off", "code": code_for(device)})
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(user=account.user).exists()
+    event = AuditEvent.objects.get(action="portal_two_factor_off")
+    assert (event.user_id, event.role) == (account.user_id, "patient")
+
+
+@pytest.mark.parametrize("code", ["", "000000", "<script>alert(1)</script>", "\x00"])
+def test_a_patient_without_a_password_still_needs_a_valid_code(account, code):
+    device = authenticator(account.user)
+    client = _link_only_client(account, device)
+    unthrottle()
+    with nothing_changed(StaticDevice):  # a wrong code only counts towards django-otp's throttle
+        response = client.post("/portal/security/", {"action": "off", "code": code})
+    assert response.status_code == 422
+    assert TOTPDevice.objects.get(user=account.user).confirmed
+    assert b"code" in response.content and b"<script>alert" not in response.content
+    assert not AuditEvent.objects.filter(action="portal_two_factor_off").exists()

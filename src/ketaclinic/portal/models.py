@@ -141,3 +141,29 @@ class AppointmentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} request {self.pk}"
+
+
+class SummaryRelease(models.Model):
+    """A signed treatment session whose plain-language summary the patient may read.
+
+    Released by a nurse or physician from the chart; taking it back deletes the row
+    (both audited), so a summary is shown exactly while its row exists.
+    """
+
+    clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    session = models.OneToOneField(
+        "treatment.TreatmentSession", on_delete=models.PROTECT, related_name="summary_release"
+    )
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    released_at = models.DateTimeField(default=timezone.now)
+
+    objects = ClinicScopedQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["clinic", "patient"], name="summary_release_patient_idx")]
+
+    def __str__(self) -> str:
+        return f"Summary release {self.pk}"

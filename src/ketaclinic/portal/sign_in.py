@@ -9,7 +9,7 @@ A patient who enrolled an authenticator still gives its code after the link
 (`needs_code`, checked by the portal's door).
 
 The authenticator itself is the staff machinery (accounts/two_factor.py); this module
-adds the patient's rules (optional; turning it off takes the password and a code) and
+adds the patient's rules (optional; turning it off takes the password, if any, and a code) and
 their audit events.
 """
 
@@ -213,27 +213,26 @@ def enrol(*, request: HttpRequest, actor: Actor, account: PortalAccount, code: s
 def turn_off(
     *, request: HttpRequest, actor: Actor, account: PortalAccount, password: str, code: str
 ) -> None:
-    """Remove the patient's authenticator; needs their password and a current code.
+    """Remove the patient's authenticator; needs their password (if they have one) and a code.
 
     The password goes through the log-in's own checks, so wrong guesses here count
-    towards the same lockout as on the log-in page.
+    towards the same lockout as on the log-in page. A patient who signs in only by the
+    e-mailed link has no password to give: a current code from the authenticator itself
+    (something only they hold, on top of the link this session came in by) is the proof.
     """
     if second_factor.confirmed_device(account.user) is None:
         raise ValidationError({"code": "No authenticator is set up."})
+    user = account.user
+    has_password = user.has_usable_password()
     errors: dict[str, str] = {}
-    if not password:
+    if has_password and not password:
         errors["password"] = "Enter your password."
     if not second_factor.clean_code(code):
         errors["code"] = "Enter the 6-digit code from your app."
     if errors:
         raise ValidationError(errors)
-    user = account.user
-    if not user.has_usable_password():
-        errors["password"] = "Your account has no password yet: set one from your invitation."
-    elif authenticate(request, username=user.username, password=password) is None:
-        errors["password"] = "That password is not right."
-    if errors:
-        raise ValidationError(errors)
+    if has_password and authenticate(request, username=user.username, password=password) is None:
+        raise ValidationError({"password": "That password is not right."})
     if not second_factor.check_code(user, code):
         raise ValidationError({"code": "That code is not valid. Check the time on your phone."})
     with transaction.atomic():

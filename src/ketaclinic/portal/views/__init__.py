@@ -30,6 +30,8 @@ from ketaclinic.portal.views.staff import (
     staff_thread,
     staff_thread_assign,
     staff_thread_done,
+    summary_release,
+    summary_withdraw,
 )
 from ketaclinic.portal.views.visits import (
     appointment_change,
@@ -67,5 +69,7 @@ __all__ = [
     "staff_thread",
     "staff_thread_assign",
     "staff_thread_done",
+    "summary_release",
+    "summary_withdraw",
     "thread",
 ]

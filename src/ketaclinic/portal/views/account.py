@@ -156,7 +156,10 @@ def security(request: PortalRequest) -> HttpResponse:
         except ValidationError as exc:
             errors = errors_of(exc)
         else:
-            flash.success(request, "Two-step sign-in is off. Your password alone signs you in.")
+            flash.success(
+                request,
+                "Two-step sign-in is off: your password or an e-mailed link alone signs you in.",
+            )
             return redirect("portal_security")
     elif request.method == "POST" and not enrolled:
         if form.is_valid():
@@ -184,6 +187,7 @@ def security(request: PortalRequest) -> HttpResponse:
         "portal/security.html",
         {
             "enrolled": enrolled,
+            "has_password": account.user.has_usable_password(),
             "errors": errors,
             "page_error": errors.get("__all__", ""),
             "recovery_codes": request.session.pop(second_factor.RECOVERY_SESSION_KEY, None),

@@ -1,4 +1,5 @@
-"""The staff pages the portal needs: the invitation from the chart, the inbox, requests."""
+"""The staff pages the portal needs: the invitation and summary releases from the chart, the inbox,
+requests."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from ketaclinic.accounts.models import Membership
 from ketaclinic.accounts.roles import Role
 from ketaclinic.audit.services import record
 from ketaclinic.patients.access import get_patient_for
-from ketaclinic.portal import services
+from ketaclinic.portal import services, summaries
 from ketaclinic.portal.models import AppointmentRequest, Thread
 from ketaclinic.portal.views.common import LIST, errors_of
+from ketaclinic.treatment.access import get_session_for
+from ketaclinic.treatment.models import TreatmentSession
 
 
 @require_POST
@@ -130,3 +133,30 @@ def request_handled(request: ClinicRequest, request_id: int) -> HttpResponse:
     found = get_for(request.actor, AppointmentRequest, request_id, "schedule.book", what="request")
     services.handle_request(actor=request.actor, request=found)
     return redirect("message_inbox")
+
+
+def _summary_session(request: ClinicRequest, session_id: int) -> TreatmentSession:
+    # The chart's own guard: another clinic's or a missing id is 404, a restricted chart stays closed.
+    return get_session_for(request.actor, session_id, "session.chart")
+
+
+@require_POST
+@require("session.chart")
+def summary_release(request: ClinicRequest, session_id: int) -> HttpResponse:
+    session = _summary_session(request, session_id)
+    try:
+        summaries.release(actor=request.actor, session=session)
+    except ValidationError as exc:
+        flash.error(request, " ".join(errors_of(exc).values()))
+    else:
+        flash.success(request, "The session summary is in the patient's portal documents.")
+    return redirect("patient_chart", session.patient_id)
+
+
+@require_POST
+@require("session.chart")
+def summary_withdraw(request: ClinicRequest, session_id: int) -> HttpResponse:
+    session = _summary_session(request, session_id)
+    summaries.withdraw(actor=request.actor, session=session)
+    flash.success(request, "The session summary is no longer in the patient's portal.")
+    return redirect("patient_chart", session.patient_id)
