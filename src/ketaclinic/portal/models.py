@@ -63,6 +63,22 @@ class SignInLink(models.Model):
         return f"Sign-in link {self.pk}"
 
 
+class SignInRequest(models.Model):
+    """An address someone typed on "e-mail me a sign-in link", waiting for the worker.
+
+    The page only stores this row, the same work whether or not the address has an
+    account, so its response time tells nobody who is a patient here; the worker looks
+    the address up, mails a link if it names a patient's account, and deletes the row.
+    """
+
+    email = models.CharField(max_length=254)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Sign-in request {self.pk}"
+
+
 class Thread(models.Model):
     """A conversation between a patient and the care team."""
 

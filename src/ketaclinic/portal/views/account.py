@@ -70,7 +70,7 @@ def sign_in_request(request: Any) -> HttpResponse:
         else:
             if sign_in.rate_limited(request, email):
                 return _limited(request)
-            sign_in.send_link(request=request, email=email)
+            sign_in.ask_for_link(request=request, email=email)
             return render(
                 request,
                 "portal/sign_in_state.html",
