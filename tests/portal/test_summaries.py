@@ -249,3 +249,26 @@ def test_another_patient_never_reaches_a_released_summary(
     assert not AuditEvent.objects.filter(action="download").exists()
     # Staff sessions never reach the portal's copy either.
     assert login(staff["nurse"]).get(pdf_url(session)).status_code == 403
+
+
+# --------------------------------------------------------------------------- the API twin
+
+
+def test_the_api_releases_and_takes_back_as_the_page_does(clinic, staff, account, api_client):
+    session = a_session(clinic, staff, account.patient)
+    path = f"/api/v1/sessions/{session.pk}/portal-summary"
+    nurse = api_client(staff["nurse"])
+    assert nurse.put(path).json() == {"session_id": session.pk, "released": True}
+    assert SummaryRelease.objects.filter(session=session).exists()
+    assert nurse.delete(path).json() == {"session_id": session.pk, "released": False}
+    assert not SummaryRelease.objects.exists()
+    unsigned = a_session(clinic, staff, account.patient, signed=False, days_ago=2)
+    desk = api_client(staff["front_desk"])
+    with nothing_changed(SummaryRelease):
+        refused = nurse.put(f"/api/v1/sessions/{unsigned.pk}/portal-summary")
+        assert refused.status_code == 422 and "Only a signed session" in refused.content.decode()
+        assert desk.put(path).status_code == 403
+    assert [e.action for e in AuditEvent.objects.filter(action__startswith="portal_summary")] == [
+        "portal_summary_release",
+        "portal_summary_withdraw",
+    ]

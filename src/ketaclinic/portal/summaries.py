@@ -138,7 +138,7 @@ def _how_it_went(session: TreatmentSession) -> str:
         )
     return (
         "Some readings were outside the expected range for a while. Your care team watched "
-        "them closely, and you went home once you met the clinic's checks for going home."
+        "them closely until you were ready to go home."
     )
 
 
