@@ -27,6 +27,14 @@ from ketaclinic.scheduling.models import (
 from ketaclinic.treatment.models import TreatmentSession
 
 IV = "ketamine-iv-mood"
+# The `clinic` fixture's zone (tests/conftest.py). New York's date lags UTC's for four or five
+# hours each night, so a test meaning "today at the clinic" asks the clinic, never the server.
+CLINIC_TZ = "America/New_York"
+
+
+def clinic_today() -> date:
+    """Today at the test clinic (`Clinic.today()` in its zone), for helpers given no clinic."""
+    return Clinic(timezone=CLINIC_TZ).today()
 
 
 def actor(membership: Membership) -> Actor:
@@ -97,7 +105,7 @@ def course(
         protocol_version=protocol_version,
         family=family or protocol_code,
         planned_sessions=planned_sessions,
-        start_date=start_date or timezone.localdate(),
+        start_date=start_date or clinic.today(),
         status=status,
         prescriber=prescriber,
         activated_at=activated_at,

@@ -13,6 +13,7 @@ from hypothesis import settings as hypothesis_settings
 from ketaclinic.accounts.models import ApiToken, Clinic, Membership
 from ketaclinic.accounts.services import add_clinic, add_staff
 from ketaclinic.patients.models import Patient
+from tests import builders
 
 # Property tests have no per-example deadline: on a loaded 2-core CI machine a 200 ms
 # deadline fails at random without saying anything about the code.
@@ -71,7 +72,7 @@ def audit_synchronous(settings):
 
 @pytest.fixture
 def clinic(db) -> Clinic:
-    return add_clinic(slug="harbor", name="Harbor Light", timezone="America/New_York")
+    return add_clinic(slug="harbor", name="Harbor Light", timezone=builders.CLINIC_TZ)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import csv
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from ketaclinic.clinical.dea import with_check_digit
@@ -239,7 +238,7 @@ def test_a_days_ledger_balances_to_the_milligram_through_real_sessions(page, day
     log_out(page)
     log_in(page, "alex", PASSWORD)
     landed(page)
-    today = timezone.localdate(timezone=clinic.tz)
+    today = clinic.today()
     receipts = download_csv(page, "receipts", lot, today)
     assert [r[1:13] for r in receipts[1:]] == [
         [

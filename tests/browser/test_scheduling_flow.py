@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from ketaclinic.accounts.access import Actor
@@ -30,7 +29,7 @@ def test_front_desk_books_an_induction_series_and_sees_it_on_the_day_board(page,
         Patient.objects.filter(clinic__slug="harbor", status="screening").order_by("mrn").first()
     )
     physician = Membership.objects.get(clinic__slug="harbor", user__username="dr.chen")
-    today = timezone.localdate()
+    today = patient.clinic.today()
     start = today + timedelta(days=14 - today.weekday())  # Monday in two weeks
     course = services.create_course(
         actor=Actor(user=physician.user, membership=physician),

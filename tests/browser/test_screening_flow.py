@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from ketaclinic.patients.models import Patient
@@ -137,7 +136,7 @@ def test_a_referred_patient_goes_from_intake_to_signed_consent(page, staff, pati
         missing_for_course(
             patient=Patient.objects.get(pk=patient.pk),
             family="ketamine-iv-mood",
-            on=timezone.localdate(),
+            on=patient.clinic.today(),
         )
         == []
     )

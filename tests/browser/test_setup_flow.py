@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
-from ketaclinic.accounts.models import Membership
+from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.clinical.dea import with_check_digit
 from ketaclinic.scheduling.models import OpeningHours, Room, StaffHours
 from tests.browser.conftest import log_in, snap
@@ -130,7 +130,7 @@ def test_an_admin_sets_up_a_new_clinic_in_the_browser(page, new_clinic):
 
     # Closed on a coming day, with its reason.
     page.goto("/setup/closures/")
-    closed_on = date.today() + timedelta(days=30)
+    closed_on = Clinic.objects.get(slug="bayside").today() + timedelta(days=30)
     page.get_by_label("First day closed").fill(closed_on.isoformat())
     page.get_by_label("Reason").fill("Staff training")
     page.get_by_role("button", name="Close these days").click()

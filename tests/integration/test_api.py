@@ -104,7 +104,7 @@ def test_bad_notes_are_refused_naming_the_field_and_nothing_is_saved(
 
 def test_plan_and_homework(staff, patient, api_client):
     therapist = api_client(staff["therapist"])
-    review = str(timezone.localdate() + timedelta(days=42))
+    review = str(patient.clinic.today() + timedelta(days=42))
     assert therapist.get(f"/api/v1/patients/{patient.pk}/plan").status_code == 404
     saved = put(
         therapist,

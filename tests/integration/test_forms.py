@@ -65,7 +65,7 @@ def world(clinic, staff, therapy, patient):
         patient=patient,
         goals=[{"words": "Sleep", "measure": "personal", "target": 7, "baseline": 3}],
         interventions="",
-        review_on=timezone.localdate() + timedelta(days=30),
+        review_on=clinic.today() + timedelta(days=30),
     )
     homework = plans.add_homework(
         actor=actor(staff["therapist"]), patient=patient, kind="walking", title="Walk"
@@ -111,7 +111,7 @@ def forms(w, staff, clinic, therapy):
     p = w["patient"].pk
     start = f"{w['monday'] + timedelta(days=1)}T14:00"
     plan_valid = {
-        "review_on": str(timezone.localdate() + timedelta(days=40)),
+        "review_on": str(clinic.today() + timedelta(days=40)),
         "interventions": "KAP",
         "version": 1,
         "goal0-words": "Enjoy mornings",

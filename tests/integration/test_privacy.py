@@ -165,9 +165,7 @@ def test_a_release_needs_a_current_authorization_and_only_the_author_records_it(
 ):
     from datetime import timedelta
 
-    from django.utils import timezone
-
-    today = timezone.localdate(timezone=patient.clinic.tz)  # the clinic's date, as the form checks
+    today = patient.clinic.today()  # the clinic's date, as the form checks
     other = login(second_therapist)
     refused = other.post(f"/integration/private/{private_note.pk}/", {"action": "release"})
     assert refused.status_code == 404

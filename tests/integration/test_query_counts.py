@@ -59,7 +59,7 @@ def test_pages_cost_the_same_with_three_or_thirty_sessions_of_history(
         patient=patient,
         goals=[{"words": "Sleep", "measure": "personal", "target": 7}],
         interventions="",
-        review_on=timezone.localdate() + timedelta(days=30),
+        review_on=clinic.today() + timedelta(days=30),
     )
     client = login(staff["therapist"])
     urls = ["/integration/", f"/integration/patients/{patient.pk}/", f"/patients/{patient.pk}/"]

@@ -232,7 +232,7 @@ def test_flush_empties_the_ledger_and_leaves_the_guard_in_place(clinic, staff):
             actor=nurse,
             product=product,
             lot_number="F1",
-            expiry=timezone.localdate() + timezone.timedelta(days=300),
+            expiry=clinic.today() + timezone.timedelta(days=300),
             containers=1,
             supplier_name="S",
             supplier_address="A",

@@ -648,7 +648,7 @@ def test_a_federal_holiday_is_not_skipped_so_the_notice_is_never_shown_late():
 
 
 def test_a_loss_cannot_be_discovered_tomorrow_and_is_filed_only_once(lot, nurse):
-    tomorrow = timezone.localdate() + timezone.timedelta(days=1)
+    tomorrow = lot.clinic.today() + timezone.timedelta(days=1)
     before = LedgerEntry.objects.count()
     with pytest.raises(ValidationError) as refused:
         services.record_loss(

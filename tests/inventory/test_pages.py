@@ -221,7 +221,7 @@ def test_reports_contain_the_right_rows(clinic, lot, nurse, patient, staff, sess
     patient.address = "12 Harbor Street\nPortland, ME 04101"
     patient.save()
     _day_of_activity(lot, nurse, patient, session)
-    today = timezone.localdate(timezone=clinic.tz)
+    today = clinic.today()
     admin_rows = list(
         csv.reader(
             io.StringIO(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from django.utils import timezone
-
 from ketaclinic.outcomes import upkeep
 from ketaclinic.outcomes.synthetic import build_history
 from ketaclinic.scheduling.models import Room
@@ -20,7 +18,7 @@ def history(clinic, staff, *, patients: int = 60, seed: int = 5, prefix: str = "
         )[0]
         for n in (1, 2, 3)
     ]
-    today = timezone.localdate(timezone=clinic.tz)
+    today = clinic.today()
     built = build_history(
         clinic,
         patients=patients,

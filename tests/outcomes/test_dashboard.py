@@ -288,7 +288,7 @@ def test_prescribing_and_ending_a_course_updates_the_patients_group(
             actor=doctor,
             patient=patient,
             protocol_code="ketamine-iv-mood",
-            start_date=timezone.localdate(timezone=clinic.tz),
+            start_date=clinic.today(),
             dose_mg_per_kg=Decimal("0.5"),
         )
     cohort = PatientCohort.objects.get(patient=patient)

@@ -6,7 +6,6 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from ketaclinic.scheduling import services
 from tests import builders
@@ -16,7 +15,8 @@ actor = builders.actor
 
 
 def next_monday(weeks_ahead: int = 1) -> date:
-    today = timezone.localdate()
+    """The Monday `weeks_ahead` weeks after this one, counted from the clinic's date."""
+    today = builders.clinic_today()
     return today + timedelta(days=7 * weeks_ahead - today.weekday())
 
 

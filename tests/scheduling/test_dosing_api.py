@@ -7,11 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from tests import builders
+
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/dosing/calculate"
-# Yesterday in UTC is never in the future in the clinic's zone (New York), at any hour.
-FRESH = str(timezone.localdate() - timedelta(days=1))
+# Yesterday at the clinic: a recent weight, never in the future.
+FRESH = str(builders.clinic_today() - timedelta(days=1))
 
 
 def calc(client, **body):

@@ -611,9 +611,9 @@ class TestConsentApi:
         assert signed.json()["prescriber_signed_at"] is not None
         from ketaclinic.screening.gates import missing_for_course
 
-        assert missing_for_course(patient=patient, family="esketamine-nasal", on=date.today()) == [
-            "An eligibility evaluation for Esketamine nasal spray accepted by a physician."
-        ]
+        assert missing_for_course(
+            patient=patient, family="esketamine-nasal", on=patient.clinic.today()
+        ) == ["An eligibility evaluation for Esketamine nasal spray accepted by a physician."]
 
 
 class TestNotesAndLinksApi:

@@ -88,8 +88,8 @@ def test_the_pain_family_through_the_api(api_client, staff, patient, changes, de
         assert body["missing"] == ["systolic_bp"]
 
 
-def test_a_minor_is_ineligible_for_pain_infusions(api_client, staff, born):
-    minor = born(date.today().year - 16)
+def test_a_minor_is_ineligible_for_pain_infusions(api_client, staff, born, clinic):
+    minor = born(clinic.today().year - 16)
     body = screen(api_client(staff["nurse"]), minor, "ketamine-iv-pain", PAIN).json()
     assert (body["decision"], decisive(body)) == ("ineligible", ["ivp-exclude-under-18"])
 
@@ -117,7 +117,7 @@ def test_the_esketamine_family_through_the_api(
     assert body["ruleset_version"] == 3
 
 
-def test_a_70_year_old_needs_review_for_esketamine(api_client, staff, born):
-    older = born(date.today().year - 70)
+def test_a_70_year_old_needs_review_for_esketamine(api_client, staff, born, clinic):
+    older = born(clinic.today().year - 70)
     body = screen(api_client(staff["nurse"]), older, "esketamine-nasal", DEPRESSION).json()
     assert (body["decision"], decisive(body)) == ("needs_review", ["esk-caution-age-65-or-older"])

@@ -103,7 +103,7 @@ def make_appointment(clinic, patient, course, room, status="checked_in"):
 
 @pytest.fixture
 def iv_appointment(clinic, staff, patient, chairs):
-    patient.weight_measured_on = timezone.localdate(timezone=clinic.tz)
+    patient.weight_measured_on = clinic.today()
     patient.save()
     course = make_course(
         clinic,
@@ -124,11 +124,11 @@ def esk_patient(clinic):
         mrn="MRN000002",
         given_name="Tom",
         family_name="Berg",
-        birth_date=timezone.localdate().replace(year=1960),
+        birth_date=clinic.today().replace(year=1960),
         sex_at_birth="male",
         weight_kg=80,
         height_cm=180,
-        weight_measured_on=timezone.localdate(timezone=clinic.tz),
+        weight_measured_on=clinic.today(),
     )
 
 

@@ -677,7 +677,7 @@ def test_an_amendment_after_submission_is_flagged_on_the_form(esk, clinic, staff
     page = login(staff["admin"])
     page.post(
         f"/treatment/rems/{form.pk}/submitted/",
-        {"submitted_on": timezone.localdate(timezone=clinic.tz).isoformat()},
+        {"submitted_on": clinic.today().isoformat()},
     )
     form.refresh_from_db()
     assert form.submitted_on is not None
@@ -731,7 +731,7 @@ def test_the_rems_listing_shows_every_unsubmitted_form_and_pages_submitted_ones(
     from ketaclinic.treatment import rems
 
     monkeypatch.setattr(rems, "SUBMITTED_PER_PAGE", 2)
-    today = timezone.localdate(timezone=clinic.tz)
+    today = clinic.today()
 
     def form(days_ago, submitted_days_ago=None):
         appointment = Appointment.objects.create(

@@ -45,7 +45,7 @@ def dosed_session(iv_appointment, staff, *, dosed=True):
 def test_a_dosed_session_gets_a_call_due_the_next_day(iv_appointment, staff, clinic):
     session = dosed_session(iv_appointment, staff)
     call = FollowUpCall.objects.get(session=session)
-    today = timezone.localdate(timezone=clinic.tz)
+    today = clinic.today()
     assert (call.due_on, call.completed_at) == (today + timedelta(days=1), None)
     # Idempotent: ending twice never makes two calls.
     from ketaclinic.treatment.services import session_protocol

@@ -1,24 +1,41 @@
 """Integration support under /api/v1/ (the same services and checks as the pages).
 
 A psychotherapy note is returned only to its author: it appears in the author's list
-and nobody else's, and ``/psychotherapy-notes/{id}`` answers 404 to anyone else.
+and nobody else's, and ``/psychotherapy-notes/{id}`` answers 404 to anyone else. The
+request and response shapes are in ``schemas``.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from django.http import Http404
-from ninja import Field, Router, Schema, Status
+from ninja import Router, Status
 
 from ketaclinic.accounts.access import ClinicRequest
 from ketaclinic.api_auth import allow
-from ketaclinic.api_schemas import StrictIn
 from ketaclinic.audit.services import record
 from ketaclinic.integration import circles, notes, planning, plans
 from ketaclinic.integration.models import Homework, ProgressNote, PsychotherapyNote, TreatmentPlan
+from ketaclinic.integration.schemas import (
+    IntegrationAmendIn,
+    IntegrationAttendanceIn,
+    IntegrationCircleIn,
+    IntegrationCircleOut,
+    IntegrationFormatIn,
+    IntegrationFormatOut,
+    IntegrationHomeworkIn,
+    IntegrationHomeworkOut,
+    IntegrationNoteIn,
+    IntegrationNoteOut,
+    IntegrationPlanIn,
+    IntegrationPlannedOut,
+    IntegrationPlanOut,
+    IntegrationPrivateEditIn,
+    IntegrationReleaseIn,
+    IntegrationReleaseOut,
+    IntegrationWorklistOut,
+)
 from ketaclinic.integration.sessions import set_format
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.models import Patient
@@ -26,66 +43,6 @@ from ketaclinic.scheduling.access import get_course_for
 from ketaclinic.scheduling.models import Appointment, Room
 
 router = Router(tags=["integration"])
-
-
-class IntegrationAmendmentOut(Schema):
-    id: int
-    author: str
-    reason: str
-    text: str
-    created_at: datetime
-
-
-class IntegrationNoteOut(Schema):
-    id: int
-    kind: Literal["progress", "psychotherapy"]
-    patient_id: int
-    appointment_id: int | None
-    circle_id: int | None
-    template: str | None
-    fields: dict[str, str]
-    risk: str | None
-    text: str
-    author: str
-    created_at: datetime
-    signed_at: datetime | None
-    alert_id: int | None
-    amendments: list[IntegrationAmendmentOut]
-
-
-class IntegrationNoteIn(StrictIn):
-    kind: Literal["progress", "psychotherapy"]
-    appointment: int | None = None
-    circle: int | None = None
-    template: Literal["dap", "soap"] | None = None
-    fields: dict[str, str] = Field(default_factory=dict)
-    text: str = Field("", max_length=notes.MAX_TEXT)
-    sign: bool = False
-
-
-class IntegrationAmendIn(StrictIn):
-    reason: str = Field(..., max_length=300)
-    text: str = Field(..., max_length=notes.MAX_TEXT)
-
-
-class IntegrationPrivateEditIn(StrictIn):
-    text: str = Field(..., max_length=notes.MAX_TEXT)
-
-
-class IntegrationReleaseIn(StrictIn):
-    authorized_on: date
-    expires_on: date
-    scope: str = Field(..., max_length=300)
-    recipient: str = Field(..., max_length=200)
-
-
-class IntegrationReleaseOut(Schema):
-    id: int
-    note_id: int
-    authorized_on: date
-    expires_on: date
-    scope: str
-    recipient: str
 
 
 def _name(user: Any) -> str:
@@ -277,49 +234,6 @@ def release_private_note(
 # --- treatment plan and homework ------------------------------------------------------
 
 
-class IntegrationGoalIO(StrictIn):
-    words: str = Field(..., max_length=300)
-    measure: Literal["instrument", "nrs", "personal"]
-    instrument: str = Field("", max_length=40)
-    scale_label: str = Field("", max_length=80)
-    baseline: Decimal | None = None
-    target: Decimal
-    latest: Decimal | None = None
-    reached: bool | None = None
-
-
-class IntegrationPlanIn(StrictIn):
-    goals: list[IntegrationGoalIO] = Field(default_factory=list, max_length=plans.MAX_GOALS)
-    interventions: str = Field("", max_length=4000)
-    review_on: date
-    version: int | None = None
-
-
-class IntegrationHomeworkOut(Schema):
-    id: int
-    kind: str
-    title: str
-    instructions: str
-    due_on: date | None
-    done_at: datetime | None
-
-
-class IntegrationPlanOut(Schema):
-    patient_id: int
-    version: int
-    review_on: date
-    interventions: str
-    goals: list[IntegrationGoalIO]
-    homework: list[IntegrationHomeworkOut]
-
-
-class IntegrationHomeworkIn(StrictIn):
-    kind: Literal["journal", "breathing", "walking", "other"]
-    title: str = Field(..., max_length=120)
-    instructions: str = Field("", max_length=2000)
-    due_on: date | None = None
-
-
 def _homework_out(h: Homework) -> dict[str, Any]:
     return {
         "id": h.pk,
@@ -415,17 +329,6 @@ def homework_done(request: ClinicRequest, homework_id: int) -> dict[str, Any]:
 # --- sessions, circles, the work list -------------------------------------------------
 
 
-class IntegrationFormatIn(StrictIn):
-    mode: Literal["in_person", "video"]
-    meeting_url: str = Field("", max_length=300)
-
-
-class IntegrationFormatOut(Schema):
-    appointment_id: int
-    mode: str
-    meeting_url: str
-
-
 @router.put(
     "/integration/sessions/{appointment_id}/format",
     response=IntegrationFormatOut,
@@ -446,42 +349,6 @@ def put_format(
         "mode": detail.mode,
         "meeting_url": detail.meeting_url,
     }
-
-
-class IntegrationCircleIn(StrictIn):
-    title: str = Field(..., max_length=80)
-    therapist_id: int
-    room_id: int
-    start: datetime
-    minutes: int = Field(90, ge=15, le=240)
-    capacity: int = Field(8, ge=2, le=12)
-    mode: Literal["in_person", "video"] = "in_person"
-    meeting_url: str = Field("", max_length=300)
-    patient_ids: list[int] = Field(default_factory=list, max_length=12)
-
-
-class IntegrationSeatOut(Schema):
-    patient_id: int
-    attendance: str
-
-
-class IntegrationCircleOut(Schema):
-    id: int
-    title: str
-    therapist_id: int
-    room_id: int
-    start: datetime
-    end: datetime
-    mode: str
-    meeting_url: str
-    status: str
-    seats: list[IntegrationSeatOut]
-
-
-class IntegrationAttendanceIn(StrictIn):
-    attendance: dict[str, Literal["expected", "attended", "absent", "excused"]] = Field(
-        default_factory=dict, max_length=12
-    )
 
 
 def _circle_out(circle: Any) -> dict[str, Any]:
@@ -552,23 +419,6 @@ def post_attendance(
         raise ValidationError({"attendance": "Key attendance by patient id."}) from None
     circles.mark_attendance(actor=actor, circle=circle, marks=marks)
     return _circle_out(circles.get_circle_for(actor, circle.pk))
-
-
-class IntegrationPlannedOut(Schema):
-    id: int
-    patient_id: int
-    course_id: int
-    kind: str
-    dosing_number: int
-    opens: datetime
-    closes: datetime
-    appointment_id: int | None
-    status: str
-
-
-class IntegrationWorklistOut(Schema):
-    missed: list[IntegrationPlannedOut]
-    notes_due: list[int]
 
 
 def _planned_out(row: planning.PlannedRow) -> dict[str, Any]:

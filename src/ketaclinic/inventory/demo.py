@@ -140,10 +140,10 @@ def stock_lot(clinic, *, drug: str, mg_per_ml: Decimal | None) -> Lot | None:
     if drug == "esketamine":
         return lots.filter(product__substance="esketamine").first()
     ketamine = lots.filter(product__substance="ketamine")
-    return (
-        ketamine.filter(product__mg_per_unit=mg_per_ml).first()
-        or ketamine.filter(product__mg_per_unit=Decimal(50)).first()
-    )
+    same = None
+    if mg_per_ml is not None:
+        same = ketamine.filter(product__mg_per_unit=mg_per_ml).first()
+    return same or ketamine.filter(product__mg_per_unit=Decimal(50)).first()
 
 
 def witness_waste(clinic, entries) -> None:

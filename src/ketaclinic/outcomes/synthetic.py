@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.utils import timezone
-
 from ketaclinic.accounts.models import Clinic, User
 from ketaclinic.clinical.instruments import score
 from ketaclinic.clinical.scheduling import series_rule
@@ -91,6 +89,20 @@ class Built:
         self.counts[name] = self.counts.get(name, 0) + n
 
 
+@dataclass
+class _Plan:
+    """One synthetic patient's treatment: drawn first, then written as rows."""
+
+    patient: Patient
+    family: str
+    start: date
+    fate: str  # "done", "stopped" or "lapsed"
+    instruments: tuple[str, ...]
+    trajectory: float  # share of the baseline left at the end
+    physician: User
+    days: list[date] = field(default_factory=list)
+
+
 def _answers(items: int, top: int, total: int) -> list[int]:
     """Item answers 0..top summing to `total`, filled from the first item.
 
@@ -137,8 +149,7 @@ def build_history(
     induction is followed by; each patient gets a random number up to it.
     """
     tz = clinic.tz
-    now = timezone.now()
-    today = timezone.localdate(now, timezone=tz)
+    today = clinic.today()
     protocol = {family: _protocol(family) for family in FAMILIES}
     planned = {family: series_rule(protocol[family]).sessions for family in FAMILIES}
     loaded = loaded_instruments()
@@ -165,7 +176,9 @@ def build_history(
     Patient.objects.bulk_create(people, batch_size=batch)
     built.add("patients", len(people))
 
-    conditions, courses, plans = [], [], []
+    conditions: list[Condition] = []
+    courses: list[TreatmentCourse] = []
+    plans: list[_Plan] = []
     weights = [c[1] for c in CONDITIONS]
     span = max(1, (last_day - first_day).days - 14)
     for patient in people:
@@ -177,20 +190,20 @@ def build_history(
         start = first_day + timedelta(days=rng.randrange(span))
         roll = rng.random()
         fate = "stopped" if roll < 0.12 else "lapsed" if roll < 0.17 else "done"
-        plan = {
-            "patient": patient,
-            "family": family,
-            "start": start,
-            "fate": fate,
-            "instruments": instruments,
-            "trajectory": rng.choices(TRAJECTORIES, weights=[t[1] for t in TRAJECTORIES])[0][0],
-            "physician": rng.choice(physicians),
-        }
-        given = planned[family]
+        plan = _Plan(
+            patient=patient,
+            family=family,
+            start=start,
+            fate=fate,
+            instruments=instruments,
+            trajectory=rng.choices(TRAJECTORIES, weights=[t[1] for t in TRAJECTORIES])[0][0],
+            physician=rng.choice(physicians),
+        )
+        sessions_given = planned[family]
         if fate != "done":
-            given = rng.randint(1, max(1, planned[family] - 2))
+            sessions_given = rng.randint(1, max(1, planned[family] - 2))
         # Sessions twice a week; a course still inside its induction today keeps going.
-        days = [start + timedelta(days=(i * 7) // 2) for i in range(given)]
+        days = [start + timedelta(days=(i * 7) // 2) for i in range(sessions_given)]
         phase = "induction"
         if fate == "done" and maintenance:
             # Maintenance every two weeks after the induction (the benchmark's volume).
@@ -207,7 +220,7 @@ def build_history(
             status = "active"  # still running: censored, not a drop-out
         elif fate == "lapsed":
             status = "paused"
-        plan["days"] = days
+        plan.days = days
         courses.append(
             TreatmentCourse(
                 clinic=clinic,
@@ -220,7 +233,7 @@ def build_history(
                 start_date=start,
                 status=status,
                 stop_reason=rng.choice(STOP_REASONS) if status == "stopped" else "",
-                prescriber=plan["physician"],
+                prescriber=plan.physician,
                 signed_at=_at(start, 8, tz),
             )
         )
@@ -239,7 +252,7 @@ def build_history(
                         planned_sessions=planned[family],
                         start_date=again,
                         status="planned",
-                        prescriber=plan["physician"],
+                        prescriber=plan.physician,
                         signed_at=_at(again, 8, tz),
                     )
                 )
@@ -251,12 +264,16 @@ def build_history(
     for c in courses:  # a patient's first course is appended before any re-induction
         first_course.setdefault(c.patient_id, c)
 
-    appointments, extra_appointments, responses = [], [], []
+    appointments: list[Appointment] = []
+    appointment_courses: list[TreatmentCourse] = []  # each treatment appointment's course
+    extra_appointments: list[Appointment] = []
+    responses: list[Response] = []
     for plan in plans:
-        patient, course = plan["patient"], first_course[plan["patient"].pk]
-        for i, day in enumerate(plan["days"]):
+        patient, course = plan.patient, first_course[plan.patient.pk]
+        for i, day in enumerate(plan.days):
             chair = chairs[(patient.pk + i) % len(chairs)]
             start = _at(day, rng.choice([8, 10, 13]), tz)
+            appointment_courses.append(course)
             appointments.append(
                 Appointment(
                     clinic=clinic,
@@ -270,7 +287,7 @@ def build_history(
                 )
             )
         if rng.random() < 0.25:
-            missed = plan["days"][0] + timedelta(days=1)
+            missed = plan.days[0] + timedelta(days=1)
             if missed < today:
                 start = _at(missed, 15, tz)
                 extra_appointments.append(
@@ -287,7 +304,7 @@ def build_history(
                 )
         if rng.random() < 0.35:
             for k in range(rng.randint(1, 3)):
-                day = plan["days"][0] + timedelta(days=2 + 7 * k)
+                day = plan.days[0] + timedelta(days=2 + 7 * k)
                 if day < today:
                     start = _at(day, 16, tz)
                     extra_appointments.append(
@@ -308,17 +325,19 @@ def build_history(
     Response.objects.bulk_create(responses, batch_size=batch)
     built.add("responses", len(responses))
 
-    sessions = []
-    for appointment in appointments:
-        used = protocol[appointment.course.family]
+    sessions: list[TreatmentSession] = []
+    dose_times: list[datetime] = []
+    for appointment, course in zip(appointments, appointment_courses, strict=True):
+        used = protocol[course.family]
         dose = appointment.start + timedelta(minutes=20)
+        dose_times.append(dose)
         overridden = rng.random() < 0.02
         sessions.append(
             TreatmentSession(
                 clinic=clinic,
                 patient_id=appointment.patient_id,
                 appointment=appointment,
-                course=appointment.course,
+                course=course,
                 room_id=appointment.room_id,
                 protocol_code=used.code,
                 protocol_version=used.version,
@@ -341,10 +360,11 @@ def build_history(
     TreatmentSession.objects.bulk_create(sessions, batch_size=batch)
     built.add("sessions", len(sessions))
 
-    events, alerts, forms = [], [], []
+    events: list[AdverseEvent] = []
+    alerts: list[SessionAlert] = []
+    forms: list[RemsForm] = []
     ae_weights = [w for _, w in AE_TYPES]
-    for session in sessions:
-        at = session.dose_started_at
+    for session, at in zip(sessions, dose_times, strict=True):
         if rng.random() < 0.07:
             kind = rng.choices(AE_TYPES, weights=ae_weights)[0][0]
             severity = rng.choices(["mild", "moderate", "severe"], weights=[75, 22, 3])[0]
@@ -374,7 +394,7 @@ def build_history(
                 )  # fmt: skip
             )
         if session.drug == "esketamine":
-            day = timezone.localdate(at, timezone=tz)
+            day = clinic.date_of(at)
             late = rng.random() < 0.06
             submitted = day + timedelta(days=rng.randint(8, 12) if late else rng.randint(0, 6))
             forms.append(
@@ -400,28 +420,28 @@ def build_history(
 def _scores(
     clinic: Clinic,
     patient: Patient,
-    plan: dict[str, Any],
+    plan: _Plan,
     rng: random.Random,
     today: date,
     loaded: dict[str, Any],
 ) -> list[Response]:
     """A baseline before the first dose, scores after sessions 2, 4, 6 ..., one after the last."""
-    days = plan["days"]
+    days = plan.days
     moments = [days[0] - timedelta(days=2)]
     moments += [days[i] + timedelta(days=1) for i in range(1, len(days), 2)]
-    if plan["fate"] == "done" and len(days) > 1:
+    if plan.fate == "done" and len(days) > 1:
         moments.append(days[-1] + timedelta(days=14))
     moments = [m for m in moments if m < today]
     rows = []
     tz = clinic.tz
-    for code in plan["instruments"]:
+    for code in plan.instruments:
         definition = loaded[code]
         items = len(definition.items)
         top = max(o.value for o in definition.items[0].options)
         high = definition.score_range()[1]
         low_base, high_base = BASELINES[code]
         baseline = rng.randint(low_base, high_base)
-        end_share = plan["trajectory"]
+        end_share = plan.trajectory
         for index, day in enumerate(moments):
             progress = min(1.0, index / max(1, len(moments) - 1))
             # Most change early, as with ketamine; a point of noise after the baseline.

@@ -169,20 +169,16 @@ class Patient(models.Model):
 
     @property
     def age(self) -> int:
-        from django.utils import timezone
-
-        return self.age_on(timezone.localdate())
+        return self.age_on(self.clinic.today())
 
     # A weight older than this makes a weight-based dose a guess (issue 5; policy).
     WEIGHT_STALE_DAYS = 30
 
     @property
     def weight_is_stale(self) -> bool:
-        from django.utils import timezone
-
         if self.weight_measured_on is None:
             return True
-        return (timezone.localdate() - self.weight_measured_on).days > self.WEIGHT_STALE_DAYS
+        return (self.clinic.today() - self.weight_measured_on).days > self.WEIGHT_STALE_DAYS
 
     @cached_property
     def active_allergies(self) -> list[Allergy]:

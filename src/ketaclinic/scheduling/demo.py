@@ -204,13 +204,17 @@ def _course(clinic: Any, patient: Any, physician: Membership, index: int) -> Tre
         prescriber=physician.user,
         signed_at=now,
     )
-    fixed = protocol.dose.kind == "fixed_mg"
+    dose = protocol.dose
+    if dose.kind == "fixed_mg":
+        dose_mg, mg_per_kg, basis = dose.starting_dose_mg.value, None, ""
+    else:
+        dose_mg, mg_per_kg, basis = None, dose.default_mg_per_kg.value, dose.default_weight_basis
     DoseOrder.objects.create(
         clinic=clinic,
         course=course,
-        dose_mg=protocol.dose.starting_dose_mg.value if fixed else None,
-        dose_mg_per_kg=None if fixed else protocol.dose.default_mg_per_kg.value,
-        weight_basis="" if fixed else protocol.dose.default_weight_basis,
+        dose_mg=dose_mg,
+        dose_mg_per_kg=mg_per_kg,
+        weight_basis=basis,
         reason="Initial prescription.",
         signed_by=physician.user,
         signed_at=now,
@@ -316,7 +320,8 @@ def _consultations(clinic: Any, patients: list[Any], physician: Membership) -> N
     therapist = Membership.objects.filter(clinic=clinic, role="therapist").first()
     consult = {r.name: r for r in Room.objects.filter(clinic=clinic, kind="consult_room")}
     now = timezone.now()
-    rows = []
+    rows: list[Appointment] = []
+    member: Membership | None
     slot = 0
     for patient in patients:
         if patient.status not in ("screening", "maintenance"):

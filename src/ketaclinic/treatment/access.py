@@ -27,7 +27,8 @@ def get_session_for(
         TreatmentSession,
         session_id,
         action,
-        related=("patient", "room", "course", "appointment", "clinic"),
+        # The patient's clinic too: the header dates the patient's age by the clinic's day.
+        related=("patient", "patient__clinic", "room", "course", "appointment", "clinic"),
         what="treatment session",
         guard=_session_guard,
         read=read,

@@ -21,7 +21,7 @@ from django.utils import timezone
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Membership
 from ketaclinic.clinical.dosing import DoseError, calculate_dose
-from ketaclinic.clinical.monitoring import vital_alerts
+from ketaclinic.clinical.monitoring import Phase, vital_alerts
 from ketaclinic.inventory import demo as inventory_demo
 from ketaclinic.scheduling.models import Appointment
 from ketaclinic.scheduling.services import course_protocol, current_order
@@ -80,7 +80,9 @@ def seed(clinic: Any, patients: list[Any]) -> None:
     ).exists()
     created = []
     for appointment in past:
-        spike = not hypertension_done and appointment.course.protocol_code.startswith("ketamine-iv")
+        course = appointment.course
+        assert course is not None  # the query asks for an active course
+        spike = not hypertension_done and course.protocol_code.startswith("ketamine-iv")
         created.append(_completed_session(appointment, nurse, physician, spike=spike))
         hypertension_done = hypertension_done or spike
     if not TreatmentSession.objects.filter(clinic=clinic, state__in=ACTIVE_STATES).exists():
@@ -148,7 +150,9 @@ def _administer(
     session: TreatmentSession, nurse: Membership, dose_at: datetime, *, ended: bool
 ) -> Any:
     protocol = course_protocol(session.course)
-    result = _dose(protocol, session.patient, current_order(session.course), dose_at.date())
+    result = _dose(
+        protocol, session.patient, current_order(session.course), session.clinic.date_of(dose_at)
+    )
     fixed = result.devices is not None
     given = Decimal(result.devices) if fixed else result.volume_ml
     # IV: a little more is drawn up than given; the remainder is wasted before a witness.
@@ -180,7 +184,8 @@ def _administer(
         recorded_by=nurse.user,
         recorded_at=dose_at,
     )
-    if fixed:
+    dose = protocol.dose
+    if dose.kind == "fixed_mg" and result.devices is not None:
         for n in range(result.devices):
             at = dose_at + timedelta(minutes=5 * n)
             if at <= timezone.now():
@@ -188,7 +193,7 @@ def _administer(
                     session=session,
                     number=n + 1,
                     given_at=at,
-                    mg=protocol.dose.mg_per_device.value,
+                    mg=dose.mg_per_device.value,
                     by=nurse.user,
                 )
     return protocol
@@ -210,7 +215,7 @@ def _readings(
             break
         if spike and minute == 40:
             sbp, dbp = 182, 104
-        phase = "pre_dose" if minute < 0 else "during"
+        phase: Phase = "pre_dose" if minute < 0 else "during"
         reading = VitalReading.objects.create(
             session=session,
             taken_at=at,
@@ -320,8 +325,8 @@ def _completed_session(
     if esk:
         from ketaclinic.treatment.rems import FORM_VERSION, form_data
 
-        day = timezone.localdate(discharged)
-        old = day < timezone.localdate() - timedelta(days=1)
+        day = session.clinic.date_of(discharged)
+        old = day < session.clinic.today() - timedelta(days=1)
         RemsForm.objects.create(
             clinic_id=session.clinic_id,
             session=session,
@@ -357,6 +362,7 @@ def _today(clinic: Any, nurse: Membership, now: datetime) -> list[TreatmentSessi
     )
     picked: dict[str, Any] = {}
     for appointment in under_way:
+        assert appointment.course is not None  # the query asks for an active course
         code = appointment.course.protocol_code
         kind = "esk" if code.startswith("esketamine") else ("iv" if "-iv-" in code else None)
         if kind is not None and kind not in picked:
@@ -410,6 +416,11 @@ def _today(clinic: Any, nurse: Membership, now: datetime) -> list[TreatmentSessi
     return sessions
 
 
+def _dose_started(session: TreatmentSession) -> datetime:
+    assert session.dose_started_at is not None  # only sessions with a dose given are posted
+    return session.dose_started_at
+
+
 def _post_to_ledger(clinic: Any, nurse: Membership, sessions: list[TreatmentSession]) -> None:
     """Post the new sessions' doses and wasted remainders to the ledger, oldest first.
 
@@ -420,12 +431,12 @@ def _post_to_ledger(clinic: Any, nurse: Membership, sessions: list[TreatmentSess
 
     given = sorted(
         (s for s in sessions if s.administration.ledger_lot_id and s.administration.given),
-        key=lambda s: s.dose_started_at,
+        key=_dose_started,
     )
     if not given:
         return
     actor = Actor(user=nurse.user, membership=nurse)
-    today = timezone.localdate(timezone.now(), clinic.tz)
+    today = clinic.today()
     closed = False
     for session in given:
         if not closed and timezone.localdate(session.dose_started_at, clinic.tz) >= today:

@@ -88,9 +88,8 @@ READING_FIELDS = ("systolic", "diastolic", "heart_rate", "spo2", "respiratory_ra
 
 def ensure_form(session: TreatmentSession) -> RemsForm:
     """The session's form, created when first needed (due 7 days after the session)."""
-    day = timezone.localdate(
-        session.discharged_at or session.dose_started_at or session.started_at,
-        timezone=session.clinic.tz,
+    day = session.clinic.date_of(
+        session.discharged_at or session.dose_started_at or session.started_at
     )
     form, _ = RemsForm.objects.get_or_create(
         session=session,
@@ -219,7 +218,7 @@ def form_data(session: TreatmentSession, *, amended: bool = True) -> dict[str, A
     )
     classes = {med.med_class for med in patient.medications.all() if med.is_active}
     missing_gate = gates.missing_items(
-        patient=patient, family=protocol.family, on=timezone.localdate(session.started_at)
+        patient=patient, family=protocol.family, on=session.clinic.date_of(session.started_at)
     )
     enrolled = all(m.code != gates.REMS_ENROLLMENT for m in missing_gate)
     clinician = session.started_by

@@ -8,12 +8,12 @@ liver test.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from django.utils import timezone
 
-from ketaclinic.accounts.models import Membership
+from ketaclinic.accounts.models import Clinic, Membership, User
 from ketaclinic.measures.models import Alert
+from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.models import TreatmentCourse
 from ketaclinic.treatment.ae_reports import ALERT_CODE
 from ketaclinic.treatment.models import (
@@ -33,7 +33,7 @@ DESCRIPTION = (
 )
 
 
-def seed(clinic: Any, patients: list[Any]) -> None:
+def seed(clinic: Clinic, patients: list[Patient]) -> None:
     nurse = Membership.objects.filter(clinic=clinic, role="nurse").select_related("user").first()
     physician = (
         Membership.objects.filter(clinic=clinic, role="physician").select_related("user").first()
@@ -45,7 +45,7 @@ def seed(clinic: Any, patients: list[Any]) -> None:
     _liver_tests_due(clinic, ids, physician.user)
 
 
-def _serious_event(clinic: Any, patient_ids: list[int], nurse: Any, physician: Any) -> None:
+def _serious_event(clinic: Clinic, patient_ids: list[int], nurse: User, physician: User) -> None:
     if AdverseEventReport.objects.filter(clinic=clinic).exists():
         return
     session = (
@@ -61,7 +61,7 @@ def _serious_event(clinic: Any, patient_ids: list[int], nurse: Any, physician: A
         .order_by("-started_at")
         .first()
     )
-    if session is None:
+    if session is None or session.dose_started_at is None:
         return
     onset = session.dose_started_at + timedelta(minutes=38)
     event = AdverseEvent.objects.create(
@@ -122,7 +122,7 @@ def _serious_event(clinic: Any, patient_ids: list[int], nurse: Any, physician: A
         fields = ["draft", "drafted_by", "drafted_at"]
         if kind == AdverseEventReport.Kind.REMS:
             sent = min(created + timedelta(days=1), timezone.now())
-            report.submitted_on = timezone.localdate(sent, timezone=clinic.tz)
+            report.submitted_on = clinic.date_of(sent)
             report.submitted_by = nurse
             report.submitted_at = sent
             report.reference = "Phoned to the REMS"
@@ -130,7 +130,7 @@ def _serious_event(clinic: Any, patient_ids: list[int], nurse: Any, physician: A
         report.save(update_fields=fields)
 
 
-def _liver_tests_due(clinic: Any, patient_ids: list[int], physician: Any) -> None:
+def _liver_tests_due(clinic: Clinic, patient_ids: list[int], physician: User) -> None:
     course = (
         TreatmentCourse.objects.filter(
             clinic=clinic,

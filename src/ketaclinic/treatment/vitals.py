@@ -145,24 +145,7 @@ def _after_dose(
             phase=phase,
             persisting=_previous_codes(session, taken),
         )
-        whole = {
-            k: None if v is None else int(v)
-            for k, v in reading_values.items()
-            if k != "temperature_c"
-        }
-        reading = VitalReading.objects.create(
-            session=session,
-            taken_at=taken,
-            phase=phase,
-            systolic=whole["systolic_bp"],
-            diastolic=whole["diastolic_bp"],
-            heart_rate=whole["heart_rate"],
-            spo2=whole["spo2"],
-            respiratory_rate=whole["respiratory_rate"],
-            temperature_c=reading_values["temperature_c"],
-            recorded_by=actor.user,
-            recorded_at=now,
-        )
+        reading = services._new_reading(actor, session, reading_values, taken, phase, now)
         stored = SessionAlert.objects.bulk_create(
             SessionAlert(
                 session=session,

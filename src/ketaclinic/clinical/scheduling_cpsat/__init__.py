@@ -130,16 +130,18 @@ def plan_many(
     greedy = list(greedy)
     greedy_score = _score(greedy)
     chosen: list[Plan] | None = None
+    solver_seconds = 0.0
     try:
         if len(requests) == 1:
             model = _Model(floor, requests, greedy, step_minutes, extra_days)
             status, starts = model.solve(time_limit)
             if starts is not None:
                 chosen = _assign(floor, requests, starts, model.home_chairs, model.home_nurses)
+            solver_seconds = model.solver_seconds
         else:
-            status, chosen = _DayModel(floor, requests, greedy, step_minutes, extra_days).solve(
-                time_limit
-            )
+            days = _DayModel(floor, requests, greedy, step_minutes, extra_days)
+            status, chosen = days.solve(time_limit)
+            solver_seconds = days.solver_seconds
     except ImportError:  # pragma: no cover - ortools is a pinned dependency
         status = "UNAVAILABLE"
     if chosen is not None:
@@ -181,6 +183,7 @@ def plan_many(
         greedy_in_window=sum(p.placed_in_window for p in greedy),
         seconds=clock.perf_counter() - started,
         notes=notes,
+        solver_seconds=solver_seconds,
     )
 
 

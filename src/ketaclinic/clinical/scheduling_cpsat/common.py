@@ -46,6 +46,7 @@ class ManyPlans:
     greedy_in_window: int
     seconds: float
     notes: tuple[str, ...] = field(default=())
+    solver_seconds: float = 0.0  # the CP-SAT solver's own wall time (part of ``seconds``)
 
     @property
     def in_window(self) -> int:
@@ -126,6 +127,7 @@ class _Placer:
             list(nurses) if nurses is not None else [None] * len(requests)
         )
         self._held: list[tuple[int, Span, int | None]] = []
+        self._home = (list(self.last_room), list(self.last_nurse))
 
     def first_slot(self, i: int, day: date) -> tuple[Span, int, int | None] | None:
         """The first slot on ``day`` passing the greedy planner's checks for request ``i``."""
@@ -165,6 +167,37 @@ class _Placer:
                 nurse=nurse,
             )
         )
+
+    def keep_at(self, i: int, span: Span) -> bool:
+        """Keep ``span`` as request ``i``'s next session when the floor's checks pass: a
+        chair free (the previous one first), nurse places, a named nurse free for all of
+        it (the previous one first). The patient's own checks are the caller's."""
+        floor = self.floor
+        needed, available = floor.nurse_room(span)
+        if needed > available:
+            return False
+        chairs = [room for room in floor.chairs if floor.room_free(room, span)]
+        if not chairs:
+            return False
+        previous = self.last_room[i]
+        room = previous if previous is not None and previous in chairs else chairs[0]
+        nurse = floor.free_nurse(span, self.last_nurse[i]) if floor.rota else None
+        if floor.rota and nurse is None:
+            return False
+        self.keep(i, span, room, nurse)
+        return True
+
+    def undo(self, i: int) -> None:
+        """Take back request ``i``'s last kept session (its chair and nurse go back too)."""
+        session = self.placed[i].pop()
+        span = Span(session.start, session.end)
+        self.floor.release(session.room, span, nurse=session.nurse)
+        self._held.remove((session.room, span, session.nurse))
+        self.busy[i].remove(span)
+        self.starts[i].remove(session.start)
+        before = self.placed[i][-1] if self.placed[i] else None
+        self.last_room[i] = before.room if before else self._home[0][i]
+        self.last_nurse[i] = before.nurse if before else self._home[1][i]
 
     def finish(self) -> list[Plan]:
         for room, span, nurse in self._held:

@@ -190,7 +190,8 @@ def _one_clinic(
 
     # The ledger: a lot received when the last runs low; one administration per session.
     session_rows.sort()
-    lots, entries = [], []
+    lots: list[tuple[Any, ...]] = []
+    entries: list[list[Any]] = []
     balance, lot_id, prev, lot_number = Decimal(0), 0, GENESIS, ""
     eid = 0
 
@@ -291,11 +292,11 @@ def _one_clinic(
             )
         )  # fmt: skip
     users = [(m.user_id, m.user.username, m.role) for m in state.staff.values()]
-    span = int((now - window_start).total_seconds())
+    seconds = int((now - window_start).total_seconds())
     for _ in range(max(0, n_audit - len(events))):
         pid = first_patient + rng.randrange(n_patients)
         at = window_start + timedelta(
-            seconds=rng.randrange(span), microseconds=rng.randrange(10**6)
+            seconds=rng.randrange(seconds), microseconds=rng.randrange(10**6)
         )
         events.append((at, -1, "view", pid, "patients.patient", str(pid), {"view": "chart"}))
     events.sort(key=lambda e: e[0])

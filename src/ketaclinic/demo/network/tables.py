@@ -62,10 +62,13 @@ class Table:
         self.model = model
         self.table = model._meta.db_table
         given = set(columns)
-        rest, values = [], []
+        rest: list[str] = []
+        values: list[Any] = []
         for f in model._meta.concrete_fields:
+            assert f.column is not None  # a concrete field is one with a column
             if f.column in given:
                 continue
+            value: Any
             if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
                 value = now
             elif isinstance(f, JSONField):
@@ -76,7 +79,7 @@ class Table:
                 raise ValueError(f"{model.__name__}.{f.name} needs a value")
             rest.append(f.column)
             values.append(value)
-        self.columns = [*columns, *rest]
+        self.columns: list[str] = [*columns, *rest]
         self.rest = tuple(values)
         unknown = given - {f.column for f in model._meta.concrete_fields}
         if unknown:
@@ -124,7 +127,7 @@ def write(table: Table, rows: Iterable[tuple[Any, ...]]) -> int:
 
 
 def next_id(model: type[models.Model]) -> int:
-    return (model.objects.aggregate(m=models.Max("id"))["m"] or 0) + 1
+    return (model._default_manager.aggregate(m=models.Max("id"))["m"] or 0) + 1
 
 
 def fix_sequences(*used: type[models.Model]) -> None:

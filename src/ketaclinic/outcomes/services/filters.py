@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.core.exceptions import ValidationError
 from django.db.models import (
@@ -22,6 +22,16 @@ from django.db.models.functions import Cast, Coalesce
 from ketaclinic.accounts.models import Clinic, User
 from ketaclinic.clinical.conditions import CONDITIONS
 from ketaclinic.outcomes.models import InstrumentOutcome, PatientCohort
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class Keyed(TypedDict):
+    """The group key `cohorts` and `outcomes` annotate each row with (`_key`)."""
+
+    key: str
+
 
 INSTRUMENTS = ("phq9", "qids_sr16", "madrs", "gad7", "pcl5", "pain_nrs")
 SHORT_NAMES = {
@@ -154,7 +164,7 @@ def dropout_q(now: datetime, prefix: str = "") -> Q:
     )
 
 
-def cohorts(clinic: Clinic, filters: Filters) -> QuerySet[PatientCohort]:
+def cohorts(clinic: Clinic, filters: Filters) -> QuerySet[WithAnnotations[PatientCohort, Keyed]]:
     found = PatientCohort.objects.filter(clinic=clinic)
     if filters.with_course_only:
         found = found.filter(courses__gt=0)
@@ -165,7 +175,9 @@ def cohorts(clinic: Clinic, filters: Filters) -> QuerySet[PatientCohort]:
     return found.annotate(key=_key(filters.group_by))
 
 
-def outcomes(clinic: Clinic, filters: Filters) -> QuerySet[InstrumentOutcome]:
+def outcomes(
+    clinic: Clinic, filters: Filters
+) -> QuerySet[WithAnnotations[InstrumentOutcome, Keyed]]:
     found = InstrumentOutcome.objects.filter(clinic=clinic, instrument=filters.instrument)
     if filters.with_course_only:
         found = found.filter(cohort__courses__gt=0)

@@ -142,7 +142,7 @@ def safety(clinic: Clinic, filters: Filters, now: datetime | None = None) -> dic
     for row in ae_rows:
         by_type[row["type"]][row["severity"]] += row["n"]
     severities = [code for code, _ in AdverseEvent.Severity.choices]
-    ae_table = []
+    ae_table: list[dict[str, Any]] = []
     for code, label in AdverseEvent.Type.choices:
         cells = [by_type[code][sev] for sev in severities]
         total = sum(cells)

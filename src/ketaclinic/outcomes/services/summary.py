@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -39,7 +40,7 @@ def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _group_row(key: str, label: str, c: dict[str, int], o: dict[str, int]) -> dict[str, Any]:
+def _group_row(key: str, label: str, c: Mapping[str, int], o: Mapping[str, Any]) -> dict[str, Any]:
     response_ci = wilson(o["responders"], o["response_n"])
     remission_ci = wilson(o["remitters"], o["remission_n"])
     return {
@@ -95,19 +96,21 @@ def summary(clinic: Clinic, filters: Filters, now: datetime | None = None) -> di
         .order_by()
     }
     found = outcomes(clinic, filters)
-    per_group = {
+    # The counts are annotated from a dict, so the type checker knows only `key` of a row.
+    per_group: dict[str, Mapping[str, Any]] = {
         row["key"]: row for row in found.values("key").annotate(**OUTCOME_COUNTS).order_by()
     }
     changes: dict[str, dict[int, int]] = defaultdict(dict)
-    for row in (
+    for change_row in (
         found.filter(baseline_before_treatment=True, change__isnull=False)
         .values("key", "change")
         .annotate(n=Count("pk"))
         .order_by()
     ):
-        changes[row["key"]][row["change"]] = row["n"]
+        if change_row["change"] is not None:  # always (the filter); narrows the type
+            changes[change_row["key"]][change_row["change"]] = change_row["n"]
     times: dict[str, list[tuple[float, bool, int]]] = defaultdict(list)
-    for row in (
+    for time_row in (
         found.filter(response__isnull=False, days_followed__isnull=False)
         .annotate(
             t=Coalesce("days_to_response", "days_followed"),
@@ -121,17 +124,17 @@ def summary(clinic: Clinic, filters: Filters, now: datetime | None = None) -> di
         .annotate(n=Count("pk"))
         .order_by()
     ):
-        times[row["key"]].append((row["t"], row["event"], row["n"]))
+        times[time_row["key"]].append((time_row["t"], time_row["event"], time_row["n"]))
 
     keys = sorted(set(counts) | set(per_group), key=lambda k: (k == NO_COURSE, k))
     labels = group_labels(filters.group_by, keys)
     groups = []
     for key in keys:
         c = counts.get(key, {"patients": 0, "treated": 0, "dropouts": 0})
-        row = _group_row(key, labels.get(key, key), c, per_group.get(key, EMPTY_OUTCOME))
-        row["median_change"] = median_of_counts(changes.get(key, {}))
-        row["median_days_to_response"] = kaplan_meier(times.get(key, [])).median
-        groups.append(row)
+        group = _group_row(key, labels.get(key, key), c, per_group.get(key, EMPTY_OUTCOME))
+        group["median_change"] = median_of_counts(changes.get(key, {}))
+        group["median_days_to_response"] = kaplan_meier(times.get(key, [])).median
+        groups.append(group)
     labels_sorted = sorted(groups, key=lambda g: (g["key"] == NO_COURSE, g["label"].lower()))
 
     # The whole clinic: sums of the groups, and the statistics over the pooled counts.

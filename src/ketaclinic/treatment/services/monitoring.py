@@ -150,6 +150,31 @@ def _vital_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return reading
 
 
+def _new_reading(
+    actor: Actor,
+    session: TreatmentSession,
+    values: Mapping[str, Any],
+    taken: datetime,
+    phase: Phase,
+    now: datetime,
+) -> VitalReading:
+    """Insert the reading from checked values; all but the temperature are whole numbers."""
+    whole = {k: None if v is None else int(v) for k, v in values.items() if k != "temperature_c"}
+    return VitalReading.objects.create(
+        session=session,
+        taken_at=taken,
+        phase=phase,
+        systolic=whole["systolic_bp"],
+        diastolic=whole["diastolic_bp"],
+        heart_rate=whole["heart_rate"],
+        spo2=whole["spo2"],
+        respiratory_rate=whole["respiratory_rate"],
+        temperature_c=values["temperature_c"],
+        recorded_by=actor.user,
+        recorded_at=now,
+    )
+
+
 def record_vitals(
     *,
     actor: Actor,
@@ -177,24 +202,7 @@ def record_vitals(
             phase=phase,
             persisting=_previous_reading_codes(session, taken),
         )
-        whole = {
-            k: None if v is None else int(v)
-            for k, v in reading_values.items()
-            if k != "temperature_c"
-        }
-        reading = VitalReading.objects.create(
-            session=session,
-            taken_at=taken,
-            phase=phase,
-            systolic=whole["systolic_bp"],
-            diastolic=whole["diastolic_bp"],
-            heart_rate=whole["heart_rate"],
-            spo2=whole["spo2"],
-            respiratory_rate=whole["respiratory_rate"],
-            temperature_c=reading_values["temperature_c"],
-            recorded_by=actor.user,
-            recorded_at=now,
-        )
+        reading = _new_reading(actor, session, reading_values, taken, phase, now)
         stored = _store_alerts(session, alerts, reading=reading, at=taken)
         record(
             actor,

@@ -11,7 +11,6 @@ from decimal import Decimal
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.utils import timezone
 
 from ketaclinic.accounts.services import add_clinic, add_staff
 from ketaclinic.billing import demo as billing_demo
@@ -200,7 +199,7 @@ class Command(BaseCommand):
 
     def seed_patients(self, clinic, *, count: int, seed: int) -> int:
         rng = random.Random(seed)
-        today = timezone.localdate()
+        today = clinic.today()
         created = 0
         for n in range(1, count + 1):
             mrn = f"{clinic.slug[:2].upper()}{n:05d}"

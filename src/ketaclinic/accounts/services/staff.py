@@ -1,9 +1,13 @@
-"""Clinics and staff: used by the management commands and the staff page alike."""
+"""Staff accounts: the username and text checks, adding staff, and managing them.
+
+The /staff/ pages, /api/v1/staff and the `add_staff` command share these; each write
+checks the actor's permission and writes its audit event in the same transaction.
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
@@ -13,9 +17,10 @@ from django.utils import timezone as dj_timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ketaclinic.accounts import token_cache
-from ketaclinic.accounts.models import ApiToken, Clinic, Membership, User, validate_timezone
+from ketaclinic.accounts.models import ApiToken, Clinic, Membership, User
 from ketaclinic.accounts.roles import STAFF_ROLES, Role
-from ketaclinic.clinical.dea import dea_number_problem
+
+from .second_factor import has_authenticator, open_second_factor_enrolment
 
 # Usernames as people write them: letters, digits, dot, hyphen, underscore and @.
 USERNAME_PATTERN = re.compile(r"^[\w.@-]+\Z")
@@ -47,15 +52,6 @@ def _check_password_policy(password: str, user: User) -> None:
         validate_password(password, user)
     except ValidationError as exc:
         raise ValidationError({"password": exc.messages}) from None
-
-
-def add_clinic(*, slug: str, name: str, timezone: str = "UTC") -> Clinic:
-    """Create a clinic, or update the name and time zone of an existing one."""
-    validate_timezone(timezone)
-    clinic, _ = Clinic.objects.update_or_create(
-        slug=slug, defaults={"name": name, "timezone": timezone}
-    )
-    return clinic
 
 
 @transaction.atomic
@@ -102,7 +98,7 @@ def add_staff(
     membership, _ = Membership.objects.update_or_create(
         user=user, clinic=clinic, defaults={"role": role.value, "is_active": True}
     )
-    if clinic.require_two_factor and not _has_authenticator(user):
+    if clinic.require_two_factor and not has_authenticator(user):
         open_second_factor_enrolment(user)  # the admin adding them vouches for them
     return membership
 
@@ -339,266 +335,3 @@ def _record(actor: Any, action: str, membership: Membership, detail: dict[str, A
     from ketaclinic.audit.services import record
 
     record(actor, action, obj=membership, detail={"user": membership.user_id, **detail})
-
-
-# --- the clinic's profile ---------------------------------------------------------------
-
-PROFILE_FIELDS = (
-    "name",
-    "address",
-    "phone",
-    "timezone",
-    "dea_registration",
-    "rems_certification_number",
-    "rems_certified_on",
-)
-LOGO_TYPES = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
-
-
-def update_clinic_profile(*, actor: Any, logo: Any = None, **changes: Any) -> Clinic:
-    """Change the clinic's name, contact, time zone, registrations or logo (validated)."""
-
-    actor.check("floor.manage")
-    clinic = Clinic.objects.get(pk=actor.clinic.pk)
-    unknown = set(changes) - set(PROFILE_FIELDS)
-    if unknown:
-        raise ValidationError({sorted(unknown)[0]: "Not a profile field."})
-    check_text(**{k: v for k, v in changes.items() if isinstance(v, str)})
-    errors: dict[str, str] = {}
-    for field in ("name", "address", "phone", "timezone", "dea_registration"):
-        if field in changes and changes[field] is not None:
-            changes[field] = str(changes[field]).strip()
-    if "name" in changes and not changes["name"]:
-        errors["name"] = "Give the clinic's name."
-    if changes.get("timezone") is not None:
-        try:
-            validate_timezone(changes["timezone"])
-        except ValidationError:
-            errors["timezone"] = (
-                "Not a known time zone: use a name like America/New_York or Europe/London."
-            )
-    if changes.get("dea_registration"):
-        changes["dea_registration"] = changes["dea_registration"].upper()
-        problem = dea_number_problem(changes["dea_registration"])
-        if problem:
-            errors["dea_registration"] = problem
-    certified = changes.get("rems_certified_on")
-    today = clinic.today()
-    if certified is not None and not (date(2019, 3, 5) <= certified <= today):
-        # The SPRAVATO REMS began with its approval on 5 March 2019; a future date is a typo.
-        errors["rems_certified_on"] = "The certification date is between March 2019 and today."
-    if logo is not None:
-        problem = logo_problem(logo)
-        if problem:
-            errors["logo"] = problem
-    if errors:
-        raise ValidationError(errors)
-    changed = [f for f in PROFILE_FIELDS if f in changes and changes[f] != getattr(clinic, f)]
-    for f in changed:
-        setattr(clinic, f, changes[f])
-    clinic.full_clean(exclude=["slug", "logo"])
-    with transaction.atomic():
-        if logo is not None:
-            if clinic.logo:
-                clinic.logo.delete(save=False)
-            kind = LOGO_TYPES[_image_format(logo) or "PNG"]
-            clinic.logo.save(f"{clinic.slug}.{kind}", logo, save=False)
-            changed.append("logo")
-        if changed:
-            clinic.save(update_fields=changed)
-            from ketaclinic.audit.services import record
-
-            record(actor, "update", obj=clinic, detail={"fields": changed})
-    return clinic
-
-
-def _image_format(upload: Any) -> str | None:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        upload.seek(0)
-        with Image.open(upload) as image:
-            image.verify()
-            found = image.format
-    except (
-        UnidentifiedImageError,
-        Image.DecompressionBombError,
-        OSError,
-        ValueError,
-        SyntaxError,
-    ):
-        return None
-    finally:
-        upload.seek(0)
-    return found
-
-
-def logo_problem(upload: Any) -> str | None:
-    """Why this upload cannot be the clinic's logo, or None (size and real image type)."""
-    from django.conf import settings
-
-    limit = settings.KETACLINIC_LOGO_MAX_BYTES
-    if upload.size > limit:
-        return f"The logo is {upload.size // 1024} kB; at most {limit // 1024} kB."
-    if _image_format(upload) not in LOGO_TYPES:
-        return "The logo must be a PNG, JPEG or WebP image."
-    return None
-
-
-def set_two_factor_requirement(*, actor: Any, required: bool, grace_days: int) -> Clinic:
-    """Require two-factor for staff (with days of grace to enrol), or stop requiring it."""
-    actor.check("staff.manage")
-    if not 0 <= grace_days <= 30:
-        raise ValidationError({"grace_days": "Between 0 and 30 days."})
-    clinic = Clinic.objects.get(pk=actor.clinic.pk)
-    starting = required and not clinic.require_two_factor
-    clinic.require_two_factor = required
-    clinic.two_factor_grace_days = grace_days
-    if starting:
-        clinic.two_factor_required_since = dj_timezone.now()
-    if not required:
-        clinic.two_factor_required_since = None
-    with transaction.atomic():
-        clinic.save(
-            update_fields=[
-                "require_two_factor",
-                "two_factor_grace_days",
-                "two_factor_required_since",
-            ]
-        )
-        if starting:  # members without an authenticator may enrol one with their password
-            for membership in Membership.objects.active().filter(clinic=clinic):
-                if not _has_authenticator(membership.user):
-                    open_second_factor_enrolment(membership.user)
-        from ketaclinic.audit.services import record
-
-        record(
-            actor,
-            "update",
-            obj=clinic,
-            detail={"require_two_factor": required, "grace_days": grace_days},
-        )
-    return clinic
-
-
-# --- two-factor guards -----------------------------------------------------------------
-#
-# Once a clinic requires two-factor, a stolen password alone must not be enough to enrol
-# the thief's authenticator, nor to mint an API token (which skips the second factor).
-# Enrolling with the password alone is allowed while the clinic's grace period runs
-# (set_two_factor_requirement), or in a window an admin opened for one person: adding
-# them while two-factor is required, or resetting a lost authenticator.
-
-ENROLMENT_WINDOW = timedelta(days=7)
-
-
-def _has_authenticator(user: User) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
-
-
-def open_second_factor_enrolment(user: User, window: timedelta = ENROLMENT_WINDOW) -> None:
-    User.objects.filter(pk=user.pk).update(second_factor_enrolment_until=dj_timezone.now() + window)
-
-
-def may_enrol_second_factor(user: User) -> bool:
-    """Whether `user` may enrol an authenticator now, with only their password behind them."""
-    from ketaclinic.accounts.access import two_factor_grace_ends
-
-    if _has_authenticator(user):
-        return False  # a second one is enrolled by confirming with the first (or a reset)
-    requiring = [
-        m.clinic
-        for m in Membership.objects.active()
-        .filter(user=user, clinic__require_two_factor=True)
-        .exclude(role=Role.PATIENT)  # the clinic's rule is for its staff; a patient's is optional
-        .select_related("clinic")
-    ]
-    if not requiring:
-        return True
-    if any(two_factor_grace_ends(user, clinic) is not None for clinic in requiring):
-        return True
-    until = User.objects.filter(pk=user.pk).values_list("second_factor_enrolment_until", flat=True)
-    return until[0] is not None and until[0] > dj_timezone.now()
-
-
-@transaction.atomic
-def issue_api_token(*, actor: Any, name: str, otp_code: str = "") -> tuple[ApiToken, str]:
-    """A new token for the actor's membership; the raw secret is returned once.
-
-    When the clinic requires two-factor, a code from the member's authenticator is
-    checked now, whatever the session passed earlier: the token will skip that check.
-    """
-    from ketaclinic.audit.services import record
-
-    if actor.clinic.require_two_factor:
-        device = TOTPDevice.objects.filter(user=actor.user, confirmed=True).first()
-        if device is None:
-            raise ValidationError(
-                {"otp_code": "Enrol an authenticator first: your clinic requires two-factor."}
-            )
-        if not device.verify_token((otp_code or "").strip()):
-            raise ValidationError({"otp_code": "That code is not valid."})
-    token, raw = ApiToken.issue(actor.membership, name=name)
-    record(actor, "create", obj=token)
-    return token, raw
-
-
-def create_clinic(
-    *,
-    user: User,
-    slug: str,
-    name: str,
-    timezone: str,
-    admin_username: str,
-    admin_email: str = "",
-    admin_first_name: str = "",
-    admin_last_name: str = "",
-) -> Membership:
-    """A platform administrator creates a clinic and its first admin (who sets a password by link).
-
-    The clinic and the membership are written together or not at all.
-    """
-    from django.utils.text import slugify
-
-    from ketaclinic.audit.services import record_system
-
-    if not user.is_superuser:
-        raise PermissionDenied("Only a platform administrator creates clinics.")
-    errors: dict[str, str] = {}
-    slug = (slug or "").strip()
-    if not slug or slugify(slug) != slug:
-        errors["slug"] = "Lower-case letters, digits and hyphens (e.g. harbor-light)."
-    elif Clinic.objects.filter(slug=slug).exists():
-        errors["slug"] = "A clinic with this short name exists."
-    if not (name or "").strip():
-        errors["name"] = "Give the clinic's name."
-    try:
-        validate_timezone(timezone)
-    except ValidationError:
-        errors["timezone"] = "Not a known time zone: use a name like America/New_York."
-    try:
-        admin_username = check_username(admin_username)
-    except ValidationError as exc:
-        errors["admin_username"] = exc.message_dict["username"][0]
-    if errors:
-        raise ValidationError(errors)
-    with transaction.atomic():
-        clinic = Clinic.objects.create(slug=slug, name=name.strip()[:200], timezone=timezone)
-        try:
-            membership = add_staff(
-                username=admin_username,
-                clinic=clinic,
-                role="admin",
-                first_name=admin_first_name,
-                last_name=admin_last_name,
-                email=admin_email,
-            )
-        except ValidationError as exc:
-            raise ValidationError({f"admin_{k}": v for k, v in exc.message_dict.items()}) from None
-        record_system(
-            "clinic_created",
-            user=user,
-            clinic=clinic,
-            detail={"clinic": clinic.pk, "admin": membership.user_id},
-        )
-    return membership
