@@ -133,6 +133,7 @@ def _asked(email: str) -> tuple[int, bytes, list[str]]:
 def test_the_page_does_the_same_work_for_a_patients_address_and_a_strangers(account):
     """Nothing in the answer's time tells whether the address has an account: the page runs
     the same statements (one queued row) and the lookup and the mail happen in the worker."""
+    _asked("warm-up@example.org")  # a process's first request fills its caches once
     known = _asked(EMAIL)
     unknown = _asked("nobody@example.org")
     assert known[:2] == unknown[:2]
@@ -142,10 +143,10 @@ def test_the_page_does_the_same_work_for_a_patients_address_and_a_strangers(acco
     writes = [q for q in known[2] if not q.startswith("SELECT") and "ketaclinic_cache" not in q]
     assert [q.split("(")[0] for q in writes] == ['INSERT INTO "portal_signinrequest" ']
     assert not any("portal_portalaccount" in q or '"auth_user"' in q for q in known[2])
-    assert SignInRequest.objects.count() == 2 and not mail.outbox
+    assert SignInRequest.objects.count() == 3 and not mail.outbox
     assert not SignInLink.objects.exists()
     # The worker's next pass mails the patient's link and nothing to the stranger.
-    assert sign_in.send_requested_links(timezone.now()) == 2
+    assert sign_in.send_requested_links(timezone.now()) == 3
     assert [m.to for m in mail.outbox] == [[EMAIL]]
     assert not SignInRequest.objects.exists()
 
