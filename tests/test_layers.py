@@ -43,8 +43,12 @@ def test_the_treatment_app_answers_the_lower_apps_questions():
 def test_billing_offers_superbills_to_the_portal_through_the_patients_hook():
     from ketaclinic.billing import providers
     from ketaclinic.patients import hooks as patient_hooks
+    from ketaclinic.portal import summaries
 
-    assert patient_hooks.PORTAL_DOCUMENTS == {"superbills": providers.SUPERBILLS}
+    assert patient_hooks.PORTAL_DOCUMENTS == {
+        "superbills": providers.SUPERBILLS,
+        "session-summaries": summaries.SESSION_SUMMARIES,  # the portal's own released summaries
+    }
 
 
 def test_template_tags_run_no_queries_of_their_own():
@@ -67,5 +71,6 @@ def test_every_app_that_adds_to_the_chart_registers_its_read_function():
         "scheduling",
         "treatment",
         "integration",
+        "portal",
         "website",
     }

@@ -67,9 +67,11 @@ def test_the_chart_sections_are_read_by_the_view_and_audit_nothing_more(staff, p
         "scheduling",
         "treatment",
         "integration",
+        "portal",
         "website",
     }
     assert sections["treatment"]["sessions"] == []
+    assert sections["portal"] == {"summaries": []}
     assert len(_reads(patient)) == 1
 
 
@@ -78,4 +80,5 @@ def test_a_role_that_does_not_chart_gets_no_clinical_sections(staff, patient, lo
     sections = response.context["sections"]
     assert sections["treatment"] is None and sections["integration"] is None
     assert sections["website"] is None  # story authorizations are for clinicians
+    assert sections["portal"] is None  # releasing session summaries is for who charts them
     assert "rows" not in (sections["measures"] or {})

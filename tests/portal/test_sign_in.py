@@ -8,7 +8,9 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -16,7 +18,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ketaclinic.accounts.models import Membership, User
 from ketaclinic.audit.models import AuditEvent
-from ketaclinic.portal.models import SignInLink
+from ketaclinic.portal import sign_in
+from ketaclinic.portal.models import SignInLink, SignInRequest
 from tests.portal.conftest import PATIENT_PASSWORD
 from tests.unchanged import nothing_changed
 
@@ -41,7 +44,10 @@ def account(account):
 
 
 def ask(client: Client, email: str):
-    return client.post("/portal/sign-in/", {"email": email})
+    """Ask for a link, then run the worker's pass that looks the address up and mails it."""
+    response = client.post("/portal/sign-in/", {"email": email})
+    sign_in.send_requested_links(timezone.now())
+    return response
 
 
 def link_in(message) -> str:
@@ -114,6 +120,42 @@ def test_an_unknown_address_gets_the_same_answer_and_no_mail(account):
         unknown = ask(Client(), "nobody@example.org")
     assert (unknown.status_code, unknown.content) == (known.status_code, known.content)
     assert len(mail.outbox) == 1
+
+
+def _asked(email: str) -> tuple[int, bytes, list[str]]:
+    """The page's answer and the statements it ran, each as its verb and tables (no values)."""
+    with CaptureQueriesContext(connection) as queries:
+        response = Client().post("/portal/sign-in/", {"email": email})
+    shapes = [re.sub(r"'[^']*'|\b\d+\b", "?", q["sql"]) for q in queries.captured_queries]
+    return response.status_code, response.content, shapes
+
+
+def test_the_page_does_the_same_work_for_a_patients_address_and_a_strangers(account):
+    """Nothing in the answer's time tells whether the address has an account: the page runs
+    the same statements (one queued row) and the lookup and the mail happen in the worker."""
+    _asked("warm-up@example.org")  # a process's first request fills its caches once
+    known = _asked(EMAIL)
+    unknown = _asked("nobody@example.org")
+    assert known[:2] == unknown[:2]
+    assert known[2] == unknown[2]
+    # Besides the rate-limit counters and the lock-out check: one queued row, and no
+    # look at accounts or users at all.
+    writes = [q for q in known[2] if not q.startswith("SELECT") and "ketaclinic_cache" not in q]
+    assert [q.split("(")[0] for q in writes] == ['INSERT INTO "portal_signinrequest" ']
+    assert not any("portal_portalaccount" in q or '"auth_user"' in q for q in known[2])
+    assert SignInRequest.objects.count() == 3 and not mail.outbox
+    assert not SignInLink.objects.exists()
+    # The worker's next pass mails the patient's link and nothing to the stranger.
+    assert sign_in.send_requested_links(timezone.now()) == 3
+    assert [m.to for m in mail.outbox] == [[EMAIL]]
+    assert not SignInRequest.objects.exists()
+
+
+def test_an_old_request_is_dropped_unsent(account, settings):
+    Client().post("/portal/sign-in/", {"email": EMAIL})
+    later = timezone.now() + timedelta(minutes=settings.PORTAL_SIGN_IN_LINK_MINUTES + 1)
+    assert sign_in.send_requested_links(later) == 0
+    assert not SignInRequest.objects.exists() and not mail.outbox
 
 
 def test_a_staff_address_gets_no_link(staff, account):
@@ -414,3 +456,44 @@ def test_a_clinic_requiring_staff_two_factor_does_not_stop_a_patient_enrolling(
     from ketaclinic.accounts.services import may_enrol_second_factor
 
     assert may_enrol_second_factor(account.user)
+
+
+def _link_only_client(account, device) -> Client:
+    """A patient who never set a password: in by the e-mailed link, then the code."""
+    account.user.set_unusable_password()
+    account.user.save(update_fields=["password"])
+    ask(Client(), EMAIL)
+    client = Client()
+    client.post(link_in(mail.outbox[-1]))
+    assert (
+        client.post("/portal/sign-in/code/", {"code": code_for(device, steps_ago=1)}).status_code
+        == 302
+    )
+    return client
+
+
+def test_a_patient_without_a_password_turns_the_authenticator_off_with_a_code(account):
+    device = authenticator(account.user)
+    client = _link_only_client(account, device)
+    page = client.get("/portal/security/")
+    assert b'name="password"' not in page.content
+    assert b"confirm with a current code from your app" in page.content
+    unthrottle()
+    response = client.post("/portal/security/", {"action": "off", "code": code_for(device)})
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(user=account.user).exists()
+    event = AuditEvent.objects.get(action="portal_two_factor_off")
+    assert (event.user_id, event.role) == (account.user_id, "patient")
+
+
+@pytest.mark.parametrize("code", ["", "000000", "<script>alert(1)</script>", "\x00"])
+def test_a_patient_without_a_password_still_needs_a_valid_code(account, code):
+    device = authenticator(account.user)
+    client = _link_only_client(account, device)
+    unthrottle()
+    with nothing_changed(StaticDevice):  # a wrong code only counts towards django-otp's throttle
+        response = client.post("/portal/security/", {"action": "off", "code": code})
+    assert response.status_code == 422
+    assert TOTPDevice.objects.get(user=account.user).confirmed
+    assert b"code" in response.content and b"<script>alert" not in response.content
+    assert not AuditEvent.objects.filter(action="portal_two_factor_off").exists()

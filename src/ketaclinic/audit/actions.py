@@ -136,6 +136,9 @@ class AuditAction(models.TextChoices):
     BREAK_GLASS = "break_glass"
     INTEGRATION_PLAN = "integration_plan"
     PSYCHOTHERAPY_NOTE_RELEASE = "psychotherapy_note_release"
+    # A signed session's plain-language summary shown to (or taken back from) the patient.
+    PORTAL_SUMMARY_RELEASE = "portal_summary_release"
+    PORTAL_SUMMARY_WITHDRAW = "portal_summary_withdraw"
     CLAIM_EXPORT = "claim_export"
     REMITTANCE_IMPORT = "remittance_import"
     # The worker took a patient's story off the website: its authorization lapsed.
@@ -255,6 +258,8 @@ FHIR_ACTION: dict[str, str] = {
     AuditAction.BREAK_GLASS: "E",
     AuditAction.INTEGRATION_PLAN: "E",
     AuditAction.PSYCHOTHERAPY_NOTE_RELEASE: "E",
+    AuditAction.PORTAL_SUMMARY_RELEASE: "E",
+    AuditAction.PORTAL_SUMMARY_WITHDRAW: "E",
     AuditAction.PORTAL_INVITE: "C",
     AuditAction.PORTAL_CHECKIN: "C",
     AuditAction.PORTAL_MESSAGE: "C",

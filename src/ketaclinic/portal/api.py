@@ -20,12 +20,13 @@ from ketaclinic.audit.services import record
 from ketaclinic.integration.models import Homework, JournalEntry
 from ketaclinic.measures.registry import instruments
 from ketaclinic.patients.access import get_patient_for
-from ketaclinic.portal import services
+from ketaclinic.portal import services, summaries
 from ketaclinic.portal.access import account_of, own, portal_allow
 from ketaclinic.portal.documents import documents_for
 from ketaclinic.portal.models import Thread
 from ketaclinic.portal.progress import progress_for
 from ketaclinic.scheduling.models import Appointment
+from ketaclinic.treatment.access import get_session_for
 
 router = Router(tags=["portal"])
 staff_router = Router(tags=["portal"])
@@ -417,6 +418,35 @@ def portal_invite(request: ClinicRequest, patient_id: int) -> Status:
     patient = get_patient_for(request.auth, patient_id, "portal.invite")
     invitation = services.invite(actor=request.auth, patient=patient)
     return Status(201, {"username": invitation.username, "expires_at": invitation.expires_at})
+
+
+class SummaryReleaseOut(Schema):
+    session_id: int
+    released: bool
+
+
+@staff_router.put(
+    "/sessions/{session_id}/portal-summary",
+    response=SummaryReleaseOut,
+    auth=allow("session.chart"),
+)
+def release_summary(request: ClinicRequest, session_id: int) -> dict[str, Any]:
+    """Show the patient this signed session's plain-language summary in the portal."""
+    session = get_session_for(request.auth, session_id, "session.chart")
+    summaries.release(actor=request.auth, session=session)
+    return {"session_id": session.pk, "released": True}
+
+
+@staff_router.delete(
+    "/sessions/{session_id}/portal-summary",
+    response=SummaryReleaseOut,
+    auth=allow("session.chart"),
+)
+def withdraw_summary(request: ClinicRequest, session_id: int) -> dict[str, Any]:
+    """Take the session's summary back from the patient's portal."""
+    session = get_session_for(request.auth, session_id, "session.chart")
+    summaries.withdraw(actor=request.auth, session=session)
+    return {"session_id": session.pk, "released": False}
 
 
 @staff_router.get("/messages", response=list[InboxThreadOut], auth=allow("messages.view"))

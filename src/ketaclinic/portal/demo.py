@@ -1,6 +1,7 @@
 """Demo patient portal: one patient with a portal account (password ketaclinic-demo), an
 appointment today where the schedule has one, a questionnaire due, practices, two journal
-entries (one shared) and a message thread the care team has answered.
+entries (one shared), a message thread the care team has answered, and the summaries of
+their latest signed sessions released to the portal's documents.
 
 Idempotent: a clinic that already has a portal account is left alone.
 """
@@ -12,14 +13,18 @@ from typing import Any
 
 from django.utils import timezone
 
+from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Membership, User
 from ketaclinic.accounts.roles import Role
 from ketaclinic.integration.models import Homework, HomeworkKind, JournalEntry
 from ketaclinic.measures.models import QuestionnaireLink
+from ketaclinic.portal import summaries
 from ketaclinic.portal.models import AppointmentRequest, Message, PortalAccount, Thread
 from ketaclinic.scheduling.models import Appointment
+from ketaclinic.treatment.models import TreatmentSession
 
 PASSWORD = "ketaclinic-demo"
+RELEASED_SUMMARIES = 3
 
 
 def _pick(clinic: Any, patients: list[Any]) -> Any:
@@ -152,6 +157,12 @@ def seed(clinic: Any, patients: list[Any]) -> None:
         body="Black coffee is fine until 30 minutes before; no food in the 2 hours before.",
         created_at=now - timedelta(days=1),
     )
+    # The nurse released the latest signed sessions' summaries (Documents).
+    signed = TreatmentSession.objects.filter(
+        clinic=clinic, patient=patient, nurse_signed_at__isnull=False
+    ).order_by("-started_at")[:RELEASED_SUMMARIES]
+    for session in signed:
+        summaries.release(actor=Actor(user=nurse.user, membership=nurse), session=session)
     # A request in the front desk's queue (the latest appointment asks to be moved).
     latest = Appointment.objects.filter(clinic=clinic, patient=patient).order_by("-start").first()
     if latest is not None:

@@ -63,6 +63,22 @@ class SignInLink(models.Model):
         return f"Sign-in link {self.pk}"
 
 
+class SignInRequest(models.Model):
+    """An address someone typed on "e-mail me a sign-in link", waiting for the worker.
+
+    The page only stores this row, the same work whether or not the address has an
+    account, so its response time tells nobody who is a patient here; the worker looks
+    the address up, mails a link if it names a patient's account, and deletes the row.
+    """
+
+    email = models.CharField(max_length=254)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Sign-in request {self.pk}"
+
+
 class Thread(models.Model):
     """A conversation between a patient and the care team."""
 
@@ -141,3 +157,29 @@ class AppointmentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} request {self.pk}"
+
+
+class SummaryRelease(models.Model):
+    """A signed treatment session whose plain-language summary the patient may read.
+
+    Released by a nurse or physician from the chart; taking it back deletes the row
+    (both audited), so a summary is shown exactly while its row exists.
+    """
+
+    clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    session = models.OneToOneField(
+        "treatment.TreatmentSession", on_delete=models.PROTECT, related_name="summary_release"
+    )
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    released_at = models.DateTimeField(default=timezone.now)
+
+    objects = ClinicScopedQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["clinic", "patient"], name="summary_release_patient_idx")]
+
+    def __str__(self) -> str:
+        return f"Summary release {self.pk}"

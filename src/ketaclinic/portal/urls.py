@@ -54,6 +54,16 @@ urlpatterns = [
     path(
         "patients/<int:patient_id>/portal-invite/", views.staff_invite, name="portal_staff_invite"
     ),
+    path(
+        "treatment/sessions/<int:session_id>/portal-summary/release/",
+        views.summary_release,
+        name="portal_summary_release",
+    ),
+    path(
+        "treatment/sessions/<int:session_id>/portal-summary/withdraw/",
+        views.summary_withdraw,
+        name="portal_summary_withdraw",
+    ),
     path("messages/", views.inbox, name="message_inbox"),
     path("messages/<int:thread_id>/", views.staff_thread, name="staff_thread"),
     path("messages/<int:thread_id>/assign/", views.staff_thread_assign, name="staff_thread_assign"),

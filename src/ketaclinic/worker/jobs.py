@@ -24,6 +24,7 @@ from ketaclinic.inventory.services import (
     verify_ledger,
 )
 from ketaclinic.measures.services import notify_unnotified_alerts, send_due_questionnaires
+from ketaclinic.portal.sign_in import send_requested_links
 from ketaclinic.scheduling.services import (
     send_due_reminders,
     send_pre_appointment_questionnaires,
@@ -109,6 +110,8 @@ Job = Callable[[datetime], int]
 JOBS: list[tuple[Job, float]] = [
     (drain_audit_journal, 0),
     (seal_audit, 0),
+    # Patients' "e-mail me a sign-in link": the page only queues them (no timing tells).
+    (send_requested_links, 0),
     # Safety alerts whose physician e-mail has not gone yet (mail server down at commit).
     (notify_unnotified_alerts, 60),
     (send_due_questionnaires, 60),
