@@ -7,6 +7,7 @@ and every value can be given: a test states what matters to it and takes the res
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,8 +34,10 @@ CLINIC_TZ = "America/New_York"
 
 
 def clinic_today() -> date:
-    """Today at the test clinic (`Clinic.today()` in its zone), for helpers given no clinic."""
-    return Clinic(timezone=CLINIC_TZ).today()
+    """Today at the test clinic, for helpers given no clinic. The real calendar's day, read
+    as `Clinic.today()` reads it, even where a test pretends (as_if_today) that the clinic's
+    today is another day."""
+    return timezone.localdate(timezone=zoneinfo.ZoneInfo(CLINIC_TZ))
 
 
 def actor(membership: Membership) -> Actor:

@@ -189,7 +189,7 @@ def booked_today(floor, given: str, family: str, kind: str, at: time) -> Appoint
             patient=patient,
             kind=kind,
             room=Room.objects.get(clinic=clinic, name="Consult A"),
-            start=datetime.combine(services.clinic_today(clinic), at, tzinfo=clinic.tz),
+            start=datetime.combine(clinic.today(), at, tzinfo=clinic.tz),
         ),
     )
 

@@ -276,16 +276,14 @@ def test_an_administration_names_a_real_session_and_is_posted_once(
 def test_an_expired_lot_cannot_be_administered_through_the_api(
     staff, api_client, patient, session, clinic
 ):
-    from ketaclinic.inventory.services import clinic_today
-
     nurse = api_client(staff["nurse"])
     product_id = post(nurse, "/api/v1/inventory/products", PRODUCT).json()["id"]
-    refused = {**receipt_body(product_id), "expiry": str(clinic_today(clinic) - timedelta(days=1))}
+    refused = {**receipt_body(product_id), "expiry": str(clinic.today() - timedelta(days=1))}
     answer = post(nurse, "/api/v1/inventory/receipts", refused)
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"][-1] == "expiry"
     lot_id = post(nurse, "/api/v1/inventory/receipts", receipt_body(product_id)).json()["lot"]
-    Lot.objects.filter(pk=lot_id).update(expiry=clinic_today(clinic) - timedelta(days=1))
+    Lot.objects.filter(pk=lot_id).update(expiry=clinic.today() - timedelta(days=1))
     given = post(
         nurse,
         "/api/v1/inventory/administrations",

@@ -773,7 +773,7 @@ def test_a_waste_names_a_session_of_the_clinic_and_takes_its_patient(lot, nurse,
 
 def _expired_lot(vial, nurse, clinic):
     """A lot received in date that expired yesterday (expired stock cannot be received)."""
-    expiry = services.clinic_today(clinic) - timezone.timedelta(days=1)
+    expiry = clinic.today() - timezone.timedelta(days=1)
     lot = services.receive(
         actor=nurse,
         product=vial,
@@ -791,7 +791,7 @@ def _expired_lot(vial, nurse, clinic):
 
 def test_an_expired_lot_is_refused_at_receipt_and_nothing_is_recorded(vial, nurse, clinic):
     before = (LedgerEntry.objects.count(), Lot.objects.count(), AuditEvent.objects.count())
-    yesterday = services.clinic_today(clinic) - timezone.timedelta(days=1)
+    yesterday = clinic.today() - timezone.timedelta(days=1)
     with pytest.raises(ValidationError) as refused:
         services.receive(
             actor=nurse,
@@ -808,7 +808,7 @@ def test_an_expired_lot_is_refused_at_receipt_and_nothing_is_recorded(vial, nurs
         "Return it to the supplier."
     ]
     assert (LedgerEntry.objects.count(), Lot.objects.count(), AuditEvent.objects.count()) == before
-    today = services.clinic_today(clinic)
+    today = clinic.today()
     entry = services.receive(
         actor=nurse,
         product=vial,
@@ -1071,6 +1071,6 @@ def test_the_reminder_names_the_location_that_is_due(lot, nurse, clinic, staff, 
         lines=[{"lot": lot, "counted": "100"}],
     )
     Location.objects.create(clinic=clinic, name="Treatment room lockbox")
-    assert services.send_inventory_reminders(services.clinic_today(clinic)) == 1
+    assert services.send_inventory_reminders(clinic.today()) == 1
     body = mailoutbox[0].body
     assert "Treatment room lockbox: no initial inventory" in body and "Main safe" not in body

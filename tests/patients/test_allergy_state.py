@@ -124,7 +124,7 @@ def test_the_intakes_weight_reaches_the_header_when_newer(staff, patient, login)
     )
     patient.refresh_from_db()
     assert (patient.weight_kg, patient.height_cm) == (Decimal("72.4"), Decimal("168.0"))
-    assert patient.weight_measured_on == screening.clinic_today(patient.clinic)
+    assert patient.weight_measured_on == patient.clinic.today()
     assert "Weight 72.4 kg" in header(login(staff["nurse"]), patient)
 
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from ketaclinic.accounts.models import Clinic
 from ketaclinic.scheduling import services
 from tests import builders
-from tests.patching import patch_everywhere
 
 actor = builders.actor
 
@@ -51,6 +51,6 @@ def as_if_today(monkeypatch):
     """as_if_today(day): the clinic's today is `day` (check-in is only possible on the day)."""
 
     def _pretend(day: date) -> None:
-        patch_everywhere(monkeypatch, services, "clinic_today", lambda clinic: day)
+        monkeypatch.setattr(Clinic, "today", lambda clinic: day)
 
     return _pretend

@@ -756,7 +756,7 @@ class TestAuditFixes:
                 "acknowledgements": [r["id"] for r in risks],
             },
         ).json()
-        today = services.clinic_today(patient.clinic)
+        today = patient.clinic.today()
         Consent.objects.filter(pk=created["id"]).update(
             signed_on=today.replace(year=today.year - 1), expires_on=today
         )

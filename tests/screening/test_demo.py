@@ -7,7 +7,7 @@ import os
 import pytest
 from django.core.management import call_command
 
-from ketaclinic.screening.models import Consent, IntakeVersion, Screening, clinic_today
+from ketaclinic.screening.models import Consent, IntakeVersion, Screening
 
 
 @pytest.mark.django_db
@@ -19,7 +19,7 @@ def test_the_demo_has_every_teaching_case_and_is_idempotent():
     assert ("ineligible", "decline") in decisions
     assert ("ineligible", "override") in decisions
     assert any(d == "accept" for _, d in decisions)
-    states = [c.state_on(clinic_today(c.clinic)) for c in Consent.objects.select_related("clinic")]
+    states = [c.state_on(c.clinic.today()) for c in Consent.objects.select_related("clinic")]
     assert states.count("expired") == 1 and states.count("withdrawn") == 1 and "valid" in states
     call_command("seed_demo", stdout=open(os.devnull, "w"))
     assert (

@@ -23,7 +23,6 @@ from ketaclinic.screening.models import (
     IntakeVersion,
     NoteAmendment,
     Screening,
-    clinic_today,
 )
 
 pytestmark = pytest.mark.django_db
@@ -464,7 +463,7 @@ class TestConsentPages:
             f"✓ Consent: IV ketamine (mood), valid to {consent.expires_on:%Y-%m-%d}"
             in client.get(chart).content.decode()
         )
-        Consent.objects.filter(pk=consent.pk).update(expires_on=clinic_today(patient.clinic))
+        Consent.objects.filter(pk=consent.pk).update(expires_on=patient.clinic.today())
         assert "⚠ Consent expired: IV ketamine (mood)" in client.get(chart).content.decode()
         client.post(
             reverse("screening_consent_withdraw", args=[consent.pk]), {"reason": "Changed mind"}
@@ -520,7 +519,7 @@ class TestConsentPages:
             signed_name="Maria Garcia",
             acknowledgements=[r.id for r in load_templates()["esketamine-nasal"].risks],
         )
-        today = clinic_today(patient.clinic)
+        today = patient.clinic.today()
         Consent.objects.filter(pk=consent.pk).update(
             signed_on=today - timedelta(days=400), expires_on=today
         )

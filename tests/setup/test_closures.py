@@ -78,7 +78,7 @@ def test_the_series_planner_skips_a_closed_range(clinic, staff, floor, course, a
     )
     assert response.status_code == 200, response.content
     starts = [s["start"] for s in response.json()["sessions"]]
-    days = [services.clinic_today(clinic).fromisoformat(s[:10]) for s in starts]
+    days = [clinic.today().fromisoformat(s[:10]) for s in starts]
     assert days == [monday + timedelta(days=d) for d in (0, 9, 11, 14, 16, 18)]
     assert Appointment.objects.count() == 0
 
@@ -89,7 +89,7 @@ def test_a_series_with_a_session_on_a_closed_day_books_nothing(
     monday = next_monday()
     client = api_client(staff["front_desk"])
     proposal = post(client, f"/api/v1/courses/{course.pk}/plan", {}).json()
-    first_day = services.clinic_today(clinic).fromisoformat(proposal["sessions"][1]["start"][:10])
+    first_day = clinic.today().fromisoformat(proposal["sessions"][1]["start"][:10])
     close(staff, first_day, reason="Staff training")
     sessions = [{"start": s["start"], "room": s["room"]} for s in proposal["sessions"]]
     response = post(client, f"/api/v1/courses/{course.pk}/book", {"sessions": sessions})

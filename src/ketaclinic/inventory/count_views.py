@@ -172,7 +172,7 @@ def losses(request: ClinicRequest) -> HttpResponse:
         "inventory/losses.html",
         {
             "reports": reports_,
-            "today": services.clinic_today(actor.clinic),
+            "today": actor.clinic.today(),
         },
     )
 
@@ -200,6 +200,6 @@ def loss_detail(request: ClinicRequest, report_id: int) -> HttpResponse:
         {
             "report": report,
             "entry": report.entry,
-            "today": services.clinic_today(actor.clinic),
+            "today": actor.clinic.today(),
         },
     )

@@ -35,7 +35,7 @@ def reports_page(request: ClinicRequest) -> HttpResponse:
         {
             "form": forms.ReportForm(clinic=actor.clinic),
             "settings_form": settings_form,
-            "expiring": services.expiring_lots(actor.clinic, services.clinic_today(actor.clinic)),
+            "expiring": services.expiring_lots(actor.clinic, actor.clinic.today()),
             **_banner_context(actor),
         },
     )
@@ -66,7 +66,7 @@ def report_download(request: ClinicRequest) -> HttpResponse:
         lot=data["lot"].pk if data["lot"] else None,
         start=data["start"],
         end=data["end"],
-        today=services.clinic_today(actor.clinic),
+        today=actor.clinic.today(),
     )
     stamp = timezone.localtime(timezone=actor.clinic.tz).strftime("%Y%m%d-%H%M")
     name = f"{actor.clinic.slug}-{data['report']}-{stamp}.{data['fmt']}"

@@ -371,7 +371,7 @@ def _counts(clinic: Clinic, ask: _Ask) -> Report:
 
 def _expiring(clinic: Clinic, ask: _Ask) -> Report:
     """Lots expiring in the next 60 days, as of `today`."""
-    today = ask.today or services.clinic_today(clinic)
+    today = ask.today or clinic.today()
     return Report(
         "Lots expiring in the next 60 days",
         ["Expiry", "Product", "NDC", "Lot", "Location", "On hand", "mg"],

@@ -53,7 +53,7 @@ def _patient_by_mrn(actor, mrn: str) -> Patient | None:
 
 
 def _banner_context(actor) -> dict[str, Any]:
-    return {"due": services.inventory_due(actor.clinic, services.clinic_today(actor.clinic))}
+    return {"due": services.inventory_due(actor.clinic, actor.clinic.today())}
 
 
 @require("ledger.view")
@@ -100,7 +100,7 @@ def ledger(request: ClinicRequest) -> HttpResponse:
 @require("ledger.view")
 def balances(request: ClinicRequest) -> HttpResponse:
     actor = request.actor
-    today = services.clinic_today(actor.clinic)
+    today = actor.clinic.today()
     rows = services.balances(actor.clinic)
     return render(
         request,

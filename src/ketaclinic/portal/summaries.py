@@ -20,6 +20,7 @@ from xml.sax.saxutils import escape
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.audit.services import record
@@ -89,15 +90,11 @@ def chart_rows(clinic_id: int, patient_id: int) -> list[dict[str, Any]]:
             clinic_id=clinic_id, patient_id=patient_id, nurse_signed_at__isnull=False
         )
         .select_related("clinic")
+        .annotate(released=Exists(SummaryRelease.objects.filter(session_id=OuterRef("pk"))))
         .order_by("-started_at")[:SHOWN_ON_CHART]
     )
-    released = set(
-        SummaryRelease.objects.filter(clinic_id=clinic_id, patient_id=patient_id).values_list(
-            "session_id", flat=True
-        )
-    )
     return [
-        {"session": s, "date": s.clinic.date_of(s.started_at), "released": s.pk in released}
+        {"session": s, "date": s.clinic.date_of(s.started_at), "released": s.released}
         for s in sessions
     ]
 

@@ -75,7 +75,7 @@ def calculate(request: ClinicRequest, payload: DoseIn) -> dict:
             weight_basis=payload.weight_basis,
             concentration_mg_per_ml=payload.concentration_mg_per_ml,
             weight_measured_on=payload.weight_measured_on,
-            today=services.clinic_today(request.auth.clinic),
+            today=request.auth.clinic.today(),
             first_session=payload.first_session,
         )
     except DoseError as exc:
@@ -335,9 +335,7 @@ class DayParams(Schema):
 def list_appointments(request: ClinicRequest, filters: Query[DayParams]) -> list:
     """Appointments of one local day (default today), optionally one staff member's."""
     actor = request.auth
-    start, end = services.day_window(
-        actor.clinic, filters.day or services.clinic_today(actor.clinic)
-    )
+    start, end = services.day_window(actor.clinic, filters.day or actor.clinic.today())
     found = (
         Appointment.objects.for_clinic(actor.clinic).overlapping(start, end).order_by("start", "pk")
     )

@@ -88,7 +88,7 @@ def _front_desk_day(clinic: Any, patients: list[Any], physician: Membership) -> 
 
     Written directly, like every past booking (the booking service refuses the past).
     """
-    start, end = services.day_window(clinic, services.clinic_today(clinic))
+    start, end = services.day_window(clinic, clinic.today())
     today = Appointment.objects.filter(clinic=clinic, start__gte=start, start__lt=end)
     if today.filter(kind__in=TALKING).exists():
         return
@@ -189,7 +189,7 @@ def _course(clinic: Any, patient: Any, physician: Membership, index: int) -> Tre
     if existing is not None:
         return existing
     protocol = services.get_protocol(_protocol_for(patient, index))
-    monday = _courses_began(services.clinic_today(clinic))
+    monday = _courses_began(clinic.today())
     rule = services.series_rule(protocol)
     now = timezone.now()
     course = TreatmentCourse.objects.create(
@@ -228,7 +228,7 @@ def _course(clinic: Any, patient: Any, physician: Membership, index: int) -> Tre
 
 def _sessions(clinic: Any, courses: list[TreatmentCourse]) -> None:
     """Plan each course from the Monday it began on the shared floor; keep up to next week."""
-    today = services.clinic_today(clinic)
+    today = clinic.today()
     monday = _courses_began(today)
     horizon = today - timedelta(days=today.weekday()) + timedelta(days=14)
     window = Span(
@@ -315,7 +315,7 @@ def _live_first_sessions(
 
 def _consultations(clinic: Any, patients: list[Any], physician: Membership) -> None:
     """Consultations for patients in screening, follow-ups for those in maintenance."""
-    today = services.clinic_today(clinic)
+    today = clinic.today()
     monday = today - timedelta(days=today.weekday())
     therapist = Membership.objects.filter(clinic=clinic, role="therapist").first()
     consult = {r.name: r for r in Room.objects.filter(clinic=clinic, kind="consult_room")}

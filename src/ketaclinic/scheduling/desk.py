@@ -126,7 +126,7 @@ def book(request: ClinicRequest) -> HttpResponse:
     meet, writing nothing) and ``book``.
     """
     actor = request.actor
-    today = services.clinic_today(actor.clinic)
+    today = actor.clinic.today()
     data: QueryDict | None = None
     if request.method == "POST":
         data = request.POST.copy()
@@ -316,7 +316,7 @@ def _todays(actor: Actor, day: date, staff: Any = None) -> list[Appointment]:
 
 def _today_context(actor: Actor) -> dict[str, Any]:
     now = timezone.now()
-    day = services.clinic_today(actor.clinic)
+    day = actor.clinic.today()
     appointments = _todays(actor, day)
     sessions = hooks.with_sessions([a.pk for a in appointments])
     rows = [_arrival(actor, a, now, sessions) for a in appointments]
@@ -387,7 +387,7 @@ def my_day(request: ClinicRequest) -> HttpResponse:
     """A clinician's own appointments today, and (for a physician) the open alerts."""
     actor = request.actor
     now = timezone.now()
-    day = services.clinic_today(actor.clinic)
+    day = actor.clinic.today()
     appointments = _todays(actor, day, staff=actor.membership)
     record(
         actor,

@@ -44,12 +44,12 @@ def seed(clinic: Any, patients: list[Any]) -> None:
     patient = candidates[-1]
     if (
         TreatmentCourse.objects.filter(clinic=clinic, patient=patient, protocol_code=CODE)
-        .filter(start_date__lt=services.clinic_today(clinic) - timedelta(days=7))
+        .filter(start_date__lt=clinic.today() - timedelta(days=7))
         .exists()
     ):
         return
     protocol = services.get_protocol(CODE)
-    today = services.clinic_today(clinic)
+    today = clinic.today()
     monday = today - timedelta(days=today.weekday()) - timedelta(days=21)
     course = TreatmentCourse.objects.create(
         clinic=clinic,

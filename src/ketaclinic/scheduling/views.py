@@ -41,7 +41,7 @@ BOARD_RANGE = timedelta(days=3660)
 
 
 def _day(request: HttpRequest, clinic: Clinic) -> date:
-    today = services.clinic_today(clinic)
+    today = clinic.today()
     try:
         day = date.fromisoformat(request.GET.get("day", ""))
     except ValueError:
@@ -165,7 +165,7 @@ def day_board(request: ClinicRequest) -> HttpResponse:
             "day": day,
             "prev": day - timedelta(days=1),
             "next": day + timedelta(days=1),
-            "today": services.clinic_today(actor.clinic),
+            "today": actor.clinic.today(),
             "rooms": rooms,
             "rows": rows,
             "unplaced": unplaced,
@@ -206,7 +206,7 @@ def week_view(request: ClinicRequest) -> HttpResponse:
             "days": days,
             "prev": monday - timedelta(days=7),
             "next": monday + timedelta(days=7),
-            "today": services.clinic_today(actor.clinic),
+            "today": actor.clinic.today(),
             "staff": staff,
             "selected": selected,
             "now": timezone.now(),

@@ -22,7 +22,6 @@ from ketaclinic.screening.models import (
     ConsultationNote,
     IntakeVersion,
     Screening,
-    clinic_today,
 )
 
 router = Router(tags=["screening"])
@@ -215,9 +214,7 @@ def _intake_out(v: IntakeVersion, patient: Any) -> dict[str, Any]:
         if v.suicide_risk_assessed_at
         else None,
         "patient_added": v.patient_added,
-        "facts": rules.raw_facts(
-            v.data, birth_date=patient.birth_date, on=clinic_today(patient.clinic)
-        ),
+        "facts": rules.raw_facts(v.data, birth_date=patient.birth_date, on=patient.clinic.today()),
     }
 
 
@@ -350,7 +347,7 @@ def create_consent(request: ClinicRequest, patient_id: int, payload: ConsentIn) 
         via=Consent.Via.API,
         expected_version=payload.template_version,
     )
-    return Status(201, consent_out(consent, clinic_today(actor.clinic)))
+    return Status(201, consent_out(consent, actor.clinic.today()))
 
 
 @router.get(
@@ -367,7 +364,7 @@ def list_consents(request: ClinicRequest, patient_id: int) -> list[dict[str, Any
         object_type="screening.consent",
         detail={"ids": [c.pk for c in consents]},
     )
-    today = clinic_today(actor.clinic)
+    today = actor.clinic.today()
     return [consent_out(c, today) for c in consents]
 
 
@@ -380,7 +377,7 @@ def withdraw_consent(
     consent = services.get_consent_for(actor, consent_id, "consent.record")
     reason = payload.reason if payload is not None else ""
     withdrawn = services.withdraw_consent(actor=actor, consent=consent, reason=reason)
-    return consent_out(withdrawn, clinic_today(actor.clinic))
+    return consent_out(withdrawn, actor.clinic.today())
 
 
 @router.post("/consents/{consent_id}/rems-cosign", response=ConsentOut, auth=allow("medical.sign"))
@@ -388,7 +385,7 @@ def cosign_rems(request: ClinicRequest, consent_id: int) -> dict[str, Any]:
     actor = request.auth
     consent = services.get_consent_for(actor, consent_id, "medical.sign")
     cosigned = services.cosign_rems(actor=actor, consent=consent)
-    return consent_out(cosigned, clinic_today(actor.clinic))
+    return consent_out(cosigned, actor.clinic.today())
 
 
 @router.get("/consents/{consent_id}/pdf", url_name="consent_pdf", auth=allow("clinical.view"))

@@ -12,14 +12,13 @@ from typing import Any
 from ketaclinic.accounts.access import Actor
 from ketaclinic.patients.models import Patient
 from ketaclinic.screening import services
-from ketaclinic.screening.models import clinic_today
 
 
 def chart_section(actor: Actor, patient: Patient, allowed: frozenset[str]) -> dict[str, Any] | None:
     if "clinical.view" not in allowed:
         # A role that sends the intake and consent links but does not chart sees only those.
         return {"patient": patient, "send_only": True} if "forms.send" in allowed else None
-    today = clinic_today(actor.clinic)
+    today = actor.clinic.today()
     return {
         "patient": patient,
         "send_only": False,

@@ -12,7 +12,6 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from ketaclinic.accounts.models import Clinic
 from ketaclinic.patients.models import ClinicScopedQuerySet
 
 FAMILY_CHOICES = [
@@ -22,11 +21,6 @@ FAMILY_CHOICES = [
     ("ketamine-iv-pain", "IV ketamine (pain)"),
 ]
 FAMILY_LABELS = dict(FAMILY_CHOICES)
-
-
-def clinic_today(clinic: Clinic) -> date:
-    """Return today's date in the clinic's time zone (the server's date is UTC)."""
-    return clinic.today()
 
 
 class IntakeVersion(models.Model):
@@ -281,7 +275,7 @@ class Consent(models.Model):
         """Return "withdrawn", "expired", "not_yet" or "valid" for `day` (a clinic date).
 
         There is deliberately no `state` property: "today" must be the clinic's date
-        (clinic_today), which the server's date is not.
+        (`Clinic.today()`), which the server's date is not.
         """
         if self.withdrawn_at is not None:
             return "withdrawn"

@@ -305,7 +305,7 @@ class ClosureCreated(ClosureOut):
 @router.get("/closures", response=list[ClosureOut], auth=allow("schedule.view"))
 def list_closures(request: ClinicRequest) -> list:
     actor = request.auth
-    today = scheduling.clinic_today(actor.clinic)
+    today = actor.clinic.today()
     return list(ClinicClosure.objects.for_clinic(actor.clinic).filter(ends_on__gte=today))
 
 

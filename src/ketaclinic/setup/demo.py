@@ -19,7 +19,6 @@ from ketaclinic.accounts.models import Membership
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.audit.services import record
 from ketaclinic.clinical.dea import with_check_digit
-from ketaclinic.scheduling import services as scheduling
 from ketaclinic.scheduling.models import ClinicClosure, OpeningHours, StaffHours
 from ketaclinic.setup.checklist import CONSENT_REVIEWED, ROSTERED
 
@@ -27,7 +26,7 @@ HOLIDAYS = [((12, 25), "Christmas Day"), ((1, 1), "New Year's Day")]
 
 
 def seed(clinic: Any) -> None:
-    today = scheduling.clinic_today(clinic)
+    today = clinic.today()
     _profile(clinic, today)
     _open_today(clinic, today)
     _closures(clinic, today)

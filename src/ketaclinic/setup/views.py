@@ -181,7 +181,7 @@ def closures(request: ClinicRequest) -> HttpResponse:
                     "days: move or cancel them from the schedule.",
                 )
             return redirect("setup_closures")
-    today = scheduling.clinic_today(actor.clinic)
+    today = actor.clinic.today()
     found = ClinicClosure.objects.for_clinic(actor.clinic).filter(ends_on__gte=today)
     return render(request, "setup/closures.html", {"form": form, "closures": found})
 
@@ -268,7 +268,7 @@ def staff_hours(request: ClinicRequest, membership_id: int) -> HttpResponse:
         else:
             messages.success(request, f"Exception on {data['day']:%-d %b %Y} saved.")
             return redirect("setup_staff_hours_edit", membership_id=member.pk)
-    today = scheduling.clinic_today(actor.clinic)
+    today = actor.clinic.today()
     exceptions = StaffException.objects.filter(membership=member, day__gte=today).order_by("day")
     return render(
         request,

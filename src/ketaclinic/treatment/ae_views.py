@@ -14,7 +14,6 @@ from ketaclinic.accounts.form_errors import add_errors
 from ketaclinic.audit.services import record
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.models import Patient
-from ketaclinic.scheduling.services import clinic_today
 from ketaclinic.treatment import ae_reports, longterm
 from ketaclinic.treatment.access import get_session_for
 from ketaclinic.treatment.models import LiverTest
@@ -101,7 +100,7 @@ def report_page(request: ClinicRequest, report_id: int) -> HttpResponse:
     actor = request.actor
     report = ae_reports.get_report_for(actor, report_id)
     draft_form = DraftForm(initial=report.draft or {})
-    sent_form = SubmittedForm(initial={"submitted_on": clinic_today(actor.clinic)})
+    sent_form = SubmittedForm(initial={"submitted_on": actor.clinic.today()})
     status = 200
     if request.method == "POST":
         if request.POST.get("step") == "submitted":

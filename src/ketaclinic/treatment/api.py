@@ -19,7 +19,6 @@ from ketaclinic.api_auth import allow
 from ketaclinic.api_safety import PageNumber
 from ketaclinic.api_schemas import StrictIn
 from ketaclinic.scheduling.access import get_appointment_for
-from ketaclinic.scheduling.services import clinic_today
 from ketaclinic.treatment import presenters, rems, reports, services
 from ketaclinic.treatment import vitals as vitals_path
 from ketaclinic.treatment.access import get_rems_form_for, get_session_for
@@ -528,7 +527,7 @@ def summary_pdf(request: ClinicRequest, session_id: int):
 @router.get("/rems-forms", response=list[RemsFormOut], auth=allow("rems.manage"))
 def rems_forms(request: ClinicRequest, page: PageNumber = 1):
     """Every overdue and due form (oldest due first), then one page of submitted ones."""
-    today = clinic_today(request.auth.clinic)
+    today = request.auth.clinic.today()
     listing = rems.forms_listing(request.auth.clinic, today, page=page)
     forms = [*listing.overdue, *listing.due, *listing.submitted]
     return [

@@ -32,7 +32,7 @@ from ketaclinic.clinical.longterm import (
 from ketaclinic.clinical.protocols import ChecklistItem, Protocol
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.models import CoursePhase, TreatmentCourse
-from ketaclinic.scheduling.services import clinic_today, course_protocol
+from ketaclinic.scheduling.services import course_protocol
 from ketaclinic.treatment.models import LiverTest, TreatmentSession
 
 __all__ = [
@@ -150,7 +150,7 @@ def monitoring_for_patient(
     )
     if not courses:
         return []
-    today = today or clinic_today(courses[0].clinic)
+    today = today or courses[0].clinic.today()
     last = _last_test_on(patient.pk, clinic_id)
     urinary = (
         ChecklistResult.objects.filter(
@@ -194,7 +194,7 @@ def record_liver_test(
     """Record liver tests the patient had (date and reading); 422 naming the field."""
     actor.check("clinical.edit")
     errors: dict[str, str] = {}
-    today = clinic_today(actor.clinic)
+    today = actor.clinic.today()
     if taken_on is None:
         errors["taken_on"] = "Enter the date the blood was taken."
     elif taken_on > today:

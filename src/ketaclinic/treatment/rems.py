@@ -27,7 +27,7 @@ from django.utils.dateparse import parse_datetime
 
 from ketaclinic.audit.services import record
 from ketaclinic.clinical.monitoring import Phase, vital_alerts
-from ketaclinic.scheduling.services import clinic_today, course_protocol
+from ketaclinic.scheduling.services import course_protocol
 from ketaclinic.screening import gates
 from ketaclinic.treatment.models import RemsForm, TreatmentSession, VitalReading
 
@@ -435,7 +435,7 @@ def as_pdf(form: RemsForm) -> bytes:
 def mark_submitted(*, actor: Any, form: RemsForm, submitted_on: date) -> RemsForm:
     """Staff record the day the form was submitted to the REMS."""
     actor.check("rems.manage")
-    if submitted_on > clinic_today(form.clinic):
+    if submitted_on > form.clinic.today():
         raise ValidationError({"submitted_on": "This date is in the future."})
     if submitted_on < timezone.localdate(form.session.started_at, timezone=form.clinic.tz):
         raise ValidationError({"submitted_on": "This is before the session."})

@@ -19,7 +19,6 @@ from ketaclinic.accounts.access import ClinicRequest, require
 from ketaclinic.audit.services import record
 from ketaclinic.patients import restricted
 from ketaclinic.scheduling.access import get_appointment_for
-from ketaclinic.scheduling.services import clinic_today
 from ketaclinic.treatment import board as board_data
 from ketaclinic.treatment import rems, services
 from ketaclinic.treatment.access import get_rems_form_for
@@ -74,7 +73,7 @@ def session_start(request: ClinicRequest, appointment_id: int) -> HttpResponse:
 @require("rems.manage")
 def rems_list(request: ClinicRequest) -> HttpResponse:
     actor = request.actor
-    today = clinic_today(actor.clinic)
+    today = actor.clinic.today()
     listing = rems.forms_listing(actor.clinic, today, page=request.GET.get("page") or 1)
     shown = [
         f.session.patient_id
@@ -97,7 +96,7 @@ def rems_form(request: ClinicRequest, form_id: int) -> HttpResponse:
     record(actor, "view", patient_id=form.session.patient_id, obj=form)
     data = rems.data_for(form)
     rows = [(label, data.get(key), required) for key, label, required in rems.FIELDS]
-    today = clinic_today(actor.clinic)
+    today = actor.clinic.today()
     return render(
         request,
         "treatment/rems_form.html",

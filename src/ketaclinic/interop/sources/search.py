@@ -16,7 +16,6 @@ from ketaclinic.interop import resources as r
 from ketaclinic.interop.params import DateRange, SearchError, parse_date, reference_id, tokens
 from ketaclinic.measures.registry import instruments
 from ketaclinic.patients.models import Patient
-from ketaclinic.screening.models import clinic_today
 
 from .builders import (
     Context,
@@ -38,7 +37,7 @@ def read(
 
     `hidden`: restricted charts the caller may not open (patients/restricted.py).
     """
-    ctx = Context(clinic, clinic_today(clinic))
+    ctx = Context(clinic, clinic.today())
     for source in kind.sources:
         pk = source.pk_for(resource_id)
         if pk is None:
@@ -284,7 +283,7 @@ def _stream(
     search: Search, source: Source, qs: QuerySet[Any], *, ordered: bool
 ) -> Iterator[tuple[tuple[str, str], Resource]]:
     """(sort key, resource) for every match of one source; unordered, the key is empty."""
-    ctx = Context(search.clinic, clinic_today(search.clinic))
+    ctx = Context(search.clinic, search.clinic.today())
     check = _checks_resources(search)
     if ordered and source.model is Patient and source.when == "weight_measured_on":
         # Body measures carry two dates; few enough per clinic to sort after building.

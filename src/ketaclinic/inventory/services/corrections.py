@@ -37,7 +37,6 @@ from .posting import (
     _quantity,
     _text,
 )
-from .stock import clinic_today
 
 
 def destroy(
@@ -268,7 +267,7 @@ def record_loss(
     circumstances = _text(
         circumstances, "circumstances", "Describe what happened and how it was found."
     )
-    today = clinic_today(actor.clinic)
+    today = actor.clinic.today()
     discovered_on = discovered_on or today
     if discovered_on > today:
         raise ValidationError({"discovered_on": "The discovery date is in the future."})

@@ -28,7 +28,7 @@ from ketaclinic.inventory.models import (
 
 from .corrections import adjust, record_loss
 from .posting import _aware, _check_clinic, _decimal
-from .stock import QUANT, ZERO, balances, clinic_date, clinic_today, settings_for
+from .stock import QUANT, ZERO, balances, clinic_date, settings_for
 
 # ---------------------------------------------------------------- counts and inventories
 
@@ -188,7 +188,7 @@ def inventory_due(clinic: Clinic, today: date | None = None) -> rules.InventoryD
     return rules.clinic_inventory_due(
         locations=locations,
         last_on=last_inventories(clinic),
-        today=today or clinic_today(clinic),
+        today=today or clinic.today(),
         interval_months=config.inventory_interval_months,
         remind_days=config.remind_days_before,
     )
@@ -221,7 +221,7 @@ def send_inventory_reminders(today: date | None = None) -> int:
 
     sent = 0
     for clinic in Clinic.objects.all():
-        day = today or clinic_today(clinic)
+        day = today or clinic.today()
         due = inventory_due(clinic, day)
         if not due.needs_attention:
             continue

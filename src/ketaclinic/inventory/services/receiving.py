@@ -24,7 +24,7 @@ from ketaclinic.inventory.models import (
 )
 
 from .posting import _check_clinic, _decimal, _new_containers, _post
-from .stock import ZERO, clinic_today, default_location
+from .stock import ZERO, default_location
 
 # ---------------------------------------------------------------- products and receipts
 
@@ -129,7 +129,7 @@ def receive(
     received_on = (
         timezone.localdate(occurred_at, timezone=actor.clinic.tz)
         if occurred_at
-        else clinic_today(actor.clinic)
+        else actor.clinic.today()
     )
     if isinstance(expiry, date) and expiry < received_on:
         errors["expiry"] = (

@@ -81,11 +81,6 @@ def set_in_use(*, actor: Actor, item: Product | Location, in_use: bool) -> None:
     item.is_active = in_use
 
 
-def clinic_today(clinic: Clinic) -> date:
-    """Today's date where the clinic is (not the server's UTC date)."""
-    return clinic.today()
-
-
 def clinic_date(clinic: Clinic, moment: datetime) -> date:
     """The clinic's calendar date of a stored (UTC) moment."""
     return clinic.date_of(moment)

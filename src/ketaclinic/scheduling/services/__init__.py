@@ -73,7 +73,6 @@ from .courses import (
     protocols,
 )
 from .floor import (
-    clinic_today,
     closed_days,
     day_window,
     hours_conflicts,
@@ -126,7 +125,6 @@ __all__ = [
     "change_dose",
     "check_indication",
     "check_slot",
-    "clinic_today",
     "closed_days",
     "course_protocol",
     "create_course",

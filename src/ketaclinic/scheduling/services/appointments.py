@@ -12,7 +12,7 @@ from ketaclinic.scheduling import hooks
 from ketaclinic.scheduling.models import Appointment, AppointmentKind, AppointmentStatus, Room
 
 from .booking import BookingConflict, _as_dicts, _check, _current_course, _is_nurse, make_slot
-from .floor import _audit_appointment, _lock_floor, _serialized, clinic_today
+from .floor import _audit_appointment, _lock_floor, _serialized
 
 # Allowed status changes; a move is only possible while booked. Checked in -> booked
 # undoes a mistaken check-in (nothing has started: a session makes it in progress).
@@ -56,7 +56,7 @@ def _day_refusals(appointment: Appointment) -> dict[str, str]:
     no-show cannot be known before the day.
     """
     day = appointment.start.astimezone(appointment.clinic.tz).date()
-    today = clinic_today(appointment.clinic)
+    today = appointment.clinic.today()
     refused = {}
     if day != today:
         when = "tomorrow or later" if day > today else "on an earlier day"

@@ -36,7 +36,7 @@ from .booking import (
     _is_nurse,
     make_slot,
 )
-from .floor import _audit_appointment, _aware, _lock_floor, _serialized, clinic_today, load_floor
+from .floor import _audit_appointment, _aware, _lock_floor, _serialized, load_floor
 
 # --- series planning ----------------------------------------------------------------
 
@@ -105,7 +105,7 @@ def plan_course(
         kept_starts = [a.start for a in kept] + [new_start]
         not_before = max(now, new_start + (moved.end - moved.start))
     # The window the planner may use: from the course start to its horizon.
-    first_day = max(course.start_date, clinic_today(clinic))
+    first_day = max(course.start_date, clinic.today())
     horizon = course.start_date + timedelta(days=rule.span_days + LATE_DAYS)
     window = Span(
         datetime.combine(first_day, time(0), tzinfo=clinic.tz),

@@ -30,7 +30,7 @@ from ketaclinic.scheduling.models import (
 )
 from ketaclinic.screening import gates
 
-from .floor import _audit_appointment, _lock_floor, clinic_today
+from .floor import _audit_appointment, _lock_floor
 
 
 class CourseBlocked(Exception):
@@ -143,7 +143,7 @@ def _check_prescription(
             dose_mg=dose_mg,
             weight_basis=weight_basis,
             weight_measured_on=patient.weight_measured_on,
-            today=clinic_today(patient.clinic),
+            today=patient.clinic.today(),
             first_session=first and rule.kind == "fixed_mg",
         )
     except DoseError as exc:
@@ -169,7 +169,7 @@ def create_course(
     actor.check("medical.sign")
     protocol = get_protocol(protocol_code)
     check_indication(protocol, patient)
-    if start_date < clinic_today(actor.clinic):
+    if start_date < actor.clinic.today():
         raise ValidationError({"start_date": "The start date is in the past."})
     if protocol.dose.kind == "fixed_mg":
         if weight_basis:
@@ -281,7 +281,7 @@ def activate_course(*, actor: Actor, course: TreatmentCourse) -> TreatmentCourse
         raise ValidationError(
             {"status": f"A {locked.get_status_display().lower()} course cannot be activated."}
         )
-    on = max(locked.start_date, clinic_today(actor.clinic))
+    on = max(locked.start_date, actor.clinic.today())
     missing = gates.missing_for_course(patient=course.patient, family=locked.family, on=on)
     if missing:
         record(

@@ -38,15 +38,6 @@ T = TypeVar("T")
 # --- protocols and doses ----------------------------------------------------------
 
 
-def clinic_today(clinic: Clinic) -> date:
-    """Today's date where the clinic is.
-
-    Not ``timezone.localdate()``: outside a session request (API tokens, the worker,
-    the demo) the active zone is UTC, which is already tomorrow on a US clinic's evening.
-    """
-    return clinic.today()
-
-
 # --- the floor -----------------------------------------------------------------------
 
 

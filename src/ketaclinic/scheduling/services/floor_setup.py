@@ -25,7 +25,7 @@ from ketaclinic.scheduling.models import (
     StaffHours,
 )
 
-from .floor import clinic_today, day_window, settings_for
+from .floor import day_window, settings_for
 
 
 @transaction.atomic
@@ -126,7 +126,7 @@ def add_closure(
         raise ValidationError({"ends_on": "The last day must be on or after the first day."})
     if (ends_on - starts_on).days + 1 > MAX_CLOSURE_DAYS:
         raise ValidationError({"ends_on": f"A closure lasts at most {MAX_CLOSURE_DAYS} days."})
-    today = clinic_today(actor.clinic)
+    today = actor.clinic.today()
     if starts_on < today:
         raise ValidationError({"starts_on": "A closure starts today or later."})
     if starts_on.year > today.year + 5:

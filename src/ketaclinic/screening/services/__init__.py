@@ -19,7 +19,6 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 
 from ketaclinic.audit.services import record
-from ketaclinic.screening.models import clinic_today
 
 from .consents import (
     CONSENT_NOT_VALID,
@@ -81,7 +80,6 @@ __all__ = [
     "ValidationError",
     "amend_note",
     "baseline_scores",
-    "clinic_today",
     "conditions_on_file",
     "consent_months",
     "consent_pdf",

@@ -16,7 +16,7 @@ from ketaclinic.audit.services import record
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.restricted import check_chart
 from ketaclinic.screening.consent import ConsentTemplate, SignedFacts, render_pdf, sha256
-from ketaclinic.screening.models import Consent, clinic_today
+from ketaclinic.screening.models import Consent
 
 from .intake import _name, _now
 
@@ -207,7 +207,7 @@ def cosign_rems(*, actor: Actor, consent: Consent) -> Consent:
     actor.check("medical.sign")
     if not consent.rems_enrollment:
         raise ValidationError({"consent": "This consent has no REMS enrollment."})
-    state = consent.state_on(clinic_today(actor.clinic))
+    state = consent.state_on(actor.clinic.today())
     if state != "valid":
         raise ValidationError({"consent": CONSENT_NOT_VALID[state]})
     with transaction.atomic():

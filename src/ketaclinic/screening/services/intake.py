@@ -17,7 +17,7 @@ from ketaclinic.measures.models import Response
 from ketaclinic.patients.allergies import take_intake_answers
 from ketaclinic.patients.models import Condition, Medication, Patient
 from ketaclinic.screening import intake as intake_rules
-from ketaclinic.screening.models import IntakeVersion, clinic_today
+from ketaclinic.screening.models import IntakeVersion
 
 # Starts the patient's words appended to a text the staff wrote (intake link).
 PATIENT_TEXT_MARK = "Added by the patient (link):"
@@ -167,7 +167,7 @@ def intake_facts(
     (its `suicide_risk_assessed_at`, not the version's save time) or the latest C-SSRS
     screen, whichever is newer.
     """
-    on = on or clinic_today(patient.clinic)
+    on = on or patient.clinic.today()
     current = latest_intake(patient)
     data = current.data if current else {}
     facts = intake_rules.raw_facts(data, birth_date=patient.birth_date, on=on)

@@ -9,7 +9,7 @@ from django import template
 from django.utils import timezone
 
 from ketaclinic.screening import services
-from ketaclinic.screening.models import FAMILY_CHOICES, Consent, clinic_today
+from ketaclinic.screening.models import FAMILY_CHOICES, Consent
 
 register = template.Library()
 
@@ -28,7 +28,7 @@ def _clinic_today(context: Any, patient: Any) -> date:
     clinic = context.get("current_clinic")
     if clinic is None or clinic.pk != patient.clinic_id:
         clinic = patient.clinic
-    return clinic_today(clinic)
+    return clinic.today()
 
 
 @register.inclusion_tag("screening/_consent_flags.html", takes_context=True)

@@ -20,9 +20,6 @@ from ketaclinic.screening.forms import (
     ConsentSignForm,
     WithdrawForm,
 )
-from ketaclinic.screening.models import (
-    clinic_today,
-)
 
 
 def shown_version(request: HttpRequest) -> int | None:
@@ -88,7 +85,7 @@ def consent_detail(request: ClinicRequest, consent_id: int) -> HttpResponse:
         {
             "patient": consent.patient,
             "consent": consent,
-            "state": consent.state_on(clinic_today(actor.clinic)),
+            "state": consent.state_on(actor.clinic.today()),
             "withdraw_form": WithdrawForm(),
             "text_html": mark_safe(to_html(consent.text)),  # noqa: S308 (escaped in to_html)
         },

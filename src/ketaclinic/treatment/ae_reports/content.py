@@ -10,7 +10,6 @@ from django.core.paginator import Page, Paginator
 from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor, get_for
-from ketaclinic.scheduling.services import clinic_today
 from ketaclinic.treatment.models import (
     INTERVENTIONS,
     AdverseEventReport,
@@ -179,7 +178,7 @@ def prefilled(report: AdverseEventReport) -> list[tuple[str, list[tuple[str, str
                 (
                     "report_date",
                     "Date of this report",
-                    (report.submitted_on or clinic_today(clinic)).isoformat(),
+                    (report.submitted_on or clinic.today()).isoformat(),
                 ),
                 ("recorded", "Event as recorded in the session", record_text),
                 ("description", "Describe event or problem", draft.get("description", "")),

@@ -12,7 +12,6 @@ from django.utils import timezone
 from ketaclinic.accounts.access import Actor
 from ketaclinic.audit.services import record
 from ketaclinic.measures.models import Alert, AlertStatus
-from ketaclinic.scheduling.services import clinic_today
 from ketaclinic.treatment.models import (
     AdverseEventReport,
 )
@@ -61,7 +60,7 @@ def save_draft(
     if "death" in chosen:
         if death_date is None:
             errors["death_date"] = "Enter the date of death."
-        elif death_date < event_day or death_date > clinic_today(report.clinic):
+        elif death_date < event_day or death_date > report.clinic.today():
             errors["death_date"] = "The date of death must lie between the event and today."
     elif death_date is not None:
         errors["death_date"] = "A date of death goes only with the outcome Death."
@@ -104,7 +103,7 @@ def mark_submitted(
     event_day = timezone.localdate(report.event.onset_at, timezone=report.clinic.tz)
     if submitted_on is None:
         errors["submitted_on"] = "Enter the day the report was sent."
-    elif submitted_on > clinic_today(report.clinic):
+    elif submitted_on > report.clinic.today():
         errors["submitted_on"] = "This date is in the future."
     elif submitted_on < event_day:
         errors["submitted_on"] = "This is before the event."

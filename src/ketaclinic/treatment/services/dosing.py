@@ -60,7 +60,7 @@ def prefill_dose(session: TreatmentSession, protocol: Protocol | None = None) ->
             dose_mg=order.dose_mg,
             weight_basis=order.weight_basis or None,
             weight_measured_on=patient.weight_measured_on,
-            today=scheduling.clinic_today(session.clinic),
+            today=session.clinic.today(),
         )
     except DoseError:
         return None
@@ -113,7 +113,7 @@ def begin_dosing(
             or ledger_lot.product.unit != unit
         ):
             errors["ledger_lot_id"] = f"Choose a lot of {substance} ({unit})."
-        elif ledger_lot.expiry < scheduling.clinic_today(actor.clinic):
+        elif ledger_lot.expiry < actor.clinic.today():
             errors["ledger_lot_id"] = (
                 f"Lot {ledger_lot.number} expired on {ledger_lot.expiry:%Y-%m-%d}: choose "
                 "another lot."
