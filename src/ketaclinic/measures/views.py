@@ -127,6 +127,35 @@ def unanswered(definition: Instrument, answers: list[Any]) -> list[int]:
     ]
 
 
+def posted_answers(
+    definitions: list[Instrument], data: Any
+) -> tuple[dict[str, list[Any]], dict[str, dict[str, str]], str]:
+    """The answers posted for each instrument and, while some are blank and the patient has
+    not chosen "Send with blanks", an error by each blank item and the form's message.
+
+    A questionnaire is sent once: ask about a blank before spending it (a slip of the thumb
+    is more likely than a choice). The patient may still send it as it is.
+    """
+    answers = {d.code: parse_answers(d, data, prefix=f"{d.code}-") for d in definitions}
+    if data.get("skip_anyway"):
+        return answers, {}, ""
+    errors: dict[str, dict[str, str]] = {}
+    for d in definitions:
+        for number in unanswered(d, answers[d.code]):
+            errors.setdefault(d.code, {})[f"answers.{number}"] = (
+                "Not answered yet: choose an answer, or leave it blank on purpose."
+            )
+    count = sum(len(e) for e in errors.values())
+    if not count:
+        return answers, {}, ""
+    return (
+        answers,
+        errors,
+        f"{count} question{'s' if count != 1 else ''} left blank: see the ones marked "
+        "below. Answer them, or choose “Send with blanks” if you prefer not to answer.",
+    )
+
+
 def parse_taken_at(text: str) -> datetime | None:
     """A datetime-local value read in the clinic's time zone (None when blank)."""
     text = (text or "").strip()
@@ -357,22 +386,8 @@ def questionnaire_link(request: HttpRequest, token: str) -> HttpResponse:
     form_error = ""
     asks_again = False
     if request.method == "POST":
-        answers = {d.code: parse_answers(d, request.POST, prefix=f"{d.code}-") for d in definitions}
-        blanks = {d.code: unanswered(d, answers[d.code]) for d in definitions}
-        if any(blanks.values()) and not request.POST.get("skip_anyway"):
-            # The link works once: ask about a blank before spending it (a slip of the
-            # thumb is more likely than a choice). The patient may still send it as it is.
-            for code, numbers in blanks.items():
-                for number in numbers:
-                    errors.setdefault(code, {})[f"answers.{number}"] = (
-                        "Not answered yet: choose an answer, or leave it blank on purpose."
-                    )
-            count = sum(len(n) for n in blanks.values())
-            form_error = (
-                f"{count} question{'s' if count != 1 else ''} left blank: see the ones marked "
-                "below. Answer them, or choose “Send with blanks” if you prefer not to answer."
-            )
-            asks_again = True
+        answers, errors, form_error = posted_answers(definitions, request.POST)
+        asks_again = bool(errors)
     if request.method == "POST" and not asks_again:
         try:
             stored = services.submit_link(raw=token, answers=answers, ip=client_ip(request))

@@ -15,7 +15,7 @@ from ketaclinic.integration.models import Homework, JournalEntry
 from ketaclinic.measures.models import QuestionnaireLink
 from ketaclinic.measures.registry import instruments, patient_may_fill
 from ketaclinic.measures.services import LinkUnavailable, submit_link_in_portal
-from ketaclinic.measures.views import item_rows, parse_answers, unanswered
+from ketaclinic.measures.views import item_rows, posted_answers
 from ketaclinic.portal import services
 from ketaclinic.portal.access import PortalRequest, own, portal_page
 from ketaclinic.portal.progress import progress_for
@@ -53,15 +53,8 @@ def questionnaire(request: PortalRequest, link_id: int) -> HttpResponse:
     form_error = ""
     asks_again = False
     if request.method == "POST":
-        answers = {d.code: parse_answers(d, request.POST, prefix=f"{d.code}-") for d in definitions}
-        blanks = {d.code: unanswered(d, answers[d.code]) for d in definitions}
-        if any(blanks.values()) and not request.POST.get("skip_anyway"):
-            for code, numbers in blanks.items():
-                for number in numbers:
-                    errors.setdefault(code, {})[f"answers.{number}"] = (
-                        "Not answered yet: choose an answer, or leave it blank on purpose."
-                    )
-            form_error = "Some questions are blank: answer them, or choose “Send with blanks”."
+        answers, errors, form_error = posted_answers(definitions, request.POST)
+        if errors:
             asks_again = True
         else:
             try:
