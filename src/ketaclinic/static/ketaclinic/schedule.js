@@ -61,6 +61,24 @@
     });
   });
 
+  // Typing in the booking form's patient search lists the matches after a short pause.
+  // Delegated for the same reason as the check above: a field swapped in a moment ago
+  // has no htmx trigger yet, and the first letters typed would find nothing.
+  let searchTimer = null;
+  function searchPatients(event, delay) {
+    const field = event.target.closest && event.target.closest("#book-q");
+    if (!field || !window.htmx) return;
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(function () {
+      htmx.ajax("POST", field.form.getAttribute("hx-post"), {
+        source: field.form, target: "#book-results", select: "#book-results", swap: "outerHTML",
+        values: { action: "search" },
+      });
+    }, delay);
+  }
+  document.addEventListener("input", function (event) { searchPatients(event, 300); });
+  document.addEventListener("search", function (event) { searchPatients(event, 0); }, true);
+
   function showCourse(form) {
     const field = form && form.querySelector("[data-course-field]");
     const kind = form && form.querySelector("[data-kind-select]");
