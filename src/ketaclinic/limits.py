@@ -23,6 +23,8 @@ from django.core.cache.backends.db import DatabaseCache
 from django.db import connections, router
 from django.utils import timezone
 
+from ketaclinic.db_writer import one_writer
+
 
 def _window_key(key: str, window: int, now: float | None = None) -> str:
     bucket = int((time.time() if now is None else now) // window)
@@ -66,7 +68,7 @@ def _db_hit(cache: DatabaseCache, full: str, window: int) -> int:
     connection = connections[alias]
     table = connection.ops.quote_name(cache.cache_model_class._meta.db_table)
     expires = connection.ops.adapt_datetimefield_value(timezone.now() + timedelta(seconds=window))
-    with connection.cursor() as cursor:
+    with one_writer(alias), connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (cache_key, value, expires) VALUES (%s, '1', %s)"  # noqa: S608
             f" ON CONFLICT (cache_key) DO UPDATE SET value ="

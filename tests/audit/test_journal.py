@@ -137,6 +137,30 @@ def test_threads_share_fsyncs_and_lose_no_event(journal_dir, staff, patient):
     assert AuditEvent.objects.filter(patient_id=patient.pk).count() == 400
 
 
+def test_an_event_committed_under_a_lock_is_flushed_after_the_lock_is_let_go(
+    journal_dir, staff, patient, monkeypatch
+):
+    """The vitals path on SQLite holds its writer lock across the commit; the event's fsync
+    waits until the lock is released, and before the caller goes on."""
+    actor = Actor(user=staff["nurse"].user, membership=staff["nurse"])
+    writer = threading.Lock()
+    flushed_holding: list[bool] = []
+    real = os.fdatasync
+    monkeypatch.setattr(
+        os, "fdatasync", lambda fd: (flushed_holding.append(writer.locked()), real(fd))
+    )
+
+    with journal.on_disk_at_exit():
+        with writer, transaction.atomic():
+            record(actor, "view", patient_id=patient.pk, obj=patient)
+        assert flushed_holding == []  # written, not yet waited for
+    assert flushed_holding == [False]
+    assert [line["patient_id"] for line in _lines(journal_dir)] == [patient.pk]
+
+    record(actor, "view", patient_id=patient.pk, obj=patient)  # outside: flushed at once
+    assert flushed_holding == [False, False]
+
+
 def _database_url() -> str:
     database = connection.settings_dict
     if connection.vendor == "sqlite":

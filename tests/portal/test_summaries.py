@@ -11,10 +11,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.utils import timezone
 
 from ketaclinic.audit.models import AuditEvent
+from ketaclinic.portal import summaries
 from ketaclinic.portal.models import SummaryRelease
 from ketaclinic.treatment.models import Administration, Observation, SessionAlert
 from tests import builders
@@ -272,3 +274,21 @@ def test_the_api_releases_and_takes_back_as_the_page_does(clinic, staff, account
         "portal_summary_release",
         "portal_summary_withdraw",
     ]
+
+
+@pytest.mark.parametrize("role", ["front_desk", "therapist", "biller", "admin"])
+def test_the_service_itself_refuses_a_role_that_may_not_chart(clinic, staff, patient, role):
+    """The release and withdraw services check the role too, not only the views before them."""
+    session = a_session(clinic, staff, patient)
+    summaries.release(actor=builders.actor(staff["nurse"]), session=session)
+    with nothing_changed(SummaryRelease, AuditEvent):
+        with pytest.raises(PermissionDenied):
+            summaries.release(actor=builders.actor(staff[role]), session=session)
+        with pytest.raises(PermissionDenied):
+            summaries.withdraw(actor=builders.actor(staff[role]), session=session)
+
+
+def test_the_service_refuses_another_clinics_session(clinic, staff, patient, outsider):
+    session = a_session(clinic, staff, patient)
+    with nothing_changed(SummaryRelease, AuditEvent), pytest.raises(PermissionDenied):
+        summaries.release(actor=builders.actor(outsider), session=session)

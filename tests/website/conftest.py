@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -14,6 +15,7 @@ from ketaclinic.accounts.models import Membership
 from ketaclinic.accounts.services import add_staff
 from ketaclinic.website import services
 from ketaclinic.website.bootstrap import wagtail_root
+from ketaclinic.website.forms import started_token
 from ketaclinic.website.models import (
     ArticlePage,
     HomePage,
@@ -32,6 +34,20 @@ class Website:
     staff_story: StoryPage
     contact: StandardPage
     authorization: StoryAuthorization
+
+
+def comment_form(**fields: str) -> dict[str, str]:
+    """The comment form as a person sends it, half a minute after opening the page; `fields`
+    replace the defaults."""
+    return {
+        "name": "Jo",
+        "email": "jo.visitor@reader.example",
+        "website": "",
+        "text": "Does it help with anxiety?",
+        "homepage": "",
+        "started": started_token(time.time() - 30),
+        **fields,
+    }
 
 
 def actor(membership: Membership) -> Actor:

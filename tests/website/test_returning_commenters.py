@@ -15,24 +15,17 @@ from django.test import Client
 from ketaclinic.website import services
 from ketaclinic.website.forms import started_token
 from ketaclinic.website.models import Comment, HomePage
-from tests.website.conftest import actor
+from tests.website.conftest import actor, comment_form
 
 pytestmark = pytest.mark.django_db
 
 EMAIL = "sam.reader@reader.example"
 
 
-def form(**overrides) -> dict[str, str]:
-    data = {
-        "name": "Sam",
-        "email": EMAIL,
-        "website": "",
-        "text": "Thank you for the article.",
-        "homepage": "",
-        "started": started_token(time.time() - 30),
-    }
-    data.update(overrides)
-    return data
+def form(**overrides: str) -> dict[str, str]:
+    return comment_form(
+        **{"name": "Sam", "email": EMAIL, "text": "Thank you for the article.", **overrides}
+    )
 
 
 def post(website, **overrides):

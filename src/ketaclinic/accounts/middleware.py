@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import time
+import zoneinfo
 from collections.abc import Callable
+from datetime import datetime, timedelta, tzinfo
+from functools import cached_property
+from typing import Any
 
 from django.conf import settings
 from django.contrib.sessions.middleware import SessionMiddleware
@@ -32,14 +36,55 @@ class NoStoreMiddleware:
         return response
 
 
+class ClinicZone(tzinfo):
+    """The acting clinic's time zone, looked up the first time a time is shown.
+
+    Looking the clinic up before the view ran cost every request with a staff cookie a
+    session, user and membership read, even a view that shows no time (a health check);
+    now only a request that converts a time pays, once. Behaves as the clinic's ZoneInfo
+    (the server's zone for a visitor with no clinic); a time it made pickles as that
+    ZoneInfo, never with the request.
+    """
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.request = request
+
+    @cached_property
+    def zone(self) -> tzinfo:
+        request = self.request
+        membership = current_membership(request) if request.user.is_authenticated else None
+        return membership.clinic.tz if membership else timezone.get_default_timezone()
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return self.zone.utcoffset(dt)
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return self.zone.dst(dt)
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return self.zone.tzname(dt)
+
+    def fromutc(self, dt: datetime) -> datetime:
+        return self.zone.fromutc(dt.replace(tzinfo=self.zone)).replace(tzinfo=self)
+
+    def __str__(self) -> str:
+        return str(self.zone)
+
+    def __repr__(self) -> str:
+        return f"ClinicZone({self.zone!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (zoneinfo.ZoneInfo, (str(self.zone),))
+
+
 class ClinicTimezoneMiddleware:
+    """Times on staff pages in the clinic's zone, looked up only if the page shows one."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        membership = current_membership(request) if request.user.is_authenticated else None
-        if membership is not None:
-            timezone.activate(membership.clinic.tz)
+        timezone.activate(ClinicZone(request))
         try:
             return self.get_response(request)
         finally:

@@ -38,6 +38,8 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -134,7 +136,11 @@ class Journal:
                 view = view[os.write(self._fd, view) :]
             self._written += len(data)
             mine = (self._generation, self._written)
-        self._wait_for_disk(mine)
+        waiting = getattr(_deferred, "marks", None)
+        if waiting is None:
+            self._wait_for_disk(mine)
+        else:
+            waiting.append((self, mine))
 
     def _wait_for_disk(self, mine: tuple[int, int]) -> None:
         if self._synced >= mine:
@@ -155,6 +161,28 @@ class Journal:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+_deferred = threading.local()
+
+
+@contextmanager
+def on_disk_at_exit() -> Iterator[None]:
+    """Events appended inside are written at once but waited for on disk only at the exit.
+
+    For a writer that holds a lock of its own across its commit (the SQLite vitals path):
+    the fsync wait then happens after that lock is released, so the next writer does not
+    queue behind this one's flush. The caller still answers only after the exit.
+    """
+    outer = getattr(_deferred, "marks", None)
+    marks: list[tuple[Journal, tuple[int, int]]] = []
+    _deferred.marks = marks
+    try:
+        yield
+    finally:
+        _deferred.marks = outer
+        for journal, mine in marks:
+            journal._wait_for_disk(mine)
 
 
 _journals: dict[Path, Journal] = {}

@@ -18,7 +18,7 @@ import io
 from typing import Any
 from xml.sax.saxutils import escape
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 
@@ -56,8 +56,16 @@ def _releasable(session: TreatmentSession) -> None:
         raise ValidationError("Only a signed session's summary can be released to the patient.")
 
 
+def _may_release(actor: Actor, session: TreatmentSession) -> None:
+    """The nurse or physician of the session's own clinic (the views check first; so does this)."""
+    actor.check("session.chart")
+    if session.clinic_id != actor.clinic.pk:
+        raise PermissionDenied("This session belongs to another clinic.")
+
+
 def release(*, actor: Actor, session: TreatmentSession) -> SummaryRelease:
     """Show the patient this signed session's summary in the portal (idempotent)."""
+    _may_release(actor, session)
     _releasable(session)
     with transaction.atomic():
         found, created = SummaryRelease.objects.get_or_create(
@@ -75,6 +83,7 @@ def release(*, actor: Actor, session: TreatmentSession) -> SummaryRelease:
 
 def withdraw(*, actor: Actor, session: TreatmentSession) -> None:
     """Take the summary back from the portal (a no-op when it was not released)."""
+    _may_release(actor, session)
     with transaction.atomic():
         deleted, _ = SummaryRelease.objects.filter(
             clinic_id=session.clinic_id, session=session

@@ -6,6 +6,11 @@ from ketaclinic.accounts.access import Actor, get_for
 from ketaclinic.patients.restricted import check_chart
 from ketaclinic.treatment.models import RemsForm, TreatmentSession
 
+# The patient's clinic too: the header dates the patient's age by the clinic's day.
+PAGE_RELATED = ("patient", "patient__clinic", "room", "course", "appointment", "clinic")
+# A vital-signs reading needs the chart guard (patient) and the protocol (course) only.
+VITALS_RELATED = ("patient", "course")
+
 
 def _session_guard(actor: Actor, session: TreatmentSession) -> None:
     check_chart(actor, session.patient)
@@ -17,18 +22,19 @@ def get_session_for(
     action: str = "clinical.view",
     *,
     read: str | bool = False,
+    related: tuple[str, ...] = PAGE_RELATED,
 ) -> TreatmentSession:
     """The session with this id in the actor's clinic, or 404; PermissionDenied if the role may not.
 
     `read` audits the read here ("api", "summary_pdf"; see accounts.access.get_for).
+    `related` are the rows loaded with it: what the session page shows by default.
     """
     return get_for(
         actor,
         TreatmentSession,
         session_id,
         action,
-        # The patient's clinic too: the header dates the patient's age by the clinic's day.
-        related=("patient", "patient__clinic", "room", "course", "appointment", "clinic"),
+        related=related,
         what="treatment session",
         guard=_session_guard,
         read=read,

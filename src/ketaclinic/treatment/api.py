@@ -21,7 +21,7 @@ from ketaclinic.api_schemas import StrictIn
 from ketaclinic.scheduling.access import get_appointment_for
 from ketaclinic.treatment import presenters, rems, reports, services
 from ketaclinic.treatment import vitals as vitals_path
-from ketaclinic.treatment.access import get_rems_form_for, get_session_for
+from ketaclinic.treatment.access import VITALS_RELATED, get_rems_form_for, get_session_for
 from ketaclinic.treatment.api_schemas import (
     AdverseEventOut,
     DeviceOut,
@@ -286,7 +286,7 @@ class VitalsIn(StrictIn):
 )
 @conflicts
 def vitals(request: ClinicRequest, session_id: int, payload: VitalsIn):
-    session = _fresh(request, session_id, "session.chart")
+    session = get_session_for(request.auth, session_id, "session.chart", related=VITALS_RELATED)
     values = payload.dict(exclude={"taken_at", "version"})
     reading, alerts = vitals_path.record_vitals(
         actor=request.auth,

@@ -13,9 +13,7 @@ cannot decide (a stale version, a signed session), which answers as precisely as
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
-from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,8 +24,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from ketaclinic.accounts.access import Actor
+from ketaclinic.audit import journal
 from ketaclinic.audit.services import record
 from ketaclinic.clinical.monitoring import vital_alerts
+from ketaclinic.db_writer import one_writer
 from ketaclinic.treatment import services
 from ketaclinic.treatment.models import (
     FINAL_STATES,
@@ -42,16 +42,6 @@ _BUMP = (
     " WHERE id = %s AND nurse_signed_at IS NULL AND (%s OR version = %s)"
     " RETURNING version, state, dose_started_at"
 )
-
-
-# SQLite has one write lock, and a thread that finds it taken sleeps in steps of up to
-# 100 ms before it looks again: under load the lock then sits idle between sleepers. The
-# threads of one process queue here instead, and are woken the moment it is free.
-_sqlite_writer = threading.Lock()
-
-
-def _one_writer() -> AbstractContextManager[object]:
-    return _sqlite_writer if connection.vendor == "sqlite" else nullcontext()
 
 
 class _FullPath(Exception):
@@ -134,7 +124,8 @@ def _after_dose(
     if taken < session.started_at - timedelta(hours=1):
         raise ValidationError({"taken_at": "This time is before the session began."})
     protocol = services.session_protocol(session)
-    with _one_writer(), transaction.atomic():
+    # The audit event's fsync is waited for after the writer lock is let go (journal.py).
+    with journal.on_disk_at_exit(), one_writer(), transaction.atomic():
         _bump(session, expected_version, now)
         if session.state in FINAL_STATES:
             raise services.SessionConflict("The session has ended; no readings can be added.")
