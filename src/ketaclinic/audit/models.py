@@ -59,10 +59,12 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["clinic", "patient_id", "at"], name="audit_patient_idx"),
             models.Index(fields=["clinic", "user", "at"], name="audit_user_idx"),
+            # The sealer takes each chain's oldest unsealed numbers in order: read straight
+            # off this index, not sorted from all of the chain's unsealed rows per batch.
             models.Index(
-                fields=["clinic", "id"],
+                fields=["clinic", "seq", "id"],
                 condition=models.Q(seal__isnull=True),
-                name="audit_unsealed_idx",
+                name="audit_unsealed_seq_idx",
             ),
         ]
         constraints = [
