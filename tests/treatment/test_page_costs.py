@@ -94,7 +94,7 @@ def test_page_query_counts_stay_flat_as_history_grows(login, staff, iv_appointme
     # The chart gained the integration plan, long-term monitoring and allergy-state panels and
     # the restricted-chart check with the merge of issues #10, #12, #14 and #15; one more for the
     # story authorizations (#18) and one for the portal's session summaries (#16), flat with
-    # history.
-    assert counts["chart"][0] <= 35
+    # history. Two fewer since a record fetched in the actor's clinic reuses the actor's clinic.
+    assert counts["chart"][0] <= 33
     assert counts["board"][0] <= 10
-    assert counts["session page"][0] <= 36  # + long-term monitoring (#12), portal check-in (#16)
+    assert counts["session page"][0] <= 35  # + long-term monitoring (#12), portal check-in (#16)

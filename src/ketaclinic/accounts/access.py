@@ -17,7 +17,7 @@ from typing import Any, TypeVar, cast
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model, QuerySet
+from django.db.models import ForeignKey, Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
@@ -289,6 +289,10 @@ def get_for(
     found = rows.first()
     if found is None:
         raise Http404(f"No such {label} in this clinic.")
+    if clinic_field == "clinic" and "clinic" not in related:
+        # The row is in the actor's clinic (filtered above): a page that asks for its
+        # clinic (a date, the time zone) reuses the one loaded with the actor.
+        cast(ForeignKey, model._meta.get_field("clinic")).set_cached_value(found, actor.clinic)
     if guard is not None:
         guard(actor, found)
     if read is not False:

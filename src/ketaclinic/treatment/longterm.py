@@ -150,7 +150,7 @@ def monitoring_for_patient(
     )
     if not courses:
         return []
-    today = today or courses[0].clinic.today()
+    today = today or patient.clinic.today()
     last = _last_test_on(patient.pk, clinic_id)
     urinary = (
         ChecklistResult.objects.filter(
