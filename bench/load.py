@@ -171,6 +171,13 @@ def _endpoints(info: dict, folder: Path) -> dict[str, tuple[list[str], Path, int
             get("noop", "/healthz"),
             CONNECTIONS,
         ),
+        # Not in the table: the floor of any signed-in page (session, user, membership
+        # and clinic read; a no-op view with a cookie reads none of them), printed for scale.
+        "signed-in no-op (GET /api/v1/clinic)": (
+            with_cookie,
+            get("clinic", "/api/v1/clinic"),
+            CONNECTIONS,
+        ),
         "patient chart": (with_cookie, get("chart", f"/patients/{info['patient']}/"), CONNECTIONS),
         "session page": (
             with_cookie,
@@ -296,6 +303,14 @@ def _measure(database_url: str, label: str) -> bool:
         print(
             f"  {name} ÷ {reference}: {ratio:.2f} (goal ≥ {goal})  {'PASS' if passed else 'FAIL'}"
         )
+    floor = "signed-in no-op (GET /api/v1/clinic)"
+    if floor in rates:
+        for name, _, _ in RATIOS[1:6]:
+            if name in rates:
+                ratio = statistics.median(
+                    a / b for a, b in zip(rates[name], rates[floor], strict=True)
+                )
+                print(f"  for scale, no goal: {name} ÷ {floor}: {ratio:.2f}")
     print(f"   load average after: {os.getloadavg()}")
     shutil.rmtree(var_dir, ignore_errors=True)
     return ok
