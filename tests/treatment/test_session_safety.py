@@ -253,13 +253,17 @@ def test_discharge_refuses_stale_pre_dose_or_missing_checks_and_respiratory_depr
             "reviews the patient before discharge.",
         },
     ]
+    # The session's own view (from the rows it loaded) says the same as the refusal.
+    assert get(nurse, sid)["discharge"]["unmet"] == refused.json()["unmet"]
     stored = TreatmentSession.objects.get(pk=sid)
     assert (stored.state, stored.discharged_at) == ("monitoring", None)
 
     vitals(nurse, sid)
     observe(nurse, sid, "moaas", 5)
+    observe(nurse, sid, "moaas", 3, ago(30))  # older than the 5 just recorded: not the latest
     observe(nurse, sid, "cadss6", 0)
     assert assess(nurse, sid)["state"] == "ready_for_discharge"
+    assert get(nurse, sid)["discharge"]["unmet"] == []
     done = api_post(
         nurse, f"/api/v1/sessions/{sid}/discharge", {"version": get(nurse, sid)["version"]}
     )

@@ -114,7 +114,9 @@ def detail(session: TreatmentSession, now: datetime | None = None) -> dict[str, 
     ]
     due = services.due_for(session, protocol, now, done=done)
     unmet = (
-        services.discharge_unmet(session, protocol, now)
+        services.discharge_unmet(
+            session, protocol, now, loaded=(session.reading_rows, session.observation_rows)
+        )
         if session.state in ("monitoring", "ready_for_discharge")
         else []
     )

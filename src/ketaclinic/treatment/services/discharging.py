@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -12,7 +14,13 @@ from ketaclinic.accounts.access import Actor
 from ketaclinic.audit.services import record
 from ketaclinic.clinical.monitoring import UnmetCriterion, discharge_check, earliest_discharge_at
 from ketaclinic.clinical.protocols import Protocol
-from ketaclinic.treatment.models import Observation, ObservationKind, State, TreatmentSession
+from ketaclinic.treatment.models import (
+    Observation,
+    ObservationKind,
+    State,
+    TreatmentSession,
+    VitalReading,
+)
 from ketaclinic.treatment.rems import ensure_form
 
 from .session import _finish_appointment
@@ -27,24 +35,39 @@ from .state import (
     session_protocol,
 )
 
+R = TypeVar("R", VitalReading, Observation)
 
-def _latest_observation(session: TreatmentSession, kind: str) -> Observation | None:
-    return session.observations.filter(kind=kind).order_by("-taken_at", "-pk").first()
+
+def _newest(rows: Iterable[R]) -> R | None:
+    return max(rows, key=lambda row: (row.taken_at, row.pk), default=None)
 
 
 def discharge_unmet(
-    session: TreatmentSession, protocol: Protocol, now: datetime
+    session: TreatmentSession,
+    protocol: Protocol,
+    now: datetime,
+    *,
+    loaded: tuple[list[VitalReading], list[Observation]] | None = None,
 ) -> list[UnmetCriterion]:
     """The discharge criteria not met now ([] = the patient may go).
 
     The latest vitals, MOAA/S and CADSS-6 go in with the time each was taken: only
     those taken after the dose ended and recently count (clinical.monitoring).
+    `loaded` are the session's readings and observations when the caller has just read
+    them all (the session page); otherwise the newest of each are read here.
     """
     if session.dose_started_at is None:
         return [UnmetCriterion("observation_time", "No dose has been given.")]
-    reading = session.readings.order_by("-taken_at", "-pk").first()
-    moaas = _latest_observation(session, ObservationKind.MOAAS)
-    cadss = _latest_observation(session, ObservationKind.CADSS6)
+    if loaded is None:
+        newest = ("-taken_at", "-pk")
+        reading = session.readings.order_by(*newest).first()
+        moaas = session.observations.filter(kind=ObservationKind.MOAAS).order_by(*newest).first()
+        cadss = session.observations.filter(kind=ObservationKind.CADSS6).order_by(*newest).first()
+    else:
+        readings, observations = loaded
+        reading = _newest(readings)
+        moaas = _newest(o for o in observations if o.kind == ObservationKind.MOAAS)
+        cadss = _newest(o for o in observations if o.kind == ObservationKind.CADSS6)
     return discharge_check(
         protocol,
         first_dose_at=session.dose_started_at,
