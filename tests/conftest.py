@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 from hypothesis import settings as hypothesis_settings
 
+from ketaclinic import limits
 from ketaclinic.accounts.models import ApiToken, Clinic, Membership
 from ketaclinic.accounts.services import add_clinic, add_staff
 from ketaclinic.patients.models import Patient
@@ -58,6 +59,13 @@ def audit_anchor(settings, tmp_path):
     """Each test seals into an anchor file of its own, never the demo's var/."""
     settings.AUDIT_ANCHOR = tmp_path / "audit-anchor.log"
     return settings.AUDIT_ANCHOR
+
+
+@pytest.fixture(autouse=True)
+def no_random_tidying(monkeypatch):
+    """The rate limiter deletes expired counters on a random share of new ones: never in a
+    test that counts statements (tests/test_limits.py turns it on to test it)."""
+    monkeypatch.setattr(limits, "TIDY_SHARE", 0.0)
 
 
 @pytest.fixture(autouse=True)

@@ -9,12 +9,15 @@ public forms per address, the API per token.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import authenticate
 from django.core.cache.backends.db import DatabaseCache
 from django.core.cache.backends.redis import RedisCache
+from django.db import connection
 from django.test import Client, RequestFactory
+from django.utils import timezone
 
 from ketaclinic import limits
 from ketaclinic.audit.models import AuditEvent
@@ -50,6 +53,25 @@ def test_two_processes_share_counts_through_the_database_cache():
     key = f"test:{uuid.uuid4()}"
     assert [limits.hit(key, LONG, cache=c) for c in (one, other, one)] == [1, 2, 3]
     assert limits.count(key, LONG, cache=other) == 3
+
+
+@pytest.mark.django_db
+def test_a_new_counter_may_delete_the_expired_ones_and_never_a_live_one(monkeypatch):
+    cache = DatabaseCache("ketaclinic_cache", {})
+    live, old = f"test:{uuid.uuid4()}", f"test:{uuid.uuid4()}"
+    limits.hit(live, LONG, cache=cache)
+    limits.hit(old, 1, cache=cache)
+    table = cache.cache_model_class._meta.db_table
+    with connection.cursor() as cursor:  # the short window's counter has expired
+        cursor.execute(f"UPDATE {table} SET expires = %s WHERE cache_key LIKE %s",
+                       [connection.ops.adapt_datetimefield_value(timezone.now() - timedelta(seconds=5)),
+                        f"limit:{old}:%"])  # fmt: skip
+    monkeypatch.setattr(limits, "TIDY_SHARE", 1.0)  # every new counter tidies
+    limits.hit(f"test:{uuid.uuid4()}", LONG, cache=cache)
+    assert limits.count(live, LONG, cache=cache) == 1
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {table} WHERE cache_key LIKE %s", [f"limit:{old}:%"])
+        assert cursor.fetchone()[0] == 0
 
 
 def test_the_default_cache_is_the_database_unless_a_cache_url_is_set(settings):
