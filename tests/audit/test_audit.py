@@ -10,7 +10,7 @@ from django.db import DatabaseError, connection, transaction
 from django.test import Client
 
 from ketaclinic.audit.models import AuditEvent, AuditSeal
-from ketaclinic.audit.services import seal_pending, verify
+from ketaclinic.audit.services import seal_pending, unsealed_chains, verify
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +42,7 @@ def test_sealing_chains_batches_per_clinic_and_verify_passes(login, staff, patie
     login(staff["nurse"]).get(f"/patients/{patient.pk}/")
     login(outsider).get("/patients/")
     assert seal_pending() == AuditEvent.objects.count()
-    assert AuditEvent.objects.filter(seal__isnull=True).count() == 0
+    assert unsealed_chains() == []
     # Log-ins belong to no clinic: they have a chain of their own (0).
     assert set(AuditSeal.objects.values_list("chain", flat=True)) == {
         0,
@@ -57,7 +57,7 @@ def test_sealing_chains_batches_per_clinic_and_verify_passes(login, staff, patie
     assert verify() == []
 
 
-GUARD = importlib.import_module("ketaclinic.audit.migrations.0003_event_numbers_ops")
+GUARD = importlib.import_module("ketaclinic.audit.migrations.0006_seals_by_number")
 
 
 @contextmanager
@@ -96,34 +96,37 @@ def test_the_database_refuses_to_delete_or_edit_an_event_not_yet_sealed(login, s
     before = AuditEvent.objects.filter(pk=event.pk).values().get()
     _refused("DELETE FROM audit_auditevent WHERE id = %s", [event.pk])
     _refused("UPDATE audit_auditevent SET patient_id = 999 WHERE id = %s", [event.pk])
-    _refused("UPDATE audit_auditevent SET username = 'x', seal_id = NULL WHERE id = %s", [event.pk])
+    _refused("UPDATE audit_auditevent SET link = link WHERE id = %s", [event.pk])
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         AuditEvent.objects.filter(pk=event.pk).delete()
     assert AuditEvent.objects.filter(pk=event.pk).values().get() == before
     assert verify() == []
 
 
-def test_sealing_is_the_one_update_and_happens_once(login, staff, patient):
+def test_sealing_leaves_the_events_as_written_and_seals_each_number_once(login, staff, patient):
     login(staff["nurse"]).get(f"/patients/{patient.pk}/")
+    before = list(AuditEvent.objects.order_by("id").values())
     seal_pending()
-    event = AuditEvent.objects.get(action="view")
-    seal = event.seal
+    assert list(AuditEvent.objects.order_by("id").values()) == before
+    first = AuditSeal.objects.get(chain=patient.clinic_id)
+    view = AuditEvent.objects.get(action="view")
+    assert (first.first_seq, first.last_seq, first.count) == (1, view.seq, view.seq)
     login(staff["nurse"]).get(f"/patients/{patient.pk}/")
     seal_pending()
     later = AuditSeal.objects.filter(chain=patient.clinic_id).order_by("-seq").first()
+    assert (later.seq, later.first_seq) == (2, first.last_seq + 1)
+    assert seal_pending() == 0  # nothing left: no seal covers a number twice
     seals = list(AuditSeal.objects.order_by("id").values())
-    _refused("UPDATE audit_auditevent SET seal_id = %s WHERE id = %s", [later.pk, event.pk])
-    _refused("UPDATE audit_auditevent SET seal_id = NULL WHERE id = %s", [event.pk])
-    _refused("UPDATE audit_auditseal SET count = 99 WHERE id = %s", [seal.pk])
+    _refused("UPDATE audit_auditseal SET count = 99 WHERE id = %s", [first.pk])
+    _refused("UPDATE audit_auditseal SET last_seq = last_seq - 1 WHERE id = %s", [first.pk])
     _refused("DELETE FROM audit_auditseal WHERE id = %s", [later.pk])
-    assert AuditEvent.objects.get(pk=event.pk).seal_id == seal.pk
     assert list(AuditSeal.objects.order_by("id").values()) == seals
     assert verify() == []
 
 
 def test_the_guard_covers_every_column_of_an_event():
     columns = {f.column for f in AuditEvent._meta.concrete_fields}
-    assert set(GUARD.GUARDED) == columns - {"seal_id"}
+    assert set(GUARD.GUARDED) == columns
 
 
 @pytest.mark.django_db(transaction=True)
@@ -184,7 +187,7 @@ def test_verify_detects_the_newest_seal_removed_with_its_events(
     assert audit_anchor.read_text().splitlines()[-1] == f"{newest.chain} {newest.seq} {newest.hash}"
     assert verify() == []
     with guard_lifted():
-        AuditEvent.objects.filter(seal=newest).delete()
+        AuditEvent.objects.filter(seq__gte=newest.first_seq, clinic_id=newest.chain).delete()
         newest.delete()
     assert [str(p) for p in verify()] == [
         f"chain {newest.chain}: event 2 is missing: the newest events were removed",
@@ -198,7 +201,7 @@ def test_verify_detects_a_removed_seal(login, staff, patient):
     seal_pending()
     first = AuditSeal.objects.order_by("seq").first()
     with guard_lifted():
-        AuditEvent.objects.filter(seal=first).delete()
+        AuditEvent.objects.filter(seq__lte=first.last_seq, clinic_id=first.chain).delete()
         first.delete()
     assert any("is missing" in str(p) for p in verify())
 
@@ -259,3 +262,31 @@ def test_reading_the_audit_log_is_itself_recorded(api_client, staff, patient):
     api_client(staff["admin"]).get("/api/v1/audit/events", {"patient": patient.pk})
     read = AuditEvent.objects.get(object_type="audit.log")
     assert (read.username, read.action, read.detail["patient"]) == ("alex", "view", patient.pk)
+
+
+def test_the_log_shows_which_events_are_sealed(api_client, login, staff, patient):
+    login(staff["nurse"]).get(f"/patients/{patient.pk}/")
+    seal_pending()
+    login(staff["nurse"]).get(f"/patients/{patient.pk}/")
+    views = AuditEvent.objects.filter(action="view", patient_id=patient.pk).order_by("seq")
+    first, second = views.values_list("id", flat=True)
+    items = api_client(staff["admin"]).get("/api/v1/audit/events", {"patient": patient.pk})
+    sealed = {e["id"]: e["sealed"] for e in items.json()["items"]}
+    assert sealed == {first: True, second: False}
+    page = login(staff["admin"]).get("/audit/", {"patient": patient.pk}).content.decode()
+    assert page.count("✓") == 1 and page.count(">pending<") == 1
+    seal_pending()
+    items = api_client(staff["admin"]).get("/api/v1/audit/events", {"patient": patient.pk})
+    assert all(e["sealed"] for e in items.json()["items"])
+
+
+def test_verify_detects_a_seal_whose_run_of_numbers_was_moved(login, staff, patient):
+    _sealed_log(login, staff, patient)
+    login(staff["nurse"]).get(f"/patients/{patient.pk}/")
+    seal_pending()
+    first, second = AuditSeal.objects.filter(chain=patient.clinic_id).order_by("seq")
+    with guard_lifted():
+        AuditSeal.objects.filter(pk=second.pk).update(first_seq=first.last_seq)
+    problems = [str(p) for p in verify()]
+    where = f"seal {second.chain}/2 (events {second.first_event}–{second.last_event})"
+    assert problems == [f"{where}: its numbers {first.last_seq}–{second.last_seq} are out of order"]

@@ -33,10 +33,6 @@ class EventOut(Schema):
     via_token: int | None
     sealed: bool
 
-    @staticmethod
-    def resolve_sealed(obj) -> bool:
-        return obj.seal_id is not None
-
 
 @router.get("/events", response=list[EventOut], auth=allow("audit.view"))
 @paginate(PageNumbers, page_size=50)

@@ -4,8 +4,10 @@ Each event stores a SHA-256 digest of its own content, written in the same
 transaction as the change it records: an INSERT, with no lock shared between
 requests. Within seconds the worker (or `seal_audit`) seals the new events of each
 clinic in a batch: a Merkle root over their digests, chained to the clinic's
-previous seal. Altering an event breaks its digest; removing one breaks its seal's
-root and count; removing a seal breaks the chain. See `audit.services.verify`.
+previous seal. A seal names the run of sequence numbers it covers, so sealing writes
+one seal row and never touches the events: once written, an event is never updated.
+Altering an event breaks its digest; removing one breaks its seal's root and count;
+removing a seal breaks the chain. See `audit.services.verify`.
 
 Before it is sealed, an event is already numbered: each clinic's chain (`AuditChain`)
 hands out the next sequence number and a running hash (`link`) over every digest so
@@ -51,21 +53,11 @@ class AuditEvent(models.Model):
     # numbering existed and never backfilled (the migration backfills them).
     seq = models.PositiveBigIntegerField(null=True, blank=True)
     link = models.CharField(max_length=64, blank=True)
-    seal = models.ForeignKey(
-        "AuditSeal", null=True, blank=True, on_delete=models.PROTECT, related_name="events"
-    )
 
     class Meta:
         indexes = [
             models.Index(fields=["clinic", "patient_id", "at"], name="audit_patient_idx"),
             models.Index(fields=["clinic", "user", "at"], name="audit_user_idx"),
-            # The sealer takes each chain's oldest unsealed numbers in order: read straight
-            # off this index, not sorted from all of the chain's unsealed rows per batch.
-            models.Index(
-                fields=["clinic", "seq", "id"],
-                condition=models.Q(seal__isnull=True),
-                name="audit_unsealed_seq_idx",
-            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["clinic", "seq"], name="audit_one_event_per_seq")
@@ -76,7 +68,12 @@ class AuditEvent(models.Model):
 
 
 class AuditSeal(models.Model):
-    """A batch of one clinic's events: their Merkle root, chained to the previous seal."""
+    """A batch of one clinic's events: their Merkle root, chained to the previous seal.
+
+    It covers the chain's events numbered `first_seq` to `last_seq`, read in number
+    order; `count` of them were there when it was sealed. `first_event` and `last_event`
+    are the ids of the first and last of them (part of the seal's own hash).
+    """
 
     clinic = models.ForeignKey(
         "accounts.Clinic", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -85,6 +82,8 @@ class AuditSeal(models.Model):
     seq = models.PositiveIntegerField()
     first_event = models.BigIntegerField()
     last_event = models.BigIntegerField()
+    first_seq = models.PositiveBigIntegerField()
+    last_seq = models.PositiveBigIntegerField()
     count = models.PositiveIntegerField()
     merkle_root = models.CharField(max_length=64)
     prev_hash = models.CharField(max_length=64)

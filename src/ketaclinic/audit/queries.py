@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Membership
-from ketaclinic.audit.models import AuditEvent
+from ketaclinic.audit.models import AuditEvent, AuditSeal
 from ketaclinic.audit.services import record
 
 
@@ -55,4 +56,15 @@ def events_for(
         events = events.filter(at__gte=lower)
     if upper:
         events = events.filter(at__lt=upper)
-    return events.order_by("-at", "-id")
+    return events.annotate(sealed=_sealed()).order_by("-at", "-id")
+
+
+def _sealed() -> ExpressionWrapper:
+    """Whether an event is sealed: its number is within its chain's newest seal's run."""
+    newest = AuditSeal.objects.filter(chain=Coalesce(OuterRef("clinic_id"), Value(0))).order_by(
+        "-seq"
+    )
+    return ExpressionWrapper(
+        Q(seq__lte=Coalesce(Subquery(newest.values("last_seq")[:1]), Value(0))),
+        output_field=BooleanField(),
+    )

@@ -11,7 +11,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ketaclinic.accounts.access import Actor
@@ -28,7 +29,7 @@ def _sha(text: str) -> str:
 
 
 def event_digest(event: AuditEvent) -> str:
-    """SHA-256 over every stored field of an event except the digest and seal themselves."""
+    """SHA-256 over the event's content: every stored field but its digest, number and link."""
     content = {
         "event_id": str(event.event_id),
         "at": event.at.isoformat(),
@@ -227,24 +228,35 @@ def seal_pending(batch_size: int = 5000) -> int:
     """Seal every unsealed event, one batch per clinic chain at a time; returns events sealed."""
     sealed = 0
     while True:
-        chains = list(
-            AuditEvent.objects.filter(seal__isnull=True)
-            .values_list("clinic_id", flat=True)
-            .distinct()
-        )
-        if not chains:
-            break
         progress = 0
-        for clinic_id in chains:
+        for chain, *_ in unsealed_chains():
             try:
-                progress += _seal_batch(clinic_id, batch_size)
+                progress += _seal_batch(chain, batch_size)
             except IntegrityError:
-                continue  # another sealer took this sequence number; the next pass retries
+                continue  # another sealer took this seal number; the next pass retries
         sealed += progress
         if progress == 0:
             break
     beat("seal")
     return sealed
+
+
+def unsealed_chains() -> list[tuple[int, int, int]]:
+    """(chain, events in it, events sealed) of each chain with events still to seal.
+
+    Seals cover runs of numbers in order, so a chain's events after its newest seal's
+    last number are the unsealed ones: one query over the chain heads, each newest seal
+    read off the (chain, seq) index.
+    """
+    newest = AuditSeal.objects.filter(chain=OuterRef("chain")).order_by("-seq")
+    return list(
+        AuditChain.objects.annotate(
+            through=Coalesce(Subquery(newest.values("last_seq")[:1]), Value(0))
+        )
+        .filter(seq__gt=F("through"))
+        .order_by("chain")
+        .values_list("chain", "seq", "through")
+    )
 
 
 def beat(name: str, at: datetime | None = None) -> None:
@@ -263,47 +275,47 @@ def last_beat(name: str) -> datetime | None:
 
 
 @transaction.atomic
-def _seal_batch(clinic_id: int | None, batch_size: int) -> int:
-    chain = clinic_id or 0
-    in_chain = Q(clinic_id=clinic_id)  # None: the network's own chain (IS NULL)
-    # Oldest numbers first: a seal covers a run of consecutive numbers of its chain.
+def _seal_batch(chain: int, batch_size: int) -> int:
+    in_chain = Q(clinic_id=chain or None)  # 0: the network's own chain (IS NULL)
+    previous = AuditSeal.objects.filter(chain=chain).order_by("-seq").first()
+    seq = previous.seq + 1 if previous else 1
+    prev = previous.hash if previous else GENESIS
+    # The oldest numbers after the newest seal, read off the (clinic, seq) index. Events
+    # are never updated: the seal alone records that they are sealed.
     events = list(
-        AuditEvent.objects.select_for_update()
-        .filter(in_chain, seal__isnull=True)
-        .order_by("seq", "id")
+        AuditEvent.objects.filter(in_chain, seq__gt=previous.last_seq if previous else 0)
+        .order_by("seq")
         .values_list("id", "digest", "seq")[:batch_size]
     )
     if not events:
         return 0
-    previous = AuditSeal.objects.filter(chain=chain).order_by("-seq").first()
-    seq = previous.seq + 1 if previous else 1
-    prev = previous.hash if previous else GENESIS
-    ids = [pk for pk, _, _ in events]
+    first, last = events[0], events[-1]
+    assert first[2] is not None and last[2] is not None  # seq__gt leaves out unnumbered ones
     root = merkle_root([digest for _, digest, _ in events])
     seal = AuditSeal.objects.create(
-        clinic_id=clinic_id,
+        clinic_id=chain or None,
         chain=chain,
         seq=seq,
-        first_event=ids[0],
-        last_event=ids[-1],
-        count=len(ids),
+        first_event=first[0],
+        last_event=last[0],
+        first_seq=first[2],
+        last_seq=last[2],
+        count=len(events),
         merkle_root=root,
         prev_hash=prev,
         hash=seal_hash(
-            chain=chain, seq=seq, first=ids[0], last=ids[-1], count=len(ids), root=root, prev=prev
+            chain=chain,
+            seq=seq,
+            first=first[0],
+            last=last[0],
+            count=len(events),
+            root=root,
+            prev=prev,
         ),
         sealed_at=timezone.now(),
     )
-    first_seq, last_seq = events[0][2], events[-1][2]
-    if first_seq is not None and last_seq is not None and last_seq - first_seq + 1 == len(ids):
-        # The batch is the run of numbers first..last (no parameter per event).
-        AuditEvent.objects.filter(
-            in_chain, seal__isnull=True, seq__gte=first_seq, seq__lte=last_seq
-        ).update(seal=seal)
-    else:
-        AuditEvent.objects.filter(id__in=ids).update(seal=seal)
     transaction.on_commit(lambda: anchor.write_line(f"{seal.chain} {seal.seq} {seal.hash}"))
-    return len(ids)
+    return len(events)
 
 
 def anchored_heads(path: Path | None = None) -> dict[int, tuple[int, str]] | None:
@@ -346,9 +358,10 @@ def health_warnings(now: datetime | None = None) -> list[str]:
     now = now or timezone.now()
     warnings = []
     beat_at = last_beat("seal")
-    oldest = (
-        AuditEvent.objects.filter(seal__isnull=True).order_by("at").values_list("at", flat=True)
-    ).first()
+    unsealed = Q(pk__in=[])
+    for chain, _head, through in unsealed_chains():
+        unsealed |= Q(clinic_id=chain or None, seq=through + 1)
+    oldest = AuditEvent.objects.filter(unsealed).order_by("at").values_list("at", flat=True).first()
     waiting = journal.oldest_waiting() if journal.enabled() else None
     if waiting is not None and (oldest is None or waiting < oldest):
         oldest = waiting  # journaled events not yet in the database (audit/journal.py)

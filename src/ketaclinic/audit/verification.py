@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ketaclinic.audit.models import AuditChain, AuditCheckpoint, AuditEvent, AuditSeal
@@ -35,7 +36,7 @@ BATCH = 20_000  # rows per round trip of the server-side cursor
 COLUMNS = (
     "id", "event_id", "at", "clinic_id", "user_id", "username", "role", "patient_id",
     "action", "object_type", "object_id", "ip", "via_token", "detail", "digest", "seq",
-    "link", "seal_id",
+    "link",
 )  # fmt: skip
 
 # The same canonical JSON as services.event_digest, with one encoder for every event
@@ -83,9 +84,11 @@ def _numbers(first: int, last: int) -> str:
 
 @dataclass
 class SealRead:
+    """The events read within one seal's run of numbers."""
+
+    first_seq: int
     count: int = 0
     digests: list[str] = field(default_factory=list)
-    merged: bool = False  # the seal's events were not in one run: its root cannot match
     last_seq: int = 0
     last_link: str = ""
     root: str | None = None  # the Merkle root, once the seal's run of events has ended
@@ -101,39 +104,58 @@ class SealRead:
 
 
 class ChainCheck:
-    """The running state of one chain's events, fed in number order."""
+    """The running state of one chain's events, fed in number order.
 
-    def __init__(self, chain: int, expected: int = 1, link: str = GENESIS, strict: bool = False):
+    `seals`: the chain's seals to be checked, as (pk, first_seq, last_seq) in number
+    order; each event is counted into the seal whose run of numbers holds it.
+    """
+
+    def __init__(
+        self,
+        chain: int,
+        seals: list[tuple[int, int, int]],
+        expected: int = 1,
+        link: str = GENESIS,
+        strict: bool = False,
+    ):
         self.chain, self.expected, self.link = chain, expected, link
         self.strict = strict  # raise OutOfOrder instead of reporting a number seen before
         self.problems: list[Problem] = []
-        self.seals: dict[int, SealRead] = {}
-        self.current: int | None = None
+        self.seals = {pk: SealRead(first) for pk, first, _ in seals}
+        self._runs = [(first, last, self.seals[pk]) for pk, first, last in seals]
+        self._at = 0  # the first seal whose run has not ended
+        self._run = self._runs[0] if self._runs else (0, -1, None)
         self.events = 0
 
+    def _seal_holding(self, seq: int) -> SealRead | None:
+        first, last, read = self._run
+        if first <= seq <= last:  # most events: the same seal as the event before
+            return read
+        runs = self._runs
+        while self._at < len(runs) and runs[self._at][1] < seq:
+            runs[self._at][2].merkle()  # that seal's run of events has ended
+            self._at += 1
+        if self._at < len(runs):
+            self._run = runs[self._at]
+            if self._run[0] <= seq:
+                return self._run[2]
+        return None
+
     def event(self, row: tuple[Any, ...]) -> None:
-        pk, digest, seq, link, seal_id = row[0], row[14], row[15], row[16], row[17]
+        pk, digest, seq, link = row[0], row[14], row[15], row[16]
         self.events += 1
         if row_digest(row) != digest:
             self.problems.append(Problem(f"event {pk}", "content was altered after it was written"))
-        if seal_id is not None:
-            if self.current is not None and seal_id != self.current:
-                self.seals[self.current].merkle()  # that seal's run of events has ended
-            read = self.seals.get(seal_id)
-            if read is None:
-                read = self.seals[seal_id] = SealRead()
-            elif seal_id != self.current:
-                read.merged = True
-            self.current = seal_id
-            read.count += 1
-            read.digests.append(digest)
-            if seq is not None and seq >= read.last_seq:
-                read.last_seq, read.last_link = seq, link
         if seq is None:
             self.problems.append(Problem(f"event {pk}", "has no place in its clinic's chain"))
             return
         if seq < self.expected and self.strict:
             raise OutOfOrder(self.chain)
+        read = self._seal_holding(seq)
+        if read is not None:
+            read.count += 1
+            read.digests.append(digest)
+            read.last_seq, read.last_link = seq, link
         if seq != self.expected:
             missing = _numbers(self.expected, seq - 1)
             self.problems.append(
@@ -213,8 +235,12 @@ def run(*, full: bool, anchor_heads: dict[int, tuple[int, str]] | None) -> Resul
     def start(chain: int, strict: bool) -> ChainCheck:
         mark = marks.get(chain)
         if mark is None:
-            return ChainCheck(chain, strict=strict)
-        return ChainCheck(chain, mark.event_seq + 1, mark.event_link, strict=strict)
+            return ChainCheck(chain, runs.get(chain, []), strict=strict)
+        return ChainCheck(
+            chain, runs.get(chain, []), mark.event_seq + 1, mark.event_link, strict=strict
+        )
+
+    runs = _seal_runs(marks, full=full)
 
     if full:
         # One pass in write order; a chain whose ids do not follow its numbers is
@@ -258,7 +284,7 @@ def run(*, full: bool, anchor_heads: dict[int, tuple[int, str]] | None) -> Resul
     seals = AuditSeal.objects.order_by("chain", "seq")
     for chain in sorted(set(AuditSeal.objects.values_list("chain", flat=True)) | set(marks)):
         mark = marks.get(chain)
-        prev, expected_seq = GENESIS, 1
+        prev, expected_seq, last_sealed = GENESIS, 1, 0
         rows = seals.filter(chain=chain)
         if mark is not None:
             kept = rows.filter(seq=mark.seal_seq).values_list("hash", flat=True).first()
@@ -271,6 +297,7 @@ def run(*, full: bool, anchor_heads: dict[int, tuple[int, str]] | None) -> Resul
                     )
                 )
             prev, expected_seq = mark.seal_hash, mark.seal_seq + 1
+            last_sealed = mark.event_seq
             rows = rows.filter(seq__gt=mark.seal_seq)
         check = checks.get(chain)
         read_of = check.seals if check else {}
@@ -281,12 +308,18 @@ def run(*, full: bool, anchor_heads: dict[int, tuple[int, str]] | None) -> Resul
                 seal_problems.append(Problem(where, f"seal {chain}/{expected_seq} is missing"))
             if seal.prev_hash != prev:
                 seal_problems.append(Problem(where, "does not follow the previous seal"))
-            read = read_of.get(seal.pk) or SealRead()
-            if read.count != seal.count:
+            read = read_of.get(seal.pk) or SealRead(seal.first_seq)
+            if seal.first_seq <= last_sealed or seal.last_seq < seal.first_seq:
+                seal_problems.append(
+                    Problem(where, f"its numbers {seal.first_seq}–{seal.last_seq} are out of order")
+                )
+            if read.count < seal.count:
                 seal_problems.append(
                     Problem(where, f"{seal.count - read.count} sealed event(s) were removed")
                 )
-            elif read.merged or read.merkle() != seal.merkle_root:
+            elif read.count > seal.count:
+                seal_problems.append(Problem(where, "holds more events than were sealed"))
+            elif read.merkle() != seal.merkle_root:
                 seal_problems.append(Problem(where, "an event's digest was altered"))
             recomputed = seal_hash(
                 chain=chain,
@@ -299,7 +332,7 @@ def run(*, full: bool, anchor_heads: dict[int, tuple[int, str]] | None) -> Resul
             )
             if recomputed != seal.hash:
                 seal_problems.append(Problem(where, "the seal itself was altered"))
-            prev, expected_seq = seal.hash, seal.seq + 1
+            prev, expected_seq, last_sealed = seal.hash, seal.seq + 1, seal.last_seq
             if read.count:
                 new_marks[chain] = AuditCheckpoint(
                     chain=chain,
@@ -324,6 +357,26 @@ def run(*, full: bool, anchor_heads: dict[int, tuple[int, str]] | None) -> Resul
             problems.append(Problem(f"seal {chain}/{seq}", "differs from its anchored hash"))
     events = sum(c.events for c in checks.values())
     return Result(problems, events, seals_checked, new_marks)
+
+
+def _seal_runs(
+    marks: dict[int, AuditCheckpoint], *, full: bool
+) -> dict[int, list[tuple[int, int, int]]]:
+    """Each chain's seals to check, as (pk, first_seq, last_seq) in number order: every
+    seal (full), or those after the chain's checkpoint."""
+    columns = ("chain", "pk", "first_seq", "last_seq")
+    if full:
+        rows = AuditSeal.objects.order_by("chain", "seq").values_list(*columns)
+    else:
+        after = Q(pk__in=[])
+        for chain in set(AuditChain.objects.values_list("chain", flat=True)) | set(marks):
+            mark = marks.get(chain)
+            after |= Q(chain=chain, seq__gt=mark.seal_seq if mark else 0)
+        rows = AuditSeal.objects.filter(after).order_by("chain", "seq").values_list(*columns)
+    runs: dict[int, list[tuple[int, int, int]]] = {}
+    for chain, pk, first, last in rows.iterator(chunk_size=BATCH):
+        runs.setdefault(chain, []).append((pk, first, last))
+    return runs
 
 
 def _one_chain(check: ChainCheck, mark: AuditCheckpoint | None) -> ChainCheck:

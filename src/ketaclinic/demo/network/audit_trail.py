@@ -53,7 +53,7 @@ def _audit(
     def rows() -> Iterator[tuple[Any, ...]]:
         nonlocal seq, link, seal_seq, seal_prev
         batch: list[str] = []
-        batch_first = first_event
+        batch_first, batch_first_seq = first_event, 0
         seal_id = ids.take(AuditSeal, (len(events) + SEAL_SIZE - 1) // SEAL_SIZE)
         for k, (at, user, action, pid, otype, oid, detail) in enumerate(events):
             if user < 0:
@@ -74,11 +74,11 @@ def _audit(
             link = sha((link + digest).encode()).hexdigest()
             event_pk = first_event + k * step
             if not batch:
-                batch_first = event_pk
+                batch_first, batch_first_seq = event_pk, seq
             batch.append(digest)
             yield (
                 event_pk, event_id, at, clinic, user, username, role, pid, action, otype, oid,
-                ip, None, dumps(detail), digest, seq, link, seal_id if sealed else None,
+                ip, None, dumps(detail), digest, seq, link,
             )  # fmt: skip
             if len(batch) == SEAL_SIZE or k == len(events) - 1:
                 seal_seq += 1
@@ -89,8 +89,8 @@ def _audit(
                 )  # fmt: skip
                 seals.append(
                     (
-                        seal_id, clinic, clinic, seal_seq, batch_first, event_pk, len(batch),
-                        root, seal_prev, digest_seal, at,
+                        seal_id, clinic, clinic, seal_seq, batch_first, event_pk,
+                        batch_first_seq, seq, len(batch), root, seal_prev, digest_seal, at,
                     )
                 )  # fmt: skip
                 anchor_lines.append(f"{clinic} {seal_seq} {digest_seal}")
@@ -99,13 +99,9 @@ def _audit(
                 bar.add(5000)
         bar.add(len(events) % 5000)
 
-    # Seals first: each event names its seal (a foreign key checked at commit on
-    # PostgreSQL, at once on SQLite), so the seal rows are built, then written first.
-    event_rows = list(rows())
+    write(tables["audit"], rows())
     if sealed:
         write(tables["seal"], seals)
-    write(tables["audit"], event_rows)
-    del event_rows
     _set_chain(clinic, seq, link)
     if sealed:
         transaction.on_commit(lambda: [anchor.write_line(line) for line in anchor_lines[-1:]])

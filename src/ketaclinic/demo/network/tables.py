@@ -378,7 +378,6 @@ def _tables(now: datetime) -> dict[str, Table]:
                 "digest",
                 "seq",
                 "link",
-                "seal_id",
             ],
             now,
         ),  # fmt: skip
@@ -391,6 +390,8 @@ def _tables(now: datetime) -> dict[str, Table]:
                 "seq",
                 "first_event",
                 "last_event",
+                "first_seq",
+                "last_seq",
                 "count",
                 "merkle_root",
                 "prev_hash",
