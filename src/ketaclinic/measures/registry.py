@@ -42,6 +42,12 @@ def patient_may_fill(instrument: Instrument) -> bool:
     return instrument.rater == "self" or instrument.code in SELF_REPORT_EXTRA
 
 
+def patient_fillable(codes: list[str]) -> list[Instrument]:
+    """The instruments of a link (by code, in its order) that a patient may fill alone."""
+    loaded = instruments()
+    return [loaded[c] for c in codes if c in loaded and patient_may_fill(loaded[c])]
+
+
 def has_total(instrument: Instrument) -> bool:
     """True when the instrument scores a total (everything but a risk level)."""
     return instrument.scoring.kind != "risk_level"

@@ -18,7 +18,7 @@ from ketaclinic.clinical.instruments import Instrument
 from ketaclinic.measures import services
 from ketaclinic.measures.charts import trend_svg
 from ketaclinic.measures.models import AlertAction, AlertStatus, ScheduleKind
-from ketaclinic.measures.registry import has_total, instruments, patient_may_fill
+from ketaclinic.measures.registry import has_total, instruments, patient_fillable
 from ketaclinic.patients.access import get_patient_for
 from ketaclinic.patients.services import view_patient
 
@@ -154,6 +154,33 @@ def posted_answers(
         f"{count} question{'s' if count != 1 else ''} left blank: see the ones marked "
         "below. Answer them, or choose “Send with blanks” if you prefer not to answer.",
     )
+
+
+def add_answer_errors(errors: dict[str, dict[str, str]], exc: ValidationError) -> str:
+    """Put a refused submission's field errors ("PHQ9.answers.3") by their questions;
+    returns the form's message."""
+    fields = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+    for field, texts in fields.items():
+        code, _, rest = field.partition(".")
+        errors.setdefault(code, {})[rest] = " ".join(texts)
+    return "Some questions need an answer: see the ones marked below."
+
+
+def answer_sections(
+    definitions: list[Instrument],
+    answers: dict[str, list[Any]],
+    errors: dict[str, dict[str, str]],
+) -> list[dict[str, Any]]:
+    """Each instrument's questions for the patient's form, with what was answered and why
+    an answer was refused."""
+    return [
+        {
+            "definition": d,
+            "rows": item_rows(d, answers.get(d.code), errors.get(d.code, {}), prefix=f"{d.code}-"),
+            "error": errors.get(d.code, {}).get("answers", ""),
+        }
+        for d in definitions
+    ]
 
 
 def parse_taken_at(text: str) -> datetime | None:
@@ -377,10 +404,7 @@ def questionnaire_link(request: HttpRequest, token: str) -> HttpResponse:
     link, state = services.find_link(token)
     if state != services.LinkState.VALID or link is None:
         return _link_state(request, state, link)
-    loaded = instruments()
-    definitions = [
-        loaded[c] for c in link.instruments if c in loaded and patient_may_fill(loaded[c])
-    ]
+    definitions = patient_fillable(link.instruments)
     answers: dict[str, list[Any]] = {}
     errors: dict[str, dict[str, str]] = {}
     form_error = ""
@@ -395,10 +419,7 @@ def questionnaire_link(request: HttpRequest, token: str) -> HttpResponse:
             # Used or expired between opening and sending: say which, plainly.
             return _link_state(request, exc.state, exc.link)
         except ValidationError as exc:
-            for field, message in _errors(exc).items():
-                code, _, rest = field.partition(".")
-                errors.setdefault(code, {})[rest] = message
-            form_error = "Some questions need an answer: see the ones marked below."
+            form_error = add_answer_errors(errors, exc)
         else:
             return render(
                 request,
@@ -407,20 +428,12 @@ def questionnaire_link(request: HttpRequest, token: str) -> HttpResponse:
             )
     elif request.method != "POST":
         services.open_link(link=link, ip=client_ip(request))
-    sections = [
-        {
-            "definition": d,
-            "rows": item_rows(d, answers.get(d.code), errors.get(d.code, {}), prefix=f"{d.code}-"),
-            "error": errors.get(d.code, {}).get("answers", ""),
-        }
-        for d in definitions
-    ]
     response = render(
         request,
         "measures/link_form.html",
         {
             "clinic": link.clinic,
-            "sections": sections,
+            "sections": answer_sections(definitions, answers, errors),
             "form_error": form_error,
             "token": token,
             "asks_again": asks_again,

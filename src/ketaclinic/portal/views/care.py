@@ -13,9 +13,9 @@ from django.views.decorators.http import require_POST
 
 from ketaclinic.integration.models import Homework, JournalEntry
 from ketaclinic.measures.models import QuestionnaireLink
-from ketaclinic.measures.registry import instruments, patient_may_fill
+from ketaclinic.measures.registry import instruments, patient_fillable
 from ketaclinic.measures.services import LinkUnavailable, submit_link_in_portal
-from ketaclinic.measures.views import item_rows, posted_answers
+from ketaclinic.measures.views import add_answer_errors, answer_sections, posted_answers
 from ketaclinic.portal import services
 from ketaclinic.portal.access import PortalRequest, own, portal_page
 from ketaclinic.portal.progress import progress_for
@@ -44,10 +44,7 @@ def questionnaire(request: PortalRequest, link_id: int) -> HttpResponse:
         link_id,
         "questionnaire",
     )
-    loaded = instruments()
-    definitions = [
-        loaded[c] for c in link.instruments if c in loaded and patient_may_fill(loaded[c])
-    ]
+    definitions = patient_fillable(link.instruments)
     answers: dict[str, list[Any]] = {}
     errors: dict[str, dict[str, str]] = {}
     form_error = ""
@@ -64,10 +61,7 @@ def questionnaire(request: PortalRequest, link_id: int) -> HttpResponse:
             except LinkUnavailable:
                 raise Http404("No such questionnaire.") from None
             except ValidationError as exc:
-                for field, message in errors_of(exc).items():
-                    code, _, rest = field.partition(".")
-                    errors.setdefault(code, {})[rest] = message
-                form_error = "Some questions need an answer: see the ones marked below."
+                form_error = add_answer_errors(errors, exc)
             else:
                 alerted = any(alerts for _, alerts in stored)
                 return render(
@@ -77,19 +71,11 @@ def questionnaire(request: PortalRequest, link_id: int) -> HttpResponse:
                 )
     else:
         services.audit_read(request.actor, account, "questionnaire")
-    sections = [
-        {
-            "definition": d,
-            "rows": item_rows(d, answers.get(d.code), errors.get(d.code, {}), prefix=f"{d.code}-"),
-            "error": errors.get(d.code, {}).get("answers", ""),
-        }
-        for d in definitions
-    ]
     return render(
         request,
         "portal/questionnaire.html",
         {
-            "sections": sections,
+            "sections": answer_sections(definitions, answers, errors),
             "form_error": form_error,
             "asks_again": asks_again,
             "nav": "questionnaires",
