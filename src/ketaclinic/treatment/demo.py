@@ -51,6 +51,7 @@ IV_CURVE = [
     (70, 134, 84, 76),
     (85, 126, 80, 72),
 ]
+DOSE_AFTER_START = timedelta(minutes=15)  # the pre-dose checklist and baseline vitals
 ESK_CURVE = [(-10, 126, 80, 70), (40, 150, 92, 80), (80, 136, 86, 74), (120, 126, 80, 70)]
 
 
@@ -275,7 +276,7 @@ def _completed_session(
     appointment: Any, nurse: Membership, physician: Membership, *, spike: bool
 ) -> TreatmentSession:
     started = appointment.start
-    dose_at = started + timedelta(minutes=15)
+    dose_at = started + DOSE_AFTER_START
     esk = appointment.course.protocol_code.startswith("esketamine")
     curve = ESK_CURVE if esk else IV_CURVE
     protocol = course_protocol(appointment.course)
@@ -352,7 +353,9 @@ def _today(clinic: Any, nurse: Membership, now: datetime) -> list[TreatmentSessi
             status="booked",
             course__status="active",
             treatment_session__isnull=True,
-            start__lte=now,
+            # Dosed 15 minutes after the start, and a dose is never in the future: a series
+            # session that began minutes ago (on the hour) has its patient still arriving.
+            start__lte=now - DOSE_AFTER_START,
             end__gt=now,
         )
         # A patient with an open suicidality alert would not be dosed today.
@@ -371,11 +374,11 @@ def _today(clinic: Any, nurse: Membership, now: datetime) -> list[TreatmentSessi
     sessions = []
     if "iv" in picked:
         appointment = picked["iv"]
-        dose_at = appointment.start + timedelta(minutes=15)
+        dose_at = appointment.start + DOSE_AFTER_START
         session = _session(
             appointment,
             nurse,
-            dose_at - timedelta(minutes=15),
+            dose_at - DOSE_AFTER_START,
             state="dosing",
             dose_started_at=dose_at,
         )
@@ -385,18 +388,18 @@ def _today(clinic: Any, nurse: Membership, now: datetime) -> list[TreatmentSessi
             session,
             nurse,
             [
-                (dose_at - timedelta(minutes=15), "", "pre_dose", "Session started"),
+                (dose_at - DOSE_AFTER_START, "", "pre_dose", "Session started"),
                 (dose_at, "pre_dose", "dosing", "Dosing started"),
             ],
         )
         sessions.append(session)
     if "esk" in picked:
         appointment = picked["esk"]
-        dose_at = appointment.start + timedelta(minutes=15)
+        dose_at = appointment.start + DOSE_AFTER_START
         session = _session(
             appointment,
             nurse,
-            dose_at - timedelta(minutes=15),
+            dose_at - DOSE_AFTER_START,
             state="monitoring",
             dose_started_at=dose_at,
             dose_ended_at=dose_at + timedelta(minutes=5),
@@ -407,7 +410,7 @@ def _today(clinic: Any, nurse: Membership, now: datetime) -> list[TreatmentSessi
             session,
             nurse,
             [
-                (dose_at - timedelta(minutes=15), "", "pre_dose", "Session started"),
+                (dose_at - DOSE_AFTER_START, "", "pre_dose", "Session started"),
                 (dose_at, "pre_dose", "dosing", "Dosing started"),
                 (dose_at + timedelta(minutes=5), "dosing", "monitoring", "Dosing ended"),
             ],

@@ -1,0 +1,32 @@
+"""The demo loads at any time of day: at the minutes a planned series session begins too."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from ketaclinic.scheduling.models import Appointment
+from ketaclinic.treatment.models import ACTIVE_STATES, TreatmentSession
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_demo_loads_minutes_after_a_planned_treatment_begins(monkeypatch):
+    # A Tuesday 10:05 in the demo clinic: a series session planned for 10:00 has just begun.
+    now = datetime(2027, 3, 9, 10, 5, tzinfo=ZoneInfo("America/New_York")).astimezone(
+        ZoneInfo("UTC")
+    )
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    just_begun = Appointment.objects.filter(
+        kind="treatment", start__gt=now - timedelta(minutes=10), start__lte=now, end__gt=now
+    )
+    assert just_begun.exists()  # the moment this test is about
+    live = TreatmentSession.objects.filter(state__in=ACTIVE_STATES)
+    assert sorted(s.state for s in live) == ["dosing", "monitoring"]  # the board's two chairs
+    assert all(s.dose_started_at <= now for s in live)
