@@ -667,3 +667,26 @@ def test_a_move_takes_the_clinic_lock_before_the_appointments(
         assert 'FROM "scheduling_clinicschedulingsettings"' in locks[0]
         assert 'FROM "scheduling_room"' in locks[1]
         assert locks[2] == sql[appointment_lock]
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_the_move_page_refuses_a_day_years_away_by_field_and_moves_nothing(
+    clinic, staff, floor, patient, api_client, login, as_if_today, day
+):
+    monday = next_monday()
+    as_if_today(monday)
+    booked = book(
+        api_client(staff["front_desk"]),
+        patient=patient.pk,
+        kind="consultation",
+        start=at(clinic, monday, 9).isoformat(),
+        room=floor["Consult 1"].pk,
+    ).json()
+    before = Appointment.objects.filter(pk=booked["id"]).values().get()
+    page = login(staff["front_desk"]).post(
+        f"/schedule/appointments/{booked['id']}/",
+        {"day": day, "start_time": "22:30", "room": floor["Consult 1"].pk},
+    )
+    assert page.status_code == 200
+    assert "Choose a day within two years of today." in page.content.decode()
+    assert Appointment.objects.filter(pk=booked["id"]).values().get() == before

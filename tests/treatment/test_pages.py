@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -242,3 +243,26 @@ def test_a_stale_weight_is_fixed_from_the_checklist(staff, login, iv_appointment
         follow=True,
     )
     assert "between 25 and 350 kg" in refused.content.decode()
+
+
+@pytest.mark.parametrize(("food", "kept"), [("1e308", None), ("99.95", None), ("99.94", "99.9")])
+def test_fasting_hours_past_99_9_are_refused_by_field_on_the_page(
+    staff, login, iv_appointment, food, kept
+):
+    session = services.start_session(actor=actor(staff["nurse"]), appointment=iv_appointment)
+    page = login(staff["nurse"]).post(
+        f"/treatment/sessions/{session.pk}/do/check/",
+        {
+            "item": "fasting",
+            "met": "yes",
+            "hours_since_food": food,
+            "hours_since_liquids": "2",
+            "version": session.version,
+        },
+        follow=True,
+    )
+    assert page.status_code in (200, 422)
+    stored = TreatmentSession.objects.get(pk=session.pk).hours_since_food
+    assert (str(stored) if stored is not None else None) == kept
+    if kept is None:
+        assert "Enter up to 99.9 hours." in page.content.decode()

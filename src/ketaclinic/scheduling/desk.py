@@ -251,8 +251,6 @@ def move(request: ClinicRequest, appointment_id: int) -> HttpResponse:
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
-        except OverflowError:
-            form.add_error("day", "Choose a date within the next two years.")
         else:
             if request.htmx:
                 response = render(

@@ -62,6 +62,14 @@ class MoveForm(forms.Form):
             staff.empty_label = "Nobody"
         if not has_course:
             del self.fields["replan"]
+        self.today = clinic.today()
+
+    def clean_day(self) -> date:
+        # Further than that is a typo (and year 9999 has no room for the appointment's end).
+        day = self.cleaned_data["day"]
+        if abs((day - self.today).days) > BOOKING_HORIZON_DAYS:
+            raise forms.ValidationError("Choose a day within two years of today.")
+        return day
 
     def start(self, tz: tzinfo) -> datetime:
         return datetime.combine(

@@ -178,10 +178,10 @@ def _fasting_hours(food: Any, liquids: Any) -> tuple[Decimal, Decimal]:
         number = _decimal(raw, field)
         if number is None:
             raise ValidationError({field: "Ask the patient and enter the hours (0.5 = 30 min)."})
-        number = number.quantize(Decimal("0.1"))
-        if number > Decimal("99.9"):
+        # Checked before rounding: a huge number (1e308) cannot be rounded to 0.1 h.
+        if number >= Decimal("99.95"):  # what would round above 99.9
             raise ValidationError({field: "Enter up to 99.9 hours."})
-        hours[field] = number
+        hours[field] = number.quantize(Decimal("0.1"))
     return hours["hours_since_food"], hours["hours_since_liquids"]
 
 
