@@ -49,10 +49,15 @@ def test_demo_billing(tmp_path):
     assert set(therapy.values_list("code", flat=True)) <= {"90832", "90834", "90837"}
     assert not Charge.objects.filter(clinic__slug="harbor", status="held").exists()
     consults = Charge.objects.filter(clinic__slug="harbor", appointment__kind="consultation")
+    evaluations: dict[int, list[str]] = {}
     for line in consults.select_related("appointment__staff"):
+        if line.code == "96127":
+            continue  # a questionnaire scored at the visit is charged beside it
+        evaluations.setdefault(line.appointment_id, []).append(line.code)
         assert (
             line.code == {"physician": "90792", "therapist": "90791"}[line.appointment.staff.role]
         ), line.code
+    assert evaluations and all(len(codes) == 1 for codes in evaluations.values()), evaluations
     for line in Charge.objects.filter(clinic__slug="harbor", code="J3490").exclude(
         patient__mrn__startswith="HX"
     ):
