@@ -52,7 +52,7 @@ test: install fhir-validator axe-core
 	$(VENV)/bin/mypy --strict src/ketaclinic/clinical
 	$(MAKE) --no-print-directory types
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -n $(PYTEST_WORKERS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench

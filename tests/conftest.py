@@ -7,7 +7,9 @@ import tempfile
 from datetime import date
 
 import pytest
-from django.test import Client
+from django.core.management import call_command
+from django.db import transaction
+from django.test import Client, override_settings
 from hypothesis import settings as hypothesis_settings
 
 from ketaclinic import limits
@@ -155,3 +157,27 @@ def api_client():
         return Client(headers={"Authorization": f"Bearer {raw}"})
 
     return _api
+
+
+@pytest.fixture(scope="class")
+def shared_demo(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The demo clinic seeded once for a class of tests (seeding takes 10 to 30 seconds).
+
+    It is written in a transaction held open for the class and rolled back after it; each
+    test runs in a savepoint inside it (pytest-django's `django_db`), so what one test
+    changes is gone before the next. Not for `transaction=True` tests or the live server.
+    """
+    quiet = override_settings(
+        AUDIT_JOURNAL=False,
+        AUDIT_ANCHOR=tmp_path_factory.mktemp("demo") / "audit-anchor.log",
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+    )
+    with django_db_blocker.unblock(), quiet:
+        held = transaction.atomic()
+        held.__enter__()
+        try:
+            call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+            yield
+        finally:
+            transaction.set_rollback(True)
+            held.__exit__(None, None, None)

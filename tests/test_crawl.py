@@ -22,7 +22,6 @@ from html.parser import HTMLParser
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import pytest
-from django.core.management import call_command
 from django.db import transaction
 from django.test import Client
 from django.urls import Resolver404, resolve
@@ -283,23 +282,20 @@ def _seeds() -> list[str]:
     return seeds
 
 
-@pytest.fixture
-def demo(caplog):
-    caplog.set_level(logging.CRITICAL, logger="django.request")
-    call_command("seed_demo", stdout=open("/dev/null", "w"))
-
-
-@pytest.mark.parametrize("role", list(ROLE_USERS))
-def test_no_page_answers_500_to_any_role(demo, role):
-    membership = Membership.objects.select_related("user").get(
-        user__username=ROLE_USERS[role], clinic__slug="harbor"
-    )
-    client = Client()
-    client.force_login(membership.user)
-    crawler = Crawler(role, client)
-    crawler.crawl(_seeds())
-    assert len(crawler.seen_urls) > 10, "the crawl reached almost nothing"
-    assert crawler.failures == [], "\n".join(crawler.failures[:60])
+@pytest.mark.usefixtures("shared_demo")
+class TestTheDemoClinic:
+    @pytest.mark.parametrize("role", list(ROLE_USERS))
+    def test_no_page_answers_500_to_any_role(self, caplog, role):
+        caplog.set_level(logging.CRITICAL, logger="django.request")
+        membership = Membership.objects.select_related("user").get(
+            user__username=ROLE_USERS[role], clinic__slug="harbor"
+        )
+        client = Client()
+        client.force_login(membership.user)
+        crawler = Crawler(role, client)
+        crawler.crawl(_seeds())
+        assert len(crawler.seen_urls) > 10, "the crawl reached almost nothing"
+        assert crawler.failures == [], "\n".join(crawler.failures[:60])
 
 
 @pytest.mark.parametrize("role", [*ROLE_USERS, "biller", "editor"])

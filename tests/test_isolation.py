@@ -13,7 +13,6 @@ import re
 
 import pytest
 from django.apps import apps
-from django.core.management import call_command
 from django.test import Client
 
 from ketaclinic.accounts.access import Actor
@@ -104,48 +103,51 @@ def _fill(route: str, pattern: str) -> str:
     return re.sub(pattern, value, route)
 
 
-@pytest.fixture
-def northside():
-    call_command("seed_demo", stdout=open("/dev/null", "w"))
-    nurse = Membership.objects.select_related("user", "clinic").get(user__username="nurse.okafor")
-    ApiToken.issue(nurse, name="chair tablet")
-    # The demo has no loss; one here, so its report's pages are walked too.
-    lot = Lot.objects.filter(clinic=nurse.clinic, product__substance="esketamine").first()
-    inventory.record_loss(
-        actor=Actor(user=nurse.user, membership=nurse),
-        lot=lot,
-        quantity=1,
-        circumstances="One device missing at the closing count.",
-    )
-    return Membership.objects.select_related("user").get(user__username="dr.other")
+@pytest.fixture(scope="class")
+def northside(shared_demo, django_db_blocker):
+    """Northside's physician, with Harbor Light's demo (and a few more objects) loaded."""
+    with django_db_blocker.unblock():
+        nurse = Membership.objects.select_related("user", "clinic").get(
+            user__username="nurse.okafor"
+        )
+        ApiToken.issue(nurse, name="chair tablet")
+        # The demo has no loss; one here, so its report's pages are walked too.
+        lot = Lot.objects.filter(clinic=nurse.clinic, product__substance="esketamine").first()
+        inventory.record_loss(
+            actor=Actor(user=nurse.user, membership=nurse),
+            lot=lot,
+            quantity=1,
+            circumstances="One device missing at the closing count.",
+        )
+        return Membership.objects.select_related("user").get(user__username="dr.other")
 
 
-def test_another_clinics_physician_reaches_no_harbor_object_through_the_api(northside):
-    _, raw = ApiToken.issue(northside, name="isolation")
-    client = Client(headers={"Authorization": f"Bearer {raw}"})
-    leaks = []
-    for method, path, _action in api_operations():
-        if not re.search(r"\{\w+_id\}", path):
-            continue
-        url = _fill(path, r"\{(\w+)\}")
-        body = request_body(method, path)
-        response = client.generic(method, url, json.dumps(body or {}), "application/json")
-        if response.status_code not in (403, 404):
-            leaks.append(f"{method} {path}: {response.status_code} {response.content[:200]!r}")
-    assert leaks == []
+class TestAPhysicianOfNorthside:
+    def test_another_clinics_physician_reaches_no_harbor_object_through_the_api(self, northside):
+        _, raw = ApiToken.issue(northside, name="isolation")
+        client = Client(headers={"Authorization": f"Bearer {raw}"})
+        leaks = []
+        for method, path, _action in api_operations():
+            if not re.search(r"\{\w+_id\}", path):
+                continue
+            url = _fill(path, r"\{(\w+)\}")
+            body = request_body(method, path)
+            response = client.generic(method, url, json.dumps(body or {}), "application/json")
+            if response.status_code not in (403, 404):
+                leaks.append(f"{method} {path}: {response.status_code} {response.content[:200]!r}")
+        assert leaks == []
 
-
-def test_another_clinics_physician_opens_no_harbor_page(northside):
-    client = Client()
-    client.force_login(northside.user)
-    leaks = []
-    for route, name, _view in page_patterns():
-        if name in OPEN_PAGES or route.startswith(PUBLIC_PREFIXES):
-            continue
-        if not re.search(r"<(?:\w+:)?\w+_id>", route):
-            continue
-        url = "/" + _fill(route, r"<(?:\w+:)?(\w+)>")
-        answers = {client.get(url).status_code, client.post(url, {}).status_code}
-        if not answers <= {403, 404, 405} or answers == {405}:
-            leaks.append(f"{name} {url}: {sorted(answers)}")
-    assert leaks == []
+    def test_another_clinics_physician_opens_no_harbor_page(self, northside):
+        client = Client()
+        client.force_login(northside.user)
+        leaks = []
+        for route, name, _view in page_patterns():
+            if name in OPEN_PAGES or route.startswith(PUBLIC_PREFIXES):
+                continue
+            if not re.search(r"<(?:\w+:)?\w+_id>", route):
+                continue
+            url = "/" + _fill(route, r"<(?:\w+:)?(\w+)>")
+            answers = {client.get(url).status_code, client.post(url, {}).status_code}
+            if not answers <= {403, 404, 405} or answers == {405}:
+                leaks.append(f"{name} {url}: {sorted(answers)}")
+        assert leaks == []

@@ -17,7 +17,6 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 
 from ketaclinic.accounts.models import Membership
@@ -102,17 +101,29 @@ def _shown(codes: set[str], text: str) -> set[str]:
     return {c for c in codes if re.search(rf"(?<![\w./-]){re.escape(c)}(?![\w/-])", text)}
 
 
-@pytest.fixture
-def demo(caplog):
-    caplog.set_level(logging.CRITICAL, logger="django.request")
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+@pytest.mark.usefixtures("shared_demo")
+class TestTheDemoPages:
+    def test_staff_pages_show_labels_not_internal_codes(self, caplog):
+        caplog.set_level(logging.CRITICAL, logger="django.request")
+        codes = _internal_codes()
+        assert {"ketamine-iv-mood", "mdd", "gad7", "failed_adequate_trials"} <= codes
+        found = {role: _walk(role, codes) for role in ROLE_USERS}
+        assert found == {role: {} for role in ROLE_USERS}, "codes shown (code: first page)"
 
-
-def test_staff_pages_show_labels_not_internal_codes(demo):
-    codes = _internal_codes()
-    assert {"ketamine-iv-mood", "mdd", "gad7", "failed_adequate_trials"} <= codes
-    found = {role: _walk(role, codes) for role in ROLE_USERS}
-    assert found == {role: {} for role in ROLE_USERS}, "codes shown (code: first page)"
+    def test_a_session_alert_reads_as_words(self, client):
+        """The chair-side alert says what happened ("High blood pressure"), not `hypertension`."""
+        alert = SessionAlert.objects.filter(
+            session__clinic__slug="harbor", reading__isnull=False
+        ).first()
+        assert alert is not None, "the demo has a session alert"
+        client.force_login(Membership.objects.get(user__username="nurse.okafor").user)
+        page = client.get(f"/treatment/sessions/{alert.session_id}/")
+        assert page.status_code == 200
+        parser = Visible()
+        parser.feed(page.content.decode())
+        text = " ".join(parser.text)
+        assert f"· {alert.code}" not in text and f"{alert.level.upper()} {alert.code}" not in text
+        assert "High blood pressure" in text or alert.code != "hypertension"
 
 
 def _walk(role: str, codes: set[str]) -> dict[str, str]:
@@ -149,19 +160,3 @@ def _walk(role: str, codes: set[str]) -> dict[str, str]:
             queue.append(path)
     assert pages > 20, f"the walk reached almost nothing as {role}"
     return found
-
-
-def test_a_session_alert_reads_as_words(demo, client):
-    """The chair-side alert says what happened ("High blood pressure"), not `hypertension`."""
-    alert = SessionAlert.objects.filter(
-        session__clinic__slug="harbor", reading__isnull=False
-    ).first()
-    assert alert is not None, "the demo has a session alert"
-    client.force_login(Membership.objects.get(user__username="nurse.okafor").user)
-    page = client.get(f"/treatment/sessions/{alert.session_id}/")
-    assert page.status_code == 200
-    parser = Visible()
-    parser.feed(page.content.decode())
-    text = " ".join(parser.text)
-    assert f"· {alert.code}" not in text and f"{alert.level.upper()} {alert.code}" not in text
-    assert "High blood pressure" in text or alert.code != "hypertension"

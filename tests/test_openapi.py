@@ -55,3 +55,15 @@ def test_every_request_body_is_described_by_its_own_schema():
                     if fields != set(model.model_fields):
                         wrong.append(f"{method} {full}")
     assert wrong == []
+
+
+def test_the_public_document_is_built_once_not_on_every_request(client, monkeypatch):
+    """Building it costs over half a second of CPU: anyone asking again must not rebuild it."""
+    from ninja import main
+
+    built = []
+    real = main.get_schema
+    monkeypatch.setattr(main, "get_schema", lambda **kw: built.append(1) or real(**kw))
+    first = client.get("/api/v1/openapi.json").json()
+    assert client.get("/api/v1/openapi.json").json() == first
+    assert len(built) <= 1

@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.openapi.schema import OpenAPISchema
 
 from ketaclinic.api_auth import Allow
 from ketaclinic.api_safety import document_errors
 from ketaclinic.patients.services import StaleVersion
 
-api = NinjaAPI(
+
+class _API(NinjaAPI):
+    """Builds its OpenAPI document once: building it costs over half a second of CPU, and
+    /api/v1/openapi.json answers anyone, so no request may rebuild it."""
+
+    _documents: dict[str, OpenAPISchema]
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        if path_prefix is None:
+            path_prefix = self.get_root_path(path_params or {})
+        documents = self.__dict__.setdefault("_documents", {})
+        if path_prefix not in documents:
+            documents[path_prefix] = super().get_openapi_schema(path_prefix=path_prefix)
+        return documents[path_prefix]
+
+
+api = _API(
     title="ketaclinic API",
     version="1",
     urls_namespace="api",

@@ -41,6 +41,17 @@ def test_the_sitemap_lists_the_live_pages(website):
         assert f"<loc>http://localhost{path}</loc>" in xml
 
 
+def test_before_any_site_is_set_up_the_public_addresses_answer_not_found_or_empty():
+    """A new install whose editors removed Wagtail's default site: nothing answers 500."""
+    from wagtail.models import Site
+
+    Site.objects.all().delete()
+    client = Client()
+    assert client.get("/sitemap.xml").status_code == 404
+    for path in ("/", "/robots.txt", "/feed/rss/", "/feed/atom/", "/what-it-involves/"):
+        assert client.get(path).status_code in (200, 404), path
+
+
 def test_the_feeds_list_articles_and_stories(website):
     atom = Client().get("/feed/atom/")
     assert atom["Content-Type"].startswith("application/atom+xml")

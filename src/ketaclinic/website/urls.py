@@ -1,5 +1,4 @@
 from django.urls import include, path
-from wagtail.contrib.sitemaps.views import sitemap
 
 from ketaclinic.website import media, views
 from ketaclinic.website.feeds import LatestPages, LatestPagesAtom
@@ -13,7 +12,7 @@ urlpatterns = [
     path(f"media/{media.ORIGINALS}/<str:name>", media.original_image, name="website_image"),
     path(f"media/{media.RENDITIONS}/<str:name>", media.rendition, name="website_rendition"),
     path("robots.txt", views.robots_txt, name="robots_txt"),
-    path("sitemap.xml", sitemap, name="website_sitemap"),
+    path("sitemap.xml", views.sitemap, name="website_sitemap"),
     path("feed/rss/", LatestPages(), name="website_feed_rss"),
     path("feed/atom/", LatestPagesAtom(), name="website_feed_atom"),
     path("website/comments/", views.moderation_queue, name="website_moderation"),

@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from wagtail.contrib.sitemaps.views import sitemap as wagtail_sitemap
 from wagtail.models import Page, Site
 
 from ketaclinic.accounts.access import ClinicRequest, client_ip, get_for, require
@@ -118,6 +119,16 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     site = Site.find_for_request(request)
     home = site.root_page.specific if site else None
     return render(request, "public/404.html", {"site_home": home}, using="public", status=404)
+
+
+@require_GET
+def sitemap(request: HttpRequest) -> HttpResponse:
+    """Wagtail's sitemap of the live pages; not found while no site is set up (Wagtail's own
+    view fails then)."""
+    try:
+        return wagtail_sitemap(request)
+    except Site.DoesNotExist:
+        raise Http404 from None
 
 
 @require_GET
