@@ -58,10 +58,12 @@ def seed(clinic: Any, patients: list[Any]) -> None:
     )
     if physician is None:
         return
-    courses = [
-        _course(clinic, p, physician, i) for i, p in enumerate(patients) if p.status == "active"
-    ]
     if not Appointment.objects.filter(clinic=clinic).exists():
+        # Courses only on the first seeding: a patient that a later part makes active (the
+        # overridden screening) would otherwise get a course with no sessions on the next.
+        courses = [
+            _course(clinic, p, physician, i) for i, p in enumerate(patients) if p.status == "active"
+        ]
         _sessions(clinic, [c for c in courses if c is not None])
         _consultations(clinic, patients, physician)
     # Already seeded, the sessions stay where they were put; the front desk's day is

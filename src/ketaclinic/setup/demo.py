@@ -1,4 +1,4 @@
-"""Demo data for clinic set-up (called last by seed_demo; idempotent).
+"""Demo data for clinic set-up (called by seed_demo after the treatment demo; idempotent).
 
 Harbor Light's set-up checklist is complete: its registrations, two holiday closures
 (the coming 25 December and 1 January, never today) and the consent templates
@@ -49,7 +49,12 @@ def _open_today(clinic: Any, today: date) -> None:
     weekday = today.weekday()
     if not OpeningHours.objects.filter(clinic=clinic, weekday=weekday).exists():
         OpeningHours.objects.create(clinic=clinic, weekday=weekday, opens=time(8), closes=time(18))
-    for member in Membership.objects.active().filter(clinic=clinic, role__in=ROSTERED):
+    # The staff who work shifts here (not the outcomes history's second physician, added
+    # later in the first seeding: a second seeding would otherwise roster him).
+    on_shift = StaffHours.objects.filter(clinic=clinic).values("membership_id")
+    for member in Membership.objects.active().filter(
+        clinic=clinic, role__in=ROSTERED, pk__in=on_shift
+    ):
         if member.role == "therapist":
             continue  # the weekend list is treatments: nurses and the physician
         if not StaffHours.objects.filter(membership=member, weekday=weekday).exists():

@@ -186,11 +186,11 @@ class Command(BaseCommand):
         inventory_demo.seed(clinic, patients)
         treatment_demo.seed(clinic, patients)
         setup_demo.seed(clinic)
+        restricted_demo.seed(clinic)  # before the outcomes' backfill reads every patient
         outcomes_demo.seed(clinic, patients)
         followup_demo.seed(clinic)
         integration_demo.seed(clinic, patients)
         replanning_demo.seed(clinic, patients)
-        restricted_demo.seed(clinic)
         safety_demo.seed(clinic, patients)
         portal_demo.seed(clinic, patients)
         billing_demo.seed(clinic, patients)
