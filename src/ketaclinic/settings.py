@@ -53,6 +53,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    # django-ninja's own Swagger UI files: without the app, /api/v1/docs loads them from a
+    # CDN, which the content security policy (rightly) blocks, and the page stays blank.
+    "ninja",
     "template_partials",
     "django_otp",
     "django_otp.plugins.otp_totp",
