@@ -29,7 +29,8 @@ RELEASED_SUMMARIES = 3
 
 def _pick(clinic: Any, patients: list[Any]) -> Any:
     """A patient with history (a visit held) and a booked treatment today (still to come),
-    else the next booked one: the portal then has progress and documents to show at any hour."""
+    else the next with history, else the next booked one: the portal then has progress and
+    documents to show at any hour."""
     now = timezone.now()
     today = timezone.localdate(now, clinic.tz)
     held = set(
@@ -49,11 +50,19 @@ def _pick(clinic: Any, patients: list[Any]) -> Any:
         .order_by("start")
     )
     upcoming = list(booked[:50])
-    for with_history in (True, False):
+
+    def comes_today(appointment: Appointment) -> bool:
+        return timezone.localdate(appointment.start, clinic.tz) == today
+
+    for wanted in (
+        lambda a: comes_today(a) and a.patient_id in held,
+        # No one with history comes today (later in the day): the next who does, so the
+        # portal still has progress and documents (a superbill) to show.
+        lambda a: a.patient_id in held,
+        comes_today,
+    ):
         for appointment in upcoming:
-            if timezone.localdate(appointment.start, clinic.tz) == today and (
-                appointment.patient_id in held or not with_history
-            ):
+            if wanted(appointment):
                 return appointment.patient
     first = booked.first()
     return first.patient if first else (patients[0] if patients else None)
