@@ -1,4 +1,5 @@
-"""The demo loads at any time of day: at the minutes a planned series session begins too."""
+"""The demo loads at any time of day and on any weekday: at the minutes a planned series
+session begins too, and on a Tuesday, when this week's first visits are a day old."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from ketaclinic.billing.models import Claim
 from ketaclinic.scheduling.models import Appointment
-from ketaclinic.treatment.models import ACTIVE_STATES, TreatmentSession
+from ketaclinic.treatment.models import ACTIVE_STATES, Administration, TreatmentSession
 
 pytestmark = pytest.mark.django_db
 
@@ -30,3 +32,10 @@ def test_the_demo_loads_minutes_after_a_planned_treatment_begins(monkeypatch):
     live = TreatmentSession.objects.filter(state__in=ACTIVE_STATES)
     assert sorted(s.state for s in live) == ["dosing", "monitoring"]  # the board's two chairs
     assert all(s.dose_started_at <= now for s in live)
+    # Visits more than three days old are approved and claimed, to both demo payers
+    # (the courses began on Monday and there were none: tests/billing/test_demo.py).
+    claims = Claim.objects.filter(clinic__slug="harbor").select_related("coverage__payer")
+    assert {c.coverage.payer.kind for c in claims} == {"medicare", "commercial"}
+    # Every dose given came out of a lot with enough in it, so all are on the ledger.
+    given = Administration.objects.filter(given__isnull=False)
+    assert given.count() > 20 and not given.filter(ledger_lot__isnull=True).exists()

@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
+from django.db.models import Sum
 from django.test import RequestFactory
 from django.utils import timezone
 
@@ -22,7 +23,7 @@ from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Membership
 from ketaclinic.clinical.dea import with_check_digit
 from ketaclinic.inventory import services
-from ketaclinic.inventory.models import CountSession, LedgerEntry, Location, Lot, Product
+from ketaclinic.inventory.models import CountSession, Kind, LedgerEntry, Location, Lot, Product
 
 DISTRIBUTOR = {
     "supplier_name": "Pinecrest Medical Supply (fictional)",
@@ -132,18 +133,36 @@ def seed(clinic, patients) -> None:
         )
 
 
-def stock_lot(clinic, *, drug: str, mg_per_ml: Decimal | None) -> Lot | None:
-    """The demo lot a session draws from: esketamine devices; for ketamine the vial of the
-    session's strength (IM is given undiluted), else a 50 mg/mL vial diluted at the
-    chair, from the lot that expires first."""
+def stock_lot(
+    clinic,
+    *,
+    drug: str,
+    mg_per_ml: Decimal | None,
+    needed_mg: Decimal,
+    drawn_mg: dict[int, Decimal],
+) -> Lot | None:
+    """The demo lot a session draws from, as a nurse picks it: the one that expires first
+    among those with `needed_mg` still in them (`drawn_mg`: what earlier doses took, by lot).
+    Esketamine devices; for ketamine the vial of the session's strength (IM is given
+    undiluted), else a 50 mg/mL vial diluted at the chair."""
     lots = Lot.objects.filter(clinic=clinic).select_related("product").order_by("expiry", "pk")
     if drug == "esketamine":
-        return lots.filter(product__substance="esketamine").first()
-    ketamine = lots.filter(product__substance="ketamine")
-    same = None
-    if mg_per_ml is not None:
-        same = ketamine.filter(product__mg_per_unit=mg_per_ml).first()
-    return same or ketamine.filter(product__mg_per_unit=Decimal(50)).first()
+        candidates = [lots.filter(product__substance="esketamine")]
+    else:
+        ketamine = lots.filter(product__substance="ketamine")
+        candidates = [ketamine.filter(product__mg_per_unit=Decimal(50))]
+        if mg_per_ml is not None:
+            candidates.insert(0, ketamine.filter(product__mg_per_unit=mg_per_ml))
+    received = dict(
+        LedgerEntry.objects.filter(clinic=clinic, kind=Kind.RECEIVE)
+        .values("lot")
+        .annotate(total=Sum("mg"))
+        .values_list("lot", "total")
+    )
+    for lot in (lot for group in candidates for lot in group):
+        if received.get(lot.pk, Decimal(0)) - drawn_mg.get(lot.pk, Decimal(0)) >= needed_mg:
+            return lot
+    return None
 
 
 def witness_waste(clinic, entries) -> None:

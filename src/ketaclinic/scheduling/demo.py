@@ -2,8 +2,9 @@
 
 Six treatment chairs and two consult rooms, opening hours Mon-Fri 08:00-18:00, staff
 hours (a second nurse so four patients can be in treatment at once), an induction
-course for every demo patient whose status is "active", and their sessions this week
-and next (so today's board is full), plus consultations and follow-ups.
+course for every demo patient whose status is "active", and their sessions from the
+Monday the courses began to the end of next week (so today's board is full and the
+record has history), plus consultations and follow-ups.
 
 A course is activated only when the real screening gate passes (accepted screening,
 valid consent, REMS for esketamine); a demo patient whose consent expired or was
@@ -181,9 +182,10 @@ def _protocol_for(patient: Any, index: int) -> str:
 
 
 def _courses_began(today: date) -> date:
-    """The Monday the demo's courses began: this week's, or last week's on a Monday, when this
-    week has no session held yet and the demo would show no treatment history."""
-    return today - timedelta(days=today.weekday() or 7)
+    """The Monday the demo's courses began: this week's from Friday, last week's from Monday
+    to Thursday. So on every day some visits are more than three days old, the ones the
+    billing demo has approved and claimed (on a Tuesday, this week's Monday is one day old)."""
+    return today - timedelta(days=today.weekday() if today.weekday() >= 4 else today.weekday() + 7)
 
 
 def _course(clinic: Any, patient: Any, physician: Membership, index: int) -> TreatmentCourse | None:

@@ -147,6 +147,16 @@ def _session(
     return session
 
 
+def _drawn_mg_by_lot(clinic: Any) -> dict[int, Decimal]:
+    """The milligrams the demo's doses so far have drawn from each lot, given and wasted."""
+    drawn: dict[int, Decimal] = {}
+    for lot, given_mg, left, per_ml in Administration.objects.filter(
+        session__clinic=clinic, ledger_lot__isnull=False
+    ).values_list("ledger_lot", "dose_mg", "left_over", "concentration_mg_per_ml"):
+        drawn[lot] = drawn.get(lot, Decimal(0)) + given_mg + (left or 0) * (per_ml or 0)
+    return drawn
+
+
 def _administer(
     session: TreatmentSession, nurse: Membership, dose_at: datetime, *, ended: bool
 ) -> Any:
@@ -159,7 +169,11 @@ def _administer(
     # IV: a little more is drawn up than given; the remainder is wasted before a witness.
     left = Decimal(0) if fixed else Decimal("1.0")
     lot = inventory_demo.stock_lot(
-        session.clinic, drug=protocol.drug, mg_per_ml=result.concentration_mg_per_ml
+        session.clinic,
+        drug=protocol.drug,
+        mg_per_ml=result.concentration_mg_per_ml,
+        needed_mg=result.dose_mg + left * (result.concentration_mg_per_ml or 0),
+        drawn_mg=_drawn_mg_by_lot(session.clinic),
     )
     Administration.objects.create(
         session=session,
