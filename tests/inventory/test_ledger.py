@@ -1074,3 +1074,24 @@ def test_the_reminder_names_the_location_that_is_due(lot, nurse, clinic, staff, 
     assert services.send_inventory_reminders(clinic.today()) == 1
     body = mailoutbox[0].body
     assert "Treatment room lockbox: no initial inventory" in body and "Main safe" not in body
+
+
+def test_a_location_stays_in_use_while_it_holds_stock_and_leaves_use_once_emptied(
+    lot, nurse, staff
+):
+    admin = actor(staff["admin"])
+    location = services.default_location(lot.clinic)
+    with pytest.raises(ValidationError, match="still holds stock"):
+        services.set_in_use(actor=admin, item=location, in_use=False)
+    # Amounts whose floating-point sum is not exactly 100 mL (SQLite sums decimals as floats).
+    for quantity in ("0.1", "0.2", "0.7", "33.3", "33.3", "32.4"):
+        services.return_stock(
+            actor=nurse,
+            lot=lot,
+            quantity=Decimal(quantity),
+            manner="to the distributor",
+            location=location,
+        )
+    services.set_in_use(actor=admin, item=location, in_use=False)
+    location.refresh_from_db()
+    assert location.is_active is False

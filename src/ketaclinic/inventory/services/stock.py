@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max, Sum
+from django.db.models import Max
 
 from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Clinic
@@ -68,12 +68,16 @@ def set_in_use(*, actor: Actor, item: Product | Location, in_use: bool) -> None:
     if item.clinic_id != actor.clinic.pk:
         raise ValidationError({"item": "Not an item of this clinic."})
     if not in_use and isinstance(item, Location):
-        held = (
+        # Each lot's latest entry here carries its exact balance; a SUM of the
+        # deltas is a float on SQLite and leaves ~1e-14 of an emptied location.
+        latest = (
             LedgerEntry.objects.for_clinic(actor.clinic)
             .filter(location=item)
-            .aggregate(total=Sum("delta"))["total"]
+            .values("lot_id")
+            .annotate(last=Max("id"))
+            .values("last")
         )
-        if held:
+        if LedgerEntry.objects.filter(id__in=latest).exclude(balance_after=0).exists():
             raise ValidationError({"in_use": "This location still holds stock: transfer it first."})
     with transaction.atomic():
         type(item).objects.filter(pk=item.pk).update(is_active=in_use)
