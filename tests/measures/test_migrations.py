@@ -24,7 +24,7 @@ def migrate(targets):
     return executor.loader.project_state(targets).apps
 
 
-def test_a_link_sent_before_the_upgrade_still_opens_after_it(clinic, patient):
+def test_a_link_sent_before_the_upgrade_still_opens_after_it(clinic, patient, latest_schema_after):
     old = migrate(BEFORE)
     now = timezone.now()
     raw = "sent-before-the-upgrade"

@@ -107,7 +107,7 @@ def test_each_clinic_counts_its_own_mrns(staff, outsider):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_upgrade_starts_each_counter_past_the_mrns_already_given(db):
+def test_the_upgrade_starts_each_counter_past_the_mrns_already_given(latest_schema_after):
     executor = MigrationExecutor(connection)
     executor.migrate([("patients", "0003_refold_search_keys")])
     harbor = add_clinic(slug="harbor", name="Harbor Light", timezone="America/New_York")
