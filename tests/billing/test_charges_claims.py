@@ -482,3 +482,58 @@ def test_a_therapists_consultation_is_90791_a_physicians_90792(clinic, staff, pa
         "therapist": [("90791", "proposed")],
         "nurse": [("", "held")],
     }
+
+
+def test_visits_before_the_day_billing_starts_here_are_not_proposed_on_their_own(
+    clinic, staff, patient, billing, login
+):
+    """History billed in a previous system: neither the signature nor the worker's sweep
+    proposes it, and the biller can still propose one from its page."""
+    from ketaclinic.treatment import hooks
+
+    code(patient)
+    today = clinic.today()
+    BillingProfile.objects.filter(clinic=clinic).update(bills_from=today - timedelta(days=2))
+    now = timezone.now()
+    old = signed_session(
+        clinic, patient, staff, drug="racemic_ketamine", route="im", mg=50, ml="1",
+        when=now - timedelta(days=4),
+    )  # fmt: skip
+    hooks.session_signed(actor(staff["nurse"]), old.treatment_session)
+    assert not Charge.objects.filter(appointment=old).exists()
+    assert services.before_billing_starts(old)
+    from ketaclinic.scheduling.models import Appointment
+
+    Appointment.objects.bulk_create(
+        Appointment(
+            clinic=clinic,
+            patient=patient,
+            kind="consultation",
+            room=old.room,
+            start=now - timedelta(days=5, minutes=n),
+            end=now - timedelta(days=5, minutes=n - 1),
+            status="completed",
+            staff=staff["physician"],
+        )  # fmt: skip
+        for n in range(3)
+    )
+    new = signed_session(
+        clinic, patient, staff, drug="racemic_ketamine", route="im", mg=50, ml="1",
+        when=now - timedelta(hours=5),
+    )  # fmt: skip
+    assert not services.before_billing_starts(new)
+    assert services.propose_missing() == 1
+    assert Charge.objects.filter(appointment=new).exists()
+    assert Charge.objects.filter(clinic=clinic).exclude(appointment=new).count() == 0
+    # The visit's page says why it has no lines; the biller proposes it on purpose.
+    client = login(staff["biller"])
+    page = client.get(f"/billing/visits/{old.pk}/")
+    assert "before the day this clinic bills from" in page.text
+    client.post(f"/billing/visits/{old.pk}/", {"action": "propose"})
+    assert list(Charge.objects.filter(appointment=old).values_list("code", flat=True)) == [
+        "J3490",
+        "96372",
+    ]
+    # Without a first day, every visit is billed again.
+    BillingProfile.objects.filter(clinic=clinic).update(bills_from=None)
+    assert services.propose_missing() == 3  # the old consultations

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from ketaclinic.billing import services, x12
 from ketaclinic.billing.models import BillingProfile, Charge, Claim
 from ketaclinic.billing.numbers import npi_valid
+from ketaclinic.scheduling.models import Appointment
 from ketaclinic.treatment.models import TreatmentSession
 from tests.treatment.conftest import pdf_text
 
@@ -24,8 +25,13 @@ def test_demo_billing(tmp_path):
     call_command("seed_demo", stdout=open("/dev/null", "w"))
     profile = BillingProfile.objects.get(clinic__slug="harbor")
     assert npi_valid(profile.npi)
-    # Every signed session of the demo's patients (the outcome cohort's synthetic history
-    # records no administration, so it is left out) has its lines.
+    # The outcomes archive is the clinic's history before it billed here: it ends before
+    # the profile's first day, and the biller's review list holds none of it.
+    archive = Appointment.objects.filter(patient__mrn__startswith="HX")
+    assert archive.exists() and profile.bills_from
+    assert max(profile.clinic.date_of(a.start) for a in archive) < profile.bills_from
+    assert not Charge.objects.filter(patient__mrn__startswith="HX").exists()
+    # Every signed session of the demo's current patients has its lines.
     signed = TreatmentSession.objects.filter(
         clinic__slug="harbor", nurse_signed_at__isnull=False
     ).exclude(patient__mrn__startswith="HX")
@@ -58,9 +64,7 @@ def test_demo_billing(tmp_path):
             line.code == {"physician": "90792", "therapist": "90791"}[line.appointment.staff.role]
         ), line.code
     assert evaluations and all(len(codes) == 1 for codes in evaluations.values()), evaluations
-    for line in Charge.objects.filter(clinic__slug="harbor", code="J3490").exclude(
-        patient__mrn__startswith="HX"
-    ):
+    for line in Charge.objects.filter(clinic__slug="harbor", code="J3490"):
         assert len(line.ndc) == 11 and line.ndc_quantity
     claims = list(Claim.objects.filter(clinic__slug="harbor"))
     assert {c.coverage.payer.kind for c in claims} == {"medicare", "commercial"}

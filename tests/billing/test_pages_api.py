@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -279,6 +280,21 @@ def test_setup_forms_check_npi_tin_and_fees(login, staff, clinic, billing):
         client.post("/billing/setup/", {**profile, "profile-npi": "1234567893"}).status_code == 302
     )
     assert BillingProfile.objects.get().npi == "1234567893"
+    # The first day billed here: a mistyped year is refused by field, nothing saved.
+    far = {**profile, "profile-npi": "1234567893", "profile-bills_from": "2062-01-05"}
+    refused = client.post("/billing/setup/", far)
+    assert refused.status_code == 422 and "Choose a day within a year from today." in refused.text
+    for hostile in (HOSTILE, "2026-02-30", "9999-99-99"):
+        assert (
+            client.post("/billing/setup/", {**far, "profile-bills_from": hostile}).status_code
+            == 422
+        )
+    assert BillingProfile.objects.get().bills_from is None
+    first_day = (clinic.today() - timedelta(days=30)).isoformat()
+    assert (
+        client.post("/billing/setup/", {**far, "profile-bills_from": first_day}).status_code == 302
+    )
+    assert BillingProfile.objects.get().bills_from.isoformat() == first_day
     fee = {
         "action": "fee",
         "fee-schedule": "standard",

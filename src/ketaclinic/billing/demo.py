@@ -1,6 +1,9 @@
 """Demo billing: a profile with a valid (fictitious) NPI, fees, two payers, coverage, charges
 for every signed visit, some approved and claimed, payments. Idempotent.
 
+The clinic bills here from its current patients' first visit on: the outcomes demo's
+archive before that day was billed in its previous system (the profile's `bills_from`).
+
 The fees are the demo clinic's own invented prices, not published rates (fees are never
 built in). Esketamine patients are covered (Medicare from 65, else the commercial plan);
 IV and IM ketamine patients are self-pay and get superbills.
@@ -8,7 +11,7 @@ IV and IM ketamine patients are self-pay and get superbills.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +29,7 @@ from ketaclinic.billing.models import (
     ProviderNumber,
 )
 from ketaclinic.billing.numbers import npi_with_check_digit
+from ketaclinic.scheduling.demo import first_visit_day
 from ketaclinic.scheduling.models import Appointment
 from ketaclinic.treatment.models import TreatmentSession
 
@@ -101,6 +105,7 @@ def _seed_billing(clinic: Any, patients: list[Any]) -> None:
     desk = _actor(clinic, "front_desk") or biller
     if biller is None or desk is None:
         return
+    bills_from = first_visit_day(clinic, patients)
     BillingProfile.objects.create(
         clinic=clinic,
         legal_name="Harbor Light Ketamine Clinic LLC",
@@ -112,6 +117,7 @@ def _seed_billing(clinic: Any, patients: list[Any]) -> None:
         state="ME",
         zip_code="04101-4012",
         phone="207 555 0100",
+        bills_from=bills_from,
     )
     for n, member in enumerate(
         Membership.objects.filter(clinic=clinic, role__in=["physician", "therapist"]).order_by(
@@ -172,7 +178,10 @@ def _seed_billing(clinic: Any, patients: list[Any]) -> None:
             zip_code="04101",
         )
     # Every signed visit gets its lines (treatment sessions, progress notes, consultations).
-    for appointment in Appointment.objects.filter(clinic=clinic).order_by("start"):
+    billed_here = Appointment.objects.filter(
+        clinic=clinic, start__gte=datetime.combine(bills_from, time.min, tzinfo=clinic.tz)
+    )
+    for appointment in billed_here.order_by("start"):
         if services.is_signed_visit(appointment):
             _refresh_unreviewed(appointment)
     # Visits older than three days are reviewed and approved; newer ones wait for review.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
@@ -40,7 +41,13 @@ class ProfileForm(forms.ModelForm):
             "place_of_service",
             "submitter_id",
             "receiver_id",
+            "bills_from",
         ]
+        widgets = {"bills_from": forms.DateInput(attrs={"type": "date"})}
+
+    def __init__(self, *args: Any, clinic: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.today = clinic.today()
 
     def clean_npi(self) -> str:
         return _npi(self.cleaned_data["npi"])
@@ -68,6 +75,13 @@ class ProfileForm(forms.ModelForm):
         if not (len(pos) == 2 and pos.isdigit()):
             raise forms.ValidationError("Two digits (11 is an office).")
         return pos
+
+    def clean_bills_from(self) -> date | None:
+        first_day = self.cleaned_data["bills_from"]
+        if first_day and first_day > self.today + timedelta(days=366):
+            # A mistyped year would silently stop every proposal.
+            raise forms.ValidationError("Choose a day within a year from today.")
+        return first_day
 
     def clean_taxonomy(self) -> str:
         tax = self.cleaned_data["taxonomy"].upper()

@@ -32,6 +32,15 @@ class BillingProfile(models.Model):
     place_of_service = models.CharField(max_length=2, default="11")
     submitter_id = models.CharField(max_length=15, default="KETACLINIC")
     receiver_id = models.CharField(max_length=15, default="CLEARINGHOUSE")
+    bills_from = models.DateField(
+        "bill visits from",
+        null=True,
+        blank=True,
+        help_text=(
+            "Signed visits before this day are not proposed for billing on their own (they "
+            "were billed in the clinic's previous system). Empty: every visit."
+        ),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = ClinicScopedQuerySet.as_manager()

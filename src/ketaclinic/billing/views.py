@@ -198,6 +198,7 @@ def billing_visit(request: ClinicRequest, appointment_id: int) -> HttpResponse:
             "rows": rows,
             "diagnoses": lines[0].diagnoses if lines else [],
             "signed": services.is_signed_visit(appointment),
+            "billed_elsewhere": not lines and services.before_billing_starts(appointment),
             "claimable": [
                 c
                 for c in lines
@@ -463,7 +464,7 @@ def billing_setup(request: ClinicRequest) -> HttpResponse:
     actor = request.actor
     clinic = actor.clinic
     profile = BillingProfile.objects.filter(clinic=clinic).first()
-    profile_form = forms.ProfileForm(instance=profile, prefix="profile")
+    profile_form = forms.ProfileForm(instance=profile, prefix="profile", clinic=clinic)
     payer_form = forms.PayerForm(prefix="payer")
     fee_form = forms.FeeForm(prefix="fee", initial={"effective_from": actor.clinic.today()})
     provider_form = forms.ProviderForm(prefix="provider", clinic=clinic)
@@ -472,7 +473,9 @@ def billing_setup(request: ClinicRequest) -> HttpResponse:
         action = request.POST.get("action", "")
         saved = None
         if action == "profile":
-            profile_form = forms.ProfileForm(request.POST, instance=profile, prefix="profile")
+            profile_form = forms.ProfileForm(
+                request.POST, instance=profile, prefix="profile", clinic=clinic
+            )
             if profile_form.is_valid():
                 saved = profile_form.save(commit=False)
                 saved.clinic = clinic

@@ -1,7 +1,8 @@
 """Demo data for this capability, called by seed_demo (idempotent).
 
-The demo clinic's past: 160 synthetic patients treated over the last 18 months by two
-physicians (outcomes.synthetic), enough for every dashboard table and the Kaplan–Meier
+The demo clinic's past: 160 synthetic patients treated by two physicians over the 18
+months before its current patients' first visit (outcomes.synthetic), billed in the
+clinic's previous system (the billing demo bills from that visit's day on), enough for every dashboard table and the Kaplan–Meier
 curve to mean something, with small groups (pain protocols, severe adverse events)
 where the published snapshot must withhold counts. Then every patient's outcome rows
 are rebuilt (the other demo modules write rows directly, without the services' hooks),
@@ -21,6 +22,7 @@ from ketaclinic.outcomes import publication, upkeep
 from ketaclinic.outcomes.models import Publication
 from ketaclinic.outcomes.synthetic import build_history
 from ketaclinic.patients.models import Patient
+from ketaclinic.scheduling.demo import first_visit_day
 from ketaclinic.scheduling.models import Room
 
 PREFIX = "HX"
@@ -51,13 +53,13 @@ def seed(clinic: Any, patients: list[Any]) -> None:
         chairs = list(
             Room.objects.filter(clinic=clinic, kind="treatment_chair").order_by("position")
         )
-        today = clinic.today()
+        end = first_visit_day(clinic, patients)
         build_history(
             clinic,
             patients=PATIENTS,
             rng=random.Random(1717),
-            first_day=today - timedelta(days=MONTHS_BACK * 30),
-            last_day=today,
+            first_day=end - timedelta(days=MONTHS_BACK * 30),
+            last_day=end - timedelta(days=1),
             physicians=physicians or [second.user],
             nurse=nurse.user if nurse else physicians[0],
             chairs=chairs,

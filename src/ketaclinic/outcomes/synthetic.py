@@ -145,11 +145,14 @@ def build_history(
 ) -> Built:
     """Write `patients` synthetic histories into `clinic` between two days; returns the counts.
 
+    Nothing is dated after `last_day` (nor after yesterday).
+
     `maintenance` is the most maintenance sessions (every two weeks) a completed
     induction is followed by; each patient gets a random number up to it.
     """
     tz = clinic.tz
-    today = clinic.today()
+    today = clinic.today()  # REMS forms due after the end may have been submitted since
+    end = min(today, last_day + timedelta(days=1))  # the first day after the history
     protocol = {family: _protocol(family) for family in FAMILIES}
     planned = {family: series_rule(protocol[family]).sessions for family in FAMILIES}
     loaded = loaded_instruments()
@@ -202,7 +205,7 @@ def build_history(
         sessions_given = planned[family]
         if fate != "done":
             sessions_given = rng.randint(1, max(1, planned[family] - 2))
-        # Sessions twice a week; a course still inside its induction today keeps going.
+        # Sessions twice a week; a course still inside its induction at the end keeps going.
         days = [start + timedelta(days=(i * 7) // 2) for i in range(sessions_given)]
         phase = "induction"
         if fate == "done" and maintenance:
@@ -210,7 +213,7 @@ def build_history(
             extra = rng.randint(0, maintenance)
             days += [days[-1] + timedelta(days=14 * (k + 1)) for k in range(extra)]
             phase = "maintenance" if extra else phase
-        days = [d for d in days if d < today]
+        days = [d for d in days if d < end]
         if not days:
             continue
         status = "completed" if phase == "induction" else "active"
@@ -241,7 +244,7 @@ def build_history(
         if status == "completed" and rng.random() < 0.15:
             # A re-induction some months later: one more course, not re-planned here.
             again = days[-1] + timedelta(days=rng.randint(90, 200))
-            if again < today:
+            if again < end:
                 courses.append(
                     TreatmentCourse(
                         clinic=clinic,
@@ -288,7 +291,7 @@ def build_history(
             )
         if rng.random() < 0.25:
             missed = plan.days[0] + timedelta(days=1)
-            if missed < today:
+            if missed < end:
                 start = _at(missed, 15, tz)
                 extra_appointments.append(
                     Appointment(
@@ -305,7 +308,7 @@ def build_history(
         if rng.random() < 0.35:
             for k in range(rng.randint(1, 3)):
                 day = plan.days[0] + timedelta(days=2 + 7 * k)
-                if day < today:
+                if day < end:
                     start = _at(day, 16, tz)
                     extra_appointments.append(
                         Appointment(
@@ -318,7 +321,7 @@ def build_history(
                             status="completed" if rng.random() < 0.8 else "no_show",
                         )  # fmt: skip
                     )
-        responses.extend(_scores(clinic, patient, plan, rng, today, loaded))
+        responses.extend(_scores(clinic, patient, plan, rng, end, loaded))
     Appointment.objects.bulk_create(appointments, batch_size=batch)
     Appointment.objects.bulk_create(extra_appointments, batch_size=batch)
     built.add("appointments", len(appointments) + len(extra_appointments))
@@ -422,7 +425,7 @@ def _scores(
     patient: Patient,
     plan: _Plan,
     rng: random.Random,
-    today: date,
+    end: date,
     loaded: dict[str, Any],
 ) -> list[Response]:
     """A baseline before the first dose, scores after sessions 2, 4, 6 ..., one after the last."""
@@ -431,7 +434,7 @@ def _scores(
     moments += [days[i] + timedelta(days=1) for i in range(1, len(days), 2)]
     if plan.fate == "done" and len(days) > 1:
         moments.append(days[-1] + timedelta(days=14))
-    moments = [m for m in moments if m < today]
+    moments = [m for m in moments if m < end]
     rows = []
     tz = clinic.tz
     for code in plan.instruments:

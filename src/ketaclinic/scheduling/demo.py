@@ -51,6 +51,20 @@ HOURS = {  # username -> (weekdays, starts, ends)
 }
 
 
+def first_visit_day(clinic: Any, patients: list[Any]) -> date:
+    """The day the demo's current patients were first seen (today before any visit).
+
+    The outcomes archive ends the day before; the billing demo bills from it.
+    """
+    first = (
+        Appointment.objects.filter(patient__in=patients)
+        .order_by("start")
+        .values_list("start", flat=True)
+        .first()
+    )
+    return clinic.date_of(first) if first else clinic.today()
+
+
 def seed(clinic: Any, patients: list[Any]) -> None:
     """Extend the demo clinic; `patients` are the clinic's demo patients by MRN order."""
     _floor(clinic)

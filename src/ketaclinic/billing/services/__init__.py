@@ -23,6 +23,7 @@ from ketaclinic.billing.services.payments import (
     record_payment,
 )
 from ketaclinic.billing.services.proposing import (
+    before_billing_starts,
     fee_for,
     is_signed_visit,
     on_session_signed,
@@ -52,6 +53,7 @@ __all__ = [
     "create_claim",
     "edit_charge",
     "fee_for",
+    "before_billing_starts",
     "is_signed_visit",
     "on_session_signed",
     "open_charges",

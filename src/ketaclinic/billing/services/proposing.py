@@ -2,6 +2,8 @@
 
 A visit is proposed once: a visit that already has lines is left alone. Treatment
 signatures call `on_session_signed`; the worker's `propose_missing` sweeps up the rest.
+Neither proposes a visit before the billing profile's `bills_from` day (history billed in
+the clinic's previous system); the biller can still propose one from the visit's page.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ketaclinic.accounts.access import Actor
 from ketaclinic.accounts.models import Clinic
 from ketaclinic.billing import coding
 from ketaclinic.billing.models import (
+    BillingProfile,
     Charge,
     ChargeStatus,
     Coverage,
@@ -75,6 +78,28 @@ def is_signed_visit(appointment: Appointment) -> bool:
             appointment=appointment, signed_at__isnull=False
         ).exists()
     return appointment.kind == "consultation" and appointment.status == "completed"
+
+
+def before_billing_starts(appointment: Appointment) -> bool:
+    """Whether the visit's day is before the clinic's billing profile's `bills_from`."""
+    first_day = (
+        BillingProfile.objects.filter(clinic_id=appointment.clinic_id)
+        .values_list("bills_from", flat=True)
+        .first()
+    )
+    return first_day is not None and first_day > timezone.localdate(
+        appointment.start, timezone=appointment.clinic.tz
+    )
+
+
+def _billed_elsewhere() -> Q | None:
+    """Appointments before their clinic's `bills_from` day, for the worker's sweep."""
+    before = Q()
+    for profile in BillingProfile.objects.filter(bills_from__isnull=False).select_related("clinic"):
+        if profile.bills_from is not None:  # always, by the filter; for the type checker
+            first = datetime.combine(profile.bills_from, time.min, tzinfo=profile.clinic.tz)
+            before |= Q(clinic_id=profile.clinic_id, start__lt=first)
+    return before or None
 
 
 def documented_minutes(appointment: Appointment) -> int | None:
@@ -228,6 +253,8 @@ def on_session_signed(actor: Actor, session: TreatmentSession) -> None:
     Runs in a savepoint: a billing problem (no fee schedule yet) never stops a signature;
     the worker's sweep (propose_missing) tries again.
     """
+    if before_billing_starts(session.appointment):
+        return
     try:
         with transaction.atomic():
             propose_for_appointment(session.appointment)
@@ -254,6 +281,10 @@ def propose_missing(now: Any = None, days: int = 60) -> int:
         )
         .order_by("start")
     )
+    # Left out in SQL, not one by one: 500 old visits would otherwise fill every sweep.
+    billed_elsewhere = _billed_elsewhere()
+    if billed_elsewhere is not None:
+        candidates = candidates.exclude(billed_elsewhere)
     made = 0
     for appointment in candidates[:500]:
         made += len(propose_for_appointment(appointment)) and 1
