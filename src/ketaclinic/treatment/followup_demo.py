@@ -31,36 +31,49 @@ def seed(clinic: Any) -> None:
     )
     keep_open = {s.pk for s in sessions[-OPEN_RECENT:]}
     today = clinic.today()
+    # Written in bulk: the outcomes archive brings about a thousand sessions.
+    calls: list[FollowUpCall] = []
+    attempts: list[FollowUpAttempt] = []
     for index, session in enumerate(sessions):
         ended = session.discharged_at or session.updated_at
         due = timezone.localdate(ended, timezone=clinic.tz) + timedelta(days=1)
-        call = FollowUpCall.objects.create(
-            clinic=clinic, patient=session.patient, session=session, due_on=due, created_at=ended
+        call = FollowUpCall(
+            clinic=clinic,
+            patient_id=session.patient_id,
+            session=session,
+            due_on=due,
+            created_at=ended,
         )
+        calls.append(call)
         if session.pk in keep_open or due > today:
             if index % 2 == 0 and due <= today:
-                FollowUpAttempt.objects.create(
-                    call=call,
-                    at=ended + timedelta(days=1, hours=2),
-                    by=nurse.user,
-                    reached=False,
+                attempts.append(
+                    FollowUpAttempt(
+                        call=call,
+                        at=ended + timedelta(days=1, hours=2),
+                        by=nurse.user,
+                        reached=False,
+                    )
                 )
             continue
         at = ended + timedelta(days=1, hours=1)
         urinary = index % 7 == 3
-        FollowUpAttempt.objects.create(
-            call=call,
-            at=at,
-            by=nurse.user,
-            reached=True,
-            suicidality=False,
-            side_effects=["urinary"] if urinary else (["headache"] if index % 5 == 1 else []),
-            symptoms=(
-                "Some burning on passing urine since yesterday; asked to mention it at the next "
-                "session."
-                if urinary
-                else "Slept well, mood a little brighter."
-            ),
+        attempts.append(
+            FollowUpAttempt(
+                call=call,
+                at=at,
+                by=nurse.user,
+                reached=True,
+                suicidality=False,
+                side_effects=["urinary"] if urinary else (["headache"] if index % 5 == 1 else []),
+                symptoms=(
+                    "Some burning on passing urine since yesterday; asked to mention it at the "
+                    "next session."
+                    if urinary
+                    else "Slept well, mood a little brighter."
+                ),
+            )
         )
         call.completed_at = at
-        call.save(update_fields=["completed_at"])
+    FollowUpCall.objects.bulk_create(calls, batch_size=500)
+    FollowUpAttempt.objects.bulk_create(attempts, batch_size=500)
