@@ -2,9 +2,9 @@
 
 The demo clinic's past: 160 synthetic patients treated by two physicians over the 18
 months before its current patients' first visit (outcomes.synthetic), billed in the
-clinic's previous system (the billing demo bills from that visit's day on), enough for every dashboard table and the Kaplan–Meier
-curve to mean something, with small groups (pain protocols, severe adverse events)
-where the published snapshot must withhold counts. Then every patient's outcome rows
+clinic's previous system (the billing demo bills from that visit's day on). Enough for
+every dashboard table and the Kaplan–Meier curve to mean something, with small groups
+(pain protocols, severe adverse events) where the published snapshot must withhold counts. Then every patient's outcome rows
 are rebuilt (the other demo modules write rows directly, without the services' hooks),
 and one snapshot is published once, so the public page shows suppression.
 """
