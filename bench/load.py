@@ -8,7 +8,7 @@ endpoints interleaved, ROUNDS rounds; each ratio is the median over the rounds o
 goal and PASS/FAIL, and the load average beside each round.
 
 Run: .venv/bin/python bench/load.py   (DATABASE_URL=postgres://... adds PostgreSQL;
-SECONDS=4 ROUNDS=3 CONNECTIONS=50 PORT=8140 to change the load)
+SECONDS=4 ROUNDS=3 CONNECTIONS=50 PORT=8140 THREADS=2 to change the load)
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ SECONDS = int(os.environ.get("SECONDS_EACH", os.environ.get("SECONDS", "4")))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "50"))
 WRITERS = 32
+THREADS = os.environ.get("THREADS", "2")  # --blocking-threads per worker, as deployed
 SECRET = "bench-load-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH"
 VITALS = json.dumps({"systolic": 122, "diastolic": 78, "heart_rate": 72, "spo2": 98})
 
@@ -253,7 +254,7 @@ def _measure(database_url: str, label: str) -> bool:
     venv_bin = Path(sys.executable).parent
     server = subprocess.Popen(
         [str(venv_bin / "granian"), "--interface", "wsgi", "--host", "127.0.0.1"]
-        + ["--port", str(PORT), "--workers", "2", "--blocking-threads", "8"]
+        + ["--port", str(PORT), "--workers", "2", "--blocking-threads", THREADS]
         + ["ketaclinic.wsgi:application"],
         env=env,
         stdout=open(var_dir / "server.log", "w"),  # noqa: SIM115
